@@ -1,0 +1,57 @@
+// adam.wgsl: one Adam step (PyTorch semantics) over the whole parameter arena in one dispatch.
+//   g = grad + weight_decay * p            (L2 penalty, as torch.optim.Adam)
+//   m = lerp(m, g, 1 - beta1);  v = beta2 * v + (1 - beta2) * g * g
+//   p = p - step_size * m / (sqrt(v) / sqrt(1 - beta2^t) + eps),  step_size = lr / (1 - beta1^t)
+// The bias corrections and 1 - beta are computed on the host in f64 and passed in the step
+// uniform (as PyTorch does in Python floats; 1 - 0.999 in f32 would be off by 1e-5), in the same
+// order of operations as PyTorch's single-tensor Adam. A non-finite gradient sets the
+// non-finite flag (stats[4]) so the host stops training at the next readback.
+//
+// Geometry: 256 invocations per workgroup, grid-stride over COUNT elements.
+
+struct Step {
+    batch_offset: u32,
+    t: u32,
+    step_size: f32,
+    bc2_sqrt: f32,
+    beta2: f32,
+    one_minus_beta1: f32,
+    one_minus_beta2: f32,
+    eps: f32,
+    weight_decay: f32,
+    pad0: u32,
+    pad1: u32,
+    pad2: u32,
+}
+
+override COUNT: u32 = 1u;
+
+@group(0) @binding(0) var<storage, read_write> params: array<f32>;
+@group(0) @binding(1) var<storage, read_write> grads: array<f32>;
+@group(0) @binding(3) var<storage, read_write> stats: array<u32>;
+@group(0) @binding(4) var<uniform> step: Step;
+@group(1) @binding(0) var<storage, read_write> exp_avg: array<f32>;
+@group(1) @binding(1) var<storage, read_write> exp_avg_sq: array<f32>;
+
+const NONFINITE_FLAG: u32 = 4u;
+
+fn is_finite(x: f32) -> bool {
+    return (bitcast<u32>(x) & 0x7f800000u) != 0x7f800000u;
+}
+
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let stride = nwg.x * 256u;
+    for (var i = gid.x; i < COUNT; i += stride) {
+        let p = params[i];
+        var g = grads[i];
+        if (!is_finite(g)) { stats[NONFINITE_FLAG] = 1u; }
+        if (step.weight_decay != 0.0) { g = g + step.weight_decay * p; }
+        let m = exp_avg[i] + step.one_minus_beta1 * (g - exp_avg[i]);
+        let v = exp_avg_sq[i] * step.beta2 + step.one_minus_beta2 * g * g;
+        exp_avg[i] = m;
+        exp_avg_sq[i] = v;
+        let denom = sqrt(v) / step.bc2_sqrt + step.eps;
+        params[i] = p - step.step_size * (m / denom);
+    }
+}

@@ -1,0 +1,40 @@
+// bias_grad.wgsl: the gradient of a bias, db[c] = sum over (n, s) of dz[n, c, s], where dz
+// [BATCH, C, S] is the gradient with respect to the layer's pre-activation output.
+//
+// Geometry: one workgroup of 64 per channel c (workgroup x + z * num_workgroups.x); each
+// invocation sums a strided slice, then a fixed-order tree reduction (deterministic).
+
+override BATCH: u32 = 1u;
+override C: u32 = 1u;
+override S: u32 = 1u;
+override DZ_OFF: u32 = 0u;   // dz in acts
+override DB_OFF: u32 = 0u;   // db in grads
+
+@group(0) @binding(1) var<storage, read_write> grads: array<f32>;
+@group(0) @binding(2) var<storage, read_write> acts: array<f32>;
+
+const WG: u32 = 64u;
+var<workgroup> partial: array<f32, WG>;
+
+@compute @workgroup_size(64)
+fn main(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+) {
+    let c = wg.x + wg.z * nwg.x;
+    var s = 0.0;
+    if (c < C) {
+        for (var t = li; t < BATCH * S; t += WG) {
+            let n = t / S;
+            s += acts[DZ_OFF + (n * C + c) * S + t % S];
+        }
+    }
+    partial[li] = s;
+    workgroupBarrier();
+    for (var half = WG / 2u; half > 0u; half = half / 2u) {
+        if (li < half) { partial[li] += partial[li + half]; }
+        workgroupBarrier();
+    }
+    if (li == 0u && c < C) { grads[DB_OFF + c] = partial[0]; }
+}

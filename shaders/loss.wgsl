@@ -1,0 +1,260 @@
+// loss.wgsl: the fused amplified reconstruction loss (DESIGN §1) and its gradient with respect
+// to the last layer's pre-sigmoid output, in two dispatches and no host round trip.
+//
+//   e      per-element error: mae |d|, mse d^2, ssim (1 - SSIM_p) / 2 over valid 11x11 windows,
+//          with d = y - x, x the input [BATCH, C, H, W] at X_OFF, y the reconstruction at Y_OFF
+//   l_i    the sample's plain error, mean of e over its PE elements (PE = C*H*W, or the SSIM map)
+//   A(e)   none: e;  lamp: -ln(1 - clamp(e, 0, 1 - 1e-6)), A' = 1/(1 - e) inside, 0 outside
+//   L      element: mean over batch and elements of A(e); sample: mean_i A(l_i); batch: A(mean l_i)
+//
+// loss_elements (one workgroup per sample): e, l_i, the sample's mean A(e), its clamp count, and
+//   the gradient's per-element part into dz: a * de/dy (mae/mse), where a = A'(e) for `element`
+//   granularity and 1 otherwise; for ssim the window coefficients a*(alpha, beta, gamma) of
+//   dSSIM_p/dy_q = w(q - p) * (alpha_p + beta_p * y_q + gamma_p * x_q) into the scratch at S_OFF.
+// loss_finalize (one workgroup per sample): the batch loss, the sample's factor f_i = dL/de / a
+//   (1/(B*PE), times A'(l_i) for `sample` or A'(mean l) for `batch`), then
+//   dz = f_i * (per-element part) * y * (1 - y), the sigmoid's backward fused in. For ssim the
+//   per-element part is -1/2 * sum_p w(q - p) * a_p (alpha_p + beta_p y_q + gamma_p x_q), the
+//   Gaussian window applied transposed, exactly.
+//
+// stats (f32 unless noted): [0] loss of this step, [1] running loss sum, [2] running step count,
+// [3] running clamp count, [4] non-finite flag (u32), [5] clamp count of this step,
+// [8 + i] l_i, [8 + STATS_B + i] mean A(e) of sample i, [8 + 2 * STATS_B + i] clamps of sample i.
+
+override METRIC: u32 = 1u;      // 0 mae, 1 mse, 2 ssim
+override AMP: u32 = 1u;         // 0 none, 1 lamp
+override GRAN: u32 = 0u;        // 0 element, 1 sample, 2 batch
+override BATCH: u32 = 1u;
+override STATS_B: u32 = 1u;     // batch capacity of the stats buffer
+override C: u32 = 1u;
+override H: u32 = 11u;
+override W: u32 = 11u;
+override X_OFF: u32 = 0u;
+override Y_OFF: u32 = 0u;
+override DZ_OFF: u32 = 0u;
+override S_OFF: u32 = 0u;       // ssim scratch: [BATCH, 3, C, H - 10, W - 10]
+override GRAD: bool = true;     // false when only scoring
+
+@group(0) @binding(2) var<storage, read_write> acts: array<f32>;
+@group(0) @binding(3) var<storage, read_write> stats: array<f32>;
+
+const WG: u32 = 256u;
+const WIN: u32 = 11u;
+const SIGMA: f32 = 1.5;
+const C1: f32 = 0.0001;         // (0.01 * data range 1)^2
+const C2: f32 = 0.0009;         // (0.03 * data range 1)^2
+const CLAMP_MAX: f32 = 0.999999;
+const ERR: u32 = 8u;
+
+var<workgroup> red_e: array<f32, WG>;
+var<workgroup> red_a: array<f32, WG>;
+var<workgroup> red_c: array<f32, WG>;
+
+fn amp_value(e: f32) -> f32 {
+    if (AMP == 0u) { return e; }
+    return -log(1.0 - clamp(e, 0.0, CLAMP_MAX));
+}
+
+fn amp_grad(e: f32) -> f32 {
+    if (AMP == 0u) { return 1.0; }
+    return select(0.0, 1.0 / (1.0 - e), e >= 0.0 && e <= CLAMP_MAX);
+}
+
+fn clamped(e: f32) -> f32 {
+    return select(0.0, 1.0, AMP == 1u && e > CLAMP_MAX);
+}
+
+fn map_h() -> u32 { return H - WIN + 1u; }
+fn map_w() -> u32 { return W - WIN + 1u; }
+// Elements the sample's error is averaged over.
+fn elems() -> u32 {
+    if (METRIC == 2u) { return C * map_h() * map_w(); }
+    return C * H * W;
+}
+
+fn gauss() -> array<f32, WIN> {
+    var g: array<f32, WIN>;
+    var s = 0.0;
+    for (var i = 0u; i < WIN; i++) {
+        let d = f32(i) - 5.0;
+        g[i] = exp(-d * d / (2.0 * SIGMA * SIGMA));
+        s += g[i];
+    }
+    for (var i = 0u; i < WIN; i++) { g[i] = g[i] / s; }
+    return g;
+}
+
+fn reduce(li: u32) {
+    workgroupBarrier();
+    for (var half = WG / 2u; half > 0u; half = half / 2u) {
+        if (li < half) {
+            red_e[li] += red_e[li + half];
+            red_a[li] += red_a[li + half];
+            red_c[li] += red_c[li + half];
+        }
+        workgroupBarrier();
+    }
+}
+
+@compute @workgroup_size(256)
+fn loss_elements(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    let i = wg.x;
+    let base = i * C * H * W;
+    let elementwise_amp = AMP == 1u && GRAN == 0u;
+    var se = 0.0;
+    var sa = 0.0;
+    var sc = 0.0;
+    if (METRIC < 2u) {
+        for (var q = li; q < C * H * W; q += WG) {
+            let d = acts[Y_OFF + base + q] - acts[X_OFF + base + q];
+            var e: f32;
+            var dedy: f32;
+            if (METRIC == 0u) { e = abs(d); dedy = sign(d); } else { e = d * d; dedy = 2.0 * d; }
+            se += e;
+            var a = 1.0;
+            if (elementwise_amp) { sa += amp_value(e); sc += clamped(e); a = amp_grad(e); }
+            if (GRAD) { acts[DZ_OFF + base + q] = a * dedy; }
+        }
+    } else {
+        let g = gauss();
+        let mp = map_h() * map_w();
+        for (var t = li; t < C * mp; t += WG) {
+            let c = t / mp;
+            let py = (t % mp) / map_w();
+            let px = (t % mp) % map_w();
+            var mx = 0.0;
+            var my = 0.0;
+            var sxx = 0.0;
+            var syy = 0.0;
+            var sxy = 0.0;
+            for (var a = 0u; a < WIN; a++) {
+                let row = base + (c * H + py + a) * W + px;
+                for (var b = 0u; b < WIN; b++) {
+                    let w = g[a] * g[b];
+                    let x = acts[X_OFF + row + b];
+                    let y = acts[Y_OFF + row + b];
+                    mx += w * x;
+                    my += w * y;
+                    sxx += w * x * x;
+                    syy += w * y * y;
+                    sxy += w * x * y;
+                }
+            }
+            let vx = sxx - mx * mx;
+            let vy = syy - my * my;
+            let cxy = sxy - mx * my;
+            let a1 = 2.0 * mx * my + C1;
+            let a2 = 2.0 * cxy + C2;
+            let b1 = mx * mx + my * my + C1;
+            let b2 = vx + vy + C2;
+            let s = (a1 * a2) / (b1 * b2);
+            let e = (1.0 - s) * 0.5;
+            se += e;
+            var amp = 1.0;
+            if (elementwise_amp) { sa += amp_value(e); sc += clamped(e); amp = amp_grad(e); }
+            if (GRAD) {
+                let ds_dmy = 2.0 * mx * a2 / (b1 * b2) - s * 2.0 * my / b1;
+                let ds_dvy = -s / b2;
+                let gamma = 2.0 * a1 / (b1 * b2);
+                let alpha = ds_dmy - 2.0 * my * ds_dvy - mx * gamma;
+                let sbase = S_OFF + i * 3u * C * mp;
+                acts[sbase + t] = amp * alpha;
+                acts[sbase + C * mp + t] = amp * 2.0 * ds_dvy;
+                acts[sbase + 2u * C * mp + t] = amp * gamma;
+            }
+        }
+    }
+    red_e[li] = se;
+    red_a[li] = sa;
+    red_c[li] = sc;
+    reduce(li);
+    if (li == 0u) {
+        let pe = f32(elems());
+        stats[ERR + i] = red_e[0] / pe;
+        stats[ERR + STATS_B + i] = red_a[0] / pe;
+        stats[ERR + 2u * STATS_B + i] = red_c[0];
+    }
+}
+
+fn is_finite(x: f32) -> bool {
+    return (bitcast<u32>(x) & 0x7f800000u) != 0x7f800000u;
+}
+
+@compute @workgroup_size(256)
+fn loss_finalize(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    let i = wg.x;
+    // Batch statistics, computed by every workgroup in the same order (cheap: BATCH values).
+    var mean_l = 0.0;
+    var loss = 0.0;
+    var clamps = 0.0;
+    for (var j = 0u; j < BATCH; j++) {
+        let l = stats[ERR + j];
+        mean_l += l;
+        if (AMP == 0u) {
+            loss += l;
+        } else if (GRAN == 0u) {
+            loss += stats[ERR + STATS_B + j];
+            clamps += stats[ERR + 2u * STATS_B + j];
+        } else if (GRAN == 1u) {
+            loss += amp_value(l);
+            clamps += clamped(l);
+        }
+    }
+    mean_l = mean_l / f32(BATCH);
+    loss = loss / f32(BATCH);
+    if (AMP == 1u && GRAN == 2u) {
+        loss = amp_value(mean_l);
+        clamps = clamped(mean_l);
+    }
+
+    if (GRAD) {
+        var f = 1.0 / (f32(BATCH) * f32(elems()));
+        if (GRAN == 1u) { f = f * amp_grad(stats[ERR + i]); }
+        if (GRAN == 2u) { f = f * amp_grad(mean_l); }
+        let base = i * C * H * W;
+        if (METRIC < 2u) {
+            for (var q = li; q < C * H * W; q += WG) {
+                let y = acts[Y_OFF + base + q];
+                acts[DZ_OFF + base + q] = f * acts[DZ_OFF + base + q] * y * (1.0 - y);
+            }
+        } else {
+            let g = gauss();
+            let mh = map_h();
+            let mw = map_w();
+            let mp = mh * mw;
+            let sbase = S_OFF + i * 3u * C * mp;
+            for (var q = li; q < C * H * W; q += WG) {
+                let c = q / (H * W);
+                let qy = (q % (H * W)) / W;
+                let qx = q % W;
+                var sa = 0.0;
+                var sb = 0.0;
+                var sg = 0.0;
+                // Window positions p with p <= q < p + WIN, inside the map.
+                let a_lo = select(0u, qy + 1u - mh, qy + 1u > mh);
+                let b_lo = select(0u, qx + 1u - mw, qx + 1u > mw);
+                for (var a = a_lo; a < min(WIN, qy + 1u); a++) {
+                    for (var b = b_lo; b < min(WIN, qx + 1u); b++) {
+                        let w = g[a] * g[b];
+                        let p = c * mp + (qy - a) * mw + (qx - b);
+                        sa += w * acts[sbase + p];
+                        sb += w * acts[sbase + C * mp + p];
+                        sg += w * acts[sbase + 2u * C * mp + p];
+                    }
+                }
+                let x = acts[X_OFF + base + q];
+                let y = acts[Y_OFF + base + q];
+                let dy = -0.5 * f * (sa + y * sb + x * sg);
+                acts[DZ_OFF + base + q] = dy * y * (1.0 - y);
+            }
+        }
+    }
+    if (i == 0u && li == 0u) {
+        stats[0] = loss;
+        stats[1] += loss;
+        stats[2] += 1.0;
+        stats[3] += clamps;
+        stats[5] = clamps;
+        if (!is_finite(loss)) { stats[4] = 1.0; }  // any non-zero bits mean "non-finite"
+    }
+}

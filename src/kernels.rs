@@ -1,0 +1,613 @@
+//! The shader registry and the one place that builds pipelines and bind-group layouts, plus the
+//! launch descriptions (`*Spec`) that mirror each shader's override constants field by field.
+//!
+//! Bind groups (explicit layouts, shared by every pipeline):
+//!   group 0, the arenas: 0 params, 1 grads, 2 acts, 3 stats (storage), 4 step (uniform)
+//!   group 1 of Adam: 0 exp_avg, 1 exp_avg_sq;   group 1 of gather: 0 data chunk, 1 indices
+
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// The WGSL sources, one per kernel family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Shader {
+    Gemm,
+    BiasGrad,
+    Loss,
+    Adam,
+    Gather,
+}
+
+impl Shader {
+    pub const ALL: [Shader; 5] =
+        [Shader::Gemm, Shader::BiasGrad, Shader::Loss, Shader::Adam, Shader::Gather];
+
+    pub fn file(self) -> &'static str {
+        match self {
+            Shader::Gemm => "shaders/gemm.wgsl",
+            Shader::BiasGrad => "shaders/bias_grad.wgsl",
+            Shader::Loss => "shaders/loss.wgsl",
+            Shader::Adam => "shaders/adam.wgsl",
+            Shader::Gather => "shaders/gather.wgsl",
+        }
+    }
+
+    pub fn source(self) -> &'static str {
+        match self {
+            Shader::Gemm => include_str!("../shaders/gemm.wgsl"),
+            Shader::BiasGrad => include_str!("../shaders/bias_grad.wgsl"),
+            Shader::Loss => include_str!("../shaders/loss.wgsl"),
+            Shader::Adam => include_str!("../shaders/adam.wgsl"),
+            Shader::Gather => include_str!("../shaders/gather.wgsl"),
+        }
+    }
+
+    /// Which group-1 layout the shader's pipelines use.
+    fn extra_group(self) -> ExtraGroup {
+        match self {
+            Shader::Adam => ExtraGroup::Optimizer,
+            Shader::Gather => ExtraGroup::Data,
+            _ => ExtraGroup::None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ExtraGroup {
+    None,
+    Optimizer,
+    Data,
+}
+
+/// Parses and validates a shader with naga, as wgpu will; used by tests so a broken shader fails
+/// `cargo test`, and by `Kernels::new` to report errors with the file name.
+pub fn validate(shader: Shader) -> std::result::Result<(), String> {
+    let module = naga::front::wgsl::parse_str(shader.source())
+        .map_err(|e| e.emit_to_string_with_path(shader.source(), shader.file()))?;
+    naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::all())
+        .validate(&module)
+        .map_err(|e| e.emit_to_string_with_path(shader.source(), shader.file()))?;
+    Ok(())
+}
+
+/// A pipeline's constants: (override name, value).
+pub type Constants = Vec<(&'static str, f64)>;
+
+#[derive(PartialEq, Eq, Hash)]
+struct Key {
+    shader: Shader,
+    entry: &'static str,
+    constants: Vec<(&'static str, u64)>,
+}
+
+/// Shader modules, the shared layouts and a cache of specialised pipelines.
+pub struct Kernels {
+    modules: HashMap<Shader, wgpu::ShaderModule>,
+    pub arenas: wgpu::BindGroupLayout,
+    pub optimizer: wgpu::BindGroupLayout,
+    pub data: wgpu::BindGroupLayout,
+    layouts: HashMap<ExtraGroup, wgpu::PipelineLayout>,
+    cache: Mutex<HashMap<Key, Arc<wgpu::ComputePipeline>>>,
+}
+
+fn storage_entry(binding: u32) -> wgpu::BindGroupLayoutEntry {
+    wgpu::BindGroupLayoutEntry {
+        binding,
+        visibility: wgpu::ShaderStages::COMPUTE,
+        ty: wgpu::BindingType::Buffer {
+            ty: wgpu::BufferBindingType::Storage { read_only: false },
+            has_dynamic_offset: false,
+            min_binding_size: None,
+        },
+        count: None,
+    }
+}
+
+impl Kernels {
+    pub fn new(gpu: &Gpu) -> Result<Kernels> {
+        let dev = &gpu.device;
+        let mut modules = HashMap::new();
+        for s in Shader::ALL {
+            validate(s).map_err(|e| Error::Device(format!("shader {} is invalid:\n{e}", s.file())))?;
+            let m = gpu.checked(s.file(), || {
+                dev.create_shader_module(wgpu::ShaderModuleDescriptor {
+                    label: Some(s.file()),
+                    source: wgpu::ShaderSource::Wgsl(s.source().into()),
+                })
+            })?;
+            modules.insert(s, m);
+        }
+        let arenas = dev.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("arenas"),
+            entries: &[
+                storage_entry(0),
+                storage_entry(1),
+                storage_entry(2),
+                storage_entry(3),
+                wgpu::BindGroupLayoutEntry {
+                    binding: 4,
+                    visibility: wgpu::ShaderStages::COMPUTE,
+                    ty: wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Uniform,
+                        has_dynamic_offset: false,
+                        min_binding_size: None,
+                    },
+                    count: None,
+                },
+            ],
+        });
+        let pair = |label| {
+            dev.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                label: Some(label),
+                entries: &[storage_entry(0), storage_entry(1)],
+            })
+        };
+        let optimizer = pair("optimizer");
+        let data = pair("data");
+        let mut layouts = HashMap::new();
+        for (g, extra) in [
+            (ExtraGroup::None, None),
+            (ExtraGroup::Optimizer, Some(&optimizer)),
+            (ExtraGroup::Data, Some(&data)),
+        ] {
+            let groups: Vec<Option<&wgpu::BindGroupLayout>> = match extra {
+                None => vec![Some(&arenas)],
+                Some(l) => vec![Some(&arenas), Some(l)],
+            };
+            let pl = dev.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: None,
+                bind_group_layouts: &groups,
+                immediate_size: 0,
+            });
+            layouts.insert(g, pl);
+        }
+        Ok(Kernels { modules, arenas, optimizer, data, layouts, cache: Mutex::new(HashMap::new()) })
+    }
+
+    /// The pipeline for `shader::entry` specialised with `constants`, built once and cached.
+    pub fn pipeline(
+        &self,
+        gpu: &Gpu,
+        shader: Shader,
+        entry: &'static str,
+        constants: &[(&'static str, f64)],
+    ) -> Result<Arc<wgpu::ComputePipeline>> {
+        let key = Key {
+            shader,
+            entry,
+            constants: constants.iter().map(|(k, v)| (*k, v.to_bits())).collect(),
+        };
+        let mut cache = self.cache.lock().map_err(|_| Error::Device("pipeline cache".into()))?;
+        if let Some(p) = cache.get(&key) {
+            return Ok(p.clone());
+        }
+        let module = &self.modules[&shader];
+        let layout = &self.layouts[&shader.extra_group()];
+        let p = gpu.checked(&format!("{}::{entry}", shader.file()), || {
+            gpu.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(entry),
+                layout: Some(layout),
+                module,
+                entry_point: Some(entry),
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    constants,
+                    zero_initialize_workgroup_memory: false,
+                },
+                cache: None,
+            })
+        })?;
+        let p = Arc::new(p);
+        cache.insert(key, p.clone());
+        Ok(p)
+    }
+}
+
+/// Workgroup counts for `tiles` tiles along x, folded into z past the per-dimension limit.
+pub fn fold(tiles: u32, y: u32) -> [u32; 3] {
+    const MAX: u32 = 65535;
+    if tiles <= MAX {
+        [tiles.max(1), y.max(1), 1]
+    } else {
+        let z = tiles.div_ceil(MAX);
+        [tiles.div_ceil(z), y.max(1), z]
+    }
+}
+
+/// One dispatch: a pipeline, its group-1 bind group (if any) and the workgroup counts.
+#[derive(Clone)]
+pub struct Dispatch {
+    pub label: &'static str,
+    pub pipeline: Arc<wgpu::ComputePipeline>,
+    /// Bind group 1, for the kernels that have one (Adam's moments, a data chunk).
+    pub group1: Option<wgpu::BindGroup>,
+    pub groups: [u32; 3],
+}
+
+/// Activation fused into a producing kernel (and its derivative into the backward one).
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Act {
+    Identity,
+    LeakyRelu(f32),
+    Relu,
+    Sigmoid,
+}
+
+impl Act {
+    fn code(self) -> (f64, f64) {
+        match self {
+            Act::Identity => (0.0, 0.0),
+            Act::LeakyRelu(a) => (1.0, a as f64),
+            Act::Relu => (2.0, 0.0),
+            Act::Sigmoid => (3.0, 0.0),
+        }
+    }
+}
+
+/// The three indexings of gemm.wgsl.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GemmMode {
+    Conv = 0,
+    ConvTranspose = 1,
+    WeightGrad = 2,
+}
+
+/// Mirror of gemm.wgsl's overrides. Offsets are in f32 elements of their arena.
+#[derive(Clone, Debug)]
+pub struct GemmSpec {
+    pub mode: GemmMode,
+    pub batch: u32,
+    /// G, the tensor read through the window: [C, H, W].
+    pub g: [u32; 3],
+    /// Q, the plain tensor: [C, H, W].
+    pub q: [u32; 3],
+    pub kernel: [u32; 2],
+    pub stride: u32,
+    pub pad: u32,
+    pub w_off: u32,
+    pub g_off: u32,
+    pub q_off: u32,
+    pub bias_off: Option<u32>,
+    pub act: Act,
+    /// Backward epilogue: multiply by act'(stored output at this offset).
+    pub backward_h_off: Option<u32>,
+}
+
+impl GemmSpec {
+    pub fn m(&self) -> u32 {
+        self.q[0]
+    }
+    pub fn n(&self) -> u32 {
+        match self.mode {
+            GemmMode::WeightGrad => self.g[0] * self.kernel[0] * self.kernel[1],
+            _ => self.batch * self.q[1] * self.q[2],
+        }
+    }
+    pub fn k(&self) -> u32 {
+        match self.mode {
+            GemmMode::WeightGrad => self.batch * self.q[1] * self.q[2],
+            _ => self.g[0] * self.kernel[0] * self.kernel[1],
+        }
+    }
+    /// Multiply-adds done by the launch, counted as 2 FLOPs each (all of K, including the
+    /// zero taps of strided transposed convolutions).
+    pub fn flops(&self) -> f64 {
+        2.0 * self.m() as f64 * self.n() as f64 * self.k() as f64
+    }
+    pub fn constants(&self) -> Constants {
+        let (act, alpha) = self.act.code();
+        vec![
+            ("MODE", self.mode as u32 as f64),
+            ("BATCH", self.batch as f64),
+            ("G_C", self.g[0] as f64),
+            ("G_H", self.g[1] as f64),
+            ("G_W", self.g[2] as f64),
+            ("Q_C", self.q[0] as f64),
+            ("Q_H", self.q[1] as f64),
+            ("Q_W", self.q[2] as f64),
+            ("KH", self.kernel[0] as f64),
+            ("KW", self.kernel[1] as f64),
+            ("STRIDE", self.stride as f64),
+            ("PAD", self.pad as f64),
+            ("W_OFF", self.w_off as f64),
+            ("G_OFF", self.g_off as f64),
+            ("Q_OFF", self.q_off as f64),
+            ("B_OFF", self.bias_off.unwrap_or(0) as f64),
+            ("HAS_BIAS", if self.bias_off.is_some() { 1.0 } else { 0.0 }),
+            ("ACT", act),
+            ("ALPHA", alpha),
+            ("BACKWARD", if self.backward_h_off.is_some() { 1.0 } else { 0.0 }),
+            ("H_OFF", self.backward_h_off.unwrap_or(0) as f64),
+        ]
+    }
+    pub fn dispatch(&self, gpu: &Gpu, k: &Kernels, label: &'static str) -> Result<Dispatch> {
+        Ok(Dispatch {
+            label,
+            pipeline: k.pipeline(gpu, Shader::Gemm, "main", &self.constants())?,
+            group1: None,
+            groups: fold(self.n().div_ceil(32), self.m().div_ceil(32)),
+        })
+    }
+}
+
+/// Mirror of bias_grad.wgsl's overrides: db[c] = sum of dz[n, c, s].
+#[derive(Clone, Debug)]
+pub struct BiasGradSpec {
+    pub batch: u32,
+    pub channels: u32,
+    pub spatial: u32,
+    pub dz_off: u32,
+    pub db_off: u32,
+}
+
+impl BiasGradSpec {
+    pub fn dispatch(&self, gpu: &Gpu, k: &Kernels, label: &'static str) -> Result<Dispatch> {
+        let c: Constants = vec![
+            ("BATCH", self.batch as f64),
+            ("C", self.channels as f64),
+            ("S", self.spatial as f64),
+            ("DZ_OFF", self.dz_off as f64),
+            ("DB_OFF", self.db_off as f64),
+        ];
+        Ok(Dispatch {
+            label,
+            pipeline: k.pipeline(gpu, Shader::BiasGrad, "main", &c)?,
+            group1: None,
+            groups: fold(self.channels, 1),
+        })
+    }
+}
+
+/// Workgroup count for a 256-wide grid-stride kernel over `n` elements.
+fn strided_groups(n: u64) -> [u32; 3] {
+    [(n.div_ceil(256)).clamp(1, 65535) as u32, 1, 1]
+}
+
+pub fn adam_dispatch(gpu: &Gpu, k: &Kernels, count: u32) -> Result<Dispatch> {
+    Ok(Dispatch {
+        label: "adam",
+        pipeline: k.pipeline(gpu, Shader::Adam, "main", &[("COUNT", count as f64)])?,
+        group1: None,
+        groups: strided_groups(count as u64),
+    })
+}
+
+/// Mirror of gather.wgsl's overrides.
+pub fn gather_dispatch(
+    gpu: &Gpu,
+    k: &Kernels,
+    per_sample: u32,
+    batch: u32,
+    x_off: u32,
+    chunk: (u32, u32),
+) -> Result<Dispatch> {
+    let c: Constants = vec![
+        ("P", per_sample as f64),
+        ("BATCH", batch as f64),
+        ("X_OFF", x_off as f64),
+        ("CHUNK_START", chunk.0 as f64),
+        ("CHUNK_LEN", chunk.1 as f64),
+    ];
+    Ok(Dispatch {
+        label: "gather",
+        pipeline: k.pipeline(gpu, Shader::Gather, "main", &c)?,
+        group1: None,
+        groups: strided_groups(batch as u64 * per_sample as u64),
+    })
+}
+
+/// The error metric (DESIGN §1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Metric {
+    Mae,
+    Mse,
+    Ssim,
+}
+
+/// Amplification: `none` is the baseline A(e) = e, `lamp` is A(e) = -ln(1 - e).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Amp {
+    None,
+    Lamp,
+}
+
+/// Where the amplification acts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Granularity {
+    Element,
+    Sample,
+    Batch,
+}
+
+/// The loss configuration: metric, amplification and granularity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LossConfig {
+    pub metric: Metric,
+    pub amp: Amp,
+    pub granularity: Granularity,
+}
+
+impl std::fmt::Display for LossConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}/{:?}/{:?}", self.metric, self.amp, self.granularity)
+    }
+}
+
+/// Header length of the stats buffer and where its per-sample sections start (see loss.wgsl).
+pub const STATS_HEADER: usize = 8;
+pub const STAT_LOSS: usize = 0;
+pub const STAT_LOSS_SUM: usize = 1;
+pub const STAT_STEPS: usize = 2;
+pub const STAT_CLAMP_SUM: usize = 3;
+pub const STAT_NONFINITE: usize = 4;
+pub const STAT_CLAMPS: usize = 5;
+
+pub fn stats_len(max_batch: usize) -> usize {
+    STATS_HEADER + 3 * max_batch
+}
+
+/// Mirror of loss.wgsl's overrides.
+#[derive(Clone, Debug)]
+pub struct LossSpec {
+    pub loss: LossConfig,
+    pub batch: u32,
+    pub stats_batch: u32,
+    /// Sample shape [C, H, W].
+    pub shape: [u32; 3],
+    pub x_off: u32,
+    pub y_off: u32,
+    pub dz_off: u32,
+    pub scratch_off: u32,
+    pub grad: bool,
+}
+
+impl LossSpec {
+    /// f32 elements of SSIM scratch needed per sample.
+    pub fn scratch_per_sample(shape: [u32; 3]) -> usize {
+        let [c, h, w] = shape.map(|v| v as usize);
+        3 * c * h.saturating_sub(10) * w.saturating_sub(10)
+    }
+    fn constants(&self) -> Constants {
+        vec![
+            ("METRIC", self.loss.metric as u32 as f64),
+            ("AMP", self.loss.amp as u32 as f64),
+            ("GRAN", self.loss.granularity as u32 as f64),
+            ("BATCH", self.batch as f64),
+            ("STATS_B", self.stats_batch as f64),
+            ("C", self.shape[0] as f64),
+            ("H", self.shape[1] as f64),
+            ("W", self.shape[2] as f64),
+            ("X_OFF", self.x_off as f64),
+            ("Y_OFF", self.y_off as f64),
+            ("DZ_OFF", self.dz_off as f64),
+            ("S_OFF", self.scratch_off as f64),
+            ("GRAD", if self.grad { 1.0 } else { 0.0 }),
+        ]
+    }
+    /// loss_elements, then (when a gradient or the batch loss is wanted) loss_finalize.
+    pub fn dispatches(&self, gpu: &Gpu, k: &Kernels) -> Result<Vec<Dispatch>> {
+        if self.loss.metric == Metric::Ssim && (self.shape[1] < 11 || self.shape[2] < 11) {
+            return Err(Error::invalid(format!(
+                "ssim needs images of at least 11x11 pixels, got {}x{}",
+                self.shape[1], self.shape[2]
+            )));
+        }
+        let c = self.constants();
+        let mut v = vec![Dispatch {
+            label: "loss_elements",
+            pipeline: k.pipeline(gpu, Shader::Loss, "loss_elements", &c)?,
+            group1: None,
+            groups: [self.batch, 1, 1],
+        }];
+        v.push(Dispatch {
+            label: "loss_finalize",
+            pipeline: k.pipeline(gpu, Shader::Loss, "loss_finalize", &c)?,
+            group1: None,
+            groups: [if self.grad { self.batch } else { 1 }, 1, 1],
+        });
+        Ok(v)
+    }
+}
+
+/// The step uniform shared by gather and Adam (mirrors `struct Step`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct StepUniform {
+    pub batch_offset: u32,
+    pub t: u32,
+    pub step_size: f32,
+    pub bc2_sqrt: f32,
+    pub beta2: f32,
+    pub one_minus_beta1: f32,
+    pub one_minus_beta2: f32,
+    pub eps: f32,
+    pub weight_decay: f32,
+    pub pad: [u32; 3],
+}
+
+impl StepUniform {
+    /// The uniform of Adam step `t` (1-based), bias corrections computed in f64.
+    pub fn adam(cfg: &crate::reference::AdamConfig, t: u32, batch_offset: u32) -> StepUniform {
+        let bc1 = 1.0 - cfg.beta1.powi(t as i32);
+        let bc2 = 1.0 - cfg.beta2.powi(t as i32);
+        StepUniform {
+            batch_offset,
+            t,
+            step_size: (cfg.lr / bc1) as f32,
+            bc2_sqrt: bc2.sqrt() as f32,
+            beta2: cfg.beta2 as f32,
+            one_minus_beta1: (1.0 - cfg.beta1) as f32,
+            one_minus_beta2: (1.0 - cfg.beta2) as f32,
+            eps: cfg.eps as f32,
+            weight_decay: cfg.weight_decay as f32,
+            pad: [0; 3],
+        }
+    }
+}
+
+/// The five buffers of bind group 0 and the group itself. The engine owns one; tests make their
+/// own to launch single kernels on random data.
+pub struct Arenas {
+    pub params: wgpu::Buffer,
+    pub grads: wgpu::Buffer,
+    pub acts: wgpu::Buffer,
+    pub stats: wgpu::Buffer,
+    pub step: wgpu::Buffer,
+    pub group: wgpu::BindGroup,
+}
+
+impl Arenas {
+    /// Allocates arenas of the given lengths (f32 elements).
+    pub fn new(gpu: &Gpu, k: &Kernels, params: usize, acts: usize, stats: usize) -> Result<Arenas> {
+        let (params, grads, acts, stats, step) = gpu.checked("allocating arenas", || {
+            (
+                gpu.storage("params", params),
+                gpu.storage("grads", params),
+                gpu.storage("acts", acts),
+                gpu.storage("stats", stats),
+                gpu.uniform("step", std::mem::size_of::<StepUniform>() as u64),
+            )
+        })?;
+        let group = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("arenas"),
+            layout: &k.arenas,
+            entries: &[bind(&params, 0), bind(&grads, 1), bind(&acts, 2), bind(&stats, 3), bind(&step, 4)],
+        });
+        Ok(Arenas { params, grads, acts, stats, step, group })
+    }
+
+    /// Records `dispatches` in one compute pass of one command buffer and submits it.
+    pub fn submit(&self, gpu: &Gpu, dispatches: &[&[Dispatch]]) {
+        let mut enc = gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("step") });
+        {
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
+            pass.set_bind_group(0, &self.group, &[]);
+            for d in dispatches.iter().flat_map(|d| d.iter()) {
+                if let Some(g) = &d.group1 {
+                    pass.set_bind_group(1, g, &[]);
+                }
+                pass.set_pipeline(&d.pipeline);
+                pass.dispatch_workgroups(d.groups[0], d.groups[1], d.groups[2]);
+            }
+        }
+        gpu.queue.submit([enc.finish()]);
+    }
+}
+
+fn bind(b: &wgpu::Buffer, i: u32) -> wgpu::BindGroupEntry<'_> {
+    wgpu::BindGroupEntry { binding: i, resource: b.as_entire_binding() }
+}
+
+/// Bind group 1 of Adam over two moment buffers.
+pub fn optimizer_group(gpu: &Gpu, k: &Kernels, m: &wgpu::Buffer, v: &wgpu::Buffer) -> wgpu::BindGroup {
+    gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: Some("optimizer"),
+        layout: &k.optimizer,
+        entries: &[bind(m, 0), bind(v, 1)],
+    })
+}

@@ -1,0 +1,66 @@
+//! Shared by the integration tests: one device per test binary, random non-zero data, NaN
+//! poisoning and the error measure with its rule.
+#![allow(dead_code)]
+
+use lamp::gpu::Gpu;
+use lamp::kernels::Kernels;
+use lamp::model::SplitMix64;
+use std::sync::{Arc, OnceLock};
+
+pub fn gpu() -> (Arc<Gpu>, Arc<Kernels>) {
+    static DEV: OnceLock<(Arc<Gpu>, Arc<Kernels>)> = OnceLock::new();
+    DEV.get_or_init(|| {
+        let g = Gpu::new(None).expect("a wgpu adapter (install mesa-vulkan-drivers for lavapipe)");
+        let k = Kernels::new(&g).expect("kernels build");
+        (Arc::new(g), Arc::new(k))
+    })
+    .clone()
+}
+
+/// Uniform in [lo, hi), never exactly zero.
+pub fn random(n: usize, seed: u64, lo: f64, hi: f64) -> Vec<f32> {
+    let mut r = SplitMix64::new(seed);
+    (0..n)
+        .map(|_| {
+            let v = (lo + (hi - lo) * r.next_f64()) as f32;
+            if v == 0.0 {
+                1e-3
+            } else {
+                v
+            }
+        })
+        .collect()
+}
+
+pub fn to_f64(v: &[f32]) -> Vec<f64> {
+    v.iter().map(|&x| x as f64).collect()
+}
+
+/// Relative L2 error ‖got − want‖ / ‖want‖ (absolute when want is all zeros). Panics with the
+/// largest element error and where it is if any value is non-finite (an unwritten NaN).
+pub fn rel_l2(got: &[f32], want: &[f64]) -> f64 {
+    assert_eq!(got.len(), want.len(), "length");
+    let mut num = 0.0;
+    let mut den = 0.0;
+    let mut worst = (0usize, 0.0f64);
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        assert!(g.is_finite(), "element {i} is {g} (not written, or non-finite); want {w}");
+        let d = g as f64 - w;
+        num += d * d;
+        den += w * w;
+        if d.abs() > worst.1 {
+            worst = (i, d.abs());
+        }
+    }
+    let e = if den > 0.0 { (num / den).sqrt() } else { num.sqrt() };
+    if e > 1e-5 {
+        eprintln!("rel L2 {e:.3e}; largest error {:.3e} at {} (got {}, want {})", worst.1, worst.0, got[worst.0], want[worst.0]);
+    }
+    e
+}
+
+/// Asserts rel_l2 ≤ tol, naming the check.
+pub fn assert_close(what: &str, got: &[f32], want: &[f64], tol: f64) {
+    let e = rel_l2(got, want);
+    assert!(e <= tol, "{what}: relative L2 error {e:.3e} > {tol:.1e}");
+}
