@@ -9,13 +9,15 @@
 //
 // loss_elements (one workgroup per sample): e, l_i, the sample's mean A(e), its clamp count, and
 //   the gradient's per-element part into dz: a * de/dy (mae/mse), where a = A'(e) for `element`
-//   granularity and 1 otherwise; for ssim the window coefficients a*(alpha, beta, gamma) of
-//   dSSIM_p/dy_q = w(q - p) * (alpha_p + beta_p * y_q + gamma_p * x_q) into the scratch at S_OFF.
+//   granularity and 1 otherwise; for ssim the window's coefficients of
+//   dSSIM_p/dy_q = w(q - p) * (dS/dmu_y + beta_p * (y_q - mu_y) + gamma_p * (x_q - mu_x)),
+//   beta = 2 dS/dvar_y, gamma = dS/dcov, each times a, and mu_x, mu_y, into the scratch at S_OFF
+//   (kept centred on the means: summing alpha + beta*y_q would cancel in f32).
 // loss_finalize (one workgroup per sample): the batch loss, the sample's factor f_i = dL/de / a
 //   (1/(B*PE), times A'(l_i) for `sample` or A'(mean l) for `batch`), then
 //   dz = f_i * (per-element part) * y * (1 - y), the sigmoid's backward fused in. For ssim the
-//   per-element part is -1/2 * sum_p w(q - p) * a_p (alpha_p + beta_p y_q + gamma_p x_q), the
-//   Gaussian window applied transposed, exactly.
+//   per-element part is -1/2 * sum_p w(q - p) * a_p * (the bracket above), the Gaussian window
+//   applied transposed, exactly.
 //
 // stats (f32 unless noted): [0] loss of this step, [1] running loss sum, [2] running step count,
 // [3] running clamp count, [4] non-finite flag (u32), [5] clamp count of this step,
@@ -32,7 +34,7 @@ override W: u32 = 11u;
 override X_OFF: u32 = 0u;
 override Y_OFF: u32 = 0u;
 override DZ_OFF: u32 = 0u;
-override S_OFF: u32 = 0u;       // ssim scratch: [BATCH, 3, C, H - 10, W - 10]
+override S_OFF: u32 = 0u;       // ssim scratch: [BATCH, 5, C, H - 10, W - 10]
 override GRAD: bool = true;     // false when only scoring
 
 @group(0) @binding(2) var<storage, read_write> acts: array<f32>;
@@ -122,6 +124,12 @@ fn loss_elements(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
             let c = t / mp;
             let py = (t % mp) / map_w();
             let px = (t % mp) % map_w();
+            // Moments of values shifted by the window's centre pixel: variances and covariance
+            // are shift-invariant, and the shift avoids E[y²] − μ² cancelling in f32 where a
+            // window is nearly flat (as an untrained model's output is).
+            let centre = base + (c * H + py + 5u) * W + px + 5u;
+            let x0 = acts[X_OFF + centre];
+            let y0 = acts[Y_OFF + centre];
             var mx = 0.0;
             var my = 0.0;
             var sxx = 0.0;
@@ -131,8 +139,8 @@ fn loss_elements(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
                 let row = base + (c * H + py + a) * W + px;
                 for (var b = 0u; b < WIN; b++) {
                     let w = g[a] * g[b];
-                    let x = acts[X_OFF + row + b];
-                    let y = acts[Y_OFF + row + b];
+                    let x = acts[X_OFF + row + b] - x0;
+                    let y = acts[Y_OFF + row + b] - y0;
                     mx += w * x;
                     my += w * y;
                     sxx += w * x * x;
@@ -143,6 +151,8 @@ fn loss_elements(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
             let vx = sxx - mx * mx;
             let vy = syy - my * my;
             let cxy = sxy - mx * my;
+            mx += x0;
+            my += y0;
             let a1 = 2.0 * mx * my + C1;
             let a2 = 2.0 * cxy + C2;
             let b1 = mx * mx + my * my + C1;
@@ -155,12 +165,13 @@ fn loss_elements(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
             if (GRAD) {
                 let ds_dmy = 2.0 * mx * a2 / (b1 * b2) - s * 2.0 * my / b1;
                 let ds_dvy = -s / b2;
-                let gamma = 2.0 * a1 / (b1 * b2);
-                let alpha = ds_dmy - 2.0 * my * ds_dvy - mx * gamma;
-                let sbase = S_OFF + i * 3u * C * mp;
-                acts[sbase + t] = amp * alpha;
+                let ds_dcxy = 2.0 * a1 / (b1 * b2);
+                let sbase = S_OFF + i * 5u * C * mp;
+                acts[sbase + t] = amp * ds_dmy;
                 acts[sbase + C * mp + t] = amp * 2.0 * ds_dvy;
-                acts[sbase + 2u * C * mp + t] = amp * gamma;
+                acts[sbase + 2u * C * mp + t] = amp * ds_dcxy;
+                acts[sbase + 3u * C * mp + t] = mx;
+                acts[sbase + 4u * C * mp + t] = my;
             }
         }
     }
@@ -222,29 +233,27 @@ fn loss_finalize(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
             let mh = map_h();
             let mw = map_w();
             let mp = mh * mw;
-            let sbase = S_OFF + i * 3u * C * mp;
+            let sbase = S_OFF + i * 5u * C * mp;
             for (var q = li; q < C * H * W; q += WG) {
                 let c = q / (H * W);
                 let qy = (q % (H * W)) / W;
                 let qx = q % W;
-                var sa = 0.0;
-                var sb = 0.0;
-                var sg = 0.0;
+                let x = acts[X_OFF + base + q];
+                let y = acts[Y_OFF + base + q];
+                var sum = 0.0;
                 // Window positions p with p <= q < p + WIN, inside the map.
                 let a_lo = select(0u, qy + 1u - mh, qy + 1u > mh);
                 let b_lo = select(0u, qx + 1u - mw, qx + 1u > mw);
                 for (var a = a_lo; a < min(WIN, qy + 1u); a++) {
                     for (var b = b_lo; b < min(WIN, qx + 1u); b++) {
-                        let w = g[a] * g[b];
-                        let p = c * mp + (qy - a) * mw + (qx - b);
-                        sa += w * acts[sbase + p];
-                        sb += w * acts[sbase + C * mp + p];
-                        sg += w * acts[sbase + 2u * C * mp + p];
+                        let p = sbase + c * mp + (qy - a) * mw + (qx - b);
+                        let my = acts[p + 4u * C * mp];
+                        let mx = acts[p + 3u * C * mp];
+                        let d = acts[p] + acts[p + C * mp] * (y - my) + acts[p + 2u * C * mp] * (x - mx);
+                        sum += g[a] * g[b] * d;
                     }
                 }
-                let x = acts[X_OFF + base + q];
-                let y = acts[Y_OFF + base + q];
-                let dy = -0.5 * f * (sa + y * sb + x * sg);
+                let dy = -0.5 * f * sum;
                 acts[DZ_OFF + base + q] = dy * y * (1.0 - y);
             }
         }

@@ -21,7 +21,7 @@ pub struct ActLayout {
     pub h: Vec<usize>,
     /// Gradient with respect to each layer's pre-activation output.
     pub dz: Vec<usize>,
-    /// SSIM scratch (3 maps per sample).
+    /// SSIM scratch (5 maps per sample).
     pub scratch: usize,
     pub len: usize,
 }

@@ -470,7 +470,7 @@ impl LossSpec {
     /// f32 elements of SSIM scratch needed per sample.
     pub fn scratch_per_sample(shape: [u32; 3]) -> usize {
         let [c, h, w] = shape.map(|v| v as usize);
-        3 * c * h.saturating_sub(10) * w.saturating_sub(10)
+        5 * c * h.saturating_sub(10) * w.saturating_sub(10)
     }
     fn constants(&self) -> Constants {
         vec![

@@ -239,7 +239,7 @@ fn all_configs() -> Vec<LossConfig> {
 /// nearly equal window sums (σ² = E[x²] − μ²) in f32, which costs about two digits, so 2e-4.
 fn loss_tol(m: Metric) -> f64 {
     if m == Metric::Ssim {
-        2e-4
+        1e-5
     } else {
         TOL
     }
