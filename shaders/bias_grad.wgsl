@@ -23,11 +23,16 @@ fn main(
     @builtin(local_invocation_index) li: u32,
 ) {
     let c = wg.x + wg.z * nwg.x;
+    // Kahan-compensated: the terms are signed and often nearly cancel (a sigmoid output's bias).
     var s = 0.0;
+    var comp = 0.0;
     if (c < C) {
         for (var t = li; t < BATCH * S; t += WG) {
             let n = t / S;
-            s += acts[DZ_OFF + (n * C + c) * S + t % S];
+            let y = acts[DZ_OFF + (n * C + c) * S + t % S] - comp;
+            let u = s + y;
+            comp = (u - s) - y;
+            s = u;
         }
     }
     partial[li] = s;

@@ -56,11 +56,13 @@ fn reference_gradients_match_finite_differences() {
 }
 
 /// The GPU's f32 arithmetic against the f64 reference, through six layers. Bias gradients are
-/// sums of thousands of signed terms that nearly cancel, which magnifies f32 rounding in the sum
-/// (seen: 1.6e-5); SSIM's moment differences add a little more (seen: 7e-5).
+/// sums of thousands of signed terms that nearly cancel, which magnifies the f32 rounding of
+/// each term (seen: 1.6e-5). With SSIM on an untrained model (a nearly flat reconstruction) the
+/// per-element gradients carry ~1e-6 relative error from the window moments, and the sigmoid
+/// layer's single bias, their nearly cancelling sum, magnifies it (seen: 5.3e-4).
 fn tol(cfg: LossConfig) -> f64 {
     if cfg.metric == Metric::Ssim {
-        2e-4
+        1e-3
     } else {
         5e-5
     }
