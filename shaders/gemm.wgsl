@@ -4,14 +4,17 @@
 //
 // Two tensors take part besides the weight (all NCHW, batch BATCH):
 //   G [BATCH, G_C, G_H, G_W]  the "gathered" tensor, read through the convolution's window
-//   Q [BATCH, Q_C, Q_H, Q_W]  the "plain" tensor, one row per channel
+//   Q [BATCH, Q_C, Q_H, Q_W]  the "plain" tensor, one GEMM row per channel
 // and the GEMM is C[m, col] = sum_k A[m, k] * B[k, col] with m over Q's channels:
-//   MODE 0 (conv):       Q = conv2d(G, W),            W [Q_C, G_C, KH, KW]; col = (n, oy, ox),
-//                        k = (c, kh, kw), input row iy = oy*STRIDE - PAD + kh
-//   MODE 1 (conv-T):     Q = conv_transpose2d(G, W),  W [G_C, Q_C, KH, KW]; same col and k,
-//                        iy = (oy + PAD - kh) / STRIDE where that divides exactly
-//   MODE 2 (weight grad): dW[Q_C, G_C, KH, KW] = sum over (n, y, x) of Q[n, m, y, x] *
-//                        G[n, c, y*STRIDE - PAD + kh, x*STRIDE - PAD + kw]; col = (c, kh, kw)
+//   MODE 0 (conv):        Q = conv2d(G, W), W [Q_C, G_C, KH, KW]; col = (n, oy, ox),
+//                         k = (c, kh, kw), input row iy = oy*STRIDE - PAD + kh
+//   MODE 1 (conv-T):      Q = conv_transpose2d(G, W), W [G_C, Q_C, KH, KW]; iy = (oy + PAD - kh)
+//                         / STRIDE where that divides exactly. Columns are grouped by output phase
+//                         (oy mod STRIDE, ox mod STRIDE): within a phase only the taps kh = kh0 +
+//                         th*STRIDE divide, so k = (c, th, tw) runs over those alone (a STRIDE²
+//                         saving over skipping zeros), and iy = oy/STRIDE + (phase + PAD)/STRIDE - th
+//   MODE 2 (weight grad): dW[Q_C, G_C, KH, KW] = sum over k = (n, y, x) of Q[n, m, y, x] *
+//                         G[n, c, y*STRIDE - PAD + kh, x*STRIDE - PAD + kw]; col = (c, kh, kw)
 // A linear layer is the 1x1 case (H = W = 1, KH = KW = 1), weight [out, in] = [Q_C, G_C].
 // The input gradient of conv2d is MODE 1 with the same weight, that of conv-T is MODE 0, and both
 // weight gradients are MODE 2 (for conv-T, Q is the layer input and G the output gradient).
@@ -19,8 +22,10 @@
 // Epilogue, MODE 0/1: forward, Q = act(C + bias); backward (BACKWARD), Q = C * act'(H), where H is
 // the stored output of the activation (at H_OFF, same layout as Q). MODE 2 writes dW to `grads`.
 //
-// Geometry: 64 invocations, each a 4x4 block of C strided by 8, so a workgroup covers 32 rows (m)
-// x 32 columns. Column tiles run over workgroup x and z (x + z * num_workgroups.x), rows over y.
+// Geometry: 64 invocations as LM (along m) x 64/LM (along columns, fastest) lanes; each computes TM rows
+// x 4 columns strided by the lane counts, so a workgroup covers TM*LM rows x 4*64/LM columns.
+// The host picks LM and TM from Q_C so that small layers do not waste lanes. Column tiles run
+// over workgroup x and z (x + z * num_workgroups.x); rows over y.
 
 override MODE: u32 = 0u;
 override BATCH: u32 = 1u;
@@ -43,34 +48,28 @@ override ACT: u32 = 0u;     // 0 identity, 1 leaky ReLU, 2 ReLU, 3 sigmoid
 override ALPHA: f32 = 0.2;
 override BACKWARD: bool = false;
 override H_OFF: u32 = 0u;
+override LM: u32 = 8u;      // lanes along m (1, 2, 4 or 8)
+override TM: u32 = 4u;      // rows per invocation (1..4)
 
 @group(0) @binding(0) var<storage, read_write> params: array<f32>;
 @group(0) @binding(1) var<storage, read_write> grads: array<f32>;
 @group(0) @binding(2) var<storage, read_write> acts: array<f32>;
 
-const TM: u32 = 4u;
+const TMAX: u32 = 4u;
 const TN: u32 = 4u;
-const LANES: u32 = 8u;          // invocations along each side of the 8x8 grid
-const TILE: u32 = 32u;          // TM * LANES = TN * LANES
 
-fn khw() -> u32 { return KH * KW; }
+fn ln() -> u32 { return 64u / LM; }
 fn g_hw() -> u32 { return G_H * G_W; }
 fn q_hw() -> u32 { return Q_H * Q_W; }
-fn gemm_n() -> u32 { return select(BATCH * q_hw(), G_C * khw(), MODE == 2u); }
-fn gemm_k() -> u32 { return select(G_C * khw(), BATCH * q_hw(), MODE == 2u); }
-
-// Row (or column) of G read for window offset `b` at output position `a`, or -1 if outside.
-fn window(a: u32, b: u32, extent: u32) -> i32 {
-    var t: i32;
-    if (MODE == 1u) {
-        let u = i32(a) + i32(PAD) - i32(b);
-        if (u < 0 || (u % i32(STRIDE)) != 0) { return -1; }
-        t = u / i32(STRIDE);
-    } else {
-        t = i32(a * STRIDE + b) - i32(PAD);
+// MODE 1 phase grid: outputs with the same (oy mod STRIDE, ox mod STRIDE).
+fn ph_h() -> u32 { return (Q_H + STRIDE - 1u) / STRIDE; }
+fn ph_w() -> u32 { return (Q_W + STRIDE - 1u) / STRIDE; }
+fn gemm_n() -> u32 {
+    switch MODE {
+        case 1u: { return BATCH * ph_h() * ph_w(); }   // per phase
+        case 2u: { return G_C * KH * KW; }
+        default: { return BATCH * q_hw(); }
     }
-    if (t < 0 || t >= i32(extent)) { return -1; }
-    return t;
 }
 
 fn act_forward(z: f32) -> f32 {
@@ -92,6 +91,10 @@ fn act_backward(h: f32) -> f32 {
     }
 }
 
+fn in_range(v: i32, extent: u32) -> bool {
+    return v >= 0 && v < i32(extent);
+}
+
 @compute @workgroup_size(64)
 fn main(
     @builtin(workgroup_id) wg: vec3<u32>,
@@ -99,116 +102,158 @@ fn main(
     @builtin(local_invocation_index) li: u32,
 ) {
     let n_cols = gemm_n();
-    let n_k = gemm_k();
-    let col_tile = wg.x + wg.z * nwg.x;
-    let m0 = wg.y * TILE + li / LANES;
-    let c0 = col_tile * TILE + li % LANES;
+    let col_tiles = (n_cols + TN * ln() - 1u) / (TN * ln());
+    var col_tile = wg.x + wg.z * nwg.x;
+    // MODE 1: which phase this workgroup's columns belong to.
+    var phase_y = 0u;
+    var phase_x = 0u;
+    if (MODE == 1u) {
+        let phase = col_tile / col_tiles;
+        if (phase >= STRIDE * STRIDE) { return; }
+        phase_y = phase / STRIDE;
+        phase_x = phase % STRIDE;
+        col_tile = col_tile % col_tiles;
+    } else if (col_tile >= col_tiles) {
+        return;
+    }
+    // Consecutive invocations take consecutive columns: on SIMD CPUs (lavapipe) and GPUs alike
+    // their loads of G then touch neighbouring addresses.
+    let m0 = wg.y * TM * LM + li / ln();
+    let c0 = col_tile * TN * ln() + li % ln();
 
-    // Per-column part of the index, decoded once: the batch/channel base into G (MODE 0/1: n;
-    // MODE 2: c), and the window's fixed coordinate (MODE 0/1: oy, ox; MODE 2: kh, kw).
+    // Per-column part of the index, decoded once: the base into G (MODE 0/1: sample n; MODE 2:
+    // channel c) and the window's fixed coordinate (MODE 0: oy, ox; MODE 1: the phase grid's
+    // oy', ox'; MODE 2: kh, kw).
     var col_base: array<u32, TN>;
-    var col_y: array<u32, TN>;
-    var col_x: array<u32, TN>;
+    var col_y: array<i32, TN>;
+    var col_x: array<i32, TN>;
     var col_ok: array<bool, TN>;
     for (var j = 0u; j < TN; j++) {
-        let col = c0 + j * LANES;
-        col_ok[j] = col < n_cols;
+        let col = c0 + j * ln();
         let cc = min(col, n_cols - 1u);
+        col_ok[j] = col < n_cols;
         if (MODE == 2u) {
-            let c = cc / khw();
-            let r = cc % khw();
-            col_base[j] = c * g_hw();
-            col_y[j] = r / KW;
-            col_x[j] = r % KW;
+            col_base[j] = (cc / (KH * KW)) * g_hw();
+            col_y[j] = i32((cc % (KH * KW)) / KW);
+            col_x[j] = i32(cc % KW);
+        } else if (MODE == 1u) {
+            let per = ph_h() * ph_w();
+            col_base[j] = (cc / per) * G_C * g_hw();
+            col_y[j] = i32((cc % per) / ph_w());
+            col_x[j] = i32(cc % ph_w());
+            col_ok[j] = col_ok[j] && u32(col_y[j]) * STRIDE + phase_y < Q_H && u32(col_x[j]) * STRIDE + phase_x < Q_W;
         } else {
-            let n = cc / q_hw();
-            let r = cc % q_hw();
-            col_base[j] = n * G_C * g_hw();
-            col_y[j] = r / Q_W;
-            col_x[j] = r % Q_W;
+            col_base[j] = (cc / q_hw()) * G_C * g_hw();
+            col_y[j] = i32((cc % q_hw()) / Q_W);
+            col_x[j] = i32(cc % Q_W);
         }
     }
-    var row_ok: array<bool, TM>;
-    for (var i = 0u; i < TM; i++) { row_ok[i] = m0 + i * LANES < Q_C; }
+    var row_ok: array<bool, TMAX>;
+    for (var i = 0u; i < TM; i++) { row_ok[i] = m0 + i * LM < Q_C; }
 
-    var acc: array<array<f32, TN>, TM>;
-    for (var k = 0u; k < n_k; k++) {
-        // Decode k: MODE 0/1 -> (c, kh, kw); MODE 2 -> (n, y, x).
-        var k_base: u32;
-        var k_y: u32;
-        var k_x: u32;
-        var a: array<f32, TM>;
-        if (MODE == 2u) {
-            let n = k / q_hw();
-            let yx = k % q_hw();
-            k_base = n * G_C * g_hw();
-            k_y = yx / Q_W;
-            k_x = yx % Q_W;
-            for (var i = 0u; i < TM; i++) {
-                let m = m0 + i * LANES;
-                if (row_ok[i]) { a[i] = acts[Q_OFF + (n * Q_C + m) * q_hw() + yx]; }
-            }
-        } else {
-            let c = k / khw();
-            let r = k % khw();
-            k_base = c * g_hw();
-            k_y = r / KW;
-            k_x = r % KW;
-            for (var i = 0u; i < TM; i++) {
-                let m = m0 + i * LANES;
-                if (row_ok[i]) {
-                    if (MODE == 0u) {
-                        a[i] = params[W_OFF + m * n_k + k];
-                    } else {
-                        a[i] = params[W_OFF + (c * Q_C + m) * khw() + r];
+    var acc: array<array<f32, TN>, TMAX>;
+    var a: array<f32, TMAX>;
+    var b: array<f32, TN>;
+    if (MODE == 2u) {
+        for (var n = 0u; n < BATCH; n++) {
+            for (var y = 0u; y < Q_H; y++) {
+                for (var x = 0u; x < Q_W; x++) {
+                    let qrow = n * Q_C * q_hw() + y * Q_W + x;
+                    for (var i = 0u; i < TM; i++) {
+                        if (row_ok[i]) { a[i] = acts[Q_OFF + qrow + (m0 + i * LM) * q_hw()]; }
+                    }
+                    for (var j = 0u; j < TN; j++) {
+                        let iy = i32(y * STRIDE) - i32(PAD) + col_y[j];
+                        let ix = i32(x * STRIDE) - i32(PAD) + col_x[j];
+                        b[j] = 0.0;
+                        if (col_ok[j] && in_range(iy, G_H) && in_range(ix, G_W)) {
+                            b[j] = acts[G_OFF + n * G_C * g_hw() + col_base[j] + u32(iy) * G_W + u32(ix)];
+                        }
+                    }
+                    for (var i = 0u; i < TM; i++) {
+                        for (var j = 0u; j < TN; j++) { acc[i][j] = fma(a[i], b[j], acc[i][j]); }
                     }
                 }
             }
         }
-        var b: array<f32, TN>;
-        for (var j = 0u; j < TN; j++) {
-            var iy: i32;
-            var ix: i32;
-            if (MODE == 2u) {
-                iy = window(k_y, col_y[j], G_H);
-                ix = window(k_x, col_x[j], G_W);
-            } else {
-                iy = window(col_y[j], k_y, G_H);
-                ix = window(col_x[j], k_x, G_W);
-            }
-            if (col_ok[j] && iy >= 0 && ix >= 0) {
-                b[j] = acts[G_OFF + col_base[j] + k_base + u32(iy) * G_W + u32(ix)];
-            } else {
-                b[j] = 0.0;
-            }
+    } else {
+        // MODE 0 visits every tap; MODE 1 only those of its phase, kh = kh0 + th*STRIDE.
+        var kh0 = 0u;
+        var kw0 = 0u;
+        var kstep = 1u;
+        var dy0 = 0i;
+        var dx0 = 0i;
+        if (MODE == 1u) {
+            kh0 = (phase_y + PAD) % STRIDE;
+            kw0 = (phase_x + PAD) % STRIDE;
+            kstep = STRIDE;
+            dy0 = i32((phase_y + PAD) / STRIDE);
+            dx0 = i32((phase_x + PAD) / STRIDE);
         }
-        for (var i = 0u; i < TM; i++) {
-            for (var j = 0u; j < TN; j++) {
-                acc[i][j] = fma(a[i], b[j], acc[i][j]);
+        for (var c = 0u; c < G_C; c++) {
+            for (var kh = kh0; kh < KH; kh += kstep) {
+                for (var kw = kw0; kw < KW; kw += kstep) {
+                    for (var i = 0u; i < TM; i++) {
+                        let m = m0 + i * LM;
+                        if (row_ok[i]) {
+                            if (MODE == 0u) {
+                                a[i] = params[W_OFF + ((m * G_C + c) * KH + kh) * KW + kw];
+                            } else {
+                                a[i] = params[W_OFF + ((c * Q_C + m) * KH + kh) * KW + kw];
+                            }
+                        }
+                    }
+                    for (var j = 0u; j < TN; j++) {
+                        var iy: i32;
+                        var ix: i32;
+                        if (MODE == 0u) {
+                            iy = col_y[j] * i32(STRIDE) - i32(PAD) + i32(kh);
+                            ix = col_x[j] * i32(STRIDE) - i32(PAD) + i32(kw);
+                        } else {
+                            iy = col_y[j] + dy0 - i32((kh - kh0) / STRIDE);
+                            ix = col_x[j] + dx0 - i32((kw - kw0) / STRIDE);
+                        }
+                        b[j] = 0.0;
+                        if (col_ok[j] && in_range(iy, G_H) && in_range(ix, G_W)) {
+                            b[j] = acts[G_OFF + col_base[j] + c * g_hw() + u32(iy) * G_W + u32(ix)];
+                        }
+                    }
+                    for (var i = 0u; i < TM; i++) {
+                        for (var j = 0u; j < TN; j++) { acc[i][j] = fma(a[i], b[j], acc[i][j]); }
+                    }
+                }
             }
         }
     }
 
     for (var i = 0u; i < TM; i++) {
-        let m = m0 + i * LANES;
+        let m = m0 + i * LM;
         if (!row_ok[i]) { continue; }
         for (var j = 0u; j < TN; j++) {
-            let col = c0 + j * LANES;
             if (!col_ok[j]) { continue; }
+            let col = c0 + j * ln();
             if (MODE == 2u) {
                 grads[W_OFF + m * n_cols + col] = acc[i][j];
-            } else {
-                let n = col / q_hw();
-                let rel = (n * Q_C + m) * q_hw() + col % q_hw();
-                var v = acc[i][j];
-                if (BACKWARD) {
-                    v = v * act_backward(acts[H_OFF + rel]);
-                } else {
-                    if (HAS_BIAS) { v = v + params[B_OFF + m]; }
-                    v = act_forward(v);
-                }
-                acts[Q_OFF + rel] = v;
+                continue;
             }
+            var n: u32;
+            var pos: u32;
+            if (MODE == 1u) {
+                n = col / (ph_h() * ph_w());
+                pos = (u32(col_y[j]) * STRIDE + phase_y) * Q_W + u32(col_x[j]) * STRIDE + phase_x;
+            } else {
+                n = col / q_hw();
+                pos = col % q_hw();
+            }
+            let rel = (n * Q_C + m) * q_hw() + pos;
+            var v = acc[i][j];
+            if (BACKWARD) {
+                v = v * act_backward(acts[H_OFF + rel]);
+            } else {
+                if (HAS_BIAS) { v = v + params[B_OFF + m]; }
+                v = act_forward(v);
+            }
+            acts[Q_OFF + rel] = v;
         }
     }
 }

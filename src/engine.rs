@@ -338,6 +338,34 @@ impl Engine {
         Ok(())
     }
 
+    /// Times each dispatch of a training step of `batch` on its own (median of `reps` runs,
+    /// each submitted and waited for): (label, seconds, useful FLOPs or 0).
+    pub fn profile_step(&mut self, batch: usize, reps: usize) -> Result<Vec<(String, f64)>> {
+        self.plan(batch)?;
+        let plan = &self.plans[&batch];
+        let all: Vec<&Dispatch> = plan
+            .gather
+            .iter()
+            .chain(&plan.forward)
+            .chain(&plan.loss)
+            .chain(&plan.backward)
+            .chain(std::iter::once(&self.adam_dispatch))
+            .collect();
+        let mut out = Vec::new();
+        for (i, d) in all.iter().enumerate() {
+            let mut times = Vec::with_capacity(reps);
+            for _ in 0..reps.max(1) {
+                let t0 = std::time::Instant::now();
+                self.arenas.submit(&self.gpu, &[std::slice::from_ref(*d)]);
+                self.gpu.wait()?;
+                times.push(t0.elapsed().as_secs_f64());
+            }
+            times.sort_by(f64::total_cmp);
+            out.push((format!("{i:2} {}", d.label), times[times.len() / 2]));
+        }
+        Ok(out)
+    }
+
     /// Number of dispatches and submits in one training step of `batch`.
     pub fn step_dispatches(&mut self, batch: usize) -> Result<usize> {
         self.plan(batch)?;

@@ -279,25 +279,39 @@ impl GemmSpec {
     pub fn m(&self) -> u32 {
         self.q[0]
     }
+    /// Columns of the GEMM (all phases together for MODE conv-T).
     pub fn n(&self) -> u32 {
         match self.mode {
             GemmMode::WeightGrad => self.g[0] * self.kernel[0] * self.kernel[1],
             _ => self.batch * self.q[1] * self.q[2],
         }
     }
+    /// Reduction length (for conv-T, as if every tap were visited).
     pub fn k(&self) -> u32 {
         match self.mode {
             GemmMode::WeightGrad => self.batch * self.q[1] * self.q[2],
             _ => self.g[0] * self.kernel[0] * self.kernel[1],
         }
     }
-    /// Multiply-adds done by the launch, counted as 2 FLOPs each (all of K, including the
-    /// zero taps of strided transposed convolutions).
+    /// Multiply-adds the layer needs, counted as 2 FLOPs each (for conv-T only the taps that
+    /// land, i.e. what the phase decomposition computes).
     pub fn flops(&self) -> f64 {
-        2.0 * self.m() as f64 * self.n() as f64 * self.k() as f64
+        let s2 = if self.mode == GemmMode::ConvTranspose { (self.stride * self.stride) as f64 } else { 1.0 };
+        2.0 * self.m() as f64 * self.n() as f64 * self.k() as f64 / s2
+    }
+    /// Lanes along m and rows per invocation, so that small layers keep lanes busy.
+    fn tile(&self) -> (u32, u32) {
+        match self.m() {
+            m if m >= 32 => (8, 4),
+            m if m >= 16 => (4, 4),
+            m if m >= 8 => (2, 4),
+            m if m >= 4 => (1, 4),
+            m => (1, m.max(1)),
+        }
     }
     pub fn constants(&self) -> Constants {
         let (act, alpha) = self.act.code();
+        let (lm, tm) = self.tile();
         vec![
             ("MODE", self.mode as u32 as f64),
             ("BATCH", self.batch as f64),
@@ -320,14 +334,30 @@ impl GemmSpec {
             ("ALPHA", alpha),
             ("BACKWARD", if self.backward_h_off.is_some() { 1.0 } else { 0.0 }),
             ("H_OFF", self.backward_h_off.unwrap_or(0) as f64),
+            ("LM", lm as f64),
+            ("TM", tm as f64),
         ]
+    }
+    /// Workgroup counts: column tiles (times the STRIDE² phases for conv-T) and row tiles.
+    pub fn workgroups(&self) -> [u32; 3] {
+        let (lm, tm) = self.tile();
+        let cols_per_tile = 4 * (64 / lm);
+        let col_tiles = match self.mode {
+            GemmMode::ConvTranspose => {
+                let s = self.stride;
+                let per_phase = self.batch * self.q[1].div_ceil(s) * self.q[2].div_ceil(s);
+                per_phase.div_ceil(cols_per_tile) * s * s
+            }
+            _ => self.n().div_ceil(cols_per_tile),
+        };
+        fold(col_tiles, self.m().div_ceil(lm * tm))
     }
     pub fn dispatch(&self, gpu: &Gpu, k: &Kernels, label: &'static str) -> Result<Dispatch> {
         Ok(Dispatch {
             label,
             pipeline: k.pipeline(gpu, Shader::Gemm, "main", &self.constants())?,
             group1: None,
-            groups: fold(self.n().div_ceil(32), self.m().div_ceil(32)),
+            groups: self.workgroups(),
         })
     }
 }

@@ -12,3 +12,7 @@ pub mod model;
 pub mod reference;
 
 pub use error::{Error, Result};
+pub mod checkpoint;
+pub mod data;
+pub mod fsutil;
+pub mod train;

@@ -1,0 +1,126 @@
+//! The epoch loop: shuffles the resident data set from the seed each epoch, submits one command
+//! buffer per step without waiting, reads the loss statistics asynchronously every few steps for
+//! progress and at each epoch's end, and stops on a non-finite loss or gradient.
+
+use crate::engine::{Engine, Stats};
+use crate::error::{Error, Result};
+use crate::model::SplitMix64;
+use serde::{Deserialize, Serialize};
+use std::time::Instant;
+
+/// Training settings, stored in the checkpoint's metadata.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    pub epochs: u32,
+    pub batch: usize,
+    pub lr: f64,
+    pub seed: u64,
+}
+
+impl TrainConfig {
+    pub fn check(&self, n: usize) -> Result<()> {
+        if self.epochs == 0 {
+            return Err(Error::invalid("--epochs must be at least 1"));
+        }
+        if self.batch == 0 {
+            return Err(Error::invalid("--batch must be at least 1"));
+        }
+        if self.batch > n {
+            return Err(Error::invalid(format!(
+                "--batch {} is larger than the training set ({n} images); use --batch {n} or less",
+                self.batch
+            )));
+        }
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            return Err(Error::invalid(format!("--lr must be a positive number, got {}", self.lr)));
+        }
+        Ok(())
+    }
+}
+
+/// What happened in one epoch.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EpochReport {
+    pub epoch: u32,
+    pub mean_loss: f32,
+    pub clamps: u64,
+    pub seconds: f64,
+    pub images_per_s: f64,
+}
+
+/// Progress events for whoever displays them.
+pub enum Progress<'a> {
+    Step { epoch: u32, step: usize, steps: usize, loss: f32, images_per_s: f64 },
+    Epoch(&'a EpochReport),
+}
+
+/// The shuffled order of epoch `epoch` (0-based): a fresh SplitMix64 stream per (seed, epoch), so
+/// a resumed run sees the same order.
+pub fn epoch_order(seed: u64, epoch: u32, n: usize) -> Vec<u32> {
+    let mut rng = SplitMix64::new(seed ^ (0xA076_1D64_78BD_642F_u64.wrapping_mul(epoch as u64 + 1)));
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    rng.shuffle(&mut order);
+    order
+}
+
+/// Trains on the data set already on the device (`n` samples), epochs `first..cfg.epochs`.
+pub fn train(
+    engine: &mut Engine,
+    n: usize,
+    cfg: &TrainConfig,
+    first_epoch: u32,
+    log_every: usize,
+    mut progress: impl FnMut(Progress),
+) -> Result<Vec<EpochReport>> {
+    cfg.check(n)?;
+    engine.adam.lr = cfg.lr;
+    let steps = n.div_ceil(cfg.batch);
+    let mut reports = Vec::new();
+    for epoch in first_epoch..cfg.epochs {
+        let start = Instant::now();
+        engine.reset_stats();
+        engine.set_order(&epoch_order(cfg.seed, epoch, n))?;
+        for s in 0..steps {
+            let off = s * cfg.batch;
+            engine.train_step(off, cfg.batch.min(n - off))?;
+            if log_every > 0 && (s + 1) % log_every == 0 {
+                engine.request_stats();
+            }
+            if let Some(st) = engine.poll_stats()? {
+                check_finite(&st, epoch, s)?;
+                let done = ((s + 1) * cfg.batch).min(n);
+                progress(Progress::Step {
+                    epoch,
+                    step: s + 1,
+                    steps,
+                    loss: st.mean_loss,
+                    images_per_s: done as f64 / start.elapsed().as_secs_f64(),
+                });
+            }
+        }
+        let st = engine.wait_stats()?;
+        check_finite(&st, epoch, steps)?;
+        let seconds = start.elapsed().as_secs_f64();
+        let r = EpochReport {
+            epoch: epoch + 1,
+            mean_loss: st.mean_loss,
+            clamps: st.clamps_total,
+            seconds,
+            images_per_s: n as f64 / seconds,
+        };
+        progress(Progress::Epoch(&r));
+        reports.push(r);
+    }
+    Ok(reports)
+}
+
+fn check_finite(st: &Stats, epoch: u32, step: usize) -> Result<()> {
+    if st.nonfinite || !st.mean_loss.is_finite() {
+        return Err(Error::NonFinite(format!(
+            "the loss or a gradient became non-finite in epoch {} by step {step}; \
+             lower the learning rate (--lr) or check the input data",
+            epoch + 1
+        )));
+    }
+    Ok(())
+}
