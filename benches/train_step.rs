@@ -16,23 +16,42 @@ fn train_step(c: &mut Criterion) {
     let batch = 64;
     let n = 512;
     let mut rng = SplitMix64::new(1);
-    let data: Vec<f32> = (0..n * arch.input_len()).map(|_| rng.next_f64() as f32).collect();
+    let data: Vec<f32> = (0..n * arch.input_len())
+        .map(|_| rng.next_f64() as f32)
+        .collect();
     let mut group = c.benchmark_group("train_step");
-    group.sample_size(10).throughput(Throughput::Elements(batch as u64));
+    group
+        .sample_size(10)
+        .throughput(Throughput::Elements(batch as u64));
     for metric in [Metric::Mse, Metric::Ssim] {
-        let cfg = LossConfig { metric, amp: Amp::Lamp, granularity: Granularity::Element };
+        let cfg = LossConfig {
+            metric,
+            amp: Amp::Lamp,
+            granularity: Granularity::Element,
+        };
         let params = arch.init(0);
-        let mut e = Engine::new(g.clone(), k.clone(), arch.clone(), cfg, batch, &params).expect("engine");
+        let mut e =
+            Engine::new(g.clone(), k.clone(), arch.clone(), cfg, batch, &params).expect("engine");
         // Validate before timing: the first step's loss against the CPU reference.
-        e.upload_batch(&data[..batch * arch.input_len()], batch).expect("upload");
+        e.upload_batch(&data[..batch * arch.input_len()], batch)
+            .expect("upload");
         e.grad_step(batch, false).expect("step");
         let got = e.wait_stats().expect("stats").loss as f64;
-        let x: Vec<f64> = data[..batch * arch.input_len()].iter().map(|&v| v as f64).collect();
+        let x: Vec<f64> = data[..batch * arch.input_len()]
+            .iter()
+            .map(|&v| v as f64)
+            .collect();
         let p: Vec<f64> = params.iter().map(|&v| v as f64).collect();
-        let want = lamp::reference::model_grad(&arch, cfg, &p, &x, batch).0.loss;
-        assert!(((got - want) / want).abs() < 1e-4, "step loss {got} vs reference {want}");
+        let want = lamp::reference::model_grad(&arch, cfg, &p, &x, batch)
+            .0
+            .loss;
+        assert!(
+            ((got - want) / want).abs() < 1e-4,
+            "step loss {got} vs reference {want}"
+        );
         e.upload_dataset(&data, n).expect("dataset");
-        e.set_order(&(0..n as u32).collect::<Vec<_>>()).expect("order");
+        e.set_order(&(0..n as u32).collect::<Vec<_>>())
+            .expect("order");
         let mut off = 0;
         group.bench_function(format!("fmnist-ae/{metric:?}/batch{batch}"), |b| {
             b.iter(|| {

@@ -37,7 +37,13 @@ pub struct Checkpoint {
 
 impl Checkpoint {
     pub fn new(arch: Arch, loss: Option<LossConfig>, params: Vec<f32>) -> Checkpoint {
-        Checkpoint { arch, loss, params, optimizer: None, metadata: BTreeMap::new() }
+        Checkpoint {
+            arch,
+            loss,
+            params,
+            optimizer: None,
+            metadata: BTreeMap::new(),
+        }
     }
 
     /// Serialises to safetensors bytes.
@@ -52,14 +58,23 @@ impl Checkpoint {
         }
         let mut tensors: BTreeMap<String, (Vec<usize>, &[f32])> = BTreeMap::new();
         for e in &table.entries {
-            tensors.insert(e.name.clone(), (e.shape.clone(), &self.params[e.offset..e.offset + e.len()]));
+            tensors.insert(
+                e.name.clone(),
+                (e.shape.clone(), &self.params[e.offset..e.offset + e.len()]),
+            );
         }
         if let Some(o) = &self.optimizer {
             meta.insert("optimizer.step".into(), o.t.to_string());
             for e in &table.entries {
                 let r = e.offset..e.offset + e.len();
-                tensors.insert(format!("optimizer.exp_avg.{}", e.name), (e.shape.clone(), &o.exp_avg[r.clone()]));
-                tensors.insert(format!("optimizer.exp_avg_sq.{}", e.name), (e.shape.clone(), &o.exp_avg_sq[r]));
+                tensors.insert(
+                    format!("optimizer.exp_avg.{}", e.name),
+                    (e.shape.clone(), &o.exp_avg[r.clone()]),
+                );
+                tensors.insert(
+                    format!("optimizer.exp_avg_sq.{}", e.name),
+                    (e.shape.clone(), &o.exp_avg_sq[r]),
+                );
             }
         }
         Ok(write_safetensors(&meta, &tensors))
@@ -73,7 +88,8 @@ impl Checkpoint {
     /// Reads a lamp checkpoint, or a bare safetensors file of PyTorch-named tensors when `arch`
     /// says what they are.
     pub fn load(path: &Path, arch: Option<&Arch>) -> Result<Checkpoint> {
-        let bytes = std::fs::read(path).map_err(|e| Error::file(path, format!("cannot read: {e}")))?;
+        let bytes =
+            std::fs::read(path).map_err(|e| Error::file(path, format!("cannot read: {e}")))?;
         Self::from_bytes(&bytes, arch).map_err(|e| match e {
             Error::Invalid(m) => Error::file(path, m),
             other => other,
@@ -85,10 +101,15 @@ impl Checkpoint {
             .map_err(|e| Error::invalid(format!("not a valid safetensors file ({e})")))?;
         let (_, header) = safetensors::SafeTensors::read_metadata(bytes)
             .map_err(|e| Error::invalid(format!("not a valid safetensors file ({e})")))?;
-        let metadata: BTreeMap<String, String> =
-            header.metadata().clone().map(|m| m.into_iter().collect()).unwrap_or_default();
+        let metadata: BTreeMap<String, String> = header
+            .metadata()
+            .clone()
+            .map(|m| m.into_iter().collect())
+            .unwrap_or_default();
         if let Some(v) = metadata.get("version") {
-            let v: u32 = v.parse().map_err(|_| Error::invalid(format!("unreadable metadata version {v:?}")))?;
+            let v: u32 = v
+                .parse()
+                .map_err(|_| Error::invalid(format!("unreadable metadata version {v:?}")))?;
             if v > VERSION {
                 return Err(Error::invalid(format!(
                     "checkpoint metadata version {v} is newer than this lamp reads ({VERSION}); upgrade lamp"
@@ -116,7 +137,8 @@ impl Checkpoint {
         }
         let loss = match metadata.get("loss") {
             Some(l) => Some(
-                serde_json::from_str(l).map_err(|e| Error::invalid(format!("unreadable loss in metadata: {e}")))?,
+                serde_json::from_str(l)
+                    .map_err(|e| Error::invalid(format!("unreadable loss in metadata: {e}")))?,
             ),
             None => None,
         };
@@ -124,17 +146,26 @@ impl Checkpoint {
         let params = read_arena(&st, &table, "")?;
         let optimizer = match metadata.get("optimizer.step") {
             Some(t) => Some(OptimizerState {
-                t: t.parse().map_err(|_| Error::invalid(format!("unreadable optimizer step {t:?}")))?,
+                t: t.parse()
+                    .map_err(|_| Error::invalid(format!("unreadable optimizer step {t:?}")))?,
                 exp_avg: read_arena(&st, &table, "optimizer.exp_avg.")?,
                 exp_avg_sq: read_arena(&st, &table, "optimizer.exp_avg_sq.")?,
             }),
             None => None,
         };
-        Ok(Checkpoint { arch, loss, params, optimizer, metadata })
+        Ok(Checkpoint {
+            arch,
+            loss,
+            params,
+            optimizer,
+            metadata,
+        })
     }
 
     pub fn meta<T: serde::de::DeserializeOwned>(&self, key: &str) -> Option<T> {
-        self.metadata.get(key).and_then(|v| serde_json::from_str(v).ok())
+        self.metadata
+            .get(key)
+            .and_then(|v| serde_json::from_str(v).ok())
     }
 }
 
@@ -147,14 +178,26 @@ fn read_arena(st: &safetensors::SafeTensors, table: &ParamTable, prefix: &str) -
     let mut arena = vec![0f32; table.len()];
     for e in &table.entries {
         let name = format!("{prefix}{}", e.name);
-        let t = st.tensor(&name).map_err(|_| Error::invalid(format!("missing tensor {name}")))?;
+        let t = st
+            .tensor(&name)
+            .map_err(|_| Error::invalid(format!("missing tensor {name}")))?;
         if t.dtype() != safetensors::Dtype::F32 {
-            return Err(Error::invalid(format!("tensor {name} is {:?}, expected F32", t.dtype())));
+            return Err(Error::invalid(format!(
+                "tensor {name} is {:?}, expected F32",
+                t.dtype()
+            )));
         }
         if t.shape() != e.shape.as_slice() {
-            return Err(Error::invalid(format!("tensor {name} has shape {:?}, expected {:?}", t.shape(), e.shape)));
+            return Err(Error::invalid(format!(
+                "tensor {name} has shape {:?}, expected {:?}",
+                t.shape(),
+                e.shape
+            )));
         }
-        for (dst, src) in arena[e.offset..e.offset + e.len()].iter_mut().zip(t.data().chunks_exact(4)) {
+        for (dst, src) in arena[e.offset..e.offset + e.len()]
+            .iter_mut()
+            .zip(t.data().chunks_exact(4))
+        {
             *dst = f32::from_le_bytes([src[0], src[1], src[2], src[3]]);
         }
     }
@@ -163,10 +206,16 @@ fn read_arena(st: &safetensors::SafeTensors, table: &ParamTable, prefix: &str) -
 
 /// The safetensors layout: u64 header length, JSON header (padded with spaces to 8 bytes),
 /// then the tensors' little-endian bytes in header order.
-pub fn write_safetensors(meta: &BTreeMap<String, String>, tensors: &BTreeMap<String, (Vec<usize>, &[f32])>) -> Vec<u8> {
+pub fn write_safetensors(
+    meta: &BTreeMap<String, String>,
+    tensors: &BTreeMap<String, (Vec<usize>, &[f32])>,
+) -> Vec<u8> {
     let mut header = serde_json::Map::new();
     if !meta.is_empty() {
-        header.insert("__metadata__".into(), serde_json::to_value(meta).unwrap_or_default());
+        header.insert(
+            "__metadata__".into(),
+            serde_json::to_value(meta).unwrap_or_default(),
+        );
     }
     let mut at = 0usize;
     for (name, (shape, data)) in tensors {
@@ -179,7 +228,7 @@ pub fn write_safetensors(meta: &BTreeMap<String, String>, tensors: &BTreeMap<Str
     }
     // serde_json's Map is ordered by key (no preserve_order feature): canonical output.
     let mut h = serde_json::Value::Object(header).to_string().into_bytes();
-    while h.len() % 8 != 0 {
+    while !h.len().is_multiple_of(8) {
         h.push(b' ');
     }
     let mut out = Vec::with_capacity(8 + h.len() + at);
@@ -213,7 +262,11 @@ mod tests {
         let back = Checkpoint::from_bytes(&a, None).unwrap();
         assert_eq!(back.params, c.params);
         assert_eq!(back.optimizer, c.optimizer);
-        assert_eq!(back.to_bytes().unwrap(), a, "load → save must reproduce the bytes");
+        assert_eq!(
+            back.to_bytes().unwrap(),
+            a,
+            "load → save must reproduce the bytes"
+        );
     }
 
     #[test]
@@ -232,16 +285,28 @@ mod tests {
             .tensors()
             .into_iter()
             .map(|(n, t)| {
-                let v = t.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+                let v = t
+                    .data()
+                    .chunks_exact(4)
+                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                    .collect();
                 (n, t.shape().to_vec(), v)
             })
             .collect();
-        let tensors: BTreeMap<String, (Vec<usize>, &[f32])> =
-            owned.iter().map(|(n, s, v)| (n.clone(), (s.clone(), v.as_slice()))).collect();
+        let tensors: BTreeMap<String, (Vec<usize>, &[f32])> = owned
+            .iter()
+            .map(|(n, s, v)| (n.clone(), (s.clone(), v.as_slice())))
+            .collect();
         let e = Checkpoint::from_bytes(&write_safetensors(&meta, &tensors), None).unwrap_err();
         assert!(e.to_string().contains("enc1.weight has shape"), "{e}");
 
-        let mut fewer = tensors.clone();
+        let good = arch.init(1);
+        let mut fewer: BTreeMap<String, (Vec<usize>, &[f32])> = arch
+            .param_table()
+            .entries
+            .iter()
+            .map(|e| (e.name.clone(), (e.shape.clone(), &good[e.offset..e.offset + e.len()])))
+            .collect();
         fewer.remove("dec2.bias");
         let e = Checkpoint::from_bytes(&write_safetensors(&meta, &fewer), None).unwrap_err();
         assert!(e.to_string().contains("missing tensor dec2.bias"), "{e}");

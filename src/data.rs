@@ -7,8 +7,18 @@ use std::path::{Path, PathBuf};
 
 /// Debian's `dataset-fashion-mnist` installs the IDX files here.
 pub const FASHION_MNIST_DIR: &str = "/usr/share/datasets/fashion-mnist";
-pub const FASHION_MNIST_CLASSES: [&str; 10] =
-    ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
+pub const FASHION_MNIST_CLASSES: [&str; 10] = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+];
 
 /// Samples in [0, 1], NCHW, with where each came from.
 #[derive(Clone, Debug)]
@@ -48,12 +58,12 @@ pub enum Source {
 impl Source {
     pub fn parse(s: &str, idx_dir: Option<&Path>) -> Result<Source> {
         if let Some(c) = s.strip_prefix("fashion-mnist:") {
-            let class: u8 = c
-                .parse()
-                .ok()
-                .filter(|&c: &u8| c < 10)
-                .ok_or_else(|| Error::invalid(format!("{s}: the class must be a number from 0 to 9")))?;
-            let dir = idx_dir.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(FASHION_MNIST_DIR));
+            let class: u8 = c.parse().ok().filter(|&c: &u8| c < 10).ok_or_else(|| {
+                Error::invalid(format!("{s}: the class must be a number from 0 to 9"))
+            })?;
+            let dir = idx_dir
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| PathBuf::from(FASHION_MNIST_DIR));
             return Ok(Source::FashionMnist { class, dir });
         }
         Ok(Source::Folder(PathBuf::from(s)))
@@ -73,21 +83,40 @@ pub fn read_idx(path: &Path) -> Result<(Vec<usize>, Vec<u8>)> {
         raw
     };
     if bytes.len() < 4 || bytes[0] != 0 || bytes[1] != 0 || bytes[2] != 0x08 {
-        return Err(Error::file(path, "not an IDX file of unsigned bytes (wrong magic number)"));
+        return Err(Error::file(
+            path,
+            "not an IDX file of unsigned bytes (wrong magic number)",
+        ));
     }
     let ndim = bytes[3] as usize;
     if ndim == 0 || bytes.len() < 4 + 4 * ndim {
         return Err(Error::file(path, "truncated IDX header"));
     }
     let dims: Vec<usize> = (0..ndim)
-        .map(|i| u32::from_be_bytes([bytes[4 + 4 * i], bytes[5 + 4 * i], bytes[6 + 4 * i], bytes[7 + 4 * i]]) as usize)
+        .map(|i| {
+            u32::from_be_bytes([
+                bytes[4 + 4 * i],
+                bytes[5 + 4 * i],
+                bytes[6 + 4 * i],
+                bytes[7 + 4 * i],
+            ]) as usize
+        })
         .collect();
     let count = dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
     let body = &bytes[4 + 4 * ndim..];
     match count {
         Some(c) if c == body.len() => Ok((dims, body.to_vec())),
-        Some(c) if c < body.len() => Err(Error::file(path, format!("{} bytes after the data; expected {c}", body.len()))),
-        _ => Err(Error::file(path, format!("truncated: header promises {dims:?} but holds {} bytes", body.len()))),
+        Some(c) if c < body.len() => Err(Error::file(
+            path,
+            format!("{} bytes after the data; expected {c}", body.len()),
+        )),
+        _ => Err(Error::file(
+            path,
+            format!(
+                "truncated: header promises {dims:?} but holds {} bytes",
+                body.len()
+            ),
+        )),
     }
 }
 
@@ -112,10 +141,20 @@ pub fn fashion_mnist(dir: &Path, split: &str) -> Result<Dataset> {
     let (idims, images) = read_idx(&ip)?;
     let (ldims, labels) = read_idx(&lp)?;
     if idims.len() != 3 || idims[1] != 28 || idims[2] != 28 {
-        return Err(Error::file(&ip, format!("expected images of 28x28, got dimensions {idims:?}")));
+        return Err(Error::file(
+            &ip,
+            format!("expected images of 28x28, got dimensions {idims:?}"),
+        ));
     }
     if ldims.len() != 1 || ldims[0] != idims[0] {
-        return Err(Error::file(&lp, format!("{} labels for {} images", ldims.first().unwrap_or(&0), idims[0])));
+        return Err(Error::file(
+            &lp,
+            format!(
+                "{} labels for {} images",
+                ldims.first().unwrap_or(&0),
+                idims[0]
+            ),
+        ));
     }
     if let Some(bad) = labels.iter().find(|&&l| l > 9) {
         return Err(Error::file(&lp, format!("label {bad} is outside 0..9")));
@@ -131,9 +170,14 @@ pub fn fashion_mnist(dir: &Path, split: &str) -> Result<Dataset> {
 /// Keeps the samples whose label is `class`.
 pub fn filter_class(d: &Dataset, class: u8) -> Dataset {
     let labels = d.labels.as_deref().unwrap_or(&[]);
-    let keep: Vec<usize> = (0..d.len()).filter(|&i| labels.get(i) == Some(&class)).collect();
+    let keep: Vec<usize> = (0..d.len())
+        .filter(|&i| labels.get(i) == Some(&class))
+        .collect();
     Dataset {
-        samples: keep.iter().flat_map(|&i| d.sample(i).iter().copied()).collect(),
+        samples: keep
+            .iter()
+            .flat_map(|&i| d.sample(i).iter().copied())
+            .collect(),
         shape: d.shape,
         names: keep.iter().map(|&i| d.names[i].clone()).collect(),
         labels: Some(keep.iter().map(|&i| labels[i]).collect()),
@@ -143,7 +187,9 @@ pub fn filter_class(d: &Dataset, class: u8) -> Dataset {
 const IMAGE_EXTENSIONS: [&str; 7] = ["png", "jpg", "jpeg", "bmp", "tif", "tiff", "gif"];
 
 fn is_image(p: &Path) -> bool {
-    p.extension().and_then(|e| e.to_str()).is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_lowercase().as_str()))
+    p.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_lowercase().as_str()))
 }
 
 /// The image files directly in `dir`, sorted by name.
@@ -158,7 +204,9 @@ pub fn list_images(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut v = Vec::new();
     let mut others = 0;
     for entry in rd {
-        let p = entry.map_err(|e| Error::file(dir, format!("cannot list: {e}")))?.path();
+        let p = entry
+            .map_err(|e| Error::file(dir, format!("cannot list: {e}")))?
+            .path();
         if p.is_file() && is_image(&p) {
             v.push(p);
         } else {
@@ -166,8 +214,15 @@ pub fn list_images(dir: &Path) -> Result<Vec<PathBuf>> {
         }
     }
     if v.is_empty() {
-        let what = if others == 0 { "empty directory".to_string() } else { format!("no images among {others} entries") };
-        return Err(Error::file(dir, format!("{what} (looked for {})", IMAGE_EXTENSIONS.join(", "))));
+        let what = if others == 0 {
+            "empty directory".to_string()
+        } else {
+            format!("no images among {others} entries")
+        };
+        return Err(Error::file(
+            dir,
+            format!("{what} (looked for {})", IMAGE_EXTENSIONS.join(", ")),
+        ));
     }
     v.sort();
     Ok(v)
@@ -179,7 +234,8 @@ pub const MAX_PIXELS: u64 = 1 << 28;
 /// Loads one image as `channels` (1: luma, 3: RGB; alpha dropped) × size × size in [0, 1],
 /// resized with a bilinear (triangle) filter.
 pub fn load_image(path: &Path, channels: u32, size: u32) -> Result<Vec<f32>> {
-    let meta = std::fs::metadata(path).map_err(|e| Error::file(path, format!("cannot read: {e}")))?;
+    let meta =
+        std::fs::metadata(path).map_err(|e| Error::file(path, format!("cannot read: {e}")))?;
     if meta.len() == 0 {
         return Err(Error::file(path, "empty file (0 bytes)"));
     }
@@ -192,7 +248,9 @@ pub fn load_image(path: &Path, channels: u32, size: u32) -> Result<Vec<f32>> {
     limits.max_image_height = Some(1 << 15);
     limits.max_alloc = Some(MAX_PIXELS * 8);
     reader.limits(limits);
-    let img = reader.decode().map_err(|e| Error::file(path, format!("cannot decode image: {e}")))?;
+    let img = reader
+        .decode()
+        .map_err(|e| Error::file(path, format!("cannot decode image: {e}")))?;
     Ok(convert(&img, channels, size))
 }
 
@@ -202,11 +260,22 @@ pub fn convert(img: &image::DynamicImage, channels: u32, size: u32) -> Vec<f32> 
     let n = (size * size) as usize;
     if channels == 1 {
         let g = img.to_luma32f();
-        let g = if g.dimensions() == (size, size) { g } else { resize(&g, size, size, FilterType::Triangle) };
-        g.into_raw().into_iter().map(|v| v.clamp(0.0, 1.0)).collect()
+        let g = if g.dimensions() == (size, size) {
+            g
+        } else {
+            resize(&g, size, size, FilterType::Triangle)
+        };
+        g.into_raw()
+            .into_iter()
+            .map(|v| v.clamp(0.0, 1.0))
+            .collect()
     } else {
         let rgb = img.to_rgb32f();
-        let rgb = if rgb.dimensions() == (size, size) { rgb } else { resize(&rgb, size, size, FilterType::Triangle) };
+        let rgb = if rgb.dimensions() == (size, size) {
+            rgb
+        } else {
+            resize(&rgb, size, size, FilterType::Triangle)
+        };
         let raw = rgb.into_raw();
         let mut out = vec![0f32; 3 * n];
         for (i, px) in raw.chunks_exact(3).enumerate() {
@@ -220,7 +289,9 @@ pub fn convert(img: &image::DynamicImage, channels: u32, size: u32) -> Vec<f32> 
 
 /// Loads many images in parallel (all cores), keeping their order.
 pub fn load_images(paths: &[PathBuf], channels: u32, size: u32) -> Result<Dataset> {
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).min(paths.len().max(1));
+    let threads = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .min(paths.len().max(1));
     let chunk = paths.len().div_ceil(threads).max(1);
     let parts: Vec<Result<Vec<f32>>> = std::thread::scope(|s| {
         let handles: Vec<_> = paths
@@ -235,7 +306,13 @@ pub fn load_images(paths: &[PathBuf], channels: u32, size: u32) -> Result<Datase
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(Error::invalid("image loader crashed")))).collect()
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(Error::invalid("image loader crashed")))
+            })
+            .collect()
     });
     let mut samples = Vec::with_capacity(paths.len() * (channels * size * size) as usize);
     for p in parts {
@@ -288,7 +365,10 @@ mod tests {
         assert_eq!(b.len(), 8);
         let short = dir.join("short");
         std::fs::write(&short, idx_bytes(3, &[2, 2, 2], &[1, 2, 3])).unwrap();
-        assert!(read_idx(&short).unwrap_err().to_string().contains("truncated"));
+        assert!(read_idx(&short)
+            .unwrap_err()
+            .to_string()
+            .contains("truncated"));
         let magic = dir.join("magic");
         std::fs::write(&magic, [1, 2, 3, 4, 5]).unwrap();
         let e = read_idx(&magic).unwrap_err().to_string();
@@ -300,10 +380,16 @@ mod tests {
     fn source_parsing() {
         assert_eq!(
             Source::parse("fashion-mnist:3", None).unwrap(),
-            Source::FashionMnist { class: 3, dir: PathBuf::from(FASHION_MNIST_DIR) }
+            Source::FashionMnist {
+                class: 3,
+                dir: PathBuf::from(FASHION_MNIST_DIR)
+            }
         );
         assert!(Source::parse("fashion-mnist:10", None).is_err());
         assert!(Source::parse("fashion-mnist:x", None).is_err());
-        assert_eq!(Source::parse("some/dir", None).unwrap(), Source::Folder("some/dir".into()));
+        assert_eq!(
+            Source::parse("some/dir", None).unwrap(),
+            Source::Folder("some/dir".into())
+        );
     }
 }

@@ -27,7 +27,12 @@ pub struct ActLayout {
 }
 
 impl ActLayout {
-    pub fn new(layers: &[Layer], input_len: usize, scratch_per_sample: usize, max_batch: usize) -> ActLayout {
+    pub fn new(
+        layers: &[Layer],
+        input_len: usize,
+        scratch_per_sample: usize,
+        max_batch: usize,
+    ) -> ActLayout {
         let mut at = 0;
         let mut take = |n: usize| {
             let o = at;
@@ -38,7 +43,13 @@ impl ActLayout {
         let h = layers.iter().map(|l| take(l.out_len())).collect();
         let dz = layers.iter().map(|l| take(l.out_len())).collect();
         let scratch = take(scratch_per_sample);
-        ActLayout { x, h, dz, scratch, len: at }
+        ActLayout {
+            x,
+            h,
+            dz,
+            scratch,
+            len: at,
+        }
     }
 }
 
@@ -139,11 +150,21 @@ impl Engine {
             )));
         }
         let d = &gpu.device;
-        let arenas = kernels::Arenas::new(&gpu, &kernels, table.len(), layout.len, kernels::stats_len(max_batch))?;
+        let arenas = kernels::Arenas::new(
+            &gpu,
+            &kernels,
+            table.len(),
+            layout.len,
+            kernels::stats_len(max_batch),
+        )?;
         let (exp_avg, exp_avg_sq) = gpu.checked("allocating Adam's moments", || {
-            (gpu.storage("exp_avg", table.len()), gpu.storage("exp_avg_sq", table.len()))
+            (
+                gpu.storage("exp_avg", table.len()),
+                gpu.storage("exp_avg_sq", table.len()),
+            )
         })?;
-        gpu.queue.write_buffer(&arenas.params, 0, bytemuck::cast_slice(params));
+        gpu.queue
+            .write_buffer(&arenas.params, 0, bytemuck::cast_slice(params));
         let optimizer = kernels::optimizer_group(&gpu, &kernels, &exp_avg, &exp_avg_sq);
         let mut adam_dispatch = kernels::adam_dispatch(&gpu, &kernels, table.len() as u32)?;
         adam_dispatch.group1 = Some(optimizer);
@@ -189,7 +210,11 @@ impl Engine {
         LayerOffsets {
             weight: w.offset as u32,
             bias: b.offset as u32,
-            input: if li == 0 { self.layout.x } else { self.layout.h[li - 1] } as u32,
+            input: if li == 0 {
+                self.layout.x
+            } else {
+                self.layout.h[li - 1]
+            } as u32,
             output: self.layout.h[li] as u32,
             dz: self.layout.dz[li] as u32,
         }
@@ -201,7 +226,10 @@ impl Engine {
             return Ok(());
         }
         if batch == 0 || batch > self.max_batch {
-            return Err(Error::invalid(format!("batch {batch} is outside 1..={}", self.max_batch)));
+            return Err(Error::invalid(format!(
+                "batch {batch} is outside 1..={}",
+                self.max_batch
+            )));
         }
         let (gpu, k) = (&*self.gpu, &*self.kernels);
         let b = batch as u32;
@@ -233,16 +261,31 @@ impl Engine {
             if li > 0 {
                 let below = layers[li - 1].act;
                 let dz_below = self.layout.dz[li - 1] as u32;
-                backward.push(layers::input_grad(l, b, &o, dz_below, below).dispatch(gpu, k, "input_grad")?);
+                backward.push(layers::input_grad(l, b, &o, dz_below, below).dispatch(
+                    gpu,
+                    k,
+                    "input_grad",
+                )?);
             }
         }
         let gather = self.gather_dispatches(b)?;
-        self.plans.insert(batch, Plan { forward, loss, score_loss, backward, gather });
+        self.plans.insert(
+            batch,
+            Plan {
+                forward,
+                loss,
+                score_loss,
+                backward,
+                gather,
+            },
+        );
         Ok(())
     }
 
     fn gather_dispatches(&self, b: u32) -> Result<Vec<Dispatch>> {
-        let Some(data) = &self.data else { return Ok(Vec::new()) };
+        let Some(data) = &self.data else {
+            return Ok(Vec::new());
+        };
         let mut v = Vec::new();
         for (start, len, bg, _) in &data.chunks {
             let mut d = kernels::gather_dispatch(
@@ -264,15 +307,25 @@ impl Engine {
     pub fn upload_dataset(&mut self, samples: &[f32], n: usize) -> Result<()> {
         let p = self.arch.input_len();
         if samples.len() != n * p || n == 0 {
-            return Err(Error::invalid(format!("data set of {n} samples needs {} values", n * p)));
+            return Err(Error::invalid(format!(
+                "data set of {n} samples needs {} values",
+                n * p
+            )));
         }
-        let per_chunk = (self.gpu.limits.max_storage_buffer_binding_size / (p as u64 * 4)).max(1) as usize;
+        let per_chunk =
+            (self.gpu.limits.max_storage_buffer_binding_size / (p as u64 * 4)).max(1) as usize;
         let mut chunks = Vec::new();
         let mut start = 0;
         while start < n {
             let len = per_chunk.min(n - start);
-            let buf = self.gpu.checked("uploading the data set", || self.gpu.storage("data", len * p))?;
-            self.gpu.queue.write_buffer(&buf, 0, bytemuck::cast_slice(&samples[start * p..(start + len) * p]));
+            let buf = self.gpu.checked("uploading the data set", || {
+                self.gpu.storage("data", len * p)
+            })?;
+            self.gpu.queue.write_buffer(
+                &buf,
+                0,
+                bytemuck::cast_slice(&samples[start * p..(start + len) * p]),
+            );
             chunks.push((start as u32, len as u32, buf));
             start += len;
         }
@@ -280,14 +333,23 @@ impl Engine {
         let chunks = chunks
             .into_iter()
             .map(|(s, l, buf)| {
-                let bg = self.gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                    label: Some("data"),
-                    layout: &self.kernels.data,
-                    entries: &[
-                        wgpu::BindGroupEntry { binding: 0, resource: buf.as_entire_binding() },
-                        wgpu::BindGroupEntry { binding: 1, resource: indices.as_entire_binding() },
-                    ],
-                });
+                let bg = self
+                    .gpu
+                    .device
+                    .create_bind_group(&wgpu::BindGroupDescriptor {
+                        label: Some("data"),
+                        layout: &self.kernels.data,
+                        entries: &[
+                            wgpu::BindGroupEntry {
+                                binding: 0,
+                                resource: buf.as_entire_binding(),
+                            },
+                            wgpu::BindGroupEntry {
+                                binding: 1,
+                                resource: indices.as_entire_binding(),
+                            },
+                        ],
+                    });
                 (s, l, bg, buf)
             })
             .collect();
@@ -305,18 +367,27 @@ impl Engine {
 
     /// Sets the order in which the resident data set is visited (one epoch).
     pub fn set_order(&mut self, order: &[u32]) -> Result<()> {
-        let data = self.data.as_ref().ok_or_else(|| Error::invalid("no data set on the device"))?;
+        let data = self
+            .data
+            .as_ref()
+            .ok_or_else(|| Error::invalid("no data set on the device"))?;
         if order.len() > data.n || order.iter().any(|&i| i as usize >= data.n) {
-            return Err(Error::invalid("epoch order refers to samples outside the data set"));
+            return Err(Error::invalid(
+                "epoch order refers to samples outside the data set",
+            ));
         }
-        self.gpu.queue.write_buffer(&data.indices, 0, bytemuck::cast_slice(order));
+        self.gpu
+            .queue
+            .write_buffer(&data.indices, 0, bytemuck::cast_slice(order));
         Ok(())
     }
 
     fn write_step(&mut self, batch_offset: u32) {
         self.t += 1;
         let u = StepUniform::adam(&self.adam, self.t, batch_offset);
-        self.gpu.queue.write_buffer(&self.arenas.step, 0, bytemuck::bytes_of(&u));
+        self.gpu
+            .queue
+            .write_buffer(&self.arenas.step, 0, bytemuck::bytes_of(&u));
     }
 
     fn submit(&self, dispatches: &[&[Dispatch]]) {
@@ -326,7 +397,11 @@ impl Engine {
     /// One training step on the batch at `batch_offset` of the epoch order: gather, forward,
     /// loss, backward and Adam in one submit. Does not wait.
     pub fn train_step(&mut self, batch_offset: usize, batch: usize) -> Result<()> {
-        let data_n = self.data.as_ref().map(|d| d.n).ok_or_else(|| Error::invalid("no data set on the device"))?;
+        let data_n = self
+            .data
+            .as_ref()
+            .map(|d| d.n)
+            .ok_or_else(|| Error::invalid("no data set on the device"))?;
         if batch_offset + batch > data_n {
             return Err(Error::invalid("batch runs past the end of the data set"));
         }
@@ -334,7 +409,13 @@ impl Engine {
         self.write_step(batch_offset as u32);
         let plan = &self.plans[&batch];
         let adam = std::slice::from_ref(&self.adam_dispatch);
-        self.submit(&[&plan.gather, &plan.forward, &plan.loss, &plan.backward, adam]);
+        self.submit(&[
+            &plan.gather,
+            &plan.forward,
+            &plan.loss,
+            &plan.backward,
+            adam,
+        ]);
         Ok(())
     }
 
@@ -388,7 +469,11 @@ impl Engine {
             )));
         }
         self.plan(batch)?;
-        self.gpu.queue.write_buffer(&self.arenas.acts, (self.layout.x * 4) as u64, bytemuck::cast_slice(x));
+        self.gpu.queue.write_buffer(
+            &self.arenas.acts,
+            (self.layout.x * 4) as u64,
+            bytemuck::cast_slice(x),
+        );
         Ok(())
     }
 
@@ -399,7 +484,11 @@ impl Engine {
             self.write_step(0);
         }
         let plan = &self.plans[&batch];
-        let adam: &[Dispatch] = if update { std::slice::from_ref(&self.adam_dispatch) } else { &[] };
+        let adam: &[Dispatch] = if update {
+            std::slice::from_ref(&self.adam_dispatch)
+        } else {
+            &[]
+        };
         self.submit(&[&plan.forward, &plan.loss, &plan.backward, adam]);
         Ok(())
     }
@@ -428,13 +517,18 @@ impl Engine {
 
     /// Per-sample plain errors of the last loss evaluated.
     pub fn errors(&self, batch: usize) -> Result<Vec<f32>> {
-        self.gpu.read_f32(&self.arenas.stats, kernels::STATS_HEADER, batch)
+        self.gpu
+            .read_f32(&self.arenas.stats, kernels::STATS_HEADER, batch)
     }
 
     /// The reconstruction of the last forward pass.
     pub fn recon(&self, batch: usize) -> Result<Vec<f32>> {
         let n = self.arch.layers().len();
-        self.gpu.read_f32(&self.arenas.acts, self.layout.h[n - 1], batch * self.arch.input_len())
+        self.gpu.read_f32(
+            &self.arenas.acts,
+            self.layout.h[n - 1],
+            batch * self.arch.input_len(),
+        )
     }
 
     pub fn read_params(&self) -> Result<Vec<f32>> {
@@ -444,27 +538,42 @@ impl Engine {
         self.gpu.read_f32(&self.arenas.grads, 0, self.table.len())
     }
     pub fn read_moments(&self) -> Result<(Vec<f32>, Vec<f32>)> {
-        Ok((self.gpu.read_f32(&self.exp_avg, 0, self.table.len())?, self.gpu.read_f32(&self.exp_avg_sq, 0, self.table.len())?))
+        Ok((
+            self.gpu.read_f32(&self.exp_avg, 0, self.table.len())?,
+            self.gpu.read_f32(&self.exp_avg_sq, 0, self.table.len())?,
+        ))
     }
     pub fn write_params(&self, p: &[f32]) {
-        self.gpu.queue.write_buffer(&self.arenas.params, 0, bytemuck::cast_slice(p));
+        self.gpu
+            .queue
+            .write_buffer(&self.arenas.params, 0, bytemuck::cast_slice(p));
     }
     pub fn write_moments(&self, m: &[f32], v: &[f32]) {
-        self.gpu.queue.write_buffer(&self.exp_avg, 0, bytemuck::cast_slice(m));
-        self.gpu.queue.write_buffer(&self.exp_avg_sq, 0, bytemuck::cast_slice(v));
+        self.gpu
+            .queue
+            .write_buffer(&self.exp_avg, 0, bytemuck::cast_slice(m));
+        self.gpu
+            .queue
+            .write_buffer(&self.exp_avg_sq, 0, bytemuck::cast_slice(v));
     }
 
     /// Zeroes the running loss sums and the non-finite flag (ordered after submitted work).
     pub fn reset_stats(&self) {
         let zeros = [0f32; kernels::STATS_HEADER];
-        self.gpu.queue.write_buffer(&self.arenas.stats, 0, bytemuck::cast_slice(&zeros));
+        self.gpu
+            .queue
+            .write_buffer(&self.arenas.stats, 0, bytemuck::cast_slice(&zeros));
     }
 
     fn decode_stats(h: &[f32]) -> Stats {
         let steps = h[kernels::STAT_STEPS] as u32;
         Stats {
             loss: h[kernels::STAT_LOSS],
-            mean_loss: if steps > 0 { h[kernels::STAT_LOSS_SUM] / steps as f32 } else { f32::NAN },
+            mean_loss: if steps > 0 {
+                h[kernels::STAT_LOSS_SUM] / steps as f32
+            } else {
+                f32::NAN
+            },
             steps,
             clamps_total: h[kernels::STAT_CLAMP_SUM] as u64,
             nonfinite: h[kernels::STAT_NONFINITE].to_bits() != 0,
@@ -478,15 +587,24 @@ impl Engine {
             return;
         }
         let mut enc = self.gpu.device.create_command_encoder(&Default::default());
-        enc.copy_buffer_to_buffer(&self.arenas.stats, 0, &self.staging.buf, 0, (kernels::STATS_HEADER * 4) as u64);
+        enc.copy_buffer_to_buffer(
+            &self.arenas.stats,
+            0,
+            &self.staging.buf,
+            0,
+            (kernels::STATS_HEADER * 4) as u64,
+        );
         self.gpu.queue.submit([enc.finish()]);
         let ready = self.staging.ready.clone();
         ready.store(false, Ordering::SeqCst);
-        self.staging.buf.slice(..).map_async(wgpu::MapMode::Read, move |r| {
-            if r.is_ok() {
-                ready.store(true, Ordering::SeqCst);
-            }
-        });
+        self.staging
+            .buf
+            .slice(..)
+            .map_async(wgpu::MapMode::Read, move |r| {
+                if r.is_ok() {
+                    ready.store(true, Ordering::SeqCst);
+                }
+            });
         self.staging.pending = true;
     }
 
@@ -520,6 +638,7 @@ impl Engine {
     pub fn wait_stats(&mut self) -> Result<Stats> {
         self.request_stats();
         self.gpu.wait()?;
-        self.poll_stats()?.ok_or_else(|| Error::Device("statistics readback did not complete".into()))
+        self.poll_stats()?
+            .ok_or_else(|| Error::Device("statistics readback did not complete".into()))
     }
 }

@@ -23,7 +23,10 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
     pub fn file(path: impl AsRef<Path>, msg: impl std::fmt::Display) -> Error {
-        Error::File { path: path.as_ref().to_path_buf(), msg: msg.to_string() }
+        Error::File {
+            path: path.as_ref().to_path_buf(),
+            msg: msg.to_string(),
+        }
     }
     pub fn invalid(msg: impl std::fmt::Display) -> Error {
         Error::Invalid(msg.to_string())

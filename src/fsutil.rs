@@ -13,10 +13,17 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         _ => std::path::PathBuf::from("."),
     };
     if !dir.is_dir() {
-        std::fs::create_dir_all(&dir).map_err(|e| Error::file(&dir, format!("cannot create directory: {e}")))?;
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| Error::file(&dir, format!("cannot create directory: {e}")))?;
     }
-    let name = path.file_name().ok_or_else(|| Error::file(path, "not a file path"))?;
-    let tmp = dir.join(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
+    let name = path
+        .file_name()
+        .ok_or_else(|| Error::file(path, "not a file path"))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
     let result = (|| -> std::io::Result<()> {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
@@ -35,5 +42,6 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// Creates a directory (and parents), naming it in the error.
 pub fn ensure_dir(dir: &Path) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::file(dir, format!("cannot create directory: {e}")))
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Error::file(dir, format!("cannot create directory: {e}")))
 }

@@ -90,7 +90,9 @@ impl Gpu {
                     let i = a.get_info();
                     (rank(i.device_type), i.backend != wgpu::Backend::Vulkan)
                 });
-                v.into_iter().next().ok_or_else(|| Error::NoAdapter(NO_ADAPTER_HINT.into()))?
+                v.into_iter()
+                    .next()
+                    .ok_or_else(|| Error::NoAdapter(NO_ADAPTER_HINT.into()))?
             }
         };
         let info = adapter.get_info();
@@ -110,12 +112,21 @@ impl Gpu {
             // Errors outside a scope are bugs in lamp; say so rather than abort silently.
             eprintln!("lamp: wgpu error: {e}");
         }));
-        Ok(Gpu { device, queue, info, limits: required_limits, features })
+        Ok(Gpu {
+            device,
+            queue,
+            info,
+            limits: required_limits,
+            features,
+        })
     }
 
     /// A human label of the adapter: name, backend and type.
     pub fn describe(&self) -> String {
-        format!("{} ({:?}, {:?})", self.info.name, self.info.backend, self.info.device_type)
+        format!(
+            "{} ({:?}, {:?})",
+            self.info.name, self.info.backend, self.info.device_type
+        )
     }
 
     /// A storage buffer of `len` f32 (at least one element so a binding is never empty).

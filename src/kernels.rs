@@ -21,8 +21,13 @@ pub enum Shader {
 }
 
 impl Shader {
-    pub const ALL: [Shader; 5] =
-        [Shader::Gemm, Shader::BiasGrad, Shader::Loss, Shader::Adam, Shader::Gather];
+    pub const ALL: [Shader; 5] = [
+        Shader::Gemm,
+        Shader::BiasGrad,
+        Shader::Loss,
+        Shader::Adam,
+        Shader::Gather,
+    ];
 
     pub fn file(self) -> &'static str {
         match self {
@@ -66,9 +71,12 @@ pub enum ExtraGroup {
 pub fn validate(shader: Shader) -> std::result::Result<(), String> {
     let module = naga::front::wgsl::parse_str(shader.source())
         .map_err(|e| e.emit_to_string_with_path(shader.source(), shader.file()))?;
-    naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::all())
-        .validate(&module)
-        .map_err(|e| e.emit_to_string_with_path(shader.source(), shader.file()))?;
+    naga::valid::Validator::new(
+        naga::valid::ValidationFlags::all(),
+        naga::valid::Capabilities::all(),
+    )
+    .validate(&module)
+    .map_err(|e| e.emit_to_string_with_path(shader.source(), shader.file()))?;
     Ok(())
 }
 
@@ -110,7 +118,8 @@ impl Kernels {
         let dev = &gpu.device;
         let mut modules = HashMap::new();
         for s in Shader::ALL {
-            validate(s).map_err(|e| Error::Device(format!("shader {} is invalid:\n{e}", s.file())))?;
+            validate(s)
+                .map_err(|e| Error::Device(format!("shader {} is invalid:\n{e}", s.file())))?;
             let m = gpu.checked(s.file(), || {
                 dev.create_shader_module(wgpu::ShaderModuleDescriptor {
                     label: Some(s.file()),
@@ -163,7 +172,14 @@ impl Kernels {
             });
             layouts.insert(g, pl);
         }
-        Ok(Kernels { modules, arenas, optimizer, data, layouts, cache: Mutex::new(HashMap::new()) })
+        Ok(Kernels {
+            modules,
+            arenas,
+            optimizer,
+            data,
+            layouts,
+            cache: Mutex::new(HashMap::new()),
+        })
     }
 
     /// The pipeline for `shader::entry` specialised with `constants`, built once and cached.
@@ -179,24 +195,28 @@ impl Kernels {
             entry,
             constants: constants.iter().map(|(k, v)| (*k, v.to_bits())).collect(),
         };
-        let mut cache = self.cache.lock().map_err(|_| Error::Device("pipeline cache".into()))?;
+        let mut cache = self
+            .cache
+            .lock()
+            .map_err(|_| Error::Device("pipeline cache".into()))?;
         if let Some(p) = cache.get(&key) {
             return Ok(p.clone());
         }
         let module = &self.modules[&shader];
         let layout = &self.layouts[&shader.extra_group()];
         let p = gpu.checked(&format!("{}::{entry}", shader.file()), || {
-            gpu.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(entry),
-                layout: Some(layout),
-                module,
-                entry_point: Some(entry),
-                compilation_options: wgpu::PipelineCompilationOptions {
-                    constants,
-                    zero_initialize_workgroup_memory: false,
-                },
-                cache: None,
-            })
+            gpu.device
+                .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some(entry),
+                    layout: Some(layout),
+                    module,
+                    entry_point: Some(entry),
+                    compilation_options: wgpu::PipelineCompilationOptions {
+                        constants,
+                        zero_initialize_workgroup_memory: false,
+                    },
+                    cache: None,
+                })
         })?;
         let p = Arc::new(p);
         cache.insert(key, p.clone());
@@ -296,7 +316,11 @@ impl GemmSpec {
     /// Multiply-adds the layer needs, counted as 2 FLOPs each (for conv-T only the taps that
     /// land, i.e. what the phase decomposition computes).
     pub fn flops(&self) -> f64 {
-        let s2 = if self.mode == GemmMode::ConvTranspose { (self.stride * self.stride) as f64 } else { 1.0 };
+        let s2 = if self.mode == GemmMode::ConvTranspose {
+            (self.stride * self.stride) as f64
+        } else {
+            1.0
+        };
         2.0 * self.m() as f64 * self.n() as f64 * self.k() as f64 / s2
     }
     /// Lanes along m and rows per invocation, so that small layers keep lanes busy.
@@ -332,7 +356,14 @@ impl GemmSpec {
             ("HAS_BIAS", if self.bias_off.is_some() { 1.0 } else { 0.0 }),
             ("ACT", act),
             ("ALPHA", alpha),
-            ("BACKWARD", if self.backward_h_off.is_some() { 1.0 } else { 0.0 }),
+            (
+                "BACKWARD",
+                if self.backward_h_off.is_some() {
+                    1.0
+                } else {
+                    0.0
+                },
+            ),
             ("H_OFF", self.backward_h_off.unwrap_or(0) as f64),
             ("LM", lm as f64),
             ("TM", tm as f64),
@@ -429,7 +460,9 @@ pub fn gather_dispatch(
 }
 
 /// The error metric (DESIGN §1).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Metric {
     Mae,
@@ -438,7 +471,9 @@ pub enum Metric {
 }
 
 /// Amplification: `none` is the baseline A(e) = e, `lamp` is A(e) = -ln(1 - e).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Amp {
     None,
@@ -446,7 +481,9 @@ pub enum Amp {
 }
 
 /// Where the amplification acts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Granularity {
     Element,
@@ -606,14 +643,31 @@ impl Arenas {
         let group = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some("arenas"),
             layout: &k.arenas,
-            entries: &[bind(&params, 0), bind(&grads, 1), bind(&acts, 2), bind(&stats, 3), bind(&step, 4)],
+            entries: &[
+                bind(&params, 0),
+                bind(&grads, 1),
+                bind(&acts, 2),
+                bind(&stats, 3),
+                bind(&step, 4),
+            ],
         });
-        Ok(Arenas { params, grads, acts, stats, step, group })
+        Ok(Arenas {
+            params,
+            grads,
+            acts,
+            stats,
+            step,
+            group,
+        })
     }
 
     /// Records `dispatches` in one compute pass of one command buffer and submits it.
     pub fn submit(&self, gpu: &Gpu, dispatches: &[&[Dispatch]]) {
-        let mut enc = gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("step") });
+        let mut enc = gpu
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("step"),
+            });
         {
             let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
             pass.set_bind_group(0, &self.group, &[]);
@@ -630,11 +684,19 @@ impl Arenas {
 }
 
 fn bind(b: &wgpu::Buffer, i: u32) -> wgpu::BindGroupEntry<'_> {
-    wgpu::BindGroupEntry { binding: i, resource: b.as_entire_binding() }
+    wgpu::BindGroupEntry {
+        binding: i,
+        resource: b.as_entire_binding(),
+    }
 }
 
 /// Bind group 1 of Adam over two moment buffers.
-pub fn optimizer_group(gpu: &Gpu, k: &Kernels, m: &wgpu::Buffer, v: &wgpu::Buffer) -> wgpu::BindGroup {
+pub fn optimizer_group(
+    gpu: &Gpu,
+    k: &Kernels,
+    m: &wgpu::Buffer,
+    v: &wgpu::Buffer,
+) -> wgpu::BindGroup {
     gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
         label: Some("optimizer"),
         layout: &k.optimizer,

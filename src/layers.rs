@@ -42,7 +42,11 @@ fn base(l: &Layer, batch: u32, mode: GemmMode) -> GemmSpec {
 
 /// output = act(layer(input) + bias)
 pub fn forward(l: &Layer, batch: u32, o: &LayerOffsets) -> GemmSpec {
-    let mode = if l.kind == LayerKind::ConvTranspose { GemmMode::ConvTranspose } else { GemmMode::Conv };
+    let mode = if l.kind == LayerKind::ConvTranspose {
+        GemmMode::ConvTranspose
+    } else {
+        GemmMode::Conv
+    };
     GemmSpec {
         w_off: o.weight,
         g_off: o.input,
@@ -55,8 +59,18 @@ pub fn forward(l: &Layer, batch: u32, o: &LayerOffsets) -> GemmSpec {
 
 /// dz of the layer below = (layer's input gradient) × act'(its stored output), written over
 /// `dz_below`; `below_act` is the activation of the layer that produced this layer's input.
-pub fn input_grad(l: &Layer, batch: u32, o: &LayerOffsets, dz_below: u32, below_act: Act) -> GemmSpec {
-    let mode = if l.kind == LayerKind::ConvTranspose { GemmMode::Conv } else { GemmMode::ConvTranspose };
+pub fn input_grad(
+    l: &Layer,
+    batch: u32,
+    o: &LayerOffsets,
+    dz_below: u32,
+    below_act: Act,
+) -> GemmSpec {
+    let mode = if l.kind == LayerKind::ConvTranspose {
+        GemmMode::Conv
+    } else {
+        GemmMode::ConvTranspose
+    };
     GemmSpec {
         g: l.output,
         q: l.input,
@@ -73,9 +87,23 @@ pub fn input_grad(l: &Layer, batch: u32, o: &LayerOffsets, dz_below: u32, below_
 pub fn weight_grad(l: &Layer, batch: u32, o: &LayerOffsets) -> GemmSpec {
     let s = base(l, batch, GemmMode::WeightGrad);
     if l.kind == LayerKind::ConvTranspose {
-        GemmSpec { g: l.output, q: l.input, g_off: o.dz, q_off: o.input, w_off: o.weight, ..s }
+        GemmSpec {
+            g: l.output,
+            q: l.input,
+            g_off: o.dz,
+            q_off: o.input,
+            w_off: o.weight,
+            ..s
+        }
     } else {
-        GemmSpec { g: l.input, q: l.output, g_off: o.input, q_off: o.dz, w_off: o.weight, ..s }
+        GemmSpec {
+            g: l.input,
+            q: l.output,
+            g_off: o.input,
+            q_off: o.dz,
+            w_off: o.weight,
+            ..s
+        }
     }
 }
 

@@ -16,7 +16,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 #[derive(Parser)]
-#[command(name = "lamp", version, about = "Unsupervised visual anomaly detection with loss amplification (LAMP), on any GPU")]
+#[command(
+    name = "lamp",
+    version,
+    about = "Unsupervised visual anomaly detection with loss amplification (LAMP), on any GPU"
+)]
 struct Cli {
     /// Use the first adapter whose name contains this (see `lamp info`).
     #[arg(long, global = true, env = "WGPU_ADAPTER_NAME")]
@@ -45,13 +49,22 @@ struct LossArgs {
     #[arg(long, value_enum, default_value = "lamp")]
     amp: Amp,
     /// Where the amplification acts.
-    #[arg(long = "amp-granularity", alias = "granularity", value_enum, default_value = "element")]
+    #[arg(
+        long = "amp-granularity",
+        alias = "granularity",
+        value_enum,
+        default_value = "element"
+    )]
     granularity: Granularity,
 }
 
 impl LossArgs {
     fn config(&self) -> LossConfig {
-        LossConfig { metric: self.metric, amp: self.amp, granularity: self.granularity }
+        LossConfig {
+            metric: self.metric,
+            amp: self.amp,
+            granularity: self.granularity,
+        }
     }
 }
 
@@ -141,6 +154,10 @@ struct GradArgs {
 }
 
 fn main() {
+    // Mesa's window-system code complains on stderr when this is unset; lamp never opens a window.
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir());
+    }
     let cli = Cli::parse();
     if let Err(e) = run(cli) {
         eprintln!("lamp: error: {}", one_line(&e.to_string()));
@@ -174,18 +191,36 @@ fn info(adapter: Option<&str>) -> Result<()> {
         println!("  (none) — {}", gpu::NO_ADAPTER_HINT);
     }
     for a in &all {
-        println!("  {} ({:?}, {:?}, driver {} {})", a.name, a.backend, a.device_type, a.driver, a.driver_info);
+        println!(
+            "  {} ({:?}, {:?}, driver {} {})",
+            a.name, a.backend, a.device_type, a.driver, a.driver_info
+        );
     }
     let g = Gpu::new(adapter)?;
     println!("chosen: {}", g.describe());
     let l = &g.limits;
     println!("limits:");
-    println!("  max_storage_buffer_binding_size: {} MiB", l.max_storage_buffer_binding_size >> 20);
+    println!(
+        "  max_storage_buffer_binding_size: {} MiB",
+        l.max_storage_buffer_binding_size >> 20
+    );
     println!("  max_buffer_size: {} MiB", l.max_buffer_size >> 20);
-    println!("  max_storage_buffers_per_shader_stage: {}", l.max_storage_buffers_per_shader_stage);
-    println!("  max_compute_workgroups_per_dimension: {}", l.max_compute_workgroups_per_dimension);
-    println!("  max_compute_invocations_per_workgroup: {}", l.max_compute_invocations_per_workgroup);
-    println!("  max_compute_workgroup_storage_size: {}", l.max_compute_workgroup_storage_size);
+    println!(
+        "  max_storage_buffers_per_shader_stage: {}",
+        l.max_storage_buffers_per_shader_stage
+    );
+    println!(
+        "  max_compute_workgroups_per_dimension: {}",
+        l.max_compute_workgroups_per_dimension
+    );
+    println!(
+        "  max_compute_invocations_per_workgroup: {}",
+        l.max_compute_invocations_per_workgroup
+    );
+    println!(
+        "  max_compute_workgroup_storage_size: {}",
+        l.max_compute_workgroup_storage_size
+    );
     println!("features: {:?}", g.features);
     Ok(())
 }
@@ -193,10 +228,14 @@ fn info(adapter: Option<&str>) -> Result<()> {
 fn train_cmd(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
     let arch = a.arch.arch()?;
     let loss = a.loss.config();
-    let cfg = TrainConfig { epochs: a.epochs, batch: a.batch, lr: a.lr, seed: a.seed };
-    if a.epochs == 0 || a.batch == 0 || !(a.lr > 0.0) {
-        cfg.check(usize::MAX)?;
-    }
+    let cfg = TrainConfig {
+        epochs: a.epochs,
+        batch: a.batch,
+        lr: a.lr,
+        seed: a.seed,
+    };
+    // Argument errors first, before any data is read.
+    cfg.check(usize::MAX)?;
     let src = Source::parse(&a.data, a.idx_dir.as_deref())?;
     let data = data::load_training(&src, arch.channels, arch.size)?;
     cfg.check(data.len())?;
@@ -220,8 +259,18 @@ fn train_cmd(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
             return;
         }
         match p {
-            Progress::Step { epoch, step, steps, loss, images_per_s } if tty => {
-                eprint!("\r  epoch {}/{} step {step}/{steps} loss {loss:.6} {images_per_s:.0} img/s   ", epoch + 1, cfg.epochs);
+            Progress::Step {
+                epoch,
+                step,
+                steps,
+                loss,
+                images_per_s,
+            } if tty => {
+                eprint!(
+                    "\r  epoch {}/{} step {step}/{steps} loss {loss:.6} {images_per_s:.0} img/s   ",
+                    epoch + 1,
+                    cfg.epochs
+                );
             }
             Progress::Step { .. } => {}
             Progress::Epoch(r) => {
@@ -237,15 +286,23 @@ fn train_cmd(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
     })?;
     let (m, v) = e.read_moments()?;
     let mut ck = Checkpoint::new(arch, Some(loss), e.read_params()?);
-    ck.optimizer = Some(OptimizerState { t: e.t, exp_avg: m, exp_avg_sq: v });
+    ck.optimizer = Some(OptimizerState {
+        t: e.t,
+        exp_avg: m,
+        exp_avg_sq: v,
+    });
     ck.metadata.insert("train".into(), to_json(&cfg)?);
-    ck.metadata.insert("epochs_done".into(), cfg.epochs.to_string());
+    ck.metadata
+        .insert("epochs_done".into(), cfg.epochs.to_string());
     ck.metadata.insert("history".into(), to_json(&reports)?);
     ck.metadata.insert("data".into(), a.data.clone());
     ck.save(&a.out)?;
     let mut csv = String::from("epoch,loss,clamps,seconds,images_per_s\n");
     for r in &reports {
-        csv += &format!("{},{},{},{:.3},{:.1}\n", r.epoch, r.mean_loss, r.clamps, r.seconds, r.images_per_s);
+        csv += &format!(
+            "{},{},{},{:.3},{:.1}\n",
+            r.epoch, r.mean_loss, r.clamps, r.seconds, r.images_per_s
+        );
     }
     lamp::fsutil::write_atomic(&sibling(&a.out, "loss.csv"), csv.as_bytes())?;
     if !quiet {
@@ -256,7 +313,10 @@ fn train_cmd(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
 
 /// `model.safetensors` → `model.<suffix>`.
 fn sibling(p: &Path, suffix: &str) -> PathBuf {
-    let stem = p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into());
+    let stem = p
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "model".into());
     p.with_file_name(format!("{stem}.{suffix}"))
 }
 
@@ -269,15 +329,21 @@ fn read_batch(path: &Path) -> Result<(Vec<f32>, [usize; 4])> {
     let bytes = std::fs::read(path).map_err(|e| Error::file(path, format!("cannot read: {e}")))?;
     let st = safetensors::SafeTensors::deserialize(&bytes)
         .map_err(|e| Error::file(path, format!("not a valid safetensors file ({e})")))?;
-    let t = st.tensor("x").map_err(|_| Error::file(path, "no tensor named x"))?;
-    let shape: [usize; 4] = t
-        .shape()
-        .try_into()
-        .map_err(|_| Error::file(path, format!("x has shape {:?}, expected [B, C, H, W]", t.shape())))?;
+    let t = st
+        .tensor("x")
+        .map_err(|_| Error::file(path, "no tensor named x"))?;
+    let shape: [usize; 4] = t.shape().try_into().map_err(|_| {
+        Error::file(
+            path,
+            format!("x has shape {:?}, expected [B, C, H, W]", t.shape()),
+        )
+    })?;
     let x: Vec<f32> = match t.dtype() {
-        safetensors::Dtype::F32 => {
-            t.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
-        }
+        safetensors::Dtype::F32 => t
+            .data()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect(),
         safetensors::Dtype::F64 => t
             .data()
             .chunks_exact(8)
@@ -308,14 +374,23 @@ fn grad_cmd(adapter: Option<&str>, a: GradArgs) -> Result<()> {
     let (x, shape) = read_batch(&a.input)?;
     let want = arch.input_shape().map(|v| v as usize);
     if shape[1..] != want {
-        return Err(Error::file(&a.input, format!("x has samples of {:?}, the model takes {want:?}", &shape[1..])));
+        return Err(Error::file(
+            &a.input,
+            format!(
+                "x has samples of {:?}, the model takes {want:?}",
+                &shape[1..]
+            ),
+        ));
     }
     let batch = shape[0];
     if batch == 0 {
         return Err(Error::file(&a.input, "x holds no samples"));
     }
     if !(a.lr > 0.0 && a.lr.is_finite()) {
-        return Err(Error::invalid(format!("--lr must be a positive number, got {}", a.lr)));
+        return Err(Error::invalid(format!(
+            "--lr must be a positive number, got {}",
+            a.lr
+        )));
     }
     let loss = a.loss.config();
     let (g, k) = open_device(adapter)?;
@@ -332,7 +407,10 @@ fn grad_cmd(adapter: Option<&str>, a: GradArgs) -> Result<()> {
         }
         let p = e.read_params()?;
         for t in &table.entries {
-            out.insert(t.name.clone(), (t.shape.clone(), p[t.offset..t.offset + t.len()].to_vec()));
+            out.insert(
+                t.name.clone(),
+                (t.shape.clone(), p[t.offset..t.offset + t.len()].to_vec()),
+            );
         }
         out.insert("loss".into(), (vec![losses.len()], losses));
     } else {
@@ -343,13 +421,18 @@ fn grad_cmd(adapter: Option<&str>, a: GradArgs) -> Result<()> {
         out.insert("recon".into(), (shape.to_vec(), e.recon(batch)?));
         let gr = e.read_grads()?;
         for t in &table.entries {
-            out.insert(format!("grad.{}", t.name), (t.shape.clone(), gr[t.offset..t.offset + t.len()].to_vec()));
+            out.insert(
+                format!("grad.{}", t.name),
+                (t.shape.clone(), gr[t.offset..t.offset + t.len()].to_vec()),
+            );
         }
     }
     let mut meta = BTreeMap::new();
     meta.insert("loss".to_string(), to_json(&loss)?);
     meta.insert("arch".to_string(), to_json(&arch)?);
-    let views: BTreeMap<String, (Vec<usize>, &[f32])> =
-        out.iter().map(|(k, (s, v))| (k.clone(), (s.clone(), v.as_slice()))).collect();
+    let views: BTreeMap<String, (Vec<usize>, &[f32])> = out
+        .iter()
+        .map(|(k, (s, v))| (k.clone(), (s.clone(), v.as_slice())))
+        .collect();
     lamp::fsutil::write_atomic(&a.out, &lamp::checkpoint::write_safetensors(&meta, &views))
 }

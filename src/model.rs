@@ -25,11 +25,23 @@ pub struct Arch {
 
 impl Arch {
     pub fn fmnist_ae() -> Arch {
-        Arch { name: "fmnist-ae".into(), channels: 1, size: 28, stages: vec![32, 64], latent: 32 }
+        Arch {
+            name: "fmnist-ae".into(),
+            channels: 1,
+            size: 28,
+            stages: vec![32, 64],
+            latent: 32,
+        }
     }
 
     pub fn conv_ae(channels: u32, size: u32, stages: Vec<u32>, latent: u32) -> Result<Arch> {
-        let a = Arch { name: "conv-ae".into(), channels, size, stages, latent };
+        let a = Arch {
+            name: "conv-ae".into(),
+            channels,
+            size,
+            stages,
+            latent,
+        };
         a.check()?;
         Ok(a)
     }
@@ -46,13 +58,18 @@ impl Arch {
 
     pub fn check(&self) -> Result<()> {
         if self.channels != 1 && self.channels != 3 {
-            return Err(Error::invalid(format!("channels must be 1 or 3, got {}", self.channels)));
+            return Err(Error::invalid(format!(
+                "channels must be 1 or 3, got {}",
+                self.channels
+            )));
         }
         if self.stages.is_empty() || self.stages.contains(&0) || self.latent == 0 {
-            return Err(Error::invalid("the model needs at least one stage and a latent size"));
+            return Err(Error::invalid(
+                "the model needs at least one stage and a latent size",
+            ));
         }
         let div = 1u32 << self.stages.len();
-        if self.size < div || self.size % div != 0 {
+        if self.size < div || !self.size.is_multiple_of(div) {
             return Err(Error::invalid(format!(
                 "input size {} must be a multiple of {div} (2^stages) for {} stages",
                 self.size,
@@ -78,7 +95,14 @@ impl Arch {
         let mut shape = self.input_shape();
         for (i, &c) in self.stages.iter().enumerate() {
             let out = [c, shape[1] / 2, shape[2] / 2];
-            v.push(Layer::new(format!("enc{}", i + 1), LayerKind::Conv, shape, out, 3, leaky));
+            v.push(Layer::new(
+                format!("enc{}", i + 1),
+                LayerKind::Conv,
+                shape,
+                out,
+                3,
+                leaky,
+            ));
             shape = out;
         }
         let flat = shape[0] * shape[1] * shape[2];
@@ -92,12 +116,30 @@ impl Arch {
             1,
             Act::Identity,
         ));
-        v.push(Layer::new("dec1".into(), LayerKind::Linear, [self.latent, 1, 1], [flat, 1, 1], 1, leaky));
+        v.push(Layer::new(
+            "dec1".into(),
+            LayerKind::Linear,
+            [self.latent, 1, 1],
+            [flat, 1, 1],
+            1,
+            leaky,
+        ));
         shape = bottleneck;
         for i in (0..n).rev() {
-            let (c, act) = if i == 0 { (self.channels, Act::Sigmoid) } else { (self.stages[i - 1], leaky) };
+            let (c, act) = if i == 0 {
+                (self.channels, Act::Sigmoid)
+            } else {
+                (self.stages[i - 1], leaky)
+            };
             let out = [c, shape[1] * 2, shape[2] * 2];
-            v.push(Layer::new(format!("dec{}", n + 1 - i), LayerKind::ConvTranspose, shape, out, 4, act));
+            v.push(Layer::new(
+                format!("dec{}", n + 1 - i),
+                LayerKind::ConvTranspose,
+                shape,
+                out,
+                4,
+                act,
+            ));
             shape = out;
         }
         v
@@ -154,9 +196,29 @@ pub struct Layer {
 }
 
 impl Layer {
-    fn new(name: String, kind: LayerKind, input: [u32; 3], output: [u32; 3], kernel: u32, act: Act) -> Layer {
-        let (stride, pad) = if kind == LayerKind::Linear { (1, 0) } else { (2, 1) };
-        Layer { name, kind, input, output, kernel, stride, pad, act }
+    fn new(
+        name: String,
+        kind: LayerKind,
+        input: [u32; 3],
+        output: [u32; 3],
+        kernel: u32,
+        act: Act,
+    ) -> Layer {
+        let (stride, pad) = if kind == LayerKind::Linear {
+            (1, 0)
+        } else {
+            (2, 1)
+        };
+        Layer {
+            name,
+            kind,
+            input,
+            output,
+            kernel,
+            stride,
+            pad,
+            act,
+        }
     }
 
     /// A layer of any geometry (tests use odd ones). Shapes are [C, H, W].
@@ -170,11 +232,24 @@ impl Layer {
         pad: u32,
         act: Act,
     ) -> Layer {
-        Layer { name: "custom".into(), kind, input, output, kernel, stride, pad, act }
+        Layer {
+            name: "custom".into(),
+            kind,
+            input,
+            output,
+            kernel,
+            stride,
+            pad,
+            act,
+        }
     }
 
     pub fn weight_shape(&self) -> Vec<usize> {
-        let (i, o, k) = (self.input[0] as usize, self.output[0] as usize, self.kernel as usize);
+        let (i, o, k) = (
+            self.input[0] as usize,
+            self.output[0] as usize,
+            self.kernel as usize,
+        );
         match self.kind {
             LayerKind::Conv => vec![o, i, k, k],
             LayerKind::ConvTranspose => vec![i, o, k, k],
@@ -232,7 +307,11 @@ pub struct ParamTable {
 impl ParamTable {
     fn push(&mut self, name: String, shape: Vec<usize>) {
         let offset = self.len();
-        self.entries.push(ParamEntry { name, shape, offset });
+        self.entries.push(ParamEntry {
+            name,
+            shape,
+            offset,
+        });
     }
     pub fn len(&self) -> usize {
         self.entries.last().map_or(0, |e| e.offset + e.len())
@@ -285,8 +364,11 @@ mod tests {
     fn fmnist_ae_matches_design_table() {
         let a = Arch::fmnist_ae();
         let t = a.param_table();
-        let shapes: Vec<(String, Vec<usize>)> =
-            t.entries.iter().map(|e| (e.name.clone(), e.shape.clone())).collect();
+        let shapes: Vec<(String, Vec<usize>)> = t
+            .entries
+            .iter()
+            .map(|e| (e.name.clone(), e.shape.clone()))
+            .collect();
         let want: Vec<(&str, Vec<usize>)> = vec![
             ("enc1.weight", vec![32, 1, 3, 3]),
             ("enc1.bias", vec![32]),
@@ -307,8 +389,22 @@ mod tests {
             assert_eq!(s, ws);
         }
         let outs: Vec<[u32; 3]> = a.layers().iter().map(|l| l.output).collect();
-        assert_eq!(outs, vec![[32, 14, 14], [64, 7, 7], [32, 1, 1], [3136, 1, 1], [32, 14, 14], [1, 28, 28]]);
-        assert_eq!(a.layers()[4].fan_in(), 32 * 16, "ConvTranspose fan_in uses weight.size(1)");
+        assert_eq!(
+            outs,
+            vec![
+                [32, 14, 14],
+                [64, 7, 7],
+                [32, 1, 1],
+                [3136, 1, 1],
+                [32, 14, 14],
+                [1, 28, 28]
+            ]
+        );
+        assert_eq!(
+            a.layers()[4].fan_in(),
+            32 * 16,
+            "ConvTranspose fan_in uses weight.size(1)"
+        );
     }
 
     #[test]

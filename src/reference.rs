@@ -53,12 +53,14 @@ impl ConvGeom {
                                         continue;
                                     }
                                     for ix in 0..iw_n {
-                                        let ox = (ix * self.stride + kw) as isize - self.pad as isize;
+                                        let ox =
+                                            (ix * self.stride + kw) as isize - self.pad as isize;
                                         if ox < 0 || ox >= ow_n as isize {
                                             continue;
                                         }
                                         let i = ((n * ci_n + ci) * ih_n + iy) * iw_n + ix;
-                                        let o = ((n * co_n + co) * oh_n + oy as usize) * ow_n + ox as usize;
+                                        let o = ((n * co_n + co) * oh_n + oy as usize) * ow_n
+                                            + ox as usize;
                                         f(i, o, widx, co, 0);
                                     }
                                 }
@@ -69,11 +71,13 @@ impl ConvGeom {
                                         continue;
                                     }
                                     for ox in 0..ow_n {
-                                        let ix = (ox * self.stride + kw) as isize - self.pad as isize;
+                                        let ix =
+                                            (ox * self.stride + kw) as isize - self.pad as isize;
                                         if ix < 0 || ix >= iw_n as isize {
                                             continue;
                                         }
-                                        let i = ((n * ci_n + ci) * ih_n + iy as usize) * iw_n + ix as usize;
+                                        let i = ((n * ci_n + ci) * ih_n + iy as usize) * iw_n
+                                            + ix as usize;
                                         let o = ((n * co_n + co) * oh_n + oy) * ow_n + ox;
                                         f(i, o, widx, co, 0);
                                     }
@@ -92,10 +96,18 @@ fn is_transposed(kind: LayerKind) -> bool {
 }
 
 /// Pre-activation output z = layer(x) + b.
-pub fn layer_forward(kind: LayerKind, g: &ConvGeom, x: &[f64], w: &[f64], b: Option<&[f64]>) -> Vec<f64> {
+pub fn layer_forward(
+    kind: LayerKind,
+    g: &ConvGeom,
+    x: &[f64],
+    w: &[f64],
+    b: Option<&[f64]>,
+) -> Vec<f64> {
     let [co_n, oh, ow] = g.output;
     let mut z = vec![0.0; g.batch * co_n * oh * ow];
-    g.for_each_tap(is_transposed(kind), |i, o, widx, _, _| z[o] += w[widx] * x[i]);
+    g.for_each_tap(is_transposed(kind), |i, o, widx, _, _| {
+        z[o] += w[widx] * x[i]
+    });
     if let Some(b) = b {
         for (o, v) in z.iter_mut().enumerate() {
             *v += b[(o / (oh * ow)) % co_n];
@@ -267,7 +279,10 @@ fn sample_errors(metric: Metric, shape: [usize; 3], x: &[f64], y: &[f64]) -> (Ve
 
 enum SampleJac {
     Diagonal(Vec<f64>),
-    Ssim { coef: Vec<[f64; 5]>, shape: [usize; 3] },
+    Ssim {
+        coef: Vec<[f64; 5]>,
+        shape: [usize; 3],
+    },
 }
 
 impl SampleJac {
@@ -292,7 +307,9 @@ impl SampleJac {
                                     let wt = g[a] * g[b];
                                     dy[q] += ds
                                         * wt
-                                        * (dmy + dvy * (2.0 * y[q] - 2.0 * my) + dcxy * (x[q] - mx));
+                                        * (dmy
+                                            + dvy * (2.0 * y[q] - 2.0 * my)
+                                            + dcxy * (x[q] - mx));
                                 }
                             }
                         }
@@ -307,25 +324,41 @@ impl SampleJac {
 /// The amplified loss of a batch and its gradient with respect to the reconstruction y.
 pub fn loss(cfg: LossConfig, shape: [usize; 3], batch: usize, x: &[f64], y: &[f64]) -> LossOut {
     let p = shape.iter().product::<usize>();
-    let per: Vec<(Vec<f64>, SampleJac)> =
-        (0..batch).map(|i| sample_errors(cfg.metric, shape, &x[i * p..][..p], &y[i * p..][..p])).collect();
-    let errors: Vec<f64> = per.iter().map(|(e, _)| e.iter().sum::<f64>() / e.len() as f64).collect();
+    let per: Vec<(Vec<f64>, SampleJac)> = (0..batch)
+        .map(|i| sample_errors(cfg.metric, shape, &x[i * p..][..p], &y[i * p..][..p]))
+        .collect();
+    let errors: Vec<f64> = per
+        .iter()
+        .map(|(e, _)| e.iter().sum::<f64>() / e.len() as f64)
+        .collect();
     let mean_l = errors.iter().sum::<f64>() / batch as f64;
     let (loss, clamps) = match (cfg.amp, cfg.granularity) {
         (Amp::None, _) => (mean_l, 0.0),
         (Amp::Lamp, Granularity::Element) => {
-            let s: f64 =
-                per.iter().map(|(e, _)| e.iter().map(|&v| amp_value(cfg.amp, v)).sum::<f64>() / e.len() as f64).sum();
-            let c = per.iter().flat_map(|(e, _)| e.iter()).filter(|&&v| v > CLAMP_MAX).count();
+            let s: f64 = per
+                .iter()
+                .map(|(e, _)| {
+                    e.iter().map(|&v| amp_value(cfg.amp, v)).sum::<f64>() / e.len() as f64
+                })
+                .sum();
+            let c = per
+                .iter()
+                .flat_map(|(e, _)| e.iter())
+                .filter(|&&v| v > CLAMP_MAX)
+                .count();
             (s / batch as f64, c as f64)
         }
         (Amp::Lamp, Granularity::Sample) => {
             let s: f64 = errors.iter().map(|&l| amp_value(cfg.amp, l)).sum();
-            (s / batch as f64, errors.iter().filter(|&&l| l > CLAMP_MAX).count() as f64)
+            (
+                s / batch as f64,
+                errors.iter().filter(|&&l| l > CLAMP_MAX).count() as f64,
+            )
         }
-        (Amp::Lamp, Granularity::Batch) => {
-            (amp_value(cfg.amp, mean_l), if mean_l > CLAMP_MAX { 1.0 } else { 0.0 })
-        }
+        (Amp::Lamp, Granularity::Batch) => (
+            amp_value(cfg.amp, mean_l),
+            if mean_l > CLAMP_MAX { 1.0 } else { 0.0 },
+        ),
     };
     let mut dy = Vec::with_capacity(batch * p);
     for (i, (e, jac)) in per.iter().enumerate() {
@@ -342,7 +375,12 @@ pub fn loss(cfg: LossConfig, shape: [usize; 3], batch: usize, x: &[f64], y: &[f6
             .collect();
         dy.extend(jac.backprop(&de, &x[i * p..][..p], &y[i * p..][..p]));
     }
-    LossOut { loss, errors, clamps, dy }
+    LossOut {
+        loss,
+        errors,
+        clamps,
+        dy,
+    }
 }
 
 /// Every activation of a forward pass: acts[0] is the input, acts[l + 1] the output of layer l.
@@ -365,7 +403,13 @@ pub fn model_forward(arch: &Arch, params: &[f64], x: &[f64], batch: usize) -> Ve
 }
 
 /// The whole model's loss and gradient (in the arena's layout) for one batch.
-pub fn model_grad(arch: &Arch, cfg: LossConfig, params: &[f64], x: &[f64], batch: usize) -> (LossOut, Vec<f64>) {
+pub fn model_grad(
+    arch: &Arch,
+    cfg: LossConfig,
+    params: &[f64],
+    x: &[f64],
+    batch: usize,
+) -> (LossOut, Vec<f64>) {
     let table = arch.param_table();
     let layers = arch.layers();
     let acts = model_forward(arch, params, x, batch);
@@ -375,17 +419,31 @@ pub fn model_grad(arch: &Arch, cfg: LossConfig, params: &[f64], x: &[f64], batch
     let mut grads = vec![0.0; params.len()];
     // dz of the last layer: dL/dy through its activation.
     let last = layers.last().expect("layers");
-    let mut dz: Vec<f64> = out.dy.iter().zip(recon).map(|(d, h)| d * act_backward(last.act, *h)).collect();
+    let mut dz: Vec<f64> = out
+        .dy
+        .iter()
+        .zip(recon)
+        .map(|(d, h)| d * act_backward(last.act, *h))
+        .collect();
     for (li, l) in layers.iter().enumerate().rev() {
         let w = table.get(&format!("{}.weight", l.name)).expect("weight");
         let b = table.get(&format!("{}.bias", l.name)).expect("bias");
-        let (dx, dw, db) =
-            layer_backward(l.kind, &ConvGeom::of(l, batch), &acts[li], &params[w.offset..][..w.len()], &dz);
+        let (dx, dw, db) = layer_backward(
+            l.kind,
+            &ConvGeom::of(l, batch),
+            &acts[li],
+            &params[w.offset..][..w.len()],
+            &dz,
+        );
         grads[w.offset..][..w.len()].copy_from_slice(&dw);
         grads[b.offset..][..b.len()].copy_from_slice(&db);
         if li > 0 {
             let prev = &layers[li - 1];
-            dz = dx.iter().zip(&acts[li]).map(|(d, h)| d * act_backward(prev.act, *h)).collect();
+            dz = dx
+                .iter()
+                .zip(&acts[li])
+                .map(|(d, h)| d * act_backward(prev.act, *h))
+                .collect();
         }
     }
     (out, grads)
@@ -403,7 +461,13 @@ pub struct AdamConfig {
 
 impl Default for AdamConfig {
     fn default() -> Self {
-        AdamConfig { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0 }
+        AdamConfig {
+            lr: 1e-3,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.0,
+        }
     }
 }
 

@@ -32,7 +32,10 @@ impl TrainConfig {
             )));
         }
         if !(self.lr > 0.0 && self.lr.is_finite()) {
-            return Err(Error::invalid(format!("--lr must be a positive number, got {}", self.lr)));
+            return Err(Error::invalid(format!(
+                "--lr must be a positive number, got {}",
+                self.lr
+            )));
         }
         Ok(())
     }
@@ -50,14 +53,21 @@ pub struct EpochReport {
 
 /// Progress events for whoever displays them.
 pub enum Progress<'a> {
-    Step { epoch: u32, step: usize, steps: usize, loss: f32, images_per_s: f64 },
+    Step {
+        epoch: u32,
+        step: usize,
+        steps: usize,
+        loss: f32,
+        images_per_s: f64,
+    },
     Epoch(&'a EpochReport),
 }
 
 /// The shuffled order of epoch `epoch` (0-based): a fresh SplitMix64 stream per (seed, epoch), so
 /// a resumed run sees the same order.
 pub fn epoch_order(seed: u64, epoch: u32, n: usize) -> Vec<u32> {
-    let mut rng = SplitMix64::new(seed ^ (0xA076_1D64_78BD_642F_u64.wrapping_mul(epoch as u64 + 1)));
+    let mut rng =
+        SplitMix64::new(seed ^ (0xA076_1D64_78BD_642F_u64.wrapping_mul(epoch as u64 + 1)));
     let mut order: Vec<u32> = (0..n as u32).collect();
     rng.shuffle(&mut order);
     order

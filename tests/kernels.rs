@@ -7,7 +7,9 @@
 
 mod common;
 use common::*;
-use lamp::kernels::{self, Act, Amp, Arenas, Granularity, LossConfig, LossSpec, Metric, Shader, StepUniform};
+use lamp::kernels::{
+    self, Act, Amp, Arenas, Granularity, LossConfig, LossSpec, Metric, Shader, StepUniform,
+};
 use lamp::layers::{self, LayerOffsets};
 use lamp::model::{Layer, LayerKind};
 use lamp::reference::{self, ConvGeom};
@@ -72,18 +74,23 @@ impl LayerCase {
         let mut p = self.w.clone();
         p.extend(&self.b);
         g.queue.write_buffer(&a.params, 0, bytemuck::cast_slice(&p));
-        g.queue.write_buffer(&a.grads, 0, bytemuck::cast_slice(&vec![f32::NAN; plen]));
+        g.queue
+            .write_buffer(&a.grads, 0, bytemuck::cast_slice(&vec![f32::NAN; plen]));
         let mut acts = vec![f32::NAN; alen];
         acts[..self.x.len()].copy_from_slice(&self.x);
         acts[self.off.dz as usize..][..self.dz.len()].copy_from_slice(&self.dz);
-        g.queue.write_buffer(&a.acts, 0, bytemuck::cast_slice(&acts));
+        g.queue
+            .write_buffer(&a.acts, 0, bytemuck::cast_slice(&acts));
         a
     }
 }
 
 fn run(a: &Arenas, spec: &kernels::GemmSpec) {
     let (g, k) = gpu();
-    let d = g.checked("gemm", || spec.dispatch(&g, &k, "test")).unwrap().unwrap();
+    let d = g
+        .checked("gemm", || spec.dispatch(&g, &k, "test"))
+        .unwrap()
+        .unwrap();
     g.checked("submit", || a.submit(&g, &[&[d]])).unwrap();
 }
 
@@ -92,9 +99,20 @@ fn check_forward(layer: Layer, batch: usize, seed: u64) {
     let a = c.arenas();
     run(&a, &layers::forward(&c.layer, batch as u32, &c.off));
     let (g, _) = gpu();
-    let got = g.read_f32(&a.acts, c.off.output as usize, batch * c.layer.out_len()).unwrap();
-    let z = reference::layer_forward(c.layer.kind, &c.geom(), &to_f64(&c.x), &to_f64(&c.w), Some(&to_f64(&c.b)));
-    let want: Vec<f64> = z.iter().map(|&v| reference::act_forward(c.layer.act, v)).collect();
+    let got = g
+        .read_f32(&a.acts, c.off.output as usize, batch * c.layer.out_len())
+        .unwrap();
+    let z = reference::layer_forward(
+        c.layer.kind,
+        &c.geom(),
+        &to_f64(&c.x),
+        &to_f64(&c.w),
+        Some(&to_f64(&c.b)),
+    );
+    let want: Vec<f64> = z
+        .iter()
+        .map(|&v| reference::act_forward(c.layer.act, v))
+        .collect();
     assert_close(&format!("forward {:?}", c.layer), &got, &want, TOL);
 }
 
@@ -103,17 +121,37 @@ fn check_backward(layer: Layer, batch: usize, below: Act, seed: u64) {
     let a = c.arenas();
     let b = batch as u32;
     run(&a, &layers::weight_grad(&c.layer, b, &c.off));
-    run(&a, &layers::input_grad(&c.layer, b, &c.off, c.dz_below as u32, below));
+    run(
+        &a,
+        &layers::input_grad(&c.layer, b, &c.off, c.dz_below as u32, below),
+    );
     let (g, k) = gpu();
-    let bg = layers::bias_grad(&c.layer, b, &c.off).dispatch(&g, &k, "bias").unwrap();
+    let bg = layers::bias_grad(&c.layer, b, &c.off)
+        .dispatch(&g, &k, "bias")
+        .unwrap();
     a.submit(&g, &[&[bg]]);
     let grads = g.read_f32(&a.grads, 0, c.w.len() + c.b.len()).unwrap();
     let dzb = g.read_f32(&a.acts, c.dz_below, c.x.len()).unwrap();
-    let (dx, dw, db) = reference::layer_backward(c.layer.kind, &c.geom(), &to_f64(&c.x), &to_f64(&c.w), &to_f64(&c.dz));
+    let (dx, dw, db) = reference::layer_backward(
+        c.layer.kind,
+        &c.geom(),
+        &to_f64(&c.x),
+        &to_f64(&c.w),
+        &to_f64(&c.dz),
+    );
     // The input x doubles as the stored output of the layer below (for act').
-    let want_dzb: Vec<f64> = dx.iter().zip(&c.x).map(|(d, &h)| d * reference::act_backward(below, h as f64)).collect();
+    let want_dzb: Vec<f64> = dx
+        .iter()
+        .zip(&c.x)
+        .map(|(d, &h)| d * reference::act_backward(below, h as f64))
+        .collect();
     let what = format!("{:?} batch {batch}", c.layer);
-    assert_close(&format!("weight grad {what}"), &grads[..c.w.len()], &dw, TOL);
+    assert_close(
+        &format!("weight grad {what}"),
+        &grads[..c.w.len()],
+        &dw,
+        TOL,
+    );
     assert_close(&format!("bias grad {what}"), &grads[c.w.len()..], &db, TOL);
     assert_close(&format!("input grad {what}"), &dzb, &want_dzb, TOL);
 }
@@ -137,9 +175,42 @@ fn co(n: u32, k: u32, s: u32, p: u32) -> u32 {
 fn conv2d_forward_matches_reference() {
     let leaky = Act::LeakyRelu(0.2);
     check_forward(conv([1, 28, 28], [32, 14, 14], 3, 2, 1, leaky), 3, 1);
-    check_forward(conv([5, 13, 11], [7, co(13, 3, 2, 1), co(11, 3, 2, 1)], 3, 2, 1, Act::Relu), 3, 2);
-    check_forward(conv([3, 9, 10], [33, co(9, 5, 1, 2), co(10, 5, 1, 2)], 5, 1, 2, Act::Sigmoid), 2, 3);
-    check_forward(conv([2, 12, 12], [3, co(12, 4, 3, 0), co(12, 4, 3, 0)], 4, 3, 0, Act::Identity), 5, 4);
+    check_forward(
+        conv(
+            [5, 13, 11],
+            [7, co(13, 3, 2, 1), co(11, 3, 2, 1)],
+            3,
+            2,
+            1,
+            Act::Relu,
+        ),
+        3,
+        2,
+    );
+    check_forward(
+        conv(
+            [3, 9, 10],
+            [33, co(9, 5, 1, 2), co(10, 5, 1, 2)],
+            5,
+            1,
+            2,
+            Act::Sigmoid,
+        ),
+        2,
+        3,
+    );
+    check_forward(
+        conv(
+            [2, 12, 12],
+            [3, co(12, 4, 3, 0), co(12, 4, 3, 0)],
+            4,
+            3,
+            0,
+            Act::Identity,
+        ),
+        5,
+        4,
+    );
 }
 
 #[test]
@@ -160,18 +231,79 @@ fn linear_forward_matches_reference() {
 
 #[test]
 fn conv2d_backward_matches_reference() {
-    check_backward(conv([1, 28, 28], [32, 14, 14], 3, 2, 1, Act::LeakyRelu(0.2)), 2, Act::Identity, 12);
-    check_backward(conv([5, 13, 11], [7, co(13, 3, 2, 1), co(11, 3, 2, 1)], 3, 2, 1, Act::Relu), 3, Act::LeakyRelu(0.2), 13);
-    check_backward(conv([3, 9, 10], [33, co(9, 5, 1, 2), co(10, 5, 1, 2)], 5, 1, 2, Act::Identity), 2, Act::Sigmoid, 14);
-    check_backward(conv([2, 12, 12], [3, co(12, 4, 3, 0), co(12, 4, 3, 0)], 4, 3, 0, Act::Identity), 5, Act::Relu, 15);
+    check_backward(
+        conv([1, 28, 28], [32, 14, 14], 3, 2, 1, Act::LeakyRelu(0.2)),
+        2,
+        Act::Identity,
+        12,
+    );
+    check_backward(
+        conv(
+            [5, 13, 11],
+            [7, co(13, 3, 2, 1), co(11, 3, 2, 1)],
+            3,
+            2,
+            1,
+            Act::Relu,
+        ),
+        3,
+        Act::LeakyRelu(0.2),
+        13,
+    );
+    check_backward(
+        conv(
+            [3, 9, 10],
+            [33, co(9, 5, 1, 2), co(10, 5, 1, 2)],
+            5,
+            1,
+            2,
+            Act::Identity,
+        ),
+        2,
+        Act::Sigmoid,
+        14,
+    );
+    check_backward(
+        conv(
+            [2, 12, 12],
+            [3, co(12, 4, 3, 0), co(12, 4, 3, 0)],
+            4,
+            3,
+            0,
+            Act::Identity,
+        ),
+        5,
+        Act::Relu,
+        15,
+    );
 }
 
 #[test]
 fn conv_transpose2d_backward_matches_reference() {
-    check_backward(convt([64, 7, 7], [32, 14, 14], 4, 2, 1, Act::LeakyRelu(0.2)), 2, Act::LeakyRelu(0.2), 16);
-    check_backward(convt([6, 5, 7], [3, 10, 14], 4, 2, 1, Act::Sigmoid), 3, Act::Sigmoid, 17);
-    check_backward(convt([4, 7, 6], [35, 9, 8], 3, 1, 0, Act::Relu), 2, Act::Identity, 18);
-    check_backward(convt([3, 4, 5], [2, 11, 14], 3, 3, 1, Act::Identity), 4, Act::Relu, 19);
+    check_backward(
+        convt([64, 7, 7], [32, 14, 14], 4, 2, 1, Act::LeakyRelu(0.2)),
+        2,
+        Act::LeakyRelu(0.2),
+        16,
+    );
+    check_backward(
+        convt([6, 5, 7], [3, 10, 14], 4, 2, 1, Act::Sigmoid),
+        3,
+        Act::Sigmoid,
+        17,
+    );
+    check_backward(
+        convt([4, 7, 6], [35, 9, 8], 3, 1, 0, Act::Relu),
+        2,
+        Act::Identity,
+        18,
+    );
+    check_backward(
+        convt([3, 4, 5], [2, 11, 14], 3, 3, 1, Act::Identity),
+        4,
+        Act::Relu,
+        19,
+    );
 }
 
 #[test]
@@ -182,7 +314,13 @@ fn linear_backward_matches_reference() {
 }
 
 /// Runs the loss kernels on y = sigmoid output, x = input; returns (stats, dz).
-fn run_loss(cfg: LossConfig, shape: [u32; 3], batch: usize, x: &[f32], y: &[f32]) -> (Vec<f32>, Vec<f32>) {
+fn run_loss(
+    cfg: LossConfig,
+    shape: [u32; 3],
+    batch: usize,
+    x: &[f32],
+    y: &[f32],
+) -> (Vec<f32>, Vec<f32>) {
     let (g, k) = gpu();
     let p = shape.iter().product::<u32>() as usize * batch;
     let scratch = LossSpec::scratch_per_sample(shape) * batch;
@@ -191,10 +329,12 @@ fn run_loss(cfg: LossConfig, shape: [u32; 3], batch: usize, x: &[f32], y: &[f32]
     let mut acts = vec![f32::NAN; 3 * p + scratch];
     acts[..p].copy_from_slice(x);
     acts[p..2 * p].copy_from_slice(y);
-    g.queue.write_buffer(&a.acts, 0, bytemuck::cast_slice(&acts));
+    g.queue
+        .write_buffer(&a.acts, 0, bytemuck::cast_slice(&acts));
     let mut stats = vec![f32::NAN; kernels::stats_len(stats_b)];
     stats[..8].fill(0.0);
-    g.queue.write_buffer(&a.stats, 0, bytemuck::cast_slice(&stats));
+    g.queue
+        .write_buffer(&a.stats, 0, bytemuck::cast_slice(&stats));
     let spec = LossSpec {
         loss: cfg,
         batch: batch as u32,
@@ -208,18 +348,42 @@ fn run_loss(cfg: LossConfig, shape: [u32; 3], batch: usize, x: &[f32], y: &[f32]
     };
     let d = spec.dispatches(&g, &k).unwrap();
     g.checked("loss", || a.submit(&g, &[&d])).unwrap();
-    (g.read_f32(&a.stats, 0, kernels::stats_len(stats_b)).unwrap(), g.read_f32(&a.acts, 2 * p, p).unwrap())
+    (
+        g.read_f32(&a.stats, 0, kernels::stats_len(stats_b))
+            .unwrap(),
+        g.read_f32(&a.acts, 2 * p, p).unwrap(),
+    )
 }
 
 fn check_loss(cfg: LossConfig, shape: [u32; 3], batch: usize, x: &[f32], y: &[f32], tol: f64) {
     let (stats, dz) = run_loss(cfg, shape, batch, x, y);
-    let want = reference::loss(cfg, shape.map(|v| v as usize), batch, &to_f64(x), &to_f64(y));
-    let want_dz: Vec<f64> = want.dy.iter().zip(y).map(|(d, &h)| d * h as f64 * (1.0 - h as f64)).collect();
+    let want = reference::loss(
+        cfg,
+        shape.map(|v| v as usize),
+        batch,
+        &to_f64(x),
+        &to_f64(y),
+    );
+    let want_dz: Vec<f64> = want
+        .dy
+        .iter()
+        .zip(y)
+        .map(|(d, &h)| d * h as f64 * (1.0 - h as f64))
+        .collect();
     let what = format!("{cfg} {shape:?} batch {batch}");
     assert_close(&format!("loss {what}"), &stats[..1], &[want.loss], tol);
-    assert_close(&format!("errors {what}"), &stats[8..8 + batch], &want.errors, tol);
+    assert_close(
+        &format!("errors {what}"),
+        &stats[8..8 + batch],
+        &want.errors,
+        tol,
+    );
     assert_close(&format!("dz {what}"), &dz, &want_dz, tol);
-    assert_eq!(stats[kernels::STAT_CLAMPS] as f64, want.clamps, "clamp count {what}");
+    assert_eq!(
+        stats[kernels::STAT_CLAMPS] as f64,
+        want.clamps,
+        "clamp count {what}"
+    );
     assert_eq!(stats[kernels::STAT_STEPS], 1.0, "step count {what}");
 }
 
@@ -227,8 +391,16 @@ fn all_configs() -> Vec<LossConfig> {
     let mut v = Vec::new();
     for metric in [Metric::Mae, Metric::Mse, Metric::Ssim] {
         for amp in [Amp::None, Amp::Lamp] {
-            for granularity in [Granularity::Element, Granularity::Sample, Granularity::Batch] {
-                v.push(LossConfig { metric, amp, granularity });
+            for granularity in [
+                Granularity::Element,
+                Granularity::Sample,
+                Granularity::Batch,
+            ] {
+                v.push(LossConfig {
+                    metric,
+                    amp,
+                    granularity,
+                });
             }
         }
     }
@@ -253,7 +425,11 @@ fn loss_matches_reference_for_every_configuration() {
             let x = random(n, 100 + i as u64, 0.0, 1.0);
             // A reconstruction that resembles x (as a trained model's does), so SSIM is not ~0.
             let noise = random(n, 200 + i as u64, -0.2, 0.2);
-            let y: Vec<f32> = x.iter().zip(&noise).map(|(a, b)| (a + b).clamp(0.01, 0.99)).collect();
+            let y: Vec<f32> = x
+                .iter()
+                .zip(&noise)
+                .map(|(a, b)| (a + b).clamp(0.01, 0.99))
+                .collect();
             check_loss(cfg, shape, batch, &x, &y, loss_tol(cfg.metric));
         }
     }
@@ -269,8 +445,16 @@ fn loss_counts_clamped_elements() {
     for i in [0, 3, 17, 30] {
         y[i] = 1.0;
     }
-    for granularity in [Granularity::Element, Granularity::Sample, Granularity::Batch] {
-        let cfg = LossConfig { metric: Metric::Mae, amp: Amp::Lamp, granularity };
+    for granularity in [
+        Granularity::Element,
+        Granularity::Sample,
+        Granularity::Batch,
+    ] {
+        let cfg = LossConfig {
+            metric: Metric::Mae,
+            amp: Amp::Lamp,
+            granularity,
+        };
         let (stats, dz) = run_loss(cfg, shape, batch, &x, &y);
         let want = reference::loss(cfg, [1, 4, 4], batch, &to_f64(&x), &to_f64(&y));
         assert_eq!(stats[kernels::STAT_CLAMPS] as f64, want.clamps);
@@ -286,25 +470,37 @@ fn adam_matches_closed_form_over_several_steps() {
     let (g, k) = gpu();
     let n = 1000 + 37;
     for wd in [0.0, 0.01] {
-        let cfg = reference::AdamConfig { lr: 3e-3, weight_decay: wd, ..Default::default() };
+        let cfg = reference::AdamConfig {
+            lr: 3e-3,
+            weight_decay: wd,
+            ..Default::default()
+        };
         let a = Arenas::new(&g, &k, n, 1, 8).unwrap();
         let m = g.storage("m", n);
         let v = g.storage("v", n);
         let p0 = random(n, 31, -1.0, 1.0);
-        g.queue.write_buffer(&a.params, 0, bytemuck::cast_slice(&p0));
-        g.queue.write_buffer(&a.stats, 0, bytemuck::cast_slice(&[0f32; 8]));
+        g.queue
+            .write_buffer(&a.params, 0, bytemuck::cast_slice(&p0));
+        g.queue
+            .write_buffer(&a.stats, 0, bytemuck::cast_slice(&[0f32; 8]));
         let mut d = kernels::adam_dispatch(&g, &k, n as u32).unwrap();
         d.group1 = Some(kernels::optimizer_group(&g, &k, &m, &v));
         let (mut p, mut mm, mut vv) = (to_f64(&p0), vec![0.0; n], vec![0.0; n]);
         for t in 1..=5u32 {
             let grad = random(n, 40 + t as u64, -2.0, 2.0);
-            g.queue.write_buffer(&a.grads, 0, bytemuck::cast_slice(&grad));
+            g.queue
+                .write_buffer(&a.grads, 0, bytemuck::cast_slice(&grad));
             let u = StepUniform::adam(&cfg, t, 0);
             g.queue.write_buffer(&a.step, 0, bytemuck::bytes_of(&u));
             a.submit(&g, &[std::slice::from_ref(&d)]);
             reference::adam_step(&cfg, t, &mut p, &to_f64(&grad), &mut mm, &mut vv);
         }
-        assert_close(&format!("adam params wd {wd}"), &g.read_f32(&a.params, 0, n).unwrap(), &p, TOL);
+        assert_close(
+            &format!("adam params wd {wd}"),
+            &g.read_f32(&a.params, 0, n).unwrap(),
+            &p,
+            TOL,
+        );
         assert_close("adam exp_avg", &g.read_f32(&m, 0, n).unwrap(), &mm, TOL);
         assert_close("adam exp_avg_sq", &g.read_f32(&v, 0, n).unwrap(), &vv, TOL);
         let flag = g.read_f32(&a.stats, kernels::STAT_NONFINITE, 1).unwrap()[0];
@@ -320,8 +516,10 @@ fn adam_flags_non_finite_gradients() {
     let (m, v) = (g.storage("m", n), g.storage("v", n));
     let mut grad = random(n, 3, -1.0, 1.0);
     grad[123] = f32::NAN;
-    g.queue.write_buffer(&a.grads, 0, bytemuck::cast_slice(&grad));
-    g.queue.write_buffer(&a.stats, 0, bytemuck::cast_slice(&[0f32; 8]));
+    g.queue
+        .write_buffer(&a.grads, 0, bytemuck::cast_slice(&grad));
+    g.queue
+        .write_buffer(&a.stats, 0, bytemuck::cast_slice(&[0f32; 8]));
     let u = StepUniform::adam(&Default::default(), 1, 0);
     g.queue.write_buffer(&a.step, 0, bytemuck::bytes_of(&u));
     let mut d = kernels::adam_dispatch(&g, &k, n as u32).unwrap();
@@ -341,23 +539,46 @@ fn gather_builds_batches_from_chunks() {
     let batch = 5;
     let offset = 3;
     let a = Arenas::new(&g, &k, 1, batch * p, 8).unwrap();
-    g.queue.write_buffer(&a.acts, 0, bytemuck::cast_slice(&vec![f32::NAN; batch * p]));
+    g.queue
+        .write_buffer(&a.acts, 0, bytemuck::cast_slice(&vec![f32::NAN; batch * p]));
     let indices = g.storage("indices", n);
-    g.queue.write_buffer(&indices, 0, bytemuck::cast_slice(&order));
-    let u = StepUniform { batch_offset: offset as u32, ..Default::default() };
+    g.queue
+        .write_buffer(&indices, 0, bytemuck::cast_slice(&order));
+    let u = StepUniform {
+        batch_offset: offset as u32,
+        ..Default::default()
+    };
     g.queue.write_buffer(&a.step, 0, bytemuck::bytes_of(&u));
     let mut ds = Vec::new();
     for start in (0..n).step_by(4) {
         let len = 4.min(n - start);
         let buf = g.storage("chunk", len * p);
-        g.queue.write_buffer(&buf, 0, bytemuck::cast_slice(&data[start * p..(start + len) * p]));
-        let mut d = kernels::gather_dispatch(&g, &k, p as u32, batch as u32, 0, (start as u32, len as u32)).unwrap();
+        g.queue.write_buffer(
+            &buf,
+            0,
+            bytemuck::cast_slice(&data[start * p..(start + len) * p]),
+        );
+        let mut d = kernels::gather_dispatch(
+            &g,
+            &k,
+            p as u32,
+            batch as u32,
+            0,
+            (start as u32, len as u32),
+        )
+        .unwrap();
         d.group1 = Some(g.device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: None,
             layout: &k.data,
             entries: &[
-                wgpu::BindGroupEntry { binding: 0, resource: buf.as_entire_binding() },
-                wgpu::BindGroupEntry { binding: 1, resource: indices.as_entire_binding() },
+                wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: buf.as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 1,
+                    resource: indices.as_entire_binding(),
+                },
             ],
         }));
         ds.push(d);
@@ -366,6 +587,10 @@ fn gather_builds_batches_from_chunks() {
     let got = g.read_f32(&a.acts, 0, batch * p).unwrap();
     for b in 0..batch {
         let src = order[offset + b] as usize;
-        assert_eq!(&got[b * p..(b + 1) * p], &data[src * p..(src + 1) * p], "sample {b}");
+        assert_eq!(
+            &got[b * p..(b + 1) * p],
+            &data[src * p..(src + 1) * p],
+            "sample {b}"
+        );
     }
 }

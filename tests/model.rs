@@ -14,8 +14,16 @@ fn configs() -> Vec<LossConfig> {
     let mut v = Vec::new();
     for metric in [Metric::Mae, Metric::Mse, Metric::Ssim] {
         for amp in [Amp::None, Amp::Lamp] {
-            for granularity in [Granularity::Element, Granularity::Sample, Granularity::Batch] {
-                v.push(LossConfig { metric, amp, granularity });
+            for granularity in [
+                Granularity::Element,
+                Granularity::Sample,
+                Granularity::Batch,
+            ] {
+                v.push(LossConfig {
+                    metric,
+                    amp,
+                    granularity,
+                });
             }
         }
     }
@@ -51,7 +59,10 @@ fn reference_gradients_match_finite_differences() {
         let err = rel_l2(&grads.iter().map(|&v| v as f32).collect::<Vec<_>>(), &num);
         // f64 central differences with h = 1e-6: truncation ~h², rounding ~1e-16/h; the analytic
         // gradient rounded to f32 for the comparison adds ~1e-7.
-        assert!(err < 1e-5, "{cfg}: reference gradient vs finite differences: rel L2 {err:.3e}");
+        assert!(
+            err < 1e-5,
+            "{cfg}: reference gradient vs finite differences: rel L2 {err:.3e}"
+        );
     }
 }
 
@@ -78,14 +89,34 @@ fn check_engine(arch: &Arch, cfg: LossConfig, batch: usize, seed: u64) {
     let (want, want_grads) = reference::model_grad(arch, cfg, &to_f64(&params), &to_f64(&x), batch);
     let what = format!("{} {cfg} batch {batch}", arch.name);
     let stats = e.wait_stats().unwrap();
-    assert_close(&format!("loss {what}"), &[stats.loss], &[want.loss], tol(cfg));
-    assert_close(&format!("errors {what}"), &e.errors(batch).unwrap(), &want.errors, tol(cfg));
+    assert_close(
+        &format!("loss {what}"),
+        &[stats.loss],
+        &[want.loss],
+        tol(cfg),
+    );
+    assert_close(
+        &format!("errors {what}"),
+        &e.errors(batch).unwrap(),
+        &want.errors,
+        tol(cfg),
+    );
     let acts = reference::model_forward(arch, &to_f64(&params), &to_f64(&x), batch);
-    assert_close(&format!("recon {what}"), &e.recon(batch).unwrap(), acts.last().unwrap(), 1e-5);
+    assert_close(
+        &format!("recon {what}"),
+        &e.recon(batch).unwrap(),
+        acts.last().unwrap(),
+        1e-5,
+    );
     let grads = e.read_grads().unwrap();
     for t in &e.table.entries {
         let r = t.offset..t.offset + t.len();
-        assert_close(&format!("grad.{} {what}", t.name), &grads[r.clone()], &want_grads[r], tol(cfg));
+        assert_close(
+            &format!("grad.{} {what}", t.name),
+            &grads[r.clone()],
+            &want_grads[r],
+            tol(cfg),
+        );
     }
 }
 
@@ -109,7 +140,11 @@ fn engine_gradients_match_reference_rgb_conv_ae() {
 fn engine_adam_steps_match_reference() {
     let (g, k) = gpu();
     let arch = Arch::fmnist_ae();
-    let cfg = LossConfig { metric: Metric::Mse, amp: Amp::Lamp, granularity: Granularity::Element };
+    let cfg = LossConfig {
+        metric: Metric::Mse,
+        amp: Amp::Lamp,
+        granularity: Granularity::Element,
+    };
     let batch = 4;
     let params = arch.init(3);
     let x = batch_x(&arch, batch, 4);
@@ -135,7 +170,11 @@ fn engine_adam_steps_match_reference() {
 fn training_steps_are_deterministic() {
     let (g, k) = gpu();
     let arch = Arch::fmnist_ae();
-    let cfg = LossConfig { metric: Metric::Ssim, amp: Amp::Lamp, granularity: Granularity::Sample };
+    let cfg = LossConfig {
+        metric: Metric::Ssim,
+        amp: Amp::Lamp,
+        granularity: Granularity::Sample,
+    };
     let data = batch_x(&arch, 20, 8);
     let run = || {
         let mut e = Engine::new(g.clone(), k.clone(), arch.clone(), cfg, 8, &arch.init(1)).unwrap();
@@ -148,6 +187,10 @@ fn training_steps_are_deterministic() {
         e.read_params().unwrap()
     };
     let a = run();
-    assert_eq!(a, run(), "same seed, data and device give identical parameters");
+    assert_eq!(
+        a,
+        run(),
+        "same seed, data and device give identical parameters"
+    );
     assert_ne!(a, arch.init(1), "training moved the parameters");
 }

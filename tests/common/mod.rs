@@ -44,7 +44,10 @@ pub fn rel_l2(got: &[f32], want: &[f64]) -> f64 {
     let mut den = 0.0;
     let mut worst = (0usize, 0.0f64);
     for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
-        assert!(g.is_finite(), "element {i} is {g} (not written, or non-finite); want {w}");
+        assert!(
+            g.is_finite(),
+            "element {i} is {g} (not written, or non-finite); want {w}"
+        );
         let d = g as f64 - w;
         num += d * d;
         den += w * w;
@@ -52,9 +55,16 @@ pub fn rel_l2(got: &[f32], want: &[f64]) -> f64 {
             worst = (i, d.abs());
         }
     }
-    let e = if den > 0.0 { (num / den).sqrt() } else { num.sqrt() };
+    let e = if den > 0.0 {
+        (num / den).sqrt()
+    } else {
+        num.sqrt()
+    };
     if e > 1e-5 {
-        eprintln!("rel L2 {e:.3e}; largest error {:.3e} at {} (got {}, want {})", worst.1, worst.0, got[worst.0], want[worst.0]);
+        eprintln!(
+            "rel L2 {e:.3e}; largest error {:.3e} at {} (got {}, want {})",
+            worst.1, worst.0, got[worst.0], want[worst.0]
+        );
     }
     e
 }

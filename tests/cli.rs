@@ -1,0 +1,289 @@
+//! End to end through the `lamp` binary: `grad` against the CPU reference, a short `train` on a
+//! folder of images, and bad inputs that must end in a one-line error naming the file, with a
+//! non-zero exit and no panic.
+
+mod common;
+use common::*;
+use lamp::checkpoint::{write_safetensors, Checkpoint};
+use lamp::kernels::{Amp, Granularity, LossConfig, Metric};
+use lamp::model::Arch;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn lamp() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_lamp"));
+    c.env("XDG_RUNTIME_DIR", std::env::temp_dir());
+    c
+}
+
+fn tmpdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("lamp-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn read_tensors(path: &Path) -> BTreeMap<String, (Vec<usize>, Vec<f32>)> {
+    let bytes = std::fs::read(path).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    st.tensors()
+        .into_iter()
+        .map(|(n, t)| {
+            let v = t
+                .data()
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
+            (n, (t.shape().to_vec(), v))
+        })
+        .collect()
+}
+
+fn write_batch(path: &Path, x: &[f32], shape: Vec<usize>) {
+    let mut t = BTreeMap::new();
+    t.insert("x".to_string(), (shape, x));
+    std::fs::write(path, write_safetensors(&BTreeMap::new(), &t)).unwrap();
+}
+
+/// Runs lamp and asserts failure with a one-line error containing `needle`.
+fn fails_with(args: &[&str], needle: &str) {
+    let out = lamp().args(args).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "lamp {args:?} should fail; stderr: {err}"
+    );
+    assert!(
+        !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
+        "lamp {args:?} panicked: {err}"
+    );
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("lamp: error:"))
+        .unwrap_or_else(|| panic!("no error line: {err}"));
+    assert!(
+        line.contains(needle),
+        "lamp {args:?}: error {line:?} should mention {needle:?}"
+    );
+}
+
+#[test]
+fn grad_matches_reference_and_adam_steps_run() {
+    let d = tmpdir("grad");
+    let arch = Arch::fmnist_ae();
+    let batch = 3;
+    let x = random(batch * arch.input_len(), 5, 0.0, 1.0);
+    let input = d.join("batch.safetensors");
+    write_batch(&input, &x, vec![batch, 1, 28, 28]);
+    let out = d.join("grad.safetensors");
+    let st = lamp()
+        .args([
+            "grad",
+            "--init-seed",
+            "4",
+            "--metric",
+            "mae",
+            "--amp",
+            "lamp",
+            "--granularity",
+            "sample",
+        ])
+        .arg("--input")
+        .arg(&input)
+        .arg("--out")
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let t = read_tensors(&out);
+    let cfg = LossConfig {
+        metric: Metric::Mae,
+        amp: Amp::Lamp,
+        granularity: Granularity::Sample,
+    };
+    let (want, grads) =
+        lamp::reference::model_grad(&arch, cfg, &to_f64(&arch.init(4)), &to_f64(&x), batch);
+    assert_close("loss", &t["loss"].1, &[want.loss], 1e-5);
+    assert_eq!(t["loss"].0, Vec::<usize>::new(), "loss is a scalar");
+    assert_close("errors", &t["errors"].1, &want.errors, 1e-5);
+    assert_eq!(t["recon"].0, vec![batch, 1, 28, 28]);
+    for e in &arch.param_table().entries {
+        let g = &t[&format!("grad.{}", e.name)];
+        assert_eq!(g.0, e.shape, "grad.{} shape", e.name);
+        assert_close(
+            &format!("grad.{}", e.name),
+            &g.1,
+            &grads[e.offset..e.offset + e.len()],
+            5e-5,
+        );
+    }
+
+    // K Adam steps write the parameters under their own names; a bare tensor file is accepted
+    // as --model with --arch.
+    let bare = d.join("bare.safetensors");
+    let p = arch.init(4);
+    let mut tensors = BTreeMap::new();
+    for e in &arch.param_table().entries {
+        tensors.insert(
+            e.name.clone(),
+            (e.shape.clone(), &p[e.offset..e.offset + e.len()]),
+        );
+    }
+    std::fs::write(&bare, write_safetensors(&BTreeMap::new(), &tensors)).unwrap();
+    let out2 = d.join("adam.safetensors");
+    let st = lamp()
+        .args([
+            "grad",
+            "--arch",
+            "fmnist-ae",
+            "--adam-steps",
+            "2",
+            "--lr",
+            "0.01",
+        ])
+        .arg("--model")
+        .arg(&bare)
+        .arg("--input")
+        .arg(&input)
+        .arg("--out")
+        .arg(&out2)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let t2 = read_tensors(&out2);
+    let moved = t2["enc1.weight"]
+        .1
+        .iter()
+        .zip(&p[..288])
+        .filter(|(a, b)| a != b)
+        .count();
+    assert!(
+        moved > 200,
+        "Adam moved the weights ({moved} of 288 changed)"
+    );
+    assert_eq!(t2["loss"].0, vec![2]);
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn train_on_a_folder_writes_a_checkpoint_that_resumes() {
+    let d = tmpdir("train");
+    let imgs = d.join("good");
+    std::fs::create_dir_all(&imgs).unwrap();
+    for i in 0..12u32 {
+        // 40x40 RGB stripes, resized to the model's 28x28 grayscale.
+        let img = image::RgbImage::from_fn(40, 40, |x, y| {
+            let v = (((x + i) / 4 + y / 8) % 2) as u8 * 180 + 40;
+            image::Rgb([v, v / 2, 255 - v])
+        });
+        img.save(imgs.join(format!("{i:02}.png"))).unwrap();
+    }
+    let out = d.join("m.safetensors");
+    let o = lamp()
+        .args(["train", "--epochs", "3", "--batch", "5", "--quiet"])
+        .arg(&imgs)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let c = Checkpoint::load(&out, None).unwrap();
+    assert_eq!(c.arch, Arch::fmnist_ae());
+    let opt = c.optimizer.expect("optimizer state saved");
+    assert_eq!(opt.t, 3 * 3, "3 epochs of 3 steps (12 images, batch 5)");
+    let csv = std::fs::read_to_string(d.join("m.loss.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 4, "{csv}");
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn bad_inputs_end_in_one_line_errors() {
+    let d = tmpdir("bad");
+    let s = |p: &Path| p.to_string_lossy().into_owned();
+    let missing = d.join("missing");
+    fails_with(
+        &["train", &s(&missing), "--out", &s(&d.join("m"))],
+        "missing",
+    );
+    let empty = d.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    fails_with(&["train", &s(&empty), "--out", &s(&d.join("m"))], "empty");
+    let corrupt = d.join("corrupt");
+    std::fs::create_dir_all(&corrupt).unwrap();
+    std::fs::write(corrupt.join("a.png"), b"\x89PNG\r\n\x1a\nthis is not a png").unwrap();
+    fails_with(&["train", &s(&corrupt), "--out", &s(&d.join("m"))], "a.png");
+    std::fs::write(corrupt.join("a.png"), b"").unwrap();
+    fails_with(
+        &["train", &s(&corrupt), "--out", &s(&d.join("m"))],
+        "0 bytes",
+    );
+    fails_with(
+        &["train", "fashion-mnist:12", "--out", &s(&d.join("m"))],
+        "0 to 9",
+    );
+    fails_with(
+        &[
+            "train",
+            "fashion-mnist:1",
+            "--idx-dir",
+            &s(&empty),
+            "--out",
+            &s(&d.join("m")),
+        ],
+        "train-images",
+    );
+    fails_with(
+        &[
+            "train",
+            &s(&corrupt),
+            "--epochs",
+            "0",
+            "--out",
+            &s(&d.join("m")),
+        ],
+        "--epochs",
+    );
+    fails_with(
+        &[
+            "train",
+            &s(&corrupt),
+            "--lr",
+            "-1",
+            "--out",
+            &s(&d.join("m")),
+        ],
+        "--lr",
+    );
+    let notst = d.join("model.safetensors");
+    std::fs::write(&notst, b"hello").unwrap();
+    let batch = d.join("batch.safetensors");
+    write_batch(&batch, &random(784, 1, 0.0, 1.0), vec![1, 1, 28, 28]);
+    fails_with(
+        &[
+            "grad",
+            "--model",
+            &s(&notst),
+            "--input",
+            &s(&batch),
+            "--out",
+            &s(&d.join("o")),
+        ],
+        "model.safetensors",
+    );
+    let wrong = d.join("wrong.safetensors");
+    write_batch(&wrong, &random(3 * 784, 1, 0.0, 1.0), vec![1, 3, 28, 28]);
+    fails_with(
+        &[
+            "grad",
+            "--init-seed",
+            "1",
+            "--input",
+            &s(&wrong),
+            "--out",
+            &s(&d.join("o")),
+        ],
+        "wrong.safetensors",
+    );
+    std::fs::remove_dir_all(&d).unwrap();
+}
