@@ -16,3 +16,6 @@ pub mod checkpoint;
 pub mod data;
 pub mod fsutil;
 pub mod train;
+pub mod metrics;
+pub mod plot;
+pub mod score;

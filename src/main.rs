@@ -38,6 +38,18 @@ enum Cmd {
     /// One forward and backward pass (or K Adam steps) on a batch, for checking against another
     /// framework.
     Grad(GradArgs),
+    /// Write a freshly initialised model (PyTorch's default initialisation from a seed).
+    Init(InitArgs),
+}
+
+#[derive(Args)]
+struct InitArgs {
+    #[command(flatten)]
+    arch: ArchArgs,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    #[arg(long)]
+    out: PathBuf,
 }
 
 #[derive(Args, Clone)]
@@ -175,6 +187,13 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Info => info(adapter),
         Cmd::Train(a) => train_cmd(adapter, a),
         Cmd::Grad(a) => grad_cmd(adapter, a),
+        Cmd::Init(a) => {
+            let arch = a.arch.arch()?;
+            let p = arch.init(a.seed);
+            let mut c = Checkpoint::new(arch, None, p);
+            c.metadata.insert("init_seed".into(), a.seed.to_string());
+            c.save(&a.out)
+        }
     }
 }
 
