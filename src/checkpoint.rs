@@ -52,9 +52,9 @@ impl Checkpoint {
         let mut meta = self.metadata.clone();
         meta.insert("format".into(), FORMAT.into());
         meta.insert("version".into(), VERSION.to_string());
-        meta.insert("arch".into(), json(&self.arch)?);
+        meta.insert("arch".into(), to_json(&self.arch)?);
         if let Some(l) = &self.loss {
-            meta.insert("loss".into(), json(l)?);
+            meta.insert("loss".into(), to_json(l)?);
         }
         let mut tensors: BTreeMap<String, (Vec<usize>, &[f32])> = BTreeMap::new();
         for e in &table.entries {
@@ -169,7 +169,8 @@ impl Checkpoint {
     }
 }
 
-fn json<T: serde::Serialize>(v: &T) -> Result<String> {
+/// A metadata value as JSON text.
+pub fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
     serde_json::to_string(v).map_err(|e| Error::invalid(format!("cannot encode metadata: {e}")))
 }
 

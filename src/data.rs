@@ -46,11 +46,13 @@ impl Dataset {
     }
 }
 
-/// Where training data comes from.
+/// Where data comes from.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Source {
-    /// `fashion-mnist:C`: the training images of class C.
+    /// `fashion-mnist:C`: class C of Fashion-MNIST (one-class protocol, DESIGN §5).
     FashionMnist { class: u8, dir: PathBuf },
+    /// An MVTec AD category folder (`train/good`, `test/<type>`, `ground_truth/<type>`).
+    Mvtec(PathBuf),
     /// A folder of normal images.
     Folder(PathBuf),
 }
@@ -66,8 +68,133 @@ impl Source {
                 .unwrap_or_else(|| PathBuf::from(FASHION_MNIST_DIR));
             return Ok(Source::FashionMnist { class, dir });
         }
-        Ok(Source::Folder(PathBuf::from(s)))
+        let p = PathBuf::from(s);
+        if p.join("train").join("good").is_dir() || p.join("test").is_dir() {
+            return Ok(Source::Mvtec(p));
+        }
+        Ok(Source::Folder(p))
     }
+}
+
+/// An evaluation set: images, whether each is anomalous, its type, and ground-truth masks
+/// (model size, row-major) where the source has them.
+#[derive(Clone, Debug)]
+pub struct TestSet {
+    pub data: Dataset,
+    pub anomalous: Vec<bool>,
+    pub types: Vec<String>,
+    pub masks: Option<Vec<Vec<bool>>>,
+}
+
+/// The test split of a source: Fashion-MNIST's 10000 test images with class C normal, or an
+/// MVTec category's `test/` with its masks.
+pub fn load_test(src: &Source, channels: u32, size: u32) -> Result<TestSet> {
+    match src {
+        Source::FashionMnist { class, dir } => {
+            check_fashion_shape(channels, size)?;
+            let d = fashion_mnist(dir, "t10k")?;
+            let labels = d.labels.clone().unwrap_or_default();
+            Ok(TestSet {
+                anomalous: labels.iter().map(|&l| l != *class).collect(),
+                types: labels.iter().map(|&l| FASHION_MNIST_CLASSES[l as usize].to_string()).collect(),
+                data: d,
+                masks: None,
+            })
+        }
+        Source::Mvtec(root) => mvtec_test(root, channels, size),
+        Source::Folder(p) => Err(Error::file(
+            p,
+            "not an MVTec AD category (no test/ folder); evaluation needs labelled test images",
+        )),
+    }
+}
+
+fn check_fashion_shape(channels: u32, size: u32) -> Result<()> {
+    if channels != 1 || size != 28 {
+        return Err(Error::invalid(format!(
+            "fashion-mnist images are 1x28x28; the model takes {channels}x{size}x{size} (use --arch fmnist-ae)"
+        )));
+    }
+    Ok(())
+}
+
+/// Loads a mask image as booleans at size × size (nearest neighbour), checking it matches its
+/// image's size.
+fn load_mask(path: &Path, image_dims: (u32, u32), size: u32) -> Result<Vec<bool>> {
+    let img = image::ImageReader::open(path)
+        .map_err(|e| Error::file(path, format!("cannot read mask: {e}")))?
+        .with_guessed_format()
+        .map_err(|e| Error::file(path, format!("cannot read mask: {e}")))?
+        .decode()
+        .map_err(|e| Error::file(path, format!("cannot decode mask: {e}")))?;
+    let g = img.to_luma8();
+    if g.dimensions() != image_dims {
+        return Err(Error::file(
+            path,
+            format!("mask is {}x{} but its image is {}x{}", g.width(), g.height(), image_dims.0, image_dims.1),
+        ));
+    }
+    let r = image::imageops::resize(&g, size, size, image::imageops::FilterType::Nearest);
+    Ok(r.into_raw().into_iter().map(|v| v >= 128).collect())
+}
+
+fn image_dims(path: &Path) -> Result<(u32, u32)> {
+    image::ImageReader::open(path)
+        .and_then(|r| r.with_guessed_format())
+        .map_err(|e| Error::file(path, format!("cannot read: {e}")))?
+        .into_dimensions()
+        .map_err(|e| Error::file(path, format!("cannot decode image: {e}")))
+}
+
+/// MVTec AD `test/<type>/*.png` with `ground_truth/<type>/<name>_mask.png`.
+pub fn mvtec_test(root: &Path, channels: u32, size: u32) -> Result<TestSet> {
+    let test = root.join("test");
+    let rd = std::fs::read_dir(&test).map_err(|e| Error::file(&test, format!("cannot list: {e}")))?;
+    let mut types: Vec<String> = rd
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    types.sort();
+    if types.is_empty() {
+        return Err(Error::file(&test, "no defect-type folders (expected test/good and test/<defect>)"));
+    }
+    let mut paths = Vec::new();
+    let mut kinds = Vec::new();
+    let mut masks = Vec::new();
+    for t in &types {
+        let imgs = list_images(&test.join(t))?;
+        let gt_dir = root.join("ground_truth").join(t);
+        if t != "good" && gt_dir.is_dir() {
+            // Masks with no image are a broken tree, not something to ignore.
+            for m in std::fs::read_dir(&gt_dir).map_err(|e| Error::file(&gt_dir, format!("cannot list: {e}")))? {
+                let m = m.map_err(|e| Error::file(&gt_dir, format!("cannot list: {e}")))?.path();
+                let name = m.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                if let Some(stem) = name.strip_suffix("_mask.png") {
+                    if !imgs.iter().any(|p| p.file_stem().is_some_and(|s| s.to_string_lossy() == stem)) {
+                        return Err(Error::file(&m, format!("mask has no image test/{t}/{stem}.*")));
+                    }
+                }
+            }
+        }
+        for p in imgs {
+            let mask = if t == "good" {
+                vec![false; (size * size) as usize]
+            } else {
+                let stem = p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+                let mp = gt_dir.join(format!("{stem}_mask.png"));
+                if !mp.is_file() {
+                    return Err(Error::file(&mp, format!("missing ground-truth mask for {}", p.display())));
+                }
+                load_mask(&mp, image_dims(&p)?, size)?
+            };
+            masks.push(mask);
+            kinds.push(t.clone());
+            paths.push(p);
+        }
+    }
+    let data = load_images(&paths, channels, size)?;
+    Ok(TestSet { anomalous: kinds.iter().map(|k| k != "good").collect(), types: kinds, data, masks: Some(masks) })
 }
 
 /// An IDX file's dimensions and bytes (u8 data only, as MNIST-style files are).
@@ -330,12 +457,15 @@ pub fn load_images(paths: &[PathBuf], channels: u32, size: u32) -> Result<Datase
 pub fn load_training(src: &Source, channels: u32, size: u32) -> Result<Dataset> {
     match src {
         Source::FashionMnist { class, dir } => {
-            if channels != 1 || size != 28 {
-                return Err(Error::invalid(format!(
-                    "fashion-mnist images are 1x28x28; the model takes {channels}x{size}x{size}"
-                )));
-            }
+            check_fashion_shape(channels, size)?;
             Ok(filter_class(&fashion_mnist(dir, "train")?, *class))
+        }
+        Source::Mvtec(root) => {
+            let good = root.join("train").join("good");
+            if !good.is_dir() {
+                return Err(Error::file(&good, "missing: an MVTec AD category needs train/good"));
+            }
+            load_images(&list_images(&good)?, channels, size)
         }
         Source::Folder(dir) => load_images(&list_images(dir)?, channels, size),
     }

@@ -19,3 +19,5 @@ pub mod train;
 pub mod metrics;
 pub mod plot;
 pub mod score;
+pub mod eval;
+pub mod fit;
