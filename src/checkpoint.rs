@@ -306,7 +306,12 @@ mod tests {
             .param_table()
             .entries
             .iter()
-            .map(|e| (e.name.clone(), (e.shape.clone(), &good[e.offset..e.offset + e.len()])))
+            .map(|e| {
+                (
+                    e.name.clone(),
+                    (e.shape.clone(), &good[e.offset..e.offset + e.len()]),
+                )
+            })
             .collect();
         fewer.remove("dec2.bias");
         let e = Checkpoint::from_bytes(&write_safetensors(&meta, &fewer), None).unwrap_err();

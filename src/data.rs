@@ -96,7 +96,10 @@ pub fn load_test(src: &Source, channels: u32, size: u32) -> Result<TestSet> {
             let labels = d.labels.clone().unwrap_or_default();
             Ok(TestSet {
                 anomalous: labels.iter().map(|&l| l != *class).collect(),
-                types: labels.iter().map(|&l| FASHION_MNIST_CLASSES[l as usize].to_string()).collect(),
+                types: labels
+                    .iter()
+                    .map(|&l| FASHION_MNIST_CLASSES[l as usize].to_string())
+                    .collect(),
                 data: d,
                 masks: None,
             })
@@ -131,7 +134,13 @@ fn load_mask(path: &Path, image_dims: (u32, u32), size: u32) -> Result<Vec<bool>
     if g.dimensions() != image_dims {
         return Err(Error::file(
             path,
-            format!("mask is {}x{} but its image is {}x{}", g.width(), g.height(), image_dims.0, image_dims.1),
+            format!(
+                "mask is {}x{} but its image is {}x{}",
+                g.width(),
+                g.height(),
+                image_dims.0,
+                image_dims.1
+            ),
         ));
     }
     let r = image::imageops::resize(&g, size, size, image::imageops::FilterType::Nearest);
@@ -149,7 +158,8 @@ fn image_dims(path: &Path) -> Result<(u32, u32)> {
 /// MVTec AD `test/<type>/*.png` with `ground_truth/<type>/<name>_mask.png`.
 pub fn mvtec_test(root: &Path, channels: u32, size: u32) -> Result<TestSet> {
     let test = root.join("test");
-    let rd = std::fs::read_dir(&test).map_err(|e| Error::file(&test, format!("cannot list: {e}")))?;
+    let rd =
+        std::fs::read_dir(&test).map_err(|e| Error::file(&test, format!("cannot list: {e}")))?;
     let mut types: Vec<String> = rd
         .filter_map(|e| e.ok())
         .filter(|e| e.path().is_dir())
@@ -157,7 +167,10 @@ pub fn mvtec_test(root: &Path, channels: u32, size: u32) -> Result<TestSet> {
         .collect();
     types.sort();
     if types.is_empty() {
-        return Err(Error::file(&test, "no defect-type folders (expected test/good and test/<defect>)"));
+        return Err(Error::file(
+            &test,
+            "no defect-type folders (expected test/good and test/<defect>)",
+        ));
     }
     let mut paths = Vec::new();
     let mut kinds = Vec::new();
@@ -167,12 +180,25 @@ pub fn mvtec_test(root: &Path, channels: u32, size: u32) -> Result<TestSet> {
         let gt_dir = root.join("ground_truth").join(t);
         if t != "good" && gt_dir.is_dir() {
             // Masks with no image are a broken tree, not something to ignore.
-            for m in std::fs::read_dir(&gt_dir).map_err(|e| Error::file(&gt_dir, format!("cannot list: {e}")))? {
-                let m = m.map_err(|e| Error::file(&gt_dir, format!("cannot list: {e}")))?.path();
-                let name = m.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            for m in std::fs::read_dir(&gt_dir)
+                .map_err(|e| Error::file(&gt_dir, format!("cannot list: {e}")))?
+            {
+                let m = m
+                    .map_err(|e| Error::file(&gt_dir, format!("cannot list: {e}")))?
+                    .path();
+                let name = m
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
                 if let Some(stem) = name.strip_suffix("_mask.png") {
-                    if !imgs.iter().any(|p| p.file_stem().is_some_and(|s| s.to_string_lossy() == stem)) {
-                        return Err(Error::file(&m, format!("mask has no image test/{t}/{stem}.*")));
+                    if !imgs
+                        .iter()
+                        .any(|p| p.file_stem().is_some_and(|s| s.to_string_lossy() == stem))
+                    {
+                        return Err(Error::file(
+                            &m,
+                            format!("mask has no image test/{t}/{stem}.*"),
+                        ));
                     }
                 }
             }
@@ -181,10 +207,16 @@ pub fn mvtec_test(root: &Path, channels: u32, size: u32) -> Result<TestSet> {
             let mask = if t == "good" {
                 vec![false; (size * size) as usize]
             } else {
-                let stem = p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+                let stem = p
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default();
                 let mp = gt_dir.join(format!("{stem}_mask.png"));
                 if !mp.is_file() {
-                    return Err(Error::file(&mp, format!("missing ground-truth mask for {}", p.display())));
+                    return Err(Error::file(
+                        &mp,
+                        format!("missing ground-truth mask for {}", p.display()),
+                    ));
                 }
                 load_mask(&mp, image_dims(&p)?, size)?
             };
@@ -194,7 +226,12 @@ pub fn mvtec_test(root: &Path, channels: u32, size: u32) -> Result<TestSet> {
         }
     }
     let data = load_images(&paths, channels, size)?;
-    Ok(TestSet { anomalous: kinds.iter().map(|k| k != "good").collect(), types: kinds, data, masks: Some(masks) })
+    Ok(TestSet {
+        anomalous: kinds.iter().map(|k| k != "good").collect(),
+        types: kinds,
+        data,
+        masks: Some(masks),
+    })
 }
 
 /// An IDX file's dimensions and bytes (u8 data only, as MNIST-style files are).
@@ -463,7 +500,10 @@ pub fn load_training(src: &Source, channels: u32, size: u32) -> Result<Dataset> 
         Source::Mvtec(root) => {
             let good = root.join("train").join("good");
             if !good.is_dir() {
-                return Err(Error::file(&good, "missing: an MVTec AD category needs train/good"));
+                return Err(Error::file(
+                    &good,
+                    "missing: an MVTec AD category needs train/good",
+                ));
             }
             load_images(&list_images(&good)?, channels, size)
         }

@@ -31,7 +31,9 @@ pub struct FitOptions {
 /// Splits `d` into (train, held-out) by a seeded shuffle.
 pub fn split(d: &Dataset, fraction: f64, seed: u64) -> Result<(Dataset, Option<Dataset>)> {
     if !(0.0..1.0).contains(&fraction) {
-        return Err(Error::invalid(format!("--val-split must be in [0, 1), got {fraction}")));
+        return Err(Error::invalid(format!(
+            "--val-split must be in [0, 1), got {fraction}"
+        )));
     }
     let n = d.len();
     let held = ((n as f64 * fraction).round() as usize).min(n.saturating_sub(1));
@@ -46,10 +48,16 @@ pub fn split(d: &Dataset, fraction: f64, seed: u64) -> Result<(Dataset, Option<D
     tr.sort_unstable();
     val.sort_unstable();
     let take = |idx: &[usize]| Dataset {
-        samples: idx.iter().flat_map(|&i| d.sample(i).iter().copied()).collect(),
+        samples: idx
+            .iter()
+            .flat_map(|&i| d.sample(i).iter().copied())
+            .collect(),
         shape: d.shape,
         names: idx.iter().map(|&i| d.names[i].clone()).collect(),
-        labels: d.labels.as_ref().map(|l| idx.iter().map(|&i| l[i]).collect()),
+        labels: d
+            .labels
+            .as_ref()
+            .map(|l| idx.iter().map(|&i| l[i]).collect()),
     };
     Ok((take(&tr), Some(take(&val))))
 }
@@ -77,18 +85,36 @@ pub fn fit(
     let p = cal_set.sample_len();
     let mut pixels = Vec::with_capacity(cal_set.len() * w * h);
     for i in 0..cal_set.len() {
-        let m = score::pixel_map(o.loss.metric, o.arch.input_shape(), &cal_set.samples[i * p..][..p], &recon[i * p..][..p]);
+        let m = score::pixel_map(
+            o.loss.metric,
+            o.arch.input_shape(),
+            &cal_set.samples[i * p..][..p],
+            &recon[i * p..][..p],
+        );
         pixels.extend(score::smooth(&m, w, h, MAP_SIGMA));
     }
-    let cal = Calibration::fit(&scores, &pixels, o.threshold, o.contamination, o.sigma_k, source)?;
+    let cal = Calibration::fit(
+        &scores,
+        &pixels,
+        o.threshold,
+        o.contamination,
+        o.sigma_k,
+        source,
+    )?;
     let (m, v) = e.read_moments()?;
     let mut ck = Checkpoint::new(o.arch.clone(), Some(o.loss), e.read_params()?);
-    ck.optimizer = Some(OptimizerState { t: e.t, exp_avg: m, exp_avg_sq: v });
+    ck.optimizer = Some(OptimizerState {
+        t: e.t,
+        exp_avg: m,
+        exp_avg_sq: v,
+    });
     ck.metadata.insert("train".into(), to_json(&o.train)?);
-    ck.metadata.insert("epochs_done".into(), o.train.epochs.to_string());
+    ck.metadata
+        .insert("epochs_done".into(), o.train.epochs.to_string());
     ck.metadata.insert("history".into(), to_json(&reports)?);
     ck.metadata.insert("calibration".into(), to_json(&cal)?);
-    ck.metadata.insert("train_images".into(), tr.len().to_string());
+    ck.metadata
+        .insert("train_images".into(), tr.len().to_string());
     Ok((ck, reports))
 }
 
@@ -96,13 +122,24 @@ pub fn fit(
 pub fn loss_curve(reports: &[EpochReport]) -> Result<(Vec<u8>, Vec<u8>)> {
     let mut csv = String::from("epoch,loss,clamps,seconds,images_per_s\n");
     for r in reports {
-        csv += &format!("{},{},{},{:.3},{:.1}\n", r.epoch, r.mean_loss, r.clamps, r.seconds, r.images_per_s);
+        csv += &format!(
+            "{},{},{},{:.3},{:.1}\n",
+            r.epoch, r.mean_loss, r.clamps, r.seconds, r.images_per_s
+        );
     }
     let xs: Vec<f64> = reports.iter().map(|r| r.epoch as f64).collect();
     let ys: Vec<f64> = reports.iter().map(|r| r.mean_loss as f64).collect();
     let ymax = ys.iter().copied().fold(0.0, f64::max) * 1.05;
     let xmax = xs.last().copied().unwrap_or(1.0).max(2.0);
-    let mut c = Chart::new(560, 400, "training loss", "epoch", "loss", (1.0, xmax), (0.0, ymax.max(1e-9)));
+    let mut c = Chart::new(
+        560,
+        400,
+        "training loss",
+        "epoch",
+        "loss",
+        (1.0, xmax),
+        (0.0, ymax.max(1e-9)),
+    );
     c.polyline(&xs, &ys, plot::BLUE);
     for (&x, &y) in xs.iter().zip(&ys) {
         let (px, py) = c.to_px(x, y);

@@ -6,10 +6,10 @@ use lamp::checkpoint::{to_json, Checkpoint};
 use lamp::data::{self, Source};
 use lamp::engine::Engine;
 use lamp::error::{Error, Result};
+use lamp::fit::{self, FitOptions};
 use lamp::gpu::{self, Gpu};
 use lamp::kernels::{Amp, Granularity, Kernels, LossConfig, Metric};
 use lamp::model::Arch;
-use lamp::fit::{self, FitOptions};
 use lamp::score::{self, Calibration, ThresholdMethod};
 use lamp::train::{EpochReport, Progress, TrainConfig};
 use std::collections::BTreeMap;
@@ -328,7 +328,12 @@ fn train_cmd(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
     let opts = FitOptions {
         arch: arch.clone(),
         loss: a.loss.config(),
-        train: TrainConfig { epochs: a.epochs, batch: a.batch, lr: a.lr, seed: a.seed },
+        train: TrainConfig {
+            epochs: a.epochs,
+            batch: a.batch,
+            lr: a.lr,
+            seed: a.seed,
+        },
         val_split: a.val_split,
         threshold: a.threshold,
         contamination: a.contamination,
@@ -379,7 +384,13 @@ fn progress_printer(quiet: bool, epochs: u32) -> impl FnMut(Progress) {
             return;
         }
         match p {
-            Progress::Step { epoch, step, steps, loss, images_per_s } if tty => {
+            Progress::Step {
+                epoch,
+                step,
+                steps,
+                loss,
+                images_per_s,
+            } if tty => {
                 let done = epoch as f64 + step as f64 / steps as f64;
                 let eta = start.elapsed().as_secs_f64() / done * (epochs as f64 - done);
                 eprint!(
@@ -412,10 +423,18 @@ fn save_model(ck: &Checkpoint, reports: &[EpochReport], out: &Path) -> Result<()
 /// A trained model and its calibration, or a clear error.
 fn load_trained(path: &Path) -> Result<(Checkpoint, LossConfig, Calibration)> {
     let ck = Checkpoint::load(path, None)?;
-    let loss = ck.loss.ok_or_else(|| Error::file(path, "no loss settings in the metadata (not written by lamp train)"))?;
-    let cal: Calibration = ck
-        .meta("calibration")
-        .ok_or_else(|| Error::file(path, "no calibrated threshold in the metadata (not written by lamp train)"))?;
+    let loss = ck.loss.ok_or_else(|| {
+        Error::file(
+            path,
+            "no loss settings in the metadata (not written by lamp train)",
+        )
+    })?;
+    let cal: Calibration = ck.meta("calibration").ok_or_else(|| {
+        Error::file(
+            path,
+            "no calibrated threshold in the metadata (not written by lamp train)",
+        )
+    })?;
     Ok((ck, loss, cal))
 }
 
@@ -429,12 +448,23 @@ fn expand_inputs(inputs: &[String]) -> Result<Vec<PathBuf>> {
         } else if p.is_file() {
             out.push(p);
         } else if s.contains('*') || s.contains('?') {
-            let dir = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-            let pat = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            let rd = std::fs::read_dir(dir).map_err(|e| Error::file(dir, format!("cannot list: {e}")))?;
+            let dir = p
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            let pat = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let rd = std::fs::read_dir(dir)
+                .map_err(|e| Error::file(dir, format!("cannot list: {e}")))?;
             let mut hits: Vec<PathBuf> = rd
                 .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|q| q.is_file() && q.file_name().is_some_and(|n| wildcard(&pat, &n.to_string_lossy())))
+                .filter(|q| {
+                    q.is_file()
+                        && q.file_name()
+                            .is_some_and(|n| wildcard(&pat, &n.to_string_lossy()))
+                })
                 .collect();
             if hits.is_empty() {
                 return Err(Error::file(&p, "pattern matches no file"));
@@ -505,7 +535,10 @@ fn score_cmd(adapter: Option<&str>, a: ScoreArgs) -> Result<()> {
         let vmax = cal.pixel_max.max(cal.pixel_threshold * 2.0).max(1e-6);
         let mut used = std::collections::HashSet::new();
         for (i, path) in kept.iter().enumerate() {
-            let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "image".into());
+            let stem = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "image".into());
             let mut name = stem.clone();
             let mut k = 1;
             while !used.insert(name.clone()) {
@@ -516,12 +549,28 @@ fn score_cmd(adapter: Option<&str>, a: ScoreArgs) -> Result<()> {
             let m = score::pixel_map(loss.metric, arch.input_shape(), x, &recon[i * p..][..p]);
             let m = score::smooth(&m, w as usize, h as usize, lamp::eval::MAP_SIGMA);
             let ov = score::overlay(x, arch.input_shape(), &m, vmax, cal.pixel_threshold);
-            lamp::fsutil::write_atomic(&dir.join(format!("{name}_overlay.png")), &score::png_bytes(&ov)?)?;
-            lamp::fsutil::write_atomic(&dir.join(format!("{name}_map.png")), &score::png_bytes(&score::map_u16(&m, w, h))?)?;
+            lamp::fsutil::write_atomic(
+                &dir.join(format!("{name}_overlay.png")),
+                &score::png_bytes(&ov)?,
+            )?;
+            lamp::fsutil::write_atomic(
+                &dir.join(format!("{name}_map.png")),
+                &score::png_bytes(&score::map_u16(&m, w, h))?,
+            )?;
             let mask: Vec<bool> = m.iter().map(|&v| v > cal.pixel_threshold).collect();
             let mut region = score::to_rgb(x, arch.input_shape(), (256 / arch.size).max(1));
-            score::outline(&mut region, &mask, w, h, (256 / arch.size).max(1), lamp::plot::RED);
-            lamp::fsutil::write_atomic(&dir.join(format!("{name}_region.png")), &score::png_bytes(&region)?)?;
+            score::outline(
+                &mut region,
+                &mask,
+                w,
+                h,
+                (256 / arch.size).max(1),
+                lamp::plot::RED,
+            );
+            lamp::fsutil::write_atomic(
+                &dir.join(format!("{name}_region.png")),
+                &score::png_bytes(&region)?,
+            )?;
         }
     }
     let mut any = false;
@@ -529,11 +578,23 @@ fn score_cmd(adapter: Option<&str>, a: ScoreArgs) -> Result<()> {
     if a.csv {
         out += "path,score,normalised,verdict\n";
     } else if !a.json {
-        let width = kept.iter().map(|p| p.display().to_string().len()).max().unwrap_or(4).max(4);
-        out += &format!("{:width$}  {:>12}  {:>10}  verdict\n", "path", "score", "normalised");
+        let width = kept
+            .iter()
+            .map(|p| p.display().to_string().len())
+            .max()
+            .unwrap_or(4)
+            .max(4);
+        out += &format!(
+            "{:width$}  {:>12}  {:>10}  verdict\n",
+            "path", "score", "normalised"
+        );
     }
     for (i, path) in kept.iter().enumerate() {
-        let (s, n, bad) = (scores[i], cal.normalise(scores[i]), cal.is_anomalous(scores[i]));
+        let (s, n, bad) = (
+            scores[i],
+            cal.normalise(scores[i]),
+            cal.is_anomalous(scores[i]),
+        );
         any |= bad;
         let verdict = if bad { "anomalous" } else { "normal" };
         let shown = path.display().to_string();
@@ -542,10 +603,19 @@ fn score_cmd(adapter: Option<&str>, a: ScoreArgs) -> Result<()> {
                 .to_string();
             out += "\n";
         } else if a.csv {
-            let quoted = if shown.contains([',', '"']) { format!("\"{}\"", shown.replace('"', "\"\"")) } else { shown };
+            let quoted = if shown.contains([',', '"']) {
+                format!("\"{}\"", shown.replace('"', "\"\""))
+            } else {
+                shown
+            };
             out += &format!("{quoted},{s},{n:.6},{verdict}\n");
         } else {
-            let width = kept.iter().map(|p| p.display().to_string().len()).max().unwrap_or(4).max(4);
+            let width = kept
+                .iter()
+                .map(|p| p.display().to_string().len())
+                .max()
+                .unwrap_or(4)
+                .max(4);
             out += &format!("{shown:width$}  {s:>12.6}  {n:>10.4}  {verdict}\n");
         }
     }
@@ -564,7 +634,14 @@ fn eval_cmd(adapter: Option<&str>, a: EvalArgs) -> Result<()> {
     let src = Source::parse(&a.data, a.idx_dir.as_deref())?;
     let test = data::load_test(&src, ck.arch.channels, ck.arch.size)?;
     let (g, k) = open_device(adapter)?;
-    let mut e = Engine::new(g, k, ck.arch.clone(), loss, a.batch.clamp(1, test.data.len().max(1)), &ck.params)?;
+    let mut e = Engine::new(
+        g,
+        k,
+        ck.arch.clone(),
+        loss,
+        a.batch.clamp(1, test.data.len().max(1)),
+        &ck.params,
+    )?;
     let inp = lamp::eval::EvalInput {
         test: &test,
         calibration: &cal,
@@ -590,10 +667,22 @@ fn fmt_opt(v: &serde_json::Value) -> String {
 
 /// The demo data set, built into the binary (assets/fashion-mnist-mini, MIT, Zalando SE).
 const DEMO_FILES: [(&str, &[u8]); 4] = [
-    ("train-images-idx3-ubyte.gz", include_bytes!("../assets/fashion-mnist-mini/train-images-idx3-ubyte.gz")),
-    ("train-labels-idx1-ubyte.gz", include_bytes!("../assets/fashion-mnist-mini/train-labels-idx1-ubyte.gz")),
-    ("t10k-images-idx3-ubyte.gz", include_bytes!("../assets/fashion-mnist-mini/t10k-images-idx3-ubyte.gz")),
-    ("t10k-labels-idx1-ubyte.gz", include_bytes!("../assets/fashion-mnist-mini/t10k-labels-idx1-ubyte.gz")),
+    (
+        "train-images-idx3-ubyte.gz",
+        include_bytes!("../assets/fashion-mnist-mini/train-images-idx3-ubyte.gz"),
+    ),
+    (
+        "train-labels-idx1-ubyte.gz",
+        include_bytes!("../assets/fashion-mnist-mini/train-labels-idx1-ubyte.gz"),
+    ),
+    (
+        "t10k-images-idx3-ubyte.gz",
+        include_bytes!("../assets/fashion-mnist-mini/t10k-images-idx3-ubyte.gz"),
+    ),
+    (
+        "t10k-labels-idx1-ubyte.gz",
+        include_bytes!("../assets/fashion-mnist-mini/t10k-labels-idx1-ubyte.gz"),
+    ),
 ];
 
 fn demo_cmd(adapter: Option<&str>, a: DemoArgs) -> Result<()> {
@@ -614,23 +703,43 @@ fn demo_cmd(adapter: Option<&str>, a: DemoArgs) -> Result<()> {
         train.len(),
         g.describe()
     );
-    let loss = LossConfig { metric: Metric::Mse, amp: Amp::Lamp, granularity: Granularity::Element };
+    let loss = LossConfig {
+        metric: Metric::Mse,
+        amp: Amp::Lamp,
+        granularity: Granularity::Element,
+    };
     let opts = FitOptions {
         arch: arch.clone(),
         loss,
-        train: TrainConfig { epochs: a.epochs, batch: 32, lr: 2e-3, seed: 0 },
+        train: TrainConfig {
+            epochs: a.epochs,
+            batch: 32,
+            lr: 2e-3,
+            seed: 0,
+        },
         val_split: 0.1,
         threshold: ThresholdMethod::Quantile,
         contamination: 0.05,
         sigma_k: 3.0,
         log_every: 0,
     };
-    let (mut ck, reports) = fit::fit(g.clone(), k.clone(), &train, &opts, progress_printer(false, a.epochs))?;
-    ck.metadata.insert("data".into(), "lamp demo (fashion-mnist-mini, class 1)".into());
+    let (mut ck, reports) = fit::fit(
+        g.clone(),
+        k.clone(),
+        &train,
+        &opts,
+        progress_printer(false, a.epochs),
+    )?;
+    ck.metadata.insert(
+        "data".into(),
+        "lamp demo (fashion-mnist-mini, class 1)".into(),
+    );
     let model = a.out.join("model.safetensors");
     save_model(&ck, &reports, &model)?;
     let test = data::load_test(&src, 1, 28)?;
-    let cal: Calibration = ck.meta("calibration").ok_or_else(|| Error::invalid("calibration missing"))?;
+    let cal: Calibration = ck
+        .meta("calibration")
+        .ok_or_else(|| Error::invalid("calibration missing"))?;
     let mut e = Engine::new(g, k, arch, loss, 200, &ck.params)?;
     let report_dir = a.out.join("report");
     let inp = lamp::eval::EvalInput {
@@ -638,7 +747,10 @@ fn demo_cmd(adapter: Option<&str>, a: DemoArgs) -> Result<()> {
         calibration: &cal,
         loss,
         model_label: model.display().to_string(),
-        data_label: format!("{} test images: 100 trousers (normal), 100 other garments", test.data.len()),
+        data_label: format!(
+            "{} test images: 100 trousers (normal), 100 other garments",
+            test.data.len()
+        ),
         panels: 6,
     };
     let m = lamp::eval::evaluate(&mut e, &inp, &report_dir)?;

@@ -42,7 +42,10 @@ pub fn roc(scores: &[f32], labels: &[bool]) -> Option<(Vec<f64>, Vec<f64>, Vec<f
 }
 
 fn trapezoid(x: &[f64], y: &[f64]) -> f64 {
-    x.windows(2).zip(y.windows(2)).map(|(xs, ys)| (xs[1] - xs[0]) * (ys[0] + ys[1]) / 2.0).sum()
+    x.windows(2)
+        .zip(y.windows(2))
+        .map(|(xs, ys)| (xs[1] - xs[0]) * (ys[0] + ys[1]) / 2.0)
+        .sum()
 }
 
 /// Precision, recall and F1 when `score >= threshold` is called anomalous.
@@ -56,9 +59,21 @@ pub fn precision_recall(scores: &[f32], labels: &[bool], threshold: f32) -> (f64
             _ => {}
         }
     }
-    let p = if tp + fp > 0 { tp as f64 / (tp + fp) as f64 } else { 0.0 };
-    let r = if tp + fn_ > 0 { tp as f64 / (tp + fn_) as f64 } else { 0.0 };
-    let f1 = if p + r > 0.0 { 2.0 * p * r / (p + r) } else { 0.0 };
+    let p = if tp + fp > 0 {
+        tp as f64 / (tp + fp) as f64
+    } else {
+        0.0
+    };
+    let r = if tp + fn_ > 0 {
+        tp as f64 / (tp + fn_) as f64
+    } else {
+        0.0
+    };
+    let f1 = if p + r > 0.0 {
+        2.0 * p * r / (p + r)
+    } else {
+        0.0
+    };
     (p, r, f1)
 }
 
@@ -85,7 +100,11 @@ pub fn f1_max(scores: &[f32], labels: &[bool]) -> Option<(f64, f32)> {
         }
         let p = tp as f64 / (tp + fp) as f64;
         let r = tp as f64 / pos as f64;
-        let f1 = if p + r > 0.0 { 2.0 * p * r / (p + r) } else { 0.0 };
+        let f1 = if p + r > 0.0 {
+            2.0 * p * r / (p + r)
+        } else {
+            0.0
+        };
         if f1 > best.0 {
             best = (f1, s);
         }
@@ -128,7 +147,13 @@ pub fn components(mask: &[bool], w: usize, h: usize) -> (Vec<u32>, u32) {
 
 /// AUPRO up to `max_fpr` (0.3 in MVTec AD), normalised by it. `maps` and `masks` are per image,
 /// each w×h. None when there is no anomalous region or no normal pixel.
-pub fn aupro(maps: &[Vec<f32>], masks: &[Vec<bool>], w: usize, h: usize, max_fpr: f64) -> Option<f64> {
+pub fn aupro(
+    maps: &[Vec<f32>],
+    masks: &[Vec<bool>],
+    w: usize,
+    h: usize,
+    max_fpr: f64,
+) -> Option<f64> {
     // Every pixel: its score, and either "normal" or the region it belongs to.
     let mut region_size: Vec<usize> = Vec::new();
     let mut pixels: Vec<(f32, Option<usize>)> = Vec::new();
@@ -211,13 +236,22 @@ mod tests {
     #[test]
     fn auroc_hand_computed_with_ties() {
         // Perfect separation.
-        assert_eq!(auroc(&[0.1, 0.2, 0.8, 0.9], &[false, false, true, true]), Some(1.0));
+        assert_eq!(
+            auroc(&[0.1, 0.2, 0.8, 0.9], &[false, false, true, true]),
+            Some(1.0)
+        );
         // Reversed.
-        assert_eq!(auroc(&[0.9, 0.8, 0.2, 0.1], &[false, false, true, true]), Some(0.0));
+        assert_eq!(
+            auroc(&[0.9, 0.8, 0.2, 0.1], &[false, false, true, true]),
+            Some(0.0)
+        );
         // All tied: one half.
         assert_eq!(auroc(&[0.5; 4], &[false, true, false, true]), Some(0.5));
         // Pairs (pos, neg): (0.8 > 0.3), (0.8 > 0.5), (0.5 = 0.5: ½), (0.5 > 0.3) → 3.5 / 4.
-        assert_eq!(auroc(&[0.8, 0.5, 0.5, 0.3], &[true, true, false, false]), Some(0.875));
+        assert_eq!(
+            auroc(&[0.8, 0.5, 0.5, 0.3], &[true, true, false, false]),
+            Some(0.875)
+        );
         assert_eq!(auroc(&[0.1, 0.2], &[true, true]), None);
     }
 

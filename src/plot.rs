@@ -16,9 +16,15 @@ pub const GREEN: Rgb<u8> = Rgb([44, 160, 44]);
 /// Turbo colour map (Mikhail, Google 2019), polynomial approximation; t in [0, 1].
 pub fn turbo(t: f32) -> Rgb<u8> {
     let t = t.clamp(0.0, 1.0) as f64;
-    let r = 0.13572138 + t * (4.61539260 + t * (-42.66032258 + t * (132.13108234 + t * (-152.94239396 + t * 59.28637943))));
-    let g = 0.09140261 + t * (2.19418839 + t * (4.84296658 + t * (-14.18503333 + t * (4.27729857 + t * 2.82956604))));
-    let b = 0.10667330 + t * (12.64194608 + t * (-60.58204836 + t * (110.36276771 + t * (-89.90310912 + t * 27.34824973))));
+    let r = 0.13572138
+        + t * (4.61539260
+            + t * (-42.66032258 + t * (132.13108234 + t * (-152.94239396 + t * 59.28637943))));
+    let g = 0.09140261
+        + t * (2.19418839
+            + t * (4.84296658 + t * (-14.18503333 + t * (4.27729857 + t * 2.82956604))));
+    let b = 0.10667330
+        + t * (12.64194608
+            + t * (-60.58204836 + t * (110.36276771 + t * (-89.90310912 + t * 27.34824973))));
     let c = |v: f64| (v.clamp(0.0, 1.0) * 255.0).round() as u8;
     Rgb([c(r), c(g), c(b)])
 }
@@ -26,7 +32,9 @@ pub fn turbo(t: f32) -> Rgb<u8> {
 /// Draws `text` with its top-left corner at (x, y), each font pixel `scale`×`scale`.
 pub fn text(img: &mut RgbImage, x: i32, y: i32, s: &str, scale: u32, color: Rgb<u8>) {
     for (i, ch) in s.chars().enumerate() {
-        let Some(glyph) = font8x8::BASIC_FONTS.get(ch) else { continue };
+        let Some(glyph) = font8x8::BASIC_FONTS.get(ch) else {
+            continue;
+        };
         for (row, bits) in glyph.iter().enumerate() {
             for col in 0..8 {
                 if bits & (1 << col) != 0 {
@@ -113,16 +121,53 @@ fn fmt_tick(v: f64) -> String {
 
 impl Chart {
     /// A white image with title, axis labels and 5 ticks per axis.
-    pub fn new(w: u32, h: u32, title: &str, xlabel: &str, ylabel: &str, x: (f64, f64), y: (f64, f64)) -> Chart {
+    pub fn new(
+        w: u32,
+        h: u32,
+        title: &str,
+        xlabel: &str,
+        ylabel: &str,
+        x: (f64, f64),
+        y: (f64, f64),
+    ) -> Chart {
         let mut img = RgbImage::from_pixel(w, h, WHITE);
         let (left, top, right, bottom) = (80, 40, w as i32 - 20, h as i32 - 50);
-        text(&mut img, (w as i32 - text_width(title, 2)) / 2, 10, title, 2, BLACK);
-        text(&mut img, (left + right - text_width(xlabel, 1)) / 2, h as i32 - 18, xlabel, 1, BLACK);
+        text(
+            &mut img,
+            (w as i32 - text_width(title, 2)) / 2,
+            10,
+            title,
+            2,
+            BLACK,
+        );
+        text(
+            &mut img,
+            (left + right - text_width(xlabel, 1)) / 2,
+            h as i32 - 18,
+            xlabel,
+            1,
+            BLACK,
+        );
         // The y label, written vertically one character per line.
         for (i, ch) in ylabel.chars().enumerate() {
-            text(&mut img, 6, top + 10 + i as i32 * 10, &ch.to_string(), 1, BLACK);
+            text(
+                &mut img,
+                6,
+                top + 10 + i as i32 * 10,
+                &ch.to_string(),
+                1,
+                BLACK,
+            );
         }
-        let mut c = Chart { img, x, y, left, top, right, bottom };
+        let mut c = Chart {
+            img,
+            x,
+            y,
+            left,
+            top,
+            right,
+            bottom,
+        };
         for i in 0..=4 {
             let f = i as f64 / 4.0;
             let (xv, yv) = (x.0 + f * (x.1 - x.0), y.0 + f * (y.1 - y.0));
@@ -131,9 +176,23 @@ impl Chart {
             line(&mut c.img, (px, top), (px, bottom), GREY, 1);
             line(&mut c.img, (left, py), (right, py), GREY, 1);
             let xl = fmt_tick(xv);
-            text(&mut c.img, px - text_width(&xl, 1) / 2, bottom + 6, &xl, 1, BLACK);
+            text(
+                &mut c.img,
+                px - text_width(&xl, 1) / 2,
+                bottom + 6,
+                &xl,
+                1,
+                BLACK,
+            );
             let yl = fmt_tick(yv);
-            text(&mut c.img, left - 6 - text_width(&yl, 1), py - 4, &yl, 1, BLACK);
+            text(
+                &mut c.img,
+                left - 6 - text_width(&yl, 1),
+                py - 4,
+                &yl,
+                1,
+                BLACK,
+            );
         }
         line(&mut c.img, (left, bottom), (right, bottom), BLACK, 1);
         line(&mut c.img, (left, top), (left, bottom), BLACK, 1);
@@ -141,8 +200,16 @@ impl Chart {
     }
 
     pub fn to_px(&self, x: f64, y: f64) -> (i32, i32) {
-        let fx = if self.x.1 > self.x.0 { (x - self.x.0) / (self.x.1 - self.x.0) } else { 0.5 };
-        let fy = if self.y.1 > self.y.0 { (y - self.y.0) / (self.y.1 - self.y.0) } else { 0.5 };
+        let fx = if self.x.1 > self.x.0 {
+            (x - self.x.0) / (self.x.1 - self.x.0)
+        } else {
+            0.5
+        };
+        let fy = if self.y.1 > self.y.0 {
+            (y - self.y.0) / (self.y.1 - self.y.0)
+        } else {
+            0.5
+        };
         (
             self.left + (fx * (self.right - self.left) as f64).round() as i32,
             self.bottom - (fy * (self.bottom - self.top) as f64).round() as i32,

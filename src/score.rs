@@ -57,7 +57,9 @@ impl Calibration {
             return Err(Error::invalid("no images to calibrate the threshold on"));
         }
         if !(0.0..1.0).contains(&contamination) {
-            return Err(Error::invalid(format!("--contamination must be in [0, 1), got {contamination}")));
+            return Err(Error::invalid(format!(
+                "--contamination must be in [0, 1), got {contamination}"
+            )));
         }
         let (mean, std) = metrics::mean_std(scores);
         let rule = |v: &[f32]| match method {
@@ -121,7 +123,11 @@ pub fn pixel_map(metric: Metric, shape: [u32; 3], x: &[f32], y: &[f32]) -> Vec<f
             for ch in 0..c {
                 for i in 0..h * w {
                     let d = x[ch * h * w + i] - y[ch * h * w + i];
-                    map[i] += if metric == Metric::Mae { d.abs() } else { d * d } / c as f32;
+                    map[i] += if metric == Metric::Mae {
+                        d.abs()
+                    } else {
+                        d * d
+                    } / c as f32;
                 }
             }
         }
@@ -174,7 +180,9 @@ pub fn smooth(map: &[f32], w: usize, h: usize, sigma: f32) -> Vec<f32> {
         return map.to_vec();
     }
     let r = (4.0 * sigma).ceil() as isize;
-    let k: Vec<f32> = (-r..=r).map(|i| (-(i * i) as f32 / (2.0 * sigma * sigma)).exp()).collect();
+    let k: Vec<f32> = (-r..=r)
+        .map(|i| (-(i * i) as f32 / (2.0 * sigma * sigma)).exp())
+        .collect();
     let ks: f32 = k.iter().sum();
     let pass = |src: &[f32], horizontal: bool| -> Vec<f32> {
         let mut out = vec![0f32; src.len()];
@@ -183,7 +191,11 @@ pub fn smooth(map: &[f32], w: usize, h: usize, sigma: f32) -> Vec<f32> {
                 let mut s = 0.0;
                 for (i, kv) in k.iter().enumerate() {
                     let o = i as isize - r;
-                    let (sx, sy) = if horizontal { ((x + o).clamp(0, w as isize - 1), y) } else { (x, (y + o).clamp(0, h as isize - 1)) };
+                    let (sx, sy) = if horizontal {
+                        ((x + o).clamp(0, w as isize - 1), y)
+                    } else {
+                        (x, (y + o).clamp(0, h as isize - 1))
+                    };
                     s += kv * src[sy as usize * w + sx as usize];
                 }
                 out[y as usize * w + x as usize] = s / ks;
@@ -218,7 +230,9 @@ pub fn heat(map: &[f32], w: u32, h: u32, vmax: f32, scale: u32) -> RgbImage {
 
 /// Outlines the region where `mask` is set (its border pixels) in `c`.
 pub fn outline(img: &mut RgbImage, mask: &[bool], w: u32, h: u32, scale: u32, c: Rgb<u8>) {
-    let at = |x: i64, y: i64| x >= 0 && y >= 0 && x < w as i64 && y < h as i64 && mask[(y as u32 * w + x as u32) as usize];
+    let at = |x: i64, y: i64| {
+        x >= 0 && y >= 0 && x < w as i64 && y < h as i64 && mask[(y as u32 * w + x as u32) as usize]
+    };
     for y in 0..(h * scale) as i64 {
         for x in 0..(w * scale) as i64 {
             let (mx, my) = (x / scale as i64, y / scale as i64);
@@ -226,9 +240,12 @@ pub fn outline(img: &mut RgbImage, mask: &[bool], w: u32, h: u32, scale: u32, c:
                 continue;
             }
             // Border of the upscaled region: a neighbour (in upscaled pixels) outside it.
-            let outside = [(-1, 0), (1, 0), (0, -1), (0, 1)]
-                .iter()
-                .any(|(dx, dy)| !at((x + dx).div_euclid(scale as i64), (y + dy).div_euclid(scale as i64)));
+            let outside = [(-1, 0), (1, 0), (0, -1), (0, 1)].iter().any(|(dx, dy)| {
+                !at(
+                    (x + dx).div_euclid(scale as i64),
+                    (y + dy).div_euclid(scale as i64),
+                )
+            });
             if outside {
                 img.put_pixel(x as u32, y as u32, c);
             }
@@ -238,7 +255,13 @@ pub fn outline(img: &mut RgbImage, mask: &[bool], w: u32, h: u32, scale: u32, c:
 
 /// Heat-map overlay: the image blended with the coloured map, the predicted region outlined in
 /// white, and a colour bar with its scale at the right.
-pub fn overlay(x: &[f32], shape: [u32; 3], map: &[f32], vmax: f32, pixel_threshold: f32) -> RgbImage {
+pub fn overlay(
+    x: &[f32],
+    shape: [u32; 3],
+    map: &[f32],
+    vmax: f32,
+    pixel_threshold: f32,
+) -> RgbImage {
     let [_, h, w] = shape;
     let scale = (256 / h.max(w)).max(1);
     let base = to_rgb(x, shape, scale);
@@ -248,11 +271,22 @@ pub fn overlay(x: &[f32], shape: [u32; 3], map: &[f32], vmax: f32, pixel_thresho
     for (xx, yy, p) in base.enumerate_pixels() {
         let q = hm.get_pixel(xx, yy);
         let mix = |a: u8, b: u8| ((a as u16 + b as u16) / 2) as u8;
-        out.put_pixel(xx, yy, Rgb([mix(p[0], q[0]), mix(p[1], q[1]), mix(p[2], q[2])]));
+        out.put_pixel(
+            xx,
+            yy,
+            Rgb([mix(p[0], q[0]), mix(p[1], q[1]), mix(p[2], q[2])]),
+        );
     }
     let mask: Vec<bool> = map.iter().map(|&v| v > pixel_threshold).collect();
     outline(&mut out, &mask, w, h, scale, plot::WHITE);
-    plot::colorbar(&mut out, iw as i32 + 8, 8, ih.min(240) as i32 - 16, "0", &format!("{vmax:.2}"));
+    plot::colorbar(
+        &mut out,
+        iw as i32 + 8,
+        8,
+        ih.min(240) as i32 - 16,
+        "0",
+        &format!("{vmax:.2}"),
+    );
     out
 }
 
@@ -271,7 +305,8 @@ where
     [P::Subpixel]: image::EncodableLayout,
 {
     let mut out = std::io::Cursor::new(Vec::new());
-    img.write_to(&mut out, image::ImageFormat::Png).map_err(|e| Error::invalid(format!("cannot encode PNG: {e}")))?;
+    img.write_to(&mut out, image::ImageFormat::Png)
+        .map_err(|e| Error::invalid(format!("cannot encode PNG: {e}")))?;
     Ok(out.into_inner())
 }
 

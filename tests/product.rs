@@ -1,0 +1,258 @@
+//! The product end to end through the binary: train on a synthetic MVTec AD tree (striped
+//! textures, planted defects with masks), evaluate (the defects must be found), score a folder as
+//! JSONL with verdicts that follow the stored threshold, maps, exit status, and the demo.
+
+mod common;
+use lamp::checkpoint::Checkpoint;
+use lamp::model::SplitMix64;
+use lamp::score::Calibration;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn lamp() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_lamp"));
+    c.env("XDG_RUNTIME_DIR", std::env::temp_dir());
+    c
+}
+
+fn tmpdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("lamp-product-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn run(c: &mut Command) -> std::process::Output {
+    let o = c.output().unwrap();
+    assert!(
+        o.status.success(),
+        "{:?} failed: {}",
+        c,
+        String::from_utf8_lossy(&o.stderr)
+    );
+    o
+}
+
+const SIZE: u32 = 48;
+
+/// Diagonal stripes with a random phase and a little noise; a defect is a bright disk.
+fn texture(
+    rng: &mut SplitMix64,
+    defect: Option<(f64, f64, f64)>,
+) -> (image::GrayImage, image::GrayImage) {
+    let phase = rng.next_f64() * std::f64::consts::TAU;
+    let mut img = image::GrayImage::new(SIZE, SIZE);
+    let mut mask = image::GrayImage::new(SIZE, SIZE);
+    for y in 0..SIZE {
+        for x in 0..SIZE {
+            let mut v =
+                0.5 + 0.3 * (((x + y) as f64) * 0.5 + phase).sin() + 0.05 * (rng.next_f64() - 0.5);
+            if let Some((cx, cy, r)) = defect {
+                if (x as f64 - cx).powi(2) + (y as f64 - cy).powi(2) <= r * r {
+                    v = 0.98;
+                    mask.put_pixel(x, y, image::Luma([255]));
+                }
+            }
+            img.put_pixel(x, y, image::Luma([(v.clamp(0.0, 1.0) * 255.0) as u8]));
+        }
+    }
+    (img, mask)
+}
+
+fn mvtec_tree(root: &Path) {
+    let mut rng = SplitMix64::new(11);
+    for dir in ["train/good", "test/good", "test/spot", "ground_truth/spot"] {
+        std::fs::create_dir_all(root.join(dir)).unwrap();
+    }
+    for i in 0..60 {
+        texture(&mut rng, None)
+            .0
+            .save(root.join(format!("train/good/{i:03}.png")))
+            .unwrap();
+    }
+    for i in 0..12 {
+        texture(&mut rng, None)
+            .0
+            .save(root.join(format!("test/good/{i:03}.png")))
+            .unwrap();
+        let d = (
+            8.0 + rng.next_f64() * 32.0,
+            8.0 + rng.next_f64() * 32.0,
+            4.0 + rng.next_f64() * 3.0,
+        );
+        let (img, mask) = texture(&mut rng, Some(d));
+        img.save(root.join(format!("test/spot/{i:03}.png")))
+            .unwrap();
+        mask.save(root.join(format!("ground_truth/spot/{i:03}_mask.png")))
+            .unwrap();
+    }
+}
+
+#[test]
+fn mvtec_tree_train_eval_score() {
+    let d = tmpdir("mvtec");
+    let root = d.join("textures");
+    mvtec_tree(&root);
+    let model = d.join("model.safetensors");
+    run(lamp()
+        .args([
+            "train",
+            "--arch",
+            "conv-ae",
+            "--size",
+            "48",
+            "--channels",
+            "1",
+            "--stages",
+            "8,16",
+            "--latent",
+            "24",
+        ])
+        .args([
+            "--epochs",
+            "40",
+            "--batch",
+            "8",
+            "--lr",
+            "0.003",
+            "--val-split",
+            "0.15",
+            "--quiet",
+        ])
+        .arg(&root)
+        .arg("--out")
+        .arg(&model));
+    for f in ["model.loss.csv", "model.loss.png"] {
+        assert!(d.join(f).is_file(), "{f} written beside the model");
+    }
+
+    let out = d.join("eval");
+    run(lamp()
+        .arg("eval")
+        .arg(&model)
+        .arg(&root)
+        .arg("--out")
+        .arg(&out)
+        .args(["--panels", "3"]));
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
+    let image_auroc = m["image_auroc"].as_f64().unwrap();
+    let pixel_auroc = m["pixel_auroc"].as_f64().unwrap();
+    eprintln!("synthetic MVTec: image AUROC {image_auroc:.4}, pixel AUROC {pixel_auroc:.4}");
+    assert!(image_auroc > 0.8, "image AUROC {image_auroc}");
+    assert!(pixel_auroc > 0.8, "pixel AUROC {pixel_auroc}");
+    assert!(m["aupro_0.3"].as_f64().is_some());
+    assert!(m["per_type"]["spot"]["auroc"].as_f64().is_some());
+    assert_eq!(m["counts"]["images"], 24);
+    // The pictures decode and have the sizes the report promises.
+    let dims = |p: &Path| image::image_dimensions(p).unwrap();
+    assert_eq!(dims(&out.join("roc.png")), (520, 480));
+    assert_eq!(dims(&out.join("hist.png")), (640, 420));
+    let panels: Vec<_> = std::fs::read_dir(out.join("panels"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(panels.len(), 6);
+    for p in &panels {
+        let (w, h) = dims(p);
+        assert!(w > 3 * 144 && h > 144, "{p:?} is {w}x{h}");
+    }
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(
+        report.contains("image AUROC") && report.contains("roc.png") && report.contains("panels/")
+    );
+
+    // Scoring a folder as JSONL: one object per image, verdicts from the stored threshold.
+    let o = run(lamp()
+        .arg("score")
+        .arg(&model)
+        .arg(root.join("test/spot"))
+        .arg(root.join("test/good"))
+        .arg("--json"));
+    let text = String::from_utf8(o.stdout).unwrap();
+    let cal: Calibration = Checkpoint::load(&model, None)
+        .unwrap()
+        .meta("calibration")
+        .unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 24);
+    let mut flagged_spots = 0;
+    for v in &lines {
+        let s = v["score"].as_f64().unwrap() as f32;
+        assert_eq!(v["anomalous"].as_bool().unwrap(), s > cal.threshold);
+        assert_eq!(v["normalised"].as_f64().unwrap() as f32, cal.normalise(s));
+        if v["path"].as_str().unwrap().contains("spot") && v["anomalous"].as_bool().unwrap() {
+            flagged_spots += 1;
+        }
+    }
+    assert!(
+        flagged_spots >= 6,
+        "{flagged_spots} of 12 planted defects flagged"
+    );
+
+    // Maps, CSV and the exit status of --fail-on-anomaly.
+    let maps = d.join("maps");
+    let o = lamp()
+        .arg("score")
+        .arg(&model)
+        .arg(root.join("test/spot"))
+        .args(["--csv", "--fail-on-anomaly", "--maps"])
+        .arg(&maps)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3), "anomalies found → exit 3");
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("path,score,normalised,verdict"));
+    let raw = image::open(maps.join("000_map.png")).unwrap();
+    assert_eq!(raw.color(), image::ColorType::L16, "raw map is 16-bit");
+    assert_eq!((raw.width(), raw.height()), (SIZE, SIZE));
+    assert!(maps.join("000_overlay.png").is_file() && maps.join("000_region.png").is_file());
+
+    // Bad inputs: a tree whose mask is missing, a model without calibration.
+    std::fs::remove_file(root.join("ground_truth/spot/003_mask.png")).unwrap();
+    let o = lamp()
+        .arg("eval")
+        .arg(&model)
+        .arg(&root)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("003_mask.png") && !err.contains("panicked"),
+        "{err}"
+    );
+    let bare = d.join("init.safetensors");
+    run(lamp().args(["init", "--out"]).arg(&bare));
+    let o = lamp()
+        .arg("score")
+        .arg(&bare)
+        .arg(root.join("test/good"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("init.safetensors") && err.contains("lamp train"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn demo_runs_and_writes_a_report() {
+    let d = tmpdir("demo");
+    let o = run(lamp()
+        .args(["demo", "--epochs", "2", "--out"])
+        .arg(d.join("demo")));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("report.md"), "{text}");
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("demo/report/metrics.json")).unwrap())
+            .unwrap();
+    assert_eq!(m["counts"]["images"], 200);
+    assert!(m["image_auroc"].as_f64().unwrap() > 0.6);
+    std::fs::remove_dir_all(&d).unwrap();
+}
