@@ -55,7 +55,6 @@ override TM: u32 = 4u;      // rows per invocation (1..4)
 @group(0) @binding(1) var<storage, read_write> grads: array<f32>;
 @group(0) @binding(2) var<storage, read_write> acts: array<f32>;
 
-const TMAX: u32 = 4u;
 const TN: u32 = 4u;
 
 fn ln() -> u32 { return 64u / LM; }
@@ -95,6 +94,64 @@ fn in_range(v: i32, extent: u32) -> bool {
     return v >= 0 && v < i32(extent);
 }
 
+// A[m, k] for row slot i (m = m0 + i*LM), k = (c, kh, kw); 0 past the tile's rows or Q_C.
+fn weight(i: u32, m0: u32, c: u32, kh: u32, kw: u32) -> f32 {
+    let m = m0 + i * LM;
+    if (i >= TM || m >= Q_C) { return 0.0; }
+    if (MODE == 0u) {
+        return params[W_OFF + ((m * G_C + c) * KH + kh) * KW + kw];
+    }
+    return params[W_OFF + ((c * Q_C + m) * KH + kh) * KW + kw];
+}
+
+// MODE 2's A[m, k]: Q[n, m, y, x] with qrow = n*Q_C*Q_H*Q_W + y*Q_W + x.
+fn plain(i: u32, m0: u32, qrow: u32) -> f32 {
+    let m = m0 + i * LM;
+    if (i >= TM || m >= Q_C) { return 0.0; }
+    return acts[Q_OFF + qrow + m * q_hw()];
+}
+
+// An element of G at (iy, ix) past `base`, or 0 outside the tensor or for a dead column.
+fn gathered(ok: bool, base: u32, iy: i32, ix: i32) -> f32 {
+    if (ok && in_range(iy, G_H) && in_range(ix, G_W)) {
+        return acts[G_OFF + base + u32(iy) * G_W + u32(ix)];
+    }
+    return 0.0;
+}
+
+// Writes row slot i of the tile (4 columns).
+fn store(i: u32, m0: u32, c0: u32, v: vec4<f32>, cy: vec4<i32>, cx: vec4<i32>, ok: vec4<bool>, py: u32, px: u32) {
+    let m = m0 + i * LM;
+    if (i >= TM || m >= Q_C) { return; }
+    let n_cols = gemm_n();
+    for (var j = 0u; j < TN; j++) {
+        if (!ok[j]) { continue; }
+        let col = c0 + j * ln();
+        if (MODE == 2u) {
+            grads[W_OFF + m * n_cols + col] = v[j];
+            continue;
+        }
+        var n: u32;
+        var pos: u32;
+        if (MODE == 1u) {
+            n = col / (ph_h() * ph_w());
+            pos = (u32(cy[j]) * STRIDE + py) * Q_W + u32(cx[j]) * STRIDE + px;
+        } else {
+            n = col / q_hw();
+            pos = col % q_hw();
+        }
+        let rel = (n * Q_C + m) * q_hw() + pos;
+        var r = v[j];
+        if (BACKWARD) {
+            r = r * act_backward(acts[H_OFF + rel]);
+        } else {
+            if (HAS_BIAS) { r = r + params[B_OFF + m]; }
+            r = act_forward(r);
+        }
+        acts[Q_OFF + rel] = r;
+    }
+}
+
 @compute @workgroup_size(64)
 fn main(
     @builtin(workgroup_id) wg: vec3<u32>,
@@ -123,11 +180,11 @@ fn main(
 
     // Per-column part of the index, decoded once: the base into G (MODE 0/1: sample n; MODE 2:
     // channel c) and the window's fixed coordinate (MODE 0: oy, ox; MODE 1: the phase grid's
-    // oy', ox'; MODE 2: kh, kw).
-    var col_base: array<u32, TN>;
-    var col_y: array<i32, TN>;
-    var col_x: array<i32, TN>;
-    var col_ok: array<bool, TN>;
+    // oy', ox'; MODE 2: kh, kw). Held in vectors so they stay in registers.
+    var col_base: vec4<u32>;
+    var col_y: vec4<i32>;
+    var col_x: vec4<i32>;
+    var col_ok: vec4<bool>;
     for (var j = 0u; j < TN; j++) {
         let col = c0 + j * ln();
         let cc = min(col, n_cols - 1u);
@@ -148,31 +205,30 @@ fn main(
             col_x[j] = i32(cc % Q_W);
         }
     }
-    var row_ok: array<bool, TMAX>;
-    for (var i = 0u; i < TM; i++) { row_ok[i] = m0 + i * LM < Q_C; }
 
-    var acc: array<array<f32, TN>, TMAX>;
-    var a: array<f32, TMAX>;
-    var b: array<f32, TN>;
+    // The 4x4 block of C: one vec4 of columns per row slot, explicit so nothing spills to memory.
+    var acc0 = vec4<f32>(0.0);
+    var acc1 = vec4<f32>(0.0);
+    var acc2 = vec4<f32>(0.0);
+    var acc3 = vec4<f32>(0.0);
     if (MODE == 2u) {
         for (var n = 0u; n < BATCH; n++) {
+            let nb = n * G_C * g_hw();
             for (var y = 0u; y < Q_H; y++) {
                 for (var x = 0u; x < Q_W; x++) {
                     let qrow = n * Q_C * q_hw() + y * Q_W + x;
-                    for (var i = 0u; i < TM; i++) {
-                        if (row_ok[i]) { a[i] = acts[Q_OFF + qrow + (m0 + i * LM) * q_hw()]; }
-                    }
-                    for (var j = 0u; j < TN; j++) {
-                        let iy = i32(y * STRIDE) - i32(PAD) + col_y[j];
-                        let ix = i32(x * STRIDE) - i32(PAD) + col_x[j];
-                        b[j] = 0.0;
-                        if (col_ok[j] && in_range(iy, G_H) && in_range(ix, G_W)) {
-                            b[j] = acts[G_OFF + n * G_C * g_hw() + col_base[j] + u32(iy) * G_W + u32(ix)];
-                        }
-                    }
-                    for (var i = 0u; i < TM; i++) {
-                        for (var j = 0u; j < TN; j++) { acc[i][j] = fma(a[i], b[j], acc[i][j]); }
-                    }
+                    let iy = vec4<i32>(i32(y * STRIDE) - i32(PAD)) + col_y;
+                    let ix = vec4<i32>(i32(x * STRIDE) - i32(PAD)) + col_x;
+                    let b = vec4<f32>(
+                        gathered(col_ok[0], nb + col_base[0], iy[0], ix[0]),
+                        gathered(col_ok[1], nb + col_base[1], iy[1], ix[1]),
+                        gathered(col_ok[2], nb + col_base[2], iy[2], ix[2]),
+                        gathered(col_ok[3], nb + col_base[3], iy[3], ix[3]),
+                    );
+                    acc0 = fma(vec4<f32>(plain(0u, m0, qrow)), b, acc0);
+                    acc1 = fma(vec4<f32>(plain(1u, m0, qrow)), b, acc1);
+                    acc2 = fma(vec4<f32>(plain(2u, m0, qrow)), b, acc2);
+                    acc3 = fma(vec4<f32>(plain(3u, m0, qrow)), b, acc3);
                 }
             }
         }
@@ -190,70 +246,47 @@ fn main(
             dy0 = i32((phase_y + PAD) / STRIDE);
             dx0 = i32((phase_x + PAD) / STRIDE);
         }
+        // Constant trip counts (KH, or taps per phase) so the compiler can unroll; a phase
+        // with fewer taps skips the missing ones (a uniform branch).
+        let taps_h = select(KH, (KH + STRIDE - 1u) / STRIDE, MODE == 1u);
+        let taps_w = select(KW, (KW + STRIDE - 1u) / STRIDE, MODE == 1u);
         for (var c = 0u; c < G_C; c++) {
-            for (var kh = kh0; kh < KH; kh += kstep) {
-                for (var kw = kw0; kw < KW; kw += kstep) {
-                    for (var i = 0u; i < TM; i++) {
-                        let m = m0 + i * LM;
-                        if (row_ok[i]) {
-                            if (MODE == 0u) {
-                                a[i] = params[W_OFF + ((m * G_C + c) * KH + kh) * KW + kw];
-                            } else {
-                                a[i] = params[W_OFF + ((c * Q_C + m) * KH + kh) * KW + kw];
-                            }
-                        }
+            let cb = col_base + vec4<u32>(c * g_hw());
+            for (var th = 0u; th < taps_h; th++) {
+                let kh = kh0 + th * kstep;
+                if (kh >= KH) { continue; }
+                var iy: vec4<i32>;
+                if (MODE == 0u) {
+                    iy = col_y * i32(STRIDE) + vec4<i32>(i32(kh) - i32(PAD));
+                } else {
+                    iy = col_y + vec4<i32>(dy0 - i32(th));
+                }
+                for (var tw = 0u; tw < taps_w; tw++) {
+                    let kw = kw0 + tw * kstep;
+                    if (kw >= KW) { continue; }
+                    var ix: vec4<i32>;
+                    if (MODE == 0u) {
+                        ix = col_x * i32(STRIDE) + vec4<i32>(i32(kw) - i32(PAD));
+                    } else {
+                        ix = col_x + vec4<i32>(dx0 - i32(tw));
                     }
-                    for (var j = 0u; j < TN; j++) {
-                        var iy: i32;
-                        var ix: i32;
-                        if (MODE == 0u) {
-                            iy = col_y[j] * i32(STRIDE) - i32(PAD) + i32(kh);
-                            ix = col_x[j] * i32(STRIDE) - i32(PAD) + i32(kw);
-                        } else {
-                            iy = col_y[j] + dy0 - i32((kh - kh0) / STRIDE);
-                            ix = col_x[j] + dx0 - i32((kw - kw0) / STRIDE);
-                        }
-                        b[j] = 0.0;
-                        if (col_ok[j] && in_range(iy, G_H) && in_range(ix, G_W)) {
-                            b[j] = acts[G_OFF + col_base[j] + c * g_hw() + u32(iy) * G_W + u32(ix)];
-                        }
-                    }
-                    for (var i = 0u; i < TM; i++) {
-                        for (var j = 0u; j < TN; j++) { acc[i][j] = fma(a[i], b[j], acc[i][j]); }
-                    }
+                    let b = vec4<f32>(
+                        gathered(col_ok[0], cb[0], iy[0], ix[0]),
+                        gathered(col_ok[1], cb[1], iy[1], ix[1]),
+                        gathered(col_ok[2], cb[2], iy[2], ix[2]),
+                        gathered(col_ok[3], cb[3], iy[3], ix[3]),
+                    );
+                    acc0 = fma(vec4<f32>(weight(0u, m0, c, kh, kw)), b, acc0);
+                    acc1 = fma(vec4<f32>(weight(1u, m0, c, kh, kw)), b, acc1);
+                    acc2 = fma(vec4<f32>(weight(2u, m0, c, kh, kw)), b, acc2);
+                    acc3 = fma(vec4<f32>(weight(3u, m0, c, kh, kw)), b, acc3);
                 }
             }
         }
     }
 
-    for (var i = 0u; i < TM; i++) {
-        let m = m0 + i * LM;
-        if (!row_ok[i]) { continue; }
-        for (var j = 0u; j < TN; j++) {
-            if (!col_ok[j]) { continue; }
-            let col = c0 + j * ln();
-            if (MODE == 2u) {
-                grads[W_OFF + m * n_cols + col] = acc[i][j];
-                continue;
-            }
-            var n: u32;
-            var pos: u32;
-            if (MODE == 1u) {
-                n = col / (ph_h() * ph_w());
-                pos = (u32(col_y[j]) * STRIDE + phase_y) * Q_W + u32(col_x[j]) * STRIDE + phase_x;
-            } else {
-                n = col / q_hw();
-                pos = col % q_hw();
-            }
-            let rel = (n * Q_C + m) * q_hw() + pos;
-            var v = acc[i][j];
-            if (BACKWARD) {
-                v = v * act_backward(acts[H_OFF + rel]);
-            } else {
-                if (HAS_BIAS) { v = v + params[B_OFF + m]; }
-                v = act_forward(v);
-            }
-            acts[Q_OFF + rel] = v;
-        }
-    }
+    store(0u, m0, c0, acc0, col_y, col_x, col_ok, phase_y, phase_x);
+    store(1u, m0, c0, acc1, col_y, col_x, col_ok, phase_y, phase_x);
+    store(2u, m0, c0, acc2, col_y, col_x, col_ok, phase_y, phase_x);
+    store(3u, m0, c0, acc3, col_y, col_x, col_ok, phase_y, phase_x);
 }
