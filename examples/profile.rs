@@ -17,7 +17,7 @@ fn main() {
     e.upload_dataset(&data, 64).unwrap();
     e.set_order(&(0..64).collect::<Vec<u32>>()).unwrap();
     let mut tot = 0.0;
-    for (l, t) in e.profile_step(64, 5).unwrap() {
+    for (l, t, _) in e.profile_step(64, 5).unwrap() {
         println!("{l:20} {:8.2} ms", t * 1e3);
         tot += t;
     }

@@ -237,7 +237,11 @@ impl Engine {
         let n = layers.len();
         let mut forward = Vec::new();
         for (li, l) in layers.iter().enumerate() {
-            forward.push(layers::forward(l, b, &self.offsets(li)).dispatch(gpu, k, "forward")?);
+            forward.push(layers::forward(l, b, &self.offsets(li)).dispatch(
+                gpu,
+                k,
+                format!("{} forward", l.name),
+            )?);
         }
         let spec = |grad| LossSpec {
             loss: self.loss,
@@ -256,16 +260,21 @@ impl Engine {
         for li in (0..n).rev() {
             let l = &layers[li];
             let o = self.offsets(li);
-            backward.push(layers::weight_grad(l, b, &o).dispatch(gpu, k, "weight_grad")?);
-            backward.push(layers::bias_grad(l, b, &o).dispatch(gpu, k, "bias_grad")?);
+            backward.push(layers::weight_grad(l, b, &o).dispatch(
+                gpu,
+                k,
+                format!("{} weight grad", l.name),
+            )?);
+            backward.push(layers::bias_grad(l, b, &o).dispatch(
+                gpu,
+                k,
+                format!("{} bias grad", l.name),
+            )?);
             if li > 0 {
                 let below = layers[li - 1].act;
                 let dz_below = self.layout.dz[li - 1] as u32;
-                backward.push(layers::input_grad(l, b, &o, dz_below, below).dispatch(
-                    gpu,
-                    k,
-                    "input_grad",
-                )?);
+                let spec = layers::input_grad(l, b, &o, dz_below, below);
+                backward.push(spec.dispatch(gpu, k, format!("{} input grad", l.name))?);
             }
         }
         let gather = self.gather_dispatches(b)?;
@@ -421,7 +430,7 @@ impl Engine {
 
     /// Times each dispatch of a training step of `batch` on its own (median of `reps` runs,
     /// each submitted and waited for): (label, seconds, useful FLOPs or 0).
-    pub fn profile_step(&mut self, batch: usize, reps: usize) -> Result<Vec<(String, f64)>> {
+    pub fn profile_step(&mut self, batch: usize, reps: usize) -> Result<Vec<(String, f64, f64)>> {
         self.plan(batch)?;
         let plan = &self.plans[&batch];
         let all: Vec<&Dispatch> = plan
@@ -433,7 +442,7 @@ impl Engine {
             .chain(std::iter::once(&self.adam_dispatch))
             .collect();
         let mut out = Vec::new();
-        for (i, d) in all.iter().enumerate() {
+        for d in &all {
             let mut times = Vec::with_capacity(reps);
             for _ in 0..reps.max(1) {
                 let t0 = std::time::Instant::now();
@@ -442,7 +451,7 @@ impl Engine {
                 times.push(t0.elapsed().as_secs_f64());
             }
             times.sort_by(f64::total_cmp);
-            out.push((format!("{i:2} {}", d.label), times[times.len() / 2]));
+            out.push((d.label.clone(), times[times.len() / 2], d.flops));
         }
         Ok(out)
     }

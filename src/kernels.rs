@@ -238,11 +238,13 @@ pub fn fold(tiles: u32, y: u32) -> [u32; 3] {
 /// One dispatch: a pipeline, its group-1 bind group (if any) and the workgroup counts.
 #[derive(Clone)]
 pub struct Dispatch {
-    pub label: &'static str,
+    pub label: String,
     pub pipeline: Arc<wgpu::ComputePipeline>,
     /// Bind group 1, for the kernels that have one (Adam's moments, a data chunk).
     pub group1: Option<wgpu::BindGroup>,
     pub groups: [u32; 3],
+    /// Useful floating-point operations of the launch (0 where not counted).
+    pub flops: f64,
 }
 
 /// Activation fused into a producing kernel (and its derivative into the backward one).
@@ -383,12 +385,13 @@ impl GemmSpec {
         };
         fold(col_tiles, self.m().div_ceil(lm * tm))
     }
-    pub fn dispatch(&self, gpu: &Gpu, k: &Kernels, label: &'static str) -> Result<Dispatch> {
+    pub fn dispatch(&self, gpu: &Gpu, k: &Kernels, label: impl Into<String>) -> Result<Dispatch> {
         Ok(Dispatch {
-            label,
+            label: label.into(),
             pipeline: k.pipeline(gpu, Shader::Gemm, "main", &self.constants())?,
             group1: None,
             groups: self.workgroups(),
+            flops: self.flops(),
         })
     }
 }
@@ -404,7 +407,7 @@ pub struct BiasGradSpec {
 }
 
 impl BiasGradSpec {
-    pub fn dispatch(&self, gpu: &Gpu, k: &Kernels, label: &'static str) -> Result<Dispatch> {
+    pub fn dispatch(&self, gpu: &Gpu, k: &Kernels, label: impl Into<String>) -> Result<Dispatch> {
         let c: Constants = vec![
             ("BATCH", self.batch as f64),
             ("C", self.channels as f64),
@@ -413,10 +416,11 @@ impl BiasGradSpec {
             ("DB_OFF", self.db_off as f64),
         ];
         Ok(Dispatch {
-            label,
+            label: label.into(),
             pipeline: k.pipeline(gpu, Shader::BiasGrad, "main", &c)?,
             group1: None,
             groups: fold(self.channels, 1),
+            flops: 0.0,
         })
     }
 }
@@ -428,10 +432,11 @@ fn strided_groups(n: u64) -> [u32; 3] {
 
 pub fn adam_dispatch(gpu: &Gpu, k: &Kernels, count: u32) -> Result<Dispatch> {
     Ok(Dispatch {
-        label: "adam",
+        label: "adam".into(),
         pipeline: k.pipeline(gpu, Shader::Adam, "main", &[("COUNT", count as f64)])?,
         group1: None,
         groups: strided_groups(count as u64),
+        flops: 0.0,
     })
 }
 
@@ -452,10 +457,11 @@ pub fn gather_dispatch(
         ("CHUNK_LEN", chunk.1 as f64),
     ];
     Ok(Dispatch {
-        label: "gather",
+        label: "gather".into(),
         pipeline: k.pipeline(gpu, Shader::Gather, "main", &c)?,
         group1: None,
         groups: strided_groups(batch as u64 * per_sample as u64),
+        flops: 0.0,
     })
 }
 
@@ -566,16 +572,18 @@ impl LossSpec {
         }
         let c = self.constants();
         let mut v = vec![Dispatch {
-            label: "loss_elements",
+            label: "loss_elements".into(),
             pipeline: k.pipeline(gpu, Shader::Loss, "loss_elements", &c)?,
             group1: None,
             groups: [self.batch, 1, 1],
+            flops: 0.0,
         }];
         v.push(Dispatch {
-            label: "loss_finalize",
+            label: "loss_finalize".into(),
             pipeline: k.pipeline(gpu, Shader::Loss, "loss_finalize", &c)?,
             group1: None,
             groups: [if self.grad { self.batch } else { 1 }, 1, 1],
+            flops: 0.0,
         });
         Ok(v)
     }

@@ -12,6 +12,7 @@ pub mod model;
 pub mod reference;
 
 pub use error::{Error, Result};
+pub mod bench;
 pub mod checkpoint;
 pub mod data;
 pub mod eval;

@@ -50,6 +50,18 @@ enum Cmd {
     /// Train and evaluate on the small Fashion-MNIST subset built into lamp, and say where the
     /// report is.
     Demo(DemoArgs),
+    /// Measure this device: GEMM probe, every kernel, training steps, scoring.
+    Bench(BenchArgs),
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// Machine-readable output.
+    #[arg(long)]
+    json: bool,
+    /// Fewer repetitions and only the small model (a smoke test).
+    #[arg(long)]
+    quick: bool,
 }
 
 #[derive(Args)]
@@ -266,6 +278,16 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Score(a) => score_cmd(adapter, a),
         Cmd::Eval(a) => eval_cmd(adapter, a),
         Cmd::Demo(a) => demo_cmd(adapter, a),
+        Cmd::Bench(a) => {
+            let (g, k) = open_device(adapter)?;
+            let r = lamp::bench::run(g, k, a.quick)?;
+            if a.json {
+                println!("{}", to_json(&r)?);
+            } else {
+                print!("{}", lamp::bench::text(&r));
+            }
+            Ok(())
+        }
         Cmd::Init(a) => {
             let arch = a.arch.arch()?;
             let p = arch.init(a.seed);
