@@ -12,6 +12,7 @@ use crate::model::{Arch, SplitMix64};
 use crate::plot::{self, Chart};
 use crate::score::{self, Calibration, ThresholdMethod};
 use crate::train::{self, EpochReport, Progress, TrainConfig};
+use std::path::Path;
 use std::sync::Arc;
 
 #[derive(Clone, Debug)]
@@ -62,20 +63,108 @@ pub fn split(d: &Dataset, fraction: f64, seed: u64) -> Result<(Dataset, Option<D
     Ok((take(&tr), Some(take(&val))))
 }
 
-/// Trains and calibrates; returns the checkpoint (not yet saved) and the epoch reports.
+/// The checkpoint of the engine's current state: parameters, Adam's state, settings, history.
+fn snapshot(
+    e: &Engine,
+    o: &FitOptions,
+    reports: &[EpochReport],
+    train_images: usize,
+) -> Result<Checkpoint> {
+    let (m, v) = e.read_moments()?;
+    let mut ck = Checkpoint::new(o.arch.clone(), Some(o.loss), e.read_params()?);
+    ck.optimizer = Some(OptimizerState {
+        t: e.t,
+        exp_avg: m,
+        exp_avg_sq: v,
+    });
+    ck.metadata.insert("train".into(), to_json(&o.train)?);
+    ck.metadata
+        .insert("epochs_done".into(), reports.len().to_string());
+    ck.metadata.insert("history".into(), to_json(&reports)?);
+    ck.metadata
+        .insert("train_images".into(), train_images.to_string());
+    Ok(ck)
+}
+
+/// Checks that `ck` can continue the run `o` describes, and returns its epoch history.
+fn resumable(ck: &Checkpoint, o: &FitOptions) -> Result<Vec<EpochReport>> {
+    let same = |what: &str, ok: bool| {
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::invalid(format!(
+                "cannot resume: the checkpoint was trained with another {what}"
+            )))
+        }
+    };
+    same("architecture", ck.arch == o.arch)?;
+    same("loss", ck.loss == Some(o.loss))?;
+    let t: Option<TrainConfig> = ck.meta("train");
+    let t =
+        t.ok_or_else(|| Error::invalid("cannot resume: no training settings in the checkpoint"))?;
+    // The batch size and seed fix the data order; the learning rate may change (fine-tuning),
+    // though the result then differs from an uninterrupted run.
+    same(
+        "batch size or seed",
+        t.batch == o.train.batch && t.seed == o.train.seed,
+    )?;
+    if ck.optimizer.is_none() {
+        return Err(Error::invalid(
+            "cannot resume: the checkpoint has no optimizer state",
+        ));
+    }
+    let history: Vec<EpochReport> = ck.meta("history").unwrap_or_default();
+    if history.len() as u32 > o.train.epochs {
+        return Err(Error::invalid(format!(
+            "cannot resume: the checkpoint has {} epochs done, more than --epochs {}",
+            history.len(),
+            o.train.epochs
+        )));
+    }
+    Ok(history)
+}
+
+/// Trains (from scratch, or continuing `resume`) and calibrates; returns the final checkpoint
+/// (not yet saved) and the epoch reports. With `checkpoint`, the state after every epoch is
+/// written there atomically, so a killed run loses at most one epoch.
 pub fn fit(
     gpu: Arc<Gpu>,
     kernels: Arc<Kernels>,
     data: &Dataset,
     o: &FitOptions,
+    resume: Option<&Checkpoint>,
+    checkpoint: Option<&Path>,
     progress: impl FnMut(Progress),
 ) -> Result<(Checkpoint, Vec<EpochReport>)> {
     let (tr, val) = split(data, o.val_split, o.train.seed)?;
     o.train.check(tr.len())?;
-    let params = o.arch.init(o.train.seed);
+    let history = match resume {
+        Some(ck) => resumable(ck, o)?,
+        None => Vec::new(),
+    };
+    let params = match resume {
+        Some(ck) => ck.params.clone(),
+        None => o.arch.init(o.train.seed),
+    };
     let mut e = Engine::new(gpu, kernels, o.arch.clone(), o.loss, o.train.batch, &params)?;
+    if let Some(opt) = resume.and_then(|c| c.optimizer.as_ref()) {
+        e.write_moments(&opt.exp_avg, &opt.exp_avg_sq);
+        e.t = opt.t;
+    }
     e.upload_dataset(&tr.samples, tr.len())?;
-    let reports = train::train(&mut e, tr.len(), &o.train, 0, o.log_every, progress)?;
+    let n_train = tr.len();
+    let reports = train::train(
+        &mut e,
+        tr.len(),
+        &o.train,
+        history,
+        o.log_every,
+        progress,
+        |e, reports| match checkpoint {
+            Some(path) => snapshot(e, o, reports, n_train)?.save(path),
+            None => Ok(()),
+        },
+    )?;
     let (cal_set, source) = match &val {
         Some(v) => (v, "held-out"),
         None => (&tr, "training"),
@@ -101,20 +190,8 @@ pub fn fit(
         o.sigma_k,
         source,
     )?;
-    let (m, v) = e.read_moments()?;
-    let mut ck = Checkpoint::new(o.arch.clone(), Some(o.loss), e.read_params()?);
-    ck.optimizer = Some(OptimizerState {
-        t: e.t,
-        exp_avg: m,
-        exp_avg_sq: v,
-    });
-    ck.metadata.insert("train".into(), to_json(&o.train)?);
-    ck.metadata
-        .insert("epochs_done".into(), o.train.epochs.to_string());
-    ck.metadata.insert("history".into(), to_json(&reports)?);
+    let mut ck = snapshot(&e, o, &reports, n_train)?;
     ck.metadata.insert("calibration".into(), to_json(&cal)?);
-    ck.metadata
-        .insert("train_images".into(), tr.len().to_string());
     Ok((ck, reports))
 }
 

@@ -225,6 +225,9 @@ struct TrainArgs {
     /// k of the sigma method.
     #[arg(long, default_value_t = 3.0)]
     sigma_k: f64,
+    /// Continue from the checkpoint at --out (written after every epoch) up to --epochs.
+    #[arg(long)]
+    resume: bool,
 }
 
 #[derive(Args)]
@@ -378,7 +381,31 @@ fn train_cmd(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
             g.describe()
         );
     }
-    let (mut ck, reports) = fit::fit(g, k, &data, &opts, progress_printer(a.quiet, a.epochs))?;
+    let resume = if a.resume {
+        if !a.out.is_file() {
+            return Err(Error::file(
+                &a.out,
+                "nothing to resume: no checkpoint there yet",
+            ));
+        }
+        let ck = Checkpoint::load(&a.out, None)?;
+        if !a.quiet {
+            let done: String = ck.metadata.get("epochs_done").cloned().unwrap_or_default();
+            eprintln!("lamp: resuming {} after epoch {done}", a.out.display());
+        }
+        Some(ck)
+    } else {
+        None
+    };
+    let (mut ck, reports) = fit::fit(
+        g,
+        k,
+        &data,
+        &opts,
+        resume.as_ref(),
+        Some(&a.out),
+        progress_printer(a.quiet, a.epochs),
+    )?;
     ck.metadata.insert("data".into(), a.data.clone());
     save_model(&ck, &reports, &a.out)?;
     if !a.quiet {
@@ -750,6 +777,8 @@ fn demo_cmd(adapter: Option<&str>, a: DemoArgs) -> Result<()> {
         k.clone(),
         &train,
         &opts,
+        None,
+        None,
         progress_printer(false, a.epochs),
     )?;
     ck.metadata.insert(

@@ -73,19 +73,23 @@ pub fn epoch_order(seed: u64, epoch: u32, n: usize) -> Vec<u32> {
     order
 }
 
-/// Trains on the data set already on the device (`n` samples), epochs `first..cfg.epochs`.
+/// Trains on the data set already on the device (`n` samples), epochs `first..cfg.epochs`,
+/// after the epochs of `history`. `on_epoch` runs after each epoch with every report so far (to
+/// write a checkpoint); training stops at its first error.
 pub fn train(
     engine: &mut Engine,
     n: usize,
     cfg: &TrainConfig,
-    first_epoch: u32,
+    history: Vec<EpochReport>,
     log_every: usize,
     mut progress: impl FnMut(Progress),
+    mut on_epoch: impl FnMut(&Engine, &[EpochReport]) -> Result<()>,
 ) -> Result<Vec<EpochReport>> {
     cfg.check(n)?;
     engine.adam.lr = cfg.lr;
     let steps = n.div_ceil(cfg.batch);
-    let mut reports = Vec::new();
+    let first_epoch = history.len() as u32;
+    let mut reports = history;
     for epoch in first_epoch..cfg.epochs {
         let start = Instant::now();
         engine.reset_stats();
@@ -120,6 +124,7 @@ pub fn train(
         };
         progress(Progress::Epoch(&r));
         reports.push(r);
+        on_epoch(engine, &reports)?;
     }
     Ok(reports)
 }
