@@ -151,8 +151,18 @@ fn probe(g: &Gpu, k: &Kernels, reps: usize) -> Result<Probe> {
     })
 }
 
-/// Runs every measurement; `quick` uses fewer repetitions and smaller models (CI smoke mode).
-pub fn run(g: Arc<Gpu>, k: Arc<Kernels>, quick: bool) -> Result<Report> {
+/// What to measure.
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    /// Fewer repetitions, batch 16 only (a smoke test).
+    pub quick: bool,
+    /// Only fmnist-ae (skip the conv-ae kernels at 128 and 256 pixels).
+    pub fmnist_only: bool,
+}
+
+/// Runs every measurement.
+pub fn run(g: Arc<Gpu>, k: Arc<Kernels>, opt: Options) -> Result<Report> {
+    let quick = opt.quick;
     let reps = if quick { 2 } else { 5 };
     let probe = probe(&g, &k, reps)?;
     let peak = probe.gemm_gflops;
@@ -162,7 +172,7 @@ pub fn run(g: Arc<Gpu>, k: Arc<Kernels>, quick: bool) -> Result<Report> {
         granularity: Granularity::Element,
     };
     let mut models = vec![(Arch::fmnist_ae(), 64usize)];
-    if !quick {
+    if !quick && !opt.fmnist_only {
         models.push((Arch::conv_ae(3, 128, vec![32, 64, 128, 128], 128)?, 16));
         models.push((Arch::conv_ae(3, 256, vec![32, 64, 128, 128, 128], 128)?, 4));
     }

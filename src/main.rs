@@ -62,6 +62,9 @@ struct BenchArgs {
     /// Fewer repetitions and only the small model (a smoke test).
     #[arg(long)]
     quick: bool,
+    /// Only fmnist-ae (skip the larger conv-ae kernels).
+    #[arg(long)]
+    fmnist_only: bool,
 }
 
 #[derive(Args)]
@@ -283,7 +286,14 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Demo(a) => demo_cmd(adapter, a),
         Cmd::Bench(a) => {
             let (g, k) = open_device(adapter)?;
-            let r = lamp::bench::run(g, k, a.quick)?;
+            let r = lamp::bench::run(
+                g,
+                k,
+                lamp::bench::Options {
+                    quick: a.quick,
+                    fmnist_only: a.fmnist_only,
+                },
+            )?;
             if a.json {
                 println!("{}", to_json(&r)?);
             } else {
