@@ -55,3 +55,20 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         params[i] = p - step.step_size * (m / denom);
     }
 }
+
+// SGD with momentum (PyTorch semantics, dampening 0, not Nesterov), for the experiment runner:
+//   g = grad + weight_decay * p;  buf = momentum * buf + g;  p = p - lr * buf
+// with lr in step.step_size and momentum in step.beta2; buf lives in exp_avg.
+@compute @workgroup_size(256)
+fn sgd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let stride = nwg.x * 256u;
+    for (var i = gid.x; i < COUNT; i += stride) {
+        let p = params[i];
+        var g = grads[i];
+        if (!is_finite(g)) { stats[NONFINITE_FLAG] = 1u; }
+        if (step.weight_decay != 0.0) { g = g + step.weight_decay * p; }
+        let buf = step.beta2 * exp_avg[i] + g;
+        exp_avg[i] = buf;
+        params[i] = p - step.step_size * buf;
+    }
+}

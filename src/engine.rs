@@ -96,12 +96,15 @@ pub struct Engine {
     pub adam: AdamConfig,
     pub max_batch: usize,
     pub layout: ActLayout,
-    /// Adam steps taken.
+    /// Optimizer steps taken.
     pub t: u32,
+    /// Use SGD with momentum 0.9 (lr from `adam.lr`) instead of Adam.
+    pub sgd: bool,
     pub arenas: kernels::Arenas,
     pub exp_avg: wgpu::Buffer,
     pub exp_avg_sq: wgpu::Buffer,
     adam_dispatch: Dispatch,
+    sgd_dispatch: Dispatch,
     data: Option<DeviceData>,
     plans: HashMap<usize, Plan>,
     staging: Staging,
@@ -167,7 +170,10 @@ impl Engine {
             .write_buffer(&arenas.params, 0, bytemuck::cast_slice(params));
         let optimizer = kernels::optimizer_group(&gpu, &kernels, &exp_avg, &exp_avg_sq);
         let mut adam_dispatch = kernels::adam_dispatch(&gpu, &kernels, table.len() as u32)?;
-        adam_dispatch.group1 = Some(optimizer);
+        adam_dispatch.group1 = Some(optimizer.clone());
+        let mut sgd_dispatch =
+            kernels::optimizer_dispatch(&gpu, &kernels, table.len() as u32, "sgd")?;
+        sgd_dispatch.group1 = Some(optimizer);
         let staging = Staging {
             buf: d.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("stats readback"),
@@ -188,10 +194,12 @@ impl Engine {
             max_batch,
             layout,
             t: 0,
+            sgd: false,
             arenas,
             exp_avg,
             exp_avg_sq,
             adam_dispatch,
+            sgd_dispatch,
             data: None,
             plans: HashMap::new(),
             staging,
@@ -393,7 +401,17 @@ impl Engine {
 
     fn write_step(&mut self, batch_offset: u32) {
         self.t += 1;
-        let u = StepUniform::adam(&self.adam, self.t, batch_offset);
+        let u = if self.sgd {
+            StepUniform::sgd(
+                self.adam.lr,
+                0.9,
+                self.adam.weight_decay,
+                self.t,
+                batch_offset,
+            )
+        } else {
+            StepUniform::adam(&self.adam, self.t, batch_offset)
+        };
         self.gpu
             .queue
             .write_buffer(&self.arenas.step, 0, bytemuck::bytes_of(&u));
@@ -417,7 +435,7 @@ impl Engine {
         self.plan(batch)?;
         self.write_step(batch_offset as u32);
         let plan = &self.plans[&batch];
-        let adam = std::slice::from_ref(&self.adam_dispatch);
+        let adam = std::slice::from_ref(self.optimizer_dispatch());
         self.submit(&[
             &plan.gather,
             &plan.forward,
@@ -426,6 +444,14 @@ impl Engine {
             adam,
         ]);
         Ok(())
+    }
+
+    fn optimizer_dispatch(&self) -> &Dispatch {
+        if self.sgd {
+            &self.sgd_dispatch
+        } else {
+            &self.adam_dispatch
+        }
     }
 
     /// Times each dispatch of a training step of `batch` on its own (median of `reps` runs,
@@ -439,7 +465,7 @@ impl Engine {
             .chain(&plan.forward)
             .chain(&plan.loss)
             .chain(&plan.backward)
-            .chain(std::iter::once(&self.adam_dispatch))
+            .chain(std::iter::once(self.optimizer_dispatch()))
             .collect();
         let mut out = Vec::new();
         for d in &all {
@@ -494,7 +520,7 @@ impl Engine {
         }
         let plan = &self.plans[&batch];
         let adam: &[Dispatch] = if update {
-            std::slice::from_ref(&self.adam_dispatch)
+            std::slice::from_ref(self.optimizer_dispatch())
         } else {
             &[]
         };

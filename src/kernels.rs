@@ -431,9 +431,23 @@ fn strided_groups(n: u64) -> [u32; 3] {
 }
 
 pub fn adam_dispatch(gpu: &Gpu, k: &Kernels, count: u32) -> Result<Dispatch> {
+    optimizer_dispatch(gpu, k, count, "main")
+}
+
+/// The optimizer step over the arena: `main` (Adam) or `sgd` (SGD with momentum).
+pub fn optimizer_dispatch(
+    gpu: &Gpu,
+    k: &Kernels,
+    count: u32,
+    entry: &'static str,
+) -> Result<Dispatch> {
     Ok(Dispatch {
-        label: "adam".into(),
-        pipeline: k.pipeline(gpu, Shader::Adam, "main", &[("COUNT", count as f64)])?,
+        label: if entry == "sgd" {
+            "sgd".into()
+        } else {
+            "adam".into()
+        },
+        pipeline: k.pipeline(gpu, Shader::Adam, entry, &[("COUNT", count as f64)])?,
         group1: None,
         groups: strided_groups(count as u64),
         flops: 0.0,
@@ -606,6 +620,24 @@ pub struct StepUniform {
 }
 
 impl StepUniform {
+    /// The uniform of an SGD-with-momentum step: lr in step_size, momentum in beta2.
+    pub fn sgd(
+        lr: f64,
+        momentum: f64,
+        weight_decay: f64,
+        t: u32,
+        batch_offset: u32,
+    ) -> StepUniform {
+        StepUniform {
+            batch_offset,
+            t,
+            step_size: lr as f32,
+            beta2: momentum as f32,
+            weight_decay: weight_decay as f32,
+            ..Default::default()
+        }
+    }
+
     /// The uniform of Adam step `t` (1-based), bias corrections computed in f64.
     pub fn adam(cfg: &crate::reference::AdamConfig, t: u32, batch_offset: u32) -> StepUniform {
         let bc1 = 1.0 - cfg.beta1.powi(t as i32);

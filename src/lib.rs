@@ -16,6 +16,7 @@ pub mod bench;
 pub mod checkpoint;
 pub mod data;
 pub mod eval;
+pub mod experiment;
 pub mod fit;
 pub mod fsutil;
 pub mod metrics;

@@ -52,6 +52,54 @@ enum Cmd {
     Demo(DemoArgs),
     /// Measure this device: GEMM probe, every kernel, training steps, scoring.
     Bench(BenchArgs),
+    /// Run the LAMP-versus-baseline table (one-class protocol), resumable: results.jsonl,
+    /// results.md, results.png.
+    Experiment(ExperimentArgs),
+}
+
+#[derive(Args)]
+struct ExperimentArgs {
+    /// fashion-mnist, or mvtec (then DIR holds MVTec AD categories).
+    dataset: String,
+    /// MVTec AD root (for `mvtec`).
+    dir: Option<PathBuf>,
+    #[arg(long)]
+    out: PathBuf,
+    /// Fashion-MNIST classes ("0-9", "0,3") or MVTec categories ("bottle,screw"; default all).
+    #[arg(long)]
+    classes: Option<String>,
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "mae,mse,ssim"
+    )]
+    metrics: Vec<Metric>,
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "none,lamp")]
+    amp: Vec<Amp>,
+    #[arg(
+        long = "amp-granularity",
+        value_enum,
+        value_delimiter = ',',
+        default_value = "element"
+    )]
+    granularity: Vec<Granularity>,
+    #[arg(long, default_value_t = 10)]
+    epochs: u32,
+    #[arg(long, value_delimiter = ',', default_value = "0,1,2")]
+    seeds: Vec<u64>,
+    /// adam, or sgd (momentum 0.9).
+    #[arg(long, default_value = "adam")]
+    optimizer: String,
+    #[arg(long, default_value_t = 64)]
+    batch: usize,
+    /// Default: 1e-3 for Adam, 1e-2 for SGD.
+    #[arg(long)]
+    lr: Option<f64>,
+    #[arg(long)]
+    idx_dir: Option<PathBuf>,
+    #[command(flatten)]
+    arch: ArchArgs,
 }
 
 #[derive(Args)]
@@ -284,6 +332,7 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Score(a) => score_cmd(adapter, a),
         Cmd::Eval(a) => eval_cmd(adapter, a),
         Cmd::Demo(a) => demo_cmd(adapter, a),
+        Cmd::Experiment(a) => experiment_cmd(adapter, a),
         Cmd::Bench(a) => {
             let (g, k) = open_device(adapter)?;
             let r = lamp::bench::run(
@@ -717,6 +766,107 @@ fn eval_cmd(adapter: Option<&str>, a: EvalArgs) -> Result<()> {
         fmt_opt(&m["f1_max"]),
         a.out.join("report.md").display()
     );
+    Ok(())
+}
+
+fn experiment_cmd(adapter: Option<&str>, a: ExperimentArgs) -> Result<()> {
+    use lamp::experiment::{self, Plan};
+    if a.optimizer != "adam" && a.optimizer != "sgd" {
+        return Err(Error::invalid(format!(
+            "--optimizer must be adam or sgd, got {:?}",
+            a.optimizer
+        )));
+    }
+    let lr =
+        a.lr.unwrap_or(if a.optimizer == "sgd" { 1e-2 } else { 1e-3 });
+    // The command that reproduces (and resumes) this table, printed at its top.
+    let command = std::env::args()
+        .map(|s| if s.contains(' ') { format!("'{s}'") } else { s })
+        .collect::<Vec<_>>()
+        .join(" ");
+    let (arch, classes, loader): (Arch, Vec<String>, experiment::Loader) =
+        match a.dataset.as_str() {
+            "fashion-mnist" => {
+                let dir = a
+                    .idx_dir
+                    .clone()
+                    .unwrap_or_else(|| PathBuf::from(data::FASHION_MNIST_DIR));
+                let classes = experiment::parse_classes(a.classes.as_deref().unwrap_or("0-9"))?;
+                if let Some(c) = classes
+                    .iter()
+                    .find(|c| c.parse::<u8>().map_or(true, |v| v > 9))
+                {
+                    return Err(Error::invalid(format!(
+                        "fashion-mnist classes are 0..9, got {c:?}"
+                    )));
+                }
+                (
+                    Arch::fmnist_ae(),
+                    classes,
+                    Box::new(experiment::fashion_loader(dir)),
+                )
+            }
+            "mvtec" => {
+                let root = a.dir.clone().ok_or_else(|| {
+                    Error::invalid("lamp experiment mvtec needs the MVTec AD folder")
+                })?;
+                let arch = a.arch.arch()?;
+                let classes = match &a.classes {
+                    Some(c) => c.split(',').map(|s| s.trim().to_string()).collect(),
+                    None => {
+                        let rd = std::fs::read_dir(&root)
+                            .map_err(|e| Error::file(&root, format!("cannot list: {e}")))?;
+                        let mut v: Vec<String> = rd
+                            .filter_map(|e| e.ok())
+                            .filter(|e| e.path().join("train").join("good").is_dir())
+                            .map(|e| e.file_name().to_string_lossy().into_owned())
+                            .collect();
+                        v.sort();
+                        if v.is_empty() {
+                            return Err(Error::file(
+                                &root,
+                                "no MVTec AD categories (folders with train/good)",
+                            ));
+                        }
+                        v
+                    }
+                };
+                let (ch, size) = (arch.channels, arch.size);
+                (
+                    arch,
+                    classes,
+                    Box::new(experiment::mvtec_loader(root, ch, size)),
+                )
+            }
+            other => {
+                return Err(Error::invalid(format!(
+                    "unknown data set {other:?} (fashion-mnist or mvtec)"
+                )))
+            }
+        };
+    let plan = Plan {
+        dataset: a.dataset.clone(),
+        classes,
+        metrics: a.metrics.clone(),
+        amps: a.amp.clone(),
+        granularities: a.granularity.clone(),
+        seeds: a.seeds.clone(),
+        epochs: a.epochs,
+        batch: a.batch,
+        lr,
+        optimizer: a.optimizer.clone(),
+        command,
+    };
+    TrainConfig {
+        epochs: a.epochs,
+        batch: a.batch,
+        lr,
+        seed: 0,
+    }
+    .check(usize::MAX)?;
+    let (g, k) = open_device(adapter)?;
+    experiment::run(g, k, &plan, &*loader, &arch, &a.out)?;
+    println!("lamp experiment: {}", a.out.join("results.md").display());
     Ok(())
 }
 

@@ -509,6 +509,46 @@ fn adam_matches_closed_form_over_several_steps() {
 }
 
 #[test]
+fn sgd_momentum_matches_closed_form() {
+    let (g, k) = gpu();
+    let n = 777;
+    let a = Arenas::new(&g, &k, n, 1, 8).unwrap();
+    let (buf, unused) = (g.storage("momentum", n), g.storage("unused", n));
+    let p0 = random(n, 61, -1.0, 1.0);
+    g.queue
+        .write_buffer(&a.params, 0, bytemuck::cast_slice(&p0));
+    g.queue
+        .write_buffer(&a.stats, 0, bytemuck::cast_slice(&[0f32; 8]));
+    let mut d = kernels::optimizer_dispatch(&g, &k, n as u32, "sgd").unwrap();
+    d.group1 = Some(kernels::optimizer_group(&g, &k, &buf, &unused));
+    let (lr, momentum, wd) = (0.05, 0.9, 0.01);
+    let (mut p, mut b) = (to_f64(&p0), vec![0.0; n]);
+    for t in 1..=4u32 {
+        let grad = random(n, 70 + t as u64, -1.0, 1.0);
+        g.queue
+            .write_buffer(&a.grads, 0, bytemuck::cast_slice(&grad));
+        g.queue.write_buffer(
+            &a.step,
+            0,
+            bytemuck::bytes_of(&StepUniform::sgd(lr, momentum, wd, t, 0)),
+        );
+        a.submit(&g, &[std::slice::from_ref(&d)]);
+        for i in 0..n {
+            let gi = grad[i] as f64 + wd * p[i];
+            b[i] = momentum * b[i] + gi;
+            p[i] -= lr * b[i];
+        }
+    }
+    assert_close("sgd params", &g.read_f32(&a.params, 0, n).unwrap(), &p, TOL);
+    assert_close(
+        "sgd momentum buffer",
+        &g.read_f32(&buf, 0, n).unwrap(),
+        &b,
+        TOL,
+    );
+}
+
+#[test]
 fn adam_flags_non_finite_gradients() {
     let (g, k) = gpu();
     let n = 300;

@@ -5,6 +5,7 @@
 mod common;
 use lamp::checkpoint::Checkpoint;
 use lamp::model::SplitMix64;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -170,5 +171,82 @@ fn nan_stops_cleanly_and_keeps_the_last_good_checkpoint() {
         before,
         "the last good checkpoint stays"
     );
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn experiment_killed_mid_run_resumes_without_recomputing() {
+    let d = tmpdir("experiment");
+    let idx = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/fashion-mnist-mini");
+    let out = d.join("exp");
+    let args = |c: &mut Command| {
+        c.args([
+            "experiment",
+            "fashion-mnist",
+            "--classes",
+            "1",
+            "--metrics",
+            "mse",
+            "--amp",
+            "none,lamp",
+        ])
+        .args([
+            "--seeds",
+            "0,1",
+            "--epochs",
+            "1",
+            "--batch",
+            "32",
+            "--idx-dir",
+        ])
+        .arg(&idx)
+        .arg("--out")
+        .arg(&out);
+    };
+    let results = out.join("results.jsonl");
+    let lines = || {
+        std::fs::read_to_string(&results)
+            .map(|t| t.lines().count())
+            .unwrap_or(0)
+    };
+    // Kill it as soon as the first cell is on disk.
+    let mut c = lamp();
+    args(&mut c);
+    let mut child = c.stderr(std::process::Stdio::null()).spawn().unwrap();
+    let t0 = Instant::now();
+    while lines() < 1 && t0.elapsed() < Duration::from_secs(120) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let first = std::fs::read_to_string(&results).unwrap();
+    let done = first.lines().count();
+    assert!(
+        (1..4).contains(&done),
+        "{done} cells finished before the kill"
+    );
+    // A torn line, as a kill during a write would leave.
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&results)
+        .unwrap()
+        .write_all(b"{\"dataset\":\"fash")
+        .unwrap();
+    let mut c = lamp();
+    args(&mut c);
+    let o = c.output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains(&format!("{done} done")), "{err}");
+    let text = std::fs::read_to_string(&results).unwrap();
+    assert_eq!(text.lines().count(), 4, "every cell once");
+    assert!(
+        text.starts_with(first.trim_end()),
+        "finished cells are kept as they were"
+    );
+    for l in text.lines() {
+        serde_json::from_str::<serde_json::Value>(l).expect("no corrupt line");
+    }
+    assert!(out.join("results.md").is_file() && out.join("results.png").is_file());
     std::fs::remove_dir_all(&d).unwrap();
 }
