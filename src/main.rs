@@ -780,8 +780,8 @@ fn experiment_cmd(adapter: Option<&str>, a: ExperimentArgs) -> Result<()> {
     let lr =
         a.lr.unwrap_or(if a.optimizer == "sgd" { 1e-2 } else { 1e-3 });
     // The command that reproduces (and resumes) this table, printed at its top.
-    let command = std::env::args()
-        .map(|s| if s.contains(' ') { format!("'{s}'") } else { s })
+    let command = std::iter::once("lamp".to_string())
+        .chain(std::env::args().skip(1).map(|s| if s.contains(' ') { format!("'{s}'") } else { s }))
         .collect::<Vec<_>>()
         .join(" ");
     let (arch, classes, loader): (Arch, Vec<String>, experiment::Loader) =
