@@ -19,6 +19,7 @@ pub mod eval;
 pub mod experiment;
 pub mod fit;
 pub mod fsutil;
+pub mod landscape;
 pub mod metrics;
 pub mod plot;
 pub mod score;

@@ -55,6 +55,31 @@ enum Cmd {
     /// Run the LAMP-versus-baseline table (one-class protocol), resumable: results.jsonl,
     /// results.md, results.png.
     Experiment(ExperimentArgs),
+    /// The plain and amplified loss surfaces around a trained model along two random
+    /// filter-normalised directions: plain.png, amplified.png (one colour scale), landscape.json.
+    Landscape(LandscapeArgs),
+}
+
+#[derive(Args)]
+struct LandscapeArgs {
+    /// Checkpoint written by `lamp train`.
+    model: PathBuf,
+    /// Training data (the batch is drawn from it): a folder, an MVTec category, fashion-mnist:C.
+    data: String,
+    #[arg(long)]
+    out: PathBuf,
+    /// Grid points per direction.
+    #[arg(long, default_value_t = 15)]
+    grid: usize,
+    /// The grid spans [-radius, radius] along each (filter-normalised) direction.
+    #[arg(long, default_value_t = 1.0)]
+    radius: f64,
+    #[arg(long, default_value_t = 128)]
+    batch: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    #[arg(long)]
+    idx_dir: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -333,6 +358,32 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Eval(a) => eval_cmd(adapter, a),
         Cmd::Demo(a) => demo_cmd(adapter, a),
         Cmd::Experiment(a) => experiment_cmd(adapter, a),
+        Cmd::Landscape(a) => {
+            let ck = Checkpoint::load(&a.model, None)?;
+            let src = Source::parse(&a.data, a.idx_dir.as_deref())?;
+            let d = data::load_training(&src, ck.arch.channels, ck.arch.size)?;
+            let mut order: Vec<usize> = (0..d.len()).collect();
+            lamp::model::SplitMix64::new(a.seed).shuffle(&mut order);
+            let x: Vec<f32> = order
+                .iter()
+                .take(a.batch.max(1))
+                .flat_map(|&i| d.sample(i).iter().copied())
+                .collect();
+            let (g, k) = open_device(adapter)?;
+            let s = lamp::landscape::run(g, k, &ck, &x, a.grid, a.radius, a.seed, &a.out)?;
+            println!(
+                "loss at the trained weights: plain {:.5}, amplified {:.5}; mean rise within r = {}: plain {:.5} ({:+.0}%), amplified {:.5} ({:+.0}%) -> {}",
+                s.plain_at_center,
+                s.amplified_at_center,
+                s.sharpness_radius,
+                s.plain_mean_rise,
+                100.0 * s.plain_relative_rise,
+                s.amplified_mean_rise,
+                100.0 * s.amplified_relative_rise,
+                a.out.display()
+            );
+            Ok(())
+        }
         Cmd::Bench(a) => {
             let (g, k) = open_device(adapter)?;
             let r = lamp::bench::run(
@@ -781,7 +832,11 @@ fn experiment_cmd(adapter: Option<&str>, a: ExperimentArgs) -> Result<()> {
         a.lr.unwrap_or(if a.optimizer == "sgd" { 1e-2 } else { 1e-3 });
     // The command that reproduces (and resumes) this table, printed at its top.
     let command = std::iter::once("lamp".to_string())
-        .chain(std::env::args().skip(1).map(|s| if s.contains(' ') { format!("'{s}'") } else { s }))
+        .chain(
+            std::env::args()
+                .skip(1)
+                .map(|s| if s.contains(' ') { format!("'{s}'") } else { s }),
+        )
         .collect::<Vec<_>>()
         .join(" ");
     let (arch, classes, loader): (Arch, Vec<String>, experiment::Loader) =

@@ -254,5 +254,34 @@ fn demo_runs_and_writes_a_report() {
             .unwrap();
     assert_eq!(m["counts"]["images"], 200);
     assert!(m["image_auroc"].as_f64().unwrap() > 0.6);
+
+    // The loss landscape around the demo model: both surfaces on one scale, the centre is the
+    // trained model's loss, and it is a minimum along the grid's axes.
+    let land = d.join("land");
+    run(lamp()
+        .arg("landscape")
+        .arg(d.join("demo/model.safetensors"))
+        .arg("fashion-mnist:1")
+        .arg("--idx-dir")
+        .arg(d.join("demo/data"))
+        .args(["--grid", "5", "--batch", "16", "--out"])
+        .arg(&land));
+    for f in ["plain.png", "amplified.png"] {
+        assert_eq!(image::image_dimensions(land.join(f)).unwrap(), (640, 520));
+    }
+    let l: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(land.join("landscape.json")).unwrap())
+            .unwrap();
+    let plain = &l["plain"];
+    let c = plain[2][2].as_f64().unwrap();
+    assert!(
+        c < plain[0][2].as_f64().unwrap()
+            && c < plain[4][2].as_f64().unwrap()
+            && c < plain[2][0].as_f64().unwrap()
+    );
+    assert!(
+        l["amplified_at_center"].as_f64().unwrap() > c,
+        "-ln(1 - e) > e"
+    );
     std::fs::remove_dir_all(&d).unwrap();
 }
