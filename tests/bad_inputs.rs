@@ -1,0 +1,437 @@
+//! A corpus of bad inputs, generated here, each driven through the binary: every case must end
+//! with a non-zero exit and a one-line error that names the file (or argument) and the problem,
+//! and none may panic. Inputs that are merely unusual (16-bit, palette, wrong extension, mixed
+//! sizes) must work.
+
+mod common;
+use lamp::checkpoint::{write_safetensors, Checkpoint};
+use lamp::model::Arch;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn lamp() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_lamp"));
+    c.env("XDG_RUNTIME_DIR", std::env::temp_dir());
+    c
+}
+
+fn tmpdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("lamp-bad-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn s(p: &Path) -> String {
+    p.to_string_lossy().into_owned()
+}
+
+/// Runs lamp and asserts a clean failure whose error line contains every needle.
+fn fails(args: &[String], needles: &[&str]) {
+    let out = lamp().args(args).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "lamp {args:?} should fail; stderr: {err}"
+    );
+    assert!(
+        !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
+        "lamp {args:?} panicked: {err}"
+    );
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("lamp: error:"))
+        .unwrap_or_else(|| panic!("no error line for {args:?}: {err}"));
+    for n in needles {
+        assert!(
+            line.contains(n),
+            "lamp {args:?}: {line:?} should mention {n:?}"
+        );
+    }
+}
+
+fn succeeds(args: &[String]) {
+    let out = lamp().args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "lamp {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn png(path: &Path, w: u32, h: u32) {
+    image::GrayImage::from_fn(w, h, |x, y| image::Luma([((x * 7 + y * 3) % 256) as u8]))
+        .save(path)
+        .unwrap();
+}
+
+fn train_args(dir: &Path, out: &Path, extra: &[&str]) -> Vec<String> {
+    let mut v = vec!["train".to_string(), s(dir), "--out".into(), s(out)];
+    if !extra.contains(&"--epochs") {
+        v.extend(["--epochs".to_string(), "1".into()]);
+    }
+    if !extra.contains(&"--batch") {
+        v.extend(["--batch".to_string(), "2".into()]);
+    }
+    v.push("--quiet".into());
+    v.extend(extra.iter().map(|e| e.to_string()));
+    v
+}
+
+#[test]
+fn image_files() {
+    let d = tmpdir("images");
+    let out = d.join("m.safetensors");
+    let case = |name: &str, bytes: &[u8]| {
+        let dir = d.join(name.replace('.', "_"));
+        std::fs::create_dir_all(&dir).unwrap();
+        png(&dir.join("ok1.png"), 30, 30);
+        png(&dir.join("ok2.png"), 30, 30);
+        std::fs::write(dir.join(name), bytes).unwrap();
+        dir
+    };
+    // Zero bytes, truncated, corrupt header, unsupported format, a text file named .png.
+    let mut good = Vec::new();
+    image::GrayImage::from_fn(64, 64, |x, _| image::Luma([x as u8]))
+        .write_to(
+            &mut std::io::Cursor::new(&mut good),
+            image::ImageFormat::Png,
+        )
+        .unwrap();
+    fails(
+        &train_args(&case("zero.png", b""), &out, &[]),
+        &["zero.png", "0 bytes"],
+    );
+    fails(
+        &train_args(&case("cut.png", &good[..good.len() / 2]), &out, &[]),
+        &["cut.png"],
+    );
+    let mut bad_header = good.clone();
+    bad_header[12..20].copy_from_slice(b"XXXXXXXX");
+    fails(
+        &train_args(&case("header.png", &bad_header), &out, &[]),
+        &["header.png"],
+    );
+    fails(
+        &train_args(
+            &case("anim.gif", b"GIF89a\x01\x00\x01\x00\x00\x00\x00;"),
+            &out,
+            &[],
+        ),
+        &["anim.gif"],
+    );
+    fails(
+        &train_args(
+            &case("text.png", b"just some text, not an image"),
+            &out,
+            &[],
+        ),
+        &["text.png"],
+    );
+    // A decompression bomb: a valid PNG header claiming 100000 x 100000 pixels.
+    let mut bomb = good[..33].to_vec();
+    bomb[16..20].copy_from_slice(&100_000u32.to_be_bytes());
+    bomb[20..24].copy_from_slice(&100_000u32.to_be_bytes());
+    let crc = crc32(&bomb[12..29]);
+    bomb[29..33].copy_from_slice(&crc.to_be_bytes());
+    bomb.extend_from_slice(&good[33..]);
+    fails(
+        &train_args(&case("bomb.png", &bomb), &out, &[]),
+        &["bomb.png"],
+    );
+
+    // Unusual but valid: 16-bit, palette (indexed), RGBA, wrong extension, mixed sizes.
+    let ok = d.join("unusual");
+    std::fs::create_dir_all(&ok).unwrap();
+    image::ImageBuffer::<image::Luma<u16>, _>::from_fn(40, 20, |x, y| {
+        image::Luma([(x * 1000 + y) as u16])
+    })
+    .save(ok.join("sixteen.png"))
+    .unwrap();
+    image::RgbaImage::from_fn(10, 50, |x, y| image::Rgba([x as u8, y as u8, 9, 100]))
+        .save(ok.join("rgba.png"))
+        .unwrap();
+    std::fs::write(ok.join("actually_png.jpg"), &good).unwrap();
+    std::fs::write(ok.join("indexed.png"), indexed_png()).unwrap();
+    png(&ok.join("big.png"), 300, 200);
+    succeeds(&train_args(&ok, &out, &[]));
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+/// A 2x2 palette PNG written by hand (the image crate only writes truecolour).
+fn indexed_png() -> Vec<u8> {
+    fn chunk(out: &mut Vec<u8>, kind: &[u8], data: &[u8]) {
+        out.extend((data.len() as u32).to_be_bytes());
+        let mut c = kind.to_vec();
+        c.extend(data);
+        out.extend(&c);
+        out.extend(crc32(&c).to_be_bytes());
+    }
+    let mut v = b"\x89PNG\r\n\x1a\n".to_vec();
+    chunk(&mut v, b"IHDR", &[0, 0, 0, 2, 0, 0, 0, 2, 8, 3, 0, 0, 0]);
+    chunk(&mut v, b"PLTE", &[255, 0, 0, 0, 0, 255]);
+    // Rows: filter byte 0, then indices; zlib stream of stored blocks.
+    let raw = [0u8, 0, 1, 0, 1, 0];
+    let mut z = vec![0x78, 0x01, 1, raw.len() as u8, 0, !(raw.len() as u8), 0xff];
+    z.extend(raw);
+    let (mut a, mut b) = (1u32, 0u32);
+    for &x in &raw {
+        a = (a + x as u32) % 65521;
+        b = (b + a) % 65521;
+    }
+    z.extend(((b << 16) | a).to_be_bytes());
+    chunk(&mut v, b"IDAT", &z);
+    chunk(&mut v, b"IEND", &[]);
+    v
+}
+
+fn crc32(data: &[u8]) -> u32 {
+    let mut c = 0xFFFF_FFFFu32;
+    for &b in data {
+        c ^= b as u32;
+        for _ in 0..8 {
+            c = if c & 1 != 0 {
+                0xEDB8_8320 ^ (c >> 1)
+            } else {
+                c >> 1
+            };
+        }
+    }
+    !c
+}
+
+#[test]
+fn folders_and_arguments() {
+    let d = tmpdir("folders");
+    let out = d.join("m.safetensors");
+    fails(
+        &train_args(&d.join("nope"), &out, &[]),
+        &["nope", "no such file"],
+    );
+    let empty = d.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    fails(
+        &train_args(&empty, &out, &[]),
+        &["empty", "empty directory"],
+    );
+    let texts = d.join("texts");
+    std::fs::create_dir_all(&texts).unwrap();
+    std::fs::write(texts.join("a.txt"), "x").unwrap();
+    fails(&train_args(&texts, &out, &[]), &["texts", "no images"]);
+    // A symlink loop is not an image and must not hang the listing.
+    let looped = d.join("looped");
+    std::fs::create_dir_all(&looped).unwrap();
+    png(&looped.join("a.png"), 28, 28);
+    png(&looped.join("b.png"), 28, 28);
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(&looped, looped.join("self")).unwrap();
+    succeeds(&train_args(&looped, &out, &[]));
+    // Arguments.
+    fails(
+        &train_args(&looped, &out, &["--batch", "5"]),
+        &["--batch 5", "2 images"],
+    );
+    fails(
+        &train_args(&looped, &out, &["--epochs", "0"]),
+        &["--epochs"],
+    );
+    fails(&train_args(&looped, &out, &["--lr", "-0.1"]), &["--lr"]);
+    fails(
+        &train_args(
+            &looped,
+            &out,
+            &["--arch", "conv-ae", "--size", "24", "--stages", "8,8,8,8"],
+        ),
+        &["size 24", "16"],
+    );
+    fails(
+        &train_args(&looped, &out, &["--val-split", "1.5"]),
+        &["--val-split"],
+    );
+    // An output directory that cannot be created (a file stands in the way).
+    std::fs::write(d.join("file"), "x").unwrap();
+    fails(
+        &train_args(&looped, &d.join("file/sub/m.safetensors"), &[]),
+        &["file/sub"],
+    );
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+fn idx(dims: &[u32], body: &[u8]) -> Vec<u8> {
+    let mut v = vec![0, 0, 8, dims.len() as u8];
+    for d in dims {
+        v.extend(d.to_be_bytes());
+    }
+    v.extend(body);
+    v
+}
+
+#[test]
+fn idx_files() {
+    let d = tmpdir("idx");
+    let out = s(&d.join("m.safetensors"));
+    let write = |name: &str, imgs: Vec<u8>, labels: Vec<u8>| {
+        let dir = d.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("train-images-idx3-ubyte"), imgs).unwrap();
+        std::fs::write(dir.join("train-labels-idx1-ubyte"), labels).unwrap();
+        s(&dir)
+    };
+    let imgs = idx(&[3, 28, 28], &[7u8; 3 * 784]);
+    let train = |dir: String| {
+        vec![
+            "train".into(),
+            "fashion-mnist:1".into(),
+            "--idx-dir".into(),
+            dir,
+            "--out".into(),
+            out.clone(),
+        ]
+    };
+    let dir = write("magic", vec![1, 2, 3, 4, 5, 6, 7, 8], idx(&[3], &[1, 1, 1]));
+    fails(&train(dir), &["train-images-idx3-ubyte", "magic"]);
+    let dir = write(
+        "short",
+        idx(&[3, 28, 28], &[7u8; 700]),
+        idx(&[3], &[1, 1, 1]),
+    );
+    fails(&train(dir), &["train-images-idx3-ubyte", "truncated"]);
+    let dir = write("count", imgs.clone(), idx(&[2], &[1, 1]));
+    fails(
+        &train(dir),
+        &["train-labels-idx1-ubyte", "2 labels for 3 images"],
+    );
+    let dir = write("class", imgs.clone(), idx(&[3], &[1, 12, 1]));
+    fails(&train(dir), &["train-labels-idx1-ubyte", "label 12"]);
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn checkpoints() {
+    let d = tmpdir("ckpt");
+    let arch = Arch::fmnist_ae();
+    let good = Checkpoint::new(arch.clone(), None, arch.init(0))
+        .to_bytes()
+        .unwrap();
+    let batch = d.join("batch.safetensors");
+    let x = vec![0.5f32; 784];
+    let mut t = BTreeMap::new();
+    t.insert("x".to_string(), (vec![1usize, 1, 28, 28], x.as_slice()));
+    std::fs::write(&batch, write_safetensors(&BTreeMap::new(), &t)).unwrap();
+    let grad = |model: &Path, extra: &[&str]| {
+        let mut v: Vec<String> = vec![
+            "grad".into(),
+            "--model".into(),
+            s(model),
+            "--input".into(),
+            s(&batch),
+        ];
+        v.extend(["--out".to_string(), s(&d.join("o.safetensors"))]);
+        v.extend(extra.iter().map(|e| e.to_string()));
+        v
+    };
+    let write = |name: &str, bytes: &[u8]| {
+        let p = d.join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p
+    };
+    fails(
+        &grad(
+            &write("truncated.safetensors", &good[..good.len() - 100]),
+            &[],
+        ),
+        &["truncated.safetensors"],
+    );
+    let mut corrupt = good.clone();
+    corrupt[9..20].copy_from_slice(b"!!!!!!!!!!!");
+    fails(
+        &grad(&write("corrupt.safetensors", &corrupt), &[]),
+        &["corrupt.safetensors"],
+    );
+    fails(
+        &grad(&write("text.safetensors", b"hello world"), &[]),
+        &["text.safetensors", "safetensors"],
+    );
+    fails(
+        &grad(&d.join("absent.safetensors"), &[]),
+        &["absent.safetensors"],
+    );
+    let other = Arch::conv_ae(1, 32, vec![8, 8], 4).unwrap();
+    let other_bytes = Checkpoint::new(other.clone(), None, other.init(0))
+        .to_bytes()
+        .unwrap();
+    fails(
+        &grad(
+            &write("other.safetensors", &other_bytes),
+            &["--arch", "fmnist-ae"],
+        ),
+        &["other.safetensors", "conv-ae"],
+    );
+    // Missing tensors and a wrong dtype in a bare tensor file.
+    let p = arch.init(0);
+    let table = arch.param_table();
+    let mut bare: BTreeMap<String, (Vec<usize>, &[f32])> = table
+        .entries
+        .iter()
+        .map(|e| {
+            (
+                e.name.clone(),
+                (e.shape.clone(), &p[e.offset..e.offset + e.len()]),
+            )
+        })
+        .collect();
+    bare.remove("enc2.bias");
+    fails(
+        &grad(
+            &write(
+                "missing.safetensors",
+                &write_safetensors(&BTreeMap::new(), &bare),
+            ),
+            &["--arch", "fmnist-ae"],
+        ),
+        &["missing.safetensors", "enc2.bias"],
+    );
+    let mut dtype = good.clone();
+    let at = dtype.windows(5).position(|w| w == b"\"F32\"").unwrap();
+    dtype[at + 1..at + 4].copy_from_slice(b"I32");
+    fails(
+        &grad(&write("dtype.safetensors", &dtype), &[]),
+        &["dtype.safetensors", "I32"],
+    );
+    let mut future = good.clone();
+    let pat = b"\"version\":\"1\"";
+    let at = future.windows(pat.len()).position(|w| w == pat).unwrap();
+    future[at + pat.len() - 2] = b'7';
+    fails(
+        &grad(&write("future.safetensors", &future), &[]),
+        &["future.safetensors", "newer"],
+    );
+    // Scoring and evaluation need a trained model.
+    fails(
+        &[
+            "score".into(),
+            s(&write("init.safetensors", &good)),
+            s(&batch),
+        ],
+        &["init.safetensors", "lamp train"],
+    );
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn engine_says_what_batch_fits() {
+    let (g, k) = common::gpu();
+    let arch = Arch::fmnist_ae();
+    let cfg = lamp::kernels::LossConfig {
+        metric: lamp::kernels::Metric::Mse,
+        amp: lamp::kernels::Amp::Lamp,
+        granularity: lamp::kernels::Granularity::Element,
+    };
+    let e = lamp::engine::Engine::new(g, k, arch.clone(), cfg, 1_000_000, &arch.init(0));
+    let msg = e.err().expect("a million samples do not fit").to_string();
+    assert!(
+        msg.contains("at most") && msg.contains("samples per batch fit"),
+        "{msg}"
+    );
+}
