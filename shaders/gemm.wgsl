@@ -49,7 +49,7 @@ override ALPHA: f32 = 0.2;
 override BACKWARD: bool = false;
 override H_OFF: u32 = 0u;
 override LM: u32 = 8u;      // lanes along m (1, 2, 4 or 8)
-override TM: u32 = 4u;      // rows per invocation (1..4)
+override TM: u32 = 4u;      // rows per invocation (1..8)
 
 @group(0) @binding(0) var<storage, read_write> params: array<f32>;
 @group(0) @binding(1) var<storage, read_write> grads: array<f32>;
@@ -211,6 +211,10 @@ fn main(
     var acc1 = vec4<f32>(0.0);
     var acc2 = vec4<f32>(0.0);
     var acc3 = vec4<f32>(0.0);
+    var acc4 = vec4<f32>(0.0);
+    var acc5 = vec4<f32>(0.0);
+    var acc6 = vec4<f32>(0.0);
+    var acc7 = vec4<f32>(0.0);
     if (MODE == 2u) {
         for (var n = 0u; n < BATCH; n++) {
             let nb = n * G_C * g_hw();
@@ -229,6 +233,12 @@ fn main(
                     acc1 = fma(vec4<f32>(plain(1u, m0, qrow)), b, acc1);
                     acc2 = fma(vec4<f32>(plain(2u, m0, qrow)), b, acc2);
                     acc3 = fma(vec4<f32>(plain(3u, m0, qrow)), b, acc3);
+                    if (TM > 4u) {
+                        acc4 = fma(vec4<f32>(plain(4u, m0, qrow)), b, acc4);
+                        acc5 = fma(vec4<f32>(plain(5u, m0, qrow)), b, acc5);
+                        acc6 = fma(vec4<f32>(plain(6u, m0, qrow)), b, acc6);
+                        acc7 = fma(vec4<f32>(plain(7u, m0, qrow)), b, acc7);
+                    }
                 }
             }
         }
@@ -280,6 +290,12 @@ fn main(
                     acc1 = fma(vec4<f32>(weight(1u, m0, c, kh, kw)), b, acc1);
                     acc2 = fma(vec4<f32>(weight(2u, m0, c, kh, kw)), b, acc2);
                     acc3 = fma(vec4<f32>(weight(3u, m0, c, kh, kw)), b, acc3);
+                    if (TM > 4u) {
+                        acc4 = fma(vec4<f32>(weight(4u, m0, c, kh, kw)), b, acc4);
+                        acc5 = fma(vec4<f32>(weight(5u, m0, c, kh, kw)), b, acc5);
+                        acc6 = fma(vec4<f32>(weight(6u, m0, c, kh, kw)), b, acc6);
+                        acc7 = fma(vec4<f32>(weight(7u, m0, c, kh, kw)), b, acc7);
+                    }
                 }
             }
         }
@@ -289,4 +305,8 @@ fn main(
     store(1u, m0, c0, acc1, col_y, col_x, col_ok, phase_y, phase_x);
     store(2u, m0, c0, acc2, col_y, col_x, col_ok, phase_y, phase_x);
     store(3u, m0, c0, acc3, col_y, col_x, col_ok, phase_y, phase_x);
+    store(4u, m0, c0, acc4, col_y, col_x, col_ok, phase_y, phase_x);
+    store(5u, m0, c0, acc5, col_y, col_x, col_ok, phase_y, phase_x);
+    store(6u, m0, c0, acc6, col_y, col_x, col_ok, phase_y, phase_x);
+    store(7u, m0, c0, acc7, col_y, col_x, col_ok, phase_y, phase_x);
 }

@@ -327,7 +327,18 @@ impl GemmSpec {
     }
     /// Lanes along m and rows per invocation, so that small layers keep lanes busy.
     fn tile(&self) -> (u32, u32) {
-        match self.m() {
+        // 8 rows per invocation pays off for wide GEMMs (measured: weight gradients and conv
+        // layers with 64+ output channels); conv-T phases and narrow GEMMs do better with 4,
+        // which keeps more workgroups (BENCHMARKS.md, v4).
+        let (m, n) = (self.m(), self.n());
+        let wide = n >= 128
+            && match self.mode {
+                GemmMode::WeightGrad => m >= 32,
+                GemmMode::Conv => m >= 64,
+                GemmMode::ConvTranspose => false,
+            };
+        match m {
+            _ if wide => (if m >= 64 { 8 } else { 4 }, 8),
             m if m >= 32 => (8, 4),
             m if m >= 16 => (4, 4),
             m if m >= 8 => (2, 4),

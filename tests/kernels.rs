@@ -211,6 +211,12 @@ fn conv2d_forward_matches_reference() {
         5,
         4,
     );
+    // Wide enough for 8 rows per invocation, with a partial 64-row tile.
+    check_forward(
+        conv([5, 13, 11], [70, 7, 6], 3, 2, 1, Act::LeakyRelu(0.2)),
+        4,
+        23,
+    );
 }
 
 #[test]
@@ -275,6 +281,12 @@ fn conv2d_backward_matches_reference() {
         5,
         Act::Relu,
         15,
+    );
+    check_backward(
+        conv([40, 9, 9], [70, 5, 5], 3, 2, 1, Act::LeakyRelu(0.2)),
+        3,
+        Act::LeakyRelu(0.2),
+        24,
     );
 }
 
