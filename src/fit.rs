@@ -80,7 +80,9 @@ fn snapshot(
     ck.metadata.insert("train".into(), to_json(&o.train)?);
     ck.metadata
         .insert("epochs_done".into(), reports.len().to_string());
-    ck.metadata.insert("history".into(), to_json(&reports)?);
+    let untimed: Vec<EpochReport> =
+        reports.iter().map(|r| EpochReport { seconds: 0.0, images_per_s: 0.0, ..r.clone() }).collect();
+    ck.metadata.insert("history".into(), to_json(&untimed)?);
     ck.metadata
         .insert("train_images".into(), train_images.to_string());
     Ok(ck)

@@ -47,8 +47,16 @@ pub struct EpochReport {
     pub epoch: u32,
     pub mean_loss: f32,
     pub clamps: u64,
+    /// Timings: left out of checkpoints (zero there), so that the same seed, data and device
+    /// give identical checkpoint bytes.
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub seconds: f64,
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub images_per_s: f64,
+}
+
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
 }
 
 /// Progress events for whoever displays them.
