@@ -453,20 +453,38 @@ pub fn convert(img: &image::DynamicImage, channels: u32, size: u32) -> Vec<f32> 
 
 /// Loads many images in parallel (all cores), keeping their order.
 pub fn load_images(paths: &[PathBuf], channels: u32, size: u32) -> Result<Dataset> {
+    Ok(load_images_skipping(paths, channels, size, false)?.0)
+}
+
+/// As `load_images`; with `skip_bad`, unreadable images are left out and returned as errors
+/// instead of stopping the load.
+pub fn load_images_skipping(
+    paths: &[PathBuf],
+    channels: u32,
+    size: u32,
+    skip_bad: bool,
+) -> Result<(Dataset, Vec<Error>)> {
     let threads = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
         .min(paths.len().max(1));
     let chunk = paths.len().div_ceil(threads).max(1);
-    let parts: Vec<Result<Vec<f32>>> = std::thread::scope(|s| {
+    type Part = Vec<(usize, Result<Vec<f32>>)>;
+    let parts: Vec<Part> = std::thread::scope(|s| {
         let handles: Vec<_> = paths
             .chunks(chunk)
-            .map(|part| {
-                s.spawn(move || -> Result<Vec<f32>> {
+            .enumerate()
+            .map(|(ci, part)| {
+                s.spawn(move || -> Part {
                     let mut v = Vec::new();
-                    for p in part {
-                        v.extend(load_image(p, channels, size)?);
+                    for (k, p) in part.iter().enumerate() {
+                        let r = load_image(p, channels, size);
+                        let stop = r.is_err() && !skip_bad;
+                        v.push((ci * chunk + k, r));
+                        if stop {
+                            break;
+                        }
                     }
-                    Ok(v)
+                    v
                 })
             })
             .collect();
@@ -474,28 +492,60 @@ pub fn load_images(paths: &[PathBuf], channels: u32, size: u32) -> Result<Datase
             .into_iter()
             .map(|h| {
                 h.join()
-                    .unwrap_or_else(|_| Err(Error::invalid("image loader crashed")))
+                    .unwrap_or_else(|_| vec![(0, Err(Error::invalid("image loader crashed")))])
             })
             .collect()
     });
     let mut samples = Vec::with_capacity(paths.len() * (channels * size * size) as usize);
-    for p in parts {
-        samples.extend(p?);
+    let mut names = Vec::with_capacity(paths.len());
+    let mut skipped = Vec::new();
+    for (i, r) in parts.into_iter().flatten() {
+        match r {
+            Ok(v) => {
+                samples.extend(v);
+                names.push(paths[i].display().to_string());
+            }
+            Err(e) if skip_bad => skipped.push(e),
+            Err(e) => return Err(e),
+        }
     }
-    Ok(Dataset {
-        samples,
-        shape: [channels, size, size],
-        names: paths.iter().map(|p| p.display().to_string()).collect(),
-        labels: None,
-    })
+    if names.is_empty() && !paths.is_empty() {
+        return Err(Error::invalid(format!(
+            "none of the {} images could be read",
+            paths.len()
+        )));
+    }
+    Ok((
+        Dataset {
+            samples,
+            shape: [channels, size, size],
+            names,
+            labels: None,
+        },
+        skipped,
+    ))
 }
 
 /// The training set a `Source` names, converted to the model's input.
 pub fn load_training(src: &Source, channels: u32, size: u32) -> Result<Dataset> {
+    Ok(load_training_skipping(src, channels, size, false)?.0)
+}
+
+/// As `load_training`; with `skip_bad`, unreadable images are skipped and returned as errors.
+pub fn load_training_skipping(
+    src: &Source,
+    channels: u32,
+    size: u32,
+    skip_bad: bool,
+) -> Result<(Dataset, Vec<Error>)> {
+    let images = |dir: &Path| load_images_skipping(&list_images(dir)?, channels, size, skip_bad);
     match src {
         Source::FashionMnist { class, dir } => {
             check_fashion_shape(channels, size)?;
-            Ok(filter_class(&fashion_mnist(dir, "train")?, *class))
+            Ok((
+                filter_class(&fashion_mnist(dir, "train")?, *class),
+                Vec::new(),
+            ))
         }
         Source::Mvtec(root) => {
             let good = root.join("train").join("good");
@@ -505,9 +555,9 @@ pub fn load_training(src: &Source, channels: u32, size: u32) -> Result<Dataset> 
                     "missing: an MVTec AD category needs train/good",
                 ));
             }
-            load_images(&list_images(&good)?, channels, size)
+            images(&good)
         }
-        Source::Folder(dir) => load_images(&list_images(dir)?, channels, size),
+        Source::Folder(dir) => images(dir),
     }
 }
 

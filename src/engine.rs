@@ -69,6 +69,15 @@ struct DeviceData {
     indices: wgpu::Buffer,
 }
 
+/// A training set streamed from host memory: each step's batch is assembled on the host (while
+/// the device runs the previous step) and written into the activation arena.
+struct HostData {
+    samples: Vec<f32>,
+    n: usize,
+    order: Vec<u32>,
+    batch: Vec<f32>,
+}
+
 /// The loss statistics header (see loss.wgsl).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Stats {
@@ -106,6 +115,8 @@ pub struct Engine {
     adam_dispatch: Dispatch,
     sgd_dispatch: Dispatch,
     data: Option<DeviceData>,
+    /// A training set kept on the host and streamed batch by batch (when it does not fit).
+    stream: Option<HostData>,
     plans: HashMap<usize, Plan>,
     staging: Staging,
 }
@@ -201,6 +212,7 @@ impl Engine {
             adam_dispatch,
             sgd_dispatch,
             data: None,
+            stream: None,
             plans: HashMap::new(),
             staging,
         };
@@ -382,8 +394,41 @@ impl Engine {
         Ok(())
     }
 
-    /// Sets the order in which the resident data set is visited (one epoch).
+    /// Puts the training set on the device when it takes at most `device_limit` bytes, and
+    /// otherwise keeps it on the host and streams it. Returns whether it is resident.
+    pub fn set_dataset(&mut self, samples: Vec<f32>, n: usize, device_limit: u64) -> Result<bool> {
+        let p = self.arch.input_len();
+        if samples.len() != n * p || n == 0 {
+            return Err(Error::invalid(format!(
+                "data set of {n} samples needs {} values",
+                n * p
+            )));
+        }
+        if (samples.len() as u64) * 4 <= device_limit {
+            self.upload_dataset(&samples, n)?;
+            return Ok(true);
+        }
+        let batch = Vec::with_capacity(self.max_batch * p);
+        self.stream = Some(HostData {
+            samples,
+            n,
+            order: Vec::new(),
+            batch,
+        });
+        Ok(false)
+    }
+
+    /// Sets the order in which the data set is visited (one epoch).
     pub fn set_order(&mut self, order: &[u32]) -> Result<()> {
+        if let Some(h) = &mut self.stream {
+            if order.len() > h.n || order.iter().any(|&i| i as usize >= h.n) {
+                return Err(Error::invalid(
+                    "epoch order refers to samples outside the data set",
+                ));
+            }
+            h.order = order.to_vec();
+            return Ok(());
+        }
         let data = self
             .data
             .as_ref()
@@ -424,6 +469,11 @@ impl Engine {
     /// One training step on the batch at `batch_offset` of the epoch order: gather, forward,
     /// loss, backward and Adam in one submit. Does not wait.
     pub fn train_step(&mut self, batch_offset: usize, batch: usize) -> Result<()> {
+        if let Some(mut h) = self.stream.take() {
+            let result = self.stream_step(&mut h, batch_offset, batch);
+            self.stream = Some(h);
+            return result;
+        }
         let data_n = self
             .data
             .as_ref()
@@ -480,6 +530,20 @@ impl Engine {
             out.push((d.label.clone(), times[times.len() / 2], d.flops));
         }
         Ok(out)
+    }
+
+    fn stream_step(&mut self, h: &mut HostData, batch_offset: usize, batch: usize) -> Result<()> {
+        if batch_offset + batch > h.order.len() {
+            return Err(Error::invalid("batch runs past the end of the epoch order"));
+        }
+        let p = self.arch.input_len();
+        h.batch.clear();
+        for &i in &h.order[batch_offset..batch_offset + batch] {
+            h.batch
+                .extend_from_slice(&h.samples[i as usize * p..(i as usize + 1) * p]);
+        }
+        self.upload_batch(&h.batch, batch)?;
+        self.grad_step(batch, true)
     }
 
     /// Number of dispatches and submits in one training step of `batch`.

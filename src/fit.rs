@@ -27,6 +27,8 @@ pub struct FitOptions {
     pub contamination: f64,
     pub sigma_k: f64,
     pub log_every: usize,
+    /// Largest training set (bytes) kept on the device; larger ones stream from host memory.
+    pub device_data_limit: u64,
 }
 
 /// Splits `d` into (train, held-out) by a seeded shuffle.
@@ -80,8 +82,14 @@ fn snapshot(
     ck.metadata.insert("train".into(), to_json(&o.train)?);
     ck.metadata
         .insert("epochs_done".into(), reports.len().to_string());
-    let untimed: Vec<EpochReport> =
-        reports.iter().map(|r| EpochReport { seconds: 0.0, images_per_s: 0.0, ..r.clone() }).collect();
+    let untimed: Vec<EpochReport> = reports
+        .iter()
+        .map(|r| EpochReport {
+            seconds: 0.0,
+            images_per_s: 0.0,
+            ..r.clone()
+        })
+        .collect();
     ck.metadata.insert("history".into(), to_json(&untimed)?);
     ck.metadata
         .insert("train_images".into(), train_images.to_string());
@@ -153,8 +161,8 @@ pub fn fit(
         e.write_moments(&opt.exp_avg, &opt.exp_avg_sq);
         e.t = opt.t;
     }
-    e.upload_dataset(&tr.samples, tr.len())?;
     let n_train = tr.len();
+    e.set_dataset(tr.samples.clone(), n_train, o.device_data_limit)?;
     let reports = train::train(
         &mut e,
         tr.len(),

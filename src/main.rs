@@ -304,6 +304,13 @@ struct TrainArgs {
     /// Continue from the checkpoint at --out (written after every epoch) up to --epochs.
     #[arg(long)]
     resume: bool,
+    /// Skip unreadable images (with a warning and a count) instead of stopping.
+    #[arg(long)]
+    skip_bad: bool,
+    /// Keep the training set on the device up to this many MiB; a larger one streams from host
+    /// memory batch by batch.
+    #[arg(long, default_value_t = 2048)]
+    device_data_mb: u64,
 }
 
 #[derive(Args)]
@@ -474,11 +481,18 @@ fn train_cmd(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
         contamination: a.contamination,
         sigma_k: a.sigma_k,
         log_every: a.log_every,
+        device_data_limit: a.device_data_mb << 20,
     };
     // Argument errors first, before any data is read.
     opts.train.check(usize::MAX)?;
     let src = Source::parse(&a.data, a.idx_dir.as_deref())?;
-    let data = data::load_training(&src, arch.channels, arch.size)?;
+    let (data, skipped) = data::load_training_skipping(&src, arch.channels, arch.size, a.skip_bad)?;
+    for e in &skipped {
+        eprintln!("lamp: warning: skipped {e}");
+    }
+    if !skipped.is_empty() {
+        eprintln!("lamp: skipped {} unreadable image(s)", skipped.len());
+    }
     let (g, k) = open_device(adapter)?;
     if !a.quiet {
         eprintln!(
@@ -986,6 +1000,7 @@ fn demo_cmd(adapter: Option<&str>, a: DemoArgs) -> Result<()> {
         contamination: 0.05,
         sigma_k: 3.0,
         log_every: 0,
+        device_data_limit: 1 << 30,
     };
     let (mut ck, reports) = fit::fit(
         g.clone(),

@@ -99,9 +99,17 @@ fn image_files() {
             image::ImageFormat::Png,
         )
         .unwrap();
-    fails(
-        &train_args(&case("zero.png", b""), &out, &[]),
-        &["zero.png", "0 bytes"],
+    let zero = case("zero.png", b"");
+    fails(&train_args(&zero, &out, &[]), &["zero.png", "0 bytes"]);
+    // With --skip-bad the bad image is skipped with a warning and counted.
+    let o = lamp()
+        .args(train_args(&zero, &out, &["--skip-bad"]))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        o.status.success() && err.contains("zero.png") && err.contains("skipped 1 unreadable"),
+        "{err}"
     );
     fails(
         &train_args(&case("cut.png", &good[..good.len() / 2]), &out, &[]),
