@@ -250,3 +250,42 @@ fn experiment_killed_mid_run_resumes_without_recomputing() {
     assert!(out.join("results.md").is_file() && out.join("results.png").is_file());
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+/// A full disk is an error naming the file, and leaves neither a partial checkpoint nor a
+/// temporary file. Needs a small tmpfs (root); elsewhere the test says so and passes.
+#[test]
+fn full_disk_is_a_clean_error() {
+    let d = tmpdir("full");
+    images(&d.join("good"));
+    let mnt = d.join("mnt");
+    std::fs::create_dir_all(&mnt).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=256k", "tmpfs"])
+        .arg(&mnt)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("full_disk_is_a_clean_error: cannot mount a tmpfs here (not root?); not checked");
+        return;
+    }
+    // The fmnist-ae checkpoint (~2 MB with Adam's state) cannot fit in 256 KiB.
+    let out = mnt.join("m.safetensors");
+    let o = train(&d.join("good"), &out, 1, &[]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    let left: Vec<_> = std::fs::read_dir(&mnt)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    let _ = Command::new("umount").arg(&mnt).status();
+    assert!(!o.status.success(), "a full disk must fail the run");
+    assert!(
+        err.contains("m.safetensors") && err.contains("No space left"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        left.is_empty(),
+        "no partial or temporary file is left: {left:?}"
+    );
+    std::fs::remove_dir_all(&d).unwrap();
+}
