@@ -79,6 +79,7 @@ pub struct ScoreRow {
 pub struct Report {
     pub device: String,
     pub timing: &'static str,
+    pub kernel_timing: &'static str,
     pub probe: Probe,
     pub kernels: Vec<KernelRow>,
     pub steps: Vec<StepRow>,
@@ -177,6 +178,7 @@ pub fn run(g: Arc<Gpu>, k: Arc<Kernels>, opt: Options) -> Result<Report> {
         models.push((Arch::conv_ae(3, 256, vec![32, 64, 128, 128, 128], 128)?, 4));
     }
     let mut kernels = Vec::new();
+    let mut kernel_timing = "host clock around submit + wait, median";
     for (arch, batch) in &models {
         let label = format!(
             "{} {}x{}x{}",
@@ -199,6 +201,9 @@ pub fn run(g: Arc<Gpu>, k: Arc<Kernels>, opt: Options) -> Result<Report> {
             return Err(Error::Device(format!(
                 "{label}: training step gave a non-finite loss"
             )));
+        }
+        if e.has_timestamps() {
+            kernel_timing = "GPU timestamps at the compute pass's beginning and end, median";
         }
         for (name, secs, flops) in e.profile_step(n, reps)? {
             let gflops = flops / secs / 1e9;
@@ -267,6 +272,7 @@ pub fn run(g: Arc<Gpu>, k: Arc<Kernels>, opt: Options) -> Result<Report> {
     Ok(Report {
         device: g.describe(),
         timing: "host clock around submit + wait (median of runs after a warm-up)",
+        kernel_timing,
         probe,
         kernels,
         steps,
@@ -285,7 +291,10 @@ pub fn text(r: &Report) -> String {
         r.probe.gemm.max_ms,
         r.probe.copy_gbps
     );
-    s += "kernels of one training step (each alone, submit + wait):\n";
+    s += &format!(
+        "kernels of one training step (each alone; {}):\n",
+        r.kernel_timing
+    );
     s += &format!(
         "  {:28} {:>5} {:24} {:>9} {:>8} {:>7}\n",
         "model", "batch", "kernel", "ms", "GFLOP/s", "%probe"
