@@ -203,6 +203,54 @@ pub fn gauss11() -> [f64; 11] {
     g.map(|v| v / s)
 }
 
+/// SSIM of one 11×11 window and the parts its gradient needs (DESIGN §4).
+pub struct SsimWindow {
+    pub s: f64,
+    pub mx: f64,
+    pub my: f64,
+    pub a1: f64,
+    pub a2: f64,
+    pub b1: f64,
+    pub b2: f64,
+}
+
+/// The window whose top-left element is `base` in a row-major plane `w` wide; `x` and `y` read
+/// the two images.
+pub fn ssim_window(
+    x: impl Fn(usize) -> f64,
+    y: impl Fn(usize) -> f64,
+    w: usize,
+    base: usize,
+) -> SsimWindow {
+    let g = gauss11();
+    let (mut mx, mut my, mut sxx, mut syy, mut sxy) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    for (a, ga) in g.iter().enumerate() {
+        for (b, gb) in g.iter().enumerate() {
+            let wt = ga * gb;
+            let q = base + a * w + b;
+            let (xv, yv) = (x(q), y(q));
+            mx += wt * xv;
+            my += wt * yv;
+            sxx += wt * xv * xv;
+            syy += wt * yv * yv;
+            sxy += wt * xv * yv;
+        }
+    }
+    let (c1, c2) = (1e-4, 9e-4);
+    let (vx, vy, cxy) = (sxx - mx * mx, syy - my * my, sxy - mx * my);
+    let (a1, a2) = (2.0 * mx * my + c1, 2.0 * cxy + c2);
+    let (b1, b2) = (mx * mx + my * my + c1, vx + vy + c2);
+    SsimWindow {
+        s: a1 * a2 / (b1 * b2),
+        mx,
+        my,
+        a1,
+        a2,
+        b1,
+        b2,
+    }
+}
+
 /// What the loss produces: the loss, each sample's plain error, the clamp count and dL/dy.
 #[derive(Clone, Debug)]
 pub struct LossOut {
@@ -240,29 +288,21 @@ fn sample_errors(metric: Metric, shape: [usize; 3], x: &[f64], y: &[f64]) -> (Ve
         Metric::Ssim => {
             let [c_n, h, w] = shape;
             let (mh, mw) = (h - 10, w - 10);
-            let g = gauss11();
             let mut e = Vec::with_capacity(c_n * mh * mw);
             let mut coef = Vec::with_capacity(c_n * mh * mw);
             for c in 0..c_n {
                 for py in 0..mh {
                     for px in 0..mw {
-                        let (mut mx, mut my, mut sxx, mut syy, mut sxy) = (0.0, 0.0, 0.0, 0.0, 0.0);
-                        for a in 0..11 {
-                            for b in 0..11 {
-                                let wt = g[a] * g[b];
-                                let q = (c * h + py + a) * w + px + b;
-                                mx += wt * x[q];
-                                my += wt * y[q];
-                                sxx += wt * x[q] * x[q];
-                                syy += wt * y[q] * y[q];
-                                sxy += wt * x[q] * y[q];
-                            }
-                        }
-                        let (c1, c2) = (1e-4, 9e-4);
-                        let (vx, vy, cxy) = (sxx - mx * mx, syy - my * my, sxy - mx * my);
-                        let (a1, a2) = (2.0 * mx * my + c1, 2.0 * cxy + c2);
-                        let (b1, b2) = (mx * mx + my * my + c1, vx + vy + c2);
-                        let s = a1 * a2 / (b1 * b2);
+                        let base = (c * h + py) * w + px;
+                        let SsimWindow {
+                            s,
+                            mx,
+                            my,
+                            a1,
+                            a2,
+                            b1,
+                            b2,
+                        } = ssim_window(|q| x[q], |q| y[q], w, base);
                         e.push((1.0 - s) / 2.0);
                         let ds_dmy = 2.0 * mx * a2 / (b1 * b2) - s * 2.0 * my / b1;
                         let ds_dvy = -s / b2;

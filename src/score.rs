@@ -136,29 +136,18 @@ pub fn pixel_map(metric: Metric, shape: [u32; 3], x: &[f32], y: &[f32]) -> Vec<f
             if mh == 0 || mw == 0 {
                 return map;
             }
-            let g = crate::reference::gauss11();
             let mut e = vec![0f64; mh * mw];
             for ch in 0..c {
                 let (xs, ys) = (&x[ch * h * w..][..h * w], &y[ch * h * w..][..h * w]);
                 for py in 0..mh {
                     for px in 0..mw {
-                        let (mut mx, mut my, mut sxx, mut syy, mut sxy) = (0.0, 0.0, 0.0, 0.0, 0.0);
-                        for a in 0..11 {
-                            for b in 0..11 {
-                                let wt = g[a] * g[b];
-                                let q = (py + a) * w + px + b;
-                                let (xv, yv) = (xs[q] as f64, ys[q] as f64);
-                                mx += wt * xv;
-                                my += wt * yv;
-                                sxx += wt * xv * xv;
-                                syy += wt * yv * yv;
-                                sxy += wt * xv * yv;
-                            }
-                        }
-                        let (vx, vy, cxy) = (sxx - mx * mx, syy - my * my, sxy - mx * my);
-                        let s = (2.0 * mx * my + 1e-4) * (2.0 * cxy + 9e-4)
-                            / ((mx * mx + my * my + 1e-4) * (vx + vy + 9e-4));
-                        e[py * mw + px] += (1.0 - s) / 2.0 / c as f64;
+                        let win = crate::reference::ssim_window(
+                            |q| xs[q] as f64,
+                            |q| ys[q] as f64,
+                            w,
+                            py * w + px,
+                        );
+                        e[py * mw + px] += (1.0 - win.s) / 2.0 / c as f64;
                     }
                 }
             }

@@ -4,51 +4,14 @@
 //! sizes) must work.
 
 mod common;
+use common::*;
 use lamp::checkpoint::{write_safetensors, Checkpoint};
 use lamp::model::Arch;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
-fn lamp() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_lamp"));
-    c.env("XDG_RUNTIME_DIR", std::env::temp_dir());
-    c
-}
-
-fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("lamp-bad-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
+use std::path::Path;
 
 fn s(p: &Path) -> String {
     p.to_string_lossy().into_owned()
-}
-
-/// Runs lamp and asserts a clean failure whose error line contains every needle.
-fn fails(args: &[String], needles: &[&str]) {
-    let out = lamp().args(args).output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success(),
-        "lamp {args:?} should fail; stderr: {err}"
-    );
-    assert!(
-        !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
-        "lamp {args:?} panicked: {err}"
-    );
-    let line = err
-        .lines()
-        .find(|l| l.starts_with("lamp: error:"))
-        .unwrap_or_else(|| panic!("no error line for {args:?}: {err}"));
-    for n in needles {
-        assert!(
-            line.contains(n),
-            "lamp {args:?}: {line:?} should mention {n:?}"
-        );
-    }
 }
 
 fn succeeds(args: &[String]) {

@@ -399,26 +399,6 @@ fn check_loss(cfg: LossConfig, shape: [u32; 3], batch: usize, x: &[f32], y: &[f3
     assert_eq!(stats[kernels::STAT_STEPS], 1.0, "step count {what}");
 }
 
-fn all_configs() -> Vec<LossConfig> {
-    let mut v = Vec::new();
-    for metric in [Metric::Mae, Metric::Mse, Metric::Ssim] {
-        for amp in [Amp::None, Amp::Lamp] {
-            for granularity in [
-                Granularity::Element,
-                Granularity::Sample,
-                Granularity::Batch,
-            ] {
-                v.push(LossConfig {
-                    metric,
-                    amp,
-                    granularity,
-                });
-            }
-        }
-    }
-    v
-}
-
 /// MAE and MSE: f32 sums over a few thousand elements; SSIM: its moments are differences of
 /// nearly equal window sums (σ² = E[x²] − μ²) in f32, which costs about two digits, so 2e-4.
 fn loss_tol(m: Metric) -> f64 {
@@ -431,7 +411,7 @@ fn loss_tol(m: Metric) -> f64 {
 
 #[test]
 fn loss_matches_reference_for_every_configuration() {
-    for (i, cfg) in all_configs().into_iter().enumerate() {
+    for (i, cfg) in loss_configs().into_iter().enumerate() {
         for (shape, batch) in [([1u32, 28, 28], 3usize), ([3, 13, 17], 2)] {
             let n = shape.iter().product::<u32>() as usize * batch;
             let x = random(n, 100 + i as u64, 0.0, 1.0);

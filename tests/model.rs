@@ -10,26 +10,6 @@ use lamp::kernels::{Amp, Granularity, LossConfig, Metric};
 use lamp::model::Arch;
 use lamp::reference::{self, AdamConfig};
 
-fn configs() -> Vec<LossConfig> {
-    let mut v = Vec::new();
-    for metric in [Metric::Mae, Metric::Mse, Metric::Ssim] {
-        for amp in [Amp::None, Amp::Lamp] {
-            for granularity in [
-                Granularity::Element,
-                Granularity::Sample,
-                Granularity::Batch,
-            ] {
-                v.push(LossConfig {
-                    metric,
-                    amp,
-                    granularity,
-                });
-            }
-        }
-    }
-    v
-}
-
 /// Inputs in (0, 1), never zero.
 fn batch_x(arch: &Arch, batch: usize, seed: u64) -> Vec<f32> {
     random(batch * arch.input_len(), seed, 0.02, 0.98)
@@ -41,7 +21,7 @@ fn reference_gradients_match_finite_differences() {
     let arch = Arch::conv_ae(3, 12, vec![3, 4], 5).unwrap();
     let batch = 2;
     let x = to_f64(&batch_x(&arch, batch, 1));
-    for (ci, cfg) in configs().into_iter().enumerate() {
+    for (ci, cfg) in loss_configs().into_iter().enumerate() {
         // Larger weights than the default init so the errors are not tiny and A'(e) varies.
         let params: Vec<f64> = to_f64(&random(arch.param_table().len(), 50 + ci as u64, -0.6, 0.6));
         let (_, grads) = reference::model_grad(&arch, cfg, &params, &x, batch);
@@ -123,7 +103,7 @@ fn check_engine(arch: &Arch, cfg: LossConfig, batch: usize, seed: u64) {
 #[test]
 fn engine_gradients_match_reference_fmnist_ae() {
     let arch = Arch::fmnist_ae();
-    for (i, cfg) in configs().into_iter().enumerate() {
+    for (i, cfg) in loss_configs().into_iter().enumerate() {
         check_engine(&arch, cfg, 3, 10 + i as u64);
     }
 }
@@ -131,7 +111,7 @@ fn engine_gradients_match_reference_fmnist_ae() {
 #[test]
 fn engine_gradients_match_reference_rgb_conv_ae() {
     let arch = Arch::conv_ae(3, 16, vec![4, 6, 8], 7).unwrap();
-    for (i, cfg) in configs().into_iter().enumerate() {
+    for (i, cfg) in loss_configs().into_iter().enumerate() {
         check_engine(&arch, cfg, 2, 40 + i as u64);
     }
 }

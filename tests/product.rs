@@ -3,24 +3,12 @@
 //! JSONL with verdicts that follow the stored threshold, maps, exit status, and the demo.
 
 mod common;
+use common::*;
 use lamp::checkpoint::Checkpoint;
 use lamp::model::SplitMix64;
 use lamp::score::Calibration;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-
-fn lamp() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_lamp"));
-    c.env("XDG_RUNTIME_DIR", std::env::temp_dir());
-    c
-}
-
-fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("lamp-product-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 fn run(c: &mut Command) -> std::process::Output {
     let o = c.output().unwrap();

@@ -3,25 +3,13 @@
 //! most one epoch; a NaN stops training cleanly and keeps the last good checkpoint.
 
 mod common;
+use common::*;
 use lamp::checkpoint::Checkpoint;
 use lamp::model::SplitMix64;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
-
-fn lamp() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_lamp"));
-    c.env("XDG_RUNTIME_DIR", std::env::temp_dir());
-    c
-}
-
-fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("lamp-rel-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 /// 40 noisy 28x28 blobs.
 fn images(dir: &Path) {

@@ -74,3 +74,65 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f64], tol: f64) {
     let e = rel_l2(got, want);
     assert!(e <= tol, "{what}: relative L2 error {e:.3e} > {tol:.1e}");
 }
+
+/// The lamp binary, with Mesa's window-system variable set (lamp never opens a window).
+pub fn lamp() -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_lamp"));
+    c.env("XDG_RUNTIME_DIR", std::env::temp_dir());
+    c
+}
+
+/// A fresh, empty temporary folder for one test.
+pub fn tmpdir(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("lamp-test-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Runs lamp and asserts a clean failure: non-zero exit, no panic, and a one-line error that
+/// contains every needle.
+pub fn fails<S: AsRef<std::ffi::OsStr> + std::fmt::Debug>(args: &[S], needles: &[&str]) {
+    let out = lamp().args(args).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "lamp {args:?} should fail; stderr: {err}"
+    );
+    assert!(
+        !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
+        "lamp {args:?} panicked: {err}"
+    );
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("lamp: error:"))
+        .unwrap_or_else(|| panic!("no error line for {args:?}: {err}"));
+    for n in needles {
+        assert!(
+            line.contains(n),
+            "lamp {args:?}: {line:?} should mention {n:?}"
+        );
+    }
+}
+
+/// Every metric × amplification × granularity.
+pub fn loss_configs() -> Vec<lamp::kernels::LossConfig> {
+    use lamp::kernels::{Amp, Granularity, LossConfig, Metric};
+    let mut v = Vec::new();
+    for metric in [Metric::Mae, Metric::Mse, Metric::Ssim] {
+        for amp in [Amp::None, Amp::Lamp] {
+            for granularity in [
+                Granularity::Element,
+                Granularity::Sample,
+                Granularity::Batch,
+            ] {
+                v.push(LossConfig {
+                    metric,
+                    amp,
+                    granularity,
+                });
+            }
+        }
+    }
+    v
+}
