@@ -144,23 +144,14 @@ impl Engine {
                 table.len()
             )));
         }
-        let layers = arch.layers();
-        let scratch = if loss.metric == kernels::Metric::Ssim {
-            LossSpec::scratch_per_sample(arch.input_shape())
-        } else {
-            0
-        };
-        let layout = ActLayout::new(&layers, arch.input_len(), scratch, max_batch);
-        let limit = gpu.limits.max_storage_buffer_binding_size;
-        let bytes = layout.len as u64 * 4;
-        if bytes > limit || layout.len > u32::MAX as usize {
-            let per_sample = bytes / max_batch as u64;
+        let layout = Self::layout(&arch, loss, max_batch);
+        let fits = Self::fitting_batch(&gpu, &arch, loss, usize::MAX);
+        if max_batch > fits {
             return Err(Error::invalid(format!(
                 "batch {max_batch} needs {} MiB of activations, more than the device binds ({} MiB); \
-                 at most {} samples per batch fit",
-                bytes >> 20,
-                limit >> 20,
-                limit / per_sample.max(1)
+                 at most {fits} samples per batch fit",
+                (layout.len as u64 * 4) >> 20,
+                gpu.limits.max_storage_buffer_binding_size >> 20,
             )));
         }
         let d = &gpu.device;
@@ -219,6 +210,23 @@ impl Engine {
         e.reset_stats();
         e.plan(max_batch)?;
         Ok(e)
+    }
+
+    fn layout(arch: &Arch, loss: LossConfig, batch: usize) -> ActLayout {
+        let scratch = if loss.metric == kernels::Metric::Ssim {
+            LossSpec::scratch_per_sample(arch.input_shape())
+        } else {
+            0
+        };
+        ActLayout::new(&arch.layers(), arch.input_len(), scratch, batch)
+    }
+
+    /// The largest batch up to `want` whose activations fit one storage binding (and 32-bit
+    /// indexing) on this device.
+    pub fn fitting_batch(gpu: &Gpu, arch: &Arch, loss: LossConfig, want: usize) -> usize {
+        let per_sample = Self::layout(arch, loss, 1).len as u64;
+        let limit = (gpu.limits.max_storage_buffer_binding_size / 4).min(u32::MAX as u64);
+        (limit / per_sample.max(1)).min(want as u64) as usize
     }
 
     fn offsets(&self, li: usize) -> LayerOffsets {

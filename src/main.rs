@@ -367,16 +367,20 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Experiment(a) => experiment_cmd(adapter, a),
         Cmd::Landscape(a) => {
             let ck = Checkpoint::load(&a.model, None)?;
+            let loss = ck
+                .loss
+                .ok_or_else(|| Error::file(&a.model, "no loss settings in the metadata"))?;
             let src = Source::parse(&a.data, a.idx_dir.as_deref())?;
             let d = data::load_training(&src, ck.arch.channels, ck.arch.size)?;
+            let (g, k) = open_device(adapter)?;
+            let batch = Engine::fitting_batch(&g, &ck.arch, loss, a.batch.max(1)).max(1);
             let mut order: Vec<usize> = (0..d.len()).collect();
             lamp::model::SplitMix64::new(a.seed).shuffle(&mut order);
             let x: Vec<f32> = order
                 .iter()
-                .take(a.batch.max(1))
+                .take(batch)
                 .flat_map(|&i| d.sample(i).iter().copied())
                 .collect();
-            let (g, k) = open_device(adapter)?;
             let s = lamp::landscape::run(g, k, &ck, &x, a.grid, a.radius, a.seed, &a.out)?;
             println!(
                 "loss at the trained weights: plain {:.5}, amplified {:.5}; mean rise within r = {}: plain {:.5} ({:+.0}%), amplified {:.5} ({:+.0}%) -> {}",
@@ -698,7 +702,7 @@ fn score_cmd(adapter: Option<&str>, a: ScoreArgs) -> Result<()> {
         return Err(Error::invalid("no readable images to score"));
     }
     let (g, k) = open_device(adapter)?;
-    let batch = a.batch.clamp(1, kept.len());
+    let batch = Engine::fitting_batch(&g, &arch, loss, a.batch.clamp(1, kept.len())).max(1);
     let mut e = Engine::new(g, k, arch.clone(), loss, batch, &ck.params)?;
     let (scores, recon) = score::score_with_recon(&mut e, &images)?;
     let p = arch.input_len();
@@ -807,14 +811,9 @@ fn eval_cmd(adapter: Option<&str>, a: EvalArgs) -> Result<()> {
     let src = Source::parse(&a.data, a.idx_dir.as_deref())?;
     let test = data::load_test(&src, ck.arch.channels, ck.arch.size)?;
     let (g, k) = open_device(adapter)?;
-    let mut e = Engine::new(
-        g,
-        k,
-        ck.arch.clone(),
-        loss,
-        a.batch.clamp(1, test.data.len().max(1)),
-        &ck.params,
-    )?;
+    let batch =
+        Engine::fitting_batch(&g, &ck.arch, loss, a.batch.clamp(1, test.data.len().max(1))).max(1);
+    let mut e = Engine::new(g, k, ck.arch.clone(), loss, batch, &ck.params)?;
     let inp = lamp::eval::EvalInput {
         test: &test,
         calibration: &cal,
