@@ -340,11 +340,19 @@ pub fn write_tables(out: &Path, command: &str) -> Result<()> {
         );
     }
     let classes: BTreeSet<String> = rows.iter().map(|r| r.key.class.clone()).collect();
-    let mut md = format!(
-        "# lamp experiment results\n\nReproduce: `{command}` (resumes; finished cells are never recomputed).\n\n\
-         Image AUROC, mean ± standard deviation over seeds (n = seeds run). \"mean image\" is the \
-         model-free baseline: the error against the mean training image with the same metric.\n\n"
-    );
+    // Every command that contributed cells (each line of results.jsonl keeps its own); running
+    // any of them again resumes it.
+    let mut commands: Vec<&str> = rows.iter().map(|r| r.command.as_str()).collect();
+    commands.push(command);
+    commands.sort_unstable();
+    commands.dedup();
+    let mut md = String::from("# lamp experiment results\n\nReproduce (each command resumes; finished cells are never recomputed):\n\n");
+    for c in &commands {
+        md += &format!("    {c}\n");
+    }
+    md += "\nImage AUROC, mean ± standard deviation over seeds (n = seeds run). \"mean image\" is the \
+           model-free baseline: the error against the mean training image with the same metric. \
+           Per-cell details (loss curve ends, clamp counts, time, images/s, device) are in results.jsonl.\n\n";
     md += "| configuration |";
     for c in &classes {
         md += &format!(" {c} |");
