@@ -778,6 +778,7 @@ impl Engine {
 
     /// The statistics requested earlier, if they have arrived (never blocks).
     pub fn poll_stats(&mut self) -> Result<Option<Stats>> {
+        self.gpu.check()?;
         if !self.staging.pending {
             return Ok(None);
         }

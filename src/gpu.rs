@@ -20,6 +20,9 @@ pub struct Gpu {
     pub info: wgpu::AdapterInfo,
     pub limits: wgpu::Limits,
     pub features: wgpu::Features,
+    /// The first error wgpu reported outside an error scope (validation, out of memory, device
+    /// lost); `wait` turns it into an error, so none is ignored.
+    uncaptured: std::sync::Arc<std::sync::Mutex<Option<String>>>,
 }
 
 fn instance() -> wgpu::Instance {
@@ -108,11 +111,15 @@ impl Gpu {
             trace: wgpu::Trace::Off,
         }))
         .map_err(|e| Error::Device(format!("{} ({:?}): {e}", info.name, info.backend)))?;
-        device.on_uncaptured_error(std::sync::Arc::new(|e| {
-            // Errors outside a scope are bugs in lamp; say so rather than abort silently.
-            eprintln!("lamp: wgpu error: {e}");
+        let uncaptured = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let slot = uncaptured.clone();
+        device.on_uncaptured_error(std::sync::Arc::new(move |e| {
+            if let Ok(mut s) = slot.lock() {
+                s.get_or_insert_with(|| e.to_string());
+            }
         }));
         Ok(Gpu {
+            uncaptured,
             device,
             queue,
             info,
@@ -190,8 +197,19 @@ impl Gpu {
     pub fn wait(&self) -> Result<()> {
         self.device
             .poll(wgpu::PollType::wait_indefinitely())
-            .map(|_| ())
-            .map_err(|e| Error::Device(format!("device lost or timed out: {e}")))
+            .map_err(|e| Error::Device(format!("device lost or timed out: {e}")))?;
+        self.check()
+    }
+
+    /// An error wgpu reported outside any error scope since the device was made, if any.
+    pub fn check(&self) -> Result<()> {
+        match self.uncaptured.lock().ok().and_then(|s| s.clone()) {
+            None => Ok(()),
+            Some(e) if e.contains("out of memory") || e.contains("OutOfMemory") => {
+                Err(Error::OutOfMemory(e))
+            }
+            Some(e) => Err(Error::Device(e)),
+        }
     }
 
     /// Runs `f` inside validation and out-of-memory error scopes and turns what they caught into

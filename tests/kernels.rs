@@ -626,3 +626,18 @@ fn gather_builds_batches_from_chunks() {
         );
     }
 }
+
+#[test]
+fn validation_errors_outside_scopes_are_reported() {
+    // Its own device: the error it provokes must not reach the other tests' device.
+    let g = lamp::gpu::Gpu::new(None).unwrap();
+    let k = lamp::kernels::Kernels::new(&g).unwrap();
+    let a = Arenas::new(&g, &k, 16, 1, 8).unwrap();
+    // Adam without its group-1 bind group: invalid at submission.
+    let d = kernels::adam_dispatch(&g, &k, 16).unwrap();
+    a.submit(&g, &[&[d]]);
+    let e = g
+        .wait()
+        .expect_err("the missing bind group must surface as an error");
+    assert!(!e.to_string().is_empty());
+}
