@@ -198,6 +198,42 @@ fn mvtec_tree_train_eval_score() {
     assert_eq!((raw.width(), raw.height()), (SIZE, SIZE));
     assert!(maps.join("000_overlay.png").is_file() && maps.join("000_region.png").is_file());
 
+    // The experiment runner on an MVTec AD root: image and pixel AUROC per category.
+    let exp = d.join("exp");
+    run(lamp()
+        .args(["experiment", "mvtec"])
+        .arg(&d)
+        .args([
+            "--classes",
+            "textures",
+            "--metrics",
+            "mse",
+            "--amp",
+            "none,lamp",
+            "--seeds",
+            "0",
+            "--epochs",
+            "3",
+        ])
+        .args([
+            "--arch", "conv-ae", "--size", "48", "--stages", "8,16", "--latent", "24", "--batch",
+            "8", "--out",
+        ])
+        .arg(&exp));
+    let rows: Vec<serde_json::Value> = std::fs::read_to_string(exp.join("results.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 2);
+    for r in &rows {
+        assert_eq!(r["class"], "textures");
+        assert!(
+            r["auroc"].as_f64().is_some() && r["pixel_auroc"].as_f64().is_some(),
+            "{r}"
+        );
+    }
+
     // Bad inputs: a tree whose mask is missing, a model without calibration.
     std::fs::remove_file(root.join("ground_truth/spot/003_mask.png")).unwrap();
     let o = lamp()
