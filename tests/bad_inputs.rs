@@ -406,3 +406,63 @@ fn engine_says_what_batch_fits() {
         "{msg}"
     );
 }
+
+/// Unreadable files and folders, checked as an unprivileged user (root reads everything). Needs
+/// root and setpriv to drop privileges; elsewhere the test says so and passes.
+#[test]
+fn unreadable_files_and_folders() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = tmpdir("perm");
+    let set = |p: &Path, mode: u32| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap()
+    };
+    set(&d, 0o777);
+    let files = d.join("files");
+    std::fs::create_dir_all(&files).unwrap();
+    png(&files.join("ok.png"), 28, 28);
+    png(&files.join("secret.png"), 28, 28);
+    set(&files.join("secret.png"), 0o000);
+    let closed = d.join("closed");
+    std::fs::create_dir_all(&closed).unwrap();
+    png(&closed.join("a.png"), 28, 28);
+    set(&closed, 0o000);
+    let as_nobody = |dir: &Path| {
+        std::process::Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(env!("CARGO_BIN_EXE_lamp"))
+            .arg("train")
+            .arg(dir)
+            .arg("--out")
+            .arg(d.join("m.safetensors"))
+            .args(["--epochs", "1", "--quiet"])
+            .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+            .output()
+    };
+    let probe = as_nobody(&files);
+    let usable = probe
+        .as_ref()
+        .is_ok_and(|o| !String::from_utf8_lossy(&o.stderr).contains("setpriv:"));
+    if !usable {
+        eprintln!("unreadable_files_and_folders: cannot drop privileges here; not checked");
+        set(&closed, 0o755);
+        std::fs::remove_dir_all(&d).unwrap();
+        return;
+    }
+    let check = |o: std::process::Output, needle: &str| {
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert!(!o.status.success(), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+        let line = err
+            .lines()
+            .find(|l| l.starts_with("lamp: error:"))
+            .unwrap_or_else(|| panic!("{err}"));
+        assert!(
+            line.contains(needle) && line.contains("ermission denied"),
+            "{line}"
+        );
+    };
+    check(probe.unwrap(), "secret.png");
+    check(as_nobody(&closed).unwrap(), "closed");
+    set(&closed, 0o755);
+    std::fs::remove_dir_all(&d).unwrap();
+}
