@@ -466,3 +466,49 @@ fn unreadable_files_and_folders() {
     set(&closed, 0o755);
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+#[test]
+fn mvtec_trees() {
+    let d = tmpdir("mvtec");
+    let root = d.join("cat");
+    for dir in ["train/good", "test/good", "test/hole", "ground_truth/hole"] {
+        std::fs::create_dir_all(root.join(dir)).unwrap();
+    }
+    for i in 0..3 {
+        png(&root.join(format!("train/good/{i}.png")), 28, 28);
+        png(&root.join(format!("test/good/{i}.png")), 28, 28);
+        png(&root.join(format!("test/hole/{i}.png")), 28, 28);
+        png(
+            &root.join(format!("ground_truth/hole/{i}_mask.png")),
+            28,
+            28,
+        );
+    }
+    let model = d.join("m.safetensors");
+    succeeds(&train_args(&root, &model, &[]));
+    let eval = |root: &Path| {
+        vec![
+            "eval".to_string(),
+            s(&model),
+            s(root),
+            "--out".into(),
+            s(&d.join("eval")),
+        ]
+    };
+    succeeds(&eval(&root));
+    // A mask of another size than its image.
+    png(&root.join("ground_truth/hole/1_mask.png"), 20, 28);
+    fails(&eval(&root), &["1_mask.png", "20x28", "28x28"]);
+    png(&root.join("ground_truth/hole/1_mask.png"), 28, 28);
+    // A mask with no image.
+    png(&root.join("ground_truth/hole/7_mask.png"), 28, 28);
+    fails(&eval(&root), &["7_mask.png", "no image"]);
+    std::fs::remove_file(root.join("ground_truth/hole/7_mask.png")).unwrap();
+    // A missing mask.
+    std::fs::remove_file(root.join("ground_truth/hole/2_mask.png")).unwrap();
+    fails(&eval(&root), &["2_mask.png", "missing"]);
+    // No train/good.
+    std::fs::remove_dir_all(root.join("train")).unwrap();
+    fails(&train_args(&root, &model, &[]), &["train/good", "missing"]);
+    std::fs::remove_dir_all(&d).unwrap();
+}
