@@ -606,12 +606,23 @@ fn load_trained(path: &Path) -> Result<(Checkpoint, LossConfig, Calibration)> {
             "no loss settings in the metadata (not written by lamp train)",
         )
     })?;
-    let cal: Calibration = ck.meta("calibration").ok_or_else(|| {
-        Error::file(
-            path,
-            "no calibrated threshold in the metadata (not written by lamp train)",
-        )
-    })?;
+    let cal: Calibration = match ck.meta("calibration") {
+        Some(c) => c,
+        None => {
+            // A checkpoint written between epochs: training stopped before it finished.
+            let msg = match ck.metadata.get("epochs_done") {
+                Some(done) => format!(
+                    "training stopped after epoch {done} and was never calibrated; finish it with \
+                     `lamp train ... --out {} --resume`",
+                    path.display()
+                ),
+                None => {
+                    "no calibrated threshold in the metadata (not written by lamp train)".into()
+                }
+            };
+            return Err(Error::file(path, msg));
+        }
+    };
     Ok((ck, loss, cal))
 }
 

@@ -105,6 +105,18 @@ fn sigkill_never_corrupts_and_resume_finishes() {
             let ck =
                 Checkpoint::load(&out, None).expect("checkpoint on disk is valid after SIGKILL");
             assert!(ck.optimizer.is_some());
+            if !ck.metadata.contains_key("calibration") {
+                // An unfinished run says how to finish it instead of scoring with no threshold.
+                let good = d.join("good");
+                fails(
+                    &[
+                        std::ffi::OsStr::new("score"),
+                        out.as_os_str(),
+                        good.as_os_str(),
+                    ],
+                    &["--resume"],
+                );
+            }
         }
         let temps = std::fs::read_dir(&d)
             .unwrap()
