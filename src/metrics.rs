@@ -18,14 +18,26 @@ pub fn roc(scores: &[f32], labels: &[bool]) -> Option<(Vec<f64>, Vec<f64>, Vec<f
     if pos == 0 || neg == 0 || scores.len() != labels.len() {
         return None;
     }
+    let (mut fpr, mut tpr, mut th) = (vec![0.0], vec![0.0], vec![f32::INFINITY]);
+    for (s, tp, fp) in sweep(scores, labels) {
+        fpr.push(fp as f64 / neg as f64);
+        tpr.push(tp as f64 / pos as f64);
+        th.push(s);
+    }
+    Some((fpr, tpr, th))
+}
+
+/// Every distinct score from the highest down, with the true and false positives of
+/// `score >= that score`. Samples tied at a score move together (on the ROC a diagonal step,
+/// whose area counts ties as one half).
+fn sweep(scores: &[f32], labels: &[bool]) -> Vec<(f32, usize, usize)> {
     let mut idx: Vec<usize> = (0..scores.len()).collect();
     idx.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
-    let (mut fpr, mut tpr, mut th) = (vec![0.0], vec![0.0], vec![f32::INFINITY]);
+    let mut out = Vec::new();
     let (mut tp, mut fp) = (0usize, 0usize);
     let mut i = 0;
     while i < idx.len() {
         let s = scores[idx[i]];
-        // All samples tied at this score move together: a diagonal step, area counted as half.
         while i < idx.len() && scores[idx[i]] == s {
             if labels[idx[i]] {
                 tp += 1;
@@ -34,11 +46,9 @@ pub fn roc(scores: &[f32], labels: &[bool]) -> Option<(Vec<f64>, Vec<f64>, Vec<f
             }
             i += 1;
         }
-        fpr.push(fp as f64 / neg as f64);
-        tpr.push(tp as f64 / pos as f64);
-        th.push(s);
+        out.push((s, tp, fp));
     }
-    Some((fpr, tpr, th))
+    out
 }
 
 fn trapezoid(x: &[f64], y: &[f64]) -> f64 {
@@ -80,24 +90,11 @@ pub fn precision_recall(scores: &[f32], labels: &[bool], threshold: f32) -> (f64
 /// The best F1 over thresholds (each distinct score, `score >= t` anomalous) and that threshold.
 pub fn f1_max(scores: &[f32], labels: &[bool]) -> Option<(f64, f32)> {
     let pos = labels.iter().filter(|&&l| l).count();
-    if pos == 0 {
+    if pos == 0 || scores.len() != labels.len() {
         return None;
     }
-    let mut idx: Vec<usize> = (0..scores.len()).collect();
-    idx.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
-    let (mut tp, mut fp) = (0usize, 0usize);
     let mut best = (0.0, f32::INFINITY);
-    let mut i = 0;
-    while i < idx.len() {
-        let s = scores[idx[i]];
-        while i < idx.len() && scores[idx[i]] == s {
-            if labels[idx[i]] {
-                tp += 1;
-            } else {
-                fp += 1;
-            }
-            i += 1;
-        }
+    for (s, tp, fp) in sweep(scores, labels) {
         let p = tp as f64 / (tp + fp) as f64;
         let r = tp as f64 / pos as f64;
         let f1 = if p + r > 0.0 {
