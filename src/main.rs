@@ -762,16 +762,17 @@ fn score_cmd(adapter: Option<&str>, a: ScoreArgs) -> Result<()> {
         }
     }
     let mut any = false;
+    // The table's path column, measured once.
+    let width = kept
+        .iter()
+        .map(|p| p.display().to_string().len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
     let mut out = String::new();
     if a.csv {
         out += "path,score,normalised,verdict\n";
     } else if !a.json {
-        let width = kept
-            .iter()
-            .map(|p| p.display().to_string().len())
-            .max()
-            .unwrap_or(4)
-            .max(4);
         out += &format!(
             "{:width$}  {:>12}  {:>10}  verdict\n",
             "path", "score", "normalised"
@@ -798,12 +799,6 @@ fn score_cmd(adapter: Option<&str>, a: ScoreArgs) -> Result<()> {
             };
             out += &format!("{quoted},{s},{n:.6},{verdict}\n");
         } else {
-            let width = kept
-                .iter()
-                .map(|p| p.display().to_string().len())
-                .max()
-                .unwrap_or(4)
-                .max(4);
             out += &format!("{shown:width$}  {s:>12.6}  {n:>10.4}  {verdict}\n");
         }
     }
