@@ -3,12 +3,16 @@
 //
 // Geometry: one workgroup of 64 per channel c (workgroup x + z * num_workgroups.x); each
 // invocation sums a strided slice, then a fixed-order tree reduction (deterministic).
+// With PER_LANE (short sums, e.g. a linear layer: BATCH values per channel) one invocation sums
+// a whole channel instead, 64 channels per workgroup: thousands of tiny workgroups with barriers
+// cost far more than the sums (dec1 of fmnist-ae: 3136 channels).
 
 override BATCH: u32 = 1u;
 override C: u32 = 1u;
 override S: u32 = 1u;
 override DZ_OFF: u32 = 0u;   // dz in acts
 override DB_OFF: u32 = 0u;   // db in grads
+override PER_LANE: bool = false;
 
 @group(0) @binding(1) var<storage, read_write> grads: array<f32>;
 @group(0) @binding(2) var<storage, read_write> acts: array<f32>;
@@ -22,10 +26,23 @@ fn main(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) li: u32,
 ) {
-    let c = wg.x + wg.z * nwg.x;
     // Kahan-compensated: the terms are signed and often nearly cancel (a sigmoid output's bias).
     var s = 0.0;
     var comp = 0.0;
+    if (PER_LANE) {
+        let c = (wg.x + wg.z * nwg.x) * WG + li;
+        if (c >= C) { return; }
+        for (var t = 0u; t < BATCH * S; t++) {
+            let n = t / S;
+            let y = acts[DZ_OFF + (n * C + c) * S + t % S] - comp;
+            let u = s + y;
+            comp = (u - s) - y;
+            s = u;
+        }
+        grads[DB_OFF + c] = s;
+        return;
+    }
+    let c = wg.x + wg.z * nwg.x;
     if (c < C) {
         for (var t = li; t < BATCH * S; t += WG) {
             let n = t / S;

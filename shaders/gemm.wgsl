@@ -26,6 +26,13 @@
 // x 4 columns strided by the lane counts, so a workgroup covers TM*LM rows x 4*64/LM columns.
 // The host picks LM and TM from Q_C so that small layers do not waste lanes. Column tiles run
 // over workgroup x and z (x + z * num_workgroups.x); rows over y.
+//
+// This file is the body; it is compiled with one of two entry files that supply `a_slots`, the
+// TM values of A's column k for an invocation's rows (see kernels.rs, `GemmCore`):
+//   gemm_plain.wgsl     each invocation loads its TM values itself;
+//   gemm_subgroup.wgsl  the lanes of a subgroup, which share their rows, load one value each and
+//                       exchange them by broadcast: one load instead of TM. On lavapipe a storage
+//                       load costs a scalar loop over the SIMD lanes, so this is most of the gain.
 
 override MODE: u32 = 0u;
 override BATCH: u32 = 1u;
@@ -94,21 +101,19 @@ fn in_range(v: i32, extent: u32) -> bool {
     return v >= 0 && v < i32(extent);
 }
 
-// A[m, k] for row slot i (m = m0 + i*LM), k = (c, kh, kw); 0 past the tile's rows or Q_C.
-fn weight(i: u32, m0: u32, c: u32, kh: u32, kw: u32) -> f32 {
-    let m = m0 + i * LM;
-    if (i >= TM || m >= Q_C) { return 0.0; }
-    if (MODE == 0u) {
-        return params[W_OFF + ((m * G_C + c) * KH + kh) * KW + kw];
+// A[m, k] is a_at(base(k) + m * stride(k)): the weight (MODE 0/1) or Q (MODE 2).
+fn a_at(index: u32) -> f32 {
+    if (MODE == 2u) {
+        return acts[index];
     }
-    return params[W_OFF + ((c * Q_C + m) * KH + kh) * KW + kw];
+    return params[index];
 }
 
-// MODE 2's A[m, k]: Q[n, m, y, x] with qrow = n*Q_C*Q_H*Q_W + y*Q_W + x.
-fn plain(i: u32, m0: u32, qrow: u32) -> f32 {
+// Row slot i's value of A at (base, stride), 0 past the tile's rows or Q_C.
+fn a_slot(i: u32, base: u32, stride: u32, m0: u32) -> f32 {
     let m = m0 + i * LM;
     if (i >= TM || m >= Q_C) { return 0.0; }
-    return acts[Q_OFF + qrow + m * q_hw()];
+    return a_at(base + m * stride);
 }
 
 // An element of G at (iy, ix) past `base`, or 0 outside the tensor or for a dead column.
@@ -152,12 +157,8 @@ fn store(i: u32, m0: u32, c0: u32, v: vec4<f32>, cy: vec4<i32>, cx: vec4<i32>, o
     }
 }
 
-@compute @workgroup_size(64)
-fn main(
-    @builtin(workgroup_id) wg: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) li: u32,
-) {
+// The kernel body; `lane` is the invocation's index within its subgroup (0 where unused).
+fn gemm(wg: vec3<u32>, nwg: vec3<u32>, li: u32, lane: u32) {
     let n_cols = gemm_n();
     let col_tiles = (n_cols + TN * ln() - 1u) / (TN * ln());
     var col_tile = wg.x + wg.z * nwg.x;
@@ -229,15 +230,16 @@ fn main(
                         gathered(col_ok[2], nb + col_base[2], iy[2], ix[2]),
                         gathered(col_ok[3], nb + col_base[3], iy[3], ix[3]),
                     );
-                    acc0 = fma(vec4<f32>(plain(0u, m0, qrow)), b, acc0);
-                    acc1 = fma(vec4<f32>(plain(1u, m0, qrow)), b, acc1);
-                    acc2 = fma(vec4<f32>(plain(2u, m0, qrow)), b, acc2);
-                    acc3 = fma(vec4<f32>(plain(3u, m0, qrow)), b, acc3);
+                    let a = a_slots(Q_OFF + qrow, q_hw(), m0, lane);
+                    acc0 = fma(vec4<f32>(a[0]), b, acc0);
+                    acc1 = fma(vec4<f32>(a[1]), b, acc1);
+                    acc2 = fma(vec4<f32>(a[2]), b, acc2);
+                    acc3 = fma(vec4<f32>(a[3]), b, acc3);
                     if (TM > 4u) {
-                        acc4 = fma(vec4<f32>(plain(4u, m0, qrow)), b, acc4);
-                        acc5 = fma(vec4<f32>(plain(5u, m0, qrow)), b, acc5);
-                        acc6 = fma(vec4<f32>(plain(6u, m0, qrow)), b, acc6);
-                        acc7 = fma(vec4<f32>(plain(7u, m0, qrow)), b, acc7);
+                        acc4 = fma(vec4<f32>(a[4]), b, acc4);
+                        acc5 = fma(vec4<f32>(a[5]), b, acc5);
+                        acc6 = fma(vec4<f32>(a[6]), b, acc6);
+                        acc7 = fma(vec4<f32>(a[7]), b, acc7);
                     }
                 }
             }
@@ -260,8 +262,11 @@ fn main(
         // with fewer taps skips the missing ones (a uniform branch).
         let taps_h = select(KH, (KH + STRIDE - 1u) / STRIDE, MODE == 1u);
         let taps_w = select(KW, (KW + STRIDE - 1u) / STRIDE, MODE == 1u);
+        // The weight: MODE 0 [Q_C, G_C, KH, KW], MODE 1 [G_C, Q_C, KH, KW].
+        let a_stride = select(KH * KW, G_C * KH * KW, MODE == 0u);
         for (var c = 0u; c < G_C; c++) {
             let cb = col_base + vec4<u32>(c * g_hw());
+            let a_base = W_OFF + select(c * Q_C, c, MODE == 0u) * KH * KW;
             for (var th = 0u; th < taps_h; th++) {
                 let kh = kh0 + th * kstep;
                 if (kh >= KH) { continue; }
@@ -286,15 +291,16 @@ fn main(
                         gathered(col_ok[2], cb[2], iy[2], ix[2]),
                         gathered(col_ok[3], cb[3], iy[3], ix[3]),
                     );
-                    acc0 = fma(vec4<f32>(weight(0u, m0, c, kh, kw)), b, acc0);
-                    acc1 = fma(vec4<f32>(weight(1u, m0, c, kh, kw)), b, acc1);
-                    acc2 = fma(vec4<f32>(weight(2u, m0, c, kh, kw)), b, acc2);
-                    acc3 = fma(vec4<f32>(weight(3u, m0, c, kh, kw)), b, acc3);
+                    let a = a_slots(a_base + kh * KW + kw, a_stride, m0, lane);
+                    acc0 = fma(vec4<f32>(a[0]), b, acc0);
+                    acc1 = fma(vec4<f32>(a[1]), b, acc1);
+                    acc2 = fma(vec4<f32>(a[2]), b, acc2);
+                    acc3 = fma(vec4<f32>(a[3]), b, acc3);
                     if (TM > 4u) {
-                        acc4 = fma(vec4<f32>(weight(4u, m0, c, kh, kw)), b, acc4);
-                        acc5 = fma(vec4<f32>(weight(5u, m0, c, kh, kw)), b, acc5);
-                        acc6 = fma(vec4<f32>(weight(6u, m0, c, kh, kw)), b, acc6);
-                        acc7 = fma(vec4<f32>(weight(7u, m0, c, kh, kw)), b, acc7);
+                        acc4 = fma(vec4<f32>(a[4]), b, acc4);
+                        acc5 = fma(vec4<f32>(a[5]), b, acc5);
+                        acc6 = fma(vec4<f32>(a[6]), b, acc6);
+                        acc7 = fma(vec4<f32>(a[7]), b, acc7);
                     }
                 }
             }

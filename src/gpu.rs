@@ -20,6 +20,8 @@ pub struct Gpu {
     pub info: wgpu::AdapterInfo,
     pub limits: wgpu::Limits,
     pub features: wgpu::Features,
+    /// Smallest and largest subgroup the adapter may use.
+    pub subgroup_sizes: (u32, u32),
     /// The first error wgpu reported outside an error scope (validation, out of memory, device
     /// lost); `wait` turns it into an error, so none is ignored.
     uncaptured: std::sync::Arc<std::sync::Mutex<Option<String>>>,
@@ -101,7 +103,12 @@ impl Gpu {
         let info = adapter.get_info();
         let adapter_limits = adapter.limits();
         let required_limits = wanted_limits(&adapter_limits);
-        let features = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
+        // Subgroups only where they are wide enough for gemm_subgroup.wgsl (kernels::GemmCore).
+        let mut wanted = wgpu::Features::TIMESTAMP_QUERY;
+        if info.subgroup_min_size >= 8 {
+            wanted |= wgpu::Features::SUBGROUP;
+        }
+        let features = adapter.features() & wanted;
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("lamp"),
             required_features: features,
@@ -122,9 +129,10 @@ impl Gpu {
             uncaptured,
             device,
             queue,
-            info,
             limits: required_limits,
             features,
+            subgroup_sizes: (info.subgroup_min_size, info.subgroup_max_size),
+            info,
         })
     }
 

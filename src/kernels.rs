@@ -13,7 +13,10 @@ use std::sync::{Arc, Mutex};
 /// The WGSL sources, one per kernel family.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Shader {
+    /// gemm.wgsl with the plain entry (gemm_plain.wgsl).
     Gemm,
+    /// gemm.wgsl with the subgroup entry (gemm_subgroup.wgsl); built where `GemmCore` allows.
+    GemmSubgroup,
     BiasGrad,
     Loss,
     Adam,
@@ -21,8 +24,9 @@ pub enum Shader {
 }
 
 impl Shader {
-    pub const ALL: [Shader; 5] = [
+    pub const ALL: [Shader; 6] = [
         Shader::Gemm,
+        Shader::GemmSubgroup,
         Shader::BiasGrad,
         Shader::Loss,
         Shader::Adam,
@@ -31,7 +35,8 @@ impl Shader {
 
     pub fn file(self) -> &'static str {
         match self {
-            Shader::Gemm => "shaders/gemm.wgsl",
+            Shader::Gemm => "shaders/gemm.wgsl + shaders/gemm_plain.wgsl",
+            Shader::GemmSubgroup => "shaders/gemm.wgsl + shaders/gemm_subgroup.wgsl",
             Shader::BiasGrad => "shaders/bias_grad.wgsl",
             Shader::Loss => "shaders/loss.wgsl",
             Shader::Adam => "shaders/adam.wgsl",
@@ -41,7 +46,15 @@ impl Shader {
 
     pub fn source(self) -> &'static str {
         match self {
-            Shader::Gemm => include_str!("../shaders/gemm.wgsl"),
+            // The body and an entry file, one after the other (WGSL has no includes).
+            Shader::Gemm => concat!(
+                include_str!("../shaders/gemm.wgsl"),
+                include_str!("../shaders/gemm_plain.wgsl")
+            ),
+            Shader::GemmSubgroup => concat!(
+                include_str!("../shaders/gemm.wgsl"),
+                include_str!("../shaders/gemm_subgroup.wgsl")
+            ),
             Shader::BiasGrad => include_str!("../shaders/bias_grad.wgsl"),
             Shader::Loss => include_str!("../shaders/loss.wgsl"),
             Shader::Adam => include_str!("../shaders/adam.wgsl"),
@@ -90,8 +103,41 @@ struct Key {
     constants: Vec<(&'static str, u64)>,
 }
 
+/// How gemm.wgsl gets A's values for an invocation's rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GemmCore {
+    /// Each invocation loads its own (any device).
+    Plain,
+    /// One load per subgroup lane and a broadcast; needs subgroups of at least 8 lanes.
+    /// `max_size` is the device's largest subgroup: the tile keeps that many column lanes per
+    /// row group, so that a subgroup never spans two row groups.
+    Subgroup { max_size: u32 },
+}
+
+impl GemmCore {
+    /// The best core the device allows; `LAMP_GEMM=plain` forces the plain one (to compare, or
+    /// to step around a driver's subgroup bug).
+    pub fn best(gpu: &Gpu) -> GemmCore {
+        let (min, max) = gpu.subgroup_sizes;
+        let forced_plain = std::env::var("LAMP_GEMM").is_ok_and(|v| v == "plain");
+        if gpu.features.contains(wgpu::Features::SUBGROUP) && min >= 8 && !forced_plain {
+            GemmCore::Subgroup { max_size: max }
+        } else {
+            GemmCore::Plain
+        }
+    }
+    fn shader(self) -> Shader {
+        match self {
+            GemmCore::Plain => Shader::Gemm,
+            GemmCore::Subgroup { .. } => Shader::GemmSubgroup,
+        }
+    }
+}
+
 /// Shader modules, the shared layouts and a cache of specialised pipelines.
 pub struct Kernels {
+    /// The GEMM core every launch uses unless it names another (tests run both).
+    pub gemm_core: GemmCore,
     modules: HashMap<Shader, wgpu::ShaderModule>,
     pub arenas: wgpu::BindGroupLayout,
     pub optimizer: wgpu::BindGroupLayout,
@@ -116,8 +162,12 @@ fn storage_entry(binding: u32) -> wgpu::BindGroupLayoutEntry {
 impl Kernels {
     pub fn new(gpu: &Gpu) -> Result<Kernels> {
         let dev = &gpu.device;
+        let gemm_core = GemmCore::best(gpu);
         let mut modules = HashMap::new();
         for s in Shader::ALL {
+            if s == Shader::GemmSubgroup && gemm_core == GemmCore::Plain {
+                continue;
+            }
             validate(s)
                 .map_err(|e| Error::Device(format!("shader {} is invalid:\n{e}", s.file())))?;
             let m = gpu.checked(s.file(), || {
@@ -173,6 +223,7 @@ impl Kernels {
             layouts.insert(g, pl);
         }
         Ok(Kernels {
+            gemm_core,
             modules,
             arenas,
             optimizer,
@@ -202,7 +253,9 @@ impl Kernels {
         if let Some(p) = cache.get(&key) {
             return Ok(p.clone());
         }
-        let module = &self.modules[&shader];
+        let module = self.modules.get(&shader).ok_or_else(|| {
+            Error::Device(format!("{} needs a feature this device lacks", shader.file()))
+        })?;
         let layout = &self.layouts[&shader.extra_group()];
         let p = gpu.checked(&format!("{}::{entry}", shader.file()), || {
             gpu.device
@@ -326,7 +379,18 @@ impl GemmSpec {
         2.0 * self.m() as f64 * self.n() as f64 * self.k() as f64 / s2
     }
     /// Lanes along m and rows per invocation, so that small layers keep lanes busy.
-    fn tile(&self) -> (u32, u32) {
+    fn tile(&self, core: GemmCore) -> (u32, u32) {
+        if let GemmCore::Subgroup { max_size } = core {
+            // Loads of A are cheap here, so 8 rows per invocation wherever Q_C allows
+            // (BENCHMARKS.md, v5); row lanes are capped so a subgroup stays in one row group.
+            let lm_cap = (64 / max_size.max(1)).max(1);
+            let m = self.m();
+            return match m {
+                // A power of two, so that 64/LM column lanes split into whole subgroups.
+                m if m >= 8 => (1 << (m / 8).min(8).min(lm_cap).max(1).ilog2(), 8),
+                m => (1, m.max(1)),
+            };
+        }
         // 8 rows per invocation pays off for wide GEMMs (measured: weight gradients and conv
         // layers with 64+ output channels); conv-T phases and narrow GEMMs do better with 4,
         // which keeps more workgroups (BENCHMARKS.md, v4).
@@ -346,9 +410,9 @@ impl GemmSpec {
             m => (1, m.max(1)),
         }
     }
-    pub fn constants(&self) -> Constants {
+    pub fn constants(&self, core: GemmCore) -> Constants {
         let (act, alpha) = self.act.code();
-        let (lm, tm) = self.tile();
+        let (lm, tm) = self.tile(core);
         vec![
             ("MODE", self.mode as u32 as f64),
             ("BATCH", self.batch as f64),
@@ -383,8 +447,8 @@ impl GemmSpec {
         ]
     }
     /// Workgroup counts: column tiles (times the STRIDE² phases for conv-T) and row tiles.
-    pub fn workgroups(&self) -> [u32; 3] {
-        let (lm, tm) = self.tile();
+    pub fn workgroups(&self, core: GemmCore) -> [u32; 3] {
+        let (lm, tm) = self.tile(core);
         let cols_per_tile = 4 * (64 / lm);
         let col_tiles = match self.mode {
             GemmMode::ConvTranspose => {
@@ -397,11 +461,21 @@ impl GemmSpec {
         fold(col_tiles, self.m().div_ceil(lm * tm))
     }
     pub fn dispatch(&self, gpu: &Gpu, k: &Kernels, label: impl Into<String>) -> Result<Dispatch> {
+        self.dispatch_with(gpu, k, k.gemm_core, label)
+    }
+    /// The launch with a given core (tests check each core the device has).
+    pub fn dispatch_with(
+        &self,
+        gpu: &Gpu,
+        k: &Kernels,
+        core: GemmCore,
+        label: impl Into<String>,
+    ) -> Result<Dispatch> {
         Ok(Dispatch {
             label: label.into(),
-            pipeline: k.pipeline(gpu, Shader::Gemm, "main", &self.constants())?,
+            pipeline: k.pipeline(gpu, core.shader(), "main", &self.constants(core))?,
             group1: None,
-            groups: self.workgroups(),
+            groups: self.workgroups(core),
             flops: self.flops(),
         })
     }
@@ -419,18 +493,25 @@ pub struct BiasGradSpec {
 
 impl BiasGradSpec {
     pub fn dispatch(&self, gpu: &Gpu, k: &Kernels, label: impl Into<String>) -> Result<Dispatch> {
+        // One invocation per channel where the sums are short (see bias_grad.wgsl).
+        let per_lane = self.batch * self.spatial <= 2048;
         let c: Constants = vec![
             ("BATCH", self.batch as f64),
             ("C", self.channels as f64),
             ("S", self.spatial as f64),
             ("DZ_OFF", self.dz_off as f64),
             ("DB_OFF", self.db_off as f64),
+            ("PER_LANE", if per_lane { 1.0 } else { 0.0 }),
         ];
         Ok(Dispatch {
             label: label.into(),
             pipeline: k.pipeline(gpu, Shader::BiasGrad, "main", &c)?,
             group1: None,
-            groups: fold(self.channels, 1),
+            groups: if per_lane {
+                fold(self.channels.div_ceil(64), 1)
+            } else {
+                fold(self.channels, 1)
+            },
             flops: 0.0,
         })
     }

@@ -8,7 +8,7 @@
 mod common;
 use common::*;
 use lamp::kernels::{
-    self, Act, Amp, Arenas, Granularity, LossConfig, LossSpec, Metric, Shader, StepUniform,
+    self, Act, Amp, Arenas, GemmCore, Granularity, LossConfig, LossSpec, Metric, Shader, StepUniform,
 };
 use lamp::layers::{self, LayerOffsets};
 use lamp::model::{Layer, LayerKind};
@@ -85,19 +85,35 @@ impl LayerCase {
     }
 }
 
-fn run(a: &Arenas, spec: &kernels::GemmSpec) {
+/// The GEMM cores this device can run: the plain one always, the subgroup one where supported.
+fn gemm_cores() -> Vec<GemmCore> {
+    let (_, k) = gpu();
+    let mut cores = vec![GemmCore::Plain];
+    if k.gemm_core != GemmCore::Plain {
+        cores.push(k.gemm_core);
+    }
+    cores
+}
+
+fn run(a: &Arenas, spec: &kernels::GemmSpec, core: GemmCore) {
     let (g, k) = gpu();
     let d = g
-        .checked("gemm", || spec.dispatch(&g, &k, "test"))
+        .checked("gemm", || spec.dispatch_with(&g, &k, core, "test"))
         .unwrap()
         .unwrap();
     g.checked("submit", || a.submit(&g, &[&[d]])).unwrap();
 }
 
 fn check_forward(layer: Layer, batch: usize, seed: u64) {
+    for core in gemm_cores() {
+        check_forward_with(layer.clone(), batch, seed, core);
+    }
+}
+
+fn check_forward_with(layer: Layer, batch: usize, seed: u64, core: GemmCore) {
     let c = LayerCase::new(layer, batch, seed);
     let a = c.arenas();
-    run(&a, &layers::forward(&c.layer, batch as u32, &c.off));
+    run(&a, &layers::forward(&c.layer, batch as u32, &c.off), core);
     let (g, _) = gpu();
     let got = g
         .read_f32(&a.acts, c.off.output as usize, batch * c.layer.out_len())
@@ -113,17 +129,24 @@ fn check_forward(layer: Layer, batch: usize, seed: u64) {
         .iter()
         .map(|&v| reference::act_forward(c.layer.act, v))
         .collect();
-    assert_close(&format!("forward {:?}", c.layer), &got, &want, TOL);
+    assert_close(&format!("forward {core:?} {:?}", c.layer), &got, &want, TOL);
 }
 
 fn check_backward(layer: Layer, batch: usize, below: Act, seed: u64) {
+    for core in gemm_cores() {
+        check_backward_with(layer.clone(), batch, below, seed, core);
+    }
+}
+
+fn check_backward_with(layer: Layer, batch: usize, below: Act, seed: u64, core: GemmCore) {
     let c = LayerCase::new(layer, batch, seed);
     let a = c.arenas();
     let b = batch as u32;
-    run(&a, &layers::weight_grad(&c.layer, b, &c.off));
+    run(&a, &layers::weight_grad(&c.layer, b, &c.off), core);
     run(
         &a,
         &layers::input_grad(&c.layer, b, &c.off, c.dz_below as u32, below),
+        core,
     );
     let (g, k) = gpu();
     let bg = layers::bias_grad(&c.layer, b, &c.off)
@@ -145,7 +168,7 @@ fn check_backward(layer: Layer, batch: usize, below: Act, seed: u64) {
         .zip(&c.x)
         .map(|(d, &h)| d * reference::act_backward(below, h as f64))
         .collect();
-    let what = format!("{:?} batch {batch}", c.layer);
+    let what = format!("{core:?} {:?} batch {batch}", c.layer);
     assert_close(
         &format!("weight grad {what}"),
         &grads[..c.w.len()],
@@ -287,6 +310,14 @@ fn conv2d_backward_matches_reference() {
         3,
         Act::LeakyRelu(0.2),
         24,
+    );
+    // Long bias sums (3 × 900 > 2048): the bias gradient's workgroup-per-channel path; the
+    // cases above take its one-invocation-per-channel path.
+    check_backward(
+        conv([2, 30, 30], [5, 30, 30], 3, 1, 1, Act::Relu),
+        3,
+        Act::Identity,
+        25,
     );
 }
 
