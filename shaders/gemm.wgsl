@@ -27,11 +27,12 @@
 // The host picks LM and TM from Q_C so that small layers do not waste lanes. Column tiles run
 // over workgroup x and z (x + z * num_workgroups.x); rows over y.
 //
-// This file is the body; it is compiled with one of two entry files that supply `a_slots`, the
-// TM values of A's column k for an invocation's rows (see kernels.rs, `GemmCore`):
+// This file is the body; it is compiled with one of two entry files that supply
+// `a_slots(.., first)`: A's column k at the invocation's row slots first..first+7 (see kernels.rs,
+// `GemmCore`):
 //   gemm_plain.wgsl     each invocation loads its TM values itself;
 //   gemm_subgroup.wgsl  the lanes of a subgroup, which share their rows, load one value each and
-//                       exchange them by broadcast: one load instead of TM. On lavapipe a storage
+//                       exchange them by broadcast: one load per 8 rows. On lavapipe a storage
 //                       load costs a scalar loop over the SIMD lanes, so this is most of the gain.
 
 override MODE: u32 = 0u;
@@ -56,7 +57,7 @@ override ALPHA: f32 = 0.2;
 override BACKWARD: bool = false;
 override H_OFF: u32 = 0u;
 override LM: u32 = 8u;      // lanes along m (1, 2, 4 or 8)
-override TM: u32 = 4u;      // rows per invocation (1..8)
+override TM: u32 = 4u;      // rows per invocation (1..16)
 
 @group(0) @binding(0) var<storage, read_write> params: array<f32>;
 @group(0) @binding(1) var<storage, read_write> grads: array<f32>;
@@ -207,7 +208,8 @@ fn gemm(wg: vec3<u32>, nwg: vec3<u32>, li: u32, lane: u32) {
         }
     }
 
-    // The 4x4 block of C: one vec4 of columns per row slot, explicit so nothing spills to memory.
+    // The TM x 4 block of C: one vec4 of columns per row slot, named so nothing is indexed
+    // dynamically. Slots 8..15 take their A values from a second a_slots (subgroups of 8).
     var acc0 = vec4<f32>(0.0);
     var acc1 = vec4<f32>(0.0);
     var acc2 = vec4<f32>(0.0);
@@ -216,6 +218,14 @@ fn gemm(wg: vec3<u32>, nwg: vec3<u32>, li: u32, lane: u32) {
     var acc5 = vec4<f32>(0.0);
     var acc6 = vec4<f32>(0.0);
     var acc7 = vec4<f32>(0.0);
+    var acc8 = vec4<f32>(0.0);
+    var acc9 = vec4<f32>(0.0);
+    var acc10 = vec4<f32>(0.0);
+    var acc11 = vec4<f32>(0.0);
+    var acc12 = vec4<f32>(0.0);
+    var acc13 = vec4<f32>(0.0);
+    var acc14 = vec4<f32>(0.0);
+    var acc15 = vec4<f32>(0.0);
     if (MODE == 2u) {
         for (var n = 0u; n < BATCH; n++) {
             let nb = n * G_C * g_hw();
@@ -230,7 +240,7 @@ fn gemm(wg: vec3<u32>, nwg: vec3<u32>, li: u32, lane: u32) {
                         gathered(col_ok[2], nb + col_base[2], iy[2], ix[2]),
                         gathered(col_ok[3], nb + col_base[3], iy[3], ix[3]),
                     );
-                    let a = a_slots(Q_OFF + qrow, q_hw(), m0, lane);
+                    let a = a_slots(Q_OFF + qrow, q_hw(), m0, lane, 0u);
                     acc0 = fma(vec4<f32>(a[0]), b, acc0);
                     acc1 = fma(vec4<f32>(a[1]), b, acc1);
                     acc2 = fma(vec4<f32>(a[2]), b, acc2);
@@ -240,6 +250,17 @@ fn gemm(wg: vec3<u32>, nwg: vec3<u32>, li: u32, lane: u32) {
                         acc5 = fma(vec4<f32>(a[5]), b, acc5);
                         acc6 = fma(vec4<f32>(a[6]), b, acc6);
                         acc7 = fma(vec4<f32>(a[7]), b, acc7);
+                    }
+                    if (TM > 8u) {
+                        let a2 = a_slots(Q_OFF + qrow, q_hw(), m0, lane, 8u);
+                        acc8 = fma(vec4<f32>(a2[0]), b, acc8);
+                        acc9 = fma(vec4<f32>(a2[1]), b, acc9);
+                        acc10 = fma(vec4<f32>(a2[2]), b, acc10);
+                        acc11 = fma(vec4<f32>(a2[3]), b, acc11);
+                        acc12 = fma(vec4<f32>(a2[4]), b, acc12);
+                        acc13 = fma(vec4<f32>(a2[5]), b, acc13);
+                        acc14 = fma(vec4<f32>(a2[6]), b, acc14);
+                        acc15 = fma(vec4<f32>(a2[7]), b, acc15);
                     }
                 }
             }
@@ -291,7 +312,7 @@ fn gemm(wg: vec3<u32>, nwg: vec3<u32>, li: u32, lane: u32) {
                         gathered(col_ok[2], cb[2], iy[2], ix[2]),
                         gathered(col_ok[3], cb[3], iy[3], ix[3]),
                     );
-                    let a = a_slots(a_base + kh * KW + kw, a_stride, m0, lane);
+                    let a = a_slots(a_base + kh * KW + kw, a_stride, m0, lane, 0u);
                     acc0 = fma(vec4<f32>(a[0]), b, acc0);
                     acc1 = fma(vec4<f32>(a[1]), b, acc1);
                     acc2 = fma(vec4<f32>(a[2]), b, acc2);
@@ -301,6 +322,17 @@ fn gemm(wg: vec3<u32>, nwg: vec3<u32>, li: u32, lane: u32) {
                         acc5 = fma(vec4<f32>(a[5]), b, acc5);
                         acc6 = fma(vec4<f32>(a[6]), b, acc6);
                         acc7 = fma(vec4<f32>(a[7]), b, acc7);
+                    }
+                    if (TM > 8u) {
+                        let a2 = a_slots(a_base + kh * KW + kw, a_stride, m0, lane, 8u);
+                        acc8 = fma(vec4<f32>(a2[0]), b, acc8);
+                        acc9 = fma(vec4<f32>(a2[1]), b, acc9);
+                        acc10 = fma(vec4<f32>(a2[2]), b, acc10);
+                        acc11 = fma(vec4<f32>(a2[3]), b, acc11);
+                        acc12 = fma(vec4<f32>(a2[4]), b, acc12);
+                        acc13 = fma(vec4<f32>(a2[5]), b, acc13);
+                        acc14 = fma(vec4<f32>(a2[6]), b, acc14);
+                        acc15 = fma(vec4<f32>(a2[7]), b, acc15);
                     }
                 }
             }
@@ -315,4 +347,12 @@ fn gemm(wg: vec3<u32>, nwg: vec3<u32>, li: u32, lane: u32) {
     store(5u, m0, c0, acc5, col_y, col_x, col_ok, phase_y, phase_x);
     store(6u, m0, c0, acc6, col_y, col_x, col_ok, phase_y, phase_x);
     store(7u, m0, c0, acc7, col_y, col_x, col_ok, phase_y, phase_x);
+    store(8u, m0, c0, acc8, col_y, col_x, col_ok, phase_y, phase_x);
+    store(9u, m0, c0, acc9, col_y, col_x, col_ok, phase_y, phase_x);
+    store(10u, m0, c0, acc10, col_y, col_x, col_ok, phase_y, phase_x);
+    store(11u, m0, c0, acc11, col_y, col_x, col_ok, phase_y, phase_x);
+    store(12u, m0, c0, acc12, col_y, col_x, col_ok, phase_y, phase_x);
+    store(13u, m0, c0, acc13, col_y, col_x, col_ok, phase_y, phase_x);
+    store(14u, m0, c0, acc14, col_y, col_x, col_ok, phase_y, phase_x);
+    store(15u, m0, c0, acc15, col_y, col_x, col_ok, phase_y, phase_x);
 }

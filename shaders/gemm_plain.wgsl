@@ -1,16 +1,16 @@
 // gemm_plain.wgsl: entry point of gemm.wgsl for any device. Each invocation loads the TM values of
 // A's column k for its own rows.
 
-fn a_slots(base: u32, stride: u32, m0: u32, lane: u32) -> array<f32, 8> {
+fn a_slots(base: u32, stride: u32, m0: u32, lane: u32, first: u32) -> array<f32, 8> {
     return array<f32, 8>(
-        a_slot(0u, base, stride, m0),
-        a_slot(1u, base, stride, m0),
-        a_slot(2u, base, stride, m0),
-        a_slot(3u, base, stride, m0),
-        a_slot(4u, base, stride, m0),
-        a_slot(5u, base, stride, m0),
-        a_slot(6u, base, stride, m0),
-        a_slot(7u, base, stride, m0),
+        a_slot(first + 0u, base, stride, m0),
+        a_slot(first + 1u, base, stride, m0),
+        a_slot(first + 2u, base, stride, m0),
+        a_slot(first + 3u, base, stride, m0),
+        a_slot(first + 4u, base, stride, m0),
+        a_slot(first + 5u, base, stride, m0),
+        a_slot(first + 6u, base, stride, m0),
+        a_slot(first + 7u, base, stride, m0),
     );
 }
 

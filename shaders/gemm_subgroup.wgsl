@@ -3,8 +3,8 @@
 // multiple of the subgroup size), so lane l loads row slot l % TM and every lane takes all TM
 // slots by broadcast: one storage load per k instead of TM.
 
-fn a_slots(base: u32, stride: u32, m0: u32, lane: u32) -> array<f32, 8> {
-    let v = a_slot(lane % TM, base, stride, m0);
+fn a_slots(base: u32, stride: u32, m0: u32, lane: u32, first: u32) -> array<f32, 8> {
+    let v = a_slot(first + lane % min(TM - first, 8u), base, stride, m0);
     return array<f32, 8>(
         subgroupBroadcast(v, 0u),
         subgroupBroadcast(v, 1u),

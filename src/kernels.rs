@@ -254,7 +254,10 @@ impl Kernels {
             return Ok(p.clone());
         }
         let module = self.modules.get(&shader).ok_or_else(|| {
-            Error::Device(format!("{} needs a feature this device lacks", shader.file()))
+            Error::Device(format!(
+                "{} needs a feature this device lacks",
+                shader.file()
+            ))
         })?;
         let layout = &self.layouts[&shader.extra_group()];
         let p = gpu.checked(&format!("{}::{entry}", shader.file()), || {
@@ -381,13 +384,22 @@ impl GemmSpec {
     /// Lanes along m and rows per invocation, so that small layers keep lanes busy.
     fn tile(&self, core: GemmCore) -> (u32, u32) {
         if let GemmCore::Subgroup { max_size } = core {
-            // Loads of A are cheap here, so 8 rows per invocation wherever Q_C allows
-            // (BENCHMARKS.md, v5); row lanes are capped so a subgroup stays in one row group.
-            let lm_cap = (64 / max_size.max(1)).max(1);
+            // Loads of A are cheap here, so 8 or 16 rows per invocation wherever Q_C allows
+            // (BENCHMARKS.md, v5/v6). 16 pays for weight gradients and wide forward convolutions
+            // (more FMAs per load of B); conv-T phases and input gradients lose a little with it.
             let m = self.m();
+            let sixteen = match self.mode {
+                GemmMode::WeightGrad => true,
+                GemmMode::Conv => m >= 64 && self.backward_h_off.is_none(),
+                GemmMode::ConvTranspose => false,
+            };
+            // LM: a power of two, so that 64/LM column lanes split into whole subgroups, and at
+            // most 64/max_size, so that a subgroup never spans two row groups.
+            let lm_cap = (64 / max_size.max(1)).max(1);
+            let lanes = |rows: u32| 1 << (m / rows).clamp(1, 8).min(lm_cap).ilog2();
             return match m {
-                // A power of two, so that 64/LM column lanes split into whole subgroups.
-                m if m >= 8 => (1 << (m / 8).min(8).min(lm_cap).max(1).ilog2(), 8),
+                m if m >= 16 && sixteen => (lanes(16), 16),
+                m if m >= 8 => (lanes(8), 8),
                 m => (1, m.max(1)),
             };
         }

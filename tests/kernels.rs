@@ -8,7 +8,8 @@
 mod common;
 use common::*;
 use lamp::kernels::{
-    self, Act, Amp, Arenas, GemmCore, Granularity, LossConfig, LossSpec, Metric, Shader, StepUniform,
+    self, Act, Amp, Arenas, GemmCore, Granularity, LossConfig, LossSpec, Metric, Shader,
+    StepUniform,
 };
 use lamp::layers::{self, LayerOffsets};
 use lamp::model::{Layer, LayerKind};
