@@ -212,16 +212,20 @@ fn surface_png(alphas: &[f64], z: &[Vec<f64>], lo: f64, hi: f64, title: &str) ->
     let (llo, lhi) = (lo.max(1e-12).ln(), hi.max(1e-12).ln());
     let t = |v: f64| ((v.max(1e-12).ln() - llo) / (lhi - llo).max(1e-300)) as f32;
     let level = |v: f64| (t(v) * 8.0).floor().min(7.0) as i32;
+    // The plot area; the outermost cells are cut to it (their centres lie on its edges), so they
+    // never cover the tick labels.
+    let (left, bottom) = c.to_px(a0, a0);
+    let (right, top) = c.to_px(a1, a1);
     for i in 0..n {
         for j in 0..n {
             let (x0, y0) = c.to_px(alphas[i] - step / 2.0, alphas[j] - step / 2.0);
             let (x1, y1) = c.to_px(alphas[i] + step / 2.0, alphas[j] + step / 2.0);
             plot::rect(
                 &mut c.img,
-                x0.max(81),
-                y1.max(41),
-                x1 - 1,
-                y0 - 1,
+                x0.max(left + 1),
+                y1.max(top + 1),
+                (x1 - 1).min(right),
+                (y0 - 1).min(bottom - 1),
                 plot::turbo(t(z[i][j])),
             );
         }
