@@ -78,6 +78,8 @@ pub struct ScoreRow {
 #[derive(Serialize, Debug)]
 pub struct Report {
     pub device: String,
+    /// The GEMM core used (kernels::GemmCore), e.g. "Subgroup { max_size: 8 }".
+    pub gemm_core: String,
     pub timing: &'static str,
     pub kernel_timing: &'static str,
     pub probe: Probe,
@@ -271,6 +273,7 @@ pub fn run(g: Arc<Gpu>, k: Arc<Kernels>, opt: Options) -> Result<Report> {
     }
     Ok(Report {
         device: g.describe(),
+        gemm_core: format!("{:?}", k.gemm_core),
         timing: "host clock around submit + wait (median of runs after a warm-up)",
         kernel_timing,
         probe,
@@ -282,7 +285,10 @@ pub fn run(g: Arc<Gpu>, k: Arc<Kernels>, opt: Options) -> Result<Report> {
 
 /// The report as readable text.
 pub fn text(r: &Report) -> String {
-    let mut s = format!("device: {}\ntiming: {}\n\n", r.device, r.timing);
+    let mut s = format!(
+        "device: {}\nGEMM core: {}\ntiming: {}\n\n",
+        r.device, r.gemm_core, r.timing
+    );
     s += &format!(
         "probe: GEMM 1024^3 {:.2} GFLOP/s (median {:.1} ms, {:.1}-{:.1}); copy {:.2} GB/s\n\n",
         r.probe.gemm_gflops,

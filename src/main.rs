@@ -466,6 +466,12 @@ fn info(adapter: Option<&str>) -> Result<()> {
         l.max_compute_workgroup_storage_size
     );
     println!("features: {:?}", g.features);
+    println!(
+        "subgroup sizes: {}..{}; GEMM core: {:?}",
+        g.subgroup_sizes.0,
+        g.subgroup_sizes.1,
+        lamp::kernels::GemmCore::best(&g)
+    );
     Ok(())
 }
 
