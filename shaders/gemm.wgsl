@@ -19,6 +19,11 @@
 // The input gradient of conv2d is MODE 1 with the same weight, that of conv-T is MODE 0, and both
 // weight gradients are MODE 2 (for conv-T, Q is the layer input and G the output gradient).
 //
+// Split-K (MODE 2, KSPLIT > 1): for weight gradients with few outputs and a long reduction (the
+// 1-channel layers: 9 or 16 columns, K = batch x H x W) one tile would leave a core idle. The
+// batch is cut into KSPLIT parts, part p goes to column tiles p * col_tiles + t, and each part
+// writes its partial dW to P_OFF; bias_grad.wgsl then sums the parts in a fixed order.
+//
 // Epilogue, MODE 0/1: forward, Q = act(C + bias); backward (BACKWARD), Q = C * act'(H), where H is
 // the stored output of the activation (at H_OFF, same layout as Q). MODE 2 writes dW to `grads`.
 //
@@ -57,11 +62,16 @@ override ALPHA: f32 = 0.2;
 override BACKWARD: bool = false;
 override H_OFF: u32 = 0u;
 override LM: u32 = 8u;      // lanes along m (1, 2, 4 or 8)
+override KSPLIT: u32 = 1u;  // MODE 2: parts the batch is split into (split-K), see below
+override P_OFF: u32 = 0u;   // MODE 2 with KSPLIT > 1: partial sums [KSPLIT, Q_C, N] in acts
 override TM: u32 = 4u;      // rows per invocation (1..16)
 
 @group(0) @binding(0) var<storage, read_write> params: array<f32>;
 @group(0) @binding(1) var<storage, read_write> grads: array<f32>;
 @group(0) @binding(2) var<storage, read_write> acts: array<f32>;
+
+// MODE 2 with split-K: this workgroup's part of the batch.
+var<private> part: u32;
 
 const TN: u32 = 4u;
 
@@ -134,7 +144,11 @@ fn store(i: u32, m0: u32, c0: u32, v: vec4<f32>, cy: vec4<i32>, cx: vec4<i32>, o
         if (!ok[j]) { continue; }
         let col = c0 + j * ln();
         if (MODE == 2u) {
-            grads[W_OFF + m * n_cols + col] = v[j];
+            if (KSPLIT > 1u) {
+                acts[P_OFF + (part * Q_C + m) * n_cols + col] = v[j];
+            } else {
+                grads[W_OFF + m * n_cols + col] = v[j];
+            }
             continue;
         }
         var n: u32;
@@ -171,6 +185,10 @@ fn gemm(wg: vec3<u32>, nwg: vec3<u32>, li: u32, lane: u32) {
         if (phase >= STRIDE * STRIDE) { return; }
         phase_y = phase / STRIDE;
         phase_x = phase % STRIDE;
+        col_tile = col_tile % col_tiles;
+    } else if (MODE == 2u && KSPLIT > 1u) {
+        part = col_tile / col_tiles;
+        if (part >= KSPLIT) { return; }
         col_tile = col_tile % col_tiles;
     } else if (col_tile >= col_tiles) {
         return;
@@ -227,7 +245,9 @@ fn gemm(wg: vec3<u32>, nwg: vec3<u32>, li: u32, lane: u32) {
     var acc14 = vec4<f32>(0.0);
     var acc15 = vec4<f32>(0.0);
     if (MODE == 2u) {
-        for (var n = 0u; n < BATCH; n++) {
+        let per_part = (BATCH + KSPLIT - 1u) / KSPLIT;
+        let n_end = min(BATCH, (part + 1u) * per_part);
+        for (var n = part * per_part; n < n_end; n++) {
             let nb = n * G_C * g_hw();
             for (var y = 0u; y < Q_H; y++) {
                 for (var x = 0u; x < Q_W; x++) {

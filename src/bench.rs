@@ -111,6 +111,8 @@ fn probe(g: &Gpu, k: &Kernels, reps: usize) -> Result<Probe> {
         bias_off: None,
         act: Act::Identity,
         backward_h_off: None,
+        k_split: 1,
+        partial_off: 0,
     };
     let nn = (n * n) as usize;
     let a = Arenas::new(g, k, nn, 2 * nn, 8)?;

@@ -23,6 +23,9 @@ pub struct ActLayout {
     pub dz: Vec<usize>,
     /// SSIM scratch (5 maps per sample).
     pub scratch: usize,
+    /// Split-K partial sums of the small weight gradients (kernels::SPLIT_K_SCRATCH, not per
+    /// sample).
+    pub partials: usize,
     pub len: usize,
 }
 
@@ -43,11 +46,14 @@ impl ActLayout {
         let h = layers.iter().map(|l| take(l.out_len())).collect();
         let dz = layers.iter().map(|l| take(l.out_len())).collect();
         let scratch = take(scratch_per_sample);
+        let partials = at;
+        at += kernels::SPLIT_K_SCRATCH;
         ActLayout {
             x,
             h,
             dz,
             scratch,
+            partials,
             len: at,
         }
     }
@@ -224,9 +230,10 @@ impl Engine {
     /// The largest batch up to `want` whose activations fit one storage binding (and 32-bit
     /// indexing) on this device.
     pub fn fitting_batch(gpu: &Gpu, arch: &Arch, loss: LossConfig, want: usize) -> usize {
-        let per_sample = Self::layout(arch, loss, 1).len as u64;
+        let per_sample = (Self::layout(arch, loss, 1).len - kernels::SPLIT_K_SCRATCH) as u64;
         let limit = (gpu.limits.max_storage_buffer_binding_size / 4).min(u32::MAX as u64);
-        (limit / per_sample.max(1)).min(want as u64) as usize
+        let room = limit.saturating_sub(kernels::SPLIT_K_SCRATCH as u64);
+        (room / per_sample.max(1)).min(want as u64) as usize
     }
 
     fn offsets(&self, li: usize) -> LayerOffsets {
@@ -288,11 +295,11 @@ impl Engine {
         for li in (0..n).rev() {
             let l = &layers[li];
             let o = self.offsets(li);
-            backward.push(layers::weight_grad(l, b, &o).dispatch(
-                gpu,
-                k,
-                format!("{} weight grad", l.name),
-            )?);
+            backward.extend(
+                layers::weight_grad(l, b, &o)
+                    .with_split_k(self.layout.partials as u32)
+                    .dispatches(gpu, k, &format!("{} weight grad", l.name))?,
+            );
             backward.push(layers::bias_grad(l, b, &o).dispatch(
                 gpu,
                 k,

@@ -351,9 +351,33 @@ pub struct GemmSpec {
     pub act: Act,
     /// Backward epilogue: multiply by act'(stored output at this offset).
     pub backward_h_off: Option<u32>,
+    /// Weight gradients only: the batch is split into this many parts whose partial sums go to
+    /// `partial_off` in acts and are then added up (1 = no split; see `with_split_k`).
+    pub k_split: u32,
+    pub partial_off: u32,
 }
 
+/// Split-K applies to weight gradients with at most this many outputs...
+pub const SPLIT_K_MAX_OUTPUTS: u32 = 1024;
+/// ...cut into at most this many parts, so its scratch is `SPLIT_K_SCRATCH` floats.
+pub const SPLIT_K_PARTS: u32 = 16;
+pub const SPLIT_K_SCRATCH: usize = (SPLIT_K_MAX_OUTPUTS * SPLIT_K_PARTS) as usize;
+
 impl GemmSpec {
+    /// Splits a weight gradient with few outputs (the 1-channel layers: a single tile that
+    /// would leave cores idle) into parts of the batch, with partial sums at `scratch_off` in
+    /// acts (`SPLIT_K_SCRATCH` floats). Other launches are returned unchanged.
+    pub fn with_split_k(self, scratch_off: u32) -> GemmSpec {
+        let outputs = self.m() * self.n();
+        if self.mode != GemmMode::WeightGrad || outputs > SPLIT_K_MAX_OUTPUTS || self.batch < 4 {
+            return self;
+        }
+        GemmSpec {
+            k_split: (self.batch / 2).min(SPLIT_K_PARTS),
+            partial_off: scratch_off,
+            ..self
+        }
+    }
     pub fn m(&self) -> u32 {
         self.q[0]
     }
@@ -456,6 +480,8 @@ impl GemmSpec {
             ("H_OFF", self.backward_h_off.unwrap_or(0) as f64),
             ("LM", lm as f64),
             ("TM", tm as f64),
+            ("KSPLIT", self.k_split.max(1) as f64),
+            ("P_OFF", self.partial_off as f64),
         ]
     }
     /// Workgroup counts: column tiles (times the STRIDE² phases for conv-T) and row tiles.
@@ -468,6 +494,7 @@ impl GemmSpec {
                 let per_phase = self.batch * self.q[1].div_ceil(s) * self.q[2].div_ceil(s);
                 per_phase.div_ceil(cols_per_tile) * s * s
             }
+            GemmMode::WeightGrad => self.n().div_ceil(cols_per_tile) * self.k_split.max(1),
             _ => self.n().div_ceil(cols_per_tile),
         };
         fold(col_tiles, self.m().div_ceil(lm * tm))
@@ -475,7 +502,32 @@ impl GemmSpec {
     pub fn dispatch(&self, gpu: &Gpu, k: &Kernels, label: impl Into<String>) -> Result<Dispatch> {
         self.dispatch_with(gpu, k, k.gemm_core, label)
     }
-    /// The launch with a given core (tests check each core the device has).
+    /// The launches: the GEMM, and with split-K the sum of its parts into `grads`.
+    pub fn dispatches(&self, gpu: &Gpu, k: &Kernels, label: &str) -> Result<Vec<Dispatch>> {
+        self.dispatches_with(gpu, k, k.gemm_core, label)
+    }
+    pub fn dispatches_with(
+        &self,
+        gpu: &Gpu,
+        k: &Kernels,
+        core: GemmCore,
+        label: &str,
+    ) -> Result<Vec<Dispatch>> {
+        let mut d = vec![self.dispatch_with(gpu, k, core, label)?];
+        if self.k_split > 1 {
+            // The parts [k_split, outputs] summed per output: bias_grad's reduction exactly.
+            let sum = BiasGradSpec {
+                batch: self.k_split,
+                channels: self.m() * self.n(),
+                spatial: 1,
+                dz_off: self.partial_off,
+                db_off: self.w_off,
+            };
+            d.push(sum.dispatch(gpu, k, format!("{label} (sum of parts)"))?);
+        }
+        Ok(d)
+    }
+    /// The GEMM launch alone with a given core (tests check each core the device has).
     pub fn dispatch_with(
         &self,
         gpu: &Gpu,

@@ -37,6 +37,8 @@ fn base(l: &Layer, batch: u32, mode: GemmMode) -> GemmSpec {
         bias_off: None,
         act: Act::Identity,
         backward_h_off: None,
+        k_split: 1,
+        partial_off: 0,
     }
 }
 
