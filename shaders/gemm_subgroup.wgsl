@@ -1,7 +1,8 @@
 // gemm_subgroup.wgsl: entry point of gemm.wgsl for devices with subgroups of at least 8 lanes.
-// The lanes of a subgroup share their rows (the host keeps 64/LM columns-lanes per row group, a
-// multiple of the subgroup size), so lane l loads row slot l % TM and every lane takes all TM
-// slots by broadcast: one storage load per k instead of TM.
+// The lanes of a subgroup share their rows (the host keeps 64/LM column lanes per row group, a
+// multiple of the subgroup size), so for the slots first..first+7 lane l loads slot
+// first + l % (slots left, at most 8) and every lane takes all of them by broadcast: one storage
+// load per k and 8 rows instead of 8.
 
 fn a_slots(base: u32, stride: u32, m0: u32, lane: u32, first: u32) -> array<f32, 8> {
     let v = a_slot(first + lane % min(TM - first, 8u), base, stride, m0);

@@ -499,7 +499,13 @@ impl GemmSpec {
         };
         fold(col_tiles, self.m().div_ceil(lm * tm))
     }
+    /// The GEMM launch with the device's core. A split-K spec also needs its sum of parts:
+    /// launch those through `dispatches`.
     pub fn dispatch(&self, gpu: &Gpu, k: &Kernels, label: impl Into<String>) -> Result<Dispatch> {
+        debug_assert!(
+            self.k_split <= 1,
+            "split-K launches go through `dispatches`"
+        );
         self.dispatch_with(gpu, k, k.gemm_core, label)
     }
     /// The launches: the GEMM, and with split-K the sum of its parts into `grads`.

@@ -67,11 +67,12 @@ impl LayerCase {
         ConvGeom::of(&self.layer, self.batch)
     }
 
-    /// Arenas filled with the case's tensors and NaN everywhere else.
+    /// Where split-K's partial sums go in acts (after everything else).
     fn partials(&self) -> u32 {
         (self.dz_below + self.x.len()) as u32
     }
 
+    /// Arenas filled with the case's tensors and NaN everywhere else.
     fn arenas(&self) -> Arenas {
         let (g, k) = gpu();
         let plen = self.w.len() + self.b.len();
@@ -357,7 +358,7 @@ fn conv2d_backward_matches_reference() {
 #[test]
 fn one_channel_weight_gradients_split_k_match_reference() {
     // fmnist-ae's enc1 and dec3 shapes at batches that split unevenly (9 into 4 parts of 3:
-    // the last part is empty; 7 into 3 parts of 3).
+    // the last part is empty; 7 into 3 parts of 3, 3 and 1).
     check_backward(
         conv([1, 28, 28], [32, 14, 14], 3, 2, 1, Act::LeakyRelu(0.2)),
         9,
