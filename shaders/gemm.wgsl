@@ -172,6 +172,52 @@ fn store(i: u32, m0: u32, c0: u32, v: vec4<f32>, cy: vec4<i32>, cx: vec4<i32>, o
     }
 }
 
+// The TM x 4 block of C: one vec4 of columns per row slot, named so that nothing is indexed
+// dynamically (private, zero at the start of each invocation). Slots 8..15 take their A values
+// from a second a_slots (subgroups of 8).
+var<private> acc0: vec4<f32>;
+var<private> acc1: vec4<f32>;
+var<private> acc2: vec4<f32>;
+var<private> acc3: vec4<f32>;
+var<private> acc4: vec4<f32>;
+var<private> acc5: vec4<f32>;
+var<private> acc6: vec4<f32>;
+var<private> acc7: vec4<f32>;
+var<private> acc8: vec4<f32>;
+var<private> acc9: vec4<f32>;
+var<private> acc10: vec4<f32>;
+var<private> acc11: vec4<f32>;
+var<private> acc12: vec4<f32>;
+var<private> acc13: vec4<f32>;
+var<private> acc14: vec4<f32>;
+var<private> acc15: vec4<f32>;
+
+// One step of the reduction: the block += A's column k (at base, stride) times B's row k, `b`.
+fn accumulate(b: vec4<f32>, base: u32, stride: u32, m0: u32, lane: u32) {
+    let a = a_slots(base, stride, m0, lane, 0u);
+    acc0 = fma(vec4<f32>(a[0]), b, acc0);
+    acc1 = fma(vec4<f32>(a[1]), b, acc1);
+    acc2 = fma(vec4<f32>(a[2]), b, acc2);
+    acc3 = fma(vec4<f32>(a[3]), b, acc3);
+    if (TM > 4u) {
+        acc4 = fma(vec4<f32>(a[4]), b, acc4);
+        acc5 = fma(vec4<f32>(a[5]), b, acc5);
+        acc6 = fma(vec4<f32>(a[6]), b, acc6);
+        acc7 = fma(vec4<f32>(a[7]), b, acc7);
+    }
+    if (TM > 8u) {
+        let a2 = a_slots(base, stride, m0, lane, 8u);
+        acc8 = fma(vec4<f32>(a2[0]), b, acc8);
+        acc9 = fma(vec4<f32>(a2[1]), b, acc9);
+        acc10 = fma(vec4<f32>(a2[2]), b, acc10);
+        acc11 = fma(vec4<f32>(a2[3]), b, acc11);
+        acc12 = fma(vec4<f32>(a2[4]), b, acc12);
+        acc13 = fma(vec4<f32>(a2[5]), b, acc13);
+        acc14 = fma(vec4<f32>(a2[6]), b, acc14);
+        acc15 = fma(vec4<f32>(a2[7]), b, acc15);
+    }
+}
+
 // The kernel body; `lane` is the invocation's index within its subgroup (0 where unused).
 fn gemm(wg: vec3<u32>, nwg: vec3<u32>, li: u32, lane: u32) {
     let n_cols = gemm_n();
@@ -226,24 +272,6 @@ fn gemm(wg: vec3<u32>, nwg: vec3<u32>, li: u32, lane: u32) {
         }
     }
 
-    // The TM x 4 block of C: one vec4 of columns per row slot, named so nothing is indexed
-    // dynamically. Slots 8..15 take their A values from a second a_slots (subgroups of 8).
-    var acc0 = vec4<f32>(0.0);
-    var acc1 = vec4<f32>(0.0);
-    var acc2 = vec4<f32>(0.0);
-    var acc3 = vec4<f32>(0.0);
-    var acc4 = vec4<f32>(0.0);
-    var acc5 = vec4<f32>(0.0);
-    var acc6 = vec4<f32>(0.0);
-    var acc7 = vec4<f32>(0.0);
-    var acc8 = vec4<f32>(0.0);
-    var acc9 = vec4<f32>(0.0);
-    var acc10 = vec4<f32>(0.0);
-    var acc11 = vec4<f32>(0.0);
-    var acc12 = vec4<f32>(0.0);
-    var acc13 = vec4<f32>(0.0);
-    var acc14 = vec4<f32>(0.0);
-    var acc15 = vec4<f32>(0.0);
     if (MODE == 2u) {
         let per_part = (BATCH + KSPLIT - 1u) / KSPLIT;
         let n_end = min(BATCH, (part + 1u) * per_part);
@@ -260,28 +288,7 @@ fn gemm(wg: vec3<u32>, nwg: vec3<u32>, li: u32, lane: u32) {
                         gathered(col_ok[2], nb + col_base[2], iy[2], ix[2]),
                         gathered(col_ok[3], nb + col_base[3], iy[3], ix[3]),
                     );
-                    let a = a_slots(Q_OFF + qrow, q_hw(), m0, lane, 0u);
-                    acc0 = fma(vec4<f32>(a[0]), b, acc0);
-                    acc1 = fma(vec4<f32>(a[1]), b, acc1);
-                    acc2 = fma(vec4<f32>(a[2]), b, acc2);
-                    acc3 = fma(vec4<f32>(a[3]), b, acc3);
-                    if (TM > 4u) {
-                        acc4 = fma(vec4<f32>(a[4]), b, acc4);
-                        acc5 = fma(vec4<f32>(a[5]), b, acc5);
-                        acc6 = fma(vec4<f32>(a[6]), b, acc6);
-                        acc7 = fma(vec4<f32>(a[7]), b, acc7);
-                    }
-                    if (TM > 8u) {
-                        let a2 = a_slots(Q_OFF + qrow, q_hw(), m0, lane, 8u);
-                        acc8 = fma(vec4<f32>(a2[0]), b, acc8);
-                        acc9 = fma(vec4<f32>(a2[1]), b, acc9);
-                        acc10 = fma(vec4<f32>(a2[2]), b, acc10);
-                        acc11 = fma(vec4<f32>(a2[3]), b, acc11);
-                        acc12 = fma(vec4<f32>(a2[4]), b, acc12);
-                        acc13 = fma(vec4<f32>(a2[5]), b, acc13);
-                        acc14 = fma(vec4<f32>(a2[6]), b, acc14);
-                        acc15 = fma(vec4<f32>(a2[7]), b, acc15);
-                    }
+                    accumulate(b, Q_OFF + qrow, q_hw(), m0, lane);
                 }
             }
         }
@@ -332,28 +339,7 @@ fn gemm(wg: vec3<u32>, nwg: vec3<u32>, li: u32, lane: u32) {
                         gathered(col_ok[2], cb[2], iy[2], ix[2]),
                         gathered(col_ok[3], cb[3], iy[3], ix[3]),
                     );
-                    let a = a_slots(a_base + kh * KW + kw, a_stride, m0, lane, 0u);
-                    acc0 = fma(vec4<f32>(a[0]), b, acc0);
-                    acc1 = fma(vec4<f32>(a[1]), b, acc1);
-                    acc2 = fma(vec4<f32>(a[2]), b, acc2);
-                    acc3 = fma(vec4<f32>(a[3]), b, acc3);
-                    if (TM > 4u) {
-                        acc4 = fma(vec4<f32>(a[4]), b, acc4);
-                        acc5 = fma(vec4<f32>(a[5]), b, acc5);
-                        acc6 = fma(vec4<f32>(a[6]), b, acc6);
-                        acc7 = fma(vec4<f32>(a[7]), b, acc7);
-                    }
-                    if (TM > 8u) {
-                        let a2 = a_slots(a_base + kh * KW + kw, a_stride, m0, lane, 8u);
-                        acc8 = fma(vec4<f32>(a2[0]), b, acc8);
-                        acc9 = fma(vec4<f32>(a2[1]), b, acc9);
-                        acc10 = fma(vec4<f32>(a2[2]), b, acc10);
-                        acc11 = fma(vec4<f32>(a2[3]), b, acc11);
-                        acc12 = fma(vec4<f32>(a2[4]), b, acc12);
-                        acc13 = fma(vec4<f32>(a2[5]), b, acc13);
-                        acc14 = fma(vec4<f32>(a2[6]), b, acc14);
-                        acc15 = fma(vec4<f32>(a2[7]), b, acc15);
-                    }
+                    accumulate(b, a_base + kh * KW + kw, a_stride, m0, lane);
                 }
             }
         }

@@ -230,9 +230,11 @@ impl Engine {
     /// The largest batch up to `want` whose activations fit one storage binding (and 32-bit
     /// indexing) on this device.
     pub fn fitting_batch(gpu: &Gpu, arch: &Arch, loss: LossConfig, want: usize) -> usize {
-        let per_sample = (Self::layout(arch, loss, 1).len - kernels::SPLIT_K_SCRATCH) as u64;
+        // Per-sample regions end where the fixed split-K scratch begins.
+        let one = Self::layout(arch, loss, 1);
+        let (per_sample, fixed) = (one.partials as u64, (one.len - one.partials) as u64);
         let limit = (gpu.limits.max_storage_buffer_binding_size / 4).min(u32::MAX as u64);
-        let room = limit.saturating_sub(kernels::SPLIT_K_SCRATCH as u64);
+        let room = limit.saturating_sub(fixed);
         (room / per_sample.max(1)).min(want as u64) as usize
     }
 

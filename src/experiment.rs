@@ -1,8 +1,8 @@
 //! `lamp experiment`: the one-class protocol for every combination of class × metric ×
 //! amplification × granularity × seed, one cell at a time. Each finished cell is appended to
 //! `results.jsonl` (one line, written and fsynced at once); a restarted run reads the file, drops
-//! a torn last line, and skips the cells already there. `results.md` and a bar chart are rebuilt
-//! from the JSONL after every cell.
+//! a torn last line, and skips the cells already there. `results.md` and its charts are rebuilt
+//! from the JSONL after every cell (report.rs).
 
 use crate::data::{self, Dataset, TestSet};
 use crate::engine::Engine;
@@ -12,7 +12,6 @@ use crate::gpu::Gpu;
 use crate::kernels::{Amp, Granularity, Kernels, LossConfig, Metric};
 use crate::metrics;
 use crate::model::Arch;
-use crate::plot::{self, Chart};
 use crate::reference;
 use crate::train::{self, TrainConfig};
 use serde::{Deserialize, Serialize};
@@ -299,178 +298,9 @@ pub fn run(
             base,
             train_seconds
         );
-        write_tables(out, &plan.command)?;
+        crate::report::write(out, &plan.command)?;
     }
-    write_tables(out, &plan.command)
-}
-
-fn mean_std(v: &[f64]) -> (f64, f64) {
-    let n = v.len() as f64;
-    let m = v.iter().sum::<f64>() / n;
-    let var = if v.len() > 1 {
-        v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0)
-    } else {
-        0.0
-    };
-    (m, var.sqrt())
-}
-
-/// results.md and results.png from results.jsonl.
-pub fn write_tables(out: &Path, command: &str) -> Result<()> {
-    let rows = read_results(&out.join("results.jsonl"))?;
-    // (config, class) → AUROCs over seeds; config = metric/amp/granularity/optimizer/epochs.
-    let cfg_name = |k: &CellKey| {
-        format!(
-            "{} {} {} {} {}ep",
-            k.metric, k.amp, k.granularity, k.optimizer, k.epochs
-        )
-    };
-    let mut table: BTreeMap<String, BTreeMap<String, Vec<f64>>> = BTreeMap::new();
-    let mut base: BTreeMap<(String, String), f64> = BTreeMap::new();
-    for r in &rows {
-        table
-            .entry(cfg_name(&r.key))
-            .or_default()
-            .entry(r.key.class.clone())
-            .or_default()
-            .push(r.auroc);
-        base.insert(
-            (r.key.metric.clone(), r.key.class.clone()),
-            r.mean_image_auroc,
-        );
-    }
-    let classes: BTreeSet<String> = rows.iter().map(|r| r.key.class.clone()).collect();
-    // Every command that contributed cells (each line of results.jsonl keeps its own); running
-    // any of them again resumes it.
-    let mut commands: Vec<&str> = rows.iter().map(|r| r.command.as_str()).collect();
-    commands.push(command);
-    commands.sort_unstable();
-    commands.dedup();
-    let mut md = String::from("# lamp experiment results\n\nReproduce (each command resumes; finished cells are never recomputed):\n\n");
-    for c in &commands {
-        md += &format!("    {c}\n");
-    }
-    md += "\nImage AUROC, mean ± standard deviation over seeds (n = seeds run). \"mean image\" is the \
-           model-free baseline: the error against the mean training image with the same metric. \
-           Per-cell details (loss curve ends, clamp counts, time, images/s, device) are in results.jsonl.\n\n";
-    md += "| configuration |";
-    for c in &classes {
-        md += &format!(" {c} |");
-    }
-    md += " mean |\n|---|";
-    for _ in &classes {
-        md += "---|";
-    }
-    md += "---|\n";
-    for (cfg, per) in &table {
-        md += &format!("| {cfg} |");
-        let mut means = Vec::new();
-        for c in &classes {
-            match per.get(c) {
-                Some(v) => {
-                    let (m, s) = mean_std(v);
-                    means.push(m);
-                    md += &format!(" {m:.4} ± {s:.4} (n={}) |", v.len());
-                }
-                None => md += " |",
-            }
-        }
-        let complete = means.len() == classes.len();
-        md += &format!(
-            " {} |\n",
-            if complete {
-                format!("{:.4}", mean_std(&means).0)
-            } else {
-                "—".into()
-            }
-        );
-    }
-    let metrics_seen: BTreeSet<String> = rows.iter().map(|r| r.key.metric.clone()).collect();
-    for m in &metrics_seen {
-        md += &format!("| mean image ({m}) |");
-        for c in &classes {
-            md += &base
-                .get(&(m.clone(), c.clone()))
-                .map_or(" |".into(), |b| format!(" {b:.4} |"));
-        }
-        md += " |\n";
-    }
-    // LAMP against the baseline of the same metric, per class: difference and spread.
-    md += "\n## LAMP minus baseline (same metric, optimizer, epochs)\n\nA difference is called an effect only \
-           when it exceeds the larger of the two cells' seed-to-seed standard deviations.\n\n\
-           | configuration | class | difference | spread | verdict |\n|---|---|---|---|---|\n";
-    for (cfg, per) in &table {
-        let parts: Vec<&str> = cfg.split(' ').collect();
-        if parts.len() < 5 || parts[1] != "lamp" {
-            continue;
-        }
-        let base_cfg = format!("{} none - {} {}", parts[0], parts[3], parts[4]);
-        let Some(bper) = table.get(&base_cfg) else {
-            continue;
-        };
-        for c in &classes {
-            if let (Some(a), Some(b)) = (per.get(c), bper.get(c)) {
-                let ((ma, sa), (mb, sb)) = (mean_std(a), mean_std(b));
-                let spread = sa.max(sb);
-                let verdict = if a.len() < 2 || b.len() < 2 {
-                    "one seed: unknown"
-                } else if (ma - mb).abs() > spread {
-                    if ma > mb {
-                        "LAMP better"
-                    } else {
-                        "LAMP worse"
-                    }
-                } else {
-                    "no measurable effect"
-                };
-                md += &format!(
-                    "| {cfg} | {c} | {:+.4} | {spread:.4} | {verdict} |\n",
-                    ma - mb
-                );
-            }
-        }
-    }
-    md += "\n![AUROC per class](results.png)\n";
-    write_atomic(&out.join("results.md"), md.as_bytes())?;
-    // Bar chart: per class, one bar per configuration (mean over seeds).
-    let cfgs: Vec<&String> = table.keys().collect();
-    if !cfgs.is_empty() && !classes.is_empty() {
-        let colours = [
-            plot::BLUE,
-            plot::ORANGE,
-            plot::GREEN,
-            plot::RED,
-            plot::GREY,
-            plot::BLACK,
-        ];
-        let lo = rows.iter().map(|r| r.auroc).fold(1.0, f64::min).min(0.5);
-        let mut c = Chart::new(
-            900,
-            460,
-            "image AUROC per class",
-            "class",
-            "AUROC",
-            (0.0, classes.len() as f64),
-            (lo, 1.0),
-        );
-        for (ci, class) in classes.iter().enumerate() {
-            for (k, cfg) in cfgs.iter().enumerate() {
-                if let Some(v) = table[*cfg].get(class) {
-                    let w = 0.8 / cfgs.len() as f64;
-                    let x0 = ci as f64 + 0.1 + k as f64 * w;
-                    c.bar(x0, x0 + w, mean_std(v).0, colours[k % colours.len()]);
-                }
-            }
-        }
-        let legend: Vec<(&str, image::Rgb<u8>)> = cfgs
-            .iter()
-            .enumerate()
-            .map(|(k, s)| (s.as_str(), colours[k % colours.len()]))
-            .collect();
-        c.legend(&legend);
-        write_atomic(&out.join("results.png"), &crate::score::png_bytes(&c.img)?)?;
-    }
-    Ok(())
+    crate::report::write(out, &plan.command)
 }
 
 /// Loader for MVTec AD categories under `root` (each `root/<category>`).

@@ -22,5 +22,6 @@ pub mod fsutil;
 pub mod landscape;
 pub mod metrics;
 pub mod plot;
+pub mod report;
 pub mod score;
 pub mod train;

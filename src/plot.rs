@@ -8,10 +8,17 @@ use image::{Rgb, RgbImage};
 pub const WHITE: Rgb<u8> = Rgb([255, 255, 255]);
 pub const BLACK: Rgb<u8> = Rgb([0, 0, 0]);
 pub const GREY: Rgb<u8> = Rgb([200, 200, 200]);
+pub const DARK_GREY: Rgb<u8> = Rgb([110, 110, 110]);
 pub const BLUE: Rgb<u8> = Rgb([31, 119, 180]);
 pub const ORANGE: Rgb<u8> = Rgb([255, 127, 14]);
 pub const RED: Rgb<u8> = Rgb([214, 39, 40]);
 pub const GREEN: Rgb<u8> = Rgb([44, 160, 44]);
+pub const PURPLE: Rgb<u8> = Rgb([148, 103, 189]);
+pub const BROWN: Rgb<u8> = Rgb([140, 86, 75]);
+pub const PINK: Rgb<u8> = Rgb([227, 119, 194]);
+pub const OLIVE: Rgb<u8> = Rgb([188, 189, 34]);
+/// Distinct colours for series, in order (the "tab10" palette, less its grey).
+pub const SERIES: [Rgb<u8>; 8] = [BLUE, ORANGE, GREEN, RED, PURPLE, BROWN, PINK, OLIVE];
 
 /// Turbo colour map (Mikhail, Google 2019), polynomial approximation; t in [0, 1].
 pub fn turbo(t: f32) -> Rgb<u8> {
@@ -114,6 +121,8 @@ fn fmt_tick(v: f64) -> String {
         format!("{v:.1e}")
     } else if v.abs() >= 10.0 {
         format!("{v:.0}")
+    } else if v.abs() < 0.1 {
+        format!("{v:.3}")
     } else {
         format!("{v:.2}")
     }
@@ -130,8 +139,57 @@ impl Chart {
         x: (f64, f64),
         y: (f64, f64),
     ) -> Chart {
+        let mut c = Chart::frame(w, h, title, xlabel, ylabel, x, y, 20);
+        for i in 0..=4 {
+            let xv = x.0 + i as f64 / 4.0 * (x.1 - x.0);
+            c.x_tick(xv, &fmt_tick(xv));
+        }
+        c
+    }
+
+    /// A bar chart's frame: one slot of width 1 per category, labelled below, and the legend to
+    /// the right of the plot area.
+    pub fn categories(
+        w: u32,
+        h: u32,
+        title: &str,
+        ylabel: &str,
+        names: &[String],
+        y: (f64, f64),
+        legend: &[(&str, Rgb<u8>)],
+    ) -> Chart {
+        let legend_w = legend
+            .iter()
+            .map(|(l, _)| text_width(l, 1) + 30)
+            .max()
+            .unwrap_or(0);
+        let x = (0.0, names.len().max(1) as f64);
+        let mut c = Chart::frame(w, h, title, "", ylabel, x, y, 20 + legend_w);
+        for (i, n) in names.iter().enumerate() {
+            c.x_tick(i as f64 + 0.5, n);
+        }
+        for (i, (label, colour)) in legend.iter().enumerate() {
+            let (lx, ly) = (c.right + 16, c.top + 8 + i as i32 * 14);
+            rect(&mut c.img, lx, ly, lx + 10, ly + 8, *colour);
+            text(&mut c.img, lx + 16, ly, label, 1, BLACK);
+        }
+        c
+    }
+
+    /// Title, axis labels, y ticks with grid lines and the axes; `right` pixels kept free.
+    #[allow(clippy::too_many_arguments)]
+    fn frame(
+        w: u32,
+        h: u32,
+        title: &str,
+        xlabel: &str,
+        ylabel: &str,
+        x: (f64, f64),
+        y: (f64, f64),
+        right: i32,
+    ) -> Chart {
         let mut img = RgbImage::from_pixel(w, h, WHITE);
-        let (left, top, right, bottom) = (80, 40, w as i32 - 20, h as i32 - 50);
+        let (left, top, right, bottom) = (80, 40, w as i32 - right, h as i32 - 50);
         text(
             &mut img,
             (w as i32 - text_width(title, 2)) / 2,
@@ -169,21 +227,9 @@ impl Chart {
             bottom,
         };
         for i in 0..=4 {
-            let f = i as f64 / 4.0;
-            let (xv, yv) = (x.0 + f * (x.1 - x.0), y.0 + f * (y.1 - y.0));
-            let (px, _) = c.to_px(xv, y.0);
+            let yv = y.0 + i as f64 / 4.0 * (y.1 - y.0);
             let (_, py) = c.to_px(x.0, yv);
-            line(&mut c.img, (px, top), (px, bottom), GREY, 1);
             line(&mut c.img, (left, py), (right, py), GREY, 1);
-            let xl = fmt_tick(xv);
-            text(
-                &mut c.img,
-                px - text_width(&xl, 1) / 2,
-                bottom + 6,
-                &xl,
-                1,
-                BLACK,
-            );
             let yl = fmt_tick(yv);
             text(
                 &mut c.img,
@@ -197,6 +243,26 @@ impl Chart {
         line(&mut c.img, (left, bottom), (right, bottom), BLACK, 1);
         line(&mut c.img, (left, top), (left, bottom), BLACK, 1);
         c
+    }
+
+    /// A vertical grid line at `x`, labelled below the axis.
+    fn x_tick(&mut self, x: f64, label: &str) {
+        let (px, _) = self.to_px(x, self.y.0);
+        line(
+            &mut self.img,
+            (px, self.top),
+            (px, self.bottom - 1),
+            GREY,
+            1,
+        );
+        text(
+            &mut self.img,
+            px - text_width(label, 1) / 2,
+            self.bottom + 6,
+            label,
+            1,
+            BLACK,
+        );
     }
 
     pub fn to_px(&self, x: f64, y: f64) -> (i32, i32) {
@@ -226,8 +292,29 @@ impl Chart {
 
     /// A filled bar from y = y.0 up to `v` between x0 and x1, outlined.
     pub fn bar(&mut self, x0: f64, x1: f64, v: f64, c: Rgb<u8>) {
-        let (a, b) = (self.to_px(x0, self.y.0), self.to_px(x1, v));
+        self.bar_from(x0, x1, self.y.0, v, c);
+    }
+
+    /// A filled bar between heights `from` and `to` (clipped to the y range).
+    pub fn bar_from(&mut self, x0: f64, x1: f64, from: f64, to: f64, c: Rgb<u8>) {
+        let clip = |v: f64| v.clamp(self.y.0.min(self.y.1), self.y.0.max(self.y.1));
+        let (a, b) = (self.to_px(x0, clip(from)), self.to_px(x1, clip(to)));
         rect(&mut self.img, a.0, b.1, b.0 - 1, a.1, c);
+    }
+
+    /// A vertical whisker at `x` from `lo` to `hi` with short caps.
+    pub fn whisker(&mut self, x: f64, lo: f64, hi: f64, c: Rgb<u8>) {
+        let clip = |v: f64| v.clamp(self.y.0.min(self.y.1), self.y.0.max(self.y.1));
+        let (a, b) = (self.to_px(x, clip(lo)), self.to_px(x, clip(hi)));
+        line(&mut self.img, a, b, c, 1);
+        line(&mut self.img, (a.0 - 2, a.1), (a.0 + 2, a.1), c, 1);
+        line(&mut self.img, (b.0 - 2, b.1), (b.0 + 2, b.1), c, 1);
+    }
+
+    /// A horizontal line across the plot at height `y`.
+    pub fn hline(&mut self, y: f64, c: Rgb<u8>) {
+        let (_, py) = self.to_px(self.x.0, y);
+        line(&mut self.img, (self.left, py), (self.right, py), c, 1);
     }
 
     /// Legend entries stacked in the top-right corner.

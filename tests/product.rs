@@ -233,6 +233,11 @@ fn mvtec_tree_train_eval_score() {
             "{r}"
         );
     }
+    let md = std::fs::read_to_string(exp.join("results.md")).unwrap();
+    assert!(
+        md.contains("Pixel AUROC") && md.contains("| mse lamp element adam 3ep | textures | 1 |"),
+        "{md}"
+    );
 
     // Bad inputs: a tree whose mask is missing, a model without calibration.
     std::fs::remove_file(root.join("ground_truth/spot/003_mask.png")).unwrap();

@@ -247,7 +247,19 @@ fn experiment_killed_mid_run_resumes_without_recomputing() {
     for l in text.lines() {
         serde_json::from_str::<serde_json::Value>(l).expect("no corrupt line");
     }
-    assert!(out.join("results.md").is_file() && out.join("results.png").is_file());
+    let md = std::fs::read_to_string(out.join("results.md")).unwrap();
+    // LAMP against the baseline, paired over both seeds, with a verdict.
+    let row = md
+        .lines()
+        .find(|l| l.starts_with("| mse lamp element adam 1ep | 1 | 2 |"))
+        .unwrap_or_else(|| panic!("no paired row in:\n{md}"));
+    assert!(
+        row.contains("LAMP") || row.contains("no measurable effect"),
+        "{row}"
+    );
+    for png in ["results.png", "results-difference.png"] {
+        image::open(out.join(png)).unwrap_or_else(|e| panic!("{png}: {e}"));
+    }
     std::fs::remove_dir_all(&d).unwrap();
 }
 
