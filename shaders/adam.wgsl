@@ -8,28 +8,13 @@
 // non-finite flag (stats[4]) so the host stops training at the next readback.
 //
 // Geometry: 256 invocations per workgroup, grid-stride over COUNT elements.
-
-struct Step {
-    batch_offset: u32,
-    t: u32,
-    step_size: f32,
-    bc2_sqrt: f32,
-    beta2: f32,
-    one_minus_beta1: f32,
-    one_minus_beta2: f32,
-    eps: f32,
-    weight_decay: f32,
-    pad0: u32,
-    pad1: u32,
-    pad2: u32,
-}
+// `step` (binding 4) is declared in step.wgsl, which is compiled in front of this file.
 
 override COUNT: u32 = 1u;
 
 @group(0) @binding(0) var<storage, read_write> params: array<f32>;
 @group(0) @binding(1) var<storage, read_write> grads: array<f32>;
 @group(0) @binding(3) var<storage, read_write> stats: array<u32>;
-@group(0) @binding(4) var<uniform> step: Step;
 @group(1) @binding(0) var<storage, read_write> exp_avg: array<f32>;
 @group(1) @binding(1) var<storage, read_write> exp_avg_sq: array<f32>;
 
@@ -39,14 +24,20 @@ fn is_finite(x: f32) -> bool {
     return (bitcast<u32>(x) & 0x7f800000u) != 0x7f800000u;
 }
 
+// The gradient with the L2 penalty added; a non-finite gradient raises the flag.
+fn decayed_grad(i: u32, p: f32) -> f32 {
+    var g = grads[i];
+    if (!is_finite(g)) { stats[NONFINITE_FLAG] = 1u; }
+    if (step.weight_decay != 0.0) { g = g + step.weight_decay * p; }
+    return g;
+}
+
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let stride = nwg.x * 256u;
     for (var i = gid.x; i < COUNT; i += stride) {
         let p = params[i];
-        var g = grads[i];
-        if (!is_finite(g)) { stats[NONFINITE_FLAG] = 1u; }
-        if (step.weight_decay != 0.0) { g = g + step.weight_decay * p; }
+        let g = decayed_grad(i, p);
         let m = exp_avg[i] + step.one_minus_beta1 * (g - exp_avg[i]);
         let v = exp_avg_sq[i] * step.beta2 + step.one_minus_beta2 * g * g;
         exp_avg[i] = m;
@@ -64,9 +55,7 @@ fn sgd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) n
     let stride = nwg.x * 256u;
     for (var i = gid.x; i < COUNT; i += stride) {
         let p = params[i];
-        var g = grads[i];
-        if (!is_finite(g)) { stats[NONFINITE_FLAG] = 1u; }
-        if (step.weight_decay != 0.0) { g = g + step.weight_decay * p; }
+        let g = decayed_grad(i, p);
         let buf = step.beta2 * exp_avg[i] + g;
         exp_avg[i] = buf;
         params[i] = p - step.step_size * buf;

@@ -4,21 +4,7 @@
 // one dispatch per chunk copies the samples that fall in [CHUNK_START, CHUNK_START + CHUNK_LEN).
 //
 // Geometry: 256 invocations per workgroup, grid-stride over BATCH * P elements.
-
-struct Step {
-    batch_offset: u32,
-    t: u32,
-    step_size: f32,
-    bc2_sqrt: f32,
-    beta2: f32,
-    one_minus_beta1: f32,
-    one_minus_beta2: f32,
-    eps: f32,
-    weight_decay: f32,
-    pad0: u32,
-    pad1: u32,
-    pad2: u32,
-}
+// `step` (binding 4) is declared in step.wgsl, which is compiled in front of this file.
 
 override P: u32 = 1u;            // elements per sample
 override BATCH: u32 = 1u;
@@ -27,7 +13,6 @@ override CHUNK_START: u32 = 0u;
 override CHUNK_LEN: u32 = 0u;
 
 @group(0) @binding(2) var<storage, read_write> acts: array<f32>;
-@group(0) @binding(4) var<uniform> step: Step;
 @group(1) @binding(0) var<storage, read_write> data: array<f32>;
 @group(1) @binding(1) var<storage, read_write> indices: array<u32>;
 

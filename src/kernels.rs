@@ -39,8 +39,8 @@ impl Shader {
             Shader::GemmSubgroup => "shaders/gemm.wgsl + shaders/gemm_subgroup.wgsl",
             Shader::BiasGrad => "shaders/bias_grad.wgsl",
             Shader::Loss => "shaders/loss.wgsl",
-            Shader::Adam => "shaders/adam.wgsl",
-            Shader::Gather => "shaders/gather.wgsl",
+            Shader::Adam => "shaders/step.wgsl + shaders/adam.wgsl",
+            Shader::Gather => "shaders/step.wgsl + shaders/gather.wgsl",
         }
     }
 
@@ -57,8 +57,15 @@ impl Shader {
             ),
             Shader::BiasGrad => include_str!("../shaders/bias_grad.wgsl"),
             Shader::Loss => include_str!("../shaders/loss.wgsl"),
-            Shader::Adam => include_str!("../shaders/adam.wgsl"),
-            Shader::Gather => include_str!("../shaders/gather.wgsl"),
+            // The step uniform's declaration, then the kernels that read it.
+            Shader::Adam => concat!(
+                include_str!("../shaders/step.wgsl"),
+                include_str!("../shaders/adam.wgsl")
+            ),
+            Shader::Gather => concat!(
+                include_str!("../shaders/step.wgsl"),
+                include_str!("../shaders/gather.wgsl")
+            ),
         }
     }
 
