@@ -128,11 +128,12 @@ fn a_slot(i: u32, base: u32, stride: u32, m0: u32) -> f32 {
 }
 
 // An element of G at (iy, ix) past `base`, or 0 outside the tensor or for a dead column.
+// Branch-free: the load always happens (at G's first element when outside) and `select` zeroes
+// it, so SIMD lanes never diverge around a load (BENCHMARKS.md, v8).
 fn gathered(ok: bool, base: u32, iy: i32, ix: i32) -> f32 {
-    if (ok && in_range(iy, G_H) && in_range(ix, G_W)) {
-        return acts[G_OFF + base + u32(iy) * G_W + u32(ix)];
-    }
-    return 0.0;
+    let inside = ok & (iy >= 0) & (iy < i32(G_H)) & (ix >= 0) & (ix < i32(G_W));
+    let v = acts[G_OFF + select(0u, base + u32(iy) * G_W + u32(ix), inside)];
+    return select(0.0, v, inside);
 }
 
 // Writes row slot i of the tile (4 columns).

@@ -53,7 +53,7 @@ enum Cmd {
     /// Measure this device: GEMM probe, every kernel, training steps, scoring.
     Bench(BenchArgs),
     /// Run the LAMP-versus-baseline table (one-class protocol), resumable: results.jsonl,
-    /// results.md, results.png.
+    /// results.md (paired by seed), results.png, results-difference.png.
     Experiment(ExperimentArgs),
     /// The plain and amplified loss surfaces around a trained model along two random
     /// filter-normalised directions: plain.png, amplified.png (one colour scale), landscape.json.
