@@ -120,11 +120,12 @@ fn a_at(index: u32) -> f32 {
     return params[index];
 }
 
-// Row slot i's value of A at (base, stride), 0 past the tile's rows or Q_C.
+// Row slot i's value of A at (base, stride), 0 past the tile's rows or Q_C. Branch-free like
+// `gathered` (row 0 stands in for a missing row).
 fn a_slot(i: u32, base: u32, stride: u32, m0: u32) -> f32 {
     let m = m0 + i * LM;
-    if (i >= TM || m >= Q_C) { return 0.0; }
-    return a_at(base + m * stride);
+    let inside = (i < TM) & (m < Q_C);
+    return select(0.0, a_at(base + select(0u, m, inside) * stride), inside);
 }
 
 // An element of G at (iy, ix) past `base`, or 0 outside the tensor or for a dead column.
