@@ -313,8 +313,13 @@ impl Chart {
 
     /// A horizontal line across the plot at height `y`.
     pub fn hline(&mut self, y: f64, c: Rgb<u8>) {
-        let (_, py) = self.to_px(self.x.0, y);
-        line(&mut self.img, (self.left, py), (self.right, py), c, 1);
+        self.hline_between(self.x.0, self.x.1, y, c, 1);
+    }
+
+    /// A horizontal line from x0 to x1 at height `y`, `w` pixels thick.
+    pub fn hline_between(&mut self, x0: f64, x1: f64, y: f64, c: Rgb<u8>, w: i32) {
+        let (a, b) = (self.to_px(x0, y), self.to_px(x1, y));
+        line(&mut self.img, a, b, c, w);
     }
 
     /// Legend entries stacked in the top-right corner.

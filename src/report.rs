@@ -381,6 +381,8 @@ fn auroc_chart(t: &Table, metrics: &BTreeSet<&String>) -> image::RgbImage {
                 (c.as_str(), colour)
             })
             .collect();
+        let mut legend = legend;
+        legend.push(("mean image (same metric)", plot::BLACK));
         let title = format!("image AUROC, {m} (mean over seeds)");
         let mut c = Chart::categories(w, h, &title, "AUROC", &t.classes, (lo, 1.0), &legend);
         let width = 0.8 / cfgs.len().max(1) as f64;
@@ -391,6 +393,10 @@ fn auroc_chart(t: &Table, metrics: &BTreeSet<&String>) -> image::RgbImage {
                     let x0 = ci as f64 + 0.1 + k as f64 * width;
                     c.bar(x0, x0 + width, mean_std(&v).0, legend[k].1);
                 }
+            }
+            // The model-free baseline across the class's bars.
+            if let Some(b) = t.mean_image.get(&((*m).clone(), class.clone())) {
+                c.hline_between(ci as f64 + 0.05, ci as f64 + 0.95, *b, plot::BLACK, 2);
             }
         }
         image::imageops::replace(&mut img, &c.img, 0, (i as u32 * h) as i64);
