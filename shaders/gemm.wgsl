@@ -108,10 +108,6 @@ fn act_backward(h: f32) -> f32 {
     }
 }
 
-fn in_range(v: i32, extent: u32) -> bool {
-    return v >= 0 && v < i32(extent);
-}
-
 // A[m, k] is a_at(base(k) + m * stride(k)): the weight (MODE 0/1) or Q (MODE 2).
 fn a_at(index: u32) -> f32 {
     if (MODE == 2u) {
