@@ -416,7 +416,8 @@ fn difference_chart(
         .iter()
         .flat_map(|(_, per)| per.values().map(|p| p.mean.abs() + p.sd))
         .fold(0.005f64, f64::max);
-    let reach = (reach * 1.1 * 200.0).ceil() / 200.0;
+    // A multiple of 0.002, so that the tick at half of it reads exactly.
+    let reach = (reach * 1.1 * 500.0).ceil() / 500.0;
     let legend: Vec<(&str, image::Rgb<u8>)> = comparisons
         .iter()
         .enumerate()
