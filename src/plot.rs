@@ -169,9 +169,7 @@ impl Chart {
             c.x_tick(i as f64 + 0.5, n);
         }
         for (i, (label, colour)) in legend.iter().enumerate() {
-            let (lx, ly) = (c.right + 16, c.top + 8 + i as i32 * 14);
-            rect(&mut c.img, lx, ly, lx + 10, ly + 8, *colour);
-            text(&mut c.img, lx + 16, ly, label, 1, BLACK);
+            c.legend_entry(c.right + 16, i, label, *colour);
         }
         c
     }
@@ -297,18 +295,27 @@ impl Chart {
 
     /// A filled bar between heights `from` and `to` (clipped to the y range).
     pub fn bar_from(&mut self, x0: f64, x1: f64, from: f64, to: f64, c: Rgb<u8>) {
-        let clip = |v: f64| v.clamp(self.y.0.min(self.y.1), self.y.0.max(self.y.1));
-        let (a, b) = (self.to_px(x0, clip(from)), self.to_px(x1, clip(to)));
+        let (a, b) = (
+            self.to_px(x0, self.clip_y(from)),
+            self.to_px(x1, self.clip_y(to)),
+        );
         rect(&mut self.img, a.0, b.1, b.0 - 1, a.1, c);
     }
 
     /// A vertical whisker at `x` from `lo` to `hi` with short caps.
     pub fn whisker(&mut self, x: f64, lo: f64, hi: f64, c: Rgb<u8>) {
-        let clip = |v: f64| v.clamp(self.y.0.min(self.y.1), self.y.0.max(self.y.1));
-        let (a, b) = (self.to_px(x, clip(lo)), self.to_px(x, clip(hi)));
+        let (a, b) = (
+            self.to_px(x, self.clip_y(lo)),
+            self.to_px(x, self.clip_y(hi)),
+        );
         line(&mut self.img, a, b, c, 1);
         line(&mut self.img, (a.0 - 2, a.1), (a.0 + 2, a.1), c, 1);
         line(&mut self.img, (b.0 - 2, b.1), (b.0 + 2, b.1), c, 1);
+    }
+
+    /// `v` held inside the y range.
+    fn clip_y(&self, v: f64) -> f64 {
+        v.clamp(self.y.0.min(self.y.1), self.y.0.max(self.y.1))
     }
 
     /// A horizontal line across the plot at height `y`.
@@ -325,11 +332,15 @@ impl Chart {
     /// Legend entries stacked in the top-right corner.
     pub fn legend(&mut self, entries: &[(&str, Rgb<u8>)]) {
         for (i, (label, c)) in entries.iter().enumerate() {
-            let y = self.top + 8 + i as i32 * 14;
-            let x = self.right - 12 - text_width(label, 1) - 16;
-            rect(&mut self.img, x, y, x + 10, y + 8, *c);
-            text(&mut self.img, x + 16, y, label, 1, BLACK);
+            self.legend_entry(self.right - 12 - text_width(label, 1) - 16, i, label, *c);
         }
+    }
+
+    /// Row `i` of a legend: a colour swatch at `x`, then the label.
+    fn legend_entry(&mut self, x: i32, i: usize, label: &str, c: Rgb<u8>) {
+        let y = self.top + 8 + i as i32 * 14;
+        rect(&mut self.img, x, y, x + 10, y + 8, c);
+        text(&mut self.img, x + 16, y, label, 1, BLACK);
     }
 
     pub fn vline(&mut self, x: f64, c: Rgb<u8>, label: &str) {
