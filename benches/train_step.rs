@@ -3,15 +3,13 @@
 //! the CPU reference before timing. Smoke mode for CI: `cargo bench --bench train_step -- --test`.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use lamp::device::Device;
 use lamp::engine::Engine;
-use lamp::gpu::Gpu;
-use lamp::kernels::{Amp, Granularity, Kernels, LossConfig, Metric};
-use lamp::model::{Arch, SplitMix64};
-use std::sync::Arc;
+use lamp::model::{Amp, Arch, Granularity, LossConfig, Metric};
+use lamp::rng::SplitMix64;
 
 fn train_step(c: &mut Criterion) {
-    let g = Arc::new(Gpu::new(None).expect("a wgpu adapter"));
-    let k = Arc::new(Kernels::new(&g).expect("kernels"));
+    let g = Device::shared(None).expect("a wgpu adapter");
     let arch = Arch::fmnist_ae();
     let batch = 64;
     let n = 512;
@@ -30,8 +28,7 @@ fn train_step(c: &mut Criterion) {
             granularity: Granularity::Element,
         };
         let params = arch.init(0);
-        let mut e =
-            Engine::new(g.clone(), k.clone(), arch.clone(), cfg, batch, &params).expect("engine");
+        let mut e = Engine::new(g.clone(), arch.clone(), cfg, batch, &params).expect("engine");
         // Validate before timing: the first step's loss against the CPU reference.
         e.upload_batch(&data[..batch * arch.input_len()], batch)
             .expect("upload");
@@ -42,7 +39,7 @@ fn train_step(c: &mut Criterion) {
             .map(|&v| v as f64)
             .collect();
         let p: Vec<f64> = params.iter().map(|&v| v as f64).collect();
-        let want = lamp::reference::model_grad(&arch, cfg, &p, &x, batch)
+        let want = lamp::model::reference::model_grad(&arch, cfg, &p, &x, batch)
             .0
             .loss;
         assert!(
@@ -56,7 +53,7 @@ fn train_step(c: &mut Criterion) {
         group.bench_function(format!("fmnist-ae/{metric:?}/batch{batch}"), |b| {
             b.iter(|| {
                 e.train_step(off, batch).expect("step");
-                e.gpu.wait().expect("wait");
+                e.device.wait().expect("wait");
                 off = (off + batch) % n;
             })
         });

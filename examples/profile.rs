@@ -1,25 +1,27 @@
+//! Times each dispatch of one fmnist-ae training step (batch 64) on this device:
+//! `cargo run --release --example profile`.
+
+use lamp::device::Device;
 use lamp::engine::Engine;
-use lamp::gpu::Gpu;
-use lamp::kernels::*;
-use lamp::model::Arch;
-use std::sync::Arc;
-fn main() {
-    let g = Arc::new(Gpu::new(None).unwrap());
-    let k = Arc::new(Kernels::new(&g).unwrap());
+use lamp::model::{Arch, LossConfig};
+
+fn main() -> lamp::Result<()> {
     let arch = Arch::fmnist_ae();
-    let cfg = LossConfig {
-        metric: Metric::Mse,
-        amp: Amp::Lamp,
-        granularity: Granularity::Element,
-    };
-    let mut e = Engine::new(g, k, arch.clone(), cfg, 64, &arch.init(0)).unwrap();
+    let mut e = Engine::new(
+        Device::shared(None)?,
+        arch.clone(),
+        LossConfig::default(),
+        64,
+        &arch.init(0),
+    )?;
     let data: Vec<f32> = (0..64 * 784).map(|i| (i % 255) as f32 / 255.0).collect();
-    e.upload_dataset(&data, 64).unwrap();
-    e.set_order(&(0..64).collect::<Vec<u32>>()).unwrap();
-    let mut tot = 0.0;
-    for (l, t, _) in e.profile_step(64, 5).unwrap() {
-        println!("{l:20} {:8.2} ms", t * 1e3);
-        tot += t;
+    e.upload_dataset(&data, 64)?;
+    e.set_order(&(0..64).collect::<Vec<u32>>())?;
+    let mut total = 0.0;
+    for (label, t, _) in e.profile_step(64, 5)? {
+        println!("{label:20} {:8.2} ms", t * 1e3);
+        total += t;
     }
-    println!("total {:.1} ms", tot * 1e3);
+    println!("total {:.1} ms", total * 1e3);
+    Ok(())
 }

@@ -7,15 +7,14 @@
 // a whole channel instead, 64 channels per workgroup: thousands of tiny workgroups with barriers
 // cost far more than the sums (dec1 of fmnist-ae: 3136 channels).
 
-override BATCH: u32 = 1u;
-override C: u32 = 1u;
-override S: u32 = 1u;
-override DZ_OFF: u32 = 0u;   // dz in acts
-override DB_OFF: u32 = 0u;   // db in grads
-override PER_LANE: bool = false;
+override BATCH: u32;
+override C: u32;
+override S: u32;
+override DZ_OFF: u32;   // dz in acts
+override DB_OFF: u32;   // db in grads
+override PER_LANE: bool;
 
-@group(0) @binding(1) var<storage, read_write> grads: array<f32>;
-@group(0) @binding(2) var<storage, read_write> acts: array<f32>;
+// `grads` and `acts` are declared in the prelude.
 
 const WG: u32 = 64u;
 var<workgroup> partial: array<f32, WG>;

@@ -4,15 +4,14 @@
 // one dispatch per chunk copies the samples that fall in [CHUNK_START, CHUNK_START + CHUNK_LEN).
 //
 // Geometry: 256 invocations per workgroup, grid-stride over BATCH * P elements.
-// `step` (binding 4) is declared in step.wgsl, which is compiled in front of this file.
+// `acts` and `step` are declared in the prelude.
 
-override P: u32 = 1u;            // elements per sample
-override BATCH: u32 = 1u;
-override X_OFF: u32 = 0u;        // batch input in acts
-override CHUNK_START: u32 = 0u;
-override CHUNK_LEN: u32 = 0u;
+override P: u32;            // elements per sample
+override BATCH: u32;
+override X_OFF: u32;        // batch input in acts
+override CHUNK_START: u32;
+override CHUNK_LEN: u32;
 
-@group(0) @binding(2) var<storage, read_write> acts: array<f32>;
 @group(1) @binding(0) var<storage, read_write> data: array<f32>;
 @group(1) @binding(1) var<storage, read_write> indices: array<u32>;
 

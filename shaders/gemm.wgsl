@@ -40,35 +40,33 @@
 //                       exchange them by broadcast: one load per 8 rows. On lavapipe a storage
 //                       load costs a scalar loop over the SIMD lanes, so this is most of the gain.
 
-override MODE: u32 = 0u;
-override BATCH: u32 = 1u;
-override G_C: u32 = 1u;
-override G_H: u32 = 1u;
-override G_W: u32 = 1u;
-override Q_C: u32 = 1u;
-override Q_H: u32 = 1u;
-override Q_W: u32 = 1u;
-override KH: u32 = 1u;
-override KW: u32 = 1u;
-override STRIDE: u32 = 1u;
-override PAD: u32 = 0u;
-override W_OFF: u32 = 0u;   // weight in params (MODE 0/1) or dW in grads (MODE 2)
-override G_OFF: u32 = 0u;   // G in acts
-override Q_OFF: u32 = 0u;   // Q in acts
-override B_OFF: u32 = 0u;   // bias in params
-override HAS_BIAS: bool = false;
-override ACT: u32 = 0u;     // 0 identity, 1 leaky ReLU, 2 ReLU, 3 sigmoid
-override ALPHA: f32 = 0.2;
-override BACKWARD: bool = false;
-override H_OFF: u32 = 0u;
-override LM: u32 = 8u;      // lanes along m (1, 2, 4 or 8)
-override KSPLIT: u32 = 1u;  // MODE 2: parts the batch is split into (split-K), see below
-override P_OFF: u32 = 0u;   // MODE 2 with KSPLIT > 1: partial sums [KSPLIT, Q_C, N] in acts
-override TM: u32 = 4u;      // rows per invocation (1..16)
+override MODE: u32;       // MODE_CONV, MODE_CONV_T or MODE_WEIGHT_GRAD
+override BATCH: u32;
+override G_C: u32;
+override G_H: u32;
+override G_W: u32;
+override Q_C: u32;
+override Q_H: u32;
+override Q_W: u32;
+override KH: u32;
+override KW: u32;
+override STRIDE: u32;
+override PAD: u32;
+override W_OFF: u32;   // weight in params (MODE 0/1) or dW in grads (MODE 2)
+override G_OFF: u32;   // G in acts
+override Q_OFF: u32;   // Q in acts
+override B_OFF: u32;   // bias in params
+override HAS_BIAS: bool;
+override ACT: u32;        // ACT_IDENTITY, ACT_LEAKY_RELU, ACT_RELU or ACT_SIGMOID
+override ALPHA: f32;       // leaky ReLU slope
+override BACKWARD: bool;
+override H_OFF: u32;
+override LM: u32;      // lanes along m (1, 2, 4 or 8)
+override KSPLIT: u32;  // MODE 2: parts the batch is split into (split-K), see below
+override P_OFF: u32;   // MODE 2 with KSPLIT > 1: partial sums [KSPLIT, Q_C, N] in acts
+override TM: u32;      // rows per invocation (1..16)
 
-@group(0) @binding(0) var<storage, read_write> params: array<f32>;
-@group(0) @binding(1) var<storage, read_write> grads: array<f32>;
-@group(0) @binding(2) var<storage, read_write> acts: array<f32>;
+// `params`, `grads` and `acts` are declared in the prelude, as are the codes MODE_* and ACT_*.
 
 // MODE 2 with split-K: this workgroup's part of the batch.
 var<private> part: u32;
@@ -83,17 +81,17 @@ fn ph_h() -> u32 { return (Q_H + STRIDE - 1u) / STRIDE; }
 fn ph_w() -> u32 { return (Q_W + STRIDE - 1u) / STRIDE; }
 fn gemm_n() -> u32 {
     switch MODE {
-        case 1u: { return BATCH * ph_h() * ph_w(); }   // per phase
-        case 2u: { return G_C * KH * KW; }
+        case MODE_CONV_T: { return BATCH * ph_h() * ph_w(); }   // per phase
+        case MODE_WEIGHT_GRAD: { return G_C * KH * KW; }
         default: { return BATCH * q_hw(); }
     }
 }
 
 fn act_forward(z: f32) -> f32 {
     switch ACT {
-        case 1u: { return select(ALPHA * z, z, z > 0.0); }
-        case 2u: { return max(z, 0.0); }
-        case 3u: { return 1.0 / (1.0 + exp(-z)); }
+        case ACT_LEAKY_RELU: { return select(ALPHA * z, z, z > 0.0); }
+        case ACT_RELU: { return max(z, 0.0); }
+        case ACT_SIGMOID: { return 1.0 / (1.0 + exp(-z)); }
         default: { return z; }
     }
 }
@@ -101,16 +99,16 @@ fn act_forward(z: f32) -> f32 {
 // Derivative of the activation, from its stored output h.
 fn act_backward(h: f32) -> f32 {
     switch ACT {
-        case 1u: { return select(ALPHA, 1.0, h > 0.0); }
-        case 2u: { return select(0.0, 1.0, h > 0.0); }
-        case 3u: { return h * (1.0 - h); }
+        case ACT_LEAKY_RELU: { return select(ALPHA, 1.0, h > 0.0); }
+        case ACT_RELU: { return select(0.0, 1.0, h > 0.0); }
+        case ACT_SIGMOID: { return h * (1.0 - h); }
         default: { return 1.0; }
     }
 }
 
 // A[m, k] is a_at(base(k) + m * stride(k)): the weight (MODE 0/1) or Q (MODE 2).
 fn a_at(index: u32) -> f32 {
-    if (MODE == 2u) {
+    if (MODE == MODE_WEIGHT_GRAD) {
         return acts[index];
     }
     return params[index];
@@ -141,7 +139,7 @@ fn store(i: u32, m0: u32, c0: u32, v: vec4<f32>, cy: vec4<i32>, cx: vec4<i32>, o
     for (var j = 0u; j < TN; j++) {
         if (!ok[j]) { continue; }
         let col = c0 + j * ln();
-        if (MODE == 2u) {
+        if (MODE == MODE_WEIGHT_GRAD) {
             if (KSPLIT > 1u) {
                 acts[P_OFF + (part * Q_C + m) * n_cols + col] = v[j];
             } else {
@@ -151,7 +149,7 @@ fn store(i: u32, m0: u32, c0: u32, v: vec4<f32>, cy: vec4<i32>, cx: vec4<i32>, o
         }
         var n: u32;
         var pos: u32;
-        if (MODE == 1u) {
+        if (MODE == MODE_CONV_T) {
             n = col / (ph_h() * ph_w());
             pos = (u32(cy[j]) * STRIDE + py) * Q_W + u32(cx[j]) * STRIDE + px;
         } else {
@@ -224,13 +222,13 @@ fn gemm(wg: vec3<u32>, nwg: vec3<u32>, li: u32, lane: u32) {
     // MODE 1: which phase this workgroup's columns belong to.
     var phase_y = 0u;
     var phase_x = 0u;
-    if (MODE == 1u) {
+    if (MODE == MODE_CONV_T) {
         let phase = col_tile / col_tiles;
         if (phase >= STRIDE * STRIDE) { return; }
         phase_y = phase / STRIDE;
         phase_x = phase % STRIDE;
         col_tile = col_tile % col_tiles;
-    } else if (MODE == 2u && KSPLIT > 1u) {
+    } else if (MODE == MODE_WEIGHT_GRAD && KSPLIT > 1u) {
         part = col_tile / col_tiles;
         if (part >= KSPLIT) { return; }
         col_tile = col_tile % col_tiles;
@@ -253,11 +251,11 @@ fn gemm(wg: vec3<u32>, nwg: vec3<u32>, li: u32, lane: u32) {
         let col = c0 + j * ln();
         let cc = min(col, n_cols - 1u);
         col_ok[j] = col < n_cols;
-        if (MODE == 2u) {
+        if (MODE == MODE_WEIGHT_GRAD) {
             col_base[j] = (cc / (KH * KW)) * g_hw();
             col_y[j] = i32((cc % (KH * KW)) / KW);
             col_x[j] = i32(cc % KW);
-        } else if (MODE == 1u) {
+        } else if (MODE == MODE_CONV_T) {
             let per = ph_h() * ph_w();
             col_base[j] = (cc / per) * G_C * g_hw();
             col_y[j] = i32((cc % per) / ph_w());
@@ -270,7 +268,7 @@ fn gemm(wg: vec3<u32>, nwg: vec3<u32>, li: u32, lane: u32) {
         }
     }
 
-    if (MODE == 2u) {
+    if (MODE == MODE_WEIGHT_GRAD) {
         let per_part = (BATCH + KSPLIT - 1u) / KSPLIT;
         let n_end = min(BATCH, (part + 1u) * per_part);
         for (var n = part * per_part; n < n_end; n++) {
@@ -297,7 +295,7 @@ fn gemm(wg: vec3<u32>, nwg: vec3<u32>, li: u32, lane: u32) {
         var kstep = 1u;
         var dy0 = 0i;
         var dx0 = 0i;
-        if (MODE == 1u) {
+        if (MODE == MODE_CONV_T) {
             kh0 = (phase_y + PAD) % STRIDE;
             kw0 = (phase_x + PAD) % STRIDE;
             kstep = STRIDE;
@@ -306,18 +304,18 @@ fn gemm(wg: vec3<u32>, nwg: vec3<u32>, li: u32, lane: u32) {
         }
         // Constant trip counts (KH, or taps per phase) so the compiler can unroll; a phase
         // with fewer taps skips the missing ones (a uniform branch).
-        let taps_h = select(KH, (KH + STRIDE - 1u) / STRIDE, MODE == 1u);
-        let taps_w = select(KW, (KW + STRIDE - 1u) / STRIDE, MODE == 1u);
+        let taps_h = select(KH, (KH + STRIDE - 1u) / STRIDE, MODE == MODE_CONV_T);
+        let taps_w = select(KW, (KW + STRIDE - 1u) / STRIDE, MODE == MODE_CONV_T);
         // The weight: MODE 0 [Q_C, G_C, KH, KW], MODE 1 [G_C, Q_C, KH, KW].
-        let a_stride = select(KH * KW, G_C * KH * KW, MODE == 0u);
+        let a_stride = select(KH * KW, G_C * KH * KW, MODE == MODE_CONV);
         for (var c = 0u; c < G_C; c++) {
             let cb = col_base + vec4<u32>(c * g_hw());
-            let a_base = W_OFF + select(c * Q_C, c, MODE == 0u) * KH * KW;
+            let a_base = W_OFF + select(c * Q_C, c, MODE == MODE_CONV) * KH * KW;
             for (var th = 0u; th < taps_h; th++) {
                 let kh = kh0 + th * kstep;
                 if (kh >= KH) { continue; }
                 var iy: vec4<i32>;
-                if (MODE == 0u) {
+                if (MODE == MODE_CONV) {
                     iy = col_y * i32(STRIDE) + vec4<i32>(i32(kh) - i32(PAD));
                 } else {
                     iy = col_y + vec4<i32>(dy0 - i32(th));
@@ -326,7 +324,7 @@ fn gemm(wg: vec3<u32>, nwg: vec3<u32>, li: u32, lane: u32) {
                     let kw = kw0 + tw * kstep;
                     if (kw >= KW) { continue; }
                     var ix: vec4<i32>;
-                    if (MODE == 0u) {
+                    if (MODE == MODE_CONV) {
                         ix = col_x * i32(STRIDE) + vec4<i32>(i32(kw) - i32(PAD));
                     } else {
                         ix = col_x + vec4<i32>(dx0 - i32(tw));

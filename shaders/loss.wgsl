@@ -1,5 +1,6 @@
-// loss.wgsl: the fused amplified reconstruction loss (DESIGN §1) and its gradient with respect
-// to the last layer's pre-sigmoid output, in two dispatches and no host round trip.
+// loss.wgsl: the fused amplified reconstruction loss (docs/design.md, "The method") and its
+// gradient with respect to the last layer's pre-sigmoid output, in two dispatches and no host
+// round trip. The last layer must end in a sigmoid (its backward is fused in; LossSpec checks).
 //
 //   e      per-element error: mae |d|, mse d^2, ssim (1 - SSIM_p) / 2 over valid 11x11 windows,
 //          with d = y - x, x the input [BATCH, C, H, W] at X_OFF, y the reconstruction at Y_OFF
@@ -19,58 +20,54 @@
 //   per-element part is -1/2 * sum_p w(q - p) * a_p * (the bracket above), the Gaussian window
 //   applied transposed, exactly.
 //
-// stats (f32 unless noted): [0] loss of this step, [1] running loss sum, [2] running step count,
-// [3] running clamp count, [4] non-finite flag (u32), [5] clamp count of this step,
-// [8 + i] l_i, [8 + STATS_B + i] mean A(e) of sample i, [8 + 2 * STATS_B + i] clamps of sample i.
+// stats: the header slots STAT_LOSS (this step's loss), STAT_LOSS_SUM and STAT_STEPS (running
+// sums), STAT_CLAMP_SUM (running clamp count), STAT_NONFINITE (flag: any non-zero bits),
+// STAT_CLAMPS (this step's clamp count); then from STATS_HEADER: l_i at [i], the mean A(e) of
+// sample i at [STATS_B + i], its clamp count at [2 * STATS_B + i].
 
-override METRIC: u32 = 1u;      // 0 mae, 1 mse, 2 ssim
-override AMP: u32 = 1u;         // 0 none, 1 lamp
-override GRAN: u32 = 0u;        // 0 element, 1 sample, 2 batch
-override BATCH: u32 = 1u;
-override STATS_B: u32 = 1u;     // batch capacity of the stats buffer
-override C: u32 = 1u;
-override H: u32 = 11u;
-override W: u32 = 11u;
-override X_OFF: u32 = 0u;
-override Y_OFF: u32 = 0u;
-override DZ_OFF: u32 = 0u;
-override S_OFF: u32 = 0u;       // ssim scratch: [BATCH, 5, C, H - 10, W - 10]
-override GRAD: bool = true;     // false when only scoring
+override METRIC: u32;          // METRIC_MAE, METRIC_MSE or METRIC_SSIM
+override AMP: u32;             // AMP_NONE or AMP_LAMP
+override GRAN: u32;            // GRAN_ELEMENT, GRAN_SAMPLE or GRAN_BATCH
+override BATCH: u32;
+override STATS_B: u32;     // batch capacity of the stats buffer
+override C: u32;
+override H: u32;
+override W: u32;
+override X_OFF: u32;
+override Y_OFF: u32;
+override DZ_OFF: u32;
+override S_OFF: u32;       // ssim scratch: [BATCH, 5, C, H - 10, W - 10]
+override GRAD: bool;           // false when only scoring
 
-@group(0) @binding(2) var<storage, read_write> acts: array<f32>;
-@group(0) @binding(3) var<storage, read_write> stats: array<f32>;
+// `acts` and `stats` are declared in the prelude, as are CLAMP_MAX and SSIM_WIN, SSIM_SIGMA,
+// SSIM_C1 = (0.01 * data range 1)^2 and SSIM_C2 = (0.03 * data range 1)^2.
 
 const WG: u32 = 256u;
-const WIN: u32 = 11u;
-const SIGMA: f32 = 1.5;
-const C1: f32 = 0.0001;         // (0.01 * data range 1)^2
-const C2: f32 = 0.0009;         // (0.03 * data range 1)^2
-const CLAMP_MAX: f32 = 0.999999;
-const ERR: u32 = 8u;
+const WIN: u32 = SSIM_WIN;
 
 var<workgroup> red_e: array<f32, WG>;
 var<workgroup> red_a: array<f32, WG>;
 var<workgroup> red_c: array<f32, WG>;
 
 fn amp_value(e: f32) -> f32 {
-    if (AMP == 0u) { return e; }
+    if (AMP == AMP_NONE) { return e; }
     return -log(1.0 - clamp(e, 0.0, CLAMP_MAX));
 }
 
 fn amp_grad(e: f32) -> f32 {
-    if (AMP == 0u) { return 1.0; }
+    if (AMP == AMP_NONE) { return 1.0; }
     return select(0.0, 1.0 / (1.0 - e), e >= 0.0 && e <= CLAMP_MAX);
 }
 
 fn clamped(e: f32) -> f32 {
-    return select(0.0, 1.0, AMP == 1u && e > CLAMP_MAX);
+    return select(0.0, 1.0, AMP == AMP_LAMP && e > CLAMP_MAX);
 }
 
 fn map_h() -> u32 { return H - WIN + 1u; }
 fn map_w() -> u32 { return W - WIN + 1u; }
 // Elements the sample's error is averaged over.
 fn elems() -> u32 {
-    if (METRIC == 2u) { return C * map_h() * map_w(); }
+    if (METRIC == METRIC_SSIM) { return C * map_h() * map_w(); }
     return C * H * W;
 }
 
@@ -79,7 +76,7 @@ fn gauss() -> array<f32, WIN> {
     var s = 0.0;
     for (var i = 0u; i < WIN; i++) {
         let d = f32(i) - 5.0;
-        g[i] = exp(-d * d / (2.0 * SIGMA * SIGMA));
+        g[i] = exp(-d * d / (2.0 * SSIM_SIGMA * SSIM_SIGMA));
         s += g[i];
     }
     for (var i = 0u; i < WIN; i++) { g[i] = g[i] / s; }
@@ -102,16 +99,16 @@ fn reduce(li: u32) {
 fn loss_elements(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
     let i = wg.x;
     let base = i * C * H * W;
-    let elementwise_amp = AMP == 1u && GRAN == 0u;
+    let elementwise_amp = AMP == AMP_LAMP && GRAN == GRAN_ELEMENT;
     var se = 0.0;
     var sa = 0.0;
     var sc = 0.0;
-    if (METRIC < 2u) {
+    if (METRIC != METRIC_SSIM) {
         for (var q = li; q < C * H * W; q += WG) {
             let d = acts[Y_OFF + base + q] - acts[X_OFF + base + q];
             var e: f32;
             var dedy: f32;
-            if (METRIC == 0u) { e = abs(d); dedy = sign(d); } else { e = d * d; dedy = 2.0 * d; }
+            if (METRIC == METRIC_MAE) { e = abs(d); dedy = sign(d); } else { e = d * d; dedy = 2.0 * d; }
             se += e;
             var a = 1.0;
             if (elementwise_amp) { sa += amp_value(e); sc += clamped(e); a = amp_grad(e); }
@@ -153,10 +150,10 @@ fn loss_elements(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
             let cxy = sxy - mx * my;
             mx += x0;
             my += y0;
-            let a1 = 2.0 * mx * my + C1;
-            let a2 = 2.0 * cxy + C2;
-            let b1 = mx * mx + my * my + C1;
-            let b2 = vx + vy + C2;
+            let a1 = 2.0 * mx * my + SSIM_C1;
+            let a2 = 2.0 * cxy + SSIM_C2;
+            let b1 = mx * mx + my * my + SSIM_C1;
+            let b2 = vx + vy + SSIM_C2;
             let s = (a1 * a2) / (b1 * b2);
             let e = (1.0 - s) * 0.5;
             se += e;
@@ -181,14 +178,10 @@ fn loss_elements(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
     reduce(li);
     if (li == 0u) {
         let pe = f32(elems());
-        stats[ERR + i] = red_e[0] / pe;
-        stats[ERR + STATS_B + i] = red_a[0] / pe;
-        stats[ERR + 2u * STATS_B + i] = red_c[0];
+        stats[STATS_HEADER + i] = red_e[0] / pe;
+        stats[STATS_HEADER + STATS_B + i] = red_a[0] / pe;
+        stats[STATS_HEADER + 2u * STATS_B + i] = red_c[0];
     }
-}
-
-fn is_finite(x: f32) -> bool {
-    return (bitcast<u32>(x) & 0x7f800000u) != 0x7f800000u;
 }
 
 @compute @workgroup_size(256)
@@ -199,31 +192,31 @@ fn loss_finalize(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
     var loss = 0.0;
     var clamps = 0.0;
     for (var j = 0u; j < BATCH; j++) {
-        let l = stats[ERR + j];
+        let l = stats[STATS_HEADER + j];
         mean_l += l;
-        if (AMP == 0u) {
+        if (AMP == AMP_NONE) {
             loss += l;
-        } else if (GRAN == 0u) {
-            loss += stats[ERR + STATS_B + j];
-            clamps += stats[ERR + 2u * STATS_B + j];
-        } else if (GRAN == 1u) {
+        } else if (GRAN == GRAN_ELEMENT) {
+            loss += stats[STATS_HEADER + STATS_B + j];
+            clamps += stats[STATS_HEADER + 2u * STATS_B + j];
+        } else if (GRAN == GRAN_SAMPLE) {
             loss += amp_value(l);
             clamps += clamped(l);
         }
     }
     mean_l = mean_l / f32(BATCH);
     loss = loss / f32(BATCH);
-    if (AMP == 1u && GRAN == 2u) {
+    if (AMP == AMP_LAMP && GRAN == GRAN_BATCH) {
         loss = amp_value(mean_l);
         clamps = clamped(mean_l);
     }
 
     if (GRAD) {
         var f = 1.0 / (f32(BATCH) * f32(elems()));
-        if (GRAN == 1u) { f = f * amp_grad(stats[ERR + i]); }
-        if (GRAN == 2u) { f = f * amp_grad(mean_l); }
+        if (GRAN == GRAN_SAMPLE) { f = f * amp_grad(stats[STATS_HEADER + i]); }
+        if (GRAN == GRAN_BATCH) { f = f * amp_grad(mean_l); }
         let base = i * C * H * W;
-        if (METRIC < 2u) {
+        if (METRIC != METRIC_SSIM) {
             for (var q = li; q < C * H * W; q += WG) {
                 let y = acts[Y_OFF + base + q];
                 acts[DZ_OFF + base + q] = f * acts[DZ_OFF + base + q] * y * (1.0 - y);
@@ -259,11 +252,11 @@ fn loss_finalize(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
         }
     }
     if (i == 0u && li == 0u) {
-        stats[0] = loss;
-        stats[1] += loss;
-        stats[2] += 1.0;
-        stats[3] += clamps;
-        stats[5] = clamps;
-        if (!is_finite(loss)) { stats[4] = 1.0; }  // any non-zero bits mean "non-finite"
+        stats[STAT_LOSS] = loss;
+        stats[STAT_LOSS_SUM] += loss;
+        stats[STAT_STEPS] += 1.0;
+        stats[STAT_CLAMP_SUM] += clamps;
+        stats[STAT_CLAMPS] = clamps;
+        if (!is_finite(loss)) { stats[STAT_NONFINITE] = 1.0; }
     }
 }

@@ -1,5 +1,6 @@
 //! lamp's error type: every failure a user can cause ends here, with a message that names the
-//! file (or argument) and the problem, and becomes a one-line error and a non-zero exit.
+//! file (or option) and the problem. Options are named as the library spells them, in backticks
+//! (`` `lr` ``, `` `val_split` ``); the command line shows its flags there instead.
 
 use std::path::{Path, PathBuf};
 
@@ -15,8 +16,21 @@ pub enum Error {
     File { path: PathBuf, msg: String },
     #[error("{0}")]
     Invalid(String),
+    /// An option outside what it allows, e.g. `lr` = -1.
+    #[error("`{option}` {problem}")]
+    Setting {
+        option: &'static str,
+        problem: String,
+    },
     #[error("training stopped: {0}")]
     NonFinite(String),
+    /// A checkpoint written between epochs of a run that never finished (so never calibrated).
+    #[error(
+        "{}: training stopped after epoch {epochs_done} and was never calibrated; finish the run by \
+         resuming it from this checkpoint",
+        path.display()
+    )]
+    Unfinished { path: PathBuf, epochs_done: String },
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -30,5 +44,12 @@ impl Error {
     }
     pub fn invalid(msg: impl std::fmt::Display) -> Error {
         Error::Invalid(msg.to_string())
+    }
+    /// `option` (its name in the library's options) and what is wrong with its value.
+    pub fn setting(option: &'static str, problem: impl std::fmt::Display) -> Error {
+        Error::Setting {
+            option,
+            problem: problem.to_string(),
+        }
     }
 }

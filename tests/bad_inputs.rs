@@ -5,8 +5,9 @@
 
 mod common;
 use common::*;
-use lamp::checkpoint::{write_safetensors, Checkpoint};
-use lamp::model::Arch;
+use lamp::data::tensors::write_safetensors;
+use lamp::detect::Checkpoint;
+use lamp::model::{Arch, LossConfig};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -392,14 +393,10 @@ fn checkpoints() {
 
 #[test]
 fn engine_says_what_batch_fits() {
-    let (g, k) = common::gpu();
     let arch = Arch::fmnist_ae();
-    let cfg = lamp::kernels::LossConfig {
-        metric: lamp::kernels::Metric::Mse,
-        amp: lamp::kernels::Amp::Lamp,
-        granularity: lamp::kernels::Granularity::Element,
-    };
-    let e = lamp::engine::Engine::new(g, k, arch.clone(), cfg, 1_000_000, &arch.init(0));
+    let e = lamp::engine::Engine::new(device(), arch, LossConfig::default(), 1_000_000, &{
+        Arch::fmnist_ae().init(0)
+    });
     let msg = e.err().expect("a million samples do not fit").to_string();
     assert!(
         msg.contains("at most") && msg.contains("samples per batch fit"),
@@ -443,7 +440,10 @@ fn unreadable_files_and_folders() {
         .as_ref()
         .is_ok_and(|o| !String::from_utf8_lossy(&o.stderr).contains("setpriv:"));
     if !usable {
-        eprintln!("unreadable_files_and_folders: cannot drop privileges here; not checked");
+        skip(
+            "unreadable_files_and_folders",
+            "cannot drop privileges here (needs root and setpriv)",
+        );
         set(&closed, 0o755);
         std::fs::remove_dir_all(&d).unwrap();
         return;

@@ -4,9 +4,9 @@
 
 mod common;
 use common::*;
-use lamp::checkpoint::{write_safetensors, Checkpoint};
-use lamp::kernels::{Amp, Granularity, LossConfig, Metric};
-use lamp::model::Arch;
+use lamp::data::tensors::write_safetensors;
+use lamp::detect::Checkpoint;
+use lamp::model::{Amp, Arch, Granularity, LossConfig, Metric};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -67,7 +67,7 @@ fn grad_matches_reference_and_adam_steps_run() {
         granularity: Granularity::Sample,
     };
     let (want, grads) =
-        lamp::reference::model_grad(&arch, cfg, &to_f64(&arch.init(4)), &to_f64(&x), batch);
+        lamp::model::reference::model_grad(&arch, cfg, &to_f64(&arch.init(4)), &to_f64(&x), batch);
     assert_close("loss", &t["loss"].1, &[want.loss], 1e-5);
     assert_eq!(t["loss"].0, Vec::<usize>::new(), "loss is a scalar");
     assert_close("errors", &t["errors"].1, &want.errors, 1e-5);

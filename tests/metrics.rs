@@ -2,7 +2,7 @@
 //! (tests/fixtures/sklearn_metrics.json, written by scripts/sklearn_fixture.py): AUROC and
 //! F1-max with its threshold must agree to 1e-6.
 
-use lamp::metrics;
+use lamp::detect::metrics;
 
 #[test]
 fn metrics_agree_with_scikit_learn() {

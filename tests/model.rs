@@ -6,9 +6,8 @@
 mod common;
 use common::*;
 use lamp::engine::Engine;
-use lamp::kernels::{Amp, Granularity, LossConfig, Metric};
-use lamp::model::Arch;
-use lamp::reference::{self, AdamConfig};
+use lamp::model::reference;
+use lamp::model::{AdamConfig, Amp, Arch, Granularity, LossConfig, Metric};
 
 /// Inputs in (0, 1), never zero.
 fn batch_x(arch: &Arch, batch: usize, seed: u64) -> Vec<f32> {
@@ -60,10 +59,9 @@ fn tol(cfg: LossConfig) -> f64 {
 }
 
 fn check_engine(arch: &Arch, cfg: LossConfig, batch: usize, seed: u64) {
-    let (g, k) = gpu();
     let params = arch.init(seed);
     let x = batch_x(arch, batch, seed + 1);
-    let mut e = Engine::new(g, k, arch.clone(), cfg, batch + 2, &params).unwrap();
+    let mut e = Engine::new(device(), arch.clone(), cfg, batch + 2, &params).unwrap();
     e.upload_batch(&x, batch).unwrap();
     e.grad_step(batch, false).unwrap();
     let (want, want_grads) = reference::model_grad(arch, cfg, &to_f64(&params), &to_f64(&x), batch);
@@ -118,17 +116,12 @@ fn engine_gradients_match_reference_rgb_conv_ae() {
 
 #[test]
 fn engine_adam_steps_match_reference() {
-    let (g, k) = gpu();
     let arch = Arch::fmnist_ae();
-    let cfg = LossConfig {
-        metric: Metric::Mse,
-        amp: Amp::Lamp,
-        granularity: Granularity::Element,
-    };
+    let cfg = LossConfig::default();
     let batch = 4;
     let params = arch.init(3);
     let x = batch_x(&arch, batch, 4);
-    let mut e = Engine::new(g, k, arch.clone(), cfg, batch, &params).unwrap();
+    let mut e = Engine::new(device(), arch.clone(), cfg, batch, &params).unwrap();
     e.upload_batch(&x, batch).unwrap();
     let adam = AdamConfig::default();
     let mut p = to_f64(&params);
@@ -148,7 +141,6 @@ fn engine_adam_steps_match_reference() {
 
 #[test]
 fn training_steps_are_deterministic() {
-    let (g, k) = gpu();
     let arch = Arch::fmnist_ae();
     let cfg = LossConfig {
         metric: Metric::Ssim,
@@ -157,7 +149,7 @@ fn training_steps_are_deterministic() {
     };
     let data = batch_x(&arch, 20, 8);
     let run = || {
-        let mut e = Engine::new(g.clone(), k.clone(), arch.clone(), cfg, 8, &arch.init(1)).unwrap();
+        let mut e = Engine::new(device(), arch.clone(), cfg, 8, &arch.init(1)).unwrap();
         e.upload_dataset(&data, 20).unwrap();
         let order: Vec<u32> = (0..20).rev().collect();
         e.set_order(&order).unwrap();
@@ -173,4 +165,59 @@ fn training_steps_are_deterministic() {
         "same seed, data and device give identical parameters"
     );
     assert_ne!(a, arch.init(1), "training moved the parameters");
+}
+
+/// The training set streamed from host memory (batches assembled on the host) trains to the same
+/// bytes as the resident one (batches gathered on the device), over two epochs whose last batch
+/// is partial (20 samples, batch 8), with both optimizers.
+#[test]
+fn streamed_data_trains_to_the_same_bytes_as_resident() {
+    use lamp::detect::train::{engine_for, train, TrainConfig};
+    use lamp::model::OptimizerKind;
+    let arch = Arch::conv_ae(1, 16, vec![4, 8], 6).unwrap();
+    let data = lamp::data::Dataset {
+        samples: batch_x(&arch, 20, 9),
+        shape: arch.input_shape(),
+        names: (0..20).map(|i| format!("{i}")).collect(),
+        labels: None,
+    };
+    for optimizer in [OptimizerKind::Adam, OptimizerKind::Sgd] {
+        let cfg = TrainConfig {
+            epochs: 2,
+            batch: 8,
+            lr: 3e-3,
+            seed: 5,
+            optimizer,
+        };
+        let run = |device_limit: u64| {
+            let mut e = engine_for(
+                device(),
+                &arch,
+                LossConfig::default(),
+                &cfg,
+                &arch.init(2),
+                None,
+                &data,
+                device_limit,
+            )
+            .unwrap();
+            let reports = train(&mut e, 20, &cfg, Vec::new(), 0, |_| {}, |_, _| Ok(())).unwrap();
+            let (m, v) = e.read_moments().unwrap();
+            (
+                e.read_params().unwrap(),
+                m,
+                v,
+                reports.last().unwrap().mean_loss,
+            )
+        };
+        let resident = run(u64::MAX);
+        let streamed = run(0);
+        assert!(resident.0 != arch.init(2), "training moved the parameters");
+        assert!(
+            resident == streamed,
+            "{optimizer:?}: streamed and resident runs differ (loss {} vs {})",
+            resident.3,
+            streamed.3
+        );
+    }
 }

@@ -4,9 +4,8 @@
 
 mod common;
 use common::*;
-use lamp::checkpoint::Checkpoint;
-use lamp::model::SplitMix64;
-use lamp::score::Calibration;
+use lamp::detect::{Calibration, Checkpoint};
+use lamp::rng::SplitMix64;
 use std::path::Path;
 use std::process::Command;
 

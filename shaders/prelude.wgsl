@@ -1,0 +1,39 @@
+// prelude.wgsl: what every kernel shares, compiled in front of each shader file (WGSL has no
+// includes). Above it the host puts a block of constants generated from their Rust definitions
+// (src/kernels/prelude.rs): the codes of metric, amplification, granularity, activation and GEMM
+// mode, the stats slots and SSIM's constants, so that no number is written on both sides.
+//
+// Group 0, the arenas: one bind group feeds every kernel; each uses the bindings it needs.
+//   params [P]   every parameter tensor, laid out from one (name, shape) table
+//   grads  [P]   their gradients, same layout
+//   acts   [A]   the batch input, every layer's output and output gradient, and scratch
+//   stats  [STATS_HEADER + 3 * batch capacity]  the slots STAT_* (running loss statistics and
+//                the non-finite flag), then per-sample sections (see loss.wgsl)
+//   step         the step uniform below, written by the host before each training step
+
+// Mirrors kernels/prelude.rs `StepUniform` (a test compares the two layouts). Read by
+// gather.wgsl (the batch's offset in the epoch's order) and optimizer.wgsl (the step's scalars).
+struct Step {
+    batch_offset: u32,
+    t: u32,
+    step_size: f32,
+    bc2_sqrt: f32,
+    beta2: f32,
+    one_minus_beta1: f32,
+    one_minus_beta2: f32,
+    eps: f32,
+    weight_decay: f32,
+    pad0: u32,
+    pad1: u32,
+    pad2: u32,
+}
+
+@group(0) @binding(0) var<storage, read_write> params: array<f32>;
+@group(0) @binding(1) var<storage, read_write> grads: array<f32>;
+@group(0) @binding(2) var<storage, read_write> acts: array<f32>;
+@group(0) @binding(3) var<storage, read_write> stats: array<f32>;
+@group(0) @binding(4) var<uniform> step: Step;
+
+fn is_finite(x: f32) -> bool {
+    return (bitcast<u32>(x) & 0x7f800000u) != 0x7f800000u;
+}

@@ -1,0 +1,70 @@
+//! Argument groups several subcommands share, and the parser of lamp's named choices.
+
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::Args;
+use lamp::model::{Amp, Arch, Choice, Granularity, LossConfig, Metric};
+use lamp::Result;
+
+/// A value parser for one of lamp's enums, listing its names in `--help`.
+pub fn choice<T: Choice + Clone + Send + Sync>() -> impl TypedValueParser<Value = T> {
+    PossibleValuesParser::new(T::ALL.iter().map(|c| c.name()))
+        .try_map(|s| T::parse(&s).ok_or_else(|| format!("unknown value {s:?}")))
+}
+
+#[derive(Args, Clone)]
+pub struct LossArgs {
+    /// Error metric.
+    #[arg(long, value_parser = choice::<Metric>(), default_value = "mse")]
+    pub metric: Metric,
+    /// Loss amplification: none (baseline) or lamp (-ln(1 - e)).
+    #[arg(long, value_parser = choice::<Amp>(), default_value = "lamp")]
+    pub amp: Amp,
+    /// Where the amplification acts.
+    #[arg(
+        long = "amp-granularity",
+        alias = "granularity",
+        value_parser = choice::<Granularity>(),
+        default_value = "element"
+    )]
+    pub granularity: Granularity,
+}
+
+impl LossArgs {
+    pub fn config(&self) -> LossConfig {
+        LossConfig {
+            metric: self.metric,
+            amp: self.amp,
+            granularity: self.granularity,
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct ArchArgs {
+    /// Model: fmnist-ae (1x28x28, the reference model) or conv-ae (--size, --channels,
+    /// --stages, --latent).
+    #[arg(long, default_value = "fmnist-ae")]
+    pub arch: String,
+    /// conv-ae input size (pixels, a multiple of 2^stages).
+    #[arg(long, default_value_t = 128)]
+    pub size: u32,
+    /// conv-ae input channels: 1 (grayscale) or 3 (RGB).
+    #[arg(long, default_value_t = 1)]
+    pub channels: u32,
+    /// conv-ae channels per encoder stage, comma-separated.
+    #[arg(long, default_value = "32,64,128,128", value_delimiter = ',')]
+    pub stages: Vec<u32>,
+    /// conv-ae latent size.
+    #[arg(long, default_value_t = 128)]
+    pub latent: u32,
+}
+
+impl ArchArgs {
+    pub fn arch(&self) -> Result<Arch> {
+        match self.arch.as_str() {
+            "fmnist-ae" => Ok(Arch::fmnist_ae()),
+            "conv-ae" => Arch::conv_ae(self.channels, self.size, self.stages.clone(), self.latent),
+            other => Arch::by_name(other),
+        }
+    }
+}

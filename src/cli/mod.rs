@@ -1,0 +1,137 @@
+//! The `lamp` command line (the binary's, not the library's): the clap structs and one small
+//! function per subcommand, each turning arguments into library calls. Errors end as one line
+//! that names the file or flag and the problem.
+
+mod args;
+mod eval;
+mod score;
+mod study;
+mod tools;
+mod train;
+
+use clap::{CommandFactory, Parser, Subcommand};
+use lamp::Error;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "lamp",
+    version,
+    about = "Unsupervised visual anomaly detection with loss amplification (LAMP), on any GPU"
+)]
+pub struct Cli {
+    /// Use the first adapter whose name contains this (see `lamp info`).
+    #[arg(long, global = true, env = "WGPU_ADAPTER_NAME")]
+    adapter: Option<String>,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// List adapters, the one lamp picks, its limits and features.
+    Info,
+    /// Train an autoencoder on normal images and write a checkpoint.
+    Train(train::TrainArgs),
+    /// One forward and backward pass (or K Adam steps) on a batch, for checking against another
+    /// framework.
+    Grad(tools::GradArgs),
+    /// Write a freshly initialised model (PyTorch's default initialisation from a seed).
+    Init(tools::InitArgs),
+    /// Score images with a trained model: raw score, normalised score, verdict; heat maps.
+    Score(score::ScoreArgs),
+    /// Evaluate a model on labelled test data (MVTec AD layout or fashion-mnist:C): metrics.json,
+    /// roc.png, hist.png, heat-map panels and report.md.
+    Eval(eval::EvalArgs),
+    /// Train and evaluate on the small Fashion-MNIST subset built into lamp, and say where the
+    /// report is.
+    Demo(eval::DemoArgs),
+    /// Measure this device: GEMM probe, every kernel, training steps, scoring.
+    Bench(tools::BenchArgs),
+    /// Run the LAMP-versus-baseline table (one-class protocol), resumable: results.jsonl,
+    /// results.md (paired by seed), results.png, results-difference.png.
+    Experiment(study::ExperimentArgs),
+    /// The plain and amplified loss surfaces around a trained model along two random
+    /// filter-normalised directions: plain.png, amplified.png (one colour scale), landscape.json.
+    Landscape(study::LandscapeArgs),
+}
+
+/// Runs the subcommand: exit status 0, 3 for `score --fail-on-anomaly` when it found one, or 1
+/// after printing the error.
+pub fn run(cli: Cli) -> ExitCode {
+    let adapter = cli.adapter.as_deref();
+    let done = |r: lamp::Result<()>| r.map(|()| ExitCode::SUCCESS);
+    let result = match cli.cmd {
+        Cmd::Info => done(tools::info(adapter)),
+        Cmd::Train(a) => done(train::run(adapter, a)),
+        Cmd::Grad(a) => done(tools::grad(adapter, a)),
+        Cmd::Init(a) => done(tools::init(a)),
+        Cmd::Score(a) => score::run(adapter, a),
+        Cmd::Eval(a) => done(eval::eval(adapter, a)),
+        Cmd::Demo(a) => done(eval::demo(adapter, a)),
+        Cmd::Bench(a) => done(tools::bench(adapter, a)),
+        Cmd::Experiment(a) => done(study::experiment(adapter, a)),
+        Cmd::Landscape(a) => done(study::landscape(adapter, a)),
+    };
+    result.unwrap_or_else(|e| {
+        eprintln!("lamp: error: {}", message(&e));
+        ExitCode::FAILURE
+    })
+}
+
+/// The error as one line, in the command line's words: the library names options as its fields
+/// (`` `val_split` ``); where a subcommand has that option, the flag (`--val-split`) is shown.
+fn message(e: &Error) -> String {
+    let text = match e {
+        Error::Unfinished { path, epochs_done } => format!(
+            "{}: training stopped after epoch {epochs_done} and was never calibrated; finish it \
+             with `lamp train ... --out {} --resume`",
+            path.display(),
+            path.display()
+        ),
+        other => other.to_string(),
+    };
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let flags: Vec<String> = Cli::command()
+        .get_subcommands()
+        .flat_map(|c| c.get_arguments().filter_map(|a| a.get_long()))
+        .map(str::to_owned)
+        .collect();
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text.as_str();
+    while let Some(start) = rest.find('`') {
+        let after = &rest[start + 1..];
+        let Some(len) = after.find('`') else { break };
+        let name = &after[..len];
+        let flag = name.replace('_', "-");
+        out += &rest[..start];
+        if flags.contains(&flag) {
+            out += &format!("--{flag}");
+        } else {
+            out += &rest[start..start + len + 2];
+        }
+        rest = &after[len + 1..];
+    }
+    out + rest
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn library_option_names_become_flags() {
+        let e = Error::setting("val_split", "must be in [0, 1), got 1.5");
+        assert_eq!(message(&e), "--val-split must be in [0, 1), got 1.5");
+        let e = Error::invalid("lower the learning rate (`lr`), see `apt-get install x`");
+        assert_eq!(
+            message(&e),
+            "lower the learning rate (--lr), see `apt-get install x`"
+        );
+        let e = Error::Unfinished {
+            path: "m.safetensors".into(),
+            epochs_done: "2".into(),
+        };
+        assert!(message(&e).ends_with("--out m.safetensors --resume`"));
+    }
+}

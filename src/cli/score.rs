@@ -1,0 +1,133 @@
+//! `lamp score`: score images with a trained model, as a table, JSON lines or CSV, with heat maps.
+
+use clap::Args;
+use lamp::data::{self, inputs::expand_inputs};
+use lamp::detect::{Checkpoint, Detector, SCORE_BATCH};
+use lamp::device::Device;
+use lamp::error::{Error, Result};
+use lamp::fsutil::ensure_dir;
+use lamp::render::picture::write_maps;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Args)]
+pub struct ScoreArgs {
+    /// Checkpoint written by `lamp train`.
+    model: PathBuf,
+    /// Image files, folders of images, or patterns with * and ?.
+    #[arg(required = true)]
+    inputs: Vec<String>,
+    /// One JSON object per image (JSONL).
+    #[arg(long, conflicts_with = "csv")]
+    json: bool,
+    /// CSV with a header.
+    #[arg(long)]
+    csv: bool,
+    /// Write per image a heat-map overlay, the raw 16-bit anomaly map and the predicted region.
+    #[arg(long)]
+    maps: Option<PathBuf>,
+    /// Exit with status 3 when any image is anomalous.
+    #[arg(long)]
+    fail_on_anomaly: bool,
+    /// Skip images that cannot be read (with a warning) instead of stopping.
+    #[arg(long)]
+    skip_bad: bool,
+    #[arg(long, default_value_t = SCORE_BATCH)]
+    batch: usize,
+}
+
+pub fn run(adapter: Option<&str>, a: ScoreArgs) -> Result<ExitCode> {
+    let ck = Checkpoint::load(&a.model, None)?;
+    ck.trained(&a.model)?;
+    let arch = ck.arch.clone();
+    let paths = expand_inputs(&a.inputs)?;
+    let mut images = Vec::new();
+    let mut kept = Vec::new();
+    let mut skipped = 0;
+    for p in &paths {
+        match data::load_image(p, arch.channels, arch.size) {
+            Ok(v) => {
+                images.extend(v);
+                kept.push(p.clone());
+            }
+            Err(e) if a.skip_bad => {
+                eprintln!("lamp: warning: skipped {e}");
+                skipped += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    if kept.is_empty() {
+        return Err(Error::invalid("no readable images to score"));
+    }
+    let device = Device::shared(adapter)?;
+    let batch = a.batch.clamp(1, kept.len());
+    let mut det = Detector::from_checkpoint(device, ck, &a.model, batch)?;
+    let results = det.score_samples(&images, a.maps.is_some())?;
+    if let Some(dir) = &a.maps {
+        ensure_dir(dir)?;
+        let p = arch.input_len();
+        let mut used = std::collections::HashSet::new();
+        for (i, (path, r)) in kept.iter().zip(&results).enumerate() {
+            let stem = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "image".into());
+            let mut name = stem.clone();
+            let mut k = 1;
+            while !used.insert(name.clone()) {
+                k += 1;
+                name = format!("{stem}-{k}");
+            }
+            let map = r.map.as_deref().unwrap_or_default();
+            let x = &images[i * p..][..p];
+            write_maps(dir, &name, x, arch.input_shape(), map, det.calibration())?;
+        }
+    }
+    let mut any = false;
+    // The table's path column, measured once.
+    let width = kept
+        .iter()
+        .map(|p| p.display().to_string().len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    let mut out = String::new();
+    if a.csv {
+        out += "path,score,normalised,verdict\n";
+    } else if !a.json {
+        out += &format!(
+            "{:width$}  {:>12}  {:>10}  verdict\n",
+            "path", "score", "normalised"
+        );
+    }
+    for (path, r) in kept.iter().zip(&results) {
+        let (s, n, bad) = (r.score, r.normalised, r.anomalous);
+        any |= bad;
+        let verdict = if bad { "anomalous" } else { "normal" };
+        let shown = path.display().to_string();
+        if a.json {
+            out += &serde_json::json!({ "path": shown, "score": s, "normalised": n, "anomalous": bad, "verdict": verdict })
+                .to_string();
+            out += "\n";
+        } else if a.csv {
+            let quoted = if shown.contains([',', '"']) {
+                format!("\"{}\"", shown.replace('"', "\"\""))
+            } else {
+                shown
+            };
+            out += &format!("{quoted},{s},{n:.6},{verdict}\n");
+        } else {
+            out += &format!("{shown:width$}  {s:>12.6}  {n:>10.4}  {verdict}\n");
+        }
+    }
+    print!("{out}");
+    if skipped > 0 {
+        eprintln!("lamp: skipped {skipped} unreadable image(s)");
+    }
+    Ok(if any && a.fail_on_anomaly {
+        ExitCode::from(3)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

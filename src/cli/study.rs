@@ -1,0 +1,145 @@
+//! `lamp experiment` (the LAMP-versus-baseline table) and `lamp landscape` (loss surfaces).
+
+use super::args::{choice, ArchArgs};
+use clap::Args;
+use lamp::data::{self, Source};
+use lamp::detect::{Checkpoint, TrainConfig};
+use lamp::device::Device;
+use lamp::error::{Error, Result};
+use lamp::model::{Amp, Granularity, Metric, OptimizerKind};
+use lamp::study::{experiment, landscape};
+use std::path::PathBuf;
+
+#[derive(Args)]
+pub struct ExperimentArgs {
+    /// fashion-mnist, or mvtec (then DIR holds MVTec AD categories).
+    dataset: String,
+    /// MVTec AD root (for `mvtec`).
+    dir: Option<PathBuf>,
+    #[arg(long)]
+    out: PathBuf,
+    /// Fashion-MNIST classes ("0-9", "0,3") or MVTec categories ("bottle,screw"; default all).
+    #[arg(long)]
+    classes: Option<String>,
+    #[arg(long, value_parser = choice::<Metric>(), value_delimiter = ',', default_value = "mae,mse,ssim")]
+    metrics: Vec<Metric>,
+    #[arg(long, value_parser = choice::<Amp>(), value_delimiter = ',', default_value = "none,lamp")]
+    amp: Vec<Amp>,
+    #[arg(
+        long = "amp-granularity",
+        value_parser = choice::<Granularity>(),
+        value_delimiter = ',',
+        default_value = "element"
+    )]
+    granularity: Vec<Granularity>,
+    #[arg(long, default_value_t = 10)]
+    epochs: u32,
+    #[arg(long, value_delimiter = ',', default_value = "0,1,2")]
+    seeds: Vec<u64>,
+    /// adam, or sgd (momentum 0.9).
+    #[arg(long, value_parser = choice::<OptimizerKind>(), default_value = "adam")]
+    optimizer: OptimizerKind,
+    #[arg(long, default_value_t = 64)]
+    batch: usize,
+    /// Default: 1e-3 for Adam, 1e-2 for SGD.
+    #[arg(long)]
+    lr: Option<f64>,
+    #[arg(long)]
+    idx_dir: Option<PathBuf>,
+    #[command(flatten)]
+    arch: ArchArgs,
+}
+
+#[derive(Args)]
+pub struct LandscapeArgs {
+    /// Checkpoint written by `lamp train`.
+    model: PathBuf,
+    /// Training data (the batch is drawn from it): a folder, an MVTec category, fashion-mnist:C.
+    data: String,
+    #[arg(long)]
+    out: PathBuf,
+    /// Grid points per direction.
+    #[arg(long, default_value_t = 15)]
+    grid: usize,
+    /// The grid spans [-radius, radius] along each (filter-normalised) direction.
+    #[arg(long, default_value_t = 1.0)]
+    radius: f64,
+    #[arg(long, default_value_t = 128)]
+    batch: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    #[arg(long)]
+    idx_dir: Option<PathBuf>,
+}
+
+pub fn experiment(adapter: Option<&str>, a: ExperimentArgs) -> Result<()> {
+    let lr = a.lr.unwrap_or(a.optimizer.default_lr());
+    // The command that reproduces (and resumes) this table, printed at its top.
+    let command = std::iter::once("lamp".to_string())
+        .chain(
+            std::env::args()
+                .skip(1)
+                .map(|s| if s.contains(' ') { format!("'{s}'") } else { s }),
+        )
+        .collect::<Vec<_>>()
+        .join(" ");
+    let (arch, classes, loader) = experiment::setup(
+        &a.dataset,
+        a.dir.as_deref(),
+        a.classes.as_deref(),
+        a.idx_dir.as_deref(),
+        a.arch.arch()?,
+    )?;
+    let plan = experiment::Plan {
+        dataset: a.dataset.clone(),
+        classes,
+        metrics: a.metrics.clone(),
+        amps: a.amp.clone(),
+        granularities: a.granularity.clone(),
+        seeds: a.seeds.clone(),
+        epochs: a.epochs,
+        batch: a.batch,
+        lr,
+        optimizer: a.optimizer,
+        command,
+    };
+    TrainConfig {
+        epochs: a.epochs,
+        batch: a.batch,
+        lr,
+        seed: 0,
+        optimizer: a.optimizer,
+    }
+    .check(usize::MAX)?;
+    experiment::run(Device::shared(adapter)?, &plan, &*loader, &arch, &a.out)?;
+    println!("lamp experiment: {}", a.out.join("results.md").display());
+    Ok(())
+}
+
+pub fn landscape(adapter: Option<&str>, a: LandscapeArgs) -> Result<()> {
+    let ck = Checkpoint::load(&a.model, None)?;
+    if ck.loss.is_none() {
+        return Err(Error::file(&a.model, "no loss settings in the metadata"));
+    }
+    let src = Source::parse(&a.data, a.idx_dir.as_deref())?;
+    let d = data::load_training(&src, ck.arch.channels, ck.arch.size)?;
+    let options = landscape::Options {
+        grid: a.grid,
+        radius: a.radius,
+        batch: a.batch,
+        seed: a.seed,
+    };
+    let s = landscape::run(Device::shared(adapter)?, &ck, &d, &options, &a.out)?;
+    println!(
+        "loss at the trained weights: plain {:.5}, amplified {:.5}; mean rise within r = {}: plain {:.5} ({:+.0}%), amplified {:.5} ({:+.0}%) -> {}",
+        s.plain_at_center,
+        s.amplified_at_center,
+        s.sharpness_radius,
+        s.plain_mean_rise,
+        100.0 * s.plain_relative_rise,
+        s.amplified_mean_rise,
+        100.0 * s.amplified_relative_rise,
+        a.out.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,214 @@
+//! The tools: `lamp info` (adapters and limits), `lamp init` (a freshly initialised model),
+//! `lamp grad` (one pass for checking against another framework) and `lamp bench`.
+
+use super::args::{ArchArgs, LossArgs};
+use clap::Args;
+use lamp::data::tensors::{self, Tensors};
+use lamp::detect::checkpoint::to_json;
+use lamp::detect::Checkpoint;
+use lamp::device::{self, Device};
+use lamp::engine::Engine;
+use lamp::error::{Error, Result};
+use lamp::fsutil::write_atomic;
+use lamp::kernels::GemmCore;
+use lamp::model::Arch;
+use lamp::study::bench;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+#[derive(Args)]
+pub struct InitArgs {
+    #[command(flatten)]
+    arch: ArchArgs,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    #[arg(long)]
+    out: PathBuf,
+}
+
+#[derive(Args)]
+pub struct GradArgs {
+    /// Checkpoint, or a bare safetensors file of PyTorch-named tensors (with --arch).
+    #[arg(long, conflicts_with = "init_seed")]
+    model: Option<PathBuf>,
+    /// Build the model from this seed instead of loading it.
+    #[arg(long)]
+    init_seed: Option<u64>,
+    /// Architecture of --init-seed or of a bare --model file.
+    #[arg(long)]
+    arch: Option<String>,
+    /// safetensors file with a tensor `x` [B, C, H, W] in [0, 1].
+    #[arg(long)]
+    input: PathBuf,
+    #[command(flatten)]
+    loss: LossArgs,
+    /// Output safetensors file.
+    #[arg(long)]
+    out: PathBuf,
+    /// Take K Adam steps on the batch instead, and write the parameters.
+    #[arg(long, default_value_t = 0)]
+    adam_steps: u32,
+    #[arg(long, default_value_t = 1e-3, allow_negative_numbers = true)]
+    lr: f64,
+}
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// Machine-readable output.
+    #[arg(long)]
+    json: bool,
+    /// Fewer repetitions and only the small model (a smoke test).
+    #[arg(long)]
+    quick: bool,
+    /// Only fmnist-ae (skip the larger conv-ae kernels).
+    #[arg(long)]
+    fmnist_only: bool,
+}
+
+pub fn info(adapter: Option<&str>) -> Result<()> {
+    let all = device::list_adapters();
+    println!("adapters:");
+    if all.is_empty() {
+        println!("  (none) — {}", device::NO_ADAPTER_HINT);
+    }
+    for a in &all {
+        println!(
+            "  {} ({:?}, {:?}, driver {} {})",
+            a.name, a.backend, a.device_type, a.driver, a.driver_info
+        );
+    }
+    let g = Device::new(adapter)?;
+    println!("chosen: {}", g.describe());
+    let l = &g.limits;
+    println!("limits:");
+    println!(
+        "  max_storage_buffer_binding_size: {} MiB",
+        l.max_storage_buffer_binding_size >> 20
+    );
+    println!("  max_buffer_size: {} MiB", l.max_buffer_size >> 20);
+    println!(
+        "  max_storage_buffers_per_shader_stage: {}",
+        l.max_storage_buffers_per_shader_stage
+    );
+    println!(
+        "  max_compute_workgroups_per_dimension: {}",
+        l.max_compute_workgroups_per_dimension
+    );
+    println!(
+        "  max_compute_invocations_per_workgroup: {}",
+        l.max_compute_invocations_per_workgroup
+    );
+    println!(
+        "  max_compute_workgroup_storage_size: {}",
+        l.max_compute_workgroup_storage_size
+    );
+    println!("features: {:?}", g.features);
+    println!(
+        "subgroup sizes: {}..{}; GEMM core: {:?}",
+        g.subgroup_sizes.0,
+        g.subgroup_sizes.1,
+        GemmCore::best(&g)
+    );
+    Ok(())
+}
+
+pub fn init(a: InitArgs) -> Result<()> {
+    let arch = a.arch.arch()?;
+    let p = arch.init(a.seed);
+    let mut c = Checkpoint::new(arch, None, p);
+    c.metadata.insert("init_seed".into(), a.seed.to_string());
+    c.save(&a.out)
+}
+
+pub fn bench(adapter: Option<&str>, a: BenchArgs) -> Result<()> {
+    let options = bench::Options {
+        quick: a.quick,
+        fmnist_only: a.fmnist_only,
+    };
+    let r = bench::run(Device::shared(adapter)?, options)?;
+    if a.json {
+        println!("{}", to_json(&r)?);
+    } else {
+        print!("{}", bench::text(&r));
+    }
+    Ok(())
+}
+
+pub fn grad(adapter: Option<&str>, a: GradArgs) -> Result<()> {
+    let hint = a.arch.as_deref().map(Arch::by_name).transpose()?;
+    let (arch, params) = match (&a.model, a.init_seed) {
+        (Some(p), _) => {
+            let c = Checkpoint::load(p, hint.as_ref())?;
+            (c.arch, c.params)
+        }
+        (None, Some(seed)) => {
+            let arch = hint.unwrap_or_else(Arch::fmnist_ae);
+            let p = arch.init(seed);
+            (arch, p)
+        }
+        (None, None) => return Err(Error::invalid("give --model CKPT or --init-seed S")),
+    };
+    let (x, shape) = tensors::read_batch(&a.input)?;
+    let want = arch.input_shape().map(|v| v as usize);
+    if shape[1..] != want {
+        return Err(Error::file(
+            &a.input,
+            format!(
+                "x has samples of {:?}, the model takes {want:?}",
+                &shape[1..]
+            ),
+        ));
+    }
+    let batch = shape[0];
+    if batch == 0 {
+        return Err(Error::file(&a.input, "x holds no samples"));
+    }
+    if !(a.lr > 0.0 && a.lr.is_finite()) {
+        return Err(Error::setting(
+            "lr",
+            format!("must be a positive number, got {}", a.lr),
+        ));
+    }
+    let loss = a.loss.config();
+    let mut e = Engine::new(Device::shared(adapter)?, arch.clone(), loss, batch, &params)?;
+    e.optimizer.set_lr(a.lr);
+    e.upload_batch(&x, batch)?;
+    let table = arch.param_table();
+    let mut out: BTreeMap<String, (Vec<usize>, Vec<f32>)> = BTreeMap::new();
+    if a.adam_steps > 0 {
+        let mut losses = Vec::new();
+        for _ in 0..a.adam_steps {
+            e.grad_step(batch, true)?;
+            losses.push(e.wait_stats()?.loss);
+        }
+        let p = e.read_params()?;
+        for t in &table.entries {
+            out.insert(
+                t.name.clone(),
+                (t.shape.clone(), p[t.offset..t.offset + t.len()].to_vec()),
+            );
+        }
+        out.insert("loss".into(), (vec![losses.len()], losses));
+    } else {
+        e.grad_step(batch, false)?;
+        let st = e.wait_stats()?;
+        out.insert("loss".into(), (vec![], vec![st.loss]));
+        out.insert("errors".into(), (vec![batch], e.errors(batch)?));
+        out.insert("recon".into(), (shape.to_vec(), e.recon(batch)?));
+        let gr = e.read_grads()?;
+        for t in &table.entries {
+            out.insert(
+                format!("grad.{}", t.name),
+                (t.shape.clone(), gr[t.offset..t.offset + t.len()].to_vec()),
+            );
+        }
+    }
+    let mut meta = BTreeMap::new();
+    meta.insert("loss".to_string(), to_json(&loss)?);
+    meta.insert("arch".to_string(), to_json(&arch)?);
+    let views: Tensors = out
+        .iter()
+        .map(|(k, (s, v))| (k.clone(), (s.clone(), v.as_slice())))
+        .collect();
+    write_atomic(&a.out, &tensors::write_safetensors(&meta, &views))
+}

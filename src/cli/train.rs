@@ -1,0 +1,204 @@
+//! `lamp train`: train on normal images, calibrate, and write the checkpoint with its loss curve.
+
+use super::args::{choice, ArchArgs, LossArgs};
+use clap::Args;
+use lamp::data::{self, Source};
+use lamp::detect::{self, Calibration, Checkpoint, EpochReport, FitOptions, Progress};
+use lamp::detect::{ThresholdMethod, TrainConfig};
+use lamp::device::Device;
+use lamp::error::{Error, Result};
+use lamp::fsutil::write_atomic;
+use lamp::render::loss_curve;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+#[derive(Args)]
+pub struct TrainArgs {
+    /// Training images: a folder of normal images, an MVTec AD category (its train/good), or
+    /// fashion-mnist:C (class C of Fashion-MNIST).
+    data: String,
+    /// Checkpoint to write (safetensors).
+    #[arg(long)]
+    out: PathBuf,
+    #[command(flatten)]
+    arch: ArchArgs,
+    #[command(flatten)]
+    loss: LossArgs,
+    #[arg(long, default_value_t = TrainConfig::default().epochs)]
+    epochs: u32,
+    #[arg(long, default_value_t = TrainConfig::default().batch)]
+    batch: usize,
+    #[arg(long, default_value_t = TrainConfig::default().lr, allow_negative_numbers = true)]
+    lr: f64,
+    #[arg(long, default_value_t = TrainConfig::default().seed)]
+    seed: u64,
+    /// Folder of the Fashion-MNIST IDX files.
+    #[arg(long)]
+    idx_dir: Option<PathBuf>,
+    /// Read the loss back every N steps for progress (0: only at epoch ends).
+    #[arg(long, default_value_t = FitOptions::default().log_every)]
+    log_every: usize,
+    /// Print nothing but errors.
+    #[arg(long)]
+    quiet: bool,
+    /// Fraction of the normal images held out to calibrate the threshold (0: use the training
+    /// images).
+    #[arg(long, default_value_t = FitOptions::default().val_split)]
+    val_split: f64,
+    /// How the threshold is set: quantile (1 − contamination) or sigma (mean + k·σ).
+    #[arg(long, value_parser = choice::<ThresholdMethod>(), default_value = "quantile")]
+    threshold: ThresholdMethod,
+    /// Expected fraction of anomalies among normal-looking images (quantile method).
+    #[arg(long, default_value_t = FitOptions::default().contamination)]
+    contamination: f64,
+    /// k of the sigma method.
+    #[arg(long, default_value_t = FitOptions::default().sigma_k)]
+    sigma_k: f64,
+    /// Continue from the checkpoint at --out (written after every epoch) up to --epochs.
+    #[arg(long)]
+    resume: bool,
+    /// Skip unreadable images (with a warning and a count) instead of stopping.
+    #[arg(long)]
+    skip_bad: bool,
+    /// Keep the training set on the device up to this many MiB; a larger one streams from host
+    /// memory batch by batch.
+    #[arg(long, default_value_t = FitOptions::default().device_data_limit >> 20)]
+    device_data_mb: u64,
+}
+
+pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
+    let arch = a.arch.arch()?;
+    let opts = FitOptions {
+        arch: arch.clone(),
+        loss: a.loss.config(),
+        train: TrainConfig {
+            epochs: a.epochs,
+            batch: a.batch,
+            lr: a.lr,
+            seed: a.seed,
+            ..Default::default()
+        },
+        val_split: a.val_split,
+        threshold: a.threshold,
+        contamination: a.contamination,
+        sigma_k: a.sigma_k,
+        log_every: a.log_every,
+        device_data_limit: a.device_data_mb << 20,
+    };
+    // Option errors first, before any data is read.
+    opts.check()?;
+    let src = Source::parse(&a.data, a.idx_dir.as_deref())?;
+    let (data, skipped) = data::load_training_skipping(&src, arch.channels, arch.size, a.skip_bad)?;
+    for e in &skipped {
+        eprintln!("lamp: warning: skipped {e}");
+    }
+    if !skipped.is_empty() {
+        eprintln!("lamp: skipped {} unreadable image(s)", skipped.len());
+    }
+    let device = Device::shared(adapter)?;
+    if !a.quiet {
+        eprintln!(
+            "lamp: training {} on {} ({} images, {:.0}% held out) with {} on {}",
+            arch.name,
+            a.data,
+            data.len(),
+            a.val_split * 100.0,
+            opts.loss,
+            device.describe()
+        );
+    }
+    let resume = if a.resume {
+        if !a.out.is_file() {
+            return Err(Error::file(
+                &a.out,
+                "nothing to resume: no checkpoint there yet",
+            ));
+        }
+        let ck = Checkpoint::load(&a.out, None)?;
+        if !a.quiet {
+            let done: String = ck.metadata.get("epochs_done").cloned().unwrap_or_default();
+            eprintln!("lamp: resuming {} after epoch {done}", a.out.display());
+        }
+        Some(ck)
+    } else {
+        None
+    };
+    let (mut ck, reports) = detect::fit_on(
+        device,
+        &data,
+        &opts,
+        resume.as_ref(),
+        Some(&a.out),
+        progress_printer(a.quiet, a.epochs),
+    )?;
+    ck.metadata.insert("data".into(), a.data.clone());
+    save_model(&ck, &reports, &a.out)?;
+    if !a.quiet {
+        let cal: Option<Calibration> = ck.meta("calibration");
+        if let Some(c) = cal {
+            eprintln!(
+                "lamp: threshold {:.6} ({:?}, from {} {} images); wrote {}",
+                c.threshold,
+                c.method,
+                c.count,
+                c.source,
+                a.out.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Progress lines: in place on a terminal, one line per epoch otherwise.
+pub fn progress_printer(quiet: bool, epochs: u32) -> impl FnMut(Progress) {
+    let tty = std::io::stderr().is_terminal();
+    let start = std::time::Instant::now();
+    move |p| {
+        if quiet {
+            return;
+        }
+        match p {
+            Progress::Step {
+                epoch,
+                step,
+                steps,
+                loss,
+                images_per_s,
+            } if tty => {
+                let done = epoch as f64 + step as f64 / steps as f64;
+                let eta = start.elapsed().as_secs_f64() / done * (epochs as f64 - done);
+                eprint!(
+                    "\r  epoch {}/{epochs} step {step}/{steps} loss {loss:.6} {images_per_s:.0} img/s ETA {eta:.0} s   ",
+                    epoch + 1
+                );
+            }
+            Progress::Step { .. } => {}
+            Progress::Epoch(r) => {
+                if tty {
+                    eprint!("\r");
+                }
+                eprintln!(
+                    "  epoch {}/{epochs} loss {:.6} clamps {} {:.1} s {:.0} img/s        ",
+                    r.epoch, r.mean_loss, r.clamps, r.seconds, r.images_per_s
+                );
+            }
+        }
+    }
+}
+
+/// The checkpoint and, beside it, MODEL.loss.csv and MODEL.loss.png.
+pub fn save_model(ck: &Checkpoint, reports: &[EpochReport], out: &Path) -> Result<()> {
+    ck.save(out)?;
+    let (csv, png) = loss_curve::loss_curve(reports)?;
+    write_atomic(&sibling(out, "loss.csv"), &csv)?;
+    write_atomic(&sibling(out, "loss.png"), &png)
+}
+
+/// `model.safetensors` → `model.<suffix>`.
+fn sibling(p: &Path, suffix: &str) -> PathBuf {
+    let stem = p
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "model".into());
+    p.with_file_name(format!("{stem}.{suffix}"))
+}

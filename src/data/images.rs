@@ -1,0 +1,184 @@
+//! Images from disk: listing a folder, decoding any supported file with limits against
+//! decompression bombs, and converting it to the model's channels and size.
+
+use super::Dataset;
+use crate::error::{Error, Result};
+use std::path::{Path, PathBuf};
+
+const IMAGE_EXTENSIONS: [&str; 7] = ["png", "jpg", "jpeg", "bmp", "tif", "tiff", "gif"];
+
+fn is_image(p: &Path) -> bool {
+    p.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_lowercase().as_str()))
+}
+
+/// The image files directly in `dir`, sorted by name.
+pub fn list_images(dir: &Path) -> Result<Vec<PathBuf>> {
+    if !dir.exists() {
+        return Err(Error::file(dir, "no such file or directory"));
+    }
+    if !dir.is_dir() {
+        return Err(Error::file(dir, "not a directory"));
+    }
+    let rd = std::fs::read_dir(dir).map_err(|e| Error::file(dir, format!("cannot list: {e}")))?;
+    let mut v = Vec::new();
+    let mut others = 0;
+    for entry in rd {
+        let p = entry
+            .map_err(|e| Error::file(dir, format!("cannot list: {e}")))?
+            .path();
+        if p.is_file() && is_image(&p) {
+            v.push(p);
+        } else {
+            others += 1;
+        }
+    }
+    if v.is_empty() {
+        let what = if others == 0 {
+            "empty directory".to_string()
+        } else {
+            format!("no images among {others} entries")
+        };
+        return Err(Error::file(
+            dir,
+            format!("{what} (looked for {})", IMAGE_EXTENSIONS.join(", ")),
+        ));
+    }
+    v.sort();
+    Ok(v)
+}
+
+/// Largest image accepted, in pixels (a guard against decompression bombs).
+pub const MAX_PIXELS: u64 = 1 << 28;
+
+/// Loads one image as `channels` (1: luma, 3: RGB; alpha dropped) × size × size in [0, 1],
+/// resized with a bilinear (triangle) filter.
+pub fn load_image(path: &Path, channels: u32, size: u32) -> Result<Vec<f32>> {
+    let meta =
+        std::fs::metadata(path).map_err(|e| Error::file(path, format!("cannot read: {e}")))?;
+    if meta.len() == 0 {
+        return Err(Error::file(path, "empty file (0 bytes)"));
+    }
+    let mut reader = image::ImageReader::open(path)
+        .map_err(|e| Error::file(path, format!("cannot read: {e}")))?
+        .with_guessed_format()
+        .map_err(|e| Error::file(path, format!("cannot read: {e}")))?;
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(1 << 15);
+    limits.max_image_height = Some(1 << 15);
+    limits.max_alloc = Some(MAX_PIXELS * 8);
+    reader.limits(limits);
+    let img = reader
+        .decode()
+        .map_err(|e| Error::file(path, format!("cannot decode image: {e}")))?;
+    Ok(convert(&img, channels, size))
+}
+
+/// Converts a decoded image to `channels` × size × size f32 in [0, 1] (CHW).
+pub fn convert(img: &image::DynamicImage, channels: u32, size: u32) -> Vec<f32> {
+    use image::imageops::{resize, FilterType};
+    let n = (size * size) as usize;
+    if channels == 1 {
+        let g = img.to_luma32f();
+        let g = if g.dimensions() == (size, size) {
+            g
+        } else {
+            resize(&g, size, size, FilterType::Triangle)
+        };
+        g.into_raw()
+            .into_iter()
+            .map(|v| v.clamp(0.0, 1.0))
+            .collect()
+    } else {
+        let rgb = img.to_rgb32f();
+        let rgb = if rgb.dimensions() == (size, size) {
+            rgb
+        } else {
+            resize(&rgb, size, size, FilterType::Triangle)
+        };
+        let raw = rgb.into_raw();
+        let mut out = vec![0f32; 3 * n];
+        for (i, px) in raw.chunks_exact(3).enumerate() {
+            for c in 0..3 {
+                out[c * n + i] = px[c].clamp(0.0, 1.0);
+            }
+        }
+        out
+    }
+}
+
+/// Loads many images in parallel (all cores), keeping their order.
+pub fn load_images(paths: &[PathBuf], channels: u32, size: u32) -> Result<Dataset> {
+    Ok(load_images_skipping(paths, channels, size, false)?.0)
+}
+
+/// As `load_images`; with `skip_bad`, unreadable images are left out and returned as errors
+/// instead of stopping the load.
+pub fn load_images_skipping(
+    paths: &[PathBuf],
+    channels: u32,
+    size: u32,
+    skip_bad: bool,
+) -> Result<(Dataset, Vec<Error>)> {
+    let threads = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .min(paths.len().max(1));
+    let chunk = paths.len().div_ceil(threads).max(1);
+    type Part = Vec<(usize, Result<Vec<f32>>)>;
+    let parts: Vec<Part> = std::thread::scope(|s| {
+        let handles: Vec<_> = paths
+            .chunks(chunk)
+            .enumerate()
+            .map(|(ci, part)| {
+                s.spawn(move || -> Part {
+                    let mut v = Vec::new();
+                    for (k, p) in part.iter().enumerate() {
+                        let r = load_image(p, channels, size);
+                        let stop = r.is_err() && !skip_bad;
+                        v.push((ci * chunk + k, r));
+                        if stop {
+                            break;
+                        }
+                    }
+                    v
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| vec![(0, Err(Error::invalid("image loader crashed")))])
+            })
+            .collect()
+    });
+    let mut samples = Vec::with_capacity(paths.len() * (channels * size * size) as usize);
+    let mut names = Vec::with_capacity(paths.len());
+    let mut skipped = Vec::new();
+    for (i, r) in parts.into_iter().flatten() {
+        match r {
+            Ok(v) => {
+                samples.extend(v);
+                names.push(paths[i].display().to_string());
+            }
+            Err(e) if skip_bad => skipped.push(e),
+            Err(e) => return Err(e),
+        }
+    }
+    if names.is_empty() && !paths.is_empty() {
+        return Err(Error::invalid(format!(
+            "none of the {} images could be read",
+            paths.len()
+        )));
+    }
+    Ok((
+        Dataset {
+            samples,
+            shape: [channels, size, size],
+            names,
+            labels: None,
+        },
+        skipped,
+    ))
+}

@@ -1,0 +1,233 @@
+//! Data sets: where they come from (`Source`), the training and test sets they give, the
+//! held-out split, and the loaders behind them: Fashion-MNIST IDX files (`idx`), images and
+//! folders (`image`, `inputs`), MVTec AD trees (`mvtec`), the demo set built into lamp (`demo`)
+//! and tensor files (`tensors`). Every failure names the file and the problem.
+
+pub mod demo;
+pub mod idx;
+pub mod images;
+pub mod inputs;
+pub mod mvtec;
+pub mod tensors;
+
+pub use idx::{fashion_mnist, FASHION_MNIST_CLASSES, FASHION_MNIST_DIR};
+pub use images::{list_images, load_image, load_images, load_images_skipping};
+pub use mvtec::mvtec_test;
+
+use crate::error::{Error, Result};
+use crate::rng::SplitMix64;
+use std::path::{Path, PathBuf};
+
+/// Samples in [0, 1], NCHW, with where each came from.
+#[derive(Clone, Debug)]
+pub struct Dataset {
+    pub samples: Vec<f32>,
+    pub shape: [u32; 3],
+    pub names: Vec<String>,
+    /// Class labels where the source has them (Fashion-MNIST).
+    pub labels: Option<Vec<u8>>,
+}
+
+impl Dataset {
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+    pub fn sample_len(&self) -> usize {
+        self.shape.iter().product::<u32>() as usize
+    }
+    pub fn sample(&self, i: usize) -> &[f32] {
+        let p = self.sample_len();
+        &self.samples[i * p..(i + 1) * p]
+    }
+    /// The samples at `idx`, in that order.
+    pub fn subset(&self, idx: &[usize]) -> Dataset {
+        Dataset {
+            samples: idx
+                .iter()
+                .flat_map(|&i| self.sample(i).iter().copied())
+                .collect(),
+            shape: self.shape,
+            names: idx.iter().map(|&i| self.names[i].clone()).collect(),
+            labels: self
+                .labels
+                .as_ref()
+                .map(|l| idx.iter().map(|&i| l[i]).collect()),
+        }
+    }
+}
+
+/// Splits `d` into (train, held-out) by a seeded shuffle: round(fraction × n) images held out
+/// (at least one left to train on), both parts in their original order.
+pub fn split(d: &Dataset, fraction: f64, seed: u64) -> Result<(Dataset, Option<Dataset>)> {
+    if !(0.0..1.0).contains(&fraction) {
+        return Err(Error::setting(
+            "val_split",
+            format!("must be in [0, 1), got {fraction}"),
+        ));
+    }
+    let n = d.len();
+    let held = ((n as f64 * fraction).round() as usize).min(n.saturating_sub(1));
+    if held == 0 {
+        return Ok((d.clone(), None));
+    }
+    let mut order: Vec<usize> = (0..n).collect();
+    SplitMix64::new(seed ^ 0x5EED_5EED).shuffle(&mut order);
+    let (val, tr) = order.split_at(held);
+    let mut tr = tr.to_vec();
+    let mut val = val.to_vec();
+    tr.sort_unstable();
+    val.sort_unstable();
+    Ok((d.subset(&tr), Some(d.subset(&val))))
+}
+
+/// Where data comes from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Source {
+    /// `fashion-mnist:C`: class C of Fashion-MNIST (the one-class protocol: docs/design.md).
+    FashionMnist { class: u8, dir: PathBuf },
+    /// An MVTec AD category folder (`train/good`, `test/<type>`, `ground_truth/<type>`).
+    Mvtec(PathBuf),
+    /// A folder of normal images.
+    Folder(PathBuf),
+}
+
+impl Source {
+    pub fn parse(s: &str, idx_dir: Option<&Path>) -> Result<Source> {
+        if let Some(c) = s.strip_prefix("fashion-mnist:") {
+            let class: u8 = c.parse().ok().filter(|&c: &u8| c < 10).ok_or_else(|| {
+                Error::invalid(format!("{s}: the class must be a number from 0 to 9"))
+            })?;
+            let dir = idx_dir
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| PathBuf::from(FASHION_MNIST_DIR));
+            return Ok(Source::FashionMnist { class, dir });
+        }
+        let p = PathBuf::from(s);
+        if p.join("train").join("good").is_dir() || p.join("test").is_dir() {
+            return Ok(Source::Mvtec(p));
+        }
+        Ok(Source::Folder(p))
+    }
+}
+
+/// An evaluation set: images, whether each is anomalous, its type, and ground-truth masks
+/// (model size, row-major) where the source has them.
+#[derive(Clone, Debug)]
+pub struct TestSet {
+    pub data: Dataset,
+    pub anomalous: Vec<bool>,
+    pub types: Vec<String>,
+    pub masks: Option<Vec<Vec<bool>>>,
+}
+
+/// The test split of a source: Fashion-MNIST's 10000 test images with class C normal, or an
+/// MVTec category's `test/` with its masks.
+pub fn load_test(src: &Source, channels: u32, size: u32) -> Result<TestSet> {
+    match src {
+        Source::FashionMnist { class, dir } => {
+            check_fashion_shape(channels, size)?;
+            idx::one_class_test(fashion_mnist(dir, "t10k")?, *class)
+        }
+        Source::Mvtec(root) => mvtec_test(root, channels, size),
+        Source::Folder(p) => Err(Error::file(
+            p,
+            "not an MVTec AD category (no test/ folder); evaluation needs labelled test images",
+        )),
+    }
+}
+
+fn check_fashion_shape(channels: u32, size: u32) -> Result<()> {
+    if channels != 1 || size != 28 {
+        return Err(Error::invalid(format!(
+            "fashion-mnist images are 1x28x28; the model takes {channels}x{size}x{size} (fmnist-ae is their model)"
+        )));
+    }
+    Ok(())
+}
+
+/// The training set a `Source` names, converted to the model's input.
+pub fn load_training(src: &Source, channels: u32, size: u32) -> Result<Dataset> {
+    Ok(load_training_skipping(src, channels, size, false)?.0)
+}
+
+/// As `load_training`; with `skip_bad`, unreadable images are skipped and returned as errors.
+pub fn load_training_skipping(
+    src: &Source,
+    channels: u32,
+    size: u32,
+    skip_bad: bool,
+) -> Result<(Dataset, Vec<Error>)> {
+    let images = |dir: &Path| load_images_skipping(&list_images(dir)?, channels, size, skip_bad);
+    match src {
+        Source::FashionMnist { class, dir } => {
+            check_fashion_shape(channels, size)?;
+            Ok((
+                idx::filter_class(&fashion_mnist(dir, "train")?, *class),
+                Vec::new(),
+            ))
+        }
+        Source::Mvtec(root) => {
+            let good = root.join("train").join("good");
+            if !good.is_dir() {
+                return Err(Error::file(
+                    &good,
+                    "missing: an MVTec AD category needs train/good",
+                ));
+            }
+            images(&good)
+        }
+        Source::Folder(dir) => images(dir),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn source_parsing() {
+        assert_eq!(
+            Source::parse("fashion-mnist:3", None).unwrap(),
+            Source::FashionMnist {
+                class: 3,
+                dir: PathBuf::from(FASHION_MNIST_DIR)
+            }
+        );
+        assert!(Source::parse("fashion-mnist:10", None).is_err());
+        assert!(Source::parse("fashion-mnist:x", None).is_err());
+        assert_eq!(
+            Source::parse("some/dir", None).unwrap(),
+            Source::Folder("some/dir".into())
+        );
+    }
+
+    #[test]
+    fn split_holds_out_a_seeded_fraction_in_order() {
+        let d = Dataset {
+            samples: (0..20).map(|v| v as f32).collect(),
+            shape: [1, 1, 2],
+            names: (0..10).map(|i| i.to_string()).collect(),
+            labels: None,
+        };
+        let (tr, val) = split(&d, 0.3, 7).unwrap();
+        let val = val.unwrap();
+        assert_eq!((tr.len(), val.len()), (7, 3));
+        let mut all: Vec<&String> = tr.names.iter().chain(&val.names).collect();
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), 10, "every image in exactly one part");
+        assert!(tr
+            .names
+            .windows(2)
+            .all(|w| w[0].parse::<u32>().unwrap() < w[1].parse().unwrap()));
+        assert_eq!(split(&d, 0.3, 7).unwrap().0.names, tr.names, "seeded");
+        assert!(split(&d, 0.0, 7).unwrap().1.is_none());
+        assert!(split(&d, 1.5, 7)
+            .unwrap_err()
+            .to_string()
+            .contains("`val_split`"));
+    }
+}

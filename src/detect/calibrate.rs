@@ -1,0 +1,134 @@
+//! The decision threshold, calibrated on normal images and stored in the checkpoint (metadata
+//! key `calibration`). An image is anomalous when its score > threshold (PyOD's convention); its
+//! normalised score (score − threshold) / (max − min) + 0.5, clipped to [0, 1], maps the
+//! threshold to 0.5 (anomalib's convention), with min and max over the calibration images.
+
+use super::metrics::{population_mean_std, quantile};
+use crate::error::{Error, Result};
+use crate::model::Choice;
+use serde::{Deserialize, Serialize};
+
+/// How the threshold was chosen.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ThresholdMethod {
+    /// The (1 − contamination) quantile of the calibration scores.
+    Quantile,
+    /// mean + k·σ of the calibration scores.
+    Sigma,
+}
+
+/// Stored in the checkpoint (metadata key `calibration`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Calibration {
+    pub method: ThresholdMethod,
+    pub contamination: f64,
+    pub k: f64,
+    pub threshold: f32,
+    pub min: f32,
+    pub max: f32,
+    pub mean: f64,
+    pub std: f64,
+    /// Threshold of pixel maps, same rule over the calibration images' pixels.
+    pub pixel_threshold: f32,
+    /// Largest pixel value seen in calibration (scales heat maps).
+    pub pixel_max: f32,
+    pub count: usize,
+    /// "held-out" or "training" (when no images were held out).
+    pub source: String,
+}
+
+impl Choice for ThresholdMethod {
+    const ALL: &'static [Self] = &[ThresholdMethod::Quantile, ThresholdMethod::Sigma];
+    fn name(self) -> &'static str {
+        match self {
+            ThresholdMethod::Quantile => "quantile",
+            ThresholdMethod::Sigma => "sigma",
+        }
+    }
+}
+
+impl Calibration {
+    /// Checks a calibration's options before anything is trained.
+    pub fn check(method: ThresholdMethod, contamination: f64, k: f64) -> Result<()> {
+        if !(0.0..1.0).contains(&contamination) {
+            return Err(Error::setting(
+                "contamination",
+                format!("must be in [0, 1), got {contamination}"),
+            ));
+        }
+        if method == ThresholdMethod::Sigma && !k.is_finite() {
+            return Err(Error::setting(
+                "sigma_k",
+                format!("must be a finite number, got {k}"),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn fit(
+        scores: &[f32],
+        pixels: &[f32],
+        method: ThresholdMethod,
+        contamination: f64,
+        k: f64,
+        source: &str,
+    ) -> Result<Calibration> {
+        if scores.is_empty() {
+            return Err(Error::invalid("no images to calibrate the threshold on"));
+        }
+        Self::check(method, contamination, k)?;
+        let (mean, std) = population_mean_std(scores);
+        let rule = |v: &[f32]| match method {
+            ThresholdMethod::Quantile => quantile(v, 1.0 - contamination),
+            ThresholdMethod::Sigma => {
+                let (m, s) = population_mean_std(v);
+                (m + k * s) as f32
+            }
+        };
+        let min = scores.iter().copied().fold(f32::INFINITY, f32::min);
+        let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        Ok(Calibration {
+            method,
+            contamination,
+            k,
+            threshold: rule(scores),
+            min,
+            max,
+            mean,
+            std,
+            pixel_threshold: rule(pixels),
+            pixel_max: pixels.iter().copied().fold(0.0, f32::max),
+            count: scores.len(),
+            source: source.into(),
+        })
+    }
+
+    pub fn normalise(&self, raw: f32) -> f32 {
+        let span = (self.max - self.min).max(f32::EPSILON);
+        ((raw - self.threshold) / span + 0.5).clamp(0.0, 1.0)
+    }
+
+    pub fn is_anomalous(&self, raw: f32) -> bool {
+        raw > self.threshold
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calibration_maps_threshold_to_half_and_flags_above() {
+        let s: Vec<f32> = (0..100).map(|i| i as f32 / 100.0).collect();
+        let c = Calibration::fit(&s, &s, ThresholdMethod::Quantile, 0.01, 3.0, "held-out").unwrap();
+        assert!((c.threshold - 0.9801).abs() < 1e-4, "{}", c.threshold);
+        assert_eq!(c.normalise(c.threshold), 0.5);
+        assert!(c.is_anomalous(0.99) && !c.is_anomalous(0.5));
+        let k = Calibration::fit(&s, &s, ThresholdMethod::Sigma, 0.01, 2.0, "held-out").unwrap();
+        let (m, sd) = population_mean_std(&s);
+        assert!((k.threshold as f64 - (m + 2.0 * sd)).abs() < 1e-5);
+        let e = Calibration::fit(&s, &s, ThresholdMethod::Quantile, 1.5, 3.0, "x").unwrap_err();
+        assert!(e.to_string().contains("`contamination`"), "{e}");
+    }
+}

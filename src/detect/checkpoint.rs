@@ -1,0 +1,322 @@
+//! Checkpoints: safetensors files with PyTorch's tensor names and layouts, the architecture and
+//! settings in the metadata, and (optionally) Adam's state under `optimizer.exp_avg.<name>` and
+//! `optimizer.exp_avg_sq.<name>`, so one file both scores and resumes training.
+//!
+//! Files are written canonically (tensors and metadata keys sorted, header padded to 8 bytes),
+//! so load → save reproduces a lamp checkpoint byte for byte; writes are atomic (fsutil).
+
+use super::calibrate::Calibration;
+use crate::data::tensors::{le_f32, write_safetensors, Tensors};
+use crate::error::{Error, Result};
+use crate::fsutil;
+use crate::model::{Arch, LossConfig, ParamTable};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+pub const FORMAT: &str = "lamp-checkpoint";
+/// Metadata version this build writes and the newest it reads.
+pub const VERSION: u32 = 1;
+
+/// Adam's state: the step count and both moments (arena layout).
+#[derive(Clone, Debug, PartialEq)]
+pub struct OptimizerState {
+    pub t: u32,
+    pub exp_avg: Vec<f32>,
+    pub exp_avg_sq: Vec<f32>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Checkpoint {
+    pub arch: Arch,
+    pub loss: Option<LossConfig>,
+    /// The parameter arena (layout of `arch.param_table()`).
+    pub params: Vec<f32>,
+    pub optimizer: Option<OptimizerState>,
+    /// Every metadata entry, including the ones above as JSON strings; other tools' keys are kept.
+    pub metadata: BTreeMap<String, String>,
+}
+
+impl Checkpoint {
+    pub fn new(arch: Arch, loss: Option<LossConfig>, params: Vec<f32>) -> Checkpoint {
+        Checkpoint {
+            arch,
+            loss,
+            params,
+            optimizer: None,
+            metadata: BTreeMap::new(),
+        }
+    }
+
+    /// Serialises to safetensors bytes.
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let table = self.arch.param_table();
+        let mut meta = self.metadata.clone();
+        meta.insert("format".into(), FORMAT.into());
+        meta.insert("version".into(), VERSION.to_string());
+        meta.insert("arch".into(), to_json(&self.arch)?);
+        if let Some(l) = &self.loss {
+            meta.insert("loss".into(), to_json(l)?);
+        }
+        let mut tensors = Tensors::new();
+        for e in &table.entries {
+            tensors.insert(
+                e.name.clone(),
+                (e.shape.clone(), &self.params[e.offset..e.offset + e.len()]),
+            );
+        }
+        if let Some(o) = &self.optimizer {
+            meta.insert("optimizer.step".into(), o.t.to_string());
+            for e in &table.entries {
+                let r = e.offset..e.offset + e.len();
+                tensors.insert(
+                    format!("optimizer.exp_avg.{}", e.name),
+                    (e.shape.clone(), &o.exp_avg[r.clone()]),
+                );
+                tensors.insert(
+                    format!("optimizer.exp_avg_sq.{}", e.name),
+                    (e.shape.clone(), &o.exp_avg_sq[r]),
+                );
+            }
+        }
+        Ok(write_safetensors(&meta, &tensors))
+    }
+
+    /// Writes atomically (temporary file, fsync, rename).
+    pub fn save(&self, path: &Path) -> Result<()> {
+        fsutil::write_atomic(path, &self.to_bytes()?)
+    }
+
+    /// Reads a lamp checkpoint, or a bare safetensors file of PyTorch-named tensors when `arch`
+    /// says what they are.
+    pub fn load(path: &Path, arch: Option<&Arch>) -> Result<Checkpoint> {
+        let bytes =
+            std::fs::read(path).map_err(|e| Error::file(path, format!("cannot read: {e}")))?;
+        Self::from_bytes(&bytes, arch).map_err(|e| match e {
+            Error::Invalid(m) => Error::file(path, m),
+            other => other,
+        })
+    }
+
+    pub fn from_bytes(bytes: &[u8], arch_hint: Option<&Arch>) -> Result<Checkpoint> {
+        let st = safetensors::SafeTensors::deserialize(bytes)
+            .map_err(|e| Error::invalid(format!("not a valid safetensors file ({e})")))?;
+        let (_, header) = safetensors::SafeTensors::read_metadata(bytes)
+            .map_err(|e| Error::invalid(format!("not a valid safetensors file ({e})")))?;
+        let metadata: BTreeMap<String, String> = header
+            .metadata()
+            .clone()
+            .map(|m| m.into_iter().collect())
+            .unwrap_or_default();
+        if let Some(v) = metadata.get("version") {
+            let v: u32 = v
+                .parse()
+                .map_err(|_| Error::invalid(format!("unreadable metadata version {v:?}")))?;
+            if v > VERSION {
+                return Err(Error::invalid(format!(
+                    "checkpoint metadata version {v} is newer than this lamp reads ({VERSION}); upgrade lamp"
+                )));
+            }
+        }
+        let arch = match (metadata.get("arch"), arch_hint) {
+            (Some(a), _) => serde_json::from_str::<Arch>(a)
+                .map_err(|e| Error::invalid(format!("unreadable architecture in metadata: {e}")))?,
+            (None, Some(a)) => a.clone(),
+            (None, None) => return Err(Error::invalid(
+                "no architecture in the metadata (a bare tensor file); say which it holds (`arch`)",
+            )),
+        };
+        arch.check()?;
+        if let (Some(hint), true) = (arch_hint, metadata.contains_key("arch")) {
+            if hint.name != arch.name {
+                return Err(Error::invalid(format!(
+                    "checkpoint holds a {} model, not {}",
+                    arch.name, hint.name
+                )));
+            }
+        }
+        let loss = match metadata.get("loss") {
+            Some(l) => Some(
+                serde_json::from_str(l)
+                    .map_err(|e| Error::invalid(format!("unreadable loss in metadata: {e}")))?,
+            ),
+            None => None,
+        };
+        let table = arch.param_table();
+        let params = read_arena(&st, &table, "")?;
+        let optimizer = match metadata.get("optimizer.step") {
+            Some(t) => Some(OptimizerState {
+                t: t.parse()
+                    .map_err(|_| Error::invalid(format!("unreadable optimizer step {t:?}")))?,
+                exp_avg: read_arena(&st, &table, "optimizer.exp_avg.")?,
+                exp_avg_sq: read_arena(&st, &table, "optimizer.exp_avg_sq.")?,
+            }),
+            None => None,
+        };
+        Ok(Checkpoint {
+            arch,
+            loss,
+            params,
+            optimizer,
+            metadata,
+        })
+    }
+
+    pub fn meta<T: serde::de::DeserializeOwned>(&self, key: &str) -> Option<T> {
+        self.metadata
+            .get(key)
+            .and_then(|v| serde_json::from_str(v).ok())
+    }
+
+    /// The loss and the calibrated threshold of a finished training run, or an error that says
+    /// what the checkpoint at `path` lacks (and, for an interrupted run, how to finish it).
+    pub fn trained(&self, path: &Path) -> Result<(LossConfig, Calibration)> {
+        let loss = self.loss.ok_or_else(|| {
+            Error::file(
+                path,
+                "no loss settings in the metadata (not written by lamp train)",
+            )
+        })?;
+        let cal: Calibration = match self.meta("calibration") {
+            Some(c) => c,
+            None => {
+                // A checkpoint written between epochs: training stopped before it finished.
+                return Err(match self.metadata.get("epochs_done") {
+                    Some(done) => Error::Unfinished {
+                        path: path.to_path_buf(),
+                        epochs_done: done.clone(),
+                    },
+                    None => Error::file(
+                        path,
+                        "no calibrated threshold in the metadata (not written by lamp train)",
+                    ),
+                });
+            }
+        };
+        Ok((loss, cal))
+    }
+}
+
+/// A metadata value as JSON text.
+pub fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
+    serde_json::to_string(v).map_err(|e| Error::invalid(format!("cannot encode metadata: {e}")))
+}
+
+/// Reads every tensor of `table` (prefixed) into one arena, checking dtype and shape.
+fn read_arena(st: &safetensors::SafeTensors, table: &ParamTable, prefix: &str) -> Result<Vec<f32>> {
+    let mut arena = vec![0f32; table.len()];
+    for e in &table.entries {
+        let name = format!("{prefix}{}", e.name);
+        let t = st
+            .tensor(&name)
+            .map_err(|_| Error::invalid(format!("missing tensor {name}")))?;
+        if t.dtype() != safetensors::Dtype::F32 {
+            return Err(Error::invalid(format!(
+                "tensor {name} is {:?}, expected F32",
+                t.dtype()
+            )));
+        }
+        if t.shape() != e.shape.as_slice() {
+            return Err(Error::invalid(format!(
+                "tensor {name} has shape {:?}, expected {:?}",
+                t.shape(),
+                e.shape
+            )));
+        }
+        for (dst, src) in arena[e.offset..e.offset + e.len()]
+            .iter_mut()
+            .zip(le_f32(t.data()))
+        {
+            *dst = src;
+        }
+    }
+    Ok(arena)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn load_save_is_bit_exact_and_keeps_optimizer_state() {
+        let arch = Arch::fmnist_ae();
+        let params = arch.init(3);
+        let n = params.len();
+        let mut c = Checkpoint::new(arch.clone(), None, params);
+        c.optimizer = Some(OptimizerState {
+            t: 17,
+            exp_avg: (0..n).map(|i| i as f32 * 1e-3).collect(),
+            exp_avg_sq: (0..n).map(|i| i as f32 * 1e-6).collect(),
+        });
+        c.metadata.insert("train".into(), "{\"epochs\":3}".into());
+        let a = c.to_bytes().unwrap();
+        let back = Checkpoint::from_bytes(&a, None).unwrap();
+        assert_eq!(back.params, c.params);
+        assert_eq!(back.optimizer, c.optimizer);
+        assert_eq!(
+            back.to_bytes().unwrap(),
+            a,
+            "load → save must reproduce the bytes"
+        );
+    }
+
+    #[test]
+    fn rejects_wrong_shapes_missing_tensors_and_future_versions() {
+        let arch = Arch::fmnist_ae();
+        let c = Checkpoint::new(arch.clone(), None, arch.init(1));
+        let other = Arch::conv_ae(1, 28, vec![16, 64], 32).unwrap();
+        let mut wrong = Checkpoint::new(other.clone(), None, other.init(1));
+        wrong.metadata.clear();
+        let bytes = wrong.to_bytes().unwrap();
+        // Claims fmnist-ae but holds another shape of enc1.
+        let mut meta: BTreeMap<String, String> = BTreeMap::new();
+        meta.insert("arch".into(), serde_json::to_string(&arch).unwrap());
+        let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        let owned: Vec<(String, Vec<usize>, Vec<f32>)> = st
+            .tensors()
+            .into_iter()
+            .map(|(n, t)| {
+                let v = t
+                    .data()
+                    .chunks_exact(4)
+                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                    .collect();
+                (n, t.shape().to_vec(), v)
+            })
+            .collect();
+        let tensors: Tensors = owned
+            .iter()
+            .map(|(n, s, v)| (n.clone(), (s.clone(), v.as_slice())))
+            .collect();
+        let e = Checkpoint::from_bytes(&write_safetensors(&meta, &tensors), None).unwrap_err();
+        assert!(e.to_string().contains("enc1.weight has shape"), "{e}");
+
+        let good = arch.init(1);
+        let mut fewer: Tensors = arch
+            .param_table()
+            .entries
+            .iter()
+            .map(|e| {
+                (
+                    e.name.clone(),
+                    (e.shape.clone(), &good[e.offset..e.offset + e.len()]),
+                )
+            })
+            .collect();
+        fewer.remove("dec2.bias");
+        let e = Checkpoint::from_bytes(&write_safetensors(&meta, &fewer), None).unwrap_err();
+        assert!(e.to_string().contains("missing tensor dec2.bias"), "{e}");
+
+        let mut future = c.clone();
+        future.metadata.insert("version".into(), "99".into());
+        let mut bytes = future.to_bytes().unwrap();
+        // to_bytes writes the current version; patch the header to a future one, in place.
+        let pat = b"\"version\":\"1\"";
+        let at = bytes.windows(pat.len()).position(|w| w == pat).unwrap();
+        bytes[at + pat.len() - 2] = b'9';
+        let e = Checkpoint::from_bytes(&bytes, None).unwrap_err();
+        assert!(e.to_string().contains("newer than this lamp reads"), "{e}");
+
+        let e = Checkpoint::from_bytes(b"not a checkpoint at all", None).unwrap_err();
+        assert!(e.to_string().contains("not a valid safetensors"), "{e}");
+    }
+}

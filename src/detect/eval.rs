@@ -1,0 +1,145 @@
+//! Evaluation on a labelled test set: image AUROC, F1-max, precision and recall at the calibrated
+//! threshold, AUROC per anomaly type, and pixel AUROC and AUPRO where the data has masks. The
+//! numbers only; `render::eval_report` writes them out with charts and panels.
+
+use super::calibrate::Calibration;
+use super::metrics::{self, population_mean_std};
+use super::score::score_with_maps;
+use crate::data::TestSet;
+use crate::engine::Engine;
+use crate::error::Result;
+use crate::model::LossConfig;
+use serde_json::json;
+use std::collections::BTreeMap;
+
+/// What an evaluation measured, with every image's score and smoothed pixel map.
+pub struct Evaluation {
+    pub scores: Vec<f32>,
+    pub maps: Vec<Vec<f32>>,
+    pub image_auroc: Option<f64>,
+    /// Over every pixel of every image, where the test set has masks.
+    pub pixel_auroc: Option<f64>,
+    /// Per-region overlap up to a false-positive rate of 0.3, where the test set has masks.
+    pub aupro: Option<f64>,
+    /// The best F1 over thresholds and that threshold.
+    pub f1_max: Option<(f64, f32)>,
+    /// Precision, recall and F1 with the calibrated threshold.
+    pub calibrated: (f64, f64, f64),
+    /// Per anomaly type: its image count and its images' AUROC against all normal ones.
+    pub per_type: BTreeMap<String, (usize, Option<f64>)>,
+    pub normal: usize,
+    pub anomalous: usize,
+    /// Images over the calibrated threshold.
+    pub predicted: usize,
+}
+
+/// Scores `test` and measures how well the scores and maps separate its anomalies.
+pub fn evaluate(e: &mut Engine, test: &TestSet, cal: &Calibration) -> Result<Evaluation> {
+    let (w, h) = (test.data.shape[2] as usize, test.data.shape[1] as usize);
+    let (scores, maps) = score_with_maps(e, &test.data.samples)?;
+    let labels = &test.anomalous;
+    let n = scores.len();
+    let normal: Vec<usize> = (0..n).filter(|&i| !labels[i]).collect();
+    let mut per_type = BTreeMap::new();
+    let mut type_names: Vec<&String> = test.types.iter().collect();
+    type_names.sort();
+    type_names.dedup();
+    for ty in type_names {
+        let anom: Vec<usize> = (0..n)
+            .filter(|&i| labels[i] && &test.types[i] == ty)
+            .collect();
+        if anom.is_empty() {
+            continue;
+        }
+        let idx: Vec<usize> = normal.iter().chain(&anom).copied().collect();
+        let s: Vec<f32> = idx.iter().map(|&i| scores[i]).collect();
+        let l: Vec<bool> = idx.iter().map(|&i| labels[i]).collect();
+        per_type.insert(ty.clone(), (anom.len(), metrics::auroc(&s, &l)));
+    }
+    let (mut pixel_auroc, mut aupro) = (None, None);
+    if let Some(masks) = &test.masks {
+        let all: Vec<f32> = maps.iter().flatten().copied().collect();
+        let gt: Vec<bool> = masks.iter().flatten().copied().collect();
+        pixel_auroc = metrics::auroc(&all, &gt);
+        aupro = metrics::aupro(&maps, masks, w, h, 0.3);
+    }
+    Ok(Evaluation {
+        image_auroc: metrics::auroc(&scores, labels),
+        f1_max: metrics::f1_max(&scores, labels),
+        calibrated: metrics::precision_recall(&scores, labels, next_up(cal.threshold)),
+        predicted: scores.iter().filter(|&&s| cal.is_anomalous(s)).count(),
+        normal: normal.len(),
+        anomalous: n - normal.len(),
+        per_type,
+        pixel_auroc,
+        aupro,
+        scores,
+        maps,
+    })
+}
+
+impl Evaluation {
+    /// metrics.json: the numbers, the calibration and what was evaluated.
+    pub fn to_json(
+        &self,
+        model_label: &str,
+        data_label: &str,
+        loss: LossConfig,
+        labels: &[bool],
+        cal: &Calibration,
+    ) -> serde_json::Value {
+        let mean_of = |want: bool| {
+            let v: Vec<f32> = (0..self.scores.len())
+                .filter(|&i| labels[i] == want)
+                .map(|i| self.scores[i])
+                .collect();
+            population_mean_std(&v).0
+        };
+        let per_type: BTreeMap<&String, serde_json::Value> = self
+            .per_type
+            .iter()
+            .map(|(ty, (count, auroc))| (ty, json!({ "count": count, "auroc": auroc })))
+            .collect();
+        let (prec, rec, f1_cal) = self.calibrated;
+        json!({
+            "model": model_label,
+            "data": data_label,
+            "loss": loss,
+            "counts": {
+                "images": self.scores.len(),
+                "normal": self.normal,
+                "anomalous": self.anomalous,
+                "predicted_anomalous": self.predicted,
+            },
+            "image_auroc": self.image_auroc,
+            "pixel_auroc": self.pixel_auroc,
+            "aupro_0.3": self.aupro,
+            "f1_max": self.f1_max.map(|(f, _)| f),
+            "f1_max_threshold": self.f1_max.map(|(_, t)| t),
+            "calibrated": {
+                "threshold": cal.threshold,
+                "method": cal.method,
+                "contamination": cal.contamination,
+                "precision": prec, "recall": rec, "f1": f1_cal,
+            },
+            "per_type": per_type,
+            "score_stats": {
+                "normal_mean": mean_of(false),
+                "anomalous_mean": mean_of(true),
+            },
+        })
+    }
+}
+
+/// Smallest f32 above `t`: "score > threshold" expressed as "score >= next_up(threshold)".
+fn next_up(t: f32) -> f32 {
+    if t.is_finite() {
+        f32::from_bits(if t >= 0.0 {
+            t.to_bits() + 1
+        } else {
+            t.to_bits() - 1
+        })
+    } else {
+        t
+    }
+}

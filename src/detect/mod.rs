@@ -1,0 +1,169 @@
+//! Anomaly detection with a trained model: training to a calibrated checkpoint (`train`, `fit`,
+//! `calibrate`, `checkpoint`), scoring images and drawing their anomaly maps (`score`), and
+//! measuring how well scores separate good from bad (`eval`, `metrics`, `baseline`).
+//!
+//! `Detector` and `fit` are the library's front door:
+//!
+//! ```no_run
+//! # fn main() -> lamp::Result<()> {
+//! let mut detector = lamp::Detector::load(std::path::Path::new("model.safetensors"))?;
+//! let verdict = detector.score_file(std::path::Path::new("part.png"))?;
+//! println!("{} {}", verdict.score, verdict.anomalous);
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod baseline;
+pub mod calibrate;
+pub mod checkpoint;
+pub mod eval;
+pub mod fit;
+pub mod metrics;
+pub mod score;
+pub mod train;
+
+pub use calibrate::{Calibration, ThresholdMethod};
+pub use checkpoint::Checkpoint;
+pub use fit::{fit_on, FitOptions};
+pub use train::{EpochReport, Progress, TrainConfig};
+
+use crate::data::{self, Dataset};
+use crate::device::Device;
+use crate::engine::{fitting_batch, Engine};
+use crate::error::Result;
+use crate::model::{Arch, LossConfig};
+use std::path::Path;
+use std::sync::Arc;
+
+/// Batch size a detector scores in, unless told otherwise.
+pub const SCORE_BATCH: usize = 64;
+
+/// A trained, calibrated model on a device, ready to score images.
+pub struct Detector {
+    checkpoint: Checkpoint,
+    loss: LossConfig,
+    calibration: Calibration,
+    engine: Engine,
+}
+
+/// One image's result.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Score {
+    /// The plain reconstruction error with the training metric; higher is more anomalous.
+    pub score: f32,
+    /// The score mapped to [0, 1] with the threshold at 0.5.
+    pub normalised: f32,
+    /// Score above the calibrated threshold.
+    pub anomalous: bool,
+    /// The smoothed pixel anomaly map [H × W] at the model's size, when asked for.
+    pub map: Option<Vec<f32>>,
+}
+
+impl Detector {
+    /// Loads a checkpoint written by training, on the preferred device.
+    pub fn load(path: &Path) -> Result<Detector> {
+        Detector::open(Device::shared(None)?, path, SCORE_BATCH)
+    }
+
+    /// Loads a checkpoint on `device`, scoring in batches of up to `batch` images.
+    pub fn open(device: Arc<Device>, path: &Path, batch: usize) -> Result<Detector> {
+        let ck = Checkpoint::load(path, None)?;
+        Detector::from_checkpoint(device, ck, path, batch)
+    }
+
+    /// A detector of a checkpoint in memory (`path` names it in errors).
+    pub fn from_checkpoint(
+        device: Arc<Device>,
+        checkpoint: Checkpoint,
+        path: &Path,
+        batch: usize,
+    ) -> Result<Detector> {
+        let (loss, calibration) = checkpoint.trained(path)?;
+        let batch = fitting_batch(&device, &checkpoint.arch, loss, batch.max(1)).max(1);
+        let engine = Engine::new(
+            device,
+            checkpoint.arch.clone(),
+            loss,
+            batch,
+            &checkpoint.params,
+        )?;
+        Ok(Detector {
+            checkpoint,
+            loss,
+            calibration,
+            engine,
+        })
+    }
+
+    pub fn checkpoint(&self) -> &Checkpoint {
+        &self.checkpoint
+    }
+    pub fn calibration(&self) -> &Calibration {
+        &self.calibration
+    }
+    pub fn arch(&self) -> &Arch {
+        &self.checkpoint.arch
+    }
+    pub fn loss(&self) -> LossConfig {
+        self.loss
+    }
+    pub fn device(&self) -> &Arc<Device> {
+        &self.engine.device
+    }
+
+    /// Writes the checkpoint (atomically).
+    pub fn save(&self, path: &Path) -> Result<()> {
+        self.checkpoint.save(path)
+    }
+
+    /// Scores an image (converted to the model's channels and size), with its anomaly map.
+    pub fn score(&mut self, image: &image::DynamicImage) -> Result<Score> {
+        let a = self.arch();
+        let x = data::images::convert(image, a.channels, a.size);
+        self.score_samples(&x, true).map(|mut v| v.remove(0))
+    }
+
+    /// Scores an image file, with its anomaly map.
+    pub fn score_file(&mut self, path: &Path) -> Result<Score> {
+        let a = self.arch();
+        let x = data::load_image(path, a.channels, a.size)?;
+        self.score_samples(&x, true).map(|mut v| v.remove(0))
+    }
+
+    /// Scores samples already in the model's input layout ([n, C, H, W] in [0, 1]), in batches;
+    /// `maps` adds each one's anomaly map.
+    pub fn score_samples(&mut self, x: &[f32], maps: bool) -> Result<Vec<Score>> {
+        let (scores, maps) = if maps {
+            let (s, m) = score::score_with_maps(&mut self.engine, x)?;
+            (s, m.into_iter().map(Some).collect())
+        } else {
+            let s = self.engine.score(x, false)?.0;
+            let n = s.len();
+            (s, vec![None; n])
+        };
+        let cal = &self.calibration;
+        Ok(scores
+            .into_iter()
+            .zip(maps)
+            .map(|(s, map)| Score {
+                score: s,
+                normalised: cal.normalise(s),
+                anomalous: cal.is_anomalous(s),
+                map,
+            })
+            .collect())
+    }
+
+    /// The engine behind the detector (for evaluation and other batch work).
+    pub fn engine(&mut self) -> &mut Engine {
+        &mut self.engine
+    }
+}
+
+/// Trains a model on normal images `data` (each of `options.arch`'s input shape) on the
+/// preferred device, calibrates its threshold, and returns it ready to score.
+pub fn fit(data: &Dataset, options: FitOptions) -> Result<Detector> {
+    let device = Device::shared(None)?;
+    let (ck, _) = fit_on(device.clone(), data, &options, None, None, |_| {})?;
+    Detector::from_checkpoint(device, ck, Path::new("(trained in memory)"), SCORE_BATCH)
+}

@@ -1,0 +1,104 @@
+//! The arenas: the five buffers of bind group 0 (parameters, gradients, activations, loss
+//! statistics, step uniform) and the group itself. The engine owns one; tests and benches make
+//! their own to launch single kernels on random data.
+
+use crate::device::{Device, Group1};
+use crate::error::Result;
+use crate::kernels::{Dispatch, StepUniform};
+
+pub struct Arenas {
+    /// [P] every parameter tensor, laid out by the model's `ParamTable`.
+    pub params: wgpu::Buffer,
+    /// [P] their gradients, same layout.
+    pub grads: wgpu::Buffer,
+    /// Activations, their gradients, the batch input and scratch (engine::layout::ActLayout).
+    pub acts: wgpu::Buffer,
+    /// The stats header and per-sample sections (kernels::prelude::Stat).
+    pub stats: wgpu::Buffer,
+    pub step: wgpu::Buffer,
+    pub group: wgpu::BindGroup,
+}
+
+impl Arenas {
+    /// Allocates arenas of the given lengths (f32 elements).
+    pub fn new(dev: &Device, params: usize, acts: usize, stats: usize) -> Result<Arenas> {
+        let (params, grads, acts, stats, step) = dev.checked("allocating arenas", || {
+            (
+                dev.storage("params", params),
+                dev.storage("grads", params),
+                dev.storage("acts", acts),
+                dev.storage("stats", stats),
+                dev.uniform("step", std::mem::size_of::<StepUniform>() as u64),
+            )
+        })?;
+        let group = dev.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("arenas"),
+            layout: &dev.registry.arenas,
+            entries: &[
+                bind(&params, 0),
+                bind(&grads, 1),
+                bind(&acts, 2),
+                bind(&stats, 3),
+                bind(&step, 4),
+            ],
+        });
+        Ok(Arenas {
+            params,
+            grads,
+            acts,
+            stats,
+            step,
+            group,
+        })
+    }
+
+    /// Records `dispatches` in one compute pass of one command buffer and submits it.
+    pub fn submit(&self, dev: &Device, dispatches: &[&[Dispatch]]) {
+        let mut enc = dev
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("step"),
+            });
+        {
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
+            pass.set_bind_group(0, &self.group, &[]);
+            for d in dispatches.iter().flat_map(|d| d.iter()) {
+                if let Some(g) = &d.group1 {
+                    pass.set_bind_group(1, g, &[]);
+                }
+                pass.set_pipeline(&d.pipeline);
+                pass.dispatch_workgroups(d.groups[0], d.groups[1], d.groups[2]);
+            }
+        }
+        dev.queue.submit([enc.finish()]);
+    }
+}
+
+fn bind(b: &wgpu::Buffer, i: u32) -> wgpu::BindGroupEntry<'_> {
+    wgpu::BindGroupEntry {
+        binding: i,
+        resource: b.as_entire_binding(),
+    }
+}
+
+/// A group-1 bind group of two storage buffers: the optimizer's state (exp_avg, exp_avg_sq) or a
+/// data chunk and the epoch's order.
+pub fn pair_group(
+    dev: &Device,
+    which: Group1,
+    a: &wgpu::Buffer,
+    b: &wgpu::Buffer,
+) -> wgpu::BindGroup {
+    let layout = match which {
+        Group1::Data => &dev.registry.data,
+        Group1::Optimizer | Group1::None => &dev.registry.optimizer,
+    };
+    dev.device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: Some(match which {
+            Group1::Data => "data",
+            _ => "optimizer",
+        }),
+        layout,
+        entries: &[bind(a, 0), bind(b, 1)],
+    })
+}

@@ -1,0 +1,392 @@
+//! The host scheduler: owns the arenas (parameters, gradients, the optimizer's state,
+//! activations, loss statistics), the training set (resident or streamed), and per-batch-size
+//! plans of dispatches built once. A training step (gather, forward, loss, backward, optimizer)
+//! is one command buffer, submitted without waiting; the loss statistics are read back only when
+//! asked.
+//!
+//! `arenas` holds the buffers of bind group 0, `layout` says where each tensor lives in them,
+//! `plan` builds a step's dispatches, `data` holds the training set, `stats` reads the loss
+//! statistics back, `profile` times each dispatch.
+
+pub mod arenas;
+pub(crate) mod data;
+pub mod layout;
+pub(crate) mod plan;
+pub mod profile;
+pub mod stats;
+
+pub use arenas::Arenas;
+pub use layout::{fitting_batch, ActLayout};
+pub use stats::Stats;
+
+use crate::device::{Device, Group1};
+use crate::error::{Error, Result};
+use crate::kernels::{stats_len, Dispatch, OptimizerSpec, StepUniform};
+use crate::model::{Arch, LossConfig, Optimizer, OptimizerKind, ParamTable};
+use data::TrainingData;
+use plan::{Plan, PlanInputs};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+pub struct Engine {
+    pub device: Arc<Device>,
+    pub arch: Arch,
+    pub table: ParamTable,
+    pub loss: LossConfig,
+    /// The optimizer of `train_step` and `grad_step(.., true)`, with its hyper-parameters.
+    pub optimizer: Optimizer,
+    pub max_batch: usize,
+    pub layout: ActLayout,
+    /// Optimizer steps taken.
+    pub t: u32,
+    pub arenas: Arenas,
+    /// The optimizer's state, parameter arena layout: Adam's moments; SGD's momentum buffer is
+    /// `exp_avg`.
+    pub exp_avg: wgpu::Buffer,
+    pub exp_avg_sq: wgpu::Buffer,
+    /// The optimizer steps over the arena, Adam's and SGD's.
+    optimizer_steps: [Dispatch; 2],
+    data: Option<TrainingData>,
+    plans: HashMap<usize, Plan>,
+    staging: stats::Staging,
+}
+
+impl Engine {
+    /// Allocates every arena once for batches of up to `max_batch` and uploads `params`.
+    pub fn new(
+        device: Arc<Device>,
+        arch: Arch,
+        loss: LossConfig,
+        max_batch: usize,
+        params: &[f32],
+    ) -> Result<Engine> {
+        arch.check()?;
+        if max_batch == 0 {
+            return Err(Error::invalid("batch size must be at least 1"));
+        }
+        let table = arch.param_table();
+        if params.len() != table.len() {
+            return Err(Error::invalid(format!(
+                "parameter arena has {} values, {} needs {}",
+                params.len(),
+                arch.name,
+                table.len()
+            )));
+        }
+        let layout = ActLayout::of(&arch, loss, max_batch);
+        let fits = fitting_batch(&device, &arch, loss, usize::MAX);
+        if max_batch > fits {
+            return Err(Error::invalid(format!(
+                "batch {max_batch} needs {} MiB of activations, more than the device binds ({} MiB); \
+                 at most {fits} samples per batch fit",
+                (layout.len as u64 * 4) >> 20,
+                device.limits.max_storage_buffer_binding_size >> 20,
+            )));
+        }
+        let dev = &*device;
+        let arenas = Arenas::new(dev, table.len(), layout.len, stats_len(max_batch))?;
+        let (exp_avg, exp_avg_sq) = dev.checked("allocating the optimizer's state", || {
+            (
+                dev.storage("exp_avg", table.len()),
+                dev.storage("exp_avg_sq", table.len()),
+            )
+        })?;
+        dev.queue
+            .write_buffer(&arenas.params, 0, bytemuck::cast_slice(params));
+        let state = arenas::pair_group(dev, Group1::Optimizer, &exp_avg, &exp_avg_sq);
+        let step = |kind| {
+            OptimizerSpec {
+                kind,
+                count: table.len() as u32,
+            }
+            .dispatch(dev, state.clone())
+        };
+        let optimizer_steps = [step(OptimizerKind::Adam)?, step(OptimizerKind::Sgd)?];
+        let staging = stats::Staging::new(&dev.device);
+        let mut e = Engine {
+            device,
+            arch,
+            table,
+            loss,
+            optimizer: Optimizer::default(),
+            max_batch,
+            layout,
+            t: 0,
+            arenas,
+            exp_avg,
+            exp_avg_sq,
+            optimizer_steps,
+            data: None,
+            plans: HashMap::new(),
+            staging,
+        };
+        e.reset_stats();
+        e.plan(max_batch)?;
+        Ok(e)
+    }
+
+    /// Builds (once) the dispatches for batches of `batch` samples.
+    fn plan(&mut self, batch: usize) -> Result<()> {
+        if self.plans.contains_key(&batch) {
+            return Ok(());
+        }
+        if batch == 0 || batch > self.max_batch {
+            return Err(Error::invalid(format!(
+                "batch {batch} is outside 1..={}",
+                self.max_batch
+            )));
+        }
+        let plan = Plan::build(&self.plan_inputs(), batch, self.gather(batch)?)?;
+        self.plans.insert(batch, plan);
+        Ok(())
+    }
+
+    fn plan_inputs(&self) -> PlanInputs<'_> {
+        PlanInputs {
+            dev: &self.device,
+            arch: &self.arch,
+            table: &self.table,
+            layout: &self.layout,
+            loss: self.loss,
+            max_batch: self.max_batch,
+        }
+    }
+
+    fn gather(&self, batch: usize) -> Result<Vec<Dispatch>> {
+        match &self.data {
+            Some(d) => d.gather(
+                &self.device,
+                self.arch.input_len() as u32,
+                batch as u32,
+                self.layout.x as u32,
+            ),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Puts the training set on the device (`n` samples of the model's input length), split in
+    /// chunks that each fit one storage binding.
+    pub fn upload_dataset(&mut self, samples: &[f32], n: usize) -> Result<()> {
+        self.check_dataset(samples, n)?;
+        self.data = Some(TrainingData::resident(
+            &self.device,
+            samples,
+            n,
+            self.arch.input_len(),
+        )?);
+        // Plans made before the data set existed have no gather: rebuild them.
+        let sizes: Vec<usize> = self.plans.keys().copied().collect();
+        for s in sizes {
+            let g = self.gather(s)?;
+            if let Some(plan) = self.plans.get_mut(&s) {
+                plan.gather = g;
+            }
+        }
+        Ok(())
+    }
+
+    fn check_dataset(&self, samples: &[f32], n: usize) -> Result<()> {
+        let p = self.arch.input_len();
+        if samples.len() != n * p || n == 0 {
+            return Err(Error::invalid(format!(
+                "data set of {n} samples needs {} values",
+                n * p
+            )));
+        }
+        Ok(())
+    }
+
+    /// Puts the training set on the device when it takes at most `device_limit` bytes, and
+    /// otherwise keeps it on the host and streams it. Returns whether it is resident.
+    pub fn set_dataset(&mut self, samples: Vec<f32>, n: usize, device_limit: u64) -> Result<bool> {
+        self.check_dataset(&samples, n)?;
+        if (samples.len() as u64) * 4 <= device_limit {
+            self.upload_dataset(&samples, n)?;
+            return Ok(true);
+        }
+        let capacity = self.max_batch * self.arch.input_len();
+        self.data = Some(TrainingData::streamed(samples, n, capacity));
+        Ok(false)
+    }
+
+    /// Sets the order in which the data set is visited (one epoch).
+    pub fn set_order(&mut self, order: &[u32]) -> Result<()> {
+        let data = self
+            .data
+            .as_mut()
+            .ok_or_else(|| Error::invalid("no data set on the device"))?;
+        data.set_order(&self.device, order)
+    }
+
+    fn write_step(&mut self, batch_offset: u32) {
+        self.t += 1;
+        let u = StepUniform::new(&self.optimizer, self.t, batch_offset);
+        self.device
+            .queue
+            .write_buffer(&self.arenas.step, 0, bytemuck::bytes_of(&u));
+    }
+
+    fn submit(&self, dispatches: &[&[Dispatch]]) {
+        self.arenas.submit(&self.device, dispatches);
+    }
+
+    /// The optimizer's dispatch (the kind `optimizer` names).
+    fn optimizer_step(&self) -> &Dispatch {
+        match self.optimizer.kind() {
+            OptimizerKind::Adam => &self.optimizer_steps[0],
+            OptimizerKind::Sgd => &self.optimizer_steps[1],
+        }
+    }
+
+    /// One training step on the batch at `batch_offset` of the epoch order: gather (or the
+    /// host's batch), forward, loss, backward and the optimizer in one submit. Does not wait.
+    pub fn train_step(&mut self, batch_offset: usize, batch: usize) -> Result<()> {
+        self.plan(batch)?;
+        let p = self.arch.input_len();
+        match self.data.as_mut() {
+            None => return Err(Error::invalid("no data set on the device")),
+            Some(d @ TrainingData::Streamed { .. }) => {
+                let x = d.host_batch(batch_offset, batch, p)?;
+                self.device.queue.write_buffer(
+                    &self.arenas.acts,
+                    (self.layout.x * 4) as u64,
+                    bytemuck::cast_slice(x),
+                );
+                return self.grad_step(batch, true);
+            }
+            Some(d) if batch_offset + batch > d.len() => {
+                return Err(Error::invalid("batch runs past the end of the data set"));
+            }
+            Some(_) => {}
+        }
+        self.write_step(batch_offset as u32);
+        let plan = &self.plans[&batch];
+        let update = std::slice::from_ref(self.optimizer_step());
+        self.submit(&[
+            &plan.gather,
+            &plan.forward,
+            &plan.loss,
+            &plan.backward,
+            update,
+        ]);
+        Ok(())
+    }
+
+    /// Number of dispatches in one training step of `batch` (one submit).
+    pub fn step_dispatches(&mut self, batch: usize) -> Result<usize> {
+        self.plan(batch)?;
+        Ok(self.plans[&batch].step_dispatches())
+    }
+
+    /// Useful FLOPs of one training step (forward, backward data and weight grads).
+    pub fn step_flops(&self, batch: usize) -> f64 {
+        self.arch.layers().iter().map(|l| l.macs()).sum::<f64>() * 2.0 * 3.0 * batch as f64
+    }
+
+    /// Puts a batch `x` [batch, C, H, W] into the activation arena's input.
+    pub fn upload_batch(&mut self, x: &[f32], batch: usize) -> Result<()> {
+        if x.len() != batch * self.arch.input_len() {
+            return Err(Error::invalid(format!(
+                "batch of {batch} needs {} values, got {}",
+                batch * self.arch.input_len(),
+                x.len()
+            )));
+        }
+        self.plan(batch)?;
+        self.device.queue.write_buffer(
+            &self.arenas.acts,
+            (self.layout.x * 4) as u64,
+            bytemuck::cast_slice(x),
+        );
+        Ok(())
+    }
+
+    /// Forward, loss and backward on the uploaded batch; `update` adds an optimizer step.
+    pub fn grad_step(&mut self, batch: usize, update: bool) -> Result<()> {
+        self.plan(batch)?;
+        if update {
+            self.write_step(0);
+        }
+        let plan = &self.plans[&batch];
+        let step: &[Dispatch] = if update {
+            std::slice::from_ref(self.optimizer_step())
+        } else {
+            &[]
+        };
+        self.submit(&[&plan.forward, &plan.loss, &plan.backward, step]);
+        Ok(())
+    }
+
+    /// Forward pass, per-sample errors and the (amplified) loss of the uploaded batch; no
+    /// gradient.
+    pub fn score_step(&mut self, batch: usize) -> Result<()> {
+        self.plan(batch)?;
+        let plan = &self.plans[&batch];
+        self.submit(&[&plan.forward, &plan.score_loss]);
+        Ok(())
+    }
+
+    /// Scores `x` (any number of samples) in batches: per-sample plain errors and, with
+    /// `keep_recon`, the reconstructions (empty otherwise).
+    pub fn score(&mut self, x: &[f32], keep_recon: bool) -> Result<(Vec<f32>, Vec<f32>)> {
+        let p = self.arch.input_len();
+        let n = x.len() / p;
+        let mut scores = Vec::with_capacity(n);
+        let mut recon = Vec::with_capacity(if keep_recon { x.len() } else { 0 });
+        for start in (0..n).step_by(self.max_batch) {
+            let b = self.max_batch.min(n - start);
+            self.upload_batch(&x[start * p..(start + b) * p], b)?;
+            self.score_step(b)?;
+            scores.extend(self.errors(b)?);
+            if keep_recon {
+                recon.extend(self.recon(b)?);
+            }
+        }
+        Ok((scores, recon))
+    }
+
+    /// Per-sample plain errors of the last loss evaluated.
+    pub fn errors(&self, batch: usize) -> Result<Vec<f32>> {
+        self.device
+            .read_f32(&self.arenas.stats, crate::kernels::STATS_HEADER, batch)
+    }
+
+    /// The reconstruction of the last forward pass.
+    pub fn recon(&self, batch: usize) -> Result<Vec<f32>> {
+        let n = self.layout.h.len();
+        self.device.read_f32(
+            &self.arenas.acts,
+            self.layout.h[n - 1],
+            batch * self.arch.input_len(),
+        )
+    }
+
+    pub fn read_params(&self) -> Result<Vec<f32>> {
+        self.device
+            .read_f32(&self.arenas.params, 0, self.table.len())
+    }
+    pub fn read_grads(&self) -> Result<Vec<f32>> {
+        self.device
+            .read_f32(&self.arenas.grads, 0, self.table.len())
+    }
+    pub fn read_moments(&self) -> Result<(Vec<f32>, Vec<f32>)> {
+        Ok((
+            self.device.read_f32(&self.exp_avg, 0, self.table.len())?,
+            self.device
+                .read_f32(&self.exp_avg_sq, 0, self.table.len())?,
+        ))
+    }
+    pub fn write_params(&self, p: &[f32]) {
+        self.device
+            .queue
+            .write_buffer(&self.arenas.params, 0, bytemuck::cast_slice(p));
+    }
+    pub fn write_moments(&self, m: &[f32], v: &[f32]) {
+        self.device
+            .queue
+            .write_buffer(&self.exp_avg, 0, bytemuck::cast_slice(m));
+        self.device
+            .queue
+            .write_buffer(&self.exp_avg_sq, 0, bytemuck::cast_slice(v));
+    }
+}

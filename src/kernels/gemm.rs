@@ -1,0 +1,290 @@
+//! Launches of gemm.wgsl, one tiled implicit GEMM for conv2d, conv-transpose2d and linear layers,
+//! forward and backward: `GemmSpec` mirrors the shader's overrides field by field, and picks the
+//! tile shape and the core (how A's values reach an invocation) for the device.
+
+use super::bias_grad::BiasGradSpec;
+use super::prelude::{wgsl, GemmMode};
+use super::{fold, Dispatch};
+use crate::device::{Constants, Device, Group1, ShaderSource};
+use crate::error::Result;
+use crate::model::Act;
+
+/// gemm.wgsl with the entry for any device.
+pub static GEMM_PLAIN: ShaderSource = ShaderSource {
+    files: "shaders/gemm.wgsl + shaders/gemm_plain.wgsl",
+    text: || {
+        wgsl(&[
+            include_str!("../../shaders/gemm.wgsl"),
+            include_str!("../../shaders/gemm_plain.wgsl"),
+        ])
+    },
+    group1: Group1::None,
+};
+
+/// gemm.wgsl with the subgroup entry (devices with subgroups of at least 8 lanes).
+pub static GEMM_SUBGROUP: ShaderSource = ShaderSource {
+    files: "shaders/gemm.wgsl + shaders/gemm_subgroup.wgsl",
+    text: || {
+        wgsl(&[
+            include_str!("../../shaders/gemm.wgsl"),
+            include_str!("../../shaders/gemm_subgroup.wgsl"),
+        ])
+    },
+    group1: Group1::None,
+};
+
+/// How gemm.wgsl gets A's values for an invocation's rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GemmCore {
+    /// Each invocation loads its own (any device).
+    Plain,
+    /// One load per subgroup lane and a broadcast; needs subgroups of at least 8 lanes.
+    /// `max_size` is the device's largest subgroup: the tile keeps that many column lanes per
+    /// row group, so that a subgroup never spans two row groups.
+    Subgroup { max_size: u32 },
+}
+
+impl GemmCore {
+    /// The best core the device allows; `LAMP_GEMM=plain` forces the plain one (to compare, or
+    /// to step around a driver's subgroup bug).
+    pub fn best(dev: &Device) -> GemmCore {
+        let (min, max) = dev.subgroup_sizes;
+        let forced_plain = std::env::var("LAMP_GEMM").is_ok_and(|v| v == "plain");
+        if dev.features.contains(wgpu::Features::SUBGROUP) && min >= 8 && !forced_plain {
+            GemmCore::Subgroup { max_size: max }
+        } else {
+            GemmCore::Plain
+        }
+    }
+    fn shader(self) -> &'static ShaderSource {
+        match self {
+            GemmCore::Plain => &GEMM_PLAIN,
+            GemmCore::Subgroup { .. } => &GEMM_SUBGROUP,
+        }
+    }
+    /// The cores this device can run: the plain one always, the subgroup one where supported
+    /// (tests check each).
+    pub fn available(dev: &Device) -> Vec<GemmCore> {
+        match GemmCore::best(dev) {
+            GemmCore::Plain => vec![GemmCore::Plain],
+            best => vec![GemmCore::Plain, best],
+        }
+    }
+}
+
+/// Mirror of gemm.wgsl's overrides. Offsets are in f32 elements of their arena.
+#[derive(Clone, Debug)]
+pub struct GemmSpec {
+    pub mode: GemmMode,
+    pub batch: u32,
+    /// G, the tensor read through the window: [C, H, W].
+    pub g: [u32; 3],
+    /// Q, the plain tensor: [C, H, W].
+    pub q: [u32; 3],
+    pub kernel: [u32; 2],
+    pub stride: u32,
+    pub pad: u32,
+    pub w_off: u32,
+    pub g_off: u32,
+    pub q_off: u32,
+    pub bias_off: Option<u32>,
+    pub act: Act,
+    /// Backward epilogue: multiply by act'(stored output at this offset).
+    pub backward_h_off: Option<u32>,
+    /// Weight gradients only: the batch is split into this many parts whose partial sums go to
+    /// `partial_off` in acts and are then added up (1 = no split; see `with_split_k`).
+    pub k_split: u32,
+    pub partial_off: u32,
+}
+
+/// Split-K applies to weight gradients with at most this many outputs...
+pub const SPLIT_K_MAX_OUTPUTS: u32 = 1024;
+/// ...cut into at most this many parts, so its scratch is `SPLIT_K_SCRATCH` floats.
+pub const SPLIT_K_PARTS: u32 = 16;
+pub const SPLIT_K_SCRATCH: usize = (SPLIT_K_MAX_OUTPUTS * SPLIT_K_PARTS) as usize;
+
+impl GemmSpec {
+    /// Splits a weight gradient with few outputs (the 1-channel layers: a single tile that
+    /// would leave cores idle) into parts of the batch, with partial sums at `scratch_off` in
+    /// acts (`SPLIT_K_SCRATCH` floats). Other launches are returned unchanged.
+    pub fn with_split_k(self, scratch_off: u32) -> GemmSpec {
+        let outputs = self.m() * self.n();
+        if self.mode != GemmMode::WeightGrad || outputs > SPLIT_K_MAX_OUTPUTS || self.batch < 4 {
+            return self;
+        }
+        GemmSpec {
+            k_split: (self.batch / 2).min(SPLIT_K_PARTS),
+            partial_off: scratch_off,
+            ..self
+        }
+    }
+    pub fn m(&self) -> u32 {
+        self.q[0]
+    }
+    /// Columns of the GEMM (all phases together for MODE conv-T).
+    pub fn n(&self) -> u32 {
+        match self.mode {
+            GemmMode::WeightGrad => self.g[0] * self.kernel[0] * self.kernel[1],
+            _ => self.batch * self.q[1] * self.q[2],
+        }
+    }
+    /// Reduction length (for conv-T, as if every tap were visited).
+    pub fn k(&self) -> u32 {
+        match self.mode {
+            GemmMode::WeightGrad => self.batch * self.q[1] * self.q[2],
+            _ => self.g[0] * self.kernel[0] * self.kernel[1],
+        }
+    }
+    /// Multiply-adds the layer needs, counted as 2 FLOPs each (for conv-T only the taps that
+    /// land, i.e. what the phase decomposition computes).
+    pub fn flops(&self) -> f64 {
+        let s2 = if self.mode == GemmMode::ConvTranspose {
+            (self.stride * self.stride) as f64
+        } else {
+            1.0
+        };
+        2.0 * self.m() as f64 * self.n() as f64 * self.k() as f64 / s2
+    }
+    /// Lanes along m and rows per invocation, so that small layers keep lanes busy.
+    fn tile(&self, core: GemmCore) -> (u32, u32) {
+        if let GemmCore::Subgroup { max_size } = core {
+            // Loads of A are cheap here, so 8 or 16 rows per invocation wherever Q_C allows
+            // (BENCHMARKS.md, v5/v6). 16 pays for weight gradients and wide forward convolutions
+            // (more FMAs per load of B); conv-T phases and input gradients lose a little with it.
+            let m = self.m();
+            let sixteen = match self.mode {
+                GemmMode::WeightGrad => true,
+                GemmMode::Conv => m >= 64 && self.backward_h_off.is_none(),
+                GemmMode::ConvTranspose => false,
+            };
+            // LM: a power of two, so that 64/LM column lanes split into whole subgroups, and at
+            // most 64/max_size, so that a subgroup never spans two row groups.
+            let lm_cap = (64 / max_size.max(1)).max(1);
+            let lanes = |rows: u32| 1 << (m / rows).clamp(1, 8).min(lm_cap).ilog2();
+            return match m {
+                m if m >= 16 && sixteen => (lanes(16), 16),
+                m if m >= 8 => (lanes(8), 8),
+                m => (1, m.max(1)),
+            };
+        }
+        // 8 rows per invocation pays off for wide GEMMs (measured: weight gradients and conv
+        // layers with 64+ output channels); conv-T phases and narrow GEMMs do better with 4,
+        // which keeps more workgroups (BENCHMARKS.md, v4).
+        let (m, n) = (self.m(), self.n());
+        let wide = n >= 128
+            && match self.mode {
+                GemmMode::WeightGrad => m >= 32,
+                GemmMode::Conv => m >= 64,
+                GemmMode::ConvTranspose => false,
+            };
+        match m {
+            _ if wide => (if m >= 64 { 8 } else { 4 }, 8),
+            m if m >= 32 => (8, 4),
+            m if m >= 16 => (4, 4),
+            m if m >= 8 => (2, 4),
+            m if m >= 4 => (1, 4),
+            m => (1, m.max(1)),
+        }
+    }
+    pub fn constants(&self, core: GemmCore) -> Constants {
+        let (act, alpha) = (self.act.code() as u32 as f64, self.act.alpha() as f64);
+        let (lm, tm) = self.tile(core);
+        vec![
+            ("MODE", self.mode as u32 as f64),
+            ("BATCH", self.batch as f64),
+            ("G_C", self.g[0] as f64),
+            ("G_H", self.g[1] as f64),
+            ("G_W", self.g[2] as f64),
+            ("Q_C", self.q[0] as f64),
+            ("Q_H", self.q[1] as f64),
+            ("Q_W", self.q[2] as f64),
+            ("KH", self.kernel[0] as f64),
+            ("KW", self.kernel[1] as f64),
+            ("STRIDE", self.stride as f64),
+            ("PAD", self.pad as f64),
+            ("W_OFF", self.w_off as f64),
+            ("G_OFF", self.g_off as f64),
+            ("Q_OFF", self.q_off as f64),
+            ("B_OFF", self.bias_off.unwrap_or(0) as f64),
+            ("HAS_BIAS", if self.bias_off.is_some() { 1.0 } else { 0.0 }),
+            ("ACT", act),
+            ("ALPHA", alpha),
+            (
+                "BACKWARD",
+                if self.backward_h_off.is_some() {
+                    1.0
+                } else {
+                    0.0
+                },
+            ),
+            ("H_OFF", self.backward_h_off.unwrap_or(0) as f64),
+            ("LM", lm as f64),
+            ("TM", tm as f64),
+            ("KSPLIT", self.k_split.max(1) as f64),
+            ("P_OFF", self.partial_off as f64),
+        ]
+    }
+    /// Workgroup counts: column tiles (times the STRIDE² phases for conv-T) and row tiles.
+    pub fn workgroups(&self, core: GemmCore) -> [u32; 3] {
+        let (lm, tm) = self.tile(core);
+        let cols_per_tile = 4 * (64 / lm);
+        let col_tiles = match self.mode {
+            GemmMode::ConvTranspose => {
+                let s = self.stride;
+                let per_phase = self.batch * self.q[1].div_ceil(s) * self.q[2].div_ceil(s);
+                per_phase.div_ceil(cols_per_tile) * s * s
+            }
+            GemmMode::WeightGrad => self.n().div_ceil(cols_per_tile) * self.k_split.max(1),
+            _ => self.n().div_ceil(cols_per_tile),
+        };
+        fold(col_tiles, self.m().div_ceil(lm * tm))
+    }
+    /// The GEMM launch with the device's core. A split-K spec also needs its sum of parts:
+    /// launch those through `dispatches`.
+    pub fn dispatch(&self, dev: &Device, label: impl Into<String>) -> Result<Dispatch> {
+        debug_assert!(
+            self.k_split <= 1,
+            "split-K launches go through `dispatches`"
+        );
+        self.dispatch_with(dev, GemmCore::best(dev), label)
+    }
+    /// The launches: the GEMM, and with split-K the sum of its parts into `grads`.
+    pub fn dispatches(&self, dev: &Device, label: &str) -> Result<Vec<Dispatch>> {
+        self.dispatches_with(dev, GemmCore::best(dev), label)
+    }
+    pub fn dispatches_with(
+        &self,
+        dev: &Device,
+        core: GemmCore,
+        label: &str,
+    ) -> Result<Vec<Dispatch>> {
+        let mut d = vec![self.dispatch_with(dev, core, label)?];
+        if self.k_split > 1 {
+            // The parts [k_split, outputs] summed per output: bias_grad's reduction exactly.
+            let sum = BiasGradSpec {
+                batch: self.k_split,
+                channels: self.m() * self.n(),
+                spatial: 1,
+                dz_off: self.partial_off,
+                db_off: self.w_off,
+            };
+            d.push(sum.dispatch(dev, format!("{label} (sum of parts)"))?);
+        }
+        Ok(d)
+    }
+    /// The GEMM launch alone with a given core (tests check each core the device has).
+    pub fn dispatch_with(
+        &self,
+        dev: &Device,
+        core: GemmCore,
+        label: impl Into<String>,
+    ) -> Result<Dispatch> {
+        Ok(Dispatch {
+            label: label.into(),
+            pipeline: dev.pipeline(core.shader(), "main", &self.constants(core))?,
+            group1: None,
+            groups: self.workgroups(core),
+            flops: self.flops(),
+        })
+    }
+}

@@ -1,0 +1,300 @@
+//! The autoencoder family: its layers, their PyTorch names and shapes, the parameter arena laid
+//! out from one (name, shape) table, and PyTorch's default initialisation from a seed.
+//! (docs/design.md, "Architectures", has the table of `fmnist-ae`.)
+//!
+//! `conv-ae` (input C×S×S, stage channels c1..cn, latent d):
+//!   enc1..encn   Conv2d(k3, s2, p1) + LeakyReLU(0.2), halving the size each stage
+//!   enc(n+1)     flatten (C,H,W order), Linear(cn·s·s → d), no activation
+//!   dec1         Linear(d → cn·s·s) + LeakyReLU(0.2), reshape to cn×s×s
+//!   dec2..dec(n+1) ConvTranspose2d(k4, s2, p1) + LeakyReLU, the last to C channels + Sigmoid
+//! `fmnist-ae` is conv-ae with C=1, S=28, stages [32, 64], latent 32.
+
+use super::layer::{Act, Layer, LayerKind};
+use crate::error::{Error, Result};
+use crate::rng::SplitMix64;
+use serde::{Deserialize, Serialize};
+
+/// The architecture, as stored in checkpoint metadata.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Arch {
+    /// "fmnist-ae" or "conv-ae".
+    pub name: String,
+    pub channels: u32,
+    pub size: u32,
+    pub stages: Vec<u32>,
+    pub latent: u32,
+}
+
+impl Arch {
+    pub fn fmnist_ae() -> Arch {
+        Arch {
+            name: "fmnist-ae".into(),
+            channels: 1,
+            size: 28,
+            stages: vec![32, 64],
+            latent: 32,
+        }
+    }
+
+    pub fn conv_ae(channels: u32, size: u32, stages: Vec<u32>, latent: u32) -> Result<Arch> {
+        let a = Arch {
+            name: "conv-ae".into(),
+            channels,
+            size,
+            stages,
+            latent,
+        };
+        a.check()?;
+        Ok(a)
+    }
+
+    pub fn by_name(name: &str) -> Result<Arch> {
+        match name {
+            "fmnist-ae" => Ok(Arch::fmnist_ae()),
+            "conv-ae" => Arch::conv_ae(1, 128, vec![32, 64, 128, 128], 128),
+            other => Err(Error::invalid(format!(
+                "unknown architecture {other:?} (known: fmnist-ae, conv-ae)"
+            ))),
+        }
+    }
+
+    pub fn check(&self) -> Result<()> {
+        if self.channels != 1 && self.channels != 3 {
+            return Err(Error::invalid(format!(
+                "channels must be 1 or 3, got {}",
+                self.channels
+            )));
+        }
+        if self.stages.is_empty() || self.stages.contains(&0) || self.latent == 0 {
+            return Err(Error::invalid(
+                "the model needs at least one stage and a latent size",
+            ));
+        }
+        let div = 1u32 << self.stages.len();
+        if self.size < div || !self.size.is_multiple_of(div) {
+            return Err(Error::invalid(format!(
+                "input size {} must be a multiple of {div} (2^stages) for {} stages",
+                self.size,
+                self.stages.len()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Sample shape [C, H, W].
+    pub fn input_shape(&self) -> [u32; 3] {
+        [self.channels, self.size, self.size]
+    }
+
+    pub fn input_len(&self) -> usize {
+        (self.channels * self.size * self.size) as usize
+    }
+
+    /// The layers in forward order.
+    pub fn layers(&self) -> Vec<Layer> {
+        let leaky = Act::LeakyRelu(0.2);
+        let mut v = Vec::new();
+        let mut shape = self.input_shape();
+        for (i, &c) in self.stages.iter().enumerate() {
+            let out = [c, shape[1] / 2, shape[2] / 2];
+            v.push(Layer::new(
+                format!("enc{}", i + 1),
+                LayerKind::Conv,
+                shape,
+                out,
+                3,
+                leaky,
+            ));
+            shape = out;
+        }
+        let flat = shape[0] * shape[1] * shape[2];
+        let bottleneck = shape;
+        let n = self.stages.len();
+        v.push(Layer::new(
+            format!("enc{}", n + 1),
+            LayerKind::Linear,
+            [flat, 1, 1],
+            [self.latent, 1, 1],
+            1,
+            Act::Identity,
+        ));
+        v.push(Layer::new(
+            "dec1".into(),
+            LayerKind::Linear,
+            [self.latent, 1, 1],
+            [flat, 1, 1],
+            1,
+            leaky,
+        ));
+        shape = bottleneck;
+        for i in (0..n).rev() {
+            let (c, act) = if i == 0 {
+                (self.channels, Act::Sigmoid)
+            } else {
+                (self.stages[i - 1], leaky)
+            };
+            let out = [c, shape[1] * 2, shape[2] * 2];
+            v.push(Layer::new(
+                format!("dec{}", n + 1 - i),
+                LayerKind::ConvTranspose,
+                shape,
+                out,
+                4,
+                act,
+            ));
+            shape = out;
+        }
+        v
+    }
+
+    /// Parameter tensors (PyTorch names and shapes) in arena order.
+    pub fn param_table(&self) -> ParamTable {
+        let mut t = ParamTable::default();
+        for l in self.layers() {
+            t.push(format!("{}.weight", l.name), l.weight_shape());
+            t.push(format!("{}.bias", l.name), vec![l.output[0] as usize]);
+        }
+        t
+    }
+
+    /// PyTorch's default initialisation (kaiming_uniform_(a=√5) for weights, which is
+    /// U(±1/√fan_in), and U(±1/√fan_in) for biases), from a SplitMix64 stream of `seed`.
+    pub fn init(&self, seed: u64) -> Vec<f32> {
+        let table = self.param_table();
+        let mut rng = SplitMix64::new(seed);
+        let mut arena = vec![0f32; table.len()];
+        for l in self.layers() {
+            let bound = 1.0 / (l.fan_in() as f64).sqrt();
+            let (w, b) = table
+                .layer(&l.name)
+                .expect("every layer has a weight and a bias");
+            for e in [w, b] {
+                for v in &mut arena[e.offset..e.offset + e.len()] {
+                    *v = ((rng.next_f64() * 2.0 - 1.0) * bound) as f32;
+                }
+            }
+        }
+        arena
+    }
+}
+
+/// One entry of the (name, shape) table.
+#[derive(Clone, Debug)]
+pub struct ParamEntry {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub offset: usize,
+}
+
+impl ParamEntry {
+    pub fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Names, shapes and offsets of every tensor in a flat arena; parameters, gradients and both Adam
+/// moments share this layout.
+#[derive(Clone, Debug, Default)]
+pub struct ParamTable {
+    pub entries: Vec<ParamEntry>,
+}
+
+impl ParamTable {
+    fn push(&mut self, name: String, shape: Vec<usize>) {
+        let offset = self.len();
+        self.entries.push(ParamEntry {
+            name,
+            shape,
+            offset,
+        });
+    }
+    pub fn len(&self) -> usize {
+        self.entries.last().map_or(0, |e| e.offset + e.len())
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    pub fn get(&self, name: &str) -> Option<&ParamEntry> {
+        self.entries.iter().find(|e| e.name == name)
+    }
+    /// The weight and bias of layer `name` (every layer has both, weight first).
+    pub fn layer(&self, name: &str) -> Option<(&ParamEntry, &ParamEntry)> {
+        let i = self
+            .entries
+            .iter()
+            .position(|e| e.name.strip_suffix(".weight") == Some(name))?;
+        let bias = self.entries.get(i + 1)?;
+        (bias.name.strip_suffix(".bias") == Some(name)).then(|| (&self.entries[i], bias))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fmnist_ae_matches_design_table() {
+        let a = Arch::fmnist_ae();
+        let t = a.param_table();
+        let shapes: Vec<(String, Vec<usize>)> = t
+            .entries
+            .iter()
+            .map(|e| (e.name.clone(), e.shape.clone()))
+            .collect();
+        let want: Vec<(&str, Vec<usize>)> = vec![
+            ("enc1.weight", vec![32, 1, 3, 3]),
+            ("enc1.bias", vec![32]),
+            ("enc2.weight", vec![64, 32, 3, 3]),
+            ("enc2.bias", vec![64]),
+            ("enc3.weight", vec![32, 3136]),
+            ("enc3.bias", vec![32]),
+            ("dec1.weight", vec![3136, 32]),
+            ("dec1.bias", vec![3136]),
+            ("dec2.weight", vec![64, 32, 4, 4]),
+            ("dec2.bias", vec![32]),
+            ("dec3.weight", vec![32, 1, 4, 4]),
+            ("dec3.bias", vec![1]),
+        ];
+        assert_eq!(shapes.len(), want.len());
+        for ((n, s), (wn, ws)) in shapes.iter().zip(&want) {
+            assert_eq!(n, wn);
+            assert_eq!(s, ws);
+        }
+        let outs: Vec<[u32; 3]> = a.layers().iter().map(|l| l.output).collect();
+        assert_eq!(
+            outs,
+            vec![
+                [32, 14, 14],
+                [64, 7, 7],
+                [32, 1, 1],
+                [3136, 1, 1],
+                [32, 14, 14],
+                [1, 28, 28]
+            ]
+        );
+        assert_eq!(
+            a.layers()[4].fan_in(),
+            32 * 16,
+            "ConvTranspose fan_in uses weight.size(1)"
+        );
+    }
+
+    #[test]
+    fn init_is_seeded_and_bounded() {
+        let a = Arch::fmnist_ae();
+        let p = a.init(7);
+        assert_eq!(p, a.init(7));
+        assert_ne!(p, a.init(8));
+        let t = a.param_table();
+        let e = t.get("enc2.weight").unwrap();
+        let bound = 1.0 / (288f32).sqrt();
+        let w = &p[e.offset..e.offset + e.len()];
+        assert!(w.iter().all(|v| v.abs() <= bound));
+        // Uniform on ±bound: the mean absolute value is close to bound/2.
+        let mean_abs = w.iter().map(|v| v.abs()).sum::<f32>() / w.len() as f32;
+        assert!((mean_abs / bound - 0.5).abs() < 0.02, "{mean_abs}");
+    }
+}

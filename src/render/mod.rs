@@ -1,0 +1,10 @@
+//! Everything drawn or written for people to read: chart and raster primitives (`plot`),
+//! pictures of images and anomaly maps (`picture`), the evaluation report (`eval_report`) and
+//! the training curve (`loss_curve`).
+
+pub mod eval_report;
+pub mod loss_curve;
+pub mod picture;
+pub mod plot;
+
+pub use picture::png_bytes;

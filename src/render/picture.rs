@@ -1,0 +1,196 @@
+//! Pictures of images and their anomaly maps: the image as RGB, a map through the turbo colour
+//! map, outlines of predicted regions, overlays, 16-bit raw maps and eval's panels.
+
+use super::plot;
+use crate::detect::Calibration;
+use crate::error::{Error, Result};
+use crate::fsutil::write_atomic;
+use image::{Rgb, RgbImage};
+use std::path::Path;
+
+/// The image (CHW in [0, 1]) as RGB, scaled up by an integer factor (nearest).
+pub fn to_rgb(x: &[f32], shape: [u32; 3], scale: u32) -> RgbImage {
+    let [c, h, w] = shape;
+    let n = (h * w) as usize;
+    RgbImage::from_fn(w * scale, h * scale, |xx, yy| {
+        let i = ((yy / scale) * w + xx / scale) as usize;
+        let v = |ch: usize| (x[ch * n + i].clamp(0.0, 1.0) * 255.0).round() as u8;
+        if c == 1 {
+            Rgb([v(0), v(0), v(0)])
+        } else {
+            Rgb([v(0), v(1), v(2)])
+        }
+    })
+}
+
+/// The map through the turbo colour map, 0 ↦ blue and `vmax` ↦ red, scaled up.
+pub fn heat(map: &[f32], w: u32, h: u32, vmax: f32, scale: u32) -> RgbImage {
+    RgbImage::from_fn(w * scale, h * scale, |xx, yy| {
+        plot::turbo(map[((yy / scale) * w + xx / scale) as usize] / vmax.max(f32::EPSILON))
+    })
+}
+
+/// Outlines the region where `mask` is set (its border pixels) in `c`.
+pub fn outline(img: &mut RgbImage, mask: &[bool], w: u32, h: u32, scale: u32, c: Rgb<u8>) {
+    let at = |x: i64, y: i64| {
+        x >= 0 && y >= 0 && x < w as i64 && y < h as i64 && mask[(y as u32 * w + x as u32) as usize]
+    };
+    for y in 0..(h * scale) as i64 {
+        for x in 0..(w * scale) as i64 {
+            let (mx, my) = (x / scale as i64, y / scale as i64);
+            if !at(mx, my) {
+                continue;
+            }
+            // Border of the upscaled region: a neighbour (in upscaled pixels) outside it.
+            let outside = [(-1, 0), (1, 0), (0, -1), (0, 1)].iter().any(|(dx, dy)| {
+                !at(
+                    (x + dx).div_euclid(scale as i64),
+                    (y + dy).div_euclid(scale as i64),
+                )
+            });
+            if outside {
+                img.put_pixel(x as u32, y as u32, c);
+            }
+        }
+    }
+}
+
+/// Heat-map overlay: the image blended with the coloured map, the predicted region outlined in
+/// white, and a colour bar with its scale at the right.
+pub fn overlay(
+    x: &[f32],
+    shape: [u32; 3],
+    map: &[f32],
+    vmax: f32,
+    pixel_threshold: f32,
+) -> RgbImage {
+    let [_, h, w] = shape;
+    let scale = (256 / h.max(w)).max(1);
+    let base = to_rgb(x, shape, scale);
+    let hm = heat(map, w, h, vmax, scale);
+    let (iw, ih) = (w * scale, h * scale);
+    let mut out = RgbImage::from_pixel(iw + 70, ih.max(120), plot::WHITE);
+    for (xx, yy, p) in base.enumerate_pixels() {
+        let q = hm.get_pixel(xx, yy);
+        let mix = |a: u8, b: u8| ((a as u16 + b as u16) / 2) as u8;
+        out.put_pixel(
+            xx,
+            yy,
+            Rgb([mix(p[0], q[0]), mix(p[1], q[1]), mix(p[2], q[2])]),
+        );
+    }
+    let mask: Vec<bool> = map.iter().map(|&v| v > pixel_threshold).collect();
+    outline(&mut out, &mask, w, h, scale, plot::WHITE);
+    plot::colorbar(
+        &mut out,
+        iw as i32 + 8,
+        8,
+        ih.min(240) as i32 - 16,
+        "0",
+        &format!("{vmax:.2}"),
+    );
+    out
+}
+
+/// The raw map as a 16-bit grayscale PNG buffer: value v ↦ round(v · 65535), v clipped to [0, 1].
+pub fn map_u16(map: &[f32], w: u32, h: u32) -> image::ImageBuffer<image::Luma<u16>, Vec<u16>> {
+    image::ImageBuffer::from_fn(w, h, |x, y| {
+        image::Luma([(map[(y * w + x) as usize].clamp(0.0, 1.0) * 65535.0).round() as u16])
+    })
+}
+
+/// Encodes an image as PNG bytes (for atomic writes).
+pub fn png_bytes<P: image::PixelWithColorType, C: std::ops::Deref<Target = [P::Subpixel]>>(
+    img: &image::ImageBuffer<P, C>,
+) -> Result<Vec<u8>>
+where
+    [P::Subpixel]: image::EncodableLayout,
+{
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png)
+        .map_err(|e| Error::invalid(format!("cannot encode PNG: {e}")))?;
+    Ok(out.into_inner())
+}
+
+/// image | ground truth | heat map | predicted region, each scaled to ~160 px, labelled.
+pub fn panel(
+    x: &[f32],
+    shape: [u32; 3],
+    gt: Option<&[bool]>,
+    map: &[f32],
+    vmax: f32,
+    pixel_threshold: f32,
+) -> RgbImage {
+    let [_, h, w] = shape;
+    let scale = (160 / h.max(w)).max(1);
+    let (pw, ph) = (w * scale, h * scale);
+    let mut tiles: Vec<(&str, RgbImage)> = vec![("image", to_rgb(x, shape, scale))];
+    if let Some(gt) = gt {
+        let g: Vec<f32> = gt.iter().map(|&b| if b { 1.0 } else { 0.0 }).collect();
+        tiles.push(("ground truth", to_rgb(&g, [1, h, w], scale)));
+    }
+    // One scale for normal-looking images (the calibration's), widened for images whose errors
+    // exceed it so their structure stays visible; the colour bar says which.
+    let vmax = vmax.max(map.iter().copied().fold(0.0, f32::max));
+    let heat = heat(map, w, h, vmax, scale);
+    let mut hm = RgbImage::from_pixel(pw + 56, ph, plot::WHITE);
+    image::imageops::overlay(&mut hm, &heat, 0, 0);
+    plot::colorbar(
+        &mut hm,
+        pw as i32 + 4,
+        0,
+        ph as i32,
+        "0",
+        &format!("{vmax:.3}"),
+    );
+    tiles.push(("heat map", hm));
+    let mask: Vec<bool> = map.iter().map(|&v| v > pixel_threshold).collect();
+    let mut pred = to_rgb(x, shape, scale);
+    outline(&mut pred, &mask, w, h, scale, plot::RED);
+    tiles.push(("predicted", pred));
+    let gap = 8;
+    let width: u32 = tiles.iter().map(|(_, t)| t.width() + gap).sum::<u32>() + gap;
+    let mut out = RgbImage::from_pixel(width, ph + 28, plot::WHITE);
+    let mut x0 = gap;
+    for (label, t) in &tiles {
+        image::imageops::overlay(&mut out, t, x0 as i64, 22);
+        plot::text(&mut out, x0 as i32, 6, label, 1, plot::BLACK);
+        x0 += t.width() + gap;
+    }
+    out
+}
+
+/// The colour scale's top for maps of normal-looking images: the calibration's largest pixel
+/// value, at least twice the pixel threshold.
+pub fn map_vmax(cal: &Calibration) -> f32 {
+    cal.pixel_max.max(cal.pixel_threshold * 2.0).max(1e-6)
+}
+
+/// `lamp score --maps`: `NAME_overlay.png` (the image blended with the heat map, predicted region
+/// outlined, colour bar), `NAME_map.png` (the raw map, 16-bit, value × 65535) and
+/// `NAME_region.png` (the image with the predicted region outlined), for one image `x` of `shape`
+/// and its smoothed map.
+pub fn write_maps(
+    dir: &Path,
+    name: &str,
+    x: &[f32],
+    shape: [u32; 3],
+    map: &[f32],
+    cal: &Calibration,
+) -> Result<()> {
+    let [_, h, w] = shape;
+    let ov = overlay(x, shape, map, map_vmax(cal), cal.pixel_threshold);
+    write_atomic(&dir.join(format!("{name}_overlay.png")), &png_bytes(&ov)?)?;
+    write_atomic(
+        &dir.join(format!("{name}_map.png")),
+        &png_bytes(&map_u16(map, w, h))?,
+    )?;
+    let mask: Vec<bool> = map.iter().map(|&v| v > cal.pixel_threshold).collect();
+    let scale = (256 / h).max(1);
+    let mut region = to_rgb(x, shape, scale);
+    outline(&mut region, &mask, w, h, scale, plot::RED);
+    write_atomic(
+        &dir.join(format!("{name}_region.png")),
+        &png_bytes(&region)?,
+    )
+}

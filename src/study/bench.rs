@@ -1,0 +1,318 @@
+//! `lamp bench`: the figures a user runs on their own machine. A device probe (lamp's own GEMM
+//! kernel at 1024³ and buffer-copy bandwidth), every kernel of a training step at the models'
+//! real shapes, whole training steps, and scoring. Each measurement is validated first, then
+//! timed with synchronised host clocks (submit, wait) after a warm-up: the median of the runs and
+//! their spread (min–max) are reported.
+
+use crate::device::Device;
+use crate::engine::{Arenas, Engine};
+use crate::error::{Error, Result};
+use crate::kernels::{GemmCore, GemmMode, GemmSpec};
+use crate::model::{Act, Arch, LossConfig};
+use crate::rng::SplitMix64;
+use serde::Serialize;
+use std::sync::Arc;
+use std::time::Instant;
+
+#[derive(Serialize, Clone, Debug)]
+pub struct Timing {
+    pub median_ms: f64,
+    pub min_ms: f64,
+    pub max_ms: f64,
+}
+
+fn time(reps: usize, mut f: impl FnMut() -> Result<()>) -> Result<Timing> {
+    f()?; // warm-up
+    let mut t = Vec::with_capacity(reps);
+    for _ in 0..reps.max(1) {
+        let t0 = Instant::now();
+        f()?;
+        t.push(t0.elapsed().as_secs_f64() * 1e3);
+    }
+    t.sort_by(f64::total_cmp);
+    Ok(Timing {
+        median_ms: t[t.len() / 2],
+        min_ms: t[0],
+        max_ms: t[t.len() - 1],
+    })
+}
+
+#[derive(Serialize, Debug)]
+pub struct Probe {
+    pub gemm_gflops: f64,
+    pub gemm: Timing,
+    pub copy_gbps: f64,
+}
+
+#[derive(Serialize, Debug)]
+pub struct KernelRow {
+    pub model: String,
+    pub batch: usize,
+    pub kernel: String,
+    pub ms: f64,
+    pub gflops: f64,
+    pub pct_of_probe: f64,
+}
+
+#[derive(Serialize, Debug)]
+pub struct StepRow {
+    pub model: String,
+    pub batch: usize,
+    pub step: Timing,
+    pub images_per_s: f64,
+    pub dispatches: usize,
+    pub submits: usize,
+    pub gflops: f64,
+    pub pct_of_probe: f64,
+}
+
+#[derive(Serialize, Debug)]
+pub struct ScoreRow {
+    pub model: String,
+    pub batch: usize,
+    pub images_per_s: f64,
+    pub latency_one_ms: f64,
+}
+
+#[derive(Serialize, Debug)]
+pub struct Report {
+    pub device: String,
+    /// The GEMM core used (kernels::gemm::GemmCore), e.g. "Subgroup { max_size: 8 }".
+    pub gemm_core: String,
+    pub timing: &'static str,
+    pub kernel_timing: &'static str,
+    pub probe: Probe,
+    pub kernels: Vec<KernelRow>,
+    pub steps: Vec<StepRow>,
+    pub scoring: Vec<ScoreRow>,
+}
+
+fn random(n: usize, seed: u64) -> Vec<f32> {
+    let mut r = SplitMix64::new(seed);
+    (0..n).map(|_| r.next_f64() as f32).collect()
+}
+
+/// lamp's GEMM kernel as a 1024×1024×1024 matrix product (the linear-layer indexing), validated
+/// on sampled elements against f64 dot products, then timed.
+fn probe(g: &Device, reps: usize) -> Result<Probe> {
+    let n = 1024u32;
+    let spec = GemmSpec {
+        mode: GemmMode::Conv,
+        batch: n,
+        g: [n, 1, 1],
+        q: [n, 1, 1],
+        kernel: [1, 1],
+        stride: 1,
+        pad: 0,
+        w_off: 0,
+        g_off: 0,
+        q_off: n * n,
+        bias_off: None,
+        act: Act::Identity,
+        backward_h_off: None,
+        k_split: 1,
+        partial_off: 0,
+    };
+    let nn = (n * n) as usize;
+    let a = Arenas::new(g, nn, 2 * nn, 8)?;
+    let (w, x) = (random(nn, 1), random(nn, 2));
+    g.queue.write_buffer(&a.params, 0, bytemuck::cast_slice(&w));
+    g.queue.write_buffer(&a.acts, 0, bytemuck::cast_slice(&x));
+    let d = [spec.dispatch(g, "probe gemm")?];
+    a.submit(g, &[&d]);
+    let out = g.read_f32(&a.acts, nn, nn)?;
+    // out[b, m] = sum_i w[m, i] * x[b, i]
+    for (b, m) in [(0usize, 0usize), (17, 1000), (1023, 511), (512, 3)] {
+        let want: f64 = (0..n as usize)
+            .map(|i| w[m * n as usize + i] as f64 * x[b * n as usize + i] as f64)
+            .sum();
+        let got = out[b * n as usize + m] as f64;
+        if ((got - want) / want).abs() > 1e-4 {
+            return Err(Error::Device(format!(
+                "probe GEMM wrong at ({b}, {m}): {got} vs {want}"
+            )));
+        }
+    }
+    let gemm = time(reps, || {
+        a.submit(g, &[&d]);
+        g.wait()
+    })?;
+    let gemm_gflops = spec.flops() / gemm.median_ms / 1e6;
+    // Copy bandwidth: 64 MiB buffer to buffer (read + write counted).
+    let bytes = 64u64 << 20;
+    let src = g.storage("copy src", (bytes / 4) as usize);
+    let dst = g.storage("copy dst", (bytes / 4) as usize);
+    let copy = time(reps, || {
+        let mut enc = g.device.create_command_encoder(&Default::default());
+        enc.copy_buffer_to_buffer(&src, 0, &dst, 0, bytes);
+        g.queue.submit([enc.finish()]);
+        g.wait()
+    })?;
+    Ok(Probe {
+        gemm_gflops,
+        gemm,
+        copy_gbps: 2.0 * bytes as f64 / copy.median_ms / 1e6,
+    })
+}
+
+/// What to measure.
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    /// Fewer repetitions, batch 16 only (a smoke test).
+    pub quick: bool,
+    /// Only fmnist-ae (skip the conv-ae kernels at 128 and 256 pixels).
+    pub fmnist_only: bool,
+}
+
+/// Runs every measurement.
+pub fn run(g: Arc<Device>, opt: Options) -> Result<Report> {
+    let quick = opt.quick;
+    let reps = if quick { 2 } else { 5 };
+    let probe = probe(&g, reps)?;
+    let peak = probe.gemm_gflops;
+    let loss = LossConfig::default();
+    let mut models = vec![(Arch::fmnist_ae(), 64usize)];
+    if !quick && !opt.fmnist_only {
+        models.push((Arch::conv_ae(3, 128, vec![32, 64, 128, 128], 128)?, 16));
+        models.push((Arch::conv_ae(3, 256, vec![32, 64, 128, 128, 128], 128)?, 4));
+    }
+    let mut kernels = Vec::new();
+    let mut kernel_timing = "host clock around submit + wait, median";
+    for (arch, batch) in &models {
+        let label = format!(
+            "{} {}x{}x{}",
+            arch.name, arch.channels, arch.size, arch.size
+        );
+        let mut e = Engine::new(g.clone(), arch.clone(), loss, *batch, &arch.init(0))?;
+        let n = *batch;
+        e.upload_dataset(&random(n * arch.input_len(), 3), n)?;
+        e.set_order(&(0..n as u32).collect::<Vec<_>>())?;
+        e.train_step(0, n)?;
+        let st = e.wait_stats()?;
+        if !st.loss.is_finite() {
+            return Err(Error::Device(format!(
+                "{label}: training step gave a non-finite loss"
+            )));
+        }
+        if e.has_timestamps() {
+            kernel_timing = "GPU timestamps at the compute pass's beginning and end, median";
+        }
+        for (name, secs, flops) in e.profile_step(n, reps)? {
+            let gflops = flops / secs / 1e9;
+            kernels.push(KernelRow {
+                model: label.clone(),
+                batch: n,
+                kernel: name,
+                ms: secs * 1e3,
+                gflops,
+                pct_of_probe: 100.0 * gflops / peak,
+            });
+        }
+    }
+    let arch = Arch::fmnist_ae();
+    let mut steps = Vec::new();
+    let batches: &[usize] = if quick { &[16] } else { &[16, 64, 256] };
+    let n_data = 1024;
+    for &b in batches {
+        let mut e = Engine::new(g.clone(), arch.clone(), loss, b, &arch.init(0))?;
+        e.upload_dataset(&random(n_data * arch.input_len(), 4), n_data)?;
+        e.set_order(&(0..n_data as u32).collect::<Vec<_>>())?;
+        let per = if quick { 2 } else { 5 };
+        let mut off = 0;
+        // One timing = `per` steps submitted back to back, then one wait.
+        let t = time(reps, || {
+            for _ in 0..per {
+                e.train_step(off, b)?;
+                off = (off + b) % (n_data - b + 1);
+            }
+            e.device.wait()
+        })?;
+        let step_ms = t.median_ms / per as f64;
+        let gflops = e.step_flops(b) / step_ms / 1e6;
+        steps.push(StepRow {
+            model: arch.name.clone(),
+            batch: b,
+            images_per_s: b as f64 / step_ms * 1e3,
+            dispatches: e.step_dispatches(b)?,
+            submits: 1,
+            gflops,
+            pct_of_probe: 100.0 * gflops / peak,
+            step: Timing {
+                median_ms: step_ms,
+                min_ms: t.min_ms / per as f64,
+                max_ms: t.max_ms / per as f64,
+            },
+        });
+    }
+    let mut scoring = Vec::new();
+    {
+        let b = 256;
+        let n = if quick { 256 } else { 1024 };
+        let x = random(n * arch.input_len(), 5);
+        let mut e = Engine::new(g.clone(), arch.clone(), loss, b, &arch.init(0))?;
+        let t = time(reps, || e.score(&x, false).map(|_| ()))?;
+        let mut one = Engine::new(g.clone(), arch.clone(), loss, 1, &arch.init(0))?;
+        let x1 = &x[..arch.input_len()];
+        let t1 = time(reps * 2, || one.score(x1, false).map(|_| ()))?;
+        scoring.push(ScoreRow {
+            model: arch.name.clone(),
+            batch: b,
+            images_per_s: n as f64 / t.median_ms * 1e3,
+            latency_one_ms: t1.median_ms,
+        });
+    }
+    Ok(Report {
+        device: g.describe(),
+        gemm_core: format!("{:?}", GemmCore::best(&g)),
+        timing: "host clock around submit + wait (median of runs after a warm-up)",
+        kernel_timing,
+        probe,
+        kernels,
+        steps,
+        scoring,
+    })
+}
+
+/// The report as readable text.
+pub fn text(r: &Report) -> String {
+    let mut s = format!(
+        "device: {}\nGEMM core: {}\ntiming: {}\n\n",
+        r.device, r.gemm_core, r.timing
+    );
+    s += &format!(
+        "probe: GEMM 1024^3 {:.2} GFLOP/s (median {:.1} ms, {:.1}-{:.1}); copy {:.2} GB/s\n\n",
+        r.probe.gemm_gflops,
+        r.probe.gemm.median_ms,
+        r.probe.gemm.min_ms,
+        r.probe.gemm.max_ms,
+        r.probe.copy_gbps
+    );
+    s += &format!(
+        "kernels of one training step (each alone; {}):\n",
+        r.kernel_timing
+    );
+    s += &format!(
+        "  {:28} {:>5} {:24} {:>9} {:>8} {:>7}\n",
+        "model", "batch", "kernel", "ms", "GFLOP/s", "%probe"
+    );
+    for k in &r.kernels {
+        s += &format!(
+            "  {:28} {:>5} {:24} {:>9.2} {:>8.2} {:>6.1}%\n",
+            k.model, k.batch, k.kernel, k.ms, k.gflops, k.pct_of_probe
+        );
+    }
+    s += "\ntraining steps (gather, forward, loss, backward, Adam; one submit each):\n";
+    for t in &r.steps {
+        s += &format!(
+            "  {} batch {:>3}: {:8.1} img/s, {:.2} ms/step ({:.2}-{:.2}), {} dispatches, {} submit, {:.2} GFLOP/s = {:.1}% of probe\n",
+            t.model, t.batch, t.images_per_s, t.step.median_ms, t.step.min_ms, t.step.max_ms, t.dispatches, t.submits, t.gflops, t.pct_of_probe
+        );
+    }
+    for sc in &r.scoring {
+        s += &format!(
+            "\nscoring {} batch {}: {:.1} img/s; one image: {:.2} ms\n",
+            sc.model, sc.batch, sc.images_per_s, sc.latency_one_ms
+        );
+    }
+    s
+}

@@ -1,0 +1,280 @@
+//! `lamp experiment`: the one-class protocol for every combination of class × metric ×
+//! amplification × granularity × seed, one cell at a time, each trained by the same core as
+//! `lamp train` (detect::train). Each finished cell is appended to `results.jsonl`
+//! (study::results); a restarted run skips the cells already there. `results.md` and its charts
+//! are rebuilt from the JSONL after every cell (study::report).
+
+use super::report;
+use super::results::{append, read_results, CellKey, CellResult};
+use crate::data::{self, Dataset, TestSet};
+use crate::detect::baseline::mean_image_auroc;
+use crate::detect::metrics;
+use crate::detect::score::score_with_maps;
+use crate::detect::train::{self, TrainConfig};
+use crate::device::Device;
+use crate::error::{Error, Result};
+use crate::fsutil::ensure_dir;
+use crate::model::{Amp, Arch, Choice, Granularity, LossConfig, Metric, OptimizerKind};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+pub struct Plan {
+    pub dataset: String,
+    pub classes: Vec<String>,
+    pub metrics: Vec<Metric>,
+    pub amps: Vec<Amp>,
+    pub granularities: Vec<Granularity>,
+    pub seeds: Vec<u64>,
+    pub epochs: u32,
+    pub batch: usize,
+    pub lr: f64,
+    pub optimizer: OptimizerKind,
+    /// The command that reproduces (and resumes) the table, printed at its top.
+    pub command: String,
+}
+
+impl Plan {
+    /// Every cell, in run order. `none` has one granularity (they coincide).
+    pub fn cells(&self) -> Vec<(CellKey, LossConfig)> {
+        let mut v = Vec::new();
+        for seed in &self.seeds {
+            for class in &self.classes {
+                for &metric in &self.metrics {
+                    for &amp in &self.amps {
+                        let grans: Vec<Granularity> = if amp == Amp::None {
+                            vec![Granularity::Element]
+                        } else {
+                            self.granularities.clone()
+                        };
+                        for granularity in grans {
+                            let key = CellKey {
+                                dataset: self.dataset.clone(),
+                                class: class.clone(),
+                                metric: metric.name().into(),
+                                amp: amp.name().into(),
+                                granularity: if amp == Amp::None {
+                                    "-".into()
+                                } else {
+                                    granularity.name().into()
+                                },
+                                optimizer: self.optimizer.name().into(),
+                                epochs: self.epochs,
+                                seed: *seed,
+                            };
+                            v.push((
+                                key,
+                                LossConfig {
+                                    metric,
+                                    amp,
+                                    granularity,
+                                },
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        v
+    }
+}
+
+/// Training sets up to this size (bytes) stay on the device, as `lamp train`'s default.
+const DEVICE_DATA_LIMIT: u64 = 2048 << 20;
+
+/// Loads (training set, test set) for one class or category.
+pub type Loader = Box<dyn Fn(&str) -> Result<(Dataset, TestSet)>>;
+
+/// Runs every cell not yet in `out/results.jsonl`.
+pub fn run(
+    device: Arc<Device>,
+    plan: &Plan,
+    load: &dyn Fn(&str) -> Result<(Dataset, TestSet)>,
+    arch: &Arch,
+    out: &Path,
+) -> Result<()> {
+    ensure_dir(out)?;
+    let path = out.join("results.jsonl");
+    let done: BTreeSet<CellKey> = read_results(&path)?.into_iter().map(|r| r.key).collect();
+    let cells = plan.cells();
+    let todo: Vec<&(CellKey, LossConfig)> = cells
+        .iter()
+        .filter(|(key, _)| !done.contains(key))
+        .collect();
+    eprintln!(
+        "lamp experiment: {} cells, {} done, {} to run",
+        cells.len(),
+        cells.len() - todo.len(),
+        todo.len()
+    );
+    let mut cache: BTreeMap<String, (Dataset, TestSet)> = BTreeMap::new();
+    let mut baselines: BTreeMap<(String, String), f64> = BTreeMap::new();
+    for (i, (key, loss)) in todo.iter().enumerate() {
+        if !cache.contains_key(&key.class) {
+            cache.clear();
+            cache.insert(key.class.clone(), load(&key.class)?);
+        }
+        let (tr, test) = &cache[&key.class];
+        let base = match baselines.get(&(key.class.clone(), key.metric.clone())) {
+            Some(b) => *b,
+            None => {
+                let b = mean_image_auroc(tr, test, loss.metric).unwrap_or(f64::NAN);
+                baselines.insert((key.class.clone(), key.metric.clone()), b);
+                b
+            }
+        };
+        let t0 = Instant::now();
+        let cfg = TrainConfig {
+            epochs: plan.epochs,
+            batch: plan.batch,
+            lr: plan.lr,
+            seed: key.seed,
+            optimizer: plan.optimizer,
+        };
+        let mut e = train::engine_for(
+            device.clone(),
+            arch,
+            *loss,
+            &cfg,
+            &arch.init(key.seed),
+            None,
+            tr,
+            DEVICE_DATA_LIMIT,
+        )?;
+        let reports = train::train(&mut e, tr.len(), &cfg, Vec::new(), 0, |_| {}, |_, _| Ok(()))?;
+        let train_seconds = t0.elapsed().as_secs_f64();
+        let (scores, pixel_auroc) = match &test.masks {
+            None => (e.score(&test.data.samples, false)?.0, None),
+            Some(masks) => {
+                let (scores, maps) = score_with_maps(&mut e, &test.data.samples)?;
+                let all: Vec<f32> = maps.into_iter().flatten().collect();
+                let gt: Vec<bool> = masks.iter().flatten().copied().collect();
+                (scores, metrics::auroc(&all, &gt))
+            }
+        };
+        let auroc = metrics::auroc(&scores, &test.anomalous).unwrap_or(f64::NAN);
+        let r = CellResult {
+            key: key.clone(),
+            auroc,
+            mean_image_auroc: base,
+            pixel_auroc,
+            first_loss: reports.first().map_or(f32::NAN, |r| r.mean_loss),
+            last_loss: reports.last().map_or(f32::NAN, |r| r.mean_loss),
+            clamps: reports.iter().map(|r| r.clamps).max().unwrap_or(0),
+            train_seconds,
+            images_per_s: (tr.len() as f64 * plan.epochs as f64) / train_seconds,
+            device: device.describe(),
+            command: plan.command.clone(),
+        };
+        append(&path, &r)?;
+        eprintln!(
+            "  [{}/{}] class {} {} {} {} seed {}: AUROC {:.4} (mean-image {:.4}) {:.0} s",
+            i + 1,
+            todo.len(),
+            key.class,
+            key.metric,
+            key.amp,
+            key.granularity,
+            key.seed,
+            auroc,
+            base,
+            train_seconds
+        );
+        report::write(out, &plan.command)?;
+    }
+    report::write(out, &plan.command)
+}
+
+/// Loader for MVTec AD categories under `root` (each `root/<category>`).
+pub fn mvtec_loader(
+    root: std::path::PathBuf,
+    channels: u32,
+    size: u32,
+) -> impl Fn(&str) -> Result<(Dataset, TestSet)> {
+    move |category: &str| {
+        let src = data::Source::Mvtec(root.join(category));
+        Ok((
+            data::load_training(&src, channels, size)?,
+            data::load_test(&src, channels, size)?,
+        ))
+    }
+}
+
+/// Parses "0-9", "1,3,5" or a mix into class names.
+pub fn parse_classes(s: &str) -> Result<Vec<String>> {
+    let mut v = Vec::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b): (u32, u32) = (
+                    a.parse()
+                        .map_err(|_| Error::invalid(format!("bad class range {part:?}")))?,
+                    b.parse()
+                        .map_err(|_| Error::invalid(format!("bad class range {part:?}")))?,
+                );
+                v.extend((a..=b).map(|c| c.to_string()));
+            }
+            None => v.push(part.to_string()),
+        }
+    }
+    if v.is_empty() {
+        return Err(Error::invalid("no classes given"));
+    }
+    Ok(v)
+}
+
+/// Loader for the Fashion-MNIST one-class protocol: class c's 6000 training images; all 10000
+/// test images, class c normal.
+pub fn fashion_loader(dir: std::path::PathBuf) -> impl Fn(&str) -> Result<(Dataset, TestSet)> {
+    move |class: &str| {
+        let src = data::Source::parse(&format!("fashion-mnist:{class}"), Some(&dir))?;
+        Ok((
+            data::load_training(&src, 1, 28)?,
+            data::load_test(&src, 1, 28)?,
+        ))
+    }
+}
+
+/// The model, the classes and their loader of data set `dataset`: `fashion-mnist` (classes
+/// "0-9" by default, IDX files in `idx_dir` or Debian's folder; the model is fmnist-ae) or `mvtec`
+/// (the categories under `dir`, all by default; the model is `arch`).
+pub fn setup(
+    dataset: &str,
+    dir: Option<&Path>,
+    classes: Option<&str>,
+    idx_dir: Option<&Path>,
+    arch: Arch,
+) -> Result<(Arch, Vec<String>, Loader)> {
+    match dataset {
+        "fashion-mnist" => {
+            let dir = idx_dir
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| std::path::PathBuf::from(data::FASHION_MNIST_DIR));
+            let classes = parse_classes(classes.unwrap_or("0-9"))?;
+            if let Some(c) = classes
+                .iter()
+                .find(|c| c.parse::<u8>().map_or(true, |v| v > 9))
+            {
+                return Err(Error::invalid(format!(
+                    "fashion-mnist classes are 0..9, got {c:?}"
+                )));
+            }
+            Ok((Arch::fmnist_ae(), classes, Box::new(fashion_loader(dir))))
+        }
+        "mvtec" => {
+            let root = dir
+                .ok_or_else(|| Error::invalid("the mvtec experiment needs the MVTec AD folder"))?;
+            let classes = match classes {
+                Some(c) => c.split(',').map(|s| s.trim().to_string()).collect(),
+                None => data::mvtec::categories(root)?,
+            };
+            let (ch, size) = (arch.channels, arch.size);
+            let loader = Box::new(mvtec_loader(root.to_path_buf(), ch, size));
+            Ok((arch, classes, loader))
+        }
+        other => Err(Error::invalid(format!(
+            "unknown data set {other:?} (fashion-mnist or mvtec)"
+        ))),
+    }
+}

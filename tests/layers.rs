@@ -1,0 +1,406 @@
+//! Each layer's kernels — forward, input gradient, weight gradient (whole and split-K) and bias
+//! gradient, with every GEMM core the device has — against the f64 reference
+//! (lamp::model::reference), on random non-zero inputs at shapes that are not multiples of the
+//! tile sizes. Outputs are poisoned with NaN before each launch, so an element a kernel fails to
+//! write fails the test. The cases are named tables: a row per shape that matters.
+//!
+//! Tolerance: relative L2 error ≤ 1e-5 (f32 accumulation over the sizes used here stays well
+//! below it).
+
+mod common;
+use common::*;
+use lamp::engine::Arenas;
+use lamp::kernels::{gemm, layer, GemmCore, GemmSpec, LayerOffsets};
+use lamp::model::reference::{self, ConvGeom};
+use lamp::model::{Act, Layer, LayerKind};
+
+const TOL: f64 = 1e-5;
+const LEAKY: Act = Act::LeakyRelu(0.2);
+
+/// One row of a table: a named layer on a batch; `below` is the activation of the layer under
+/// it (whose derivative the input gradient applies).
+struct Case {
+    name: &'static str,
+    layer: Layer,
+    batch: usize,
+    below: Act,
+    seed: u64,
+}
+
+fn conv(i: [u32; 3], o: [u32; 3], k: u32, s: u32, p: u32, act: Act) -> Layer {
+    Layer::custom(LayerKind::Conv, i, o, k, s, p, act)
+}
+fn convt(i: [u32; 3], o: [u32; 3], k: u32, s: u32, p: u32, act: Act) -> Layer {
+    Layer::custom(LayerKind::ConvTranspose, i, o, k, s, p, act)
+}
+fn linear(i: u32, o: u32, act: Act) -> Layer {
+    Layer::custom(LayerKind::Linear, [i, 1, 1], [o, 1, 1], 1, 1, 0, act)
+}
+/// Output size of a convolution.
+fn co(n: u32, k: u32, s: u32, p: u32) -> u32 {
+    (n + 2 * p - k) / s + 1
+}
+fn case(name: &'static str, layer: Layer, batch: usize, below: Act, seed: u64) -> Case {
+    Case {
+        name,
+        layer,
+        batch,
+        below,
+        seed,
+    }
+}
+
+fn conv_cases() -> Vec<Case> {
+    vec![
+        case(
+            "fmnist enc1",
+            conv([1, 28, 28], [32, 14, 14], 3, 2, 1, LEAKY),
+            3,
+            Act::Identity,
+            1,
+        ),
+        case(
+            "odd 13x11, relu",
+            conv(
+                [5, 13, 11],
+                [7, co(13, 3, 2, 1), co(11, 3, 2, 1)],
+                3,
+                2,
+                1,
+                Act::Relu,
+            ),
+            3,
+            LEAKY,
+            2,
+        ),
+        case(
+            "k5 s1 p2, 33 out",
+            conv(
+                [3, 9, 10],
+                [33, co(9, 5, 1, 2), co(10, 5, 1, 2)],
+                5,
+                1,
+                2,
+                Act::Sigmoid,
+            ),
+            2,
+            Act::Sigmoid,
+            3,
+        ),
+        case(
+            "k4 s3 p0",
+            conv(
+                [2, 12, 12],
+                [3, co(12, 4, 3, 0), co(12, 4, 3, 0)],
+                4,
+                3,
+                0,
+                Act::Identity,
+            ),
+            5,
+            Act::Relu,
+            4,
+        ),
+        // Wide enough for 8 or 16 rows per invocation, with a partial 64-row tile.
+        case(
+            "70 out, partial tile",
+            conv([5, 13, 11], [70, 7, 6], 3, 2, 1, LEAKY),
+            4,
+            LEAKY,
+            23,
+        ),
+        case(
+            "40 in, 70 out",
+            conv([40, 9, 9], [70, 5, 5], 3, 2, 1, LEAKY),
+            3,
+            LEAKY,
+            24,
+        ),
+        // Long bias sums (3 × 900 > 2048): bias_grad's workgroup-per-channel path; the other
+        // rows take its one-invocation-per-channel path.
+        case(
+            "long bias sums",
+            conv([2, 30, 30], [5, 30, 30], 3, 1, 1, Act::Relu),
+            3,
+            Act::Identity,
+            25,
+        ),
+        // fmnist-ae's enc1 at a batch that splits unevenly (9 into 4 parts of 3: the last empty).
+        case(
+            "enc1, split-K 9",
+            conv([1, 28, 28], [32, 14, 14], 3, 2, 1, LEAKY),
+            9,
+            Act::Identity,
+            26,
+        ),
+    ]
+}
+
+fn conv_t_cases() -> Vec<Case> {
+    vec![
+        case(
+            "fmnist dec2",
+            convt([64, 7, 7], [32, 14, 14], 4, 2, 1, LEAKY),
+            2,
+            LEAKY,
+            5,
+        ),
+        case(
+            "odd 5x7 to 3 sigmoid",
+            convt([6, 5, 7], [3, 10, 14], 4, 2, 1, Act::Sigmoid),
+            3,
+            Act::Sigmoid,
+            6,
+        ),
+        case(
+            "k3 s1, 35 out",
+            convt([4, 7, 6], [35, 9, 8], 3, 1, 0, Act::Relu),
+            2,
+            Act::Identity,
+            7,
+        ),
+        case(
+            "k3 s3 p1",
+            convt([3, 4, 5], [2, 11, 14], 3, 3, 1, Act::Identity),
+            4,
+            Act::Relu,
+            8,
+        ),
+        // fmnist-ae's dec3 at a batch that splits unevenly (7 into 3 parts of 3, 3 and 1).
+        case(
+            "dec3, split-K 7",
+            convt([32, 14, 14], [1, 28, 28], 4, 2, 1, Act::Sigmoid),
+            7,
+            LEAKY,
+            27,
+        ),
+    ]
+}
+
+fn linear_cases() -> Vec<Case> {
+    vec![
+        case("70 to 37", linear(70, 37, Act::Identity), 5, LEAKY, 9),
+        case("fmnist enc3", linear(3136, 32, LEAKY), 3, Act::Identity, 10),
+        case(
+            "fmnist dec1 shape",
+            linear(32, 3136, LEAKY),
+            3,
+            Act::Identity,
+            21,
+        ),
+        case(
+            "batch 1, sigmoid",
+            linear(33, 100, Act::Sigmoid),
+            1,
+            Act::Sigmoid,
+            11,
+        ),
+    ]
+}
+
+/// A layer's tensors in test arenas: params [weight | bias];
+/// acts [input | output | dz | dz_below | split-K partials].
+struct Tensors {
+    off: LayerOffsets,
+    dz_below: usize,
+    w: Vec<f32>,
+    b: Vec<f32>,
+    x: Vec<f32>,
+    dz: Vec<f32>,
+}
+
+impl Tensors {
+    fn new(c: &Case) -> Tensors {
+        let l = &c.layer;
+        let wlen: usize = l.weight_shape().iter().product();
+        let blen = l.output[0] as usize;
+        let (inp, out) = (c.batch * l.in_len(), c.batch * l.out_len());
+        Tensors {
+            off: LayerOffsets {
+                weight: 0,
+                bias: wlen as u32,
+                input: 0,
+                output: inp as u32,
+                dz: (inp + out) as u32,
+            },
+            dz_below: inp + 2 * out,
+            w: random(wlen, c.seed, -0.5, 0.5),
+            b: random(blen, c.seed + 1, -0.5, 0.5),
+            x: random(inp, c.seed + 2, -1.0, 1.0),
+            dz: random(out, c.seed + 3, -1.0, 1.0),
+        }
+    }
+
+    /// Where split-K's partial sums go in acts (after everything else).
+    fn partials(&self) -> u32 {
+        (self.dz_below + self.x.len()) as u32
+    }
+
+    /// Arenas filled with the tensors and NaN everywhere else.
+    fn arenas(&self) -> Arenas {
+        let dev = device();
+        let plen = self.w.len() + self.b.len();
+        let alen = self.partials() as usize + gemm::SPLIT_K_SCRATCH;
+        let a = Arenas::new(&dev, plen, alen, 8).unwrap();
+        let mut p = self.w.clone();
+        p.extend(&self.b);
+        dev.queue
+            .write_buffer(&a.params, 0, bytemuck::cast_slice(&p));
+        dev.queue
+            .write_buffer(&a.grads, 0, bytemuck::cast_slice(&vec![f32::NAN; plen]));
+        let mut acts = vec![f32::NAN; alen];
+        acts[..self.x.len()].copy_from_slice(&self.x);
+        acts[self.off.dz as usize..][..self.dz.len()].copy_from_slice(&self.dz);
+        dev.queue
+            .write_buffer(&a.acts, 0, bytemuck::cast_slice(&acts));
+        a
+    }
+}
+
+fn run(a: &Arenas, spec: &GemmSpec, core: GemmCore) {
+    let dev = device();
+    let d = dev
+        .checked("gemm", || spec.dispatch_with(&dev, core, "test"))
+        .unwrap()
+        .unwrap();
+    dev.checked("submit", || a.submit(&dev, &[&[d]])).unwrap();
+}
+
+fn check_forward(c: &Case) {
+    for core in GemmCore::available(&device()) {
+        let t = Tensors::new(c);
+        let a = t.arenas();
+        run(&a, &layer::forward(&c.layer, c.batch as u32, &t.off), core);
+        let got = device()
+            .read_f32(&a.acts, t.off.output as usize, c.batch * c.layer.out_len())
+            .unwrap();
+        let z = reference::layer_forward(
+            c.layer.kind,
+            &ConvGeom::of(&c.layer, c.batch),
+            &to_f64(&t.x),
+            &to_f64(&t.w),
+            Some(&to_f64(&t.b)),
+        );
+        let want: Vec<f64> = z
+            .iter()
+            .map(|&v| reference::act_forward(c.layer.act, v))
+            .collect();
+        assert_close(&format!("forward {} ({core:?})", c.name), &got, &want, TOL);
+    }
+}
+
+/// The three gradients with each GEMM core, the weight gradient both whole and, where
+/// `with_split_k` applies, split into parts of the batch.
+fn check_backward(c: &Case) {
+    let dev = device();
+    let t = Tensors::new(c);
+    let b = c.batch as u32;
+    let whole = layer::weight_grad(&c.layer, b, &t.off);
+    let split = whole.clone().with_split_k(t.partials());
+    let mut variants = vec![whole];
+    if split.k_split > 1 {
+        variants.push(split);
+    }
+    for core in GemmCore::available(&dev) {
+        for wg in &variants {
+            let a = t.arenas();
+            let ds = dev
+                .checked("weight grad", || wg.dispatches_with(&dev, core, "test"))
+                .unwrap()
+                .unwrap();
+            for d in ds {
+                dev.checked("submit", || a.submit(&dev, &[&[d]])).unwrap();
+            }
+            let ig = layer::input_grad(&c.layer, b, &t.off, t.dz_below as u32, c.below);
+            run(&a, &ig, core);
+            let bg = layer::bias_grad(&c.layer, b, &t.off)
+                .dispatch(&dev, "bias")
+                .unwrap();
+            a.submit(&dev, &[&[bg]]);
+            let grads = dev.read_f32(&a.grads, 0, t.w.len() + t.b.len()).unwrap();
+            let dzb = dev.read_f32(&a.acts, t.dz_below, t.x.len()).unwrap();
+            let (dx, dw, db) = reference::layer_backward(
+                c.layer.kind,
+                &ConvGeom::of(&c.layer, c.batch),
+                &to_f64(&t.x),
+                &to_f64(&t.w),
+                &to_f64(&t.dz),
+            );
+            // The input x doubles as the stored output of the layer below (for act').
+            let want_dzb: Vec<f64> = dx
+                .iter()
+                .zip(&t.x)
+                .map(|(d, &h)| d * reference::act_backward(c.below, h as f64))
+                .collect();
+            let what = format!("{} ({core:?}, split-K parts {})", c.name, wg.k_split);
+            assert_close(
+                &format!("weight grad {what}"),
+                &grads[..t.w.len()],
+                &dw,
+                TOL,
+            );
+            assert_close(&format!("bias grad {what}"), &grads[t.w.len()..], &db, TOL);
+            assert_close(&format!("input grad {what}"), &dzb, &want_dzb, TOL);
+        }
+    }
+}
+
+#[test]
+fn conv2d_forward_matches_reference() {
+    conv_cases().iter().for_each(check_forward);
+}
+
+#[test]
+fn conv2d_backward_matches_reference() {
+    conv_cases().iter().for_each(check_backward);
+}
+
+#[test]
+fn conv_transpose2d_forward_matches_reference() {
+    conv_t_cases().iter().for_each(check_forward);
+}
+
+#[test]
+fn conv_transpose2d_backward_matches_reference() {
+    conv_t_cases().iter().for_each(check_backward);
+}
+
+#[test]
+fn linear_forward_matches_reference() {
+    linear_cases().iter().for_each(check_forward);
+}
+
+#[test]
+fn linear_backward_matches_reference() {
+    linear_cases().iter().for_each(check_backward);
+}
+
+#[test]
+fn split_k_applies_to_the_one_channel_layers_only() {
+    let off = LayerOffsets {
+        weight: 0,
+        bias: 0,
+        input: 0,
+        output: 0,
+        dz: 0,
+    };
+    let parts = |c: &Case| {
+        layer::weight_grad(&c.layer, c.batch as u32, &off)
+            .with_split_k(0)
+            .k_split
+    };
+    let all: Vec<Case> = conv_cases().into_iter().chain(conv_t_cases()).collect();
+    let by_name = |n: &str| all.iter().find(|c| c.name == n).unwrap();
+    assert_eq!(parts(by_name("enc1, split-K 9")), 4);
+    assert_eq!(parts(by_name("dec3, split-K 7")), 3);
+    assert_eq!(
+        parts(by_name("fmnist dec2")),
+        1,
+        "64x32x4x4 outputs: no split"
+    );
+    assert_eq!(
+        parts(by_name("fmnist enc1")),
+        1,
+        "batch 3: too small to split"
+    );
+}
