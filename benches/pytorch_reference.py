@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Side by side: lamp against PyTorch eager on the same machine, the same fmnist-ae (DESIGN §2),
-the same recipe (MSE with LAMP per element, Adam lr 1e-3) and batch sizes. Runs the two
+"""Side by side: lamp against PyTorch eager on the same machine, the same fmnist-ae
+(docs/design.md, Architectures), the same recipe (MSE with LAMP per element, Adam lr 1e-3) and batch sizes. Runs the two
 alternately in one invocation (lamp, PyTorch, lamp, PyTorch) and prints images/s and the ratio
 lamp / PyTorch for training (batch 16, 64, 256) and scoring (batch 256).
 

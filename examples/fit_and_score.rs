@@ -10,6 +10,10 @@ use lamp::{Detector, FitOptions, TrainConfig};
 use std::path::PathBuf;
 
 fn main() -> lamp::Result<()> {
+    // Mesa's window-system code complains on stderr when this is unset; nothing here opens a window.
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir());
+    }
     let out = std::env::args()
         .nth(1)
         .map_or_else(std::env::temp_dir, PathBuf::from);
@@ -30,7 +34,7 @@ fn main() -> lamp::Result<()> {
     let model = out.join("trousers.safetensors");
     detector.save(&model)?;
     println!(
-        "trained on {} images; threshold {:.5}; saved {}",
+        "trained on {} normal images (10% held out for the threshold); threshold {:.5}; saved {}",
         normal.len(),
         detector.calibration().threshold,
         model.display()

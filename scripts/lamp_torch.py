@@ -1,5 +1,5 @@
-"""DESIGN §2's fmnist-ae in PyTorch, shared by the comparison scripts (torch_check.py,
-torch_experiment.py, benches/pytorch_reference.py)."""
+"""The fmnist-ae of docs/design.md (Architectures) in PyTorch, shared by the comparison scripts
+(torch_check.py, torch_experiment.py, benches/pytorch_reference.py)."""
 import torch
 import torch.nn as nn
 import torch.nn.functional as F

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Checks lamp's engine against an independent PyTorch implementation, through `lamp grad`.
 
-For every metric x amplification x granularity it builds DESIGN §2's fmnist-ae in PyTorch with
-lamp's initial weights, runs one forward and backward pass on a random batch, and compares the
-loss, per-sample errors, reconstruction and every parameter's gradient (relative L2 error,
-acceptance 1e-3); then K Adam steps (acceptance 1e-4 on the parameters).
+For every metric x amplification x granularity it builds the fmnist-ae of docs/design.md in
+PyTorch with lamp's initial weights, runs one forward and backward pass on a random batch, and
+compares the loss, per-sample errors, reconstruction and every parameter's gradient (relative L2
+error, acceptance 1e-3); then K Adam steps (acceptance 1e-4 on the parameters).
 
 Needs: torch, safetensors, numpy (pip install torch safetensors numpy). Not needed by CI.
 Usage: python3 scripts/torch_check.py [--lamp target/release/lamp] [--batch 8] [--steps 5]

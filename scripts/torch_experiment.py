@@ -2,7 +2,7 @@
 """An independent PyTorch implementation of lamp's Fashion-MNIST one-class recipe, to compare
 lamp's experiment cells with (issue "experiments": baseline AUROCs within ±0.01 on the class mean).
 
-Recipe (DESIGN §2, §5): fmnist-ae, PyTorch default init, Adam (lr 1e-3, betas 0.9/0.999, eps
+Recipe (docs/design.md, Architectures and Data): fmnist-ae, PyTorch default init, Adam (lr 1e-3, betas 0.9/0.999, eps
 1e-8), batch 64, reshuffled every epoch, trained on the 6000 training images of class c; scored on
 all 10000 test images by the plain per-sample error with the training metric; class c normal.
 Loss: mse or mae, amplification none or lamp (per element). SSIM is not implemented here.
