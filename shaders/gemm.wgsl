@@ -33,8 +33,8 @@
 // over workgroup x and z (x + z * num_workgroups.x); rows over y.
 //
 // This file is the body; it is compiled with one of two entry files that supply
-// `a_slots(.., first)`: A's column k at the invocation's row slots first..first+7 (see kernels.rs,
-// `GemmCore`):
+// `a_slots(.., first)`: A's column k at the invocation's row slots first..first+7 (see
+// kernels/gemm.rs, `GemmCore`):
 //   gemm_plain.wgsl     each invocation loads its TM values itself;
 //   gemm_subgroup.wgsl  the lanes of a subgroup, which share their rows, load one value each and
 //                       exchange them by broadcast: one load per 8 rows. On lavapipe a storage

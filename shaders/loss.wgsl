@@ -36,7 +36,7 @@ override W: u32;
 override X_OFF: u32;
 override Y_OFF: u32;
 override DZ_OFF: u32;
-override S_OFF: u32;       // ssim scratch: [BATCH, 5, C, H - 10, W - 10]
+override S_OFF: u32;       // ssim scratch: [BATCH, 5, C, H - WIN + 1, W - WIN + 1]
 override GRAD: bool;           // false when only scoring
 
 // `acts` and `stats` are declared in the prelude, as are CLAMP_MAX and SSIM_WIN, SSIM_SIGMA,
@@ -75,7 +75,7 @@ fn gauss() -> array<f32, WIN> {
     var g: array<f32, WIN>;
     var s = 0.0;
     for (var i = 0u; i < WIN; i++) {
-        let d = f32(i) - 5.0;
+        let d = f32(i) - f32(SSIM_HALF);
         g[i] = exp(-d * d / (2.0 * SSIM_SIGMA * SSIM_SIGMA));
         s += g[i];
     }
@@ -124,7 +124,7 @@ fn loss_elements(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
             // Moments of values shifted by the window's centre pixel: variances and covariance
             // are shift-invariant, and the shift avoids E[y²] − μ² cancelling in f32 where a
             // window is nearly flat (as an untrained model's output is).
-            let centre = base + (c * H + py + 5u) * W + px + 5u;
+            let centre = base + (c * H + py + SSIM_HALF) * W + px + SSIM_HALF;
             let x0 = acts[X_OFF + centre];
             let y0 = acts[Y_OFF + centre];
             var mx = 0.0;

@@ -43,14 +43,14 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 
 // SGD with momentum (PyTorch semantics, dampening 0, not Nesterov), for the experiment runner:
 //   g = grad + weight_decay * p;  buf = momentum * buf + g;  p = p - lr * buf
-// with lr in step.step_size and momentum in step.beta2; buf lives in exp_avg.
+// with lr in step.step_size; buf lives in exp_avg.
 @compute @workgroup_size(256)
 fn sgd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let stride = nwg.x * 256u;
     for (var i = gid.x; i < COUNT; i += stride) {
         let p = params[i];
         let g = decayed_grad(i, p);
-        let buf = step.beta2 * exp_avg[i] + g;
+        let buf = step.momentum * exp_avg[i] + g;
         exp_avg[i] = buf;
         params[i] = p - step.step_size * buf;
     }

@@ -23,7 +23,7 @@ struct Step {
     one_minus_beta2: f32,
     eps: f32,
     weight_decay: f32,
-    pad0: u32,
+    momentum: f32,
     pad1: u32,
     pad2: u32,
 }

@@ -24,7 +24,7 @@
 //! The `lamp` binary adds `src/cli/` (one small function per subcommand) on top.
 //!
 //! A layer's maths is in [`model::reference`] (plain f64 loops), its kernel in `shaders/gemm.wgsl`
-//! with its launcher in [`kernels::gemm`] and [`kernels::layer`], its test in `tests/kernels.rs`.
+//! with its launcher in [`kernels::gemm`] and [`kernels::layer`], its test in `tests/layers.rs`.
 //!
 //! # Use as a library
 //!

@@ -208,6 +208,7 @@ fn the_prelude_carries_the_rust_values() {
     f("SSIM_C2", model::ssim::C2);
     f("SSIM_SIGMA", model::ssim::SIGMA);
     u("SSIM_WIN", model::ssim::WINDOW as u32);
+    u("SSIM_HALF", model::ssim::HALF as u32);
     // Every activation has a code, and the loss kernel refuses all but a sigmoid at the output.
     let dev = device();
     for act in [Act::Identity, Act::LeakyRelu(0.2), Act::Relu] {

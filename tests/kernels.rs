@@ -6,7 +6,6 @@
 
 mod common;
 use common::*;
-use lamp::device::Group1;
 use lamp::engine::arenas::{pair_group, Arenas};
 use lamp::kernels::{
     stats_len, Dispatch, GatherSpec, LossSpec, OptimizerSpec, Stat, StepUniform, STATS_HEADER,
@@ -25,7 +24,7 @@ fn optimizer_step(kind: OptimizerKind, n: usize, a: &wgpu::Buffer, b: &wgpu::Buf
         kind,
         count: n as u32,
     }
-    .dispatch(&g, pair_group(&g, Group1::Optimizer, a, b))
+    .dispatch(&g, pair_group(&g, &g.registry.optimizer, a, b))
     .unwrap()
 }
 
@@ -285,7 +284,7 @@ fn gather_builds_batches_from_chunks() {
             chunk_start: start as u32,
             chunk_len: len as u32,
         };
-        let group = pair_group(&g, Group1::Data, &buf, &indices);
+        let group = pair_group(&g, &g.registry.data, &buf, &indices);
         ds.push(spec.dispatch(&g, group).unwrap());
     }
     a.submit(&g, &[&ds]);
@@ -311,7 +310,7 @@ fn validation_errors_outside_scopes_are_reported() {
         kind: OptimizerKind::Adam,
         count: 16,
     }
-    .dispatch(&g, pair_group(&g, Group1::Optimizer, &m, &v))
+    .dispatch(&g, pair_group(&g, &g.registry.optimizer, &m, &v))
     .unwrap();
     d.group1 = None;
     a.submit(&g, &[&[d]]);

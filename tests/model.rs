@@ -172,7 +172,8 @@ fn training_steps_are_deterministic() {
 /// is partial (20 samples, batch 8), with both optimizers.
 #[test]
 fn streamed_data_trains_to_the_same_bytes_as_resident() {
-    use lamp::detect::train::{engine_for, train, TrainConfig};
+    use lamp::detect::fit::{engine_for, FitOptions};
+    use lamp::detect::train::{train, TrainConfig};
     use lamp::model::OptimizerKind;
     let arch = Arch::conv_ae(1, 16, vec![4, 8], 6).unwrap();
     let data = lamp::data::Dataset {
@@ -189,19 +190,15 @@ fn streamed_data_trains_to_the_same_bytes_as_resident() {
             seed: 5,
             optimizer,
         };
-        let run = |device_limit: u64| {
-            let mut e = engine_for(
-                device(),
-                &arch,
-                LossConfig::default(),
-                &cfg,
-                &arch.init(2),
-                None,
-                &data,
-                device_limit,
-            )
-            .unwrap();
-            let reports = train(&mut e, 20, &cfg, Vec::new(), 0, |_| {}, |_, _| Ok(())).unwrap();
+        let run = |device_data_limit: u64| {
+            let options = FitOptions {
+                arch: arch.clone(),
+                train: cfg.clone(),
+                device_data_limit,
+                ..Default::default()
+            };
+            let mut e = engine_for(device(), &options, &arch.init(2), None, &data).unwrap();
+            let reports = train(&mut e, &cfg, Vec::new(), 0, |_| {}, |_, _| Ok(())).unwrap();
             let (m, v) = e.read_moments().unwrap();
             (
                 e.read_params().unwrap(),
@@ -218,6 +215,28 @@ fn streamed_data_trains_to_the_same_bytes_as_resident() {
             "{optimizer:?}: streamed and resident runs differ (loss {} vs {})",
             resident.3,
             streamed.3
+        );
+    }
+}
+
+/// The host's plain error (the mean-image baseline's score) is the reference's per-sample error.
+#[test]
+fn host_sample_error_equals_the_reference() {
+    let shape = [3usize, 13, 12];
+    let n = shape.iter().product::<usize>();
+    let x = to_f64(&random(n, 70, 0.0, 1.0));
+    let y = to_f64(&random(n, 71, 0.0, 1.0));
+    for metric in [Metric::Mae, Metric::Mse, Metric::Ssim] {
+        let cfg = LossConfig {
+            metric,
+            amp: Amp::None,
+            granularity: Granularity::Element,
+        };
+        let want = reference::loss(cfg, shape, 1, &x, &y).errors[0];
+        let got = lamp::model::loss::sample_error(metric, shape, &x, &y);
+        assert!(
+            (got - want).abs() <= 1e-15 * want.abs(),
+            "{metric:?}: {got} vs {want}"
         );
     }
 }

@@ -80,7 +80,8 @@ pub fn run(cli: Cli) -> ExitCode {
 }
 
 /// The error as one line, in the command line's words: the library names options as its fields
-/// (`` `val_split` ``); where a subcommand has that option, the flag (`--val-split`) is shown.
+/// (`` `val_split` ``); where lamp has that option, the flag (`--val-split`) is shown. Messages
+/// that come from the GPU driver are left as they are.
 fn message(e: &Error) -> String {
     let text = match e {
         Error::Unfinished { path, epochs_done } => format!(
@@ -92,9 +93,14 @@ fn message(e: &Error) -> String {
         other => other.to_string(),
     };
     let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    let flags: Vec<String> = Cli::command()
-        .get_subcommands()
-        .flat_map(|c| c.get_arguments().filter_map(|a| a.get_long()))
+    if matches!(e, Error::Device(_) | Error::OutOfMemory(_)) {
+        return text;
+    }
+    let cli = Cli::command();
+    let flags: Vec<String> = cli
+        .get_arguments()
+        .chain(cli.get_subcommands().flat_map(|c| c.get_arguments()))
+        .filter_map(|a| a.get_long())
         .map(str::to_owned)
         .collect();
     let mut out = String::with_capacity(text.len());
@@ -133,5 +139,9 @@ mod tests {
             epochs_done: "2".into(),
         };
         assert!(message(&e).ends_with("--out m.safetensors --resume`"));
+        let e = Error::NoAdapter(lamp::device::NO_ADAPTER_HINT.into());
+        assert!(message(&e).contains("(--adapter or WGPU_ADAPTER_NAME)"));
+        let e = Error::Device("`lr` in a driver's words stays as it is".into());
+        assert!(message(&e).starts_with("GPU device: `lr`"));
     }
 }

@@ -1,6 +1,6 @@
 //! Data sets: where they come from (`Source`), the training and test sets they give, the
 //! held-out split, and the loaders behind them: Fashion-MNIST IDX files (`idx`), images and
-//! folders (`image`, `inputs`), MVTec AD trees (`mvtec`), the demo set built into lamp (`demo`)
+//! folders (`images`, `inputs`), MVTec AD trees (`mvtec`), the demo set built into lamp (`demo`)
 //! and tensor files (`tensors`). Every failure names the file and the problem.
 
 pub mod demo;
@@ -142,7 +142,7 @@ pub fn load_test(src: &Source, channels: u32, size: u32) -> Result<TestSet> {
 fn check_fashion_shape(channels: u32, size: u32) -> Result<()> {
     if channels != 1 || size != 28 {
         return Err(Error::invalid(format!(
-            "fashion-mnist images are 1x28x28; the model takes {channels}x{size}x{size} (fmnist-ae is their model)"
+            "fashion-mnist images are 1x28x28; the model takes {channels}x{size}x{size} (use `arch` fmnist-ae)"
         )));
     }
     Ok(())

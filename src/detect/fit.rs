@@ -1,5 +1,6 @@
-//! The whole training job behind `lamp train` and `lamp demo`: hold out normal images, train,
-//! calibrate the threshold on the held-out images, and assemble the checkpoint.
+//! The whole training job behind `lamp train` and `lamp demo`: hold out normal images, set up an
+//! engine (`engine_for`, which the experiment runner uses too), train, calibrate the threshold on
+//! the held-out images, and assemble the checkpoint.
 
 use super::calibrate::{Calibration, ThresholdMethod};
 use super::checkpoint::{to_json, Checkpoint, OptimizerState};
@@ -116,6 +117,8 @@ fn resumable(ck: &Checkpoint, o: &FitOptions) -> Result<Vec<EpochReport>> {
         "batch size or seed",
         t.batch == o.train.batch && t.seed == o.train.seed,
     )?;
+    // The optimizer's state means something else to another optimizer.
+    same("optimizer", t.optimizer == o.train.optimizer)?;
     if ck.optimizer.is_none() {
         return Err(Error::invalid(
             "cannot resume: the checkpoint has no optimizer state",
@@ -130,6 +133,33 @@ fn resumable(ck: &Checkpoint, o: &FitOptions) -> Result<Vec<EpochReport>> {
         )));
     }
     Ok(history)
+}
+
+/// An engine ready to train `o.arch` with `o.loss` under `o.train`: `params` (and the
+/// optimizer's `state` when resuming) uploaded, and `data` on the device when it takes at most
+/// `o.device_data_limit` bytes, streamed from host memory otherwise.
+pub fn engine_for(
+    device: Arc<Device>,
+    o: &FitOptions,
+    params: &[f32],
+    state: Option<&OptimizerState>,
+    data: &Dataset,
+) -> Result<Engine> {
+    if data.shape != o.arch.input_shape() {
+        return Err(Error::invalid(format!(
+            "the training images are {:?} (C, H, W); {} takes {:?}",
+            data.shape,
+            o.arch.name,
+            o.arch.input_shape()
+        )));
+    }
+    let mut e = Engine::new(device, o.arch.clone(), o.loss, o.train.batch, params)?;
+    if let Some(opt) = state {
+        e.write_moments(&opt.exp_avg, &opt.exp_avg_sq);
+        e.t = opt.t;
+    }
+    e.set_dataset(data.samples.clone(), data.len(), o.device_data_limit)?;
+    Ok(e)
 }
 
 /// Trains (from scratch, or continuing `resume`) and calibrates; returns the final checkpoint
@@ -155,20 +185,10 @@ pub fn fit_on(
         None => o.arch.init(o.train.seed),
     };
     let state = resume.and_then(|c| c.optimizer.as_ref());
-    let mut e = train::engine_for(
-        device,
-        &o.arch,
-        o.loss,
-        &o.train,
-        &params,
-        state,
-        &tr,
-        o.device_data_limit,
-    )?;
+    let mut e = engine_for(device, o, &params, state, &tr)?;
     let n_train = tr.len();
     let reports = train::train(
         &mut e,
-        n_train,
         &o.train,
         history,
         o.log_every,

@@ -137,7 +137,7 @@ impl Detector {
             let (s, m) = score::score_with_maps(&mut self.engine, x)?;
             (s, m.into_iter().map(Some).collect())
         } else {
-            let s = self.engine.score(x, false)?.0;
+            let s = self.engine.score(x)?;
             let n = s.len();
             (s, vec![None; n])
         };

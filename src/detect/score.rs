@@ -6,14 +6,15 @@
 
 use crate::engine::Engine;
 use crate::error::Result;
-use crate::model::{ssim::ssim_window, Metric};
+use crate::model::ssim::{self, ssim_window};
+use crate::model::Metric;
 
 /// Gaussian smoothing of pixel maps, in pixels, for pixel metrics, thresholds and pictures.
 pub const MAP_SIGMA: f32 = 4.0;
 
 /// Scores and smoothed pixel maps (H×W each) of `x` (n samples), in batches of the engine's size.
 pub fn score_with_maps(e: &mut Engine, x: &[f32]) -> Result<(Vec<f32>, Vec<Vec<f32>>)> {
-    let (scores, recon) = e.score(x, true)?;
+    let (scores, recon) = e.score_with_recon(x)?;
     let shape = e.arch.input_shape();
     let p = e.arch.input_len();
     let (w, h) = (shape[2] as usize, shape[1] as usize);
@@ -46,7 +47,7 @@ pub fn pixel_map(metric: Metric, shape: [u32; 3], x: &[f32], y: &[f32]) -> Vec<f
             }
         }
         Metric::Ssim => {
-            let (mh, mw) = (h.saturating_sub(10), w.saturating_sub(10));
+            let (mh, mw) = (ssim::map_side(h), ssim::map_side(w));
             if mh == 0 || mw == 0 {
                 return map;
             }
@@ -62,8 +63,8 @@ pub fn pixel_map(metric: Metric, shape: [u32; 3], x: &[f32], y: &[f32]) -> Vec<f
             }
             for yy in 0..h {
                 for xx in 0..w {
-                    let py = yy.saturating_sub(5).min(mh - 1);
-                    let px = xx.saturating_sub(5).min(mw - 1);
+                    let py = yy.saturating_sub(ssim::HALF).min(mh - 1);
+                    let px = xx.saturating_sub(ssim::HALF).min(mw - 1);
                     map[yy * w + xx] = e[py * mw + px] as f32;
                 }
             }

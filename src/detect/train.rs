@@ -1,18 +1,14 @@
-//! The training core, shared by `fit` (train, demo) and the experiment runner: an engine set up
-//! for a run, and the epoch loop. The loop shuffles the data set from the seed each epoch,
-//! submits one command buffer per step without waiting, reads the loss statistics
+//! The epoch loop, the training core shared by `fit` (train, demo) and the experiment runner
+//! (each sets its engine up with `fit::engine_for`). It shuffles the data set from the seed each
+//! epoch, submits one command buffer per step without waiting, reads the loss statistics
 //! asynchronously every few steps for progress and at each epoch's end, and stops on a
 //! non-finite loss or gradient.
 
-use super::checkpoint::OptimizerState;
-use crate::data::Dataset;
-use crate::device::Device;
 use crate::engine::{Engine, Stats};
 use crate::error::{Error, Result};
-use crate::model::{Arch, LossConfig, OptimizerKind};
+use crate::model::OptimizerKind;
 use crate::rng::SplitMix64;
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
 use std::time::Instant;
 
 /// Training settings, stored in the checkpoint's metadata.
@@ -68,29 +64,6 @@ impl TrainConfig {
     }
 }
 
-/// An engine ready to train `arch` with `loss` under `cfg`: `params` (and the optimizer's
-/// `state` when resuming) uploaded, and `data` on the device when it takes at most
-/// `device_data_limit` bytes, streamed from host memory otherwise.
-#[allow(clippy::too_many_arguments)]
-pub fn engine_for(
-    device: Arc<Device>,
-    arch: &Arch,
-    loss: LossConfig,
-    cfg: &TrainConfig,
-    params: &[f32],
-    state: Option<&OptimizerState>,
-    data: &Dataset,
-    device_data_limit: u64,
-) -> Result<Engine> {
-    let mut e = Engine::new(device, arch.clone(), loss, cfg.batch, params)?;
-    if let Some(opt) = state {
-        e.write_moments(&opt.exp_avg, &opt.exp_avg_sq);
-        e.t = opt.t;
-    }
-    e.set_dataset(data.samples.clone(), data.len(), device_data_limit)?;
-    Ok(e)
-}
-
 /// What happened in one epoch.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct EpochReport {
@@ -131,18 +104,19 @@ pub fn epoch_order(seed: u64, epoch: u32, n: usize) -> Vec<u32> {
     order
 }
 
-/// Trains on the engine's data set (`n` samples), epochs `first..cfg.epochs`,
-/// after the epochs of `history`. `on_epoch` runs after each epoch with every report so far (to
+/// Trains on the engine's data set, epochs `first..cfg.epochs`, after the epochs of `history`. `on_epoch` runs after each epoch with every report so far (to
 /// write a checkpoint); training stops at its first error.
 pub fn train(
     engine: &mut Engine,
-    n: usize,
     cfg: &TrainConfig,
     history: Vec<EpochReport>,
     log_every: usize,
     mut progress: impl FnMut(Progress),
     mut on_epoch: impl FnMut(&Engine, &[EpochReport]) -> Result<()>,
 ) -> Result<Vec<EpochReport>> {
+    let n = engine
+        .data_len()
+        .ok_or_else(|| Error::invalid("no training set on the engine"))?;
     cfg.check(n)?;
     engine.optimizer = cfg.optimizer.with_lr(cfg.lr);
     let steps = n.div_ceil(cfg.batch);

@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 /// How to get a software adapter where no GPU is present.
 pub const NO_ADAPTER_HINT: &str = "no GPU or software adapter found; on Debian/Ubuntu install \
      lavapipe with `apt-get install mesa-vulkan-drivers libvulkan1`, or select another by name \
-     (WGPU_ADAPTER_NAME) or backend (WGPU_BACKEND)";
+     (`adapter` or WGPU_ADAPTER_NAME) or backend (WGPU_BACKEND)";
 
 pub(super) fn instance() -> wgpu::Instance {
     let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();

@@ -13,7 +13,7 @@ pub use adapter::{list_adapters, NO_ADAPTER_HINT};
 pub use registry::{validate, Constants, Group1, ShaderSource};
 
 use crate::error::{Error, Result};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 /// Device, queue, what we know of the adapter behind them, and the compiled kernels.
 pub struct Device {
@@ -67,9 +67,29 @@ impl Device {
         })
     }
 
-    /// The preferred device, shared (what the library's one-call functions use).
+    /// The device `name` selects (as `new`), shared: while one handle is alive, every call with
+    /// the same name returns it, so that its compiled kernels are reused (`fit` then
+    /// `Detector::load`, say). A device that has reported an error is not handed out again.
     pub fn shared(name: Option<&str>) -> Result<Arc<Device>> {
-        Ok(Arc::new(Device::new(name)?))
+        type Cache = Mutex<Vec<(Option<String>, Weak<Device>)>>;
+        static CACHE: OnceLock<Cache> = OnceLock::new();
+        let cache = CACHE.get_or_init(|| Mutex::new(Vec::new()));
+        let mut cache = cache
+            .lock()
+            .map_err(|_| Error::Device("device cache".into()))?;
+        cache.retain(|(_, d)| d.strong_count() > 0);
+        let key = name.map(str::to_owned);
+        let alive = cache
+            .iter()
+            .filter(|(k, _)| *k == key)
+            .find_map(|(_, d)| d.upgrade())
+            .filter(|d| d.check().is_ok());
+        if let Some(d) = alive {
+            return Ok(d);
+        }
+        let d = Arc::new(Device::new(name)?);
+        cache.push((key, Arc::downgrade(&d)));
+        Ok(d)
     }
 
     /// A human label of the adapter: name, backend and type.

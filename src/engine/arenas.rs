@@ -2,7 +2,7 @@
 //! statistics, step uniform) and the group itself. The engine owns one; tests and benches make
 //! their own to launch single kernels on random data.
 
-use crate::device::{Device, Group1};
+use crate::device::Device;
 use crate::error::Result;
 use crate::kernels::{Dispatch, StepUniform};
 
@@ -81,23 +81,16 @@ fn bind(b: &wgpu::Buffer, i: u32) -> wgpu::BindGroupEntry<'_> {
     }
 }
 
-/// A group-1 bind group of two storage buffers: the optimizer's state (exp_avg, exp_avg_sq) or a
-/// data chunk and the epoch's order.
+/// A group-1 bind group of two storage buffers with `layout` (the registry's): the optimizer's
+/// state (exp_avg, exp_avg_sq), or a data chunk and the epoch's order.
 pub fn pair_group(
     dev: &Device,
-    which: Group1,
+    layout: &wgpu::BindGroupLayout,
     a: &wgpu::Buffer,
     b: &wgpu::Buffer,
 ) -> wgpu::BindGroup {
-    let layout = match which {
-        Group1::Data => &dev.registry.data,
-        Group1::Optimizer | Group1::None => &dev.registry.optimizer,
-    };
     dev.device.create_bind_group(&wgpu::BindGroupDescriptor {
-        label: Some(match which {
-            Group1::Data => "data",
-            _ => "optimizer",
-        }),
+        label: Some("group 1"),
         layout,
         entries: &[bind(a, 0), bind(b, 1)],
     })

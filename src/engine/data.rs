@@ -3,7 +3,7 @@
 //! batch assembled on the host while the device runs the previous step).
 
 use super::arenas::pair_group;
-use crate::device::{Device, Group1};
+use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::kernels::{Dispatch, GatherSpec};
 
@@ -54,7 +54,7 @@ impl TrainingData {
             chunks.push(Chunk {
                 start: start as u32,
                 len: len as u32,
-                group: pair_group(dev, Group1::Data, &buf, &indices),
+                group: pair_group(dev, &dev.registry.data, &buf, &indices),
                 _buf: buf,
             });
             start += len;

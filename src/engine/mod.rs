@@ -19,7 +19,7 @@ pub use arenas::Arenas;
 pub use layout::{fitting_batch, ActLayout};
 pub use stats::Stats;
 
-use crate::device::{Device, Group1};
+use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::kernels::{stats_len, Dispatch, OptimizerSpec, StepUniform};
 use crate::model::{Arch, LossConfig, Optimizer, OptimizerKind, ParamTable};
@@ -93,7 +93,7 @@ impl Engine {
         })?;
         dev.queue
             .write_buffer(&arenas.params, 0, bytemuck::cast_slice(params));
-        let state = arenas::pair_group(dev, Group1::Optimizer, &exp_avg, &exp_avg_sq);
+        let state = arenas::pair_group(dev, &dev.registry.optimizer, &exp_avg, &exp_avg_sq);
         let step = |kind| {
             OptimizerSpec {
                 kind,
@@ -174,7 +174,11 @@ impl Engine {
             n,
             self.arch.input_len(),
         )?);
-        // Plans made before the data set existed have no gather: rebuild them.
+        self.refresh_gathers()
+    }
+
+    /// Rebuilds the gather of every plan made before the data set changed.
+    fn refresh_gathers(&mut self) -> Result<()> {
         let sizes: Vec<usize> = self.plans.keys().copied().collect();
         for s in sizes {
             let g = self.gather(s)?;
@@ -183,6 +187,11 @@ impl Engine {
             }
         }
         Ok(())
+    }
+
+    /// Samples in the training set, if one is set.
+    pub fn data_len(&self) -> Option<usize> {
+        self.data.as_ref().map(|d| d.len())
     }
 
     fn check_dataset(&self, samples: &[f32], n: usize) -> Result<()> {
@@ -206,6 +215,7 @@ impl Engine {
         }
         let capacity = self.max_batch * self.arch.input_len();
         self.data = Some(TrainingData::streamed(samples, n, capacity));
+        self.refresh_gathers()?;
         Ok(false)
     }
 
@@ -326,10 +336,26 @@ impl Engine {
         Ok(())
     }
 
-    /// Scores `x` (any number of samples) in batches: per-sample plain errors and, with
-    /// `keep_recon`, the reconstructions (empty otherwise).
-    pub fn score(&mut self, x: &[f32], keep_recon: bool) -> Result<(Vec<f32>, Vec<f32>)> {
+    /// Scores `x` (any number of samples [n, C, H, W]) in batches: per-sample plain errors.
+    pub fn score(&mut self, x: &[f32]) -> Result<Vec<f32>> {
+        Ok(self.score_batches(x, false)?.0)
+    }
+
+    /// Scores `x` as `score` does, and returns the reconstructions too.
+    pub fn score_with_recon(&mut self, x: &[f32]) -> Result<(Vec<f32>, Vec<f32>)> {
+        self.score_batches(x, true)
+    }
+
+    fn score_batches(&mut self, x: &[f32], keep_recon: bool) -> Result<(Vec<f32>, Vec<f32>)> {
         let p = self.arch.input_len();
+        if !x.len().is_multiple_of(p) {
+            return Err(Error::invalid(format!(
+                "{} values are not whole samples of {} (the model's input {:?})",
+                x.len(),
+                p,
+                self.arch.input_shape()
+            )));
+        }
         let n = x.len() / p;
         let mut scores = Vec::with_capacity(n);
         let mut recon = Vec::with_capacity(if keep_recon { x.len() } else { 0 });

@@ -36,8 +36,7 @@ impl LossSpec {
     /// f32 elements of SSIM scratch needed per sample.
     pub fn scratch_per_sample(shape: [u32; 3]) -> usize {
         let [c, h, w] = shape.map(|v| v as usize);
-        let valid = |n: usize| n.saturating_sub(ssim::WINDOW - 1);
-        5 * c * valid(h) * valid(w)
+        5 * c * ssim::map_side(h) * ssim::map_side(w)
     }
     pub fn constants(&self) -> Constants {
         vec![

@@ -97,37 +97,31 @@ pub struct StepUniform {
     pub one_minus_beta2: f32,
     pub eps: f32,
     pub weight_decay: f32,
-    pub pad: [u32; 3],
+    /// SGD's momentum.
+    pub momentum: f32,
+    pub pad: [u32; 2],
 }
 
 impl StepUniform {
     /// The named fields and their byte offsets (what `struct Step` must match).
-    pub const FIELDS: [(&'static str, usize); 9] = [
-        (
-            "batch_offset",
-            std::mem::offset_of!(StepUniform, batch_offset),
-        ),
-        ("t", std::mem::offset_of!(StepUniform, t)),
-        ("step_size", std::mem::offset_of!(StepUniform, step_size)),
-        ("bc2_sqrt", std::mem::offset_of!(StepUniform, bc2_sqrt)),
-        ("beta2", std::mem::offset_of!(StepUniform, beta2)),
-        (
-            "one_minus_beta1",
-            std::mem::offset_of!(StepUniform, one_minus_beta1),
-        ),
-        (
-            "one_minus_beta2",
-            std::mem::offset_of!(StepUniform, one_minus_beta2),
-        ),
-        ("eps", std::mem::offset_of!(StepUniform, eps)),
-        (
-            "weight_decay",
-            std::mem::offset_of!(StepUniform, weight_decay),
-        ),
-    ];
+    pub const FIELDS: [(&'static str, usize); 10] = {
+        use std::mem::offset_of;
+        [
+            ("batch_offset", offset_of!(StepUniform, batch_offset)),
+            ("t", offset_of!(StepUniform, t)),
+            ("step_size", offset_of!(StepUniform, step_size)),
+            ("bc2_sqrt", offset_of!(StepUniform, bc2_sqrt)),
+            ("beta2", offset_of!(StepUniform, beta2)),
+            ("one_minus_beta1", offset_of!(StepUniform, one_minus_beta1)),
+            ("one_minus_beta2", offset_of!(StepUniform, one_minus_beta2)),
+            ("eps", offset_of!(StepUniform, eps)),
+            ("weight_decay", offset_of!(StepUniform, weight_decay)),
+            ("momentum", offset_of!(StepUniform, momentum)),
+        ]
+    };
 
     /// The uniform of optimizer step `t` (1-based) on the batch at `batch_offset` of the epoch's
-    /// order. SGD puts its learning rate in `step_size` and its momentum in `beta2`.
+    /// order. `step_size` is lr / (1 − β1^t) for Adam and lr for SGD.
     pub fn new(optimizer: &Optimizer, t: u32, batch_offset: u32) -> StepUniform {
         match optimizer {
             Optimizer::Adam(cfg) => Self::adam(cfg, t, batch_offset),
@@ -135,7 +129,7 @@ impl StepUniform {
                 batch_offset,
                 t,
                 step_size: cfg.lr as f32,
-                beta2: cfg.momentum as f32,
+                momentum: cfg.momentum as f32,
                 weight_decay: cfg.weight_decay as f32,
                 ..Default::default()
             },
@@ -156,7 +150,8 @@ impl StepUniform {
             one_minus_beta2: (1.0 - cfg.beta2) as f32,
             eps: cfg.eps as f32,
             weight_decay: cfg.weight_decay as f32,
-            pad: [0; 3],
+            momentum: 0.0,
+            pad: [0; 2],
         }
     }
 }
@@ -192,6 +187,7 @@ pub fn constants() -> String {
     let float = |v: f64| format!("{:?}f", v as f32);
     let _ = writeln!(s, "const CLAMP_MAX: f32 = {};", float(CLAMP_MAX));
     let _ = writeln!(s, "const SSIM_WIN: u32 = {}u;", ssim::WINDOW);
+    let _ = writeln!(s, "const SSIM_HALF: u32 = {}u;", ssim::HALF);
     let _ = writeln!(s, "const SSIM_SIGMA: f32 = {};", float(ssim::SIGMA));
     let _ = writeln!(s, "const SSIM_C1: f32 = {};", float(ssim::C1));
     let _ = writeln!(s, "const SSIM_C2: f32 = {};", float(ssim::C2));

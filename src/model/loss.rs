@@ -2,7 +2,7 @@
 //! "The method"). The codes are what loss.wgsl reads: explicit discriminants, copied into the
 //! shaders' prelude by `kernels/prelude.rs`, never retyped there.
 
-use super::ssim::ssim_window;
+use super::ssim::{map_side, ssim_window};
 use super::Choice;
 use serde::{Deserialize, Serialize};
 
@@ -118,7 +118,7 @@ pub fn sample_error(metric: Metric, shape: [usize; 3], x: &[f64], y: &[f64]) -> 
         }
         Metric::Ssim => {
             let [c_n, h, w] = shape;
-            let (mh, mw) = (h - 10, w - 10);
+            let (mh, mw) = (map_side(h), map_side(w));
             let mut s = 0.0;
             for c in 0..c_n {
                 for py in 0..mh {

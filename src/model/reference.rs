@@ -7,7 +7,7 @@ use super::arch::Arch;
 use super::layer::{Act, Layer, LayerKind};
 use super::loss::{Amp, Granularity, LossConfig, Metric, CLAMP_MAX};
 use super::optimizer::{AdamConfig, SgdConfig};
-use super::ssim::{gauss11, ssim_window, SsimWindow};
+use super::ssim::{gauss11, map_side, ssim_window, SsimWindow, WINDOW};
 
 /// Geometry of one convolution-like layer on one batch.
 #[derive(Clone, Copy, Debug)]
@@ -229,7 +229,7 @@ fn sample_errors(metric: Metric, shape: [usize; 3], x: &[f64], y: &[f64]) -> (Ve
         }
         Metric::Ssim => {
             let [c_n, h, w] = shape;
-            let (mh, mw) = (h - 10, w - 10);
+            let (mh, mw) = (map_side(h), map_side(w));
             let mut e = Vec::with_capacity(c_n * mh * mw);
             let mut coef = Vec::with_capacity(c_n * mh * mw);
             for c in 0..c_n {
@@ -273,7 +273,7 @@ impl SampleJac {
             SampleJac::Diagonal(d) => d.iter().zip(de).map(|(a, b)| a * b).collect(),
             SampleJac::Ssim { coef, shape } => {
                 let [c_n, h, w] = *shape;
-                let (mh, mw) = (h - 10, w - 10);
+                let (mh, mw) = (map_side(h), map_side(w));
                 let g = gauss11();
                 let mut dy = vec![0.0; x.len()];
                 for c in 0..c_n {
@@ -283,8 +283,8 @@ impl SampleJac {
                             // e = (1 - S)/2, so dL/dS = -dL/de / 2.
                             let ds = -0.5 * de[p];
                             let [dmy, dvy, dcxy, mx, my] = coef[p];
-                            for a in 0..11 {
-                                for b in 0..11 {
+                            for a in 0..WINDOW {
+                                for b in 0..WINDOW {
                                     let q = (c * h + py + a) * w + px + b;
                                     let wt = g[a] * g[b];
                                     dy[q] += ds

@@ -5,6 +5,13 @@
 
 /// Window side.
 pub const WINDOW: usize = 11;
+/// The window's centre, from its first row or column.
+pub const HALF: usize = WINDOW / 2;
+
+/// The SSIM map's side for an image side `n`: the valid windows only.
+pub fn map_side(n: usize) -> usize {
+    n.saturating_sub(WINDOW - 1)
+}
 /// The Gaussian's standard deviation, in pixels.
 pub const SIGMA: f64 = 1.5;
 pub const C1: f64 = 1e-4;
@@ -14,7 +21,7 @@ pub const C2: f64 = 9e-4;
 pub fn gauss11() -> [f64; WINDOW] {
     let mut g = [0.0; WINDOW];
     for (i, v) in g.iter_mut().enumerate() {
-        let d = i as f64 - 5.0;
+        let d = i as f64 - HALF as f64;
         *v = (-d * d / (2.0 * SIGMA * SIGMA)).exp();
     }
     let s: f64 = g.iter().sum();

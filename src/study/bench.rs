@@ -250,10 +250,10 @@ pub fn run(g: Arc<Device>, opt: Options) -> Result<Report> {
         let n = if quick { 256 } else { 1024 };
         let x = random(n * arch.input_len(), 5);
         let mut e = Engine::new(g.clone(), arch.clone(), loss, b, &arch.init(0))?;
-        let t = time(reps, || e.score(&x, false).map(|_| ()))?;
+        let t = time(reps, || e.score(&x).map(|_| ()))?;
         let mut one = Engine::new(g.clone(), arch.clone(), loss, 1, &arch.init(0))?;
         let x1 = &x[..arch.input_len()];
-        let t1 = time(reps * 2, || one.score(x1, false).map(|_| ()))?;
+        let t1 = time(reps * 2, || one.score(x1).map(|_| ()))?;
         scoring.push(ScoreRow {
             model: arch.name.clone(),
             batch: b,

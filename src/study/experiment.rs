@@ -8,6 +8,7 @@ use super::report;
 use super::results::{append, read_results, CellKey, CellResult};
 use crate::data::{self, Dataset, TestSet};
 use crate::detect::baseline::mean_image_auroc;
+use crate::detect::fit::{engine_for, FitOptions};
 use crate::detect::metrics;
 use crate::detect::score::score_with_maps;
 use crate::detect::train::{self, TrainConfig};
@@ -80,9 +81,6 @@ impl Plan {
     }
 }
 
-/// Training sets up to this size (bytes) stay on the device, as `lamp train`'s default.
-const DEVICE_DATA_LIMIT: u64 = 2048 << 20;
-
 /// Loads (training set, test set) for one class or category.
 pub type Loader = Box<dyn Fn(&str) -> Result<(Dataset, TestSet)>>;
 
@@ -132,20 +130,18 @@ pub fn run(
             seed: key.seed,
             optimizer: plan.optimizer,
         };
-        let mut e = train::engine_for(
-            device.clone(),
-            arch,
-            *loss,
-            &cfg,
-            &arch.init(key.seed),
-            None,
-            tr,
-            DEVICE_DATA_LIMIT,
-        )?;
-        let reports = train::train(&mut e, tr.len(), &cfg, Vec::new(), 0, |_| {}, |_, _| Ok(()))?;
+        let options = FitOptions {
+            arch: arch.clone(),
+            loss: *loss,
+            train: cfg.clone(),
+            ..Default::default()
+        };
+        let params = arch.init(key.seed);
+        let mut e = engine_for(device.clone(), &options, &params, None, tr)?;
+        let reports = train::train(&mut e, &cfg, Vec::new(), 0, |_| {}, |_, _| Ok(()))?;
         let train_seconds = t0.elapsed().as_secs_f64();
         let (scores, pixel_auroc) = match &test.masks {
-            None => (e.score(&test.data.samples, false)?.0, None),
+            None => (e.score(&test.data.samples)?, None),
             Some(masks) => {
                 let (scores, maps) = score_with_maps(&mut e, &test.data.samples)?;
                 let all: Vec<f32> = maps.into_iter().flatten().collect();

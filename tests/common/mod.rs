@@ -115,11 +115,6 @@ pub fn fails<S: AsRef<std::ffi::OsStr> + std::fmt::Debug>(args: &[S], needles: &
     }
 }
 
-/// A test that cannot run here says so on stderr (and passes): never a silent early return.
-pub fn skip(test: &str, why: &str) {
-    eprintln!("SKIPPED {test}: {why}");
-}
-
 /// Every metric × amplification × granularity.
 pub fn loss_configs() -> Vec<lamp::model::LossConfig> {
     use lamp::model::{Amp, Granularity, LossConfig, Metric};
