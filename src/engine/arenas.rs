@@ -7,9 +7,9 @@ use crate::error::Result;
 use crate::kernels::{Dispatch, StepUniform};
 
 pub struct Arenas {
-    /// [P] every parameter tensor, laid out by the model's `ParamTable`.
+    /// `[P]`: every parameter tensor, laid out by the model's `ParamTable`.
     pub params: wgpu::Buffer,
-    /// [P] their gradients, same layout.
+    /// `[P]`: their gradients, same layout.
     pub grads: wgpu::Buffer,
     /// Activations, their gradients, the batch input and scratch (engine::layout::ActLayout).
     pub acts: wgpu::Buffer,

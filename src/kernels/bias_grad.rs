@@ -1,4 +1,4 @@
-//! Launches of bias_grad.wgsl: db[c] = sum over (n, s) of dz[n, c, s], also the sum of split-K's
+//! Launches of bias_grad.wgsl: `db[c] = sum over (n, s) of dz[n, c, s]`, also the sum of split-K's
 //! partial weight gradients.
 
 use super::prelude::wgsl;

@@ -365,7 +365,7 @@ pub fn loss(cfg: LossConfig, shape: [usize; 3], batch: usize, x: &[f64], y: &[f6
     }
 }
 
-/// Every activation of a forward pass: acts[0] is the input, acts[l + 1] the output of layer l.
+/// Every activation of a forward pass: `acts[0]` is the input, `acts[l + 1]` the output of layer l.
 pub fn model_forward(arch: &Arch, params: &[f64], x: &[f64], batch: usize) -> Vec<Vec<f64>> {
     let table = arch.param_table();
     let mut acts = vec![x.to_vec()];

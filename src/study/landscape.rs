@@ -53,7 +53,7 @@ pub fn direction(ck: &Checkpoint, rng: &mut SplitMix64) -> Vec<f32> {
 #[derive(Serialize, Debug)]
 pub struct Surface {
     pub alphas: Vec<f64>,
-    /// plain[i][j]: plain loss at (alpha_i, beta_j).
+    /// `plain[i][j]`: plain loss at (alpha_i, beta_j).
     pub plain: Vec<Vec<f64>>,
     pub amplified: Vec<Vec<f64>>,
     pub amplification: LossConfig,
