@@ -136,7 +136,7 @@ fn train_on_a_folder_writes_a_checkpoint_that_resumes() {
     let imgs = d.join("good");
     std::fs::create_dir_all(&imgs).unwrap();
     for i in 0..12u32 {
-        // 40x40 RGB stripes, resized to the model's 28x28 grayscale.
+        // 40x40 RGB stripes: --arch auto picks a 3x40x40 model for them.
         let img = image::RgbImage::from_fn(40, 40, |x, y| {
             let v = (((x + i) / 4 + y / 8) % 2) as u8 * 180 + 40;
             image::Rgb([v, v / 2, 255 - v])
@@ -153,7 +153,9 @@ fn train_on_a_folder_writes_a_checkpoint_that_resumes() {
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let c = Checkpoint::load(&out, None).unwrap();
-    assert_eq!(c.arch, Arch::fmnist_ae());
+    // --arch auto: a conv-ae of the images' size and colour.
+    assert_eq!(c.arch, Arch::for_images(3, 40).unwrap());
+    assert_eq!((c.arch.channels, c.arch.size), (3, 40));
     let opt = c.optimizer.expect("optimizer state saved");
     assert_eq!(opt.t, 3 * 3, "3 epochs of 3 steps (12 images, batch 5)");
     let csv = std::fs::read_to_string(d.join("m.loss.csv")).unwrap();

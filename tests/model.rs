@@ -169,12 +169,13 @@ fn training_steps_are_deterministic() {
 
 /// The training set streamed from host memory (batches assembled on the host) trains to the same
 /// bytes as the resident one (batches gathered on the device), over two epochs whose last batch
-/// is partial (20 samples, batch 8), with both optimizers.
+/// is partial (20 samples, batch 8), with both optimizers, a learning-rate schedule and the
+/// held-out images scored after each epoch.
 #[test]
 fn streamed_data_trains_to_the_same_bytes_as_resident() {
     use lamp::detect::fit::{engine_for, FitOptions};
     use lamp::detect::train::{train, TrainConfig};
-    use lamp::model::OptimizerKind;
+    use lamp::model::{OptimizerKind, Schedule};
     let arch = Arch::conv_ae(1, 16, vec![4, 8], 6).unwrap();
     let data = lamp::data::Dataset {
         samples: batch_x(&arch, 20, 9),
@@ -189,6 +190,7 @@ fn streamed_data_trains_to_the_same_bytes_as_resident() {
             lr: 3e-3,
             seed: 5,
             optimizer,
+            schedule: Schedule::Cosine,
         };
         let run = |device_data_limit: u64| {
             let options = FitOptions {
@@ -198,7 +200,10 @@ fn streamed_data_trains_to_the_same_bytes_as_resident() {
                 ..Default::default()
             };
             let mut e = engine_for(device(), &options, &arch.init(2), None, &data).unwrap();
-            let reports = train(&mut e, &cfg, Vec::new(), 0, |_| {}, |_, _| Ok(())).unwrap();
+            let held_out = Some(&data.samples[..4 * arch.input_len()]);
+            let reports =
+                train(&mut e, &cfg, Vec::new(), 0, held_out, |_| {}, |_, _| Ok(())).unwrap();
+            assert!(reports.iter().all(|r| r.held_out_error.is_some()));
             let (m, v) = e.read_moments().unwrap();
             (
                 e.read_params().unwrap(),

@@ -2,6 +2,7 @@
 
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::Args;
+use lamp::data::ImageShape;
 use lamp::model::{Amp, Arch, Choice, Granularity, LossConfig, Metric};
 use lamp::Result;
 
@@ -41,10 +42,11 @@ impl LossArgs {
 
 #[derive(Args)]
 pub struct ArchArgs {
-    /// Model: fmnist-ae (1x28x28, the reference model) or conv-ae (--size, --channels,
-    /// --stages, --latent).
-    #[arg(long, default_value = "fmnist-ae")]
-    pub arch: String,
+    /// Model: auto (from the training images: fmnist-ae for 28x28 grey ones, else conv-ae of
+    /// their size and channels; the default where there are images), fmnist-ae (1x28x28, the
+    /// reference model) or conv-ae (--size, --channels, --stages, --latent).
+    #[arg(long)]
+    pub arch: Option<String>,
     /// conv-ae input size (pixels, a multiple of 2^stages).
     #[arg(long, default_value_t = 128)]
     pub size: u32,
@@ -60,8 +62,14 @@ pub struct ArchArgs {
 }
 
 impl ArchArgs {
-    pub fn arch(&self) -> Result<Arch> {
-        match self.arch.as_str() {
+    /// The model named, or for `auto` (and by default) the one for images of `shape` (None:
+    /// there are no images to look at; fmnist-ae).
+    pub fn arch(&self, shape: Option<&ImageShape>) -> Result<Arch> {
+        match self.arch.as_deref().unwrap_or("auto") {
+            "auto" => match shape {
+                Some(s) => Arch::for_images(s.channels, s.median_side),
+                None => Ok(Arch::fmnist_ae()),
+            },
             "fmnist-ae" => Ok(Arch::fmnist_ae()),
             "conv-ae" => Arch::conv_ae(self.channels, self.size, self.stages.clone(), self.latent),
             other => Arch::by_name(other),

@@ -7,7 +7,7 @@ use lamp::data::{self, demo, Source, TestSet};
 use lamp::detect::{self, eval, Checkpoint, Detector, FitOptions, ThresholdMethod, TrainConfig};
 use lamp::device::Device;
 use lamp::error::Result;
-use lamp::model::{Arch, LossConfig};
+use lamp::model::{Arch, LossConfig, Schedule};
 use lamp::render::eval_report::{self, Labels};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -49,10 +49,14 @@ pub fn eval(adapter: Option<&str>, a: EvalArgs) -> Result<()> {
     let det = Detector::from_checkpoint(device, ck, &a.model, batch)?;
     let model = a.model.display().to_string();
     let m = evaluate(det, &test, &model, &a.data, &a.out, a.panels)?;
+    let pixel = if test.masks.is_some() {
+        fmt_opt(&m["pixel_auroc"])
+    } else {
+        "n/a (pixel metrics need ground_truth/ masks)".into()
+    };
     println!(
-        "image AUROC {}  pixel AUROC {}  F1-max {}  -> {}",
+        "image AUROC {}  pixel AUROC {pixel}  F1-max {}  -> {}",
         fmt_opt(&m["image_auroc"]),
-        fmt_opt(&m["pixel_auroc"]),
         fmt_opt(&m["f1_max"]),
         a.out.join("report.md").display()
     );
@@ -68,8 +72,8 @@ fn evaluate(
     out: &Path,
     panels: usize,
 ) -> Result<serde_json::Value> {
+    let ev = eval::evaluate(&mut det, test)?;
     let (loss, cal) = (det.loss(), det.calibration().clone());
-    let ev = eval::evaluate(det.engine(), test, &cal)?;
     let labels = Labels { model, data, loss };
     eval_report::write(out, &ev, test, &cal, &labels, panels)
 }
@@ -101,6 +105,7 @@ pub fn demo(adapter: Option<&str>, a: DemoArgs) -> Result<()> {
             batch: 32,
             lr: 2e-3,
             seed: 0,
+            schedule: Schedule::Constant,
             ..Default::default()
         },
         val_split: 0.1,
@@ -109,6 +114,8 @@ pub fn demo(adapter: Option<&str>, a: DemoArgs) -> Result<()> {
         sigma_k: 3.0,
         log_every: 0,
         device_data_limit: 1 << 30,
+        min_steps: 0,
+        ..Default::default()
     };
     let (mut ck, reports) = detect::fit_on(
         device.clone(),
@@ -116,7 +123,7 @@ pub fn demo(adapter: Option<&str>, a: DemoArgs) -> Result<()> {
         &opts,
         None,
         None,
-        progress_printer(false, a.epochs),
+        progress_printer(false),
     )?;
     ck.metadata.insert(
         "data".into(),

@@ -3,6 +3,7 @@
 //! that names the file or flag and the problem.
 
 mod args;
+mod calibrate;
 mod eval;
 mod score;
 mod study;
@@ -40,6 +41,8 @@ enum Cmd {
     Init(tools::InitArgs),
     /// Score images with a trained model: raw score, normalised score, verdict; heat maps.
     Score(score::ScoreArgs),
+    /// Set a trained model's threshold anew from normal images, without training.
+    Calibrate(calibrate::CalibrateArgs),
     /// Evaluate a model on labelled test data (MVTec AD layout or fashion-mnist:C): metrics.json,
     /// roc.png, hist.png, heat-map panels and report.md.
     Eval(eval::EvalArgs),
@@ -67,6 +70,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Cmd::Grad(a) => done(tools::grad(adapter, a)),
         Cmd::Init(a) => done(tools::init(a)),
         Cmd::Score(a) => score::run(adapter, a),
+        Cmd::Calibrate(a) => done(calibrate::run(adapter, a)),
         Cmd::Eval(a) => done(eval::eval(adapter, a)),
         Cmd::Demo(a) => done(eval::demo(adapter, a)),
         Cmd::Bench(a) => done(tools::bench(adapter, a)),

@@ -34,6 +34,9 @@ pub struct ScoreArgs {
     skip_bad: bool,
     #[arg(long, default_value_t = SCORE_BATCH)]
     batch: usize,
+    /// Use this threshold instead of the calibrated one.
+    #[arg(long, allow_negative_numbers = true)]
+    threshold: Option<f32>,
 }
 
 pub fn run(adapter: Option<&str>, a: ScoreArgs) -> Result<ExitCode> {
@@ -63,6 +66,9 @@ pub fn run(adapter: Option<&str>, a: ScoreArgs) -> Result<ExitCode> {
     let device = Device::shared(adapter)?;
     let batch = a.batch.clamp(1, kept.len());
     let mut det = Detector::from_checkpoint(device, ck, &a.model, batch)?;
+    if let Some(t) = a.threshold {
+        det.set_threshold(t)?;
+    }
     let results = det.score_samples(&images, a.maps.is_some())?;
     if let Some(dir) = &a.maps {
         ensure_dir(dir)?;

@@ -6,7 +6,7 @@ use lamp::data::{self, Source};
 use lamp::detect::{Checkpoint, TrainConfig};
 use lamp::device::Device;
 use lamp::error::{Error, Result};
-use lamp::model::{Amp, Granularity, Metric, OptimizerKind};
+use lamp::model::{Amp, Granularity, Metric, OptimizerKind, Schedule};
 use lamp::study::{experiment, landscape};
 use std::path::PathBuf;
 
@@ -88,7 +88,7 @@ pub fn experiment(adapter: Option<&str>, a: ExperimentArgs) -> Result<()> {
         a.dir.as_deref(),
         a.classes.as_deref(),
         a.idx_dir.as_deref(),
-        a.arch.arch()?,
+        a.arch.arch(None)?,
     )?;
     let plan = experiment::Plan {
         dataset: a.dataset.clone(),
@@ -109,8 +109,12 @@ pub fn experiment(adapter: Option<&str>, a: ExperimentArgs) -> Result<()> {
         lr,
         seed: 0,
         optimizer: a.optimizer,
+        schedule: Schedule::Constant,
     }
     .check(usize::MAX)?;
+    if a.batch == 0 {
+        return Err(Error::setting("batch", "must be at least 1"));
+    }
     experiment::run(Device::shared(adapter)?, &plan, &*loader, &arch, &a.out)?;
     println!("lamp experiment: {}", a.out.join("results.md").display());
     Ok(())

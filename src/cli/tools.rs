@@ -113,7 +113,7 @@ pub fn info(adapter: Option<&str>) -> Result<()> {
 }
 
 pub fn init(a: InitArgs) -> Result<()> {
-    let arch = a.arch.arch()?;
+    let arch = a.arch.arch(None)?;
     let p = arch.init(a.seed);
     let mut c = Checkpoint::new(arch, None, p);
     c.metadata.insert("init_seed".into(), a.seed.to_string());

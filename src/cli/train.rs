@@ -3,11 +3,13 @@
 use super::args::{choice, ArchArgs, LossArgs};
 use clap::Args;
 use lamp::data::{self, Source};
-use lamp::detect::{self, Calibration, Checkpoint, EpochReport, FitOptions, Progress};
+use lamp::detect::fit::{self, HeldOut};
+use lamp::detect::{self, Aggregate, Calibration, Checkpoint, EpochReport, FitOptions, Progress};
 use lamp::detect::{ThresholdMethod, TrainConfig};
 use lamp::device::Device;
 use lamp::error::{Error, Result};
 use lamp::fsutil::write_atomic;
+use lamp::model::{Choice, Schedule};
 use lamp::render::loss_curve;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -24,12 +26,23 @@ pub struct TrainArgs {
     arch: ArchArgs,
     #[command(flatten)]
     loss: LossArgs,
-    #[arg(long, default_value_t = TrainConfig::default().epochs)]
-    epochs: u32,
-    #[arg(long, default_value_t = TrainConfig::default().batch)]
-    batch: usize,
+    /// Epochs [default: 10, raised for small sets to --min-steps optimizer steps]; given, exactly
+    /// this many (unless --min-steps is given too).
+    #[arg(long)]
+    epochs: Option<u32>,
+    /// At least this many optimizer steps: a small set gets more epochs [default: 500 without
+    /// --epochs, else 0].
+    #[arg(long)]
+    min_steps: Option<u32>,
+    /// Images per step [default: the largest up to 64 that the device and the training set hold].
+    #[arg(long)]
+    batch: Option<usize>,
+    /// Learning rate (the start of the schedule).
     #[arg(long, default_value_t = TrainConfig::default().lr, allow_negative_numbers = true)]
     lr: f64,
+    /// The learning rate over the run: cosine (decays to a hundredth) or constant.
+    #[arg(long, value_parser = choice::<Schedule>(), default_value = "cosine")]
+    schedule: Schedule,
     #[arg(long, default_value_t = TrainConfig::default().seed)]
     seed: u64,
     /// Folder of the Fashion-MNIST IDX files.
@@ -54,6 +67,13 @@ pub struct TrainArgs {
     /// k of the sigma method.
     #[arg(long, default_value_t = FitOptions::default().sigma_k)]
     sigma_k: f64,
+    /// An image's score: its mean error, the maximum of its smoothed anomaly map, or the mean of
+    /// the map's top --top-k pixels.
+    #[arg(long, value_parser = choice::<Aggregate>(), default_value = "mean")]
+    score_agg: Aggregate,
+    /// The fraction of pixels --score-agg topk averages.
+    #[arg(long, default_value_t = FitOptions::default().top_k)]
+    top_k: f64,
     /// Continue from the checkpoint at --out (written after every epoch) up to --epochs.
     #[arg(long)]
     resume: bool,
@@ -67,16 +87,22 @@ pub struct TrainArgs {
 }
 
 pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
-    let arch = a.arch.arch()?;
-    let opts = FitOptions {
-        arch: arch.clone(),
+    let defaults = FitOptions::default();
+    let mut opts = FitOptions {
+        arch: defaults.arch.clone(),
         loss: a.loss.config(),
         train: TrainConfig {
-            epochs: a.epochs,
-            batch: a.batch,
+            epochs: a.epochs.unwrap_or(defaults.train.epochs),
+            batch: a.batch.unwrap_or(0),
             lr: a.lr,
             seed: a.seed,
+            schedule: a.schedule,
             ..Default::default()
+        },
+        min_steps: match (a.min_steps, a.epochs) {
+            (Some(m), _) => m,
+            (None, Some(_)) => 0,
+            (None, None) => defaults.min_steps,
         },
         val_split: a.val_split,
         threshold: a.threshold,
@@ -84,10 +110,28 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
         sigma_k: a.sigma_k,
         log_every: a.log_every,
         device_data_limit: a.device_data_mb << 20,
+        aggregate: a.score_agg,
+        top_k: a.top_k,
     };
-    // Option errors first, before any data is read.
+    // Option errors first, before any file is read.
     opts.check()?;
+    if a.batch == Some(0) {
+        return Err(Error::setting("batch", "must be at least 1"));
+    }
     let src = Source::parse(&a.data, a.idx_dir.as_deref())?;
+    // The images' headers say which model fits them (--arch auto).
+    let auto = matches!(a.arch.arch.as_deref(), None | Some("auto"));
+    let shape = if auto {
+        data::training_shape(&src, a.skip_bad)?
+    } else {
+        None
+    };
+    opts.arch = a.arch.arch(shape.as_ref())?;
+    let arch = opts.arch.clone();
+    if auto && !a.quiet {
+        let from = shape.map_or("Fashion-MNIST (1x28x28)".into(), |s| s.describe());
+        eprintln!("lamp: model {} for {from} (--arch auto)", arch.describe());
+    }
     let (data, skipped) = data::load_training_skipping(&src, arch.channels, arch.size, a.skip_bad)?;
     for e in &skipped {
         eprintln!("lamp: warning: skipped {e}");
@@ -97,14 +141,22 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
     }
     let device = Device::shared(adapter)?;
     if !a.quiet {
+        let n = data.len() - (data.len() as f64 * a.val_split).round() as usize;
+        let run = opts.resolved(&device, n).train;
         eprintln!(
-            "lamp: training {} on {} ({} images, {:.0}% held out) with {} on {}",
+            "lamp: training {} on {} ({} images, {:.0}% held out) with {} on {}: {} epochs of \
+             batch {} ({} steps), lr {} ({})",
             arch.name,
             a.data,
             data.len(),
             a.val_split * 100.0,
             opts.loss,
-            device.describe()
+            device.describe(),
+            run.epochs,
+            run.batch,
+            run.epochs as usize * n.div_ceil(run.batch.max(1)),
+            run.lr,
+            run.schedule.name()
         );
     }
     let resume = if a.resume {
@@ -129,7 +181,7 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
         &opts,
         resume.as_ref(),
         Some(&a.out),
-        progress_printer(a.quiet, a.epochs),
+        progress_printer(a.quiet),
     )?;
     ck.metadata.insert("data".into(), a.data.clone());
     save_model(&ck, &reports, &a.out)?;
@@ -145,12 +197,26 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
                 a.out.display()
             );
         }
+        if let Some(h) = ck.meta::<HeldOut>("held_out") {
+            eprintln!(
+                "lamp: held-out error {:.6}, the mean image's {:.6} ({:.0}%)",
+                h.model_error,
+                h.mean_image_error,
+                100.0 * h.ratio()
+            );
+        }
+    }
+    for w in fit::warnings(&ck) {
+        eprintln!(
+            "lamp: warning: {}",
+            super::message(&lamp::Error::Invalid(w))
+        );
     }
     Ok(())
 }
 
 /// Progress lines: in place on a terminal, one line per epoch otherwise.
-pub fn progress_printer(quiet: bool, epochs: u32) -> impl FnMut(Progress) {
+pub fn progress_printer(quiet: bool) -> impl FnMut(Progress) {
     let tty = std::io::stderr().is_terminal();
     let start = std::time::Instant::now();
     move |p| {
@@ -160,6 +226,7 @@ pub fn progress_printer(quiet: bool, epochs: u32) -> impl FnMut(Progress) {
         match p {
             Progress::Step {
                 epoch,
+                epochs,
                 step,
                 steps,
                 loss,
@@ -173,12 +240,15 @@ pub fn progress_printer(quiet: bool, epochs: u32) -> impl FnMut(Progress) {
                 );
             }
             Progress::Step { .. } => {}
-            Progress::Epoch(r) => {
+            Progress::Epoch { report: r, epochs } => {
                 if tty {
                     eprint!("\r");
                 }
+                let held_out = r
+                    .held_out_error
+                    .map_or(String::new(), |v| format!(" held-out {v:.6}"));
                 eprintln!(
-                    "  epoch {}/{epochs} loss {:.6} clamps {} {:.1} s {:.0} img/s        ",
+                    "  epoch {}/{epochs} loss {:.6}{held_out} clamps {} {:.1} s {:.0} img/s        ",
                     r.epoch, r.mean_loss, r.clamps, r.seconds, r.images_per_s
                 );
             }

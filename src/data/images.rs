@@ -15,23 +15,39 @@ fn is_image(p: &Path) -> bool {
 
 /// The image files directly in `dir`, sorted by name.
 pub fn list_images(dir: &Path) -> Result<Vec<PathBuf>> {
+    list(dir, false)
+}
+
+/// The image files in `dir` and its subfolders (symbolic links to folders are not followed, so
+/// a loop cannot trap the walk), sorted by path.
+pub fn walk_images(dir: &Path) -> Result<Vec<PathBuf>> {
+    list(dir, true)
+}
+
+fn list(dir: &Path, recursive: bool) -> Result<Vec<PathBuf>> {
     if !dir.exists() {
         return Err(Error::file(dir, "no such file or directory"));
     }
     if !dir.is_dir() {
         return Err(Error::file(dir, "not a directory"));
     }
-    let rd = std::fs::read_dir(dir).map_err(|e| Error::file(dir, format!("cannot list: {e}")))?;
     let mut v = Vec::new();
     let mut others = 0;
-    for entry in rd {
-        let p = entry
-            .map_err(|e| Error::file(dir, format!("cannot list: {e}")))?
-            .path();
-        if p.is_file() && is_image(&p) {
-            v.push(p);
-        } else {
-            others += 1;
+    let mut folders = vec![dir.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        let rd = std::fs::read_dir(&folder)
+            .map_err(|e| Error::file(&folder, format!("cannot list: {e}")))?;
+        for entry in rd {
+            let p = entry
+                .map_err(|e| Error::file(&folder, format!("cannot list: {e}")))?
+                .path();
+            if p.is_file() && is_image(&p) {
+                v.push(p);
+            } else if recursive && p.is_dir() && !p.is_symlink() {
+                folders.push(p);
+            } else {
+                others += 1;
+            }
         }
     }
     if v.is_empty() {
@@ -52,9 +68,78 @@ pub fn list_images(dir: &Path) -> Result<Vec<PathBuf>> {
 /// Largest image accepted, in pixels (a guard against decompression bombs).
 pub const MAX_PIXELS: u64 = 1 << 28;
 
-/// Loads one image as `channels` (1: luma, 3: RGB; alpha dropped) × size × size in [0, 1],
-/// resized with a bilinear (triangle) filter.
-pub fn load_image(path: &Path, channels: u32, size: u32) -> Result<Vec<f32>> {
+/// What a set of image files holds, read from their headers only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ImageShape {
+    pub count: usize,
+    /// 3 when any image has colour, else 1.
+    pub channels: u32,
+    /// The smallest side of any image, and the largest.
+    pub min_side: u32,
+    pub max_side: u32,
+    /// The median of the images' smaller sides: the size the model is made for.
+    pub median_side: u32,
+}
+
+impl ImageShape {
+    /// "150 RGB images of 128x128" or "12 grey images of 64 to 300 pixels".
+    pub fn describe(&self) -> String {
+        let colour = if self.channels == 3 { "RGB" } else { "grey" };
+        let size = if self.min_side == self.max_side {
+            format!("{0}x{0}", self.min_side)
+        } else {
+            format!(
+                "{} to {} pixels a side (median {})",
+                self.min_side, self.max_side, self.median_side
+            )
+        };
+        format!("{} {colour} images of {size}", self.count)
+    }
+}
+
+/// The channels and sizes of `paths`, from the files' headers (nothing is decoded). With
+/// `skip_bad`, files that cannot be read are left out (their loading reports them).
+pub fn inspect(paths: &[PathBuf], skip_bad: bool) -> Result<ImageShape> {
+    use image::ImageDecoder;
+    let mut shape = ImageShape {
+        count: 0,
+        channels: 1,
+        min_side: u32::MAX,
+        max_side: 0,
+        median_side: 0,
+    };
+    let mut sides = Vec::with_capacity(paths.len());
+    for p in paths {
+        let d = match reader(p).and_then(|r| {
+            r.into_decoder()
+                .map_err(|e| Error::file(p, format!("cannot decode image: {e}")))
+        }) {
+            Ok(d) => d,
+            Err(_) if skip_bad => continue,
+            Err(e) => return Err(e),
+        };
+        let (w, h) = d.dimensions();
+        if d.color_type().has_color() {
+            shape.channels = 3;
+        }
+        shape.count += 1;
+        sides.push(w.min(h));
+        shape.min_side = shape.min_side.min(w.min(h));
+        shape.max_side = shape.max_side.max(w.max(h));
+    }
+    if shape.count == 0 {
+        return Err(Error::invalid(format!(
+            "none of the {} images could be read",
+            paths.len()
+        )));
+    }
+    sides.sort_unstable();
+    shape.median_side = sides[sides.len() / 2];
+    Ok(shape)
+}
+
+/// A reader of the image at `path` with lamp's limits, its format guessed from its bytes.
+fn reader(path: &Path) -> Result<image::ImageReader<std::io::BufReader<std::fs::File>>> {
     let meta =
         std::fs::metadata(path).map_err(|e| Error::file(path, format!("cannot read: {e}")))?;
     if meta.len() == 0 {
@@ -69,7 +154,13 @@ pub fn load_image(path: &Path, channels: u32, size: u32) -> Result<Vec<f32>> {
     limits.max_image_height = Some(1 << 15);
     limits.max_alloc = Some(MAX_PIXELS * 8);
     reader.limits(limits);
-    let img = reader
+    Ok(reader)
+}
+
+/// Loads one image as `channels` (1: luma, 3: RGB; alpha dropped) × size × size in [0, 1],
+/// resized with a bilinear (triangle) filter.
+pub fn load_image(path: &Path, channels: u32, size: u32) -> Result<Vec<f32>> {
+    let img = reader(path)?
         .decode()
         .map_err(|e| Error::file(path, format!("cannot decode image: {e}")))?;
     Ok(convert(&img, channels, size))

@@ -1,18 +1,19 @@
-//! The images a user names on the command line (or in code): files, folders and simple `*` / `?`
-//! patterns in the last part of a path.
+//! The images a user names on the command line (or in code): files, folders (with their
+//! subfolders) and simple `*` / `?` patterns in the last part of a path.
 
-use super::images::list_images;
+use super::images::walk_images;
 use crate::error::{Error, Result};
 use std::path::{Path, PathBuf};
 
-/// Expands files, folders and patterns into image paths, in the order given (a folder's and a
-/// pattern's files sorted by name).
+/// Expands files, folders and patterns into image paths, in the order given (a folder's images,
+/// its subfolders' included, and a pattern's files sorted by path). A file named twice is kept
+/// once.
 pub fn expand_inputs(inputs: &[String]) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for s in inputs {
         let p = PathBuf::from(s);
         if p.is_dir() {
-            out.extend(list_images(&p)?);
+            out.extend(walk_images(&p)?);
         } else if p.is_file() {
             out.push(p);
         } else if s.contains('*') || s.contains('?') {
@@ -43,6 +44,8 @@ pub fn expand_inputs(inputs: &[String]) -> Result<Vec<PathBuf>> {
             return Err(Error::file(&p, "no such file or directory"));
         }
     }
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|p| seen.insert(p.canonicalize().unwrap_or_else(|_| p.clone())));
     Ok(out)
 }
 

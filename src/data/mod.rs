@@ -11,7 +11,7 @@ pub mod mvtec;
 pub mod tensors;
 
 pub use idx::{fashion_mnist, FASHION_MNIST_CLASSES, FASHION_MNIST_DIR};
-pub use images::{list_images, load_image, load_images, load_images_skipping};
+pub use images::{inspect, list_images, load_image, load_images, load_images_skipping, ImageShape};
 pub use mvtec::mvtec_test;
 
 use crate::error::{Error, Result};
@@ -148,6 +148,33 @@ fn check_fashion_shape(channels: u32, size: u32) -> Result<()> {
     Ok(())
 }
 
+/// The channels and sizes of the training images a source names (from their headers), or None
+/// for Fashion-MNIST (1×28×28). With `skip_bad`, unreadable images are left out.
+pub fn training_shape(src: &Source, skip_bad: bool) -> Result<Option<ImageShape>> {
+    match training_folder(src)? {
+        None => Ok(None),
+        Some(dir) => inspect(&list_images(&dir)?, skip_bad).map(Some),
+    }
+}
+
+/// The folder of training images a source names (None for Fashion-MNIST).
+fn training_folder(src: &Source) -> Result<Option<PathBuf>> {
+    match src {
+        Source::FashionMnist { .. } => Ok(None),
+        Source::Mvtec(root) => {
+            let good = root.join("train").join("good");
+            if !good.is_dir() {
+                return Err(Error::file(
+                    &good,
+                    "missing: an MVTec AD category needs train/good",
+                ));
+            }
+            Ok(Some(good))
+        }
+        Source::Folder(dir) => Ok(Some(dir.clone())),
+    }
+}
+
 /// The training set a `Source` names, converted to the model's input.
 pub fn load_training(src: &Source, channels: u32, size: u32) -> Result<Dataset> {
     Ok(load_training_skipping(src, channels, size, false)?.0)
@@ -160,26 +187,16 @@ pub fn load_training_skipping(
     size: u32,
     skip_bad: bool,
 ) -> Result<(Dataset, Vec<Error>)> {
-    let images = |dir: &Path| load_images_skipping(&list_images(dir)?, channels, size, skip_bad);
-    match src {
-        Source::FashionMnist { class, dir } => {
+    match (src, training_folder(src)?) {
+        (Source::FashionMnist { class, dir }, _) => {
             check_fashion_shape(channels, size)?;
             Ok((
                 idx::filter_class(&fashion_mnist(dir, "train")?, *class),
                 Vec::new(),
             ))
         }
-        Source::Mvtec(root) => {
-            let good = root.join("train").join("good");
-            if !good.is_dir() {
-                return Err(Error::file(
-                    &good,
-                    "missing: an MVTec AD category needs train/good",
-                ));
-            }
-            images(&good)
-        }
-        Source::Folder(dir) => images(dir),
+        (_, Some(dir)) => load_images_skipping(&list_images(&dir)?, channels, size, skip_bad),
+        (_, None) => Err(Error::invalid("no training images")),
     }
 }
 

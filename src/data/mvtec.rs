@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use std::path::Path;
 
 /// Loads a mask image as booleans at size × size (nearest neighbour), checking it matches its
-/// image's size.
+/// image's size. Any non-zero value is a defect: masks are stored as 0/255 and as 0/1.
 fn load_mask(path: &Path, image_dims: (u32, u32), size: u32) -> Result<Vec<bool>> {
     let img = image::ImageReader::open(path)
         .map_err(|e| Error::file(path, format!("cannot read mask: {e}")))?
@@ -29,7 +29,7 @@ fn load_mask(path: &Path, image_dims: (u32, u32), size: u32) -> Result<Vec<bool>
         ));
     }
     let r = image::imageops::resize(&g, size, size, image::imageops::FilterType::Nearest);
-    Ok(r.into_raw().into_iter().map(|v| v >= 128).collect())
+    Ok(r.into_raw().into_iter().map(|v| v > 0).collect())
 }
 
 fn image_dims(path: &Path) -> Result<(u32, u32)> {
@@ -40,8 +40,10 @@ fn image_dims(path: &Path) -> Result<(u32, u32)> {
         .map_err(|e| Error::file(path, format!("cannot decode image: {e}")))
 }
 
-/// MVTec AD `test/<type>/*.png` with `ground_truth/<type>/<name>_mask.png`.
+/// MVTec AD `test/<type>/*.png` with `ground_truth/<type>/<name>_mask.png`; a tree without
+/// `ground_truth/` is a test set without masks (image metrics only).
 pub fn mvtec_test(root: &Path, channels: u32, size: u32) -> Result<TestSet> {
+    let with_masks = root.join("ground_truth").is_dir();
     let test = root.join("test");
     let rd =
         std::fs::read_dir(&test).map_err(|e| Error::file(&test, format!("cannot list: {e}")))?;
@@ -89,7 +91,9 @@ pub fn mvtec_test(root: &Path, channels: u32, size: u32) -> Result<TestSet> {
             }
         }
         for p in imgs {
-            let mask = if t == "good" {
+            let mask = if !with_masks {
+                Vec::new()
+            } else if t == "good" {
                 vec![false; (size * size) as usize]
             } else {
                 let stem = p
@@ -115,7 +119,7 @@ pub fn mvtec_test(root: &Path, channels: u32, size: u32) -> Result<TestSet> {
         anomalous: kinds.iter().map(|k| k != "good").collect(),
         types: kinds,
         data,
-        masks: Some(masks),
+        masks: with_masks.then_some(masks),
     })
 }
 

@@ -4,19 +4,24 @@
 
 use super::calibrate::Calibration;
 use super::metrics::{self, population_mean_std};
-use super::score::score_with_maps;
+use super::score::{aggregate, Aggregate};
+use super::Detector;
 use crate::data::TestSet;
-use crate::engine::Engine;
 use crate::error::Result;
-use crate::model::LossConfig;
+use crate::model::{Choice, LossConfig};
 use serde_json::json;
 use std::collections::BTreeMap;
 
 /// What an evaluation measured, with every image's score and smoothed pixel map.
 pub struct Evaluation {
+    /// Each image's score (as the model aggregates) and smoothed map.
     pub scores: Vec<f32>,
     pub maps: Vec<Vec<f32>>,
     pub image_auroc: Option<f64>,
+    /// The image AUROC of every way of scoring (mean, max, top-k of the map).
+    pub by_aggregate: Vec<(Aggregate, Option<f64>)>,
+    /// Whether the test set has ground-truth masks (pixel metrics need them).
+    pub has_masks: bool,
     /// Over every pixel of every image, where the test set has masks.
     pub pixel_auroc: Option<f64>,
     /// Per-region overlap up to a false-positive rate of 0.3, where the test set has masks.
@@ -33,11 +38,28 @@ pub struct Evaluation {
     pub predicted: usize,
 }
 
-/// Scores `test` and measures how well the scores and maps separate its anomalies.
-pub fn evaluate(e: &mut Engine, test: &TestSet, cal: &Calibration) -> Result<Evaluation> {
+/// Scores `test` with `det` and measures how well the scores and maps separate its anomalies.
+pub fn evaluate(det: &mut Detector, test: &TestSet) -> Result<Evaluation> {
     let (w, h) = (test.data.shape[2] as usize, test.data.shape[1] as usize);
-    let (scores, maps) = score_with_maps(e, &test.data.samples)?;
+    let (errors, maps) = det.errors_and_maps(&test.data.samples)?;
+    let (cfg, cal) = (*det.score_config(), det.calibration().clone());
     let labels = &test.anomalous;
+    let by_aggregate = Aggregate::ALL
+        .iter()
+        .map(|&agg| {
+            let s: Vec<f32> = errors
+                .iter()
+                .zip(&maps)
+                .map(|(&e, m)| aggregate(agg, cfg.top_k, e, m))
+                .collect();
+            (agg, metrics::auroc(&s, labels))
+        })
+        .collect();
+    let scores: Vec<f32> = errors
+        .iter()
+        .zip(&maps)
+        .map(|(&e, m)| cfg.score(e, m))
+        .collect();
     let n = scores.len();
     let normal: Vec<usize> = (0..n).filter(|&i| !labels[i]).collect();
     let mut per_type = BTreeMap::new();
@@ -65,6 +87,8 @@ pub fn evaluate(e: &mut Engine, test: &TestSet, cal: &Calibration) -> Result<Eva
     }
     Ok(Evaluation {
         image_auroc: metrics::auroc(&scores, labels),
+        by_aggregate,
+        has_masks: test.masks.is_some(),
         f1_max: metrics::f1_max(&scores, labels),
         calibrated: metrics::precision_recall(&scores, labels, next_up(cal.threshold)),
         predicted: scores.iter().filter(|&&s| cal.is_anomalous(s)).count(),
@@ -112,6 +136,12 @@ impl Evaluation {
                 "predicted_anomalous": self.predicted,
             },
             "image_auroc": self.image_auroc,
+            "image_auroc_by_score": self
+                .by_aggregate
+                .iter()
+                .map(|(a, v)| (a.name(), *v))
+                .collect::<BTreeMap<_, _>>(),
+            "masks": self.has_masks,
             "pixel_auroc": self.pixel_auroc,
             "aupro_0.3": self.aupro,
             "f1_max": self.f1_max.map(|(f, _)| f),

@@ -2,26 +2,32 @@
 //! engine (`engine_for`, which the experiment runner uses too), train, calibrate the threshold on
 //! the held-out images, and assemble the checkpoint.
 
+use super::baseline::mean_image;
 use super::calibrate::{Calibration, ThresholdMethod};
 use super::checkpoint::{to_json, Checkpoint, OptimizerState};
-use super::score::score_with_maps;
-use super::train::{self, EpochReport, Progress, TrainConfig};
+use super::score::{score_with_maps, Aggregate, ScoreConfig};
+use super::train::{self, EpochReport, Progress, TrainConfig, AUTO_BATCH};
 use crate::data::{self, Dataset};
 use crate::device::Device;
-use crate::engine::Engine;
+use crate::engine::{fitting_batch, Engine};
 use crate::error::{Error, Result};
-use crate::model::{Arch, LossConfig};
+use crate::model::{loss::sample_error, Arch, LossConfig};
+use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::sync::Arc;
 
 /// Everything a training run is told. `Default` is the command line's defaults: fmnist-ae, MSE
-/// with LAMP per element, 10 epochs of batch 64 with Adam at lr 1e-3, 10% held out, the 99th
-/// percentile of held-out scores as threshold.
+/// with LAMP per element, Adam at lr 1e-3 on a cosine schedule for 10 epochs and at least 500
+/// steps, the largest batch up to 64 that fits, 10% held out, the 99th percentile of held-out
+/// scores as threshold, images scored by their plain error.
 #[derive(Clone, Debug)]
 pub struct FitOptions {
     pub arch: Arch,
     pub loss: LossConfig,
+    /// The run; `batch` 0 is chosen (`AUTO_BATCH` at most), `epochs` raised to `min_steps`.
     pub train: TrainConfig,
+    /// At least this many optimizer steps: a small set gets more epochs (0: exactly `epochs`).
+    pub min_steps: u32,
     /// Fraction of the normal images held out to calibrate the threshold (0: calibrate on the
     /// training images themselves).
     pub val_split: f64,
@@ -31,6 +37,10 @@ pub struct FitOptions {
     pub log_every: usize,
     /// Largest training set (bytes) kept on the device; larger ones stream from host memory.
     pub device_data_limit: u64,
+    /// How an image's score is made from its error and map (the maps' smoothing follows the
+    /// model's size).
+    pub aggregate: Aggregate,
+    pub top_k: f64,
 }
 
 impl Default for FitOptions {
@@ -39,12 +49,15 @@ impl Default for FitOptions {
             arch: Arch::fmnist_ae(),
             loss: LossConfig::default(),
             train: TrainConfig::default(),
+            min_steps: 500,
             val_split: 0.1,
             threshold: ThresholdMethod::Quantile,
             contamination: 0.01,
             sigma_k: 3.0,
             log_every: 20,
             device_data_limit: 2048 << 20,
+            aggregate: Aggregate::Mean,
+            top_k: ScoreConfig::default().top_k,
         }
     }
 }
@@ -60,9 +73,92 @@ impl FitOptions {
                 format!("must be in [0, 1), got {}", self.val_split),
             ));
         }
+        self.score().check()?;
         Calibration::check(self.threshold, self.contamination, self.sigma_k)
     }
+
+    /// How the trained model scores images.
+    pub fn score(&self) -> ScoreConfig {
+        ScoreConfig {
+            aggregate: self.aggregate,
+            top_k: self.top_k,
+            sigma: ScoreConfig::sigma_for(self.arch.size),
+        }
+    }
+
+    /// These options with the batch and the number of epochs settled for `n` training images on
+    /// `device`: the largest batch up to `AUTO_BATCH` that both hold, and enough epochs for
+    /// `min_steps` steps.
+    pub fn resolved(&self, device: &Device, n: usize) -> FitOptions {
+        let mut o = self.clone();
+        if o.train.batch == 0 {
+            o.train.batch = fitting_batch(device, &o.arch, o.loss, AUTO_BATCH.min(n)).max(1);
+        }
+        let steps = n.div_ceil(o.train.batch.max(1)) as u32;
+        o.train.epochs = o.train.epochs.max(self.min_steps.div_ceil(steps.max(1)));
+        o
+    }
 }
+
+/// How the trained model reconstructs normal images it has not seen, against the model-free
+/// baseline (each image's error against the mean training image), stored in the checkpoint
+/// (metadata key `held_out`).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HeldOut {
+    pub images: usize,
+    /// Mean plain error of the model.
+    pub model_error: f64,
+    /// Mean error of the mean training image.
+    pub mean_image_error: f64,
+}
+
+impl HeldOut {
+    /// A model whose error is above this fraction of the mean image's has learnt little more
+    /// than the mean: it sits on the mean-image plateau.
+    pub const PLATEAU: f64 = 0.8;
+
+    pub fn ratio(&self) -> f64 {
+        self.model_error / self.mean_image_error.max(f64::MIN_POSITIVE)
+    }
+    /// Also true where the ratio is not a number (a model that made no finite error).
+    pub fn on_plateau(&self) -> bool {
+        let r = self.ratio();
+        r.is_nan() || r > Self::PLATEAU
+    }
+}
+
+/// What a trained checkpoint should make its user wary of: a threshold from too few images, a
+/// model no better than the mean image. Empty for a sound run.
+pub fn warnings(ck: &Checkpoint) -> Vec<String> {
+    let mut w = Vec::new();
+    if let Some(c) = ck.meta::<Calibration>("calibration") {
+        if c.count < MIN_CALIBRATION_IMAGES {
+            w.push(format!(
+                "the threshold comes from only {} {} images (fewer than {MIN_CALIBRATION_IMAGES} \
+                 make it unreliable): hold out more (`val_split`), or recalibrate on more normal \
+                 images with `lamp calibrate`",
+                c.count, c.source
+            ));
+        }
+    }
+    if let Some(h) = ck.meta::<HeldOut>("held_out") {
+        if h.on_plateau() {
+            w.push(format!(
+                "the model reconstructs held-out normal images no better than their mean image \
+                 does (error {:.5} against {:.5}, {:.0}%): it has learnt little beyond the mean, \
+                 and will score anomalies much as the mean image would. Train longer \
+                 (`min_steps`), try another learning rate (`lr`), or train on patches (`patch`)",
+                h.model_error,
+                h.mean_image_error,
+                100.0 * h.ratio()
+            ));
+        }
+    }
+    w
+}
+
+/// Fewer calibration images than this get a warning.
+pub const MIN_CALIBRATION_IMAGES: usize = 20;
 
 /// The checkpoint of the engine's current state: parameters, Adam's state, settings, history.
 fn snapshot(
@@ -168,13 +264,14 @@ pub fn engine_for(
 pub fn fit_on(
     device: Arc<Device>,
     data: &Dataset,
-    o: &FitOptions,
+    options: &FitOptions,
     resume: Option<&Checkpoint>,
     checkpoint: Option<&Path>,
     progress: impl FnMut(Progress),
 ) -> Result<(Checkpoint, Vec<EpochReport>)> {
-    o.check()?;
-    let (tr, val) = data::split(data, o.val_split, o.train.seed)?;
+    options.check()?;
+    let (tr, val) = data::split(data, options.val_split, options.train.seed)?;
+    let o = &options.resolved(&device, tr.len());
     o.train.check(tr.len())?;
     let history = match resume {
         Some(ck) => resumable(ck, o)?,
@@ -192,6 +289,7 @@ pub fn fit_on(
         &o.train,
         history,
         o.log_every,
+        val.as_ref().map(|v| v.samples.as_slice()),
         progress,
         |e, reports| match checkpoint {
             Some(path) => snapshot(e, o, reports, n_train)?.save(path),
@@ -202,7 +300,13 @@ pub fn fit_on(
         Some(v) => (v, "held-out"),
         None => (&tr, "training"),
     };
-    let (scores, maps) = score_with_maps(&mut e, &cal_set.samples)?;
+    let score = o.score();
+    let (errors, maps) = score_with_maps(&mut e, &cal_set.samples, score.sigma)?;
+    let scores: Vec<f32> = errors
+        .iter()
+        .zip(&maps)
+        .map(|(&err, m)| score.score(err, m))
+        .collect();
     let pixels: Vec<f32> = maps.into_iter().flatten().collect();
     let cal = Calibration::fit(
         &scores,
@@ -214,5 +318,25 @@ pub fn fit_on(
     )?;
     let mut ck = snapshot(&e, o, &reports, n_train)?;
     ck.metadata.insert("calibration".into(), to_json(&cal)?);
+    ck.metadata.insert("score".into(), to_json(&score)?);
+    let held_out = held_out_check(&tr, cal_set, &errors, o.loss);
+    ck.metadata.insert("held_out".into(), to_json(&held_out)?);
     Ok((ck, reports))
+}
+
+/// The model's errors on `images` against those of the mean image of `train`.
+fn held_out_check(train: &Dataset, images: &Dataset, errors: &[f32], loss: LossConfig) -> HeldOut {
+    let mean = mean_image(train);
+    let shape = images.shape.map(|v| v as usize);
+    let base: f64 = (0..images.len())
+        .map(|i| {
+            let x: Vec<f64> = images.sample(i).iter().map(|&v| v as f64).collect();
+            sample_error(loss.metric, shape, &x, &mean)
+        })
+        .sum();
+    HeldOut {
+        images: images.len(),
+        model_error: train::mean(errors) as f64,
+        mean_image_error: base / images.len().max(1) as f64,
+    }
 }

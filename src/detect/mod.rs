@@ -25,12 +25,13 @@ pub mod train;
 pub use calibrate::{Calibration, ThresholdMethod};
 pub use checkpoint::Checkpoint;
 pub use fit::{fit_on, FitOptions};
+pub use score::{Aggregate, ScoreConfig};
 pub use train::{EpochReport, Progress, TrainConfig};
 
 use crate::data::{self, Dataset};
 use crate::device::Device;
 use crate::engine::{fitting_batch, Engine};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::model::{Arch, LossConfig};
 use std::path::Path;
 use std::sync::Arc;
@@ -43,6 +44,7 @@ pub struct Detector {
     checkpoint: Checkpoint,
     loss: LossConfig,
     calibration: Calibration,
+    score: ScoreConfig,
     engine: Engine,
 }
 
@@ -87,10 +89,12 @@ impl Detector {
             batch,
             &checkpoint.params,
         )?;
+        let score = checkpoint.meta("score").unwrap_or_default();
         Ok(Detector {
             checkpoint,
             loss,
             calibration,
+            score,
             engine,
         })
     }
@@ -100,6 +104,55 @@ impl Detector {
     }
     pub fn calibration(&self) -> &Calibration {
         &self.calibration
+    }
+    /// How images are scored (the checkpoint's, or the plain error for one that does not say).
+    pub fn score_config(&self) -> &ScoreConfig {
+        &self.score
+    }
+    /// Replaces the calibrated threshold (for this detector only; `save` keeps it).
+    pub fn set_threshold(&mut self, threshold: f32) -> Result<()> {
+        if !threshold.is_finite() {
+            return Err(Error::setting(
+                "threshold",
+                format!("must be a finite number, got {threshold}"),
+            ));
+        }
+        self.calibration.threshold = threshold;
+        self.checkpoint.metadata.insert(
+            "calibration".into(),
+            checkpoint::to_json(&self.calibration)?,
+        );
+        Ok(())
+    }
+    /// Calibrates the threshold anew on normal samples `x` (model input layout), by `method`
+    /// with `contamination` or `k`, as training does on its held-out images; `source` says
+    /// where the images came from. The checkpoint is updated (write it with `save`).
+    pub fn recalibrate(
+        &mut self,
+        x: &[f32],
+        method: ThresholdMethod,
+        contamination: f64,
+        k: f64,
+        source: &str,
+    ) -> Result<()> {
+        let (errors, maps) = self.errors_and_maps(x)?;
+        let scores: Vec<f32> = errors
+            .iter()
+            .zip(&maps)
+            .map(|(&e, m)| self.score.score(e, m))
+            .collect();
+        let pixels: Vec<f32> = maps.into_iter().flatten().collect();
+        let cal = Calibration::fit(&scores, &pixels, method, contamination, k, source)?;
+        self.checkpoint
+            .metadata
+            .insert("calibration".into(), checkpoint::to_json(&cal)?);
+        self.calibration = cal;
+        Ok(())
+    }
+
+    /// What the user of this model should be wary of (see `fit::warnings`).
+    pub fn warnings(&self) -> Vec<String> {
+        fit::warnings(&self.checkpoint)
     }
     pub fn arch(&self) -> &Arch {
         &self.checkpoint.arch
@@ -133,9 +186,15 @@ impl Detector {
     /// Scores samples already in the model's input layout ([n, C, H, W] in [0, 1]), in batches;
     /// `maps` adds each one's anomaly map.
     pub fn score_samples(&mut self, x: &[f32], maps: bool) -> Result<Vec<Score>> {
-        let (scores, maps) = if maps {
-            let (s, m) = score::score_with_maps(&mut self.engine, x)?;
-            (s, m.into_iter().map(Some).collect())
+        let cfg = self.score;
+        let (scores, maps) = if maps || cfg.needs_maps() {
+            let (errors, m) = score::score_with_maps(&mut self.engine, x, cfg.sigma)?;
+            let s = errors
+                .iter()
+                .zip(&m)
+                .map(|(&e, m)| cfg.score(e, m))
+                .collect();
+            (s, m.into_iter().map(|m| maps.then_some(m)).collect())
         } else {
             let s = self.engine.score(x)?;
             let n = s.len();
@@ -154,7 +213,12 @@ impl Detector {
             .collect())
     }
 
-    /// The engine behind the detector (for evaluation and other batch work).
+    /// Plain errors and smoothed anomaly maps of samples in the model's input layout.
+    pub fn errors_and_maps(&mut self, x: &[f32]) -> Result<(Vec<f32>, Vec<Vec<f32>>)> {
+        score::score_with_maps(&mut self.engine, x, self.score.sigma)
+    }
+
+    /// The engine behind the detector (for batch work of your own).
     pub fn engine(&mut self) -> &mut Engine {
         &mut self.engine
     }

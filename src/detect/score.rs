@@ -1,30 +1,133 @@
-//! The scoring and map pipeline, one for every command: an image's score is its plain error ℓ
-//! with the training metric (higher = more anomalous); its pixel anomaly map is the per-element
-//! error averaged over channels (for SSIM the (1 − SSIM)/2 map), Gaussian-smoothed with
-//! σ = `MAP_SIGMA`. Calibration, evaluation, the experiment runner and `lamp score` all take
-//! their scores and maps from `score_with_maps`.
+//! The scoring and map pipeline, one for every command. An image's plain error ℓ is its mean
+//! per-element error with the training metric; its pixel anomaly map is the per-element error
+//! averaged over channels (for SSIM the (1 − SSIM)/2 map), Gaussian-smoothed. Its score (higher
+//! = more anomalous) aggregates them as the checkpoint's `ScoreConfig` says: ℓ itself (`mean`),
+//! the map's maximum (`max`), or the mean of the map's top k% pixels (`topk`). Calibration,
+//! evaluation, the experiment runner and `lamp score` all take their errors and maps from
+//! `score_with_maps`.
 
 use crate::engine::Engine;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::model::ssim::{self, ssim_window};
-use crate::model::Metric;
+use crate::model::{Choice, Metric};
+use serde::{Deserialize, Serialize};
 
-/// Gaussian smoothing of pixel maps, in pixels, for pixel metrics, thresholds and pictures.
+/// The smoothing of checkpoints that do not say (σ in pixels).
 pub const MAP_SIGMA: f32 = 4.0;
 
-/// Scores and smoothed pixel maps (H×W each) of `x` (n samples), in batches of the engine's size.
-pub fn score_with_maps(e: &mut Engine, x: &[f32]) -> Result<(Vec<f32>, Vec<Vec<f32>>)> {
-    let (scores, recon) = e.score_with_recon(x)?;
+/// How an image's score is made from its error and its map.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Aggregate {
+    /// The plain error ℓ (the mean per-element error).
+    Mean,
+    /// The largest value of the smoothed map.
+    Max,
+    /// The mean of the smoothed map's highest `top_k` fraction of pixels.
+    Topk,
+}
+
+impl Aggregate {
+    /// What the score is, in words.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Aggregate::Mean => "mean error",
+            Aggregate::Max => "maximum of the map",
+            Aggregate::Topk => "mean of the map's top pixels",
+        }
+    }
+}
+
+impl Choice for Aggregate {
+    const ALL: &'static [Self] = &[Aggregate::Mean, Aggregate::Max, Aggregate::Topk];
+    fn name(self) -> &'static str {
+        match self {
+            Aggregate::Mean => "mean",
+            Aggregate::Max => "max",
+            Aggregate::Topk => "topk",
+        }
+    }
+}
+
+/// How images are scored, stored in the checkpoint (metadata key `score`).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScoreConfig {
+    pub aggregate: Aggregate,
+    /// The fraction of pixels `topk` averages.
+    pub top_k: f64,
+    /// The maps' Gaussian smoothing, σ in pixels.
+    pub sigma: f32,
+}
+
+impl Default for ScoreConfig {
+    /// The plain error, maps smoothed with σ = 4 px (what checkpoints without `score` used).
+    fn default() -> Self {
+        ScoreConfig {
+            aggregate: Aggregate::Mean,
+            top_k: 0.01,
+            sigma: MAP_SIGMA,
+        }
+    }
+}
+
+impl ScoreConfig {
+    /// Smoothing scaled to maps of `side` pixels: σ = 4 at 256 px, between 1 and 8.
+    pub fn sigma_for(side: u32) -> f32 {
+        (4.0 * side as f32 / 256.0).clamp(1.0, 8.0)
+    }
+    pub fn check(&self) -> Result<()> {
+        if !(self.top_k > 0.0 && self.top_k <= 1.0) {
+            return Err(Error::setting(
+                "top_k",
+                format!("must be in (0, 1], got {}", self.top_k),
+            ));
+        }
+        if !(self.sigma >= 0.0 && self.sigma.is_finite()) {
+            return Err(Error::setting(
+                "sigma",
+                format!("must be a number ≥ 0, got {}", self.sigma),
+            ));
+        }
+        Ok(())
+    }
+    /// Whether scores need the maps (every aggregate but `mean`).
+    pub fn needs_maps(&self) -> bool {
+        self.aggregate != Aggregate::Mean
+    }
+    /// The score of an image with plain error `error` and smoothed map `map`.
+    pub fn score(&self, error: f32, map: &[f32]) -> f32 {
+        aggregate(self.aggregate, self.top_k, error, map)
+    }
+}
+
+/// An image's score by `agg` from its plain error and smoothed map.
+pub fn aggregate(agg: Aggregate, top_k: f64, error: f32, map: &[f32]) -> f32 {
+    match agg {
+        Aggregate::Mean => error,
+        Aggregate::Max => map.iter().copied().fold(f32::NEG_INFINITY, f32::max),
+        Aggregate::Topk => {
+            let k = ((map.len() as f64 * top_k).ceil() as usize).clamp(1, map.len().max(1));
+            let mut v = map.to_vec();
+            v.sort_by(|a, b| b.total_cmp(a));
+            (v[..k.min(v.len())].iter().map(|&x| x as f64).sum::<f64>() / k as f64) as f32
+        }
+    }
+}
+
+/// Plain errors and smoothed pixel maps (H×W each, σ = `sigma`) of `x` (n samples), in batches of
+/// the engine's size.
+pub fn score_with_maps(e: &mut Engine, x: &[f32], sigma: f32) -> Result<(Vec<f32>, Vec<Vec<f32>>)> {
+    let (errors, recon) = e.score_with_recon(x)?;
     let shape = e.arch.input_shape();
     let p = e.arch.input_len();
     let (w, h) = (shape[2] as usize, shape[1] as usize);
-    let maps = (0..scores.len())
+    let maps = (0..errors.len())
         .map(|i| {
             let m = pixel_map(e.loss.metric, shape, &x[i * p..][..p], &recon[i * p..][..p]);
-            smooth(&m, w, h, MAP_SIGMA)
+            smooth(&m, w, h, sigma)
         })
         .collect();
-    Ok((scores, maps))
+    Ok((errors, maps))
 }
 
 /// The pixel anomaly map (H×W) of one sample: the per-element error averaged over channels; for
@@ -108,6 +211,18 @@ pub fn smooth(map: &[f32], w: usize, h: usize, sigma: f32) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn aggregates_of_a_map() {
+        let map: Vec<f32> = (1..=100).map(|v| v as f32).collect();
+        assert_eq!(aggregate(Aggregate::Mean, 0.01, 7.0, &map), 7.0);
+        assert_eq!(aggregate(Aggregate::Max, 0.01, 7.0, &map), 100.0);
+        assert_eq!(aggregate(Aggregate::Topk, 0.01, 7.0, &map), 100.0);
+        assert_eq!(aggregate(Aggregate::Topk, 0.05, 7.0, &map), 98.0);
+        assert_eq!(ScoreConfig::sigma_for(256), 4.0);
+        assert_eq!(ScoreConfig::sigma_for(28), 1.0);
+        assert_eq!(ScoreConfig::sigma_for(4096), 8.0);
+    }
 
     #[test]
     fn ssim_map_of_identical_images_is_zero_and_smoothing_keeps_mass() {

@@ -6,32 +6,43 @@
 
 use crate::engine::{Engine, Stats};
 use crate::error::{Error, Result};
-use crate::model::OptimizerKind;
+use crate::model::{OptimizerKind, Schedule};
 use crate::rng::SplitMix64;
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
-/// Training settings, stored in the checkpoint's metadata.
+/// Training settings, stored in the checkpoint's metadata (with `batch` and `epochs` as they
+/// were resolved for the run).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
     pub epochs: u32,
+    /// Images per step; 0: the largest up to `AUTO_BATCH` that the device and the training set
+    /// allow.
     pub batch: usize,
     pub lr: f64,
     pub seed: u64,
     /// Adam (the default, not written to checkpoints) or SGD with momentum 0.9.
     #[serde(default, skip_serializing_if = "OptimizerKind::is_adam")]
     pub optimizer: OptimizerKind,
+    /// The learning rate over the run (constant when a checkpoint does not say).
+    #[serde(default, skip_serializing_if = "Schedule::is_constant")]
+    pub schedule: Schedule,
 }
 
+/// The largest batch chosen when none is given.
+pub const AUTO_BATCH: usize = 64;
+
 impl Default for TrainConfig {
-    /// 10 epochs of batch 64 with Adam at lr 1e-3, seed 0.
+    /// 10 epochs (at least; see `FitOptions::min_steps`) of the automatic batch with Adam at
+    /// lr 1e-3 decaying on a cosine, seed 0.
     fn default() -> Self {
         TrainConfig {
             epochs: 10,
-            batch: 64,
+            batch: 0,
             lr: 1e-3,
             seed: 0,
             optimizer: OptimizerKind::Adam,
+            schedule: Schedule::Cosine,
         }
     }
 }
@@ -41,9 +52,6 @@ impl TrainConfig {
     pub fn check(&self, n: usize) -> Result<()> {
         if self.epochs == 0 {
             return Err(Error::setting("epochs", "must be at least 1"));
-        }
-        if self.batch == 0 {
-            return Err(Error::setting("batch", "must be at least 1"));
         }
         if self.batch > n {
             return Err(Error::setting(
@@ -76,22 +84,29 @@ pub struct EpochReport {
     pub seconds: f64,
     #[serde(default, skip_serializing_if = "is_zero")]
     pub images_per_s: f64,
+    /// The mean plain error of the held-out normal images after the epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_out_error: Option<f32>,
 }
 
 fn is_zero(v: &f64) -> bool {
     *v == 0.0
 }
 
-/// Progress events for whoever displays them.
+/// Progress events for whoever displays them; `epochs` is the run's total.
 pub enum Progress<'a> {
     Step {
         epoch: u32,
+        epochs: u32,
         step: usize,
         steps: usize,
         loss: f32,
         images_per_s: f64,
     },
-    Epoch(&'a EpochReport),
+    Epoch {
+        report: &'a EpochReport,
+        epochs: u32,
+    },
 }
 
 /// The shuffled order of epoch `epoch` (0-based): a fresh SplitMix64 stream per (seed, epoch), so
@@ -104,13 +119,16 @@ pub fn epoch_order(seed: u64, epoch: u32, n: usize) -> Vec<u32> {
     order
 }
 
-/// Trains on the engine's data set, epochs `first..cfg.epochs`, after the epochs of `history`. `on_epoch` runs after each epoch with every report so far (to
-/// write a checkpoint); training stops at its first error.
+/// Trains on the engine's data set, epochs `first..cfg.epochs`, after the epochs of `history`,
+/// with the learning rate of `cfg.schedule` at each step. After each epoch the `held_out`
+/// samples (if any) are scored, and `on_epoch` runs with every report so far (to write a
+/// checkpoint); training stops at its first error.
 pub fn train(
     engine: &mut Engine,
     cfg: &TrainConfig,
     history: Vec<EpochReport>,
     log_every: usize,
+    held_out: Option<&[f32]>,
     mut progress: impl FnMut(Progress),
     mut on_epoch: impl FnMut(&Engine, &[EpochReport]) -> Result<()>,
 ) -> Result<Vec<EpochReport>> {
@@ -118,8 +136,14 @@ pub fn train(
         .data_len()
         .ok_or_else(|| Error::invalid("no training set on the engine"))?;
     cfg.check(n)?;
+    if cfg.batch == 0 {
+        return Err(Error::invalid(
+            "the batch size must be resolved before training",
+        ));
+    }
     engine.optimizer = cfg.optimizer.with_lr(cfg.lr);
     let steps = n.div_ceil(cfg.batch);
+    let total_steps = steps as u64 * cfg.epochs as u64;
     let first_epoch = history.len() as u32;
     let mut reports = history;
     for epoch in first_epoch..cfg.epochs {
@@ -128,6 +152,8 @@ pub fn train(
         engine.set_order(&epoch_order(cfg.seed, epoch, n))?;
         for s in 0..steps {
             let off = s * cfg.batch;
+            let lr = cfg.schedule.lr_at(cfg.lr, engine.t as u64, total_steps);
+            engine.optimizer.set_lr(lr);
             engine.train_step(off, cfg.batch.min(n - off))?;
             if log_every > 0 && (s + 1) % log_every == 0 {
                 engine.request_stats();
@@ -137,6 +163,7 @@ pub fn train(
                 let done = ((s + 1) * cfg.batch).min(n);
                 progress(Progress::Step {
                     epoch,
+                    epochs: cfg.epochs,
                     step: s + 1,
                     steps,
                     loss: st.mean_loss,
@@ -147,18 +174,32 @@ pub fn train(
         let st = engine.wait_stats()?;
         check_finite(&st, epoch, steps)?;
         let seconds = start.elapsed().as_secs_f64();
+        // After the epoch's statistics are read: scoring runs the loss kernel too.
+        let held_out_error = match held_out {
+            Some(x) => Some(mean(&engine.score(x)?)),
+            None => None,
+        };
         let r = EpochReport {
             epoch: epoch + 1,
             mean_loss: st.mean_loss,
             clamps: st.clamps_total,
             seconds,
             images_per_s: n as f64 / seconds,
+            held_out_error,
         };
-        progress(Progress::Epoch(&r));
+        progress(Progress::Epoch {
+            report: &r,
+            epochs: cfg.epochs,
+        });
         reports.push(r);
         on_epoch(engine, &reports)?;
     }
     Ok(reports)
+}
+
+/// The mean of `v`, summed in f64.
+pub fn mean(v: &[f32]) -> f32 {
+    (v.iter().map(|&x| x as f64).sum::<f64>() / v.len().max(1) as f64) as f32
 }
 
 fn check_finite(st: &Stats, epoch: u32, step: usize) -> Result<()> {

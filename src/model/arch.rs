@@ -14,6 +14,10 @@ use crate::error::{Error, Result};
 use crate::rng::SplitMix64;
 use serde::{Deserialize, Serialize};
 
+/// The largest input `Arch::for_images` chooses; larger images are shrunk to it (or cut into
+/// patches).
+pub const MAX_AUTO_SIZE: u32 = 256;
+
 /// The architecture, as stored in checkpoint metadata.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Arch {
@@ -48,12 +52,49 @@ impl Arch {
         Ok(a)
     }
 
+    /// The model for images of `channels` × `side` × `side` (`side`: the images' typical smaller
+    /// side, or the patch size): fmnist-ae for 28×28 grey images; otherwise conv-ae at the largest size up to
+    /// `side` (and at most `MAX_AUTO_SIZE`) that its stages allow, with fewer stages for small
+    /// images (4 from 64 px, 3 from 32 px, else 2).
+    pub fn for_images(channels: u32, side: u32) -> Result<Arch> {
+        if channels == 1 && side == 28 {
+            return Ok(Arch::fmnist_ae());
+        }
+        let side = side.min(MAX_AUTO_SIZE);
+        let (stages, latent) = match side {
+            64.. => (vec![32, 64, 128, 128], 128),
+            32..=63 => (vec![32, 64, 128], 64),
+            _ => (vec![32, 64], 32),
+        };
+        let step = 1u32 << stages.len();
+        if side < step {
+            return Err(Error::invalid(format!(
+                "images of {side} pixels are too small for a model (at least {step})"
+            )));
+        }
+        Arch::conv_ae(channels, side - side % step, stages, latent)
+    }
+
+    /// A short description: "conv-ae 3x128x128 (stages 32,64,128,128, latent 128)".
+    pub fn describe(&self) -> String {
+        let stages: Vec<String> = self.stages.iter().map(|s| s.to_string()).collect();
+        format!(
+            "{} {}x{}x{} (stages {}, latent {})",
+            self.name,
+            self.channels,
+            self.size,
+            self.size,
+            stages.join(","),
+            self.latent
+        )
+    }
+
     pub fn by_name(name: &str) -> Result<Arch> {
         match name {
             "fmnist-ae" => Ok(Arch::fmnist_ae()),
             "conv-ae" => Arch::conv_ae(1, 128, vec![32, 64, 128, 128], 128),
             other => Err(Error::invalid(format!(
-                "unknown architecture {other:?} (known: fmnist-ae, conv-ae)"
+                "unknown architecture {other:?} (known: auto, fmnist-ae, conv-ae)"
             ))),
         }
     }
@@ -280,6 +321,22 @@ mod tests {
             32 * 16,
             "ConvTranspose fan_in uses weight.size(1)"
         );
+    }
+
+    #[test]
+    fn models_for_images_fit_their_size() {
+        assert_eq!(Arch::for_images(1, 28).unwrap(), Arch::fmnist_ae());
+        let a = Arch::for_images(3, 128).unwrap();
+        assert_eq!((a.channels, a.size, a.stages.len()), (3, 128, 4));
+        assert_eq!(Arch::for_images(3, 100).unwrap().size, 96);
+        assert_eq!(Arch::for_images(1, 1024).unwrap().size, MAX_AUTO_SIZE);
+        let small = Arch::for_images(3, 28).unwrap();
+        assert_eq!((small.size, small.stages.len()), (28, 2));
+        assert_eq!(Arch::for_images(1, 40).unwrap().size, 40);
+        assert!(Arch::for_images(1, 3).is_err());
+        for side in [4, 17, 31, 32, 63, 64, 200, 700] {
+            Arch::for_images(3, side).unwrap().check().unwrap();
+        }
     }
 
     #[test]

@@ -13,7 +13,7 @@ pub mod ssim;
 pub use arch::{Arch, ParamEntry, ParamTable};
 pub use layer::{Act, ActCode, Layer, LayerKind};
 pub use loss::{Amp, Granularity, LossConfig, Metric};
-pub use optimizer::{AdamConfig, Optimizer, OptimizerKind, SgdConfig};
+pub use optimizer::{AdamConfig, Optimizer, OptimizerKind, Schedule, SgdConfig};
 
 /// A choice among a fixed set of lower-case names: how checkpoints, results files and the
 /// command line spell the variants of lamp's enums.
@@ -45,6 +45,7 @@ mod tests {
         names_match_serde::<Amp>();
         names_match_serde::<Granularity>();
         names_match_serde::<OptimizerKind>();
+        names_match_serde::<Schedule>();
     }
 
     #[test]

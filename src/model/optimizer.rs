@@ -124,3 +124,41 @@ impl Choice for OptimizerKind {
         }
     }
 }
+
+/// How the learning rate changes over a run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Schedule {
+    /// The same rate at every step (what checkpoints without a schedule were trained with).
+    #[default]
+    Constant,
+    /// Cosine decay from the rate to a hundredth of it over the run's steps.
+    Cosine,
+}
+
+impl Schedule {
+    /// The learning rate of step `step` (0-based) of `total`.
+    pub fn lr_at(self, lr: f64, step: u64, total: u64) -> f64 {
+        match self {
+            Schedule::Constant => lr,
+            Schedule::Cosine => {
+                let floor = lr / 100.0;
+                let p = (step as f64 / total.max(1) as f64).min(1.0);
+                floor + (lr - floor) * 0.5 * (1.0 + (std::f64::consts::PI * p).cos())
+            }
+        }
+    }
+    pub fn is_constant(&self) -> bool {
+        *self == Schedule::Constant
+    }
+}
+
+impl Choice for Schedule {
+    const ALL: &'static [Self] = &[Schedule::Constant, Schedule::Cosine];
+    fn name(self) -> &'static str {
+        match self {
+            Schedule::Constant => "constant",
+            Schedule::Cosine => "cosine",
+        }
+    }
+}

@@ -119,8 +119,16 @@ fn write_panels_and_md(
     let f = |v: Option<f64>| v.map_or("n/a".to_string(), |x| format!("{x:.4}"));
     md += "| metric | value |\n|---|---|\n";
     md += &format!("| image AUROC | {} |\n", f(ev.image_auroc));
-    md += &format!("| pixel AUROC | {} |\n", f(ev.pixel_auroc));
-    md += &format!("| AUPRO (FPR ≤ 0.3) | {} |\n", f(ev.aupro));
+    let no_masks = "n/a: the test data has no ground-truth masks (ground_truth/)";
+    if ev.has_masks {
+        md += &format!("| pixel AUROC | {} |\n", f(ev.pixel_auroc));
+        md += &format!("| AUPRO (FPR ≤ 0.3) | {} |\n", f(ev.aupro));
+    } else {
+        md += &format!("| pixel AUROC, AUPRO | {no_masks} |\n");
+    }
+    for (agg, v) in &ev.by_aggregate {
+        md += &format!("| image AUROC, score = {} | {} |\n", agg.describe(), f(*v));
+    }
     md += &format!(
         "| F1-max (threshold {}) | {} |\n",
         ev.f1_max.map_or("n/a".into(), |(_, t)| format!("{t:.5}")),

@@ -1,4 +1,5 @@
-//! The training curve beside every model: `MODEL.loss.csv` and `MODEL.loss.png`.
+//! The training curve beside every model: `MODEL.loss.csv` and `MODEL.loss.png` (the training
+//! loss, amplified as trained, and the plain error of the held-out normal images per epoch).
 
 use super::picture::png_bytes;
 use super::plot::{self, Chart};
@@ -7,16 +8,26 @@ use crate::error::Result;
 
 /// loss.csv and loss.png for the epoch reports.
 pub fn loss_curve(reports: &[EpochReport]) -> Result<(Vec<u8>, Vec<u8>)> {
-    let mut csv = String::from("epoch,loss,clamps,seconds,images_per_s\n");
+    let mut csv = String::from("epoch,loss,held_out_error,clamps,seconds,images_per_s\n");
     for r in reports {
+        let held_out = r.held_out_error.map_or(String::new(), |v| v.to_string());
         csv += &format!(
-            "{},{},{},{:.3},{:.1}\n",
+            "{},{},{held_out},{},{:.3},{:.1}\n",
             r.epoch, r.mean_loss, r.clamps, r.seconds, r.images_per_s
         );
     }
     let xs: Vec<f64> = reports.iter().map(|r| r.epoch as f64).collect();
-    let ys: Vec<f64> = reports.iter().map(|r| r.mean_loss as f64).collect();
-    let ymax = ys.iter().copied().fold(0.0, f64::max) * 1.05;
+    let loss: Vec<f64> = reports.iter().map(|r| r.mean_loss as f64).collect();
+    let held_out: Vec<(f64, f64)> = reports
+        .iter()
+        .filter_map(|r| r.held_out_error.map(|v| (r.epoch as f64, v as f64)))
+        .collect();
+    let ymax = loss
+        .iter()
+        .chain(held_out.iter().map(|(_, y)| y))
+        .copied()
+        .fold(0.0, f64::max)
+        * 1.05;
     let xmax = xs.last().copied().unwrap_or(1.0).max(2.0);
     let mut c = Chart::new(
         560,
@@ -27,10 +38,24 @@ pub fn loss_curve(reports: &[EpochReport]) -> Result<(Vec<u8>, Vec<u8>)> {
         (1.0, xmax),
         (0.0, ymax.max(1e-9)),
     );
-    c.polyline(&xs, &ys, plot::BLUE);
-    for (&x, &y) in xs.iter().zip(&ys) {
-        let (px, py) = c.to_px(x, y);
-        plot::rect(&mut c.img, px - 2, py - 2, px + 2, py + 2, plot::BLUE);
+    let mut series = vec![("training loss", plot::BLUE, xs.clone(), loss)];
+    if !held_out.is_empty() {
+        let (hx, hy) = held_out.into_iter().unzip();
+        series.push(("held-out error (plain)", plot::ORANGE, hx, hy));
+    }
+    for (_, colour, x, y) in &series {
+        c.polyline(x, y, *colour);
+        // Markers where they stay apart.
+        if x.len() <= 60 {
+            for (&x, &y) in x.iter().zip(y) {
+                let (px, py) = c.to_px(x, y);
+                plot::rect(&mut c.img, px - 2, py - 2, px + 2, py + 2, *colour);
+            }
+        }
+    }
+    if series.len() > 1 {
+        let legend: Vec<(&str, image::Rgb<u8>)> = series.iter().map(|s| (s.0, s.1)).collect();
+        c.legend(&legend);
     }
     Ok((csv.into_bytes(), png_bytes(&c.img)?))
 }

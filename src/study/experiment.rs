@@ -10,12 +10,12 @@ use crate::data::{self, Dataset, TestSet};
 use crate::detect::baseline::mean_image_auroc;
 use crate::detect::fit::{engine_for, FitOptions};
 use crate::detect::metrics;
-use crate::detect::score::score_with_maps;
+use crate::detect::score::{score_with_maps, MAP_SIGMA};
 use crate::detect::train::{self, TrainConfig};
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::fsutil::ensure_dir;
-use crate::model::{Amp, Arch, Choice, Granularity, LossConfig, Metric, OptimizerKind};
+use crate::model::{Amp, Arch, Choice, Granularity, LossConfig, Metric, OptimizerKind, Schedule};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
@@ -129,6 +129,7 @@ pub fn run(
             lr: plan.lr,
             seed: key.seed,
             optimizer: plan.optimizer,
+            schedule: Schedule::Constant,
         };
         let options = FitOptions {
             arch: arch.clone(),
@@ -138,12 +139,12 @@ pub fn run(
         };
         let params = arch.init(key.seed);
         let mut e = engine_for(device.clone(), &options, &params, None, tr)?;
-        let reports = train::train(&mut e, &cfg, Vec::new(), 0, |_| {}, |_, _| Ok(()))?;
+        let reports = train::train(&mut e, &cfg, Vec::new(), 0, None, |_| {}, |_, _| Ok(()))?;
         let train_seconds = t0.elapsed().as_secs_f64();
         let (scores, pixel_auroc) = match &test.masks {
             None => (e.score(&test.data.samples)?, None),
             Some(masks) => {
-                let (scores, maps) = score_with_maps(&mut e, &test.data.samples)?;
+                let (scores, maps) = score_with_maps(&mut e, &test.data.samples, MAP_SIGMA)?;
                 let all: Vec<f32> = maps.into_iter().flatten().collect();
                 let gt: Vec<bool> = masks.iter().flatten().copied().collect();
                 (scores, metrics::auroc(&all, &gt))

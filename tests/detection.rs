@@ -1,0 +1,217 @@
+//! Detection on a user's own images through the binary: the model and batch chosen from the data
+//! (`--arch auto`, no batch given), the held-out error and the mean-image check with its
+//! warning, calibration warnings, `lamp calibrate`, `score --threshold`, scoring a tree of
+//! subfolders, and evaluation of a tree without masks.
+
+mod common;
+use common::*;
+use lamp::detect::fit::HeldOut;
+use lamp::detect::{Calibration, Checkpoint};
+use lamp::rng::SplitMix64;
+use std::path::Path;
+
+/// `n` RGB images of `size`² pixels: soft colour waves with a random phase and noise.
+fn photos(dir: &Path, n: usize, size: u32, seed: u64) {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut r = SplitMix64::new(seed);
+    for i in 0..n {
+        let (p, q) = (r.next_f64() * 6.0, r.next_f64() * 6.0);
+        let img = image::RgbImage::from_fn(size, size, |x, y| {
+            let (x, y) = (x as f64 / size as f64, y as f64 / size as f64);
+            let mut v =
+                |a: f64| ((0.5 + 0.35 * a.sin() + 0.05 * (r.next_f64() - 0.5)) * 255.0) as u8;
+            image::Rgb([v(6.0 * x + p), v(5.0 * y + q), v(4.0 * (x + y) + p)])
+        });
+        img.save(dir.join(format!("{i:03}.png"))).unwrap();
+    }
+}
+
+fn ok(c: &mut std::process::Command) -> std::process::Output {
+    let o = c.output().unwrap();
+    assert!(
+        o.status.success(),
+        "{c:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    o
+}
+
+#[test]
+fn auto_model_and_batch_fit_rgb_photos() {
+    let d = tmpdir("auto");
+    photos(&d.join("photos"), 40, 128, 1);
+    let out = d.join("m.safetensors");
+    // No model, no batch: chosen from the images and the device (lavapipe binds too little for
+    // a batch of 64 at 128x128 RGB, which used to be an error).
+    let o = ok(lamp()
+        .args(["train", "--epochs", "1"])
+        .arg(d.join("photos"))
+        .arg("--out")
+        .arg(&out));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("conv-ae 3x128x128") && err.contains("40 RGB images of 128x128"),
+        "{err}"
+    );
+    let ck = Checkpoint::load(&out, None).unwrap();
+    assert_eq!((ck.arch.channels, ck.arch.size), (3, 128));
+    let train: serde_json::Value = serde_json::from_str(&ck.metadata["train"]).unwrap();
+    let batch = train["batch"].as_u64().unwrap();
+    assert!((1..=36).contains(&batch), "batch {batch}");
+    // The held-out check and the per-epoch held-out error are stored and written out.
+    let h: HeldOut = ck.meta("held_out").unwrap();
+    assert_eq!(h.images, 4);
+    assert!(h.model_error > 0.0 && h.mean_image_error > 0.0);
+    let csv = std::fs::read_to_string(d.join("m.loss.csv")).unwrap();
+    assert!(csv.starts_with("epoch,loss,held_out_error,"), "{csv}");
+    assert!(csv
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .nth(2)
+        .unwrap()
+        .parse::<f32>()
+        .is_ok());
+    // Four held-out images: too few for a threshold, and said so.
+    assert!(
+        err.contains("warning: the threshold comes from only 4"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn a_model_on_the_mean_image_plateau_is_reported() {
+    let d = tmpdir("plateau");
+    photos(&d.join("photos"), 30, 32, 2);
+    let out = d.join("m.safetensors");
+    // A learning rate too small to learn anything in two epochs.
+    let o = ok(lamp()
+        .args(["train", "--epochs", "2", "--lr", "1e-7"])
+        .arg(d.join("photos"))
+        .arg("--out")
+        .arg(&out));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("warning: the model reconstructs held-out normal images no better than")
+            && err.contains("--min-steps"),
+        "{err}"
+    );
+    let h: HeldOut = Checkpoint::load(&out, None)
+        .unwrap()
+        .meta("held_out")
+        .unwrap();
+    assert!(h.on_plateau(), "{h:?}");
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn calibrate_score_threshold_and_trees() {
+    let d = tmpdir("calibrate");
+    let root = d.join("parts");
+    photos(&root.join("train/good"), 30, 32, 3);
+    photos(&root.join("test/good"), 6, 32, 4);
+    // Anomalies: the same waves with a dark square.
+    photos(&root.join("test/dent"), 6, 32, 5);
+    for e in std::fs::read_dir(root.join("test/dent")).unwrap() {
+        let p = e.unwrap().path();
+        let mut img = image::open(&p).unwrap().to_rgb8();
+        for y in 8..20 {
+            for x in 10..22 {
+                img.put_pixel(x, y, image::Rgb([10, 10, 10]));
+            }
+        }
+        img.save(&p).unwrap();
+    }
+    let model = d.join("m.safetensors");
+    ok(lamp()
+        .args(["train", "--epochs", "30", "--lr", "3e-3", "--quiet"])
+        .arg(&root)
+        .arg("--out")
+        .arg(&model));
+
+    // Evaluation of a tree without ground_truth/: image metrics, and a word on pixel metrics.
+    let o = ok(lamp()
+        .arg("eval")
+        .arg(&model)
+        .arg(&root)
+        .arg("--out")
+        .arg(d.join("eval")));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("pixel metrics need ground_truth/ masks"),
+        "{text}"
+    );
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("eval/metrics.json")).unwrap())
+            .unwrap();
+    assert!(m["image_auroc"].as_f64().is_some() && m["pixel_auroc"].is_null());
+    assert_eq!(m["masks"], false);
+    for agg in ["mean", "max", "topk"] {
+        assert!(m["image_auroc_by_score"][agg].as_f64().is_some(), "{agg}");
+    }
+    let report = std::fs::read_to_string(d.join("eval/report.md")).unwrap();
+    assert!(report.contains("no ground-truth masks"));
+
+    // A tree of subfolders: every image scored once, by its path.
+    let o = ok(lamp()
+        .arg("score")
+        .arg(&model)
+        .arg(root.join("test"))
+        .arg("--json"));
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 12);
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|v| v["path"].as_str().unwrap().contains("/dent/"))
+            .count(),
+        6
+    );
+    // A threshold given on the command line decides the verdicts.
+    let o = ok(lamp()
+        .arg("score")
+        .arg(&model)
+        .arg(root.join("test"))
+        .args(["--json", "--threshold", "-1"]));
+    assert!(String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .all(|l| l.contains("\"anomalous\":true")));
+
+    // Recalibration on new normal images, without training: the threshold moves, the weights
+    // stay, and the count says where it came from.
+    let recal = d.join("recal.safetensors");
+    ok(lamp()
+        .arg("calibrate")
+        .arg(&model)
+        .arg(root.join("train/good"))
+        .args(["--contamination", "0.2", "--out"])
+        .arg(&recal));
+    let (a, b) = (
+        Checkpoint::load(&model, None).unwrap(),
+        Checkpoint::load(&recal, None).unwrap(),
+    );
+    assert_eq!(a.params, b.params);
+    let (ca, cb): (Calibration, Calibration) = (
+        a.meta("calibration").unwrap(),
+        b.meta("calibration").unwrap(),
+    );
+    assert_eq!(cb.count, 30);
+    assert_eq!(cb.contamination, 0.2);
+    assert_ne!(ca.threshold, cb.threshold);
+    fails(
+        &[
+            "calibrate".as_ref(),
+            model.as_os_str(),
+            root.join("test").as_os_str(),
+            "--contamination".as_ref(),
+            "1.5".as_ref(),
+        ],
+        &["--contamination"],
+    );
+    std::fs::remove_dir_all(&d).unwrap();
+}
