@@ -110,7 +110,9 @@ fn every_spec_sets_exactly_its_shaders_overrides() {
         overrides(&optimizer::OPTIMIZER),
     );
     let g = GatherSpec {
-        per_sample: 4,
+        channels: 3,
+        src: 12,
+        out: 8,
         batch: 2,
         x_off: 0,
         chunk_start: 0,

@@ -8,7 +8,7 @@ mod common;
 use common::*;
 use lamp::engine::arenas::{pair_group, Arenas};
 use lamp::kernels::{
-    stats_len, Dispatch, GatherSpec, LossSpec, OptimizerSpec, Stat, StepUniform, STATS_HEADER,
+    stats_len, Dispatch, GatherSpec, LossSpec, OptimizerSpec, Stat, StepUniform, View, STATS_HEADER,
 };
 use lamp::model::reference;
 use lamp::model::{
@@ -248,21 +248,35 @@ fn adam_flags_non_finite_gradients() {
     assert_ne!(flag.to_bits(), 0);
 }
 
+/// Batches of views (windows at random positions under the 8 flips and rotations) of a data set
+/// split in chunks, against the views' definition on the host (`View::extract`).
 #[test]
-fn gather_builds_batches_from_chunks() {
+fn gather_builds_batches_of_views_from_chunks() {
     let g = device();
-    let p = 37; // elements per sample
-    let n = 11; // samples, split in chunks of 4
-    let data = random(n * p, 9, 0.0, 1.0);
+    let (c, src, out) = (2u32, 9u32, 5u32);
+    let per = (c * src * src) as usize;
+    let p = (c * out * out) as usize;
+    let n = 11; // images, split in chunks of 4
+    let data = random(n * per, 9, 0.0, 1.0);
+    let mut r = lamp::rng::SplitMix64::new(4);
     let order: Vec<u32> = vec![7, 2, 10, 0, 5, 9, 1, 3, 8, 4, 6];
-    let batch = 5;
-    let offset = 3;
+    let views: Vec<View> = order
+        .iter()
+        .enumerate()
+        .map(|(i, &image)| View {
+            image,
+            y0: r.below(5) as u32,
+            x0: r.below(5) as u32,
+            op: i as u32 % 8,
+        })
+        .collect();
+    let (batch, offset) = (8, 3);
     let a = Arenas::new(&g, 1, batch * p, 8).unwrap();
     g.queue
         .write_buffer(&a.acts, 0, bytemuck::cast_slice(&vec![f32::NAN; batch * p]));
-    let indices = g.storage("indices", n);
+    let buf_views = g.storage("views", 4 * n);
     g.queue
-        .write_buffer(&indices, 0, bytemuck::cast_slice(&order));
+        .write_buffer(&buf_views, 0, bytemuck::cast_slice(&views));
     let u = StepUniform {
         batch_offset: offset as u32,
         ..Default::default()
@@ -271,31 +285,37 @@ fn gather_builds_batches_from_chunks() {
     let mut ds = Vec::new();
     for start in (0..n).step_by(4) {
         let len = 4.min(n - start);
-        let buf = g.storage("chunk", len * p);
+        let buf = g.storage("chunk", len * per);
         g.queue.write_buffer(
             &buf,
             0,
-            bytemuck::cast_slice(&data[start * p..(start + len) * p]),
+            bytemuck::cast_slice(&data[start * per..(start + len) * per]),
         );
         let spec = GatherSpec {
-            per_sample: p as u32,
+            channels: c,
+            src,
+            out,
             batch: batch as u32,
             x_off: 0,
             chunk_start: start as u32,
             chunk_len: len as u32,
         };
-        let group = pair_group(&g, &g.registry.data, &buf, &indices);
+        let group = pair_group(&g, &g.registry.data, &buf, &buf_views);
         ds.push(spec.dispatch(&g, group).unwrap());
     }
     a.submit(&g, &[&ds]);
     let got = g.read_f32(&a.acts, 0, batch * p).unwrap();
     for b in 0..batch {
-        let src = order[offset + b] as usize;
-        assert_eq!(
-            &got[b * p..(b + 1) * p],
-            &data[src * p..(src + 1) * p],
-            "sample {b}"
+        let v = views[offset + b];
+        let mut want = Vec::new();
+        v.extract(
+            &data[v.image as usize * per..][..per],
+            c,
+            src,
+            out,
+            &mut want,
         );
+        assert_eq!(&got[b * p..(b + 1) * p], &want[..], "sample {b}: {v:?}");
     }
 }
 

@@ -191,6 +191,7 @@ fn streamed_data_trains_to_the_same_bytes_as_resident() {
             seed: 5,
             optimizer,
             schedule: Schedule::Cosine,
+            augment: true,
         };
         let run = |device_data_limit: u64| {
             let options = FitOptions {

@@ -38,7 +38,7 @@ pub fn run(adapter: Option<&str>, a: CalibrateArgs) -> Result<()> {
     lamp::detect::Calibration::check(method, contamination, k)?;
     let paths = expand_inputs(&a.inputs)?;
     let arch = ck.arch.clone();
-    let images = data::load_images(&paths, arch.channels, arch.size)?;
+    let images = data::load_images(&paths, arch.channels, ck.image_size())?;
     let device = Device::shared(adapter)?;
     let mut det = Detector::from_checkpoint(device, ck, &a.model, SCORE_BATCH)?;
     let source = format!("recalibrated on {}", a.inputs.join(" "));

@@ -43,7 +43,7 @@ pub fn eval(adapter: Option<&str>, a: EvalArgs) -> Result<()> {
     let ck = Checkpoint::load(&a.model, None)?;
     ck.trained(&a.model)?;
     let src = Source::parse(&a.data, a.idx_dir.as_deref())?;
-    let test = data::load_test(&src, ck.arch.channels, ck.arch.size)?;
+    let test = data::load_test(&src, ck.arch.channels, ck.image_size())?;
     let device = Device::shared(adapter)?;
     let batch = a.batch.clamp(1, test.data.len().max(1));
     let det = Detector::from_checkpoint(device, ck, &a.model, batch)?;

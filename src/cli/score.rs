@@ -43,12 +43,13 @@ pub fn run(adapter: Option<&str>, a: ScoreArgs) -> Result<ExitCode> {
     let ck = Checkpoint::load(&a.model, None)?;
     ck.trained(&a.model)?;
     let arch = ck.arch.clone();
+    let shape = [arch.channels, ck.image_size(), ck.image_size()];
     let paths = expand_inputs(&a.inputs)?;
     let mut images = Vec::new();
     let mut kept = Vec::new();
     let mut skipped = 0;
     for p in &paths {
-        match data::load_image(p, arch.channels, arch.size) {
+        match data::load_image(p, arch.channels, ck.image_size()) {
             Ok(v) => {
                 images.extend(v);
                 kept.push(p.clone());
@@ -72,7 +73,7 @@ pub fn run(adapter: Option<&str>, a: ScoreArgs) -> Result<ExitCode> {
     let results = det.score_samples(&images, a.maps.is_some())?;
     if let Some(dir) = &a.maps {
         ensure_dir(dir)?;
-        let p = arch.input_len();
+        let p = shape.iter().product::<u32>() as usize;
         let mut used = std::collections::HashSet::new();
         for (i, (path, r)) in kept.iter().zip(&results).enumerate() {
             let stem = path
@@ -87,7 +88,7 @@ pub fn run(adapter: Option<&str>, a: ScoreArgs) -> Result<ExitCode> {
             }
             let map = r.map.as_deref().unwrap_or_default();
             let x = &images[i * p..][..p];
-            write_maps(dir, &name, x, arch.input_shape(), map, det.calibration())?;
+            write_maps(dir, &name, x, shape, map, det.calibration())?;
         }
     }
     let mut any = false;

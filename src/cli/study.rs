@@ -110,6 +110,7 @@ pub fn experiment(adapter: Option<&str>, a: ExperimentArgs) -> Result<()> {
         seed: 0,
         optimizer: a.optimizer,
         schedule: Schedule::Constant,
+        augment: false,
     }
     .check(usize::MAX)?;
     if a.batch == 0 {

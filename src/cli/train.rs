@@ -2,6 +2,7 @@
 
 use super::args::{choice, ArchArgs, LossArgs};
 use clap::Args;
+use lamp::data::ImageShape;
 use lamp::data::{self, Source};
 use lamp::detect::fit::{self, HeldOut};
 use lamp::detect::{self, Aggregate, Calibration, Checkpoint, EpochReport, FitOptions, Progress};
@@ -9,7 +10,7 @@ use lamp::detect::{ThresholdMethod, TrainConfig};
 use lamp::device::Device;
 use lamp::error::{Error, Result};
 use lamp::fsutil::write_atomic;
-use lamp::model::{Choice, Schedule};
+use lamp::model::{Arch, Choice, Schedule};
 use lamp::render::loss_curve;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -74,6 +75,15 @@ pub struct TrainArgs {
     /// The fraction of pixels --score-agg topk averages.
     #[arg(long, default_value_t = FitOptions::default().top_k)]
     top_k: f64,
+    /// Train on random PxP patches of the images at their own size (the median of their smaller
+    /// sides, at most 1024), and score them by overlapping windows stitched into a map of that
+    /// size: large images keep their detail.
+    #[arg(long)]
+    patch: Option<u32>,
+    /// Flip and rotate each training sample by one of the 8 flips and 90° rotations (textures;
+    /// not objects, which have an up).
+    #[arg(long)]
+    augment: bool,
     /// Continue from the checkpoint at --out (written after every epoch) up to --epochs.
     #[arg(long)]
     resume: bool,
@@ -97,6 +107,7 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
             lr: a.lr,
             seed: a.seed,
             schedule: a.schedule,
+            augment: a.augment,
             ..Default::default()
         },
         min_steps: match (a.min_steps, a.epochs) {
@@ -119,20 +130,26 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
         return Err(Error::setting("batch", "must be at least 1"));
     }
     let src = Source::parse(&a.data, a.idx_dir.as_deref())?;
-    // The images' headers say which model fits them (--arch auto).
+    // The images' headers say which model fits them (--arch auto) and their size (--patch).
     let auto = matches!(a.arch.arch.as_deref(), None | Some("auto"));
-    let shape = if auto {
+    let shape = if auto || a.patch.is_some() {
         data::training_shape(&src, a.skip_bad)?
     } else {
         None
     };
-    opts.arch = a.arch.arch(shape.as_ref())?;
-    let arch = opts.arch.clone();
+    let (arch, side) = model_and_size(&a, shape.as_ref())?;
+    opts.arch = arch.clone();
     if auto && !a.quiet {
         let from = shape.map_or("Fashion-MNIST (1x28x28)".into(), |s| s.describe());
-        eprintln!("lamp: model {} for {from} (--arch auto)", arch.describe());
+        let patches = a.patch.map_or(String::new(), |p| {
+            format!(", {p}x{p} patches of {side}x{side} images")
+        });
+        eprintln!(
+            "lamp: model {} for {from}{patches} (--arch auto)",
+            arch.describe()
+        );
     }
-    let (data, skipped) = data::load_training_skipping(&src, arch.channels, arch.size, a.skip_bad)?;
+    let (data, skipped) = data::load_training_skipping(&src, arch.channels, side, a.skip_bad)?;
     for e in &skipped {
         eprintln!("lamp: warning: skipped {e}");
     }
@@ -213,6 +230,42 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Largest image side patch mode keeps (larger images are shrunk to it).
+const MAX_PATCH_IMAGE: u32 = 1024;
+
+/// The model, and the side the training images are loaded at: the model's input, or with
+/// `--patch` the images' own size.
+fn model_and_size(a: &TrainArgs, shape: Option<&ImageShape>) -> Result<(Arch, u32)> {
+    let Some(p) = a.patch else {
+        let arch = a.arch.arch(shape)?;
+        let side = arch.size;
+        return Ok((arch, side));
+    };
+    let shape = shape.ok_or_else(|| Error::setting("patch", "needs a folder of images"))?;
+    let side = shape.median_side.min(MAX_PATCH_IMAGE);
+    if p == 0 || p > side {
+        return Err(Error::setting(
+            "patch",
+            format!("{p} must be between 1 and the images' size ({side})"),
+        ));
+    }
+    let patch = ImageShape {
+        median_side: p,
+        ..*shape
+    };
+    let arch = a.arch.arch(Some(&patch))?;
+    if arch.size != p {
+        return Err(Error::setting(
+            "patch",
+            format!(
+                "{p} is not an input size of {} (it takes {}x{1})",
+                arch.name, arch.size
+            ),
+        ));
+    }
+    Ok((arch, side))
 }
 
 /// Progress lines: in place on a terminal, one line per epoch otherwise.

@@ -10,6 +10,7 @@ use crate::data::tensors::{le_f32, write_safetensors, Tensors};
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::model::{Arch, LossConfig, ParamTable};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -161,6 +162,13 @@ impl Checkpoint {
         })
     }
 
+    /// The side of the images the model scores: its input size, or, for a model trained on
+    /// patches, the images' size.
+    pub fn image_size(&self) -> u32 {
+        self.meta::<Patches>("patch")
+            .map_or(self.arch.size, |p| p.image)
+    }
+
     pub fn meta<T: serde::de::DeserializeOwned>(&self, key: &str) -> Option<T> {
         self.metadata
             .get(key)
@@ -194,6 +202,14 @@ impl Checkpoint {
         };
         Ok((loss, cal))
     }
+}
+
+/// A model trained on patches of larger images: the images' side and the scoring windows'
+/// stride (metadata key `patch`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Patches {
+    pub image: u32,
+    pub stride: u32,
 }
 
 /// A metadata value as JSON text.

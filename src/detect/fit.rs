@@ -4,14 +4,16 @@
 
 use super::baseline::mean_image;
 use super::calibrate::{Calibration, ThresholdMethod};
-use super::checkpoint::{to_json, Checkpoint, OptimizerState};
-use super::score::{score_with_maps, Aggregate, ScoreConfig};
+use super::checkpoint::{to_json, Checkpoint, OptimizerState, Patches};
+use super::score::{errors_and_maps, window_stride, Aggregate, ScoreConfig};
 use super::train::{self, EpochReport, Progress, TrainConfig, AUTO_BATCH};
 use crate::data::{self, Dataset};
 use crate::device::Device;
 use crate::engine::{fitting_batch, Engine};
 use crate::error::{Error, Result};
+use crate::kernels::View;
 use crate::model::{loss::sample_error, Arch, LossConfig};
+use crate::rng::SplitMix64;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::sync::Arc;
@@ -73,16 +75,16 @@ impl FitOptions {
                 format!("must be in [0, 1), got {}", self.val_split),
             ));
         }
-        self.score().check()?;
+        self.score(self.arch.size).check()?;
         Calibration::check(self.threshold, self.contamination, self.sigma_k)
     }
 
-    /// How the trained model scores images.
-    pub fn score(&self) -> ScoreConfig {
+    /// How the trained model scores images of `side` pixels.
+    pub fn score(&self, side: u32) -> ScoreConfig {
         ScoreConfig {
             aggregate: self.aggregate,
             top_k: self.top_k,
-            sigma: ScoreConfig::sigma_for(self.arch.size),
+            sigma: ScoreConfig::sigma_for(side),
         }
     }
 
@@ -241,12 +243,12 @@ pub fn engine_for(
     state: Option<&OptimizerState>,
     data: &Dataset,
 ) -> Result<Engine> {
-    if data.shape != o.arch.input_shape() {
+    let [c, h, w] = data.shape;
+    if c != o.arch.channels || h != w || h < o.arch.size {
         return Err(Error::invalid(format!(
-            "the training images are {:?} (C, H, W); {} takes {:?}",
-            data.shape,
-            o.arch.name,
-            o.arch.input_shape()
+            "the training images are {c}x{h}x{w}; {} takes {}x{2}x{2} (or larger square images, \
+             to train on patches)",
+            o.arch.name, o.arch.channels, o.arch.size
         )));
     }
     let mut e = Engine::new(device, o.arch.clone(), o.loss, o.train.batch, params)?;
@@ -254,13 +256,17 @@ pub fn engine_for(
         e.write_moments(&opt.exp_avg, &opt.exp_avg_sq);
         e.t = opt.t;
     }
-    e.set_dataset(data.samples.clone(), data.len(), o.device_data_limit)?;
+    e.set_dataset(data.samples.clone(), data.len(), h, o.device_data_limit)?;
     Ok(e)
 }
 
 /// Trains (from scratch, or continuing `resume`) and calibrates; returns the final checkpoint
 /// (not yet saved) and the epoch reports. With `checkpoint`, the state after every epoch is
 /// written there atomically, so a killed run loses at most one epoch.
+///
+/// Images larger than the model's input train it on patches: each epoch draws one window of the
+/// model's size per image (metadata `patch` then records the images' size, and scoring stitches
+/// windows).
 pub fn fit_on(
     device: Arc<Device>,
     data: &Dataset,
@@ -284,12 +290,17 @@ pub fn fit_on(
     let state = resume.and_then(|c| c.optimizer.as_ref());
     let mut e = engine_for(device, o, &params, state, &tr)?;
     let n_train = tr.len();
+    let side = data.shape[1];
+    // The held-out error per epoch: whole images, or fixed windows of them.
+    let held_out: Option<Vec<f32>> = val
+        .as_ref()
+        .map(|v| held_out_windows(v, o.arch.size, o.train.seed));
     let reports = train::train(
         &mut e,
         &o.train,
         history,
         o.log_every,
-        val.as_ref().map(|v| v.samples.as_slice()),
+        held_out.as_deref(),
         progress,
         |e, reports| match checkpoint {
             Some(path) => snapshot(e, o, reports, n_train)?.save(path),
@@ -300,8 +311,8 @@ pub fn fit_on(
         Some(v) => (v, "held-out"),
         None => (&tr, "training"),
     };
-    let score = o.score();
-    let (errors, maps) = score_with_maps(&mut e, &cal_set.samples, score.sigma)?;
+    let score = o.score(side);
+    let (errors, maps) = errors_and_maps(&mut e, &cal_set.samples, side, score.sigma)?;
     let scores: Vec<f32> = errors
         .iter()
         .zip(&maps)
@@ -319,9 +330,40 @@ pub fn fit_on(
     let mut ck = snapshot(&e, o, &reports, n_train)?;
     ck.metadata.insert("calibration".into(), to_json(&cal)?);
     ck.metadata.insert("score".into(), to_json(&score)?);
+    if side > o.arch.size {
+        let patch = Patches {
+            image: side,
+            stride: window_stride(o.arch.size),
+        };
+        ck.metadata.insert("patch".into(), to_json(&patch)?);
+    }
     let held_out = held_out_check(&tr, cal_set, &errors, o.loss);
     ck.metadata.insert("held_out".into(), to_json(&held_out)?);
     Ok((ck, reports))
+}
+
+/// Four windows of the model's input size from each of the held-out images, at positions drawn
+/// from the seed (the images themselves where they are of that size).
+fn held_out_windows(val: &Dataset, size: u32, seed: u64) -> Vec<f32> {
+    let [c, side, _] = val.shape;
+    if side == size {
+        return val.samples.clone();
+    }
+    let mut rng = SplitMix64::new(seed ^ 0x4E1D_0075);
+    let span = (side - size) as u64 + 1;
+    let mut out = Vec::with_capacity(4 * val.len() * (c * size * size) as usize);
+    for i in 0..val.len() {
+        for _ in 0..4 {
+            let v = View {
+                image: 0,
+                y0: rng.below(span) as u32,
+                x0: rng.below(span) as u32,
+                op: 0,
+            };
+            v.extract(val.sample(i), c, side, size, &mut out);
+        }
+    }
+    out
 }
 
 /// The model's errors on `images` against those of the mean image of `train`.

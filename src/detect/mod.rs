@@ -23,7 +23,7 @@ pub mod score;
 pub mod train;
 
 pub use calibrate::{Calibration, ThresholdMethod};
-pub use checkpoint::Checkpoint;
+pub use checkpoint::{Checkpoint, Patches};
 pub use fit::{fit_on, FitOptions};
 pub use score::{Aggregate, ScoreConfig};
 pub use train::{EpochReport, Progress, TrainConfig};
@@ -45,6 +45,8 @@ pub struct Detector {
     loss: LossConfig,
     calibration: Calibration,
     score: ScoreConfig,
+    /// Trained on patches: the side of the images it scores (window by window).
+    patches: Option<checkpoint::Patches>,
     engine: Engine,
 }
 
@@ -90,11 +92,13 @@ impl Detector {
             &checkpoint.params,
         )?;
         let score = checkpoint.meta("score").unwrap_or_default();
+        let patches = checkpoint.meta("patch");
         Ok(Detector {
             checkpoint,
             loss,
             calibration,
             score,
+            patches,
             engine,
         })
     }
@@ -157,6 +161,16 @@ impl Detector {
     pub fn arch(&self) -> &Arch {
         &self.checkpoint.arch
     }
+    /// The side images are scored at: the model's input size, or the size of the images a
+    /// model trained on patches was trained on.
+    pub fn image_size(&self) -> u32 {
+        self.patches.map_or(self.arch().size, |p| p.image)
+    }
+    /// The shape [C, H, W] images are scored at.
+    pub fn image_shape(&self) -> [u32; 3] {
+        let s = self.image_size();
+        [self.arch().channels, s, s]
+    }
     pub fn loss(&self) -> LossConfig {
         self.loss
     }
@@ -169,26 +183,25 @@ impl Detector {
         self.checkpoint.save(path)
     }
 
-    /// Scores an image (converted to the model's channels and size), with its anomaly map.
+    /// Scores an image (converted to the model's channels and `image_size`), with its anomaly
+    /// map.
     pub fn score(&mut self, image: &image::DynamicImage) -> Result<Score> {
-        let a = self.arch();
-        let x = data::images::convert(image, a.channels, a.size);
+        let x = data::images::convert(image, self.arch().channels, self.image_size());
         self.score_samples(&x, true).map(|mut v| v.remove(0))
     }
 
     /// Scores an image file, with its anomaly map.
     pub fn score_file(&mut self, path: &Path) -> Result<Score> {
-        let a = self.arch();
-        let x = data::load_image(path, a.channels, a.size)?;
+        let x = data::load_image(path, self.arch().channels, self.image_size())?;
         self.score_samples(&x, true).map(|mut v| v.remove(0))
     }
 
-    /// Scores samples already in the model's input layout ([n, C, H, W] in [0, 1]), in batches;
-    /// `maps` adds each one's anomaly map.
+    /// Scores images already converted ([n, C, S, S] in [0, 1] with S = `image_size`), in
+    /// batches; `maps` adds each one's anomaly map (S × S).
     pub fn score_samples(&mut self, x: &[f32], maps: bool) -> Result<Vec<Score>> {
         let cfg = self.score;
-        let (scores, maps) = if maps || cfg.needs_maps() {
-            let (errors, m) = score::score_with_maps(&mut self.engine, x, cfg.sigma)?;
+        let (scores, maps) = if maps || cfg.needs_maps() || self.patches.is_some() {
+            let (errors, m) = self.errors_and_maps(x)?;
             let s = errors
                 .iter()
                 .zip(&m)
@@ -213,9 +226,10 @@ impl Detector {
             .collect())
     }
 
-    /// Plain errors and smoothed anomaly maps of samples in the model's input layout.
+    /// Plain errors and smoothed anomaly maps of images converted as `score_samples` takes them.
     pub fn errors_and_maps(&mut self, x: &[f32]) -> Result<(Vec<f32>, Vec<Vec<f32>>)> {
-        score::score_with_maps(&mut self.engine, x, self.score.sigma)
+        let side = self.image_size();
+        score::errors_and_maps(&mut self.engine, x, side, self.score.sigma)
     }
 
     /// The engine behind the detector (for batch work of your own).

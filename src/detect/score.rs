@@ -114,8 +114,104 @@ pub fn aggregate(agg: Aggregate, top_k: f64, error: f32, map: &[f32]) -> f32 {
     }
 }
 
-/// Plain errors and smoothed pixel maps (H×W each, σ = `sigma`) of `x` (n samples), in batches of
-/// the engine's size.
+/// Plain errors and smoothed pixel maps of `x`: n images of the model's channels and `side`
+/// pixels a side. Images of the model's input size are scored whole; larger ones (a model
+/// trained on patches) window by window, the windows' maps stitched into one of `side` pixels.
+pub fn errors_and_maps(
+    e: &mut Engine,
+    x: &[f32],
+    side: u32,
+    sigma: f32,
+) -> Result<(Vec<f32>, Vec<Vec<f32>>)> {
+    if side == e.arch.size {
+        score_with_maps(e, x, sigma)
+    } else {
+        score_windows(e, x, side, sigma)
+    }
+}
+
+/// The stride of the windows that score a large image: half a window, so every pixel lies in up
+/// to four windows and no window edge goes unseen.
+pub fn window_stride(window: u32) -> u32 {
+    (window / 2).max(1)
+}
+
+/// The starts of windows of `window` pixels every `stride` that cover [0, side), the last flush
+/// with the end.
+pub fn window_starts(side: u32, window: u32, stride: u32) -> Vec<u32> {
+    let last = side.saturating_sub(window);
+    let mut v: Vec<u32> = (0..=last).step_by(stride.max(1) as usize).collect();
+    if v.last() != Some(&last) {
+        v.push(last);
+    }
+    v
+}
+
+/// Scores each image of `x` (n × C × side × side) window by window: every window's pixel map,
+/// averaged where windows overlap, is the image's map; its mean is the image's plain error.
+pub fn score_windows(
+    e: &mut Engine,
+    x: &[f32],
+    side: u32,
+    sigma: f32,
+) -> Result<(Vec<f32>, Vec<Vec<f32>>)> {
+    let (c, win) = (e.arch.channels, e.arch.size);
+    let per = (c * side * side) as usize;
+    if side < win || x.len() % per != 0 {
+        return Err(Error::invalid(format!(
+            "{} values are not whole images of {c}x{side}x{side} (windows of {win})",
+            x.len()
+        )));
+    }
+    let starts = window_starts(side, win, window_stride(win));
+    let p = e.arch.input_len();
+    let (s, w) = (side as usize, win as usize);
+    let (mut errors, mut maps) = (Vec::new(), Vec::new());
+    for image in x.chunks_exact(per) {
+        let mut windows = Vec::with_capacity(starts.len().pow(2) * p);
+        let mut at = Vec::with_capacity(starts.len().pow(2));
+        for &y0 in &starts {
+            for &x0 in &starts {
+                let view = crate::kernels::View {
+                    image: 0,
+                    y0,
+                    x0,
+                    op: 0,
+                };
+                view.extract(image, c, side, win, &mut windows);
+                at.push((y0 as usize, x0 as usize));
+            }
+        }
+        let (_, recon) = e.score_with_recon(&windows)?;
+        let (mut sum, mut count) = (vec![0f32; s * s], vec![0u32; s * s]);
+        for (k, &(y0, x0)) in at.iter().enumerate() {
+            let m = pixel_map(
+                e.loss.metric,
+                e.arch.input_shape(),
+                &windows[k * p..][..p],
+                &recon[k * p..][..p],
+            );
+            for y in 0..w {
+                for xx in 0..w {
+                    let q = (y0 + y) * s + x0 + xx;
+                    sum[q] += m[y * w + xx];
+                    count[q] += 1;
+                }
+            }
+        }
+        let map: Vec<f32> = sum
+            .iter()
+            .zip(&count)
+            .map(|(v, &n)| v / n.max(1) as f32)
+            .collect();
+        errors.push((map.iter().map(|&v| v as f64).sum::<f64>() / map.len() as f64) as f32);
+        maps.push(smooth(&map, s, s, sigma));
+    }
+    Ok((errors, maps))
+}
+
+/// Plain errors and smoothed pixel maps (H×W each, σ = `sigma`) of `x` (n samples of the
+/// model's input), in batches of the engine's size.
 pub fn score_with_maps(e: &mut Engine, x: &[f32], sigma: f32) -> Result<(Vec<f32>, Vec<Vec<f32>>)> {
     let (errors, recon) = e.score_with_recon(x)?;
     let shape = e.arch.input_shape();
@@ -211,6 +307,16 @@ pub fn smooth(map: &[f32], w: usize, h: usize, sigma: f32) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn windows_cover_the_image() {
+        assert_eq!(
+            window_starts(256, 64, 32),
+            vec![0, 32, 64, 96, 128, 160, 192]
+        );
+        assert_eq!(window_starts(100, 64, 32), vec![0, 32, 36]);
+        assert_eq!(window_starts(64, 64, 32), vec![0]);
+    }
 
     #[test]
     fn aggregates_of_a_map() {

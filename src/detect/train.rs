@@ -6,6 +6,7 @@
 
 use crate::engine::{Engine, Stats};
 use crate::error::{Error, Result};
+use crate::kernels::View;
 use crate::model::{OptimizerKind, Schedule};
 use crate::rng::SplitMix64;
 use serde::{Deserialize, Serialize};
@@ -27,6 +28,14 @@ pub struct TrainConfig {
     /// The learning rate over the run (constant when a checkpoint does not say).
     #[serde(default, skip_serializing_if = "Schedule::is_constant")]
     pub schedule: Schedule,
+    /// Each sample flipped and rotated by one of the 8 flips and 90° rotations, drawn from the
+    /// seed (for textures; objects have an up and a down).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub augment: bool,
+}
+
+fn is_false(v: &bool) -> bool {
+    !*v
 }
 
 /// The largest batch chosen when none is given.
@@ -43,6 +52,7 @@ impl Default for TrainConfig {
             seed: 0,
             optimizer: OptimizerKind::Adam,
             schedule: Schedule::Cosine,
+            augment: false,
         }
     }
 }
@@ -119,6 +129,38 @@ pub fn epoch_order(seed: u64, epoch: u32, n: usize) -> Vec<u32> {
     order
 }
 
+/// The samples of epoch `epoch` (0-based): the images in `epoch_order`, each as a window of
+/// `out` pixels at a position drawn from the seed (the whole image where `side` = `out`), with a
+/// flip or rotation drawn too when `augment`. Whole images without augmentation are the plain
+/// order, as before views existed.
+pub fn epoch_views(
+    seed: u64,
+    epoch: u32,
+    n: usize,
+    side: u32,
+    out: u32,
+    augment: bool,
+) -> Vec<View> {
+    let order = epoch_order(seed, epoch, n);
+    let mut rng =
+        SplitMix64::new(seed ^ 0xD1B5_4A32_D192_ED03 ^ (epoch as u64).wrapping_mul(0x9E37_79B9));
+    let span = (side - out.min(side)) as u64 + 1;
+    order
+        .into_iter()
+        .map(|image| {
+            let mut v = View::whole(image);
+            if span > 1 {
+                v.y0 = rng.below(span) as u32;
+                v.x0 = rng.below(span) as u32;
+            }
+            if augment {
+                v.op = rng.below(8) as u32;
+            }
+            v
+        })
+        .collect()
+}
+
 /// Trains on the engine's data set, epochs `first..cfg.epochs`, after the epochs of `history`,
 /// with the learning rate of `cfg.schedule` at each step. After each epoch the `held_out`
 /// samples (if any) are scored, and `on_epoch` runs with every report so far (to write a
@@ -135,6 +177,7 @@ pub fn train(
     let n = engine
         .data_len()
         .ok_or_else(|| Error::invalid("no training set on the engine"))?;
+    let side = engine.data_side().unwrap_or(engine.arch.size);
     cfg.check(n)?;
     if cfg.batch == 0 {
         return Err(Error::invalid(
@@ -149,7 +192,8 @@ pub fn train(
     for epoch in first_epoch..cfg.epochs {
         let start = Instant::now();
         engine.reset_stats();
-        engine.set_order(&epoch_order(cfg.seed, epoch, n))?;
+        let out = engine.arch.size;
+        engine.set_epoch(&epoch_views(cfg.seed, epoch, n, side, out, cfg.augment))?;
         for s in 0..steps {
             let off = s * cfg.batch;
             let lr = cfg.schedule.lr_at(cfg.lr, engine.t as u64, total_steps);

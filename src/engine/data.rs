@@ -1,17 +1,31 @@
 //! The training set as the engine holds it: resident on the device (each step's batch gathered
 //! there by gather.wgsl) or, when it does not fit, kept in host memory and streamed (each step's
-//! batch assembled on the host while the device runs the previous step).
+//! batch assembled on the host while the device runs the previous step). Either way a sample is
+//! a `View` of an image: the whole image, or a window of it, flipped or rotated.
 
 use super::arenas::pair_group;
 use crate::device::Device;
 use crate::error::{Error, Result};
-use crate::kernels::{Dispatch, GatherSpec};
+use crate::kernels::{Dispatch, GatherSpec, View};
+
+/// The images' shape: `channels` × `side` × `side`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ImageShape {
+    pub channels: u32,
+    pub side: u32,
+}
+
+impl ImageShape {
+    pub fn len(&self) -> usize {
+        (self.channels * self.side * self.side) as usize
+    }
+}
 
 /// One binding's worth of the resident data set.
 pub(crate) struct Chunk {
     pub start: u32,
     pub len: u32,
-    /// Group 1 of gather.wgsl: this chunk and the epoch's order.
+    /// Group 1 of gather.wgsl: this chunk and the epoch's views.
     pub group: wgpu::BindGroup,
     /// Kept alive for the bind group.
     _buf: wgpu::Buffer,
@@ -20,52 +34,59 @@ pub(crate) struct Chunk {
 pub(crate) enum TrainingData {
     Resident {
         n: usize,
+        shape: ImageShape,
         chunks: Vec<Chunk>,
-        /// The epoch's order, read by gather.wgsl.
-        indices: wgpu::Buffer,
+        /// The epoch's views, read by gather.wgsl.
+        views: wgpu::Buffer,
     },
     Streamed {
         samples: Vec<f32>,
         n: usize,
-        order: Vec<u32>,
+        shape: ImageShape,
+        order: Vec<View>,
         /// The batch being assembled.
         batch: Vec<f32>,
     },
 }
 
 impl TrainingData {
-    /// Uploads `n` samples of `per_sample` values, split in chunks that each fit one binding.
-    pub fn resident(dev: &Device, samples: &[f32], n: usize, per_sample: usize) -> Result<Self> {
+    /// Uploads `n` images of `shape`, split in chunks that each fit one binding.
+    pub fn resident(dev: &Device, samples: &[f32], n: usize, shape: ImageShape) -> Result<Self> {
+        let per = shape.len();
         let per_chunk =
-            (dev.limits.max_storage_buffer_binding_size / (per_sample as u64 * 4)).max(1) as usize;
-        let indices = dev.storage("indices", n);
+            (dev.limits.max_storage_buffer_binding_size / (per as u64 * 4)).max(1) as usize;
+        let views = dev.storage("views", 4 * n);
         let mut chunks = Vec::new();
         let mut start = 0;
         while start < n {
             let len = per_chunk.min(n - start);
-            let buf = dev.checked("uploading the data set", || {
-                dev.storage("data", len * per_sample)
-            })?;
+            let buf = dev.checked("uploading the data set", || dev.storage("data", len * per))?;
             dev.queue.write_buffer(
                 &buf,
                 0,
-                bytemuck::cast_slice(&samples[start * per_sample..(start + len) * per_sample]),
+                bytemuck::cast_slice(&samples[start * per..(start + len) * per]),
             );
             chunks.push(Chunk {
                 start: start as u32,
                 len: len as u32,
-                group: pair_group(dev, &dev.registry.data, &buf, &indices),
+                group: pair_group(dev, &dev.registry.data, &buf, &views),
                 _buf: buf,
             });
             start += len;
         }
-        Ok(TrainingData::Resident { n, chunks, indices })
+        Ok(TrainingData::Resident {
+            n,
+            shape,
+            chunks,
+            views,
+        })
     }
 
-    pub fn streamed(samples: Vec<f32>, n: usize, batch_capacity: usize) -> Self {
+    pub fn streamed(samples: Vec<f32>, n: usize, shape: ImageShape, batch_capacity: usize) -> Self {
         TrainingData::Streamed {
             samples,
             n,
+            shape,
             order: Vec::new(),
             batch: Vec::with_capacity(batch_capacity),
         }
@@ -77,39 +98,45 @@ impl TrainingData {
         }
     }
 
-    /// Sets the order in which the data set is visited (one epoch).
-    pub fn set_order(&mut self, dev: &Device, order: &[u32]) -> Result<()> {
-        if order.len() > self.len() || order.iter().any(|&i| i as usize >= self.len()) {
+    pub fn shape(&self) -> ImageShape {
+        match self {
+            TrainingData::Resident { shape, .. } | TrainingData::Streamed { shape, .. } => *shape,
+        }
+    }
+
+    /// Sets the samples of one epoch, in order: views of the images whose windows of side `out`
+    /// lie inside them.
+    pub fn set_epoch(&mut self, dev: &Device, views: &[View], out: u32) -> Result<()> {
+        let (n, side) = (self.len(), self.shape().side);
+        let outside =
+            |v: &View| v.image as usize >= n || v.y0 + out > side || v.x0 + out > side || v.op > 7;
+        if views.len() > n || views.iter().any(outside) {
             return Err(Error::invalid(
-                "epoch order refers to samples outside the data set",
+                "epoch views refer to samples outside the data set",
             ));
         }
         match self {
-            TrainingData::Resident { indices, .. } => {
-                dev.queue
-                    .write_buffer(indices, 0, bytemuck::cast_slice(order));
+            TrainingData::Resident { views: buf, .. } => {
+                dev.queue.write_buffer(buf, 0, bytemuck::cast_slice(views));
             }
-            TrainingData::Streamed { order: o, .. } => *o = order.to_vec(),
+            TrainingData::Streamed { order, .. } => *order = views.to_vec(),
         }
         Ok(())
     }
 
-    /// The gather launches of a batch (none when streamed: the host writes the batch).
-    pub fn gather(
-        &self,
-        dev: &Device,
-        per_sample: u32,
-        batch: u32,
-        x_off: u32,
-    ) -> Result<Vec<Dispatch>> {
-        let TrainingData::Resident { chunks, .. } = self else {
+    /// The gather launches of a batch of windows of side `out` (none when streamed: the host
+    /// writes the batch).
+    pub fn gather(&self, dev: &Device, out: u32, batch: u32, x_off: u32) -> Result<Vec<Dispatch>> {
+        let TrainingData::Resident { chunks, shape, .. } = self else {
             return Ok(Vec::new());
         };
         chunks
             .iter()
             .map(|c| {
                 GatherSpec {
-                    per_sample,
+                    channels: shape.channels,
+                    src: shape.side,
+                    out,
                     batch,
                     x_off,
                     chunk_start: c.start,
@@ -120,12 +147,14 @@ impl TrainingData {
             .collect()
     }
 
-    /// Streamed: the batch at `offset` of the epoch's order, assembled on the host.
-    pub fn host_batch(&mut self, offset: usize, size: usize, per_sample: usize) -> Result<&[f32]> {
+    /// Streamed: the batch at `offset` of the epoch, windows of side `out`, assembled on the
+    /// host exactly as gather.wgsl would.
+    pub fn host_batch(&mut self, offset: usize, size: usize, out: u32) -> Result<&[f32]> {
         let TrainingData::Streamed {
             samples,
             order,
             batch,
+            shape,
             ..
         } = self
         else {
@@ -135,9 +164,10 @@ impl TrainingData {
             return Err(Error::invalid("batch runs past the end of the epoch order"));
         }
         batch.clear();
-        for &i in &order[offset..offset + size] {
-            let i = i as usize;
-            batch.extend_from_slice(&samples[i * per_sample..(i + 1) * per_sample]);
+        let per = shape.len();
+        for v in &order[offset..offset + size] {
+            let image = &samples[v.image as usize * per..][..per];
+            v.extract(image, shape.channels, shape.side, out, batch);
         }
         Ok(batch)
     }

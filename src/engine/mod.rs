@@ -21,9 +21,9 @@ pub use stats::Stats;
 
 use crate::device::Device;
 use crate::error::{Error, Result};
-use crate::kernels::{stats_len, Dispatch, OptimizerSpec, StepUniform};
+use crate::kernels::{stats_len, Dispatch, OptimizerSpec, StepUniform, View};
 use crate::model::{Arch, LossConfig, Optimizer, OptimizerKind, ParamTable};
-use data::TrainingData;
+use data::{ImageShape, TrainingData};
 use plan::{Plan, PlanInputs};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -156,7 +156,7 @@ impl Engine {
         match &self.data {
             Some(d) => d.gather(
                 &self.device,
-                self.arch.input_len() as u32,
+                self.arch.size,
                 batch as u32,
                 self.layout.x as u32,
             ),
@@ -164,16 +164,12 @@ impl Engine {
         }
     }
 
-    /// Puts the training set on the device (`n` samples of the model's input length), split in
+    /// Puts the training set on the device (`n` samples of the model's input shape), split in
     /// chunks that each fit one storage binding.
     pub fn upload_dataset(&mut self, samples: &[f32], n: usize) -> Result<()> {
-        self.check_dataset(samples, n)?;
-        self.data = Some(TrainingData::resident(
-            &self.device,
-            samples,
-            n,
-            self.arch.input_len(),
-        )?);
+        let shape = self.image_shape(self.arch.size);
+        self.check_dataset(samples, n, shape)?;
+        self.data = Some(TrainingData::resident(&self.device, samples, n, shape)?);
         self.refresh_gathers()
     }
 
@@ -194,38 +190,76 @@ impl Engine {
         self.data.as_ref().map(|d| d.len())
     }
 
-    fn check_dataset(&self, samples: &[f32], n: usize) -> Result<()> {
-        let p = self.arch.input_len();
-        if samples.len() != n * p || n == 0 {
+    /// The side of the training set's images (the model's input size, or larger in patch mode).
+    pub fn data_side(&self) -> Option<u32> {
+        self.data.as_ref().map(|d| d.shape().side)
+    }
+
+    fn image_shape(&self, side: u32) -> ImageShape {
+        ImageShape {
+            channels: self.arch.channels,
+            side,
+        }
+    }
+
+    fn check_dataset(&self, samples: &[f32], n: usize, shape: ImageShape) -> Result<()> {
+        if samples.len() != n * shape.len() || n == 0 {
             return Err(Error::invalid(format!(
-                "data set of {n} samples needs {} values",
-                n * p
+                "data set of {n} images of {}x{}x{} needs {} values",
+                shape.channels,
+                shape.side,
+                shape.side,
+                n * shape.len()
+            )));
+        }
+        if shape.side < self.arch.size {
+            return Err(Error::invalid(format!(
+                "images of {} pixels are smaller than the model's input ({})",
+                shape.side, self.arch.size
             )));
         }
         Ok(())
     }
 
-    /// Puts the training set on the device when it takes at most `device_limit` bytes, and
-    /// otherwise keeps it on the host and streams it. Returns whether it is resident.
-    pub fn set_dataset(&mut self, samples: Vec<f32>, n: usize, device_limit: u64) -> Result<bool> {
-        self.check_dataset(&samples, n)?;
+    /// Puts the training set — `n` images of the model's channels and `side` pixels a side (the
+    /// model's input size, or more for training on patches) — on the device when it takes at
+    /// most `device_limit` bytes, and otherwise keeps it on the host and streams it. Returns
+    /// whether it is resident.
+    pub fn set_dataset(
+        &mut self,
+        samples: Vec<f32>,
+        n: usize,
+        side: u32,
+        device_limit: u64,
+    ) -> Result<bool> {
+        let shape = self.image_shape(side);
+        self.check_dataset(&samples, n, shape)?;
         if (samples.len() as u64) * 4 <= device_limit {
-            self.upload_dataset(&samples, n)?;
+            self.data = Some(TrainingData::resident(&self.device, &samples, n, shape)?);
+            self.refresh_gathers()?;
             return Ok(true);
         }
         let capacity = self.max_batch * self.arch.input_len();
-        self.data = Some(TrainingData::streamed(samples, n, capacity));
+        self.data = Some(TrainingData::streamed(samples, n, shape, capacity));
         self.refresh_gathers()?;
         Ok(false)
     }
 
-    /// Sets the order in which the data set is visited (one epoch).
+    /// Sets the order in which the data set's whole images are visited (one epoch).
     pub fn set_order(&mut self, order: &[u32]) -> Result<()> {
+        let views: Vec<View> = order.iter().map(|&i| View::whole(i)).collect();
+        self.set_epoch(&views)
+    }
+
+    /// Sets the samples of one epoch, in order: views (windows of the model's input size, flips,
+    /// rotations) of the data set's images.
+    pub fn set_epoch(&mut self, views: &[View]) -> Result<()> {
+        let out = self.arch.size;
         let data = self
             .data
             .as_mut()
             .ok_or_else(|| Error::invalid("no data set on the device"))?;
-        data.set_order(&self.device, order)
+        data.set_epoch(&self.device, views, out)
     }
 
     fn write_step(&mut self, batch_offset: u32) {
@@ -252,11 +286,11 @@ impl Engine {
     /// host's batch), forward, loss, backward and the optimizer in one submit. Does not wait.
     pub fn train_step(&mut self, batch_offset: usize, batch: usize) -> Result<()> {
         self.plan(batch)?;
-        let p = self.arch.input_len();
+        let out = self.arch.size;
         match self.data.as_mut() {
             None => return Err(Error::invalid("no data set on the device")),
             Some(d @ TrainingData::Streamed { .. }) => {
-                let x = d.host_batch(batch_offset, batch, p)?;
+                let x = d.host_batch(batch_offset, batch, out)?;
                 self.device.queue.write_buffer(
                     &self.arenas.acts,
                     (self.layout.x * 4) as u64,

@@ -21,7 +21,7 @@ pub mod optimizer;
 pub mod prelude;
 
 pub use bias_grad::BiasGradSpec;
-pub use gather::GatherSpec;
+pub use gather::{GatherSpec, View};
 pub use gemm::{GemmCore, GemmSpec};
 pub use layer::LayerOffsets;
 pub use loss::LossSpec;

@@ -130,6 +130,7 @@ pub fn run(
             seed: key.seed,
             optimizer: plan.optimizer,
             schedule: Schedule::Constant,
+            augment: false,
         };
         let options = FitOptions {
             arch: arch.clone(),
