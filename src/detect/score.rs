@@ -157,7 +157,7 @@ pub fn score_windows(
 ) -> Result<(Vec<f32>, Vec<Vec<f32>>)> {
     let (c, win) = (e.arch.channels, e.arch.size);
     let per = (c * side * side) as usize;
-    if side < win || x.len() % per != 0 {
+    if side < win || !x.len().is_multiple_of(per) {
         return Err(Error::invalid(format!(
             "{} values are not whole images of {c}x{side}x{side} (windows of {win})",
             x.len()
