@@ -3,10 +3,11 @@
 use super::args::{choice, ArchArgs};
 use clap::Args;
 use lamp::data::{self, Source};
+use lamp::detect::Aggregate;
 use lamp::detect::{Checkpoint, TrainConfig};
 use lamp::device::Device;
 use lamp::error::{Error, Result};
-use lamp::model::{Amp, Granularity, Metric, OptimizerKind, Schedule};
+use lamp::model::{Amp, Arch, Granularity, Metric, OptimizerKind, Schedule};
 use lamp::study::{experiment, landscape};
 use std::path::PathBuf;
 
@@ -48,6 +49,23 @@ pub struct ExperimentArgs {
     idx_dir: Option<PathBuf>,
     #[command(flatten)]
     arch: ArchArgs,
+    /// Train on random PxP patches of the images at their own size, score by stitched windows
+    /// (mvtec; the model is conv-ae for P unless --arch says otherwise).
+    #[arg(long)]
+    patch: Option<u32>,
+    /// Flip and rotate each training sample (as `lamp train --augment`).
+    #[arg(long)]
+    augment: bool,
+    /// At least this many optimizer steps (more epochs for small sets).
+    #[arg(long, default_value_t = 0)]
+    min_steps: u32,
+    #[arg(long, value_parser = choice::<Schedule>(), default_value = "constant")]
+    schedule: Schedule,
+    /// An image's score: mean error, maximum or top-k mean of its smoothed map.
+    #[arg(long, value_parser = choice::<Aggregate>(), default_value = "mean")]
+    score_agg: Aggregate,
+    #[arg(long, default_value_t = 0.01)]
+    top_k: f64,
 }
 
 #[derive(Args)]
@@ -83,13 +101,32 @@ pub fn experiment(adapter: Option<&str>, a: ExperimentArgs) -> Result<()> {
         )
         .collect::<Vec<_>>()
         .join(" ");
+    let arch = match (a.patch, a.arch.arch.as_deref()) {
+        (Some(p), None | Some("auto")) => Arch::for_images(a.arch.channels, p)?,
+        _ => a.arch.arch(None)?,
+    };
     let (arch, classes, loader) = experiment::setup(
         &a.dataset,
         a.dir.as_deref(),
         a.classes.as_deref(),
         a.idx_dir.as_deref(),
-        a.arch.arch(None)?,
+        arch,
+        a.patch.is_some(),
     )?;
+    if let Some(p) = a.patch.filter(|&p| p != arch.size) {
+        return Err(Error::setting(
+            "patch",
+            format!("{p} is not the model's input size ({})", arch.size),
+        ));
+    }
+    let recipe = experiment::Recipe {
+        patch: a.patch,
+        augment: a.augment,
+        min_steps: a.min_steps,
+        schedule: a.schedule,
+        aggregate: a.score_agg,
+        top_k: a.top_k,
+    };
     let plan = experiment::Plan {
         dataset: a.dataset.clone(),
         classes,
@@ -101,6 +138,7 @@ pub fn experiment(adapter: Option<&str>, a: ExperimentArgs) -> Result<()> {
         batch: a.batch,
         lr,
         optimizer: a.optimizer,
+        recipe,
         command,
     };
     TrainConfig {

@@ -7,7 +7,7 @@
 use crate::device::Device;
 use crate::engine::{Arenas, Engine};
 use crate::error::{Error, Result};
-use crate::kernels::{GemmCore, GemmMode, GemmSpec};
+use crate::kernels::{GemmCore, GemmMode, GemmSpec, View};
 use crate::model::{Act, Arch, LossConfig};
 use crate::rng::SplitMix64;
 use serde::Serialize;
@@ -58,6 +58,8 @@ pub struct KernelRow {
 pub struct StepRow {
     pub model: String,
     pub batch: usize,
+    /// The samples: "whole images", or "flipped and rotated" (augmentation's views).
+    pub views: &'static str,
     pub step: Timing,
     pub images_per_s: f64,
     pub dispatches: usize,
@@ -213,36 +215,57 @@ pub fn run(g: Arc<Device>, opt: Options) -> Result<Report> {
     let mut steps = Vec::new();
     let batches: &[usize] = if quick { &[16] } else { &[16, 64, 256] };
     let n_data = 1024;
+    let whole: Vec<View> = (0..n_data as u32).map(View::whole).collect();
+    let mut rng = SplitMix64::new(6);
+    let augmented: Vec<View> = whole
+        .iter()
+        .map(|v| View {
+            op: rng.below(8) as u32,
+            ..*v
+        })
+        .collect();
     for &b in batches {
         let mut e = Engine::new(g.clone(), arch.clone(), loss, b, &arch.init(0))?;
         e.upload_dataset(&random(n_data * arch.input_len(), 4), n_data)?;
-        e.set_order(&(0..n_data as u32).collect::<Vec<_>>())?;
-        let per = if quick { 2 } else { 5 };
-        let mut off = 0;
-        // One timing = `per` steps submitted back to back, then one wait.
-        let t = time(reps, || {
-            for _ in 0..per {
-                e.train_step(off, b)?;
-                off = (off + b) % (n_data - b + 1);
-            }
-            e.device.wait()
-        })?;
-        let step_ms = t.median_ms / per as f64;
-        let gflops = e.step_flops(b) / step_ms / 1e6;
-        steps.push(StepRow {
-            model: arch.name.clone(),
-            batch: b,
-            images_per_s: b as f64 / step_ms * 1e3,
-            dispatches: e.step_dispatches(b)?,
-            submits: 1,
-            gflops,
-            pct_of_probe: 100.0 * gflops / peak,
-            step: Timing {
-                median_ms: step_ms,
-                min_ms: t.min_ms / per as f64,
-                max_ms: t.max_ms / per as f64,
-            },
-        });
+        // At batch 64, the same steps on flipped and rotated views (augmentation) too.
+        let variants: &[(&'static str, &[View])] = if b == 64 {
+            &[
+                ("whole images", &whole),
+                ("flipped and rotated", &augmented),
+            ]
+        } else {
+            &[("whole images", &whole)]
+        };
+        for &(views, epoch) in variants {
+            e.set_epoch(epoch)?;
+            let per = if quick { 2 } else { 5 };
+            let mut off = 0;
+            // One timing = `per` steps submitted back to back, then one wait.
+            let t = time(reps, || {
+                for _ in 0..per {
+                    e.train_step(off, b)?;
+                    off = (off + b) % (n_data - b + 1);
+                }
+                e.device.wait()
+            })?;
+            let step_ms = t.median_ms / per as f64;
+            let gflops = e.step_flops(b) / step_ms / 1e6;
+            steps.push(StepRow {
+                model: arch.name.clone(),
+                batch: b,
+                views,
+                images_per_s: b as f64 / step_ms * 1e3,
+                dispatches: e.step_dispatches(b)?,
+                submits: 1,
+                gflops,
+                pct_of_probe: 100.0 * gflops / peak,
+                step: Timing {
+                    median_ms: step_ms,
+                    min_ms: t.min_ms / per as f64,
+                    max_ms: t.max_ms / per as f64,
+                },
+            });
+        }
     }
     let mut scoring = Vec::new();
     {
@@ -304,8 +327,8 @@ pub fn text(r: &Report) -> String {
     s += "\ntraining steps (gather, forward, loss, backward, Adam; one submit each):\n";
     for t in &r.steps {
         s += &format!(
-            "  {} batch {:>3}: {:8.1} img/s, {:.2} ms/step ({:.2}-{:.2}), {} dispatches, {} submit, {:.2} GFLOP/s = {:.1}% of probe\n",
-            t.model, t.batch, t.images_per_s, t.step.median_ms, t.step.min_ms, t.step.max_ms, t.dispatches, t.submits, t.gflops, t.pct_of_probe
+            "  {} batch {:>3}, {}: {:8.1} img/s, {:.2} ms/step ({:.2}-{:.2}), {} dispatches, {} submit, {:.2} GFLOP/s = {:.1}% of probe\n",
+            t.model, t.batch, t.views, t.images_per_s, t.step.median_ms, t.step.min_ms, t.step.max_ms, t.dispatches, t.submits, t.gflops, t.pct_of_probe
         );
     }
     for sc in &r.scoring {

@@ -7,10 +7,12 @@
 use super::report;
 use super::results::{append, read_results, CellKey, CellResult};
 use crate::data::{self, Dataset, TestSet};
-use crate::detect::baseline::mean_image_auroc;
+use crate::detect::baseline::{
+    gaussian_separation, mean_image_auroc, mean_image_separation, separation, Separation,
+};
 use crate::detect::fit::{engine_for, FitOptions};
 use crate::detect::metrics;
-use crate::detect::score::{score_with_maps, MAP_SIGMA};
+use crate::detect::score::{errors_and_maps, Aggregate, ScoreConfig};
 use crate::detect::train::{self, TrainConfig};
 use crate::device::Device;
 use crate::error::{Error, Result};
@@ -20,6 +22,59 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
+
+/// How cells train and score beyond the loss: the recipe of `lamp train`'s options. The default
+/// is the first tables' (whole images, a constant rate, the plain error, exactly `epochs`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Recipe {
+    /// Train on windows of this side of the full-size images, score by stitched windows.
+    pub patch: Option<u32>,
+    pub augment: bool,
+    pub min_steps: u32,
+    pub schedule: Schedule,
+    pub aggregate: Aggregate,
+    pub top_k: f64,
+}
+
+impl Default for Recipe {
+    fn default() -> Self {
+        Recipe {
+            patch: None,
+            augment: false,
+            min_steps: 0,
+            schedule: Schedule::Constant,
+            aggregate: Aggregate::Mean,
+            top_k: ScoreConfig::default().top_k,
+        }
+    }
+}
+
+impl Recipe {
+    /// Its name in the results: what differs from the default.
+    pub fn name(&self) -> String {
+        let d = Recipe::default();
+        let mut parts = Vec::new();
+        if let Some(p) = self.patch {
+            parts.push(format!("patch{p}"));
+        }
+        if self.augment {
+            parts.push("augment".into());
+        }
+        if self.aggregate != d.aggregate {
+            parts.push(match self.aggregate {
+                Aggregate::Topk => format!("top{}%", self.top_k * 100.0),
+                a => a.name().into(),
+            });
+        }
+        if self.schedule != d.schedule {
+            parts.push(self.schedule.name().into());
+        }
+        if self.min_steps > 0 {
+            parts.push(format!("{}steps", self.min_steps));
+        }
+        parts.join(" ")
+    }
+}
 
 pub struct Plan {
     pub dataset: String,
@@ -32,6 +87,7 @@ pub struct Plan {
     pub batch: usize,
     pub lr: f64,
     pub optimizer: OptimizerKind,
+    pub recipe: Recipe,
     /// The command that reproduces (and resumes) the table, printed at its top.
     pub command: String,
 }
@@ -63,6 +119,7 @@ impl Plan {
                                 optimizer: self.optimizer.name().into(),
                                 epochs: self.epochs,
                                 seed: *seed,
+                                recipe: self.recipe.name(),
                             };
                             v.push((
                                 key,
@@ -107,61 +164,82 @@ pub fn run(
         todo.len()
     );
     let mut cache: BTreeMap<String, (Dataset, TestSet)> = BTreeMap::new();
-    let mut baselines: BTreeMap<(String, String), f64> = BTreeMap::new();
+    let mut baselines: BTreeMap<(String, String), (Separation, Separation)> = BTreeMap::new();
     for (i, (key, loss)) in todo.iter().enumerate() {
         if !cache.contains_key(&key.class) {
             cache.clear();
             cache.insert(key.class.clone(), load(&key.class)?);
         }
         let (tr, test) = &cache[&key.class];
-        let base = match baselines.get(&(key.class.clone(), key.metric.clone())) {
-            Some(b) => *b,
-            None => {
-                let b = mean_image_auroc(tr, test, loss.metric).unwrap_or(f64::NAN);
-                baselines.insert((key.class.clone(), key.metric.clone()), b);
-                b
-            }
+        let side = tr.shape[1];
+        let score = ScoreConfig {
+            aggregate: plan.recipe.aggregate,
+            top_k: plan.recipe.top_k,
+            sigma: ScoreConfig::sigma_for(side),
         };
+        let (mean_image, gaussian) = *baselines
+            .entry((key.class.clone(), key.metric.clone()))
+            .or_insert_with(|| {
+                let mut m = mean_image_separation(tr, test, loss.metric, &score);
+                // The plain error's AUROC, as the first tables have it.
+                m.image_auroc = mean_image_auroc(tr, test, loss.metric);
+                (m, gaussian_separation(tr, test, &score))
+            });
         let t0 = Instant::now();
-        let cfg = TrainConfig {
-            epochs: plan.epochs,
-            batch: plan.batch,
-            lr: plan.lr,
-            seed: key.seed,
-            optimizer: plan.optimizer,
-            schedule: Schedule::Constant,
-            augment: false,
-        };
         let options = FitOptions {
             arch: arch.clone(),
             loss: *loss,
-            train: cfg.clone(),
+            train: TrainConfig {
+                epochs: plan.epochs,
+                batch: plan.batch,
+                lr: plan.lr,
+                seed: key.seed,
+                optimizer: plan.optimizer,
+                schedule: plan.recipe.schedule,
+                augment: plan.recipe.augment,
+            },
+            min_steps: plan.recipe.min_steps,
             ..Default::default()
-        };
+        }
+        .resolved(&device, tr.len());
         let params = arch.init(key.seed);
         let mut e = engine_for(device.clone(), &options, &params, None, tr)?;
-        let reports = train::train(&mut e, &cfg, Vec::new(), 0, None, |_| {}, |_, _| Ok(()))?;
+        let cfg = &options.train;
+        let reports = train::train(&mut e, cfg, Vec::new(), 0, None, |_| {}, |_, _| Ok(()))?;
         let train_seconds = t0.elapsed().as_secs_f64();
-        let (scores, pixel_auroc) = match &test.masks {
-            None => (e.score(&test.data.samples)?, None),
-            Some(masks) => {
-                let (scores, maps) = score_with_maps(&mut e, &test.data.samples, MAP_SIGMA)?;
-                let all: Vec<f32> = maps.into_iter().flatten().collect();
-                let gt: Vec<bool> = masks.iter().flatten().copied().collect();
-                (scores, metrics::auroc(&all, &gt))
+        let model = if test.masks.is_none() && !score.needs_maps() && side == arch.size {
+            let s = e.score(&test.data.samples)?;
+            Separation {
+                image_auroc: metrics::auroc(&s, &test.anomalous),
+                ..Default::default()
             }
+        } else {
+            let (errors, maps) = errors_and_maps(&mut e, &test.data.samples, side, score.sigma)?;
+            let s: Vec<f32> = errors
+                .iter()
+                .zip(&maps)
+                .map(|(&x, m)| score.score(x, m))
+                .collect();
+            separation(test, &s, &maps)
         };
-        let auroc = metrics::auroc(&scores, &test.anomalous).unwrap_or(f64::NAN);
+        let auroc = model.image_auroc.unwrap_or(f64::NAN);
+        let base = mean_image.image_auroc.unwrap_or(f64::NAN);
         let r = CellResult {
             key: key.clone(),
             auroc,
             mean_image_auroc: base,
-            pixel_auroc,
+            pixel_auroc: model.pixel_auroc,
+            aupro: model.aupro,
+            mean_image_pixel_auroc: mean_image.pixel_auroc,
+            mean_image_aupro: mean_image.aupro,
+            gaussian_auroc: test.masks.as_ref().and(gaussian.image_auroc),
+            gaussian_pixel_auroc: gaussian.pixel_auroc,
+            gaussian_aupro: gaussian.aupro,
             first_loss: reports.first().map_or(f32::NAN, |r| r.mean_loss),
             last_loss: reports.last().map_or(f32::NAN, |r| r.mean_loss),
             clamps: reports.iter().map(|r| r.clamps).max().unwrap_or(0),
             train_seconds,
-            images_per_s: (tr.len() as f64 * plan.epochs as f64) / train_seconds,
+            images_per_s: (tr.len() as f64 * cfg.epochs as f64) / train_seconds,
             device: device.describe(),
             command: plan.command.clone(),
         };
@@ -184,17 +262,28 @@ pub fn run(
     report::write(out, &plan.command)
 }
 
-/// Loader for MVTec AD categories under `root` (each `root/<category>`).
+/// Loader for MVTec AD categories under `root` (each `root/<category>`), at the model's input
+/// `size`, or with `patch` at the category's own image size.
 pub fn mvtec_loader(
     root: std::path::PathBuf,
     channels: u32,
     size: u32,
+    patch: bool,
 ) -> impl Fn(&str) -> Result<(Dataset, TestSet)> {
     move |category: &str| {
         let src = data::Source::Mvtec(root.join(category));
+        let side = match data::training_shape(&src, false)? {
+            Some(s) if patch => s.median_side.min(1024),
+            _ => size,
+        };
+        if side < size {
+            return Err(Error::invalid(format!(
+                "{category}: images of {side} pixels are smaller than the patches ({size})"
+            )));
+        }
         Ok((
-            data::load_training(&src, channels, size)?,
-            data::load_test(&src, channels, size)?,
+            data::load_training(&src, channels, side)?,
+            data::load_test(&src, channels, side)?,
         ))
     }
 }
@@ -243,6 +332,7 @@ pub fn setup(
     classes: Option<&str>,
     idx_dir: Option<&Path>,
     arch: Arch,
+    patch: bool,
 ) -> Result<(Arch, Vec<String>, Loader)> {
     match dataset {
         "fashion-mnist" => {
@@ -268,7 +358,7 @@ pub fn setup(
                 None => data::mvtec::categories(root)?,
             };
             let (ch, size) = (arch.channels, arch.size);
-            let loader = Box::new(mvtec_loader(root.to_path_buf(), ch, size));
+            let loader = Box::new(mvtec_loader(root.to_path_buf(), ch, size, patch));
             Ok((arch, classes, loader))
         }
         other => Err(Error::invalid(format!(

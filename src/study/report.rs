@@ -15,18 +15,43 @@ use std::path::Path;
 /// AUROCs of one configuration: class → seed → value.
 type PerClass = BTreeMap<String, BTreeMap<u64, f64>>;
 
-/// A configuration's name in the tables: metric, amplification, granularity, optimizer, epochs.
+/// A configuration's name in the tables: metric, amplification, granularity, optimizer, epochs
+/// and the recipe where there is one.
 fn config(k: &CellKey) -> String {
     format!(
-        "{} {} {} {} {}ep",
-        k.metric, k.amp, k.granularity, k.optimizer, k.epochs
+        "{} {} {} {} {}ep{}",
+        k.metric,
+        k.amp,
+        k.granularity,
+        k.optimizer,
+        k.epochs,
+        recipe(k)
     )
 }
 
-/// The baseline a LAMP configuration is compared with: same metric, optimizer and epochs.
-fn baseline_of(k: &CellKey) -> Option<String> {
-    (k.amp == "lamp").then(|| format!("{} none - {} {}ep", k.metric, k.optimizer, k.epochs))
+fn recipe(k: &CellKey) -> String {
+    if k.recipe.is_empty() {
+        String::new()
+    } else {
+        format!(" {}", k.recipe)
+    }
 }
+
+/// The baseline a LAMP configuration is compared with: same metric, optimizer, epochs, recipe.
+fn baseline_of(k: &CellKey) -> Option<String> {
+    (k.amp == "lamp").then(|| {
+        format!(
+            "{} none - {} {}ep{}",
+            k.metric,
+            k.optimizer,
+            k.epochs,
+            recipe(k)
+        )
+    })
+}
+
+/// The model-free baselines' rows of one measure: row name → class → value.
+type BaselineRows = BTreeMap<String, BTreeMap<String, f64>>;
 
 /// The cells of results.jsonl arranged for the tables.
 struct Table {
@@ -34,6 +59,11 @@ struct Table {
     /// config → class → seed → image AUROC (and pixel AUROC where the data set has masks).
     image: BTreeMap<String, PerClass>,
     pixel: BTreeMap<String, PerClass>,
+    aupro: BTreeMap<String, PerClass>,
+    /// The baselines' pixel AUROC and AUPRO, and the per-pixel Gaussian's image AUROC.
+    base_pixel: BaselineRows,
+    base_aupro: BaselineRows,
+    base_image: BaselineRows,
     /// LAMP config → its baseline config.
     pairs: BTreeMap<String, String>,
     /// (metric, class) → AUROC of the mean-image baseline.
@@ -48,6 +78,10 @@ impl Table {
             classes: Vec::new(),
             image: BTreeMap::new(),
             pixel: BTreeMap::new(),
+            aupro: BTreeMap::new(),
+            base_pixel: BTreeMap::new(),
+            base_aupro: BTreeMap::new(),
+            base_image: BTreeMap::new(),
             pairs: BTreeMap::new(),
             mean_image: BTreeMap::new(),
             metric: BTreeMap::new(),
@@ -67,6 +101,25 @@ impl Table {
             if let Some(p) = r.pixel_auroc {
                 put(&mut t.pixel, p);
             }
+            if let Some(p) = r.aupro {
+                put(&mut t.aupro, p);
+            }
+            let base = |rows: &mut BaselineRows, name: String, v: Option<f64>| {
+                if let Some(v) = v {
+                    rows.entry(name).or_default().insert(k.class.clone(), v);
+                }
+            };
+            let mean_image = format!("mean image ({}){}", k.metric, recipe(k));
+            let gaussian = format!("per-pixel Gaussian{}", recipe(k));
+            base(
+                &mut t.base_pixel,
+                mean_image.clone(),
+                r.mean_image_pixel_auroc,
+            );
+            base(&mut t.base_aupro, mean_image, r.mean_image_aupro);
+            base(&mut t.base_image, gaussian.clone(), r.gaussian_auroc);
+            base(&mut t.base_pixel, gaussian.clone(), r.gaussian_pixel_auroc);
+            base(&mut t.base_aupro, gaussian, r.gaussian_aupro);
             if let Some(b) = baseline_of(k) {
                 t.pairs.insert(cfg.clone(), b);
             }
@@ -123,6 +176,22 @@ fn auroc_rows(md: &mut String, classes: &[String], table: &BTreeMap<String, PerC
     }
 }
 
+/// The model-free baselines' rows (one value per class, no seeds), with their class mean.
+fn baseline_rows(md: &mut String, classes: &[String], rows: &BaselineRows) {
+    for (name, per) in rows {
+        *md += &format!("| {name} |");
+        for c in classes {
+            *md += &per.get(c).map_or(" |".into(), |v| format!(" {v:.4} |"));
+        }
+        let v: Vec<f64> = classes.iter().filter_map(|c| per.get(c).copied()).collect();
+        *md += &if v.len() == classes.len() {
+            format!(" {:.4} |\n", sample_mean_std(&v).0)
+        } else {
+            " |\n".into()
+        };
+    }
+}
+
 fn header(md: &mut String, first: &str, classes: &[String], last: &str) {
     *md += &format!("| {first} |");
     for c in classes {
@@ -167,12 +236,21 @@ pub fn write(out: &Path, command: &str) -> Result<()> {
         }
         md += " |\n";
     }
+    baseline_rows(&mut md, &t.classes, &t.base_image);
     if !t.pixel.is_empty() {
         md +=
             "\nPixel AUROC (every pixel of every test image, ground-truth masks), mean ± standard \
                deviation over seeds.\n\n";
         header(&mut md, "configuration", &t.classes, "mean");
         auroc_rows(&mut md, &t.classes, &t.pixel);
+        baseline_rows(&mut md, &t.classes, &t.base_pixel);
+    }
+    if !t.aupro.is_empty() {
+        md += "\nAUPRO (per-region overlap up to a false-positive rate of 0.3, normalised), mean \
+               ± standard deviation over seeds.\n\n";
+        header(&mut md, "configuration", &t.classes, "mean");
+        auroc_rows(&mut md, &t.classes, &t.aupro);
+        baseline_rows(&mut md, &t.classes, &t.base_aupro);
     }
 
     let comparisons = t.comparisons();

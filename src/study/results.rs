@@ -19,6 +19,10 @@ pub struct CellKey {
     pub optimizer: String,
     pub epochs: u32,
     pub seed: u64,
+    /// What else the training and scoring did ("patch32 augment topk cosine 500steps"; empty
+    /// for whole images, constant rate and the plain error, as the first tables had).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub recipe: String,
 }
 
 /// A finished cell, one line of results.jsonl.
@@ -30,6 +34,20 @@ pub struct CellResult {
     /// The model-free baseline on the same split: error against the mean training image.
     pub mean_image_auroc: f64,
     pub pixel_auroc: Option<f64>,
+    /// Per-region overlap (up to a false-positive rate of 0.3), where the test set has masks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aupro: Option<f64>,
+    /// The baselines' pixel metrics and the per-pixel Gaussian's (see detect::baseline).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mean_image_pixel_auroc: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mean_image_aupro: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gaussian_auroc: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gaussian_pixel_auroc: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gaussian_aupro: Option<f64>,
     pub first_loss: f32,
     pub last_loss: f32,
     pub clamps: u64,
