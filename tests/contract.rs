@@ -115,6 +115,7 @@ fn every_spec_sets_exactly_its_shaders_overrides() {
         out: 8,
         batch: 2,
         x_off: 0,
+        t_off: 0,
         chunk_start: 0,
         chunk_len: 5,
     };

@@ -248,8 +248,9 @@ fn adam_flags_non_finite_gradients() {
     assert_ne!(flag.to_bits(), 0);
 }
 
-/// Batches of views (windows at random positions under the 8 flips and rotations) of a data set
-/// split in chunks, against the views' definition on the host (`View::extract`).
+/// Batches of views (windows at random positions under the 8 flips and rotations, half with a
+/// synthetic defect) of a data set split in chunks — inputs and clean targets — against the
+/// views' definition on the host (`View::extract_pair`).
 #[test]
 fn gather_builds_batches_of_views_from_chunks() {
     let g = device();
@@ -263,18 +264,28 @@ fn gather_builds_batches_of_views_from_chunks() {
     let views: Vec<View> = order
         .iter()
         .enumerate()
-        .map(|(i, &image)| View {
-            image,
-            y0: r.below(5) as u32,
-            x0: r.below(5) as u32,
-            op: i as u32 % 8,
+        .map(|(i, &image)| {
+            let v = View {
+                y0: r.below(5) as u32,
+                x0: r.below(5) as u32,
+                op: i as u32 % 8,
+                ..View::whole(image)
+            };
+            if i % 2 == 0 {
+                v.with_defect((1, 4), (0, 2), 0.25)
+            } else {
+                v
+            }
         })
         .collect();
     let (batch, offset) = (8, 3);
-    let a = Arenas::new(&g, 1, batch * p, 8).unwrap();
-    g.queue
-        .write_buffer(&a.acts, 0, bytemuck::cast_slice(&vec![f32::NAN; batch * p]));
-    let buf_views = g.storage("views", 4 * n);
+    let a = Arenas::new(&g, 1, 2 * batch * p, 8).unwrap();
+    g.queue.write_buffer(
+        &a.acts,
+        0,
+        bytemuck::cast_slice(&vec![f32::NAN; 2 * batch * p]),
+    );
+    let buf_views = g.storage("views", 8 * n);
     g.queue
         .write_buffer(&buf_views, 0, bytemuck::cast_slice(&views));
     let u = StepUniform {
@@ -297,6 +308,7 @@ fn gather_builds_batches_of_views_from_chunks() {
             out,
             batch: batch as u32,
             x_off: 0,
+            t_off: (batch * p) as u32,
             chunk_start: start as u32,
             chunk_len: len as u32,
         };
@@ -304,18 +316,19 @@ fn gather_builds_batches_of_views_from_chunks() {
         ds.push(spec.dispatch(&g, group).unwrap());
     }
     a.submit(&g, &[&ds]);
-    let got = g.read_f32(&a.acts, 0, batch * p).unwrap();
+    let got = g.read_f32(&a.acts, 0, 2 * batch * p).unwrap();
+    let (inputs, targets) = got.split_at(batch * p);
     for b in 0..batch {
         let v = views[offset + b];
-        let mut want = Vec::new();
-        v.extract(
-            &data[v.image as usize * per..][..per],
-            c,
-            src,
-            out,
-            &mut want,
+        let (mut input, mut target) = (Vec::new(), Vec::new());
+        let image = &data[v.image as usize * per..][..per];
+        v.extract_pair(image, (c, src, out), &mut input, Some(&mut target));
+        assert_eq!(&inputs[b * p..(b + 1) * p], &input[..], "input {b}: {v:?}");
+        assert_eq!(
+            &targets[b * p..(b + 1) * p],
+            &target[..],
+            "target {b}: {v:?}"
         );
-        assert_eq!(&got[b * p..(b + 1) * p], &want[..], "sample {b}: {v:?}");
     }
 }
 

@@ -192,6 +192,7 @@ fn streamed_data_trains_to_the_same_bytes_as_resident() {
             optimizer,
             schedule: Schedule::Cosine,
             augment: true,
+            denoise: true,
         };
         let run = |device_data_limit: u64| {
             let options = FitOptions {

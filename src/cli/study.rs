@@ -56,6 +56,9 @@ pub struct ExperimentArgs {
     /// Flip and rotate each training sample (as `lamp train --augment`).
     #[arg(long)]
     augment: bool,
+    /// Train to remove synthetic defects (as `lamp train --denoise`).
+    #[arg(long)]
+    denoise: bool,
     /// At least this many optimizer steps (more epochs for small sets).
     #[arg(long, default_value_t = 0)]
     min_steps: u32,
@@ -122,6 +125,7 @@ pub fn experiment(adapter: Option<&str>, a: ExperimentArgs) -> Result<()> {
     let recipe = experiment::Recipe {
         patch: a.patch,
         augment: a.augment,
+        denoise: a.denoise,
         min_steps: a.min_steps,
         schedule: a.schedule,
         aggregate: a.score_agg,
@@ -149,6 +153,7 @@ pub fn experiment(adapter: Option<&str>, a: ExperimentArgs) -> Result<()> {
         optimizer: a.optimizer,
         schedule: Schedule::Constant,
         augment: false,
+        denoise: false,
     }
     .check(usize::MAX)?;
     if a.batch == 0 {

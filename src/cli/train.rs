@@ -84,6 +84,11 @@ pub struct TrainArgs {
     /// not objects, which have an up).
     #[arg(long)]
     augment: bool,
+    /// Train to remove synthetic defects: half the samples get a rectangle of one random grey
+    /// level pasted in, and the model learns to restore the clean image, so that real defects,
+    /// flat ones too, reconstruct badly.
+    #[arg(long)]
+    denoise: bool,
     /// Continue from the checkpoint at --out (written after every epoch) up to --epochs.
     #[arg(long)]
     resume: bool,
@@ -108,6 +113,7 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
             seed: a.seed,
             schedule: a.schedule,
             augment: a.augment,
+            denoise: a.denoise,
             ..Default::default()
         },
         min_steps: match (a.min_steps, a.epochs) {

@@ -9,7 +9,7 @@ use super::score::{errors_and_maps, window_stride, Aggregate, ScoreConfig};
 use super::train::{self, EpochReport, Progress, TrainConfig, AUTO_BATCH};
 use crate::data::{self, Dataset};
 use crate::device::Device;
-use crate::engine::{fitting_batch, Engine};
+use crate::engine::{fitting_batch_with, Engine};
 use crate::error::{Error, Result};
 use crate::kernels::View;
 use crate::model::{loss::sample_error, Arch, LossConfig};
@@ -94,7 +94,9 @@ impl FitOptions {
     pub fn resolved(&self, device: &Device, n: usize) -> FitOptions {
         let mut o = self.clone();
         if o.train.batch == 0 {
-            o.train.batch = fitting_batch(device, &o.arch, o.loss, AUTO_BATCH.min(n)).max(1);
+            let want = AUTO_BATCH.min(n);
+            let fits = fitting_batch_with(device, &o.arch, o.loss, want, o.train.denoise);
+            o.train.batch = fits.max(1);
         }
         let steps = n.div_ceil(o.train.batch.max(1)) as u32;
         o.train.epochs = o.train.epochs.max(self.min_steps.div_ceil(steps.max(1)));
@@ -251,7 +253,8 @@ pub fn engine_for(
             o.arch.name, o.arch.channels, o.arch.size
         )));
     }
-    let mut e = Engine::new(device, o.arch.clone(), o.loss, o.train.batch, params)?;
+    let (arch, batch) = (o.arch.clone(), o.train.batch);
+    let mut e = Engine::new_with(device, arch, o.loss, batch, params, o.train.denoise)?;
     if let Some(opt) = state {
         e.write_moments(&opt.exp_avg, &opt.exp_avg_sq);
         e.t = opt.t;
@@ -355,10 +358,9 @@ fn held_out_windows(val: &Dataset, size: u32, seed: u64) -> Vec<f32> {
     for i in 0..val.len() {
         for _ in 0..4 {
             let v = View {
-                image: 0,
                 y0: rng.below(span) as u32,
                 x0: rng.below(span) as u32,
-                op: 0,
+                ..View::whole(0)
             };
             v.extract(val.sample(i), c, side, size, &mut out);
         }

@@ -173,10 +173,9 @@ pub fn score_windows(
         for &y0 in &starts {
             for &x0 in &starts {
                 let view = crate::kernels::View {
-                    image: 0,
                     y0,
                     x0,
-                    op: 0,
+                    ..crate::kernels::View::whole(0)
                 };
                 view.extract(image, c, side, win, &mut windows);
                 at.push((y0 as usize, x0 as usize));

@@ -32,6 +32,12 @@ pub struct TrainConfig {
     /// seed (for textures; objects have an up and a down).
     #[serde(default, skip_serializing_if = "is_false")]
     pub augment: bool,
+    /// Train to remove synthetic defects: half the samples get a rectangle of one random grey
+    /// level pasted into the input, while the loss compares the reconstruction with the clean
+    /// sample. The model learns to restore what is not normal, so real defects reconstruct
+    /// badly, including flat ones a plain autoencoder would copy.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub denoise: bool,
 }
 
 fn is_false(v: &bool) -> bool {
@@ -53,6 +59,7 @@ impl Default for TrainConfig {
             optimizer: OptimizerKind::Adam,
             schedule: Schedule::Cosine,
             augment: false,
+            denoise: false,
         }
     }
 }
@@ -131,17 +138,13 @@ pub fn epoch_order(seed: u64, epoch: u32, n: usize) -> Vec<u32> {
 
 /// The samples of epoch `epoch` (0-based): the images in `epoch_order`, each as a window of
 /// `out` pixels at a position drawn from the seed (the whole image where `side` = `out`), with a
-/// flip or rotation drawn too when `augment`. Whole images without augmentation are the plain
-/// order, as before views existed.
-pub fn epoch_views(
-    seed: u64,
-    epoch: u32,
-    n: usize,
-    side: u32,
-    out: u32,
-    augment: bool,
-) -> Vec<View> {
+/// flip or rotation drawn too when `cfg.augment`, and a synthetic defect in half of them when
+/// `cfg.denoise`. Whole images without either are the plain order, as before views existed.
+pub fn epoch_views(cfg: &TrainConfig, epoch: u32, n: usize, side: u32, out: u32) -> Vec<View> {
+    let (seed, augment) = (cfg.seed, cfg.augment);
     let order = epoch_order(seed, epoch, n);
+    let mut defects =
+        SplitMix64::new(seed ^ 0x00DE_FEC7 ^ (epoch as u64).wrapping_mul(0x2545_F491));
     let mut rng =
         SplitMix64::new(seed ^ 0xD1B5_4A32_D192_ED03 ^ (epoch as u64).wrapping_mul(0x9E37_79B9));
     let span = (side - out.min(side)) as u64 + 1;
@@ -156,9 +159,22 @@ pub fn epoch_views(
             if augment {
                 v.op = rng.below(8) as u32;
             }
+            if cfg.denoise && defects.next_f64() < 0.5 {
+                v = with_synthetic_defect(v, out, &mut defects);
+            }
             v
         })
         .collect()
+}
+
+/// `v` with a rectangle of the window, 1 to `out`/2 pixels high and wide (from lines to
+/// blotches), set to a grey level uniform in [0, 1].
+fn with_synthetic_defect(v: View, out: u32, rng: &mut SplitMix64) -> View {
+    let max = (out / 2).max(1) as u64;
+    let (h, w) = (1 + rng.below(max) as u32, 1 + rng.below(max) as u32);
+    let y0 = rng.below((out - h + 1) as u64) as u32;
+    let x0 = rng.below((out - w + 1) as u64) as u32;
+    v.with_defect((y0, y0 + h), (x0, x0 + w), rng.next_f64() as f32)
 }
 
 /// Trains on the engine's data set, epochs `first..cfg.epochs`, after the epochs of `history`,
@@ -193,7 +209,7 @@ pub fn train(
         let start = Instant::now();
         engine.reset_stats();
         let out = engine.arch.size;
-        engine.set_epoch(&epoch_views(cfg.seed, epoch, n, side, out, cfg.augment))?;
+        engine.set_epoch(&epoch_views(cfg, epoch, n, side, out))?;
         for s in 0..steps {
             let off = s * cfg.batch;
             let lr = cfg.schedule.lr_at(cfg.lr, engine.t as u64, total_steps);

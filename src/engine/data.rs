@@ -44,8 +44,9 @@ pub(crate) enum TrainingData {
         n: usize,
         shape: ImageShape,
         order: Vec<View>,
-        /// The batch being assembled.
+        /// The batch being assembled: inputs, and (training to remove defects) targets.
         batch: Vec<f32>,
+        target: Vec<f32>,
     },
 }
 
@@ -55,7 +56,7 @@ impl TrainingData {
         let per = shape.len();
         let per_chunk =
             (dev.limits.max_storage_buffer_binding_size / (per as u64 * 4)).max(1) as usize;
-        let views = dev.storage("views", 4 * n);
+        let views = dev.storage("views", 8 * n);
         let mut chunks = Vec::new();
         let mut start = 0;
         while start < n {
@@ -89,6 +90,7 @@ impl TrainingData {
             shape,
             order: Vec::new(),
             batch: Vec::with_capacity(batch_capacity),
+            target: Vec::new(),
         }
     }
 
@@ -124,9 +126,15 @@ impl TrainingData {
         Ok(())
     }
 
-    /// The gather launches of a batch of windows of side `out` (none when streamed: the host
-    /// writes the batch).
-    pub fn gather(&self, dev: &Device, out: u32, batch: u32, x_off: u32) -> Result<Vec<Dispatch>> {
+    /// The gather launches of a batch of windows of side `out`, inputs at `x_off` and targets at
+    /// `t_off` (none when streamed: the host writes the batch).
+    pub fn gather(
+        &self,
+        dev: &Device,
+        out: u32,
+        batch: u32,
+        (x_off, t_off): (u32, u32),
+    ) -> Result<Vec<Dispatch>> {
         let TrainingData::Resident { chunks, shape, .. } = self else {
             return Ok(Vec::new());
         };
@@ -139,6 +147,7 @@ impl TrainingData {
                     out,
                     batch,
                     x_off,
+                    t_off,
                     chunk_start: c.start,
                     chunk_len: c.len,
                 }
@@ -148,12 +157,19 @@ impl TrainingData {
     }
 
     /// Streamed: the batch at `offset` of the epoch, windows of side `out`, assembled on the
-    /// host exactly as gather.wgsl would.
-    pub fn host_batch(&mut self, offset: usize, size: usize, out: u32) -> Result<&[f32]> {
+    /// host exactly as gather.wgsl would: the inputs, and with `targets` the clean samples.
+    pub fn host_batch(
+        &mut self,
+        offset: usize,
+        size: usize,
+        out: u32,
+        targets: bool,
+    ) -> Result<(&[f32], &[f32])> {
         let TrainingData::Streamed {
             samples,
             order,
             batch,
+            target,
             shape,
             ..
         } = self
@@ -164,11 +180,13 @@ impl TrainingData {
             return Err(Error::invalid("batch runs past the end of the epoch order"));
         }
         batch.clear();
+        target.clear();
         let per = shape.len();
         for v in &order[offset..offset + size] {
             let image = &samples[v.image as usize * per..][..per];
-            v.extract(image, shape.channels, shape.side, out, batch);
+            let t = targets.then_some(&mut *target);
+            v.extract_pair(image, (shape.channels, shape.side, out), batch, t);
         }
-        Ok(batch)
+        Ok((batch, target))
     }
 }

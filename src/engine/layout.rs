@@ -10,6 +10,9 @@ use crate::model::{Arch, Layer, LossConfig, Metric, ParamTable};
 pub struct ActLayout {
     /// The batch input [B, C, H, W].
     pub x: usize,
+    /// What the loss compares the reconstruction with: the input itself, or (training to remove
+    /// synthetic defects) the clean samples in a region of their own.
+    pub target: usize,
     /// Post-activation output of each layer.
     pub h: Vec<usize>,
     /// Gradient with respect to each layer's pre-activation output.
@@ -28,6 +31,7 @@ impl ActLayout {
         input_len: usize,
         scratch_per_sample: usize,
         max_batch: usize,
+        targets: bool,
     ) -> ActLayout {
         let mut at = 0;
         let mut take = |n: usize| {
@@ -36,6 +40,7 @@ impl ActLayout {
             o
         };
         let x = take(input_len);
+        let target = if targets { take(input_len) } else { x };
         let h = layers.iter().map(|l| take(l.out_len())).collect();
         let dz = layers.iter().map(|l| take(l.out_len())).collect();
         let scratch = take(scratch_per_sample);
@@ -43,6 +48,7 @@ impl ActLayout {
         at += gemm::SPLIT_K_SCRATCH;
         ActLayout {
             x,
+            target,
             h,
             dz,
             scratch,
@@ -51,14 +57,15 @@ impl ActLayout {
         }
     }
 
-    /// The layout of `arch` trained or scored with `loss`, for `batch` samples.
-    pub fn of(arch: &Arch, loss: LossConfig, batch: usize) -> ActLayout {
+    /// The layout of `arch` trained or scored with `loss`, for `batch` samples, with a region
+    /// of its own for the loss's targets where `targets`.
+    pub fn of(arch: &Arch, loss: LossConfig, batch: usize, targets: bool) -> ActLayout {
         let scratch = if loss.metric == Metric::Ssim {
             LossSpec::scratch_per_sample(arch.input_shape())
         } else {
             0
         };
-        ActLayout::new(&arch.layers(), arch.input_len(), scratch, batch)
+        ActLayout::new(&arch.layers(), arch.input_len(), scratch, batch, targets)
     }
 
     /// Layer `li`'s tensors: its weight and bias in the parameter arena, its input, output and
@@ -80,8 +87,19 @@ impl ActLayout {
 /// The largest batch up to `want` whose activations fit one storage binding (and 32-bit
 /// indexing) on this device.
 pub fn fitting_batch(dev: &Device, arch: &Arch, loss: LossConfig, want: usize) -> usize {
+    fitting_batch_with(dev, arch, loss, want, false)
+}
+
+/// As `fitting_batch`, with a region for the loss's targets where `targets`.
+pub fn fitting_batch_with(
+    dev: &Device,
+    arch: &Arch,
+    loss: LossConfig,
+    want: usize,
+    targets: bool,
+) -> usize {
     // Per-sample regions end where the fixed split-K scratch begins.
-    let one = ActLayout::of(arch, loss, 1);
+    let one = ActLayout::of(arch, loss, 1, targets);
     let (per_sample, fixed) = (one.partials as u64, (one.len - one.partials) as u64);
     let limit = (dev.limits.max_storage_buffer_binding_size / 4).min(u32::MAX as u64);
     let room = limit.saturating_sub(fixed);

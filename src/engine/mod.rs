@@ -16,7 +16,7 @@ pub mod profile;
 pub mod stats;
 
 pub use arenas::Arenas;
-pub use layout::{fitting_batch, ActLayout};
+pub use layout::{fitting_batch, fitting_batch_with, ActLayout};
 pub use stats::Stats;
 
 use crate::device::Device;
@@ -60,6 +60,19 @@ impl Engine {
         max_batch: usize,
         params: &[f32],
     ) -> Result<Engine> {
+        Engine::new_with(device, arch, loss, max_batch, params, false)
+    }
+
+    /// As `new`; with `targets`, the loss compares reconstructions with targets of their own
+    /// (the clean samples of training to remove synthetic defects) instead of the inputs.
+    pub fn new_with(
+        device: Arc<Device>,
+        arch: Arch,
+        loss: LossConfig,
+        max_batch: usize,
+        params: &[f32],
+        targets: bool,
+    ) -> Result<Engine> {
         arch.check()?;
         if max_batch == 0 {
             return Err(Error::invalid("batch size must be at least 1"));
@@ -73,8 +86,8 @@ impl Engine {
                 table.len()
             )));
         }
-        let layout = ActLayout::of(&arch, loss, max_batch);
-        let fits = fitting_batch(&device, &arch, loss, usize::MAX);
+        let layout = ActLayout::of(&arch, loss, max_batch, targets);
+        let fits = fitting_batch_with(&device, &arch, loss, usize::MAX, targets);
         if max_batch > fits {
             return Err(Error::invalid(format!(
                 "batch {max_batch} needs {} MiB of activations, more than the device binds ({} MiB); \
@@ -158,7 +171,7 @@ impl Engine {
                 &self.device,
                 self.arch.size,
                 batch as u32,
-                self.layout.x as u32,
+                (self.layout.x as u32, self.layout.target as u32),
             ),
             None => Ok(Vec::new()),
         }
@@ -290,12 +303,18 @@ impl Engine {
         match self.data.as_mut() {
             None => return Err(Error::invalid("no data set on the device")),
             Some(d @ TrainingData::Streamed { .. }) => {
-                let x = d.host_batch(batch_offset, batch, out)?;
-                self.device.queue.write_buffer(
-                    &self.arenas.acts,
-                    (self.layout.x * 4) as u64,
-                    bytemuck::cast_slice(x),
-                );
+                let targets = self.layout.target != self.layout.x;
+                let (x, t) = d.host_batch(batch_offset, batch, out, targets)?;
+                let acts = &self.arenas.acts;
+                let q = &self.device.queue;
+                q.write_buffer(acts, (self.layout.x * 4) as u64, bytemuck::cast_slice(x));
+                if targets {
+                    q.write_buffer(
+                        acts,
+                        (self.layout.target * 4) as u64,
+                        bytemuck::cast_slice(t),
+                    );
+                }
                 return self.grad_step(batch, true);
             }
             Some(d) if batch_offset + batch > d.len() => {
@@ -337,11 +356,18 @@ impl Engine {
             )));
         }
         self.plan(batch)?;
-        self.device.queue.write_buffer(
-            &self.arenas.acts,
-            (self.layout.x * 4) as u64,
-            bytemuck::cast_slice(x),
-        );
+        // The inputs, and the loss's targets where they have a region of their own.
+        let mut regions = vec![self.layout.x];
+        if self.layout.target != self.layout.x {
+            regions.push(self.layout.target);
+        }
+        for r in regions {
+            self.device.queue.write_buffer(
+                &self.arenas.acts,
+                (r * 4) as u64,
+                bytemuck::cast_slice(x),
+            );
+        }
         Ok(())
     }
 

@@ -41,12 +41,13 @@ impl Plan {
             let o = p.layout.layer(p.table, &layers, li);
             forward.push(layer::forward(l, b, &o).dispatch(dev, format!("{} forward", l.name))?);
         }
-        let spec = |grad| LossSpec {
+        // Training compares the reconstruction with the targets; scoring with the inputs.
+        let spec = |grad: bool| LossSpec {
             loss: p.loss,
             batch: b,
             stats_batch: p.max_batch as u32,
             shape: p.arch.input_shape(),
-            x_off: p.layout.x as u32,
+            x_off: if grad { p.layout.target } else { p.layout.x } as u32,
             y_off: p.layout.h[n - 1] as u32,
             dz_off: p.layout.dz[n - 1] as u32,
             scratch_off: p.layout.scratch as u32,

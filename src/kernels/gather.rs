@@ -1,6 +1,7 @@
 //! Launches of gather.wgsl: a training batch assembled in the activation arena from the
 //! device-resident data set, one dispatch per chunk of the data set. Each sample is a view of an
-//! image: a window (the whole image, or a patch of it) under one of the 8 flips and rotations.
+//! image: a window (the whole image, or a patch of it) under one of the 8 flips and rotations,
+//! with, in training to remove defects, a synthetic defect pasted into the input.
 
 use super::prelude::wgsl;
 use super::{strided_groups, Dispatch};
@@ -14,14 +15,20 @@ pub static GATHER: ShaderSource = ShaderSource {
 };
 
 /// One sample of an epoch: `image`'s window at (`y0`, `x0`) seen through `op` (bit 0: mirror x,
-/// bit 1: mirror y, bit 2: transpose). Mirrors gather.wgsl's `views` entries.
+/// bit 1: mirror y, bit 2: transpose), with the window's rectangle [`rows`) × [`cols`) (each
+/// packed as first | end << 16; empty when first = end) set to `value` in the model's input.
+/// Mirrors gather.wgsl's `views` entries (two vec4s).
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, bytemuck::Pod, bytemuck::Zeroable)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct View {
     pub image: u32,
     pub y0: u32,
     pub x0: u32,
     pub op: u32,
+    pub rows: u32,
+    pub cols: u32,
+    pub value: f32,
+    pub pad: u32,
 }
 
 impl View {
@@ -46,17 +53,50 @@ impl View {
         }
         (self.y0 + y, self.x0 + x)
     }
-    /// The view of one `c`×`src`×`src` image as a `c`×`out`×`out` sample, appended to `out_buf`.
-    pub fn extract(&self, image: &[f32], c: u32, src: u32, out: u32, out_buf: &mut Vec<f32>) {
+    /// A synthetic defect: the window's rows [y0, y1) × columns [x0, x1) set to `value`.
+    pub fn with_defect(self, (y0, y1): (u32, u32), (x0, x1): (u32, u32), value: f32) -> View {
+        View {
+            rows: y0 | y1 << 16,
+            cols: x0 | x1 << 16,
+            value,
+            ..self
+        }
+    }
+    /// Whether the window's pixel (`oy`, `ox`) lies in the defect.
+    pub fn in_defect(&self, oy: u32, ox: u32) -> bool {
+        let inside = |v: u32, packed: u32| v >= (packed & 0xffff) && v < packed >> 16;
+        inside(oy, self.rows) && inside(ox, self.cols)
+    }
+    /// The view of one `c`×`src`×`src` image as a `c`×`out`×`out` sample (the model's input,
+    /// defect included), appended to `input`, and the clean sample to `target` if given.
+    pub fn extract_pair(
+        &self,
+        image: &[f32],
+        (c, src, out): (u32, u32, u32),
+        input: &mut Vec<f32>,
+        mut target: Option<&mut Vec<f32>>,
+    ) {
         for ch in 0..c {
             let plane = &image[(ch * src * src) as usize..];
             for oy in 0..out {
                 for ox in 0..out {
                     let (y, x) = self.source(oy, ox, out);
-                    out_buf.push(plane[(y * src + x) as usize]);
+                    let clean = plane[(y * src + x) as usize];
+                    input.push(if self.in_defect(oy, ox) {
+                        self.value
+                    } else {
+                        clean
+                    });
+                    if let Some(t) = target.as_deref_mut() {
+                        t.push(clean);
+                    }
                 }
             }
         }
+    }
+    /// The view's input sample alone (see `extract_pair`).
+    pub fn extract(&self, image: &[f32], c: u32, src: u32, out: u32, out_buf: &mut Vec<f32>) {
+        self.extract_pair(image, (c, src, out), out_buf, None);
     }
 }
 
@@ -69,8 +109,9 @@ pub struct GatherSpec {
     /// Side of the model's input.
     pub out: u32,
     pub batch: u32,
-    /// Where the batch goes in acts.
+    /// Where the batch's inputs go in acts, and its targets (the same offset: no defects).
     pub x_off: u32,
+    pub t_off: u32,
     /// The chunk's first image and its length.
     pub chunk_start: u32,
     pub chunk_len: u32,
@@ -84,6 +125,7 @@ impl GatherSpec {
             ("OUT", self.out as f64),
             ("BATCH", self.batch as f64),
             ("X_OFF", self.x_off as f64),
+            ("T_OFF", self.t_off as f64),
             ("CHUNK_START", self.chunk_start as f64),
             ("CHUNK_LEN", self.chunk_len as f64),
         ]
@@ -104,6 +146,25 @@ impl GatherSpec {
 #[cfg(test)]
 mod tests {
     use super::View;
+
+    #[test]
+    fn a_defect_replaces_its_rectangle_in_the_input_only() {
+        let image: Vec<f32> = (0..16).map(|v| v as f32).collect();
+        let v = View::whole(0).with_defect((1, 3), (2, 4), -1.0);
+        let (mut input, mut target) = (Vec::new(), Vec::new());
+        v.extract_pair(&image, (1, 4, 4), &mut input, Some(&mut target));
+        assert_eq!(target, image);
+        let want: Vec<f32> = (0..16)
+            .map(|i| {
+                if (1..3).contains(&(i / 4)) && (2..4).contains(&(i % 4)) {
+                    -1.0
+                } else {
+                    i as f32
+                }
+            })
+            .collect();
+        assert_eq!(input, want);
+    }
 
     /// The 3×3 window [[0 1 2] [3 4 5] [6 7 8]] seen through `op`, row by row.
     fn seen(op: u32) -> Vec<u32> {

@@ -30,6 +30,7 @@ pub struct Recipe {
     /// Train on windows of this side of the full-size images, score by stitched windows.
     pub patch: Option<u32>,
     pub augment: bool,
+    pub denoise: bool,
     pub min_steps: u32,
     pub schedule: Schedule,
     pub aggregate: Aggregate,
@@ -41,6 +42,7 @@ impl Default for Recipe {
         Recipe {
             patch: None,
             augment: false,
+            denoise: false,
             min_steps: 0,
             schedule: Schedule::Constant,
             aggregate: Aggregate::Mean,
@@ -59,6 +61,9 @@ impl Recipe {
         }
         if self.augment {
             parts.push("augment".into());
+        }
+        if self.denoise {
+            parts.push("denoise".into());
         }
         if self.aggregate != d.aggregate {
             parts.push(match self.aggregate {
@@ -197,6 +202,7 @@ pub fn run(
                 optimizer: plan.optimizer,
                 schedule: plan.recipe.schedule,
                 augment: plan.recipe.augment,
+                denoise: plan.recipe.denoise,
             },
             min_steps: plan.recipe.min_steps,
             ..Default::default()
