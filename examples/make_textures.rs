@@ -12,8 +12,9 @@
 //! - `test/good`: 30 crops from the right 40% (never seen in training);
 //! - `test/<defect>` and `ground_truth/<defect>/<name>_mask.png` (255 on the defect): 20 crops
 //!   each from the right 40%, with one defect of the kind:
-//!   - `spot`: a filled ellipse of one grey level, darker or brighter than the texture;
-//!   - `scratch`: a straight line 1–3 px wide, 24–64 px long, dark or bright;
+//!   - `spot`: a filled ellipse of one grey level, 40–80 levels darker or brighter than the
+//!     crop's mean;
+//!   - `scratch`: a straight line 1–3 px wide, 24–64 px long, of such a grey level;
 //!   - `foreign`: a square of 14–28 px cut from another of the photographs.
 
 use image::{GrayImage, Luma};
@@ -92,14 +93,13 @@ fn save(img: &GrayImage, dir: &Path, k: usize) {
     img.save(dir.join(format!("{k:03}.png"))).unwrap();
 }
 
-/// A grey level that stands out from `img`'s mean: well below it or well above it.
+/// A grey level 40 to 80 levels (of 255) below or above `img`'s mean: inside the texture's own
+/// range, as real stains are, rather than black or white.
 fn contrasting(img: &GrayImage, rng: &mut SplitMix64) -> u8 {
     let mean = img.pixels().map(|p| p[0] as f64).sum::<f64>() / (CROP * CROP) as f64;
-    if rng.next_f64() < 0.5 && mean > 70.0 {
-        (mean * (0.15 + 0.2 * rng.next_f64())) as u8
-    } else {
-        (mean + (255.0 - mean) * (0.6 + 0.35 * rng.next_f64())) as u8
-    }
+    let shift = 40.0 + 40.0 * rng.next_f64();
+    let sign = if rng.next_f64() < 0.5 { -1.0 } else { 1.0 };
+    (mean + sign * shift).clamp(0.0, 255.0) as u8
 }
 
 fn new_mask() -> GrayImage {
