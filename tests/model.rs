@@ -169,21 +169,26 @@ fn training_steps_are_deterministic() {
 
 /// The training set streamed from host memory (batches assembled on the host) trains to the same
 /// bytes as the resident one (batches gathered on the device), over two epochs whose last batch
-/// is partial (20 samples, batch 8), with both optimizers, a learning-rate schedule and the
-/// held-out images scored after each epoch.
+/// is partial (20 samples, batch 8), with both optimizers, whole images and patches, flips and
+/// rotations, synthetic defects, a learning-rate schedule and the held-out images scored after
+/// each epoch.
 #[test]
 fn streamed_data_trains_to_the_same_bytes_as_resident() {
     use lamp::detect::fit::{engine_for, FitOptions};
     use lamp::detect::train::{train, TrainConfig};
     use lamp::model::{OptimizerKind, Schedule};
     let arch = Arch::conv_ae(1, 16, vec![4, 8], 6).unwrap();
-    let data = lamp::data::Dataset {
-        samples: batch_x(&arch, 20, 9),
-        shape: arch.input_shape(),
+    let images = |side: u32| lamp::data::Dataset {
+        samples: random(20 * (side * side) as usize, 9, 0.02, 0.98),
+        shape: [1, side, side],
         names: (0..20).map(|i| format!("{i}")).collect(),
         labels: None,
     };
-    for optimizer in [OptimizerKind::Adam, OptimizerKind::Sgd] {
+    // Whole images with Adam; windows of larger images (patches) with SGD.
+    for (optimizer, data) in [
+        (OptimizerKind::Adam, images(16)),
+        (OptimizerKind::Sgd, images(23)),
+    ] {
         let cfg = TrainConfig {
             epochs: 2,
             batch: 8,
