@@ -10,7 +10,7 @@ fn main() -> lamp::Result<()> {
     let mut e = Engine::new(
         Device::shared(None)?,
         arch.clone(),
-        LossConfig::default(),
+        LossConfig::lamp(),
         64,
         &arch.init(0),
     )?;

@@ -117,7 +117,7 @@ fn engine_gradients_match_reference_rgb_conv_ae() {
 #[test]
 fn engine_adam_steps_match_reference() {
     let arch = Arch::fmnist_ae();
-    let cfg = LossConfig::default();
+    let cfg = LossConfig::lamp();
     let batch = 4;
     let params = arch.init(3);
     let x = batch_x(&arch, batch, 4);

@@ -99,7 +99,7 @@ pub fn demo(adapter: Option<&str>, a: DemoArgs) -> Result<()> {
     );
     let opts = FitOptions {
         arch,
-        loss: LossConfig::default(),
+        loss: LossConfig::lamp(),
         train: TrainConfig {
             epochs: a.epochs,
             batch: 32,

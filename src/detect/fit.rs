@@ -19,7 +19,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 /// Everything a training run is told. `Default` is the command line's defaults: fmnist-ae, MSE
-/// with LAMP per element, Adam at lr 1e-3 on a cosine schedule for 10 epochs and at least 500
+/// without amplification, Adam at lr 1e-3 on a cosine schedule for 10 epochs and at least 500
 /// steps, the largest batch up to 64 that fits, 10% held out, the 99th percentile of held-out
 /// scores as threshold, images scored by their plain error.
 #[derive(Clone, Debug)]

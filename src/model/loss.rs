@@ -82,12 +82,24 @@ pub struct LossConfig {
 }
 
 impl Default for LossConfig {
-    /// MSE amplified per element: LAMP as its authors apply it.
+    /// MSE, not amplified: in lamp's tables LAMP per element changed image AUROC by −0.0013 on
+    /// Fashion-MNIST with MSE and by nothing measurable elsewhere, so the default is the plain
+    /// loss; `LossConfig::lamp()` is the method as its authors apply it.
     fn default() -> Self {
         LossConfig {
             metric: Metric::Mse,
-            amp: Amp::Lamp,
+            amp: Amp::None,
             granularity: Granularity::Element,
+        }
+    }
+}
+
+impl LossConfig {
+    /// MSE amplified per element: LAMP as its authors apply it.
+    pub fn lamp() -> Self {
+        LossConfig {
+            amp: Amp::Lamp,
+            ..Default::default()
         }
     }
 }

@@ -172,7 +172,8 @@ pub fn run(g: Arc<Device>, opt: Options) -> Result<Report> {
     let reps = if quick { 2 } else { 5 };
     let probe = probe(&g, reps)?;
     let peak = probe.gemm_gflops;
-    let loss = LossConfig::default();
+    // The amplified loss: what lamp's kernels exist for.
+    let loss = LossConfig::lamp();
     let mut models = vec![(Arch::fmnist_ae(), 64usize)];
     if !quick && !opt.fmnist_only {
         models.push((Arch::conv_ae(3, 128, vec![32, 64, 128, 128], 128)?, 16));
