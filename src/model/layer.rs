@@ -97,13 +97,7 @@ impl Layer {
         };
         Layer {
             name,
-            kind,
-            input,
-            output,
-            kernel,
-            stride,
-            pad,
-            act,
+            ..Layer::custom(kind, input, output, kernel, stride, pad, act)
         }
     }
 
