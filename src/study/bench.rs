@@ -5,7 +5,7 @@
 //! their spread (min–max) are reported.
 
 use crate::device::Device;
-use crate::engine::{Arenas, Engine};
+use crate::engine::{fitting_batch, Arenas, Engine};
 use crate::error::{Error, Result};
 use crate::kernels::{GemmCore, GemmMode, GemmSpec, View};
 use crate::model::{Act, Arch, LossConfig};
@@ -182,10 +182,7 @@ pub fn run(g: Arc<Device>, opt: Options) -> Result<Report> {
     let mut kernels = Vec::new();
     let mut kernel_timing = "host clock around submit + wait, median";
     for (arch, batch) in &models {
-        let label = format!(
-            "{} {}x{}x{}",
-            arch.name, arch.channels, arch.size, arch.size
-        );
+        let label = label(arch);
         let mut e = Engine::new(g.clone(), arch.clone(), loss, *batch, &arch.init(0))?;
         let n = *batch;
         e.upload_dataset(&random(n * arch.input_len(), 3), n)?;
@@ -212,10 +209,55 @@ pub fn run(g: Arc<Device>, opt: Options) -> Result<Report> {
             });
         }
     }
-    let arch = Arch::fmnist_ae();
-    let mut steps = Vec::new();
+    let fmnist = Arch::fmnist_ae();
     let batches: &[usize] = if quick { &[16] } else { &[16, 64, 256] };
-    let n_data = 1024;
+    let mut steps = train_steps(&g, &fmnist, batches, 1024, quick, reps, peak)?;
+    let mut scoring = vec![score_row(
+        &g,
+        &fmnist,
+        256,
+        if quick { 256 } else { 1024 },
+        reps,
+    )?];
+    if !quick && !opt.fmnist_only {
+        // The size users train at (conv-ae 128, batch 16), fewer repetitions: a step is slow on a CPU.
+        let big = Arch::conv_ae(3, 128, vec![32, 64, 128, 128], 128)?;
+        steps.extend(train_steps(&g, &big, &[16], 64, true, 3, peak)?);
+        // Scoring at the largest batch up to 64 that the device binds (30 on lavapipe's 128 MiB).
+        let b = fitting_batch(&g, &big, LossConfig::lamp(), 64).max(1);
+        scoring.push(score_row(&g, &big, b, 2 * b, 3)?);
+    }
+    Ok(Report {
+        device: g.describe(),
+        gemm_core: format!("{:?}", GemmCore::best(&g)),
+        timing: "host clock around submit + wait (median of runs after a warm-up)",
+        kernel_timing,
+        probe,
+        kernels,
+        steps,
+        scoring,
+    })
+}
+
+fn label(arch: &Arch) -> String {
+    format!(
+        "{} {}x{}x{}",
+        arch.name, arch.channels, arch.size, arch.size
+    )
+}
+
+/// Whole training steps of `arch` at each batch size on `n_data` random resident images; at batch
+/// 64 also on flipped and rotated views (augmentation). `few`: 2 steps per timing instead of 5.
+fn train_steps(
+    g: &Arc<Device>,
+    arch: &Arch,
+    batches: &[usize],
+    n_data: usize,
+    few: bool,
+    reps: usize,
+    peak: f64,
+) -> Result<Vec<StepRow>> {
+    let loss = LossConfig::lamp();
     let whole: Vec<View> = (0..n_data as u32).map(View::whole).collect();
     let mut rng = SplitMix64::new(6);
     let augmented: Vec<View> = whole
@@ -225,10 +267,10 @@ pub fn run(g: Arc<Device>, opt: Options) -> Result<Report> {
             ..*v
         })
         .collect();
+    let mut steps = Vec::new();
     for &b in batches {
         let mut e = Engine::new(g.clone(), arch.clone(), loss, b, &arch.init(0))?;
         e.upload_dataset(&random(n_data * arch.input_len(), 4), n_data)?;
-        // At batch 64, the same steps on flipped and rotated views (augmentation) too.
         let variants: &[(&'static str, &[View])] = if b == 64 {
             &[
                 ("whole images", &whole),
@@ -239,7 +281,7 @@ pub fn run(g: Arc<Device>, opt: Options) -> Result<Report> {
         };
         for &(views, epoch) in variants {
             e.set_epoch(epoch)?;
-            let per = if quick { 2 } else { 5 };
+            let per = if few { 2 } else { 5 };
             let mut off = 0;
             // One timing = `per` steps submitted back to back, then one wait.
             let t = time(reps, || {
@@ -252,7 +294,7 @@ pub fn run(g: Arc<Device>, opt: Options) -> Result<Report> {
             let step_ms = t.median_ms / per as f64;
             let gflops = e.step_flops(b) / step_ms / 1e6;
             steps.push(StepRow {
-                model: arch.name.clone(),
+                model: label(arch),
                 batch: b,
                 views,
                 images_per_s: b as f64 / step_ms * 1e3,
@@ -268,32 +310,23 @@ pub fn run(g: Arc<Device>, opt: Options) -> Result<Report> {
             });
         }
     }
-    let mut scoring = Vec::new();
-    {
-        let b = 256;
-        let n = if quick { 256 } else { 1024 };
-        let x = random(n * arch.input_len(), 5);
-        let mut e = Engine::new(g.clone(), arch.clone(), loss, b, &arch.init(0))?;
-        let t = time(reps, || e.score(&x).map(|_| ()))?;
-        let mut one = Engine::new(g.clone(), arch.clone(), loss, 1, &arch.init(0))?;
-        let x1 = &x[..arch.input_len()];
-        let t1 = time(reps * 2, || one.score(x1).map(|_| ()))?;
-        scoring.push(ScoreRow {
-            model: arch.name.clone(),
-            batch: b,
-            images_per_s: n as f64 / t.median_ms * 1e3,
-            latency_one_ms: t1.median_ms,
-        });
-    }
-    Ok(Report {
-        device: g.describe(),
-        gemm_core: format!("{:?}", GemmCore::best(&g)),
-        timing: "host clock around submit + wait (median of runs after a warm-up)",
-        kernel_timing,
-        probe,
-        kernels,
-        steps,
-        scoring,
+    Ok(steps)
+}
+
+/// Scoring `n` random images at batch `b`, and the latency of one image alone.
+fn score_row(g: &Arc<Device>, arch: &Arch, b: usize, n: usize, reps: usize) -> Result<ScoreRow> {
+    let loss = LossConfig::lamp();
+    let x = random(n * arch.input_len(), 5);
+    let mut e = Engine::new(g.clone(), arch.clone(), loss, b, &arch.init(0))?;
+    let t = time(reps, || e.score(&x).map(|_| ()))?;
+    let mut one = Engine::new(g.clone(), arch.clone(), loss, 1, &arch.init(0))?;
+    let x1 = &x[..arch.input_len()];
+    let t1 = time(reps * 2, || one.score(x1).map(|_| ()))?;
+    Ok(ScoreRow {
+        model: label(arch),
+        batch: b,
+        images_per_s: n as f64 / t.median_ms * 1e3,
+        latency_one_ms: t1.median_ms,
     })
 }
 
