@@ -9,7 +9,8 @@
 #
 # Data: $LAMP_GPU_DATA (default .gpu-data) holding fashion-mnist/ (the four IDX .gz files) and
 # brick/ (a texture category); where absent, /usr/share/datasets/fashion-mnist and textures/brick.
-# Vulkan: a machine without the loader gets it from .gl/*.deb (apt-get download libvulkan1).
+# Vulkan: the packages in .gl/*.deb are unpacked first (apt-get download libvulkan1 libegl1
+# libglvnd0 libopengl0 libgl1 libglx0 libgles2: the NVIDIA driver's Vulkan needs libglvnd).
 # LAMP_GPU_CHECK_QUICK=1 is a smoke test of this script on a machine without a GPU (lavapipe,
 # PyTorch on the CPU, fewer steps); its figures mean nothing.
 set -u
@@ -27,8 +28,9 @@ STEPS=$WORK/steps.jsonl
 LOG=$OUT/log.txt
 : > "$LOG"
 
-if ! ldconfig -p 2>/dev/null | grep -q 'libvulkan.so.1 '; then
-  for f in .gl/*.deb; do [ -e "$f" ] && dpkg -x "$f" /; done
+# The loader and GL vendor-neutral dispatch (the NVIDIA Vulkan driver lives in libGLX_nvidia).
+if ls .gl/*.deb > /dev/null 2>&1; then
+  for f in .gl/*.deb; do dpkg -x "$f" /; done
   ldconfig
 fi
 export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}

@@ -19,10 +19,13 @@
 // The input gradient of conv2d is MODE 1 with the same weight, that of conv-T is MODE 0, and both
 // weight gradients are MODE 2 (for conv-T, Q is the layer input and G the output gradient).
 //
-// Split-K (MODE 2, KSPLIT > 1): for weight gradients with few outputs and a long reduction (the
-// 1-channel layers: 9 or 16 columns, K = batch x H x W) one tile would leave a core idle. The
-// batch is cut into KSPLIT parts, part p goes to column tiles p * col_tiles + t, and each part
-// writes its partial dW to P_OFF; bias_grad.wgsl then sums the parts in a fixed order.
+// Split-K (KSPLIT > 1): for GEMMs with few outputs and a long reduction, whose tiles would leave
+// cores idle. MODE 2 (on a CPU the 1-channel layers: 9 or 16 columns, K = batch x H x W; on a GPU
+// any such gradient) cuts the reduction's rows (n, y) into KSPLIT runs; MODE 0/1 (GPU only, 1x1
+// outputs: the linear layers, K = G_C up to thousands) cuts the channels c. Part p goes to column
+// tiles p * col_tiles + t (times the phases) and writes its partial C, before any epilogue, to
+// P_OFF as [KSPLIT, Q_C, N]. A second launch sums the parts in a fixed order: bias_grad.wgsl into
+// dW for MODE 2, `sum_parts` below (through the epilogue) for MODE 0/1.
 //
 // Epilogue, MODE 0/1: forward, Q = act(C + bias); backward (BACKWARD), Q = C * act'(H), where H is
 // the stored output of the activation (at H_OFF, same layout as Q). MODE 2 writes dW to `grads`.
@@ -62,13 +65,13 @@ override ALPHA: f32;       // leaky ReLU slope
 override BACKWARD: bool;
 override H_OFF: u32;
 override LM: u32;      // lanes along m (1, 2, 4 or 8)
-override KSPLIT: u32;  // MODE 2: parts the batch is split into (split-K), see below
-override P_OFF: u32;   // MODE 2 with KSPLIT > 1: partial sums [KSPLIT, Q_C, N] in acts
+override KSPLIT: u32;  // parts the reduction is split into (split-K), see above
+override P_OFF: u32;   // with KSPLIT > 1: partial sums [KSPLIT, Q_C, N] in acts
 override TM: u32;      // rows per invocation (1..16)
 
 // `params`, `grads` and `acts` are declared in the prelude, as are the codes MODE_* and ACT_*.
 
-// MODE 2 with split-K: this workgroup's part of the batch.
+// Split-K: this workgroup's part of the reduction.
 var<private> part: u32;
 
 const TN: u32 = 4u;
@@ -139,12 +142,12 @@ fn store(i: u32, m0: u32, c0: u32, v: vec4<f32>, cy: vec4<i32>, cx: vec4<i32>, o
     for (var j = 0u; j < TN; j++) {
         if (!ok[j]) { continue; }
         let col = c0 + j * ln();
+        if (KSPLIT > 1u) {
+            acts[P_OFF + (part * Q_C + m) * n_cols + col] = v[j];
+            continue;
+        }
         if (MODE == MODE_WEIGHT_GRAD) {
-            if (KSPLIT > 1u) {
-                acts[P_OFF + (part * Q_C + m) * n_cols + col] = v[j];
-            } else {
-                grads[W_OFF + m * n_cols + col] = v[j];
-            }
+            grads[W_OFF + m * n_cols + col] = v[j];
             continue;
         }
         var n: u32;
@@ -218,23 +221,21 @@ fn accumulate(b: vec4<f32>, base: u32, stride: u32, m0: u32, lane: u32) {
 fn gemm(wg: vec3<u32>, nwg: vec3<u32>, li: u32, lane: u32) {
     let n_cols = gemm_n();
     let col_tiles = (n_cols + TN * ln() - 1u) / (TN * ln());
-    var col_tile = wg.x + wg.z * nwg.x;
-    // MODE 1: which phase this workgroup's columns belong to.
+    let tile = wg.x + wg.z * nwg.x;
+    let group = tile / col_tiles;
+    let col_tile = tile % col_tiles;
+    // MODE 1: which phase this workgroup's columns belong to; the split-K part above that.
     var phase_y = 0u;
     var phase_x = 0u;
     if (MODE == MODE_CONV_T) {
-        let phase = col_tile / col_tiles;
-        if (phase >= STRIDE * STRIDE) { return; }
+        let phase = group % (STRIDE * STRIDE);
         phase_y = phase / STRIDE;
         phase_x = phase % STRIDE;
-        col_tile = col_tile % col_tiles;
-    } else if (MODE == MODE_WEIGHT_GRAD && KSPLIT > 1u) {
-        part = col_tile / col_tiles;
-        if (part >= KSPLIT) { return; }
-        col_tile = col_tile % col_tiles;
-    } else if (col_tile >= col_tiles) {
-        return;
+        part = group / (STRIDE * STRIDE);
+    } else {
+        part = group;
     }
+    if (part >= KSPLIT) { return; }
     // Consecutive invocations take consecutive columns: on SIMD CPUs (lavapipe) and GPUs alike
     // their loads of G then touch neighbouring addresses.
     let m0 = wg.y * TM * LM + li / ln();
@@ -269,11 +270,15 @@ fn gemm(wg: vec3<u32>, nwg: vec3<u32>, li: u32, lane: u32) {
     }
 
     if (MODE == MODE_WEIGHT_GRAD) {
-        let per_part = (BATCH + KSPLIT - 1u) / KSPLIT;
-        let n_end = min(BATCH, (part + 1u) * per_part);
-        for (var n = part * per_part; n < n_end; n++) {
+        // The reduction's rows (n, y) in order; split-K part p takes a run of them.
+        let rows = BATCH * Q_H;
+        let per_part = (rows + KSPLIT - 1u) / KSPLIT;
+        let r_end = min(rows, (part + 1u) * per_part);
+        for (var r = part * per_part; r < r_end; r++) {
+            let n = r / Q_H;
+            let y = r % Q_H;
             let nb = n * G_C * g_hw();
-            for (var y = 0u; y < Q_H; y++) {
+            {
                 for (var x = 0u; x < Q_W; x++) {
                     let qrow = n * Q_C * q_hw() + y * Q_W + x;
                     let iy = vec4<i32>(i32(y * STRIDE) - i32(PAD)) + col_y;
@@ -308,7 +313,11 @@ fn gemm(wg: vec3<u32>, nwg: vec3<u32>, li: u32, lane: u32) {
         let taps_w = select(KW, (KW + STRIDE - 1u) / STRIDE, MODE == MODE_CONV_T);
         // The weight: MODE 0 [Q_C, G_C, KH, KW], MODE 1 [G_C, Q_C, KH, KW].
         let a_stride = select(KH * KW, G_C * KH * KW, MODE == MODE_CONV);
-        for (var c = 0u; c < G_C; c++) {
+        // Split-K: a run of channels (whole, the bounds fold to constants).
+        let per_part = (G_C + KSPLIT - 1u) / KSPLIT;
+        let c_begin = select(0u, part * per_part, KSPLIT > 1u);
+        let c_end = select(G_C, min(G_C, (part + 1u) * per_part), KSPLIT > 1u);
+        for (var c = c_begin; c < c_end; c++) {
             let cb = col_base + vec4<u32>(c * g_hw());
             let a_base = W_OFF + select(c * Q_C, c, MODE == MODE_CONV) * KH * KW;
             for (var th = 0u; th < taps_h; th++) {
@@ -357,4 +366,32 @@ fn gemm(wg: vec3<u32>, nwg: vec3<u32>, li: u32, lane: u32) {
     store(13u, m0, c0, acc13, col_y, col_x, col_ok, phase_y, phase_x);
     store(14u, m0, c0, acc14, col_y, col_x, col_ok, phase_y, phase_x);
     store(15u, m0, c0, acc15, col_y, col_x, col_ok, phase_y, phase_x);
+}
+
+// Split-K's second launch for MODE 0/1 (1x1 outputs, so a column is a sample): each output's
+// parts summed in order, then the epilogue that `store` would have applied. One invocation per
+// output (m, col), consecutive invocations on consecutive columns; workgroups x + z * nwg.x.
+@compute @workgroup_size(64)
+fn sum_parts(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+) {
+    let n_cols = gemm_n();
+    let i = (wg.x + wg.z * nwg.x) * 64u + li;
+    if (i >= Q_C * n_cols) { return; }
+    let m = i / n_cols;
+    let col = i % n_cols;
+    var s = 0.0;
+    for (var p = 0u; p < KSPLIT; p++) {
+        s += acts[P_OFF + (p * Q_C + m) * n_cols + col];
+    }
+    let rel = col * Q_C + m;
+    if (BACKWARD) {
+        s = s * act_backward(acts[H_OFF + rel]);
+    } else {
+        if (HAS_BIAS) { s = s + params[B_OFF + m]; }
+        s = act_forward(s);
+    }
+    acts[Q_OFF + rel] = s;
 }

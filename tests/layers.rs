@@ -10,7 +10,7 @@
 mod common;
 use common::*;
 use lamp::engine::Arenas;
-use lamp::kernels::{gemm, layer, GemmCore, GemmSpec, LayerOffsets};
+use lamp::kernels::{gemm, layer, GemmCore, GemmSpec, LayerOffsets, SplitK};
 use lamp::model::reference::{self, ConvGeom};
 use lamp::model::{Act, Layer, LayerKind};
 
@@ -125,7 +125,8 @@ fn conv_cases() -> Vec<Case> {
             Act::Identity,
             25,
         ),
-        // fmnist-ae's enc1 at a batch that splits unevenly (9 into 4 parts of 3: the last empty).
+        // fmnist-ae's enc1 at a batch that splits unevenly: 9 x 14 rows (n, y) into 4 parts of 32, 32,
+        // 32 and 30, across samples.
         case(
             "enc1, split-K 9",
             conv([1, 28, 28], [32, 14, 14], 3, 2, 1, LEAKY),
@@ -166,7 +167,8 @@ fn conv_t_cases() -> Vec<Case> {
             Act::Relu,
             8,
         ),
-        // fmnist-ae's dec3 at a batch that splits unevenly (7 into 3 parts of 3, 3 and 1).
+        // fmnist-ae's dec3 at a batch that splits unevenly: 7 x 14 rows (n, y) into 3 parts of 33, 33
+        // and 32, across samples.
         case(
             "dec3, split-K 7",
             convt([32, 14, 14], [1, 28, 28], 4, 2, 1, Act::Sigmoid),
@@ -240,7 +242,7 @@ impl Tensors {
     fn arenas(&self) -> Arenas {
         let dev = device();
         let plen = self.w.len() + self.b.len();
-        let alen = self.partials() as usize + gemm::SPLIT_K_SCRATCH;
+        let alen = self.partials() as usize + gemm::SPLIT_K_SCRATCH_GPU;
         let a = Arenas::new(&dev, plen, alen, 8).unwrap();
         let mut p = self.w.clone();
         p.extend(&self.b);
@@ -257,35 +259,55 @@ impl Tensors {
     }
 }
 
+/// The launches of `spec` (with split-K, both) one after the other.
 fn run(a: &Arenas, spec: &GemmSpec, core: GemmCore) {
     let dev = device();
-    let d = dev
-        .checked("gemm", || spec.dispatch_with(&dev, core, "test"))
+    let ds = dev
+        .checked("gemm", || spec.dispatches_with(&dev, core, "test"))
         .unwrap()
         .unwrap();
-    dev.checked("submit", || a.submit(&dev, &[&[d]])).unwrap();
+    for d in ds {
+        dev.checked("submit", || a.submit(&dev, &[&[d]])).unwrap();
+    }
+}
+
+/// `spec` whole, and split as each policy would split it on `core` (the GPU's too: its split is
+/// checked here on any device), where that differs.
+fn variants(spec: GemmSpec, partials: u32, core: GemmCore) -> Vec<GemmSpec> {
+    let mut v = vec![spec.clone()];
+    for policy in [SplitK::FewOutputs, SplitK::Occupancy { target: 1024 }] {
+        let split = spec.clone().with_split_k(partials, policy, core);
+        if split.k_split > 1 && v.iter().all(|s| s.k_split != split.k_split) {
+            v.push(split);
+        }
+    }
+    v
 }
 
 fn check_forward(c: &Case) {
     for core in GemmCore::available(&device()) {
         let t = Tensors::new(c);
-        let a = t.arenas();
-        run(&a, &layer::forward(&c.layer, c.batch as u32, &t.off), core);
-        let got = device()
-            .read_f32(&a.acts, t.off.output as usize, c.batch * c.layer.out_len())
-            .unwrap();
-        let z = reference::layer_forward(
-            c.layer.kind,
-            &ConvGeom::of(&c.layer, c.batch),
-            &to_f64(&t.x),
-            &to_f64(&t.w),
-            Some(&to_f64(&t.b)),
-        );
-        let want: Vec<f64> = z
-            .iter()
-            .map(|&v| reference::act_forward(c.layer.act, v))
-            .collect();
-        assert_close(&format!("forward {} ({core:?})", c.name), &got, &want, TOL);
+        let spec = layer::forward(&c.layer, c.batch as u32, &t.off);
+        for spec in variants(spec, t.partials(), core) {
+            let a = t.arenas();
+            run(&a, &spec, core);
+            let got = device()
+                .read_f32(&a.acts, t.off.output as usize, c.batch * c.layer.out_len())
+                .unwrap();
+            let z = reference::layer_forward(
+                c.layer.kind,
+                &ConvGeom::of(&c.layer, c.batch),
+                &to_f64(&t.x),
+                &to_f64(&t.w),
+                Some(&to_f64(&t.b)),
+            );
+            let want: Vec<f64> = z
+                .iter()
+                .map(|&v| reference::act_forward(c.layer.act, v))
+                .collect();
+            let what = format!("{} ({core:?}, split-K parts {})", c.name, spec.k_split);
+            assert_close(&format!("forward {what}"), &got, &want, TOL);
+        }
     }
 }
 
@@ -296,13 +318,14 @@ fn check_backward(c: &Case) {
     let t = Tensors::new(c);
     let b = c.batch as u32;
     let whole = layer::weight_grad(&c.layer, b, &t.off);
-    let split = whole.clone().with_split_k(t.partials());
-    let mut variants = vec![whole];
-    if split.k_split > 1 {
-        variants.push(split);
-    }
     for core in GemmCore::available(&dev) {
-        for wg in &variants {
+        let ig_whole = layer::input_grad(&c.layer, b, &t.off, t.dz_below as u32, c.below);
+        let igs = variants(ig_whole, t.partials(), core);
+        let wgs = variants(whole.clone(), t.partials(), core);
+        // Every split of either gradient, each with the other whole and split alike.
+        for i in 0..wgs.len().max(igs.len()) {
+            let wg = &wgs[i.min(wgs.len() - 1)];
+            let ig = &igs[i.min(igs.len() - 1)];
             let a = t.arenas();
             let ds = dev
                 .checked("weight grad", || wg.dispatches_with(&dev, core, "test"))
@@ -311,8 +334,7 @@ fn check_backward(c: &Case) {
             for d in ds {
                 dev.checked("submit", || a.submit(&dev, &[&[d]])).unwrap();
             }
-            let ig = layer::input_grad(&c.layer, b, &t.off, t.dz_below as u32, c.below);
-            run(&a, &ig, core);
+            run(&a, ig, core);
             let bg = layer::bias_grad(&c.layer, b, &t.off)
                 .dispatch(&dev, "bias")
                 .unwrap();
@@ -332,7 +354,10 @@ fn check_backward(c: &Case) {
                 .zip(&t.x)
                 .map(|(d, &h)| d * reference::act_backward(c.below, h as f64))
                 .collect();
-            let what = format!("{} ({core:?}, split-K parts {})", c.name, wg.k_split);
+            let what = format!(
+                "{} ({core:?}, split-K parts {} and {})",
+                c.name, wg.k_split, ig.k_split
+            );
             assert_close(
                 &format!("weight grad {what}"),
                 &grads[..t.w.len()],
@@ -376,7 +401,7 @@ fn linear_backward_matches_reference() {
 }
 
 #[test]
-fn split_k_applies_to_the_one_channel_layers_only() {
+fn split_k_policies_split_where_they_should() {
     let off = LayerOffsets {
         weight: 0,
         bias: 0,
@@ -384,11 +409,12 @@ fn split_k_applies_to_the_one_channel_layers_only() {
         output: 0,
         dz: 0,
     };
-    let parts = |c: &Case| {
+    let split = |c: &Case, policy: SplitK| {
         layer::weight_grad(&c.layer, c.batch as u32, &off)
-            .with_split_k(0)
+            .with_split_k(0, policy, GemmCore::Subgroup { max_size: 32 })
             .k_split
     };
+    let parts = |c: &Case| split(c, SplitK::FewOutputs);
     let all: Vec<Case> = conv_cases().into_iter().chain(conv_t_cases()).collect();
     let by_name = |n: &str| all.iter().find(|c| c.name == n).unwrap();
     assert_eq!(parts(by_name("enc1, split-K 9")), 4);
@@ -403,4 +429,31 @@ fn split_k_applies_to_the_one_channel_layers_only() {
         1,
         "batch 3: too small to split"
     );
+    // The GPU policy: as many parts as the reduction's length allows (256 terms each) up to
+    // about 1024 workgroups; a short reduction stays whole.
+    let gpu = SplitK::Occupancy { target: 1024 };
+    assert_eq!(split(by_name("enc1, split-K 9"), gpu), 9 * 14 * 14 / 256);
+    assert_eq!(split(by_name("long bias sums"), gpu), 3 * 30 * 30 / 256);
+    assert_eq!(split(by_name("fmnist dec2"), gpu), 1, "98 terms: no split");
+    // Linear layers split their channels on a GPU (forward and input gradient), never on a CPU;
+    // convolutions' forward passes stay whole.
+    let lin = linear_cases();
+    let enc3 = lin.iter().find(|c| c.name == "fmnist enc3").unwrap();
+    let dec1 = lin.iter().find(|c| c.name == "fmnist dec1 shape").unwrap();
+    let core = GemmCore::Subgroup { max_size: 32 };
+    let fwd = |c: &Case, policy| {
+        layer::forward(&c.layer, c.batch as u32, &off)
+            .with_split_k(0, policy, core)
+            .k_split
+    };
+    let input_grad = |c: &Case, policy| {
+        layer::input_grad(&c.layer, c.batch as u32, &off, 0, Act::Identity)
+            .with_split_k(0, policy, core)
+            .k_split
+    };
+    assert_eq!(fwd(enc3, gpu), 3136 / 256);
+    assert_eq!(input_grad(dec1, gpu), 3136 / 256);
+    assert_eq!(fwd(enc3, SplitK::FewOutputs), 1);
+    assert_eq!(input_grad(dec1, SplitK::FewOutputs), 1);
+    assert_eq!(fwd(by_name("long bias sums"), gpu), 1);
 }

@@ -2,7 +2,7 @@
 //! each layer's offsets in both arenas, and the largest batch a device can hold.
 
 use crate::device::Device;
-use crate::kernels::{gemm, LayerOffsets, LossSpec};
+use crate::kernels::{LayerOffsets, LossSpec, SplitK};
 use crate::model::{Arch, Layer, LossConfig, Metric, ParamTable};
 
 /// Offsets (f32 elements) of every activation tensor, laid out for `max_batch` samples.
@@ -19,8 +19,7 @@ pub struct ActLayout {
     pub dz: Vec<usize>,
     /// SSIM scratch (5 maps per sample).
     pub scratch: usize,
-    /// Split-K partial sums of the small weight gradients (gemm::SPLIT_K_SCRATCH, not per
-    /// sample).
+    /// Split-K partial sums of the weight gradients (`SplitK::scratch` floats, not per sample).
     pub partials: usize,
     pub len: usize,
 }
@@ -32,6 +31,7 @@ impl ActLayout {
         scratch_per_sample: usize,
         max_batch: usize,
         targets: bool,
+        split_scratch: usize,
     ) -> ActLayout {
         let mut at = 0;
         let mut take = |n: usize| {
@@ -45,7 +45,7 @@ impl ActLayout {
         let dz = layers.iter().map(|l| take(l.out_len())).collect();
         let scratch = take(scratch_per_sample);
         let partials = at;
-        at += gemm::SPLIT_K_SCRATCH;
+        at += split_scratch;
         ActLayout {
             x,
             target,
@@ -57,15 +57,29 @@ impl ActLayout {
         }
     }
 
-    /// The layout of `arch` trained or scored with `loss`, for `batch` samples, with a region
-    /// of its own for the loss's targets where `targets`.
-    pub fn of(arch: &Arch, loss: LossConfig, batch: usize, targets: bool) -> ActLayout {
+    /// The layout of `arch` trained or scored with `loss` on `dev`, for `batch` samples, with a
+    /// region of its own for the loss's targets where `targets`.
+    pub fn of(
+        dev: &Device,
+        arch: &Arch,
+        loss: LossConfig,
+        batch: usize,
+        targets: bool,
+    ) -> ActLayout {
         let scratch = if loss.metric == Metric::Ssim {
             LossSpec::scratch_per_sample(arch.input_shape())
         } else {
             0
         };
-        ActLayout::new(&arch.layers(), arch.input_len(), scratch, batch, targets)
+        let split = SplitK::for_device(dev).scratch();
+        ActLayout::new(
+            &arch.layers(),
+            arch.input_len(),
+            scratch,
+            batch,
+            targets,
+            split,
+        )
     }
 
     /// Layer `li`'s tensors: its weight and bias in the parameter arena, its input, output and
@@ -99,7 +113,7 @@ pub fn fitting_batch_with(
     targets: bool,
 ) -> usize {
     // Per-sample regions end where the fixed split-K scratch begins.
-    let one = ActLayout::of(arch, loss, 1, targets);
+    let one = ActLayout::of(dev, arch, loss, 1, targets);
     let (per_sample, fixed) = (one.partials as u64, (one.len - one.partials) as u64);
     let limit = (dev.limits.max_storage_buffer_binding_size / 4).min(u32::MAX as u64);
     let room = limit.saturating_sub(fixed);

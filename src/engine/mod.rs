@@ -86,7 +86,7 @@ impl Engine {
                 table.len()
             )));
         }
-        let layout = ActLayout::of(&arch, loss, max_batch, targets);
+        let layout = ActLayout::of(&device, &arch, loss, max_batch, targets);
         let fits = fitting_batch_with(&device, &arch, loss, usize::MAX, targets);
         if max_batch > fits {
             return Err(Error::invalid(format!(

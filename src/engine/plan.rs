@@ -6,7 +6,7 @@
 use super::layout::ActLayout;
 use crate::device::Device;
 use crate::error::Result;
-use crate::kernels::{layer, Dispatch, LossSpec};
+use crate::kernels::{layer, Dispatch, GemmCore, LossSpec, SplitK};
 use crate::model::{Arch, LossConfig, ParamTable};
 
 /// The dispatches for one batch size.
@@ -36,10 +36,17 @@ impl Plan {
         let b = batch as u32;
         let layers = p.arch.layers();
         let n = layers.len();
+        // Split-K where the device's policy says (GPUs: long reductions with few outputs).
+        let (split, core) = (SplitK::for_device(dev), GemmCore::best(dev));
+        let partials = p.layout.partials as u32;
         let mut forward = Vec::new();
         for (li, l) in layers.iter().enumerate() {
             let o = p.layout.layer(p.table, &layers, li);
-            forward.push(layer::forward(l, b, &o).dispatch(dev, format!("{} forward", l.name))?);
+            forward.extend(
+                layer::forward(l, b, &o)
+                    .with_split_k(partials, split, core)
+                    .dispatches(dev, &format!("{} forward", l.name))?,
+            );
         }
         // Training compares the reconstruction with the targets; scoring with the inputs.
         let spec = |grad: bool| LossSpec {
@@ -62,7 +69,7 @@ impl Plan {
             let o = p.layout.layer(p.table, &layers, li);
             backward.extend(
                 layer::weight_grad(l, b, &o)
-                    .with_split_k(p.layout.partials as u32)
+                    .with_split_k(partials, split, core)
                     .dispatches(dev, &format!("{} weight grad", l.name))?,
             );
             backward
@@ -71,7 +78,10 @@ impl Plan {
                 let below = layers[li - 1].act;
                 let dz_below = p.layout.dz[li - 1] as u32;
                 let spec = layer::input_grad(l, b, &o, dz_below, below);
-                backward.push(spec.dispatch(dev, format!("{} input grad", l.name))?);
+                backward.extend(
+                    spec.with_split_k(partials, split, core)
+                        .dispatches(dev, &format!("{} input grad", l.name))?,
+                );
             }
         }
         Ok(Plan {

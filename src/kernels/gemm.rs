@@ -91,29 +91,98 @@ pub struct GemmSpec {
     pub act: Act,
     /// Backward epilogue: multiply by act'(stored output at this offset).
     pub backward_h_off: Option<u32>,
-    /// Weight gradients only: the batch is split into this many parts whose partial sums go to
+    /// Split-K: the reduction is cut into this many parts whose partial sums go to
     /// `partial_off` in acts and are then added up (1 = no split; see `with_split_k`).
     pub k_split: u32,
     pub partial_off: u32,
 }
 
-/// Split-K applies to weight gradients with at most this many outputs...
+/// On CPUs, split-K applies to weight gradients with at most this many outputs...
 pub const SPLIT_K_MAX_OUTPUTS: u32 = 1024;
 /// ...cut into at most this many parts, so its scratch is `SPLIT_K_SCRATCH` floats.
 pub const SPLIT_K_PARTS: u32 = 16;
 pub const SPLIT_K_SCRATCH: usize = (SPLIT_K_MAX_OUTPUTS * SPLIT_K_PARTS) as usize;
+/// On GPUs the scratch is larger (4 MiB): wide gradients are split too.
+pub const SPLIT_K_SCRATCH_GPU: usize = 1 << 20;
+/// On GPUs each part keeps at least this many terms of the reduction per output.
+pub const SPLIT_K_MIN_TERMS: u32 = 256;
+
+/// How weight gradients are split along their reduction (split-K), chosen from the device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SplitK {
+    /// CPUs (lavapipe): only the gradients with few outputs (the 1-channel layers: one tile that
+    /// would leave a core idle), into batch/2 parts, at most `SPLIT_K_PARTS`. Two cores are kept
+    /// busy by every other launch already.
+    FewOutputs,
+    /// GPUs: weight gradients have few outputs and long reductions (conv-ae 128's last layer:
+    /// 1,536 outputs, 262,144 terms each), and so do the linear layers (fmnist-ae's enc3: 2,048
+    /// outputs at batch 64, 3,136 terms), so whole they run on a handful of workgroups of a
+    /// hundred-odd cores (measured on an H200: 14.7 ms and 1 ms, a third of the step). Split into
+    /// enough parts for about `target` workgroups (each part at least `SPLIT_K_MIN_TERMS` terms
+    /// long, within `SPLIT_K_SCRATCH_GPU`).
+    Occupancy { target: u32 },
+}
+
+impl SplitK {
+    /// `FewOutputs` on CPU adapters, `Occupancy` elsewhere; `LAMP_SPLIT_K=few|occupancy`
+    /// overrides (to compare, and to test the GPU policy on lavapipe).
+    pub fn for_device(dev: &Device) -> SplitK {
+        let gpu = SplitK::Occupancy { target: 1024 };
+        match std::env::var("LAMP_SPLIT_K").as_deref() {
+            Ok("few") => SplitK::FewOutputs,
+            Ok("occupancy") => gpu,
+            _ if dev.info.device_type == wgpu::DeviceType::Cpu => SplitK::FewOutputs,
+            _ => gpu,
+        }
+    }
+    /// Floats of activation-arena scratch that the partial sums may take.
+    pub fn scratch(self) -> usize {
+        match self {
+            SplitK::FewOutputs => SPLIT_K_SCRATCH,
+            SplitK::Occupancy { .. } => SPLIT_K_SCRATCH_GPU,
+        }
+    }
+}
 
 impl GemmSpec {
-    /// Splits a weight gradient with few outputs (the 1-channel layers: a single tile that
-    /// would leave cores idle) into parts of the batch, with partial sums at `scratch_off` in
-    /// acts (`SPLIT_K_SCRATCH` floats). Other launches are returned unchanged.
-    pub fn with_split_k(self, scratch_off: u32) -> GemmSpec {
+    /// The GEMM split into parts of its reduction as `split` says, with partial sums at
+    /// `scratch_off` in acts (`split.scratch()` floats); `core` decides the tiles. A weight
+    /// gradient splits its rows (n, y), a linear layer (1x1 outputs, forward or input gradient)
+    /// its channels. Launches not worth splitting come back unchanged.
+    pub fn with_split_k(self, scratch_off: u32, split: SplitK, core: GemmCore) -> GemmSpec {
         let outputs = self.m() * self.n();
-        if self.mode != GemmMode::WeightGrad || outputs > SPLIT_K_MAX_OUTPUTS || self.batch < 4 {
+        let weight_grad = self.mode == GemmMode::WeightGrad;
+        let one_by_one = self.q[1] == 1 && self.q[2] == 1 && self.stride == 1;
+        let parts = match split {
+            SplitK::FewOutputs
+                if weight_grad && outputs <= SPLIT_K_MAX_OUTPUTS && self.batch >= 4 =>
+            {
+                (self.batch / 2).min(SPLIT_K_PARTS)
+            }
+            SplitK::FewOutputs => 1,
+            SplitK::Occupancy { target } if weight_grad || one_by_one => {
+                let [x, y, z] = self.workgroups(core);
+                // The units a part takes whole: rows (n, y) of a weight gradient, channels.
+                let units = if weight_grad {
+                    self.batch * self.q[1]
+                } else {
+                    self.g[0]
+                };
+                let by_length = self.k() / SPLIT_K_MIN_TERMS;
+                let by_scratch = (split.scratch() as u64 / outputs.max(1) as u64) as u32;
+                target
+                    .div_ceil((x * y * z).max(1))
+                    .min(by_length)
+                    .min(by_scratch)
+                    .min(units)
+            }
+            SplitK::Occupancy { .. } => 1,
+        };
+        if parts < 2 {
             return self;
         }
         GemmSpec {
-            k_split: (self.batch / 2).min(SPLIT_K_PARTS),
+            k_split: parts,
             partial_off: scratch_off,
             ..self
         }
@@ -234,9 +303,8 @@ impl GemmSpec {
                 let per_phase = self.batch * self.q[1].div_ceil(s) * self.q[2].div_ceil(s);
                 per_phase.div_ceil(cols_per_tile) * s * s
             }
-            GemmMode::WeightGrad => self.n().div_ceil(cols_per_tile) * self.k_split.max(1),
             _ => self.n().div_ceil(cols_per_tile),
-        };
+        } * self.k_split.max(1);
         fold(col_tiles, self.m().div_ceil(lm * tm))
     }
     /// The GEMM launch with the device's core. A split-K spec also needs its sum of parts:
@@ -248,7 +316,8 @@ impl GemmSpec {
         );
         self.dispatch_with(dev, GemmCore::best(dev), label)
     }
-    /// The launches: the GEMM, and with split-K the sum of its parts into `grads`.
+    /// The launches: the GEMM, and with split-K the sum of its parts (into `grads` for a weight
+    /// gradient, through the epilogue otherwise).
     pub fn dispatches(&self, dev: &Device, label: &str) -> Result<Vec<Dispatch>> {
         self.dispatches_with(dev, GemmCore::best(dev), label)
     }
@@ -259,7 +328,15 @@ impl GemmSpec {
         label: &str,
     ) -> Result<Vec<Dispatch>> {
         let mut d = vec![self.dispatch_with(dev, core, label)?];
-        if self.k_split > 1 {
+        if self.k_split > 1 && self.mode != GemmMode::WeightGrad {
+            d.push(Dispatch {
+                label: format!("{label} (sum of parts)"),
+                pipeline: dev.pipeline(&GEMM_PLAIN, "sum_parts", &self.constants(core))?,
+                group1: None,
+                groups: fold((self.m() * self.n()).div_ceil(64), 1),
+                flops: 0.0,
+            });
+        } else if self.k_split > 1 {
             // The parts [k_split, outputs] summed per output: bias_grad's reduction exactly.
             let sum = BiasGradSpec {
                 batch: self.k_split,

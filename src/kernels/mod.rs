@@ -22,7 +22,7 @@ pub mod prelude;
 
 pub use bias_grad::BiasGradSpec;
 pub use gather::{GatherSpec, View};
-pub use gemm::{GemmCore, GemmSpec};
+pub use gemm::{GemmCore, GemmSpec, SplitK};
 pub use layer::LayerOffsets;
 pub use loss::LossSpec;
 pub use optimizer::OptimizerSpec;
