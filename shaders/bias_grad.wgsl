@@ -6,6 +6,9 @@
 // With PER_LANE (short sums, e.g. a linear layer: BATCH values per channel) one invocation sums
 // a whole channel instead, 64 channels per workgroup: thousands of tiny workgroups with barriers
 // cost far more than the sums (dec1 of fmnist-ae: 3136 channels).
+// With PARTS > 1 (GPUs, few channels and long sums: conv-ae 128's last layer has 3 channels of
+// 262,144 terms, which 3 workgroups would take 0.8 ms over) workgroup (part, c) sums a run of the
+// samples into acts at P_OFF [PARTS, C]; a second launch (PARTS as BATCH, S = 1) adds them up.
 
 override BATCH: u32;
 override C: u32;
@@ -13,6 +16,8 @@ override S: u32;
 override DZ_OFF: u32;   // dz in acts
 override DB_OFF: u32;   // db in grads
 override PER_LANE: bool;
+override PARTS: u32;    // 1, or the parts the samples are split into (not with PER_LANE)
+override P_OFF: u32;    // with PARTS > 1: partial sums [PARTS, C] in acts
 
 // `grads` and `acts` are declared in the prelude.
 
@@ -41,9 +46,12 @@ fn main(
         grads[DB_OFF + c] = s;
         return;
     }
-    let c = wg.x + wg.z * nwg.x;
-    if (c < C) {
-        for (var t = li; t < BATCH * S; t += WG) {
+    let c = (wg.x + wg.z * nwg.x) % C;
+    let part = (wg.x + wg.z * nwg.x) / C;
+    let per_part = (BATCH + PARTS - 1u) / PARTS;
+    let t_end = min(BATCH, (part + 1u) * per_part) * S;
+    if (part < PARTS) {
+        for (var t = part * per_part * S + li; t < t_end; t += WG) {
             let n = t / S;
             let y = acts[DZ_OFF + (n * C + c) * S + t % S] - comp;
             let u = s + y;
@@ -57,5 +65,11 @@ fn main(
         if (li < half) { partial[li] += partial[li + half]; }
         workgroupBarrier();
     }
-    if (li == 0u && c < C) { grads[DB_OFF + c] = partial[0]; }
+    if (li == 0u && part < PARTS) {
+        if (PARTS > 1u) {
+            acts[P_OFF + part * C + c] = partial[0];
+        } else {
+            grads[DB_OFF + c] = partial[0];
+        }
+    }
 }

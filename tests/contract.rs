@@ -75,13 +75,7 @@ fn every_spec_sets_exactly_its_shaders_overrides() {
             overrides(shader),
         );
     }
-    let bias = BiasGradSpec {
-        batch: 2,
-        channels: 3,
-        spatial: 4,
-        dz_off: 0,
-        db_off: 0,
-    };
+    let bias = BiasGradSpec::new(2, 3, 4, 0, 0);
     assert_same(
         "bias_grad",
         names(&bias.constants()),
@@ -125,14 +119,7 @@ fn every_spec_sets_exactly_its_shaders_overrides() {
 #[test]
 fn a_misspelt_or_missing_override_fails_at_pipeline_creation() {
     let dev = device();
-    let mut c = BiasGradSpec {
-        batch: 2,
-        channels: 3,
-        spatial: 4,
-        dz_off: 0,
-        db_off: 0,
-    }
-    .constants();
+    let mut c = BiasGradSpec::new(2, 3, 4, 0, 0).constants();
     c[0].0 = "BACTH";
     let e = dev.pipeline(&bias_grad::BIAS_GRAD, "main", &c).err();
     assert!(

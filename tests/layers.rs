@@ -323,7 +323,7 @@ fn check_backward(c: &Case) {
         let igs = variants(ig_whole, t.partials(), core);
         let wgs = variants(whole.clone(), t.partials(), core);
         // Every split of either gradient, each with the other whole and split alike.
-        for i in 0..wgs.len().max(igs.len()) {
+        for i in 0..wgs.len().max(igs.len()).max(2) {
             let wg = &wgs[i.min(wgs.len() - 1)];
             let ig = &igs[i.min(igs.len() - 1)];
             let a = t.arenas();
@@ -335,10 +335,16 @@ fn check_backward(c: &Case) {
                 dev.checked("submit", || a.submit(&dev, &[&[d]])).unwrap();
             }
             run(&a, ig, core);
-            let bg = layer::bias_grad(&c.layer, b, &t.off)
-                .dispatch(&dev, "bias")
-                .unwrap();
-            a.submit(&dev, &[&[bg]]);
+            // The bias gradient whole in the first variant, split (the GPU's way) in the others.
+            let bg = layer::bias_grad(&c.layer, b, &t.off);
+            let bg = if i == 0 {
+                bg
+            } else {
+                bg.with_split(t.partials(), SplitK::Occupancy { target: 1024 })
+            };
+            for d in bg.dispatches(&dev, "bias").unwrap() {
+                a.submit(&dev, &[&[d]]);
+            }
             let grads = dev.read_f32(&a.grads, 0, t.w.len() + t.b.len()).unwrap();
             let dzb = dev.read_f32(&a.acts, t.dz_below, t.x.len()).unwrap();
             let (dx, dw, db) = reference::layer_backward(
@@ -355,8 +361,8 @@ fn check_backward(c: &Case) {
                 .map(|(d, &h)| d * reference::act_backward(c.below, h as f64))
                 .collect();
             let what = format!(
-                "{} ({core:?}, split-K parts {} and {})",
-                c.name, wg.k_split, ig.k_split
+                "{} ({core:?}, split-K parts {}, {} and {})",
+                c.name, wg.k_split, ig.k_split, bg.parts
             );
             assert_close(
                 &format!("weight grad {what}"),

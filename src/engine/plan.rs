@@ -72,8 +72,11 @@ impl Plan {
                     .with_split_k(partials, split, core)
                     .dispatches(dev, &format!("{} weight grad", l.name))?,
             );
-            backward
-                .push(layer::bias_grad(l, b, &o).dispatch(dev, format!("{} bias grad", l.name))?);
+            backward.extend(
+                layer::bias_grad(l, b, &o)
+                    .with_split(partials, split)
+                    .dispatches(dev, &format!("{} bias grad", l.name))?,
+            );
             if li > 0 {
                 let below = layers[li - 1].act;
                 let dz_below = p.layout.dz[li - 1] as u32;

@@ -338,13 +338,13 @@ impl GemmSpec {
             });
         } else if self.k_split > 1 {
             // The parts [k_split, outputs] summed per output: bias_grad's reduction exactly.
-            let sum = BiasGradSpec {
-                batch: self.k_split,
-                channels: self.m() * self.n(),
-                spatial: 1,
-                dz_off: self.partial_off,
-                db_off: self.w_off,
-            };
+            let sum = BiasGradSpec::new(
+                self.k_split,
+                self.m() * self.n(),
+                1,
+                self.partial_off,
+                self.w_off,
+            );
             d.push(sum.dispatch(dev, format!("{label} (sum of parts)"))?);
         }
         Ok(d)

@@ -111,11 +111,5 @@ pub fn weight_grad(l: &Layer, batch: u32, o: &LayerOffsets) -> GemmSpec {
 
 /// db into the gradient arena at the bias's own offset.
 pub fn bias_grad(l: &Layer, batch: u32, o: &LayerOffsets) -> BiasGradSpec {
-    BiasGradSpec {
-        batch,
-        channels: l.output[0],
-        spatial: l.output[1] * l.output[2],
-        dz_off: o.dz,
-        db_off: o.bias,
-    }
+    BiasGradSpec::new(batch, l.output[0], l.output[1] * l.output[2], o.dz, o.bias)
 }
