@@ -17,37 +17,8 @@ import json
 import time
 
 import torch
-import torch.nn as nn
-import torch.nn.functional as F
 
-
-class ConvAE(nn.Module):
-    def __init__(self, channels, size, stages, latent):
-        super().__init__()
-        self.enc = nn.ModuleList()
-        c = channels
-        for s in stages:
-            self.enc.append(nn.Conv2d(c, s, 3, 2, 1))
-            c = s
-        self.side = size >> len(stages)
-        self.top = stages[-1]
-        flat = self.top * self.side * self.side
-        self.to_latent = nn.Linear(flat, latent)
-        self.from_latent = nn.Linear(latent, flat)
-        self.dec = nn.ModuleList()
-        for s in list(reversed(stages[:-1])) + [channels]:
-            self.dec.append(nn.ConvTranspose2d(c, s, 4, 2, 1))
-            c = s
-
-    def forward(self, x):
-        for conv in self.enc:
-            x = F.leaky_relu(conv(x), 0.2)
-        x = F.leaky_relu(self.from_latent(self.to_latent(x.flatten(1))), 0.2)
-        x = x.view(-1, self.top, self.side, self.side)
-        for i, deconv in enumerate(self.dec):
-            x = deconv(x)
-            x = torch.sigmoid(x) if i == len(self.dec) - 1 else F.leaky_relu(x, 0.2)
-        return x
+from lamp_torch import ConvAE
 
 
 def lamp_loss(y, x):
