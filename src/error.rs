@@ -24,6 +24,10 @@ pub enum Error {
     },
     #[error("training stopped: {0}")]
     NonFinite(String),
+    /// A stop was asked for (SIGINT, SIGTERM: `detect::STOP_SIGNAL`); training ended at a step
+    /// boundary after `epochs_done` whole epochs (their snapshot is on disk).
+    #[error("interrupted by signal {signal} after {epochs_done} whole epoch(s)")]
+    Interrupted { signal: i32, epochs_done: u32 },
     /// A checkpoint written between epochs of a run that never finished (so never calibrated).
     #[error(
         "{}: training stopped after epoch {epochs_done} and was never calibrated; finish the run by \

@@ -1,5 +1,6 @@
 //! Atomic file writes: a result or checkpoint is either the old file or the whole new one, never
-//! a half-written file, even if the process is killed or the disk fills up.
+//! a half-written file, even if the process is killed or the disk fills up. And paths as text
+//! that keeps two different names different.
 
 use crate::error::{Error, Result};
 use std::io::Write;
@@ -44,4 +45,89 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 pub fn ensure_dir(dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir)
         .map_err(|e| Error::file(dir, format!("cannot create directory: {e}")))
+}
+
+/// A path as text for tables, JSON and CSV. Bytes that are not UTF-8 (possible in Unix file
+/// names) are written as `\xNN`, so two names that differ only there stay different, where
+/// `Path::display` would print both with the same replacement character.
+pub fn path_text(p: &Path) -> String {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let mut out = String::new();
+        for chunk in p.as_os_str().as_bytes().utf8_chunks() {
+            out += chunk.valid();
+            for b in chunk.invalid() {
+                out += &format!("\\x{b:02X}");
+            }
+        }
+        out
+    }
+    #[cfg(not(unix))]
+    {
+        p.display().to_string()
+    }
+}
+
+/// Removes `.NAME.tmp-PID` files beside `path` left by `write_atomic` in processes that were
+/// killed mid-write (their PID no longer runs; Linux, where /proc says so).
+pub fn remove_stale_temps(path: &Path) {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return;
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let prefix = format!(".{}.tmp-", name.to_string_lossy());
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let file = e.file_name();
+        let Some(pid) = file
+            .to_str()
+            .and_then(|f| f.strip_prefix(&prefix))
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let dead = pid != std::process::id()
+            && Path::new("/proc/self").exists()
+            && !Path::new(&format!("/proc/{pid}")).exists();
+        if dead {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
+/// An exclusive lock on `target` for as long as the returned file is open (the OS releases it
+/// when the process ends, however it ends). The lock lives in a hidden file beside the target,
+/// `.NAME.lock`, which stays (deleting lock files races). `what` names the target in the error.
+pub fn lock_exclusive(target: &Path, what: &str) -> Result<std::fs::File> {
+    let dir = match target.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = target
+        .file_name()
+        .map_or_else(|| "lamp".into(), |n| n.to_string_lossy().into_owned());
+    let lock = dir.join(format!(".{name}.lock"));
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock)
+        .map_err(|e| Error::file(&lock, format!("cannot open the lock file: {e}")))?;
+    match f.try_lock() {
+        Ok(()) => Ok(f),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::file(
+            target,
+            format!("another lamp process is writing this {what}; wait for it to finish or choose another"),
+        )),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(Error::file(&lock, format!("cannot lock: {e}")))
+        }
+    }
 }

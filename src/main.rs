@@ -3,7 +3,7 @@
 
 mod cli;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -11,5 +11,9 @@ fn main() -> ExitCode {
     if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
         std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir());
     }
-    cli::run(cli::Cli::parse())
+    // `--epochs -1` reaches the option's own check ("must be ≥ ...") instead of clap's
+    // "unexpected argument '-1'".
+    let cmd = cli::Cli::command().mut_subcommands(|s| s.allow_negative_numbers(true));
+    let parsed = cli::Cli::from_arg_matches(&cmd.get_matches()).unwrap_or_else(|e| e.exit());
+    cli::run(parsed)
 }

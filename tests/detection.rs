@@ -177,7 +177,7 @@ fn calibrate_score_threshold_and_trees() {
         .arg("score")
         .arg(&model)
         .arg(root.join("test"))
-        .args(["--json", "--threshold", "-1"]));
+        .args(["--json", "--threshold", "0"]));
     assert!(String::from_utf8_lossy(&o.stdout)
         .lines()
         .all(|l| l.contains("\"anomalous\":true")));

@@ -10,7 +10,7 @@
 mod common;
 use common::*;
 use lamp::engine::Arenas;
-use lamp::kernels::{gemm, layer, GemmCore, GemmSpec, LayerOffsets, SplitK};
+use lamp::kernels::{layer, split_k, GemmCore, GemmSpec, LayerOffsets, SplitK};
 use lamp::model::reference::{self, ConvGeom};
 use lamp::model::{Act, Layer, LayerKind};
 
@@ -242,7 +242,7 @@ impl Tensors {
     fn arenas(&self) -> Arenas {
         let dev = device();
         let plen = self.w.len() + self.b.len();
-        let alen = self.partials() as usize + gemm::SPLIT_K_SCRATCH_GPU;
+        let alen = self.partials() as usize + split_k::SPLIT_K_SCRATCH_GPU;
         let a = Arenas::new(&dev, plen, alen, 8).unwrap();
         let mut p = self.w.clone();
         p.extend(&self.b);

@@ -1,6 +1,8 @@
 //! Crash safety through the binary: a resumed run ends with the same model bytes as an
 //! uninterrupted one; SIGKILL at random points never leaves an invalid checkpoint and loses at
-//! most one epoch; a NaN stops training cleanly and keeps the last good checkpoint.
+//! most one epoch; a NaN stops training cleanly and keeps the last good checkpoint; SIGINT and
+//! SIGTERM stop at a step and resume to the same bytes; one writer per --out; temporary files of
+//! killed writers are cleaned up.
 
 mod common;
 use common::*;
@@ -82,10 +84,12 @@ fn sigkill_never_corrupts_and_resume_finishes() {
         .status
         .success());
     let out = d.join("killed.safetensors");
+    // Snapshots between epochs go beside --out until the run finishes.
+    let partial = d.join("killed.partial.safetensors");
     let mut rng = SplitMix64::new(99);
     let mut kills = 0;
     for _ in 0..4 {
-        let resume = out.exists();
+        let resume = out.exists() || partial.exists();
         let mut c = lamp();
         c.arg("train").arg(d.join("good")).arg("--out").arg(&out);
         c.args(["--epochs", &epochs.to_string(), "--batch", "8", "--quiet"]);
@@ -109,9 +113,12 @@ fn sigkill_never_corrupts_and_resume_finishes() {
         }
         child.wait().unwrap();
         // Whatever is on disk is a whole, valid checkpoint (never a torn file).
-        if out.exists() {
+        for path in [&out, &partial] {
+            if !path.exists() {
+                continue;
+            }
             let ck =
-                Checkpoint::load(&out, None).expect("checkpoint on disk is valid after SIGKILL");
+                Checkpoint::load(path, None).expect("checkpoint on disk is valid after SIGKILL");
             assert!(ck.optimizer.is_some());
             if !ck.metadata.contains_key("calibration") {
                 // An unfinished run says how to finish it instead of scoring with no threshold.
@@ -119,10 +126,10 @@ fn sigkill_never_corrupts_and_resume_finishes() {
                 fails(
                     &[
                         std::ffi::OsStr::new("score"),
-                        out.as_os_str(),
+                        path.as_os_str(),
                         good.as_os_str(),
                     ],
-                    &["--resume"],
+                    &["--resume", "killed.safetensors --resume"],
                 );
             }
         }
@@ -146,8 +153,13 @@ fn sigkill_never_corrupts_and_resume_finishes() {
         &d.join("good"),
         &out,
         epochs,
-        if out.exists() { &["--resume"] } else { &[] },
+        if out.exists() || partial.exists() {
+            &["--resume"]
+        } else {
+            &[]
+        },
     );
+    assert!(!partial.exists(), "a finished run removes its snapshot");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let (a, b) = (
         Checkpoint::load(&reference, None).unwrap(),
@@ -287,18 +299,21 @@ fn full_disk_is_a_clean_error() {
         .status()
         .is_ok_and(|s| s.success());
     assert!(mounted, "cannot mount a tmpfs here: this test needs root");
-    // The fmnist-ae checkpoint (~2 MB with Adam's state) cannot fit in 256 KiB.
+    // The fmnist-ae checkpoint (~2 MB with Adam's state) cannot fit in 256 KiB: the first
+    // snapshot (m.partial.safetensors) fails.
     let out = mnt.join("m.safetensors");
     let o = train(&d.join("good"), &out, 1, &[]);
     let err = String::from_utf8_lossy(&o.stderr);
+    // The (empty) lock file stays by design; nothing else may.
     let left: Vec<_> = std::fs::read_dir(&mnt)
         .unwrap()
         .map(|e| e.unwrap().file_name())
+        .filter(|n| n != ".m.safetensors.lock")
         .collect();
     let _ = Command::new("umount").arg(&mnt).status();
     assert!(!o.status.success(), "a full disk must fail the run");
     assert!(
-        err.contains("m.safetensors") && err.contains("No space left"),
+        err.contains("m.partial.safetensors") && err.contains("No space left"),
         "{err}"
     );
     assert!(!err.contains("panicked"), "{err}");
@@ -306,5 +321,133 @@ fn full_disk_is_a_clean_error() {
         left.is_empty(),
         "no partial or temporary file is left: {left:?}"
     );
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+/// Starts `lamp train` on `data` into `out` (batch 8, `epochs`), with piped stderr.
+fn spawn_train(data: &Path, out: &Path, epochs: u32, extra: &[&str]) -> std::process::Child {
+    lamp()
+        .arg("train")
+        .arg(data)
+        .arg("--out")
+        .arg(out)
+        .args(["--epochs", &epochs.to_string(), "--batch", "8", "--quiet"])
+        .args(extra)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits (at most 60 s) until `p` exists.
+fn wait_for(p: &Path) {
+    let t0 = Instant::now();
+    while !p.exists() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "{p:?} never appeared"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn signal(child: &std::process::Child, name: &str) {
+    let ok = Command::new("kill")
+        .args([&format!("-{name}"), &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -{name}");
+}
+
+#[cfg(unix)]
+#[test]
+fn sigint_stops_at_a_step_and_resume_ends_with_the_same_bytes() {
+    let d = tmpdir("sigint");
+    images(&d.join("good"));
+    let epochs = 60;
+    let reference = d.join("reference.safetensors");
+    assert!(train(&d.join("good"), &reference, epochs, &[])
+        .status
+        .success());
+    let out = d.join("m.safetensors");
+    let partial = d.join("m.partial.safetensors");
+    let child = spawn_train(&d.join("good"), &out, epochs, &[]);
+    wait_for(&partial); // at least one epoch done
+    signal(&child, "INT");
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(130), "{err}");
+    assert!(
+        err.contains("--resume") && !err.contains("panicked"),
+        "{err}"
+    );
+    assert!(!out.exists(), "an interrupted run writes no finished model");
+    Checkpoint::load(&partial, None).expect("the snapshot is whole after SIGINT");
+    let o = train(&d.join("good"), &out, epochs, &["--resume"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (a, b) = (
+        Checkpoint::load(&reference, None).unwrap(),
+        Checkpoint::load(&out, None).unwrap(),
+    );
+    assert!(
+        tensors(&a) == tensors(&b),
+        "interrupted and resumed equals uninterrupted"
+    );
+    assert!(!partial.exists());
+    // SIGTERM likewise, with its own status.
+    let child = spawn_train(&d.join("good"), &d.join("t.safetensors"), epochs, &[]);
+    wait_for(&d.join("t.partial.safetensors"));
+    signal(&child, "TERM");
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(143),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[cfg(unix)]
+#[test]
+fn a_second_writer_of_one_out_is_refused() {
+    let d = tmpdir("lock");
+    images(&d.join("good"));
+    let out = d.join("m.safetensors");
+    let first = spawn_train(&d.join("good"), &out, 100, &[]);
+    wait_for(&d.join("m.partial.safetensors")); // the first holds the lock by now
+    let o = train(&d.join("good"), &out, 2, &[]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "a second writer must be refused");
+    assert!(
+        err.contains("m.safetensors") && err.contains("another lamp process"),
+        "{err}"
+    );
+    signal(&first, "TERM");
+    let o = first.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(143));
+    // The lock goes with the process: the next run proceeds.
+    assert!(train(&d.join("good"), &out, 2, &[]).status.success());
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn temporary_files_of_dead_writers_are_removed() {
+    let d = tmpdir("stale");
+    images(&d.join("good"));
+    // A process that has ended: its PID runs nothing now.
+    let mut gone = Command::new("true").spawn().unwrap();
+    let dead = gone.id();
+    gone.wait().unwrap();
+    let stale = d.join(format!(".m.safetensors.tmp-{dead}"));
+    std::fs::write(&stale, b"half a checkpoint").unwrap();
+    // A live writer's (this test's own PID) must stay.
+    let live = d.join(format!(".m.safetensors.tmp-{}", std::process::id()));
+    std::fs::write(&live, b"in flight").unwrap();
+    let o = train(&d.join("good"), &d.join("m.safetensors"), 2, &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!stale.exists(), "a dead writer's temporary file is removed");
+    assert!(live.exists(), "a live writer's temporary file stays");
     std::fs::remove_dir_all(&d).unwrap();
 }

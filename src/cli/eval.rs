@@ -54,12 +54,12 @@ pub fn eval(adapter: Option<&str>, a: EvalArgs) -> Result<()> {
     } else {
         "n/a (pixel metrics need ground_truth/ masks)".into()
     };
-    println!(
+    outln!(
         "image AUROC {}  pixel AUROC {pixel}  F1-max {}  -> {}",
         fmt_opt(&m["image_auroc"]),
         fmt_opt(&m["f1_max"]),
         a.out.join("report.md").display()
-    );
+    )?;
     Ok(())
 }
 
@@ -140,12 +140,12 @@ pub fn demo(adapter: Option<&str>, a: DemoArgs) -> Result<()> {
     );
     let label = model.display().to_string();
     let m = evaluate(det, &test, &label, &data_label, &report_dir, 6)?;
-    println!(
+    outln!(
         "lamp demo: image AUROC {} (F1-max {}) in {:.0} s. Report: {}",
         fmt_opt(&m["image_auroc"]),
         fmt_opt(&m["f1_max"]),
         t0.elapsed().as_secs_f64(),
         report_dir.join("report.md").display()
-    );
+    )?;
     Ok(())
 }

@@ -2,6 +2,15 @@
 //! function per subcommand, each turning arguments into library calls. Errors end as one line
 //! that names the file or flag and the problem.
 
+/// `print!` that returns an error instead of panicking (see `out`).
+macro_rules! out {
+    ($($t:tt)*) => { $crate::cli::out(format_args!($($t)*)) };
+}
+/// `println!` that returns an error instead of panicking (see `out`).
+macro_rules! outln {
+    ($($t:tt)*) => { $crate::cli::out(format_args!("{}\n", format_args!($($t)*))) };
+}
+
 mod args;
 mod calibrate;
 mod eval;
@@ -63,6 +72,9 @@ enum Cmd {
 /// after printing the error.
 pub fn run(cli: Cli) -> ExitCode {
     let adapter = cli.adapter.as_deref();
+    if matches!(cli.cmd, Cmd::Train(_) | Cmd::Experiment(_) | Cmd::Demo(_)) {
+        stop_on_signals();
+    }
     let done = |r: lamp::Result<()>| r.map(|()| ExitCode::SUCCESS);
     let result = match cli.cmd {
         Cmd::Info => done(tools::info(adapter)),
@@ -77,10 +89,49 @@ pub fn run(cli: Cli) -> ExitCode {
         Cmd::Experiment(a) => done(study::experiment(adapter, a)),
         Cmd::Landscape(a) => done(study::landscape(adapter, a)),
     };
-    result.unwrap_or_else(|e| {
-        eprintln!("lamp: error: {}", message(&e));
-        ExitCode::FAILURE
+    result.unwrap_or_else(|e| match e {
+        Error::Interrupted { signal, .. } => {
+            eprintln!("lamp: stopped: {e}");
+            ExitCode::from((128 + signal).clamp(0, 255) as u8)
+        }
+        e => {
+            eprintln!("lamp: error: {}", message(&e));
+            ExitCode::FAILURE
+        }
     })
+}
+
+/// SIGINT and SIGTERM ask training to stop at the next step boundary (the last epoch's
+/// snapshot stays valid and resumable; the process ends 130 or 143) instead of killing it
+/// wherever it is. A second signal of either kind ends the process at once.
+fn stop_on_signals() {
+    #[cfg(unix)]
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // SAFETY: the handlers only touch atomics (async-signal-safe).
+        let _ = unsafe {
+            signal_hook::low_level::register(sig, move || {
+                use std::sync::atomic::Ordering;
+                if lamp::detect::STOP_SIGNAL.swap(sig, Ordering::SeqCst) != 0 {
+                    signal_hook::low_level::exit(128 + sig);
+                }
+            })
+        };
+    }
+}
+
+/// Writes to standard output. A reader that went away (`lamp score ... | head -1`) ends the
+/// process quietly with the status a SIGPIPE gives (141), as `yes | head` does; any other write
+/// error (`> /dev/full`) is an error, exit 1. Output is written only after results are saved.
+pub(crate) fn out(text: std::fmt::Arguments) -> lamp::Result<()> {
+    use std::io::Write;
+    let mut o = std::io::stdout().lock();
+    match o.write_fmt(text).and_then(|()| o.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(141),
+        Err(e) => Err(Error::invalid(format!(
+            "cannot write to standard output: {e}"
+        ))),
+    }
 }
 
 /// The error as one line, in the command line's words: the library names options as its fields
@@ -92,7 +143,7 @@ fn message(e: &Error) -> String {
             "{}: training stopped after epoch {epochs_done} and was never calibrated; finish it \
              with `lamp train ... --out {} --resume`",
             path.display(),
-            path.display()
+            train::out_of_partial(path).display()
         ),
         other => other.to_string(),
     };

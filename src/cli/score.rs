@@ -5,8 +5,9 @@ use lamp::data::{self, inputs::expand_inputs};
 use lamp::detect::{Checkpoint, Detector, SCORE_BATCH};
 use lamp::device::Device;
 use lamp::error::{Error, Result};
-use lamp::fsutil::ensure_dir;
+use lamp::fsutil::{ensure_dir, path_text};
 use lamp::render::picture::write_maps;
+use lamp::render::table;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -40,6 +41,9 @@ pub struct ScoreArgs {
 }
 
 pub fn run(adapter: Option<&str>, a: ScoreArgs) -> Result<ExitCode> {
+    if a.batch == 0 {
+        return Err(Error::setting("batch", "must be at least 1"));
+    }
     let ck = Checkpoint::load(&a.model, None)?;
     ck.trained(&a.model)?;
     let arch = ck.arch.clone();
@@ -95,14 +99,13 @@ pub fn run(adapter: Option<&str>, a: ScoreArgs) -> Result<ExitCode> {
     // The table's path column, measured once.
     let width = kept
         .iter()
-        .map(|p| p.display().to_string().len())
+        .map(|p| path_text(p).chars().count())
         .max()
         .unwrap_or(4)
         .max(4);
     let mut out = String::new();
-    if a.csv {
-        out += "path,score,normalised,verdict\n";
-    } else if !a.json {
+    let mut rows = Vec::new();
+    if !a.csv && !a.json {
         out += &format!(
             "{:width$}  {:>12}  {:>10}  verdict\n",
             "path", "score", "normalised"
@@ -112,23 +115,27 @@ pub fn run(adapter: Option<&str>, a: ScoreArgs) -> Result<ExitCode> {
         let (s, n, bad) = (r.score, r.normalised, r.anomalous);
         any |= bad;
         let verdict = if bad { "anomalous" } else { "normal" };
-        let shown = path.display().to_string();
+        let shown = path_text(path);
         if a.json {
             out += &serde_json::json!({ "path": shown, "score": s, "normalised": n, "anomalous": bad, "verdict": verdict })
                 .to_string();
             out += "\n";
         } else if a.csv {
-            let quoted = if shown.contains([',', '"']) {
-                format!("\"{}\"", shown.replace('"', "\"\""))
-            } else {
-                shown
-            };
-            out += &format!("{quoted},{s},{n:.6},{verdict}\n");
+            rows.push(vec![
+                shown,
+                s.to_string(),
+                format!("{n:.6}"),
+                verdict.into(),
+            ]);
         } else {
             out += &format!("{shown:width$}  {s:>12.6}  {n:>10.4}  {verdict}\n");
         }
     }
-    print!("{out}");
+    if a.csv {
+        let bytes = table::csv(&["path", "score", "normalised", "verdict"], &rows)?;
+        out = String::from_utf8_lossy(&bytes).into_owned();
+    }
+    out!("{out}")?;
     if skipped > 0 {
         eprintln!("lamp: skipped {skipped} unreadable image(s)");
     }

@@ -159,8 +159,11 @@ pub fn experiment(adapter: Option<&str>, a: ExperimentArgs) -> Result<()> {
     if a.batch == 0 {
         return Err(Error::setting("batch", "must be at least 1"));
     }
+    // One writer per results folder: a second run on it would train every cell twice.
+    lamp::fsutil::ensure_dir(&a.out)?;
+    let _lock = lamp::fsutil::lock_exclusive(&a.out.join("results.jsonl"), "experiment folder")?;
     experiment::run(Device::shared(adapter)?, &plan, &*loader, &arch, &a.out)?;
-    println!("lamp experiment: {}", a.out.join("results.md").display());
+    outln!("lamp experiment: {}", a.out.join("results.md").display())?;
     Ok(())
 }
 
@@ -178,7 +181,7 @@ pub fn landscape(adapter: Option<&str>, a: LandscapeArgs) -> Result<()> {
         seed: a.seed,
     };
     let s = landscape::run(Device::shared(adapter)?, &ck, &d, &options, &a.out)?;
-    println!(
+    outln!(
         "loss at the trained weights: plain {:.5}, amplified {:.5}; mean rise within r = {}: plain {:.5} ({:+.0}%), amplified {:.5} ({:+.0}%) -> {}",
         s.plain_at_center,
         s.amplified_at_center,
@@ -188,6 +191,6 @@ pub fn landscape(adapter: Option<&str>, a: LandscapeArgs) -> Result<()> {
         s.amplified_mean_rise,
         100.0 * s.amplified_relative_rise,
         a.out.display()
-    );
+    )?;
     Ok(())
 }

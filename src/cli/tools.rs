@@ -67,48 +67,52 @@ pub struct BenchArgs {
 
 pub fn info(adapter: Option<&str>) -> Result<()> {
     let all = device::list_adapters();
-    println!("adapters:");
+    outln!("adapters:")?;
     if all.is_empty() {
-        println!("  (none) — {}", device::NO_ADAPTER_HINT);
+        outln!("  (none) — {}", device::NO_ADAPTER_HINT)?;
     }
     for a in &all {
-        println!(
+        outln!(
             "  {} ({:?}, {:?}, driver {} {})",
-            a.name, a.backend, a.device_type, a.driver, a.driver_info
-        );
+            a.name,
+            a.backend,
+            a.device_type,
+            a.driver,
+            a.driver_info
+        )?;
     }
     let g = Device::new(adapter)?;
-    println!("chosen: {}", g.describe());
+    outln!("chosen: {}", g.describe())?;
     let l = &g.limits;
-    println!("limits:");
-    println!(
+    outln!("limits:")?;
+    outln!(
         "  max_storage_buffer_binding_size: {} MiB",
         l.max_storage_buffer_binding_size >> 20
-    );
-    println!("  max_buffer_size: {} MiB", l.max_buffer_size >> 20);
-    println!(
+    )?;
+    outln!("  max_buffer_size: {} MiB", l.max_buffer_size >> 20)?;
+    outln!(
         "  max_storage_buffers_per_shader_stage: {}",
         l.max_storage_buffers_per_shader_stage
-    );
-    println!(
+    )?;
+    outln!(
         "  max_compute_workgroups_per_dimension: {}",
         l.max_compute_workgroups_per_dimension
-    );
-    println!(
+    )?;
+    outln!(
         "  max_compute_invocations_per_workgroup: {}",
         l.max_compute_invocations_per_workgroup
-    );
-    println!(
+    )?;
+    outln!(
         "  max_compute_workgroup_storage_size: {}",
         l.max_compute_workgroup_storage_size
-    );
-    println!("features: {:?}", g.features);
-    println!(
+    )?;
+    outln!("features: {:?}", g.features)?;
+    outln!(
         "subgroup sizes: {}..{}; GEMM core: {:?}",
         g.subgroup_sizes.0,
         g.subgroup_sizes.1,
         GemmCore::best(&g)
-    );
+    )?;
     Ok(())
 }
 
@@ -127,9 +131,9 @@ pub fn bench(adapter: Option<&str>, a: BenchArgs) -> Result<()> {
     };
     let r = bench::run(Device::shared(adapter)?, options)?;
     if a.json {
-        println!("{}", to_json(&r)?);
+        outln!("{}", to_json(&r)?)?;
     } else {
-        print!("{}", bench::text(&r));
+        out!("{}", bench::text(&r))?;
     }
     Ok(())
 }

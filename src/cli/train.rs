@@ -9,7 +9,7 @@ use lamp::detect::{self, Aggregate, Calibration, Checkpoint, EpochReport, FitOpt
 use lamp::detect::{ThresholdMethod, TrainConfig};
 use lamp::device::Device;
 use lamp::error::{Error, Result};
-use lamp::fsutil::write_atomic;
+use lamp::fsutil::{lock_exclusive, write_atomic};
 use lamp::model::{Arch, Choice, Schedule};
 use lamp::render::loss_curve;
 use std::io::IsTerminal;
@@ -135,6 +135,12 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
     if a.batch == Some(0) {
         return Err(Error::setting("batch", "must be at least 1"));
     }
+    check_writable(&a.out)?;
+    // One run per --out: a second would overwrite the first's snapshots in turn.
+    let _lock = lock_exclusive(&a.out, "model")?;
+    // Snapshots between epochs go beside --out, which keeps the last finished model until this
+    // run finishes: a run that fails never leaves a worse model in its place.
+    let partial = partial_path(&a.out);
     let src = Source::parse(&a.data, a.idx_dir.as_deref())?;
     // The images' headers say which model fits them (--arch auto) and their size (--patch).
     let auto = matches!(a.arch.arch.as_deref(), None | Some("auto"));
@@ -183,16 +189,18 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
         );
     }
     let resume = if a.resume {
-        if !a.out.is_file() {
+        // The interrupted run's snapshot, else the model at --out (to train it further).
+        let from = if partial.is_file() { &partial } else { &a.out };
+        if !from.is_file() {
             return Err(Error::file(
                 &a.out,
                 "nothing to resume: no checkpoint there yet",
             ));
         }
-        let ck = Checkpoint::load(&a.out, None)?;
+        let ck = Checkpoint::load(from, None)?;
         if !a.quiet {
             let done: String = ck.metadata.get("epochs_done").cloned().unwrap_or_default();
-            eprintln!("lamp: resuming {} after epoch {done}", a.out.display());
+            eprintln!("lamp: resuming {} after epoch {done}", from.display());
         }
         Some(ck)
     } else {
@@ -203,11 +211,31 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
         &data,
         &opts,
         resume.as_ref(),
-        Some(&a.out),
+        Some(&partial),
         progress_printer(a.quiet),
-    )?;
+    )
+    .inspect_err(|e| {
+        if let Error::Interrupted { epochs_done, .. } = e {
+            if partial.is_file() && *epochs_done > 0 {
+                eprintln!(
+                    "lamp: the snapshot after epoch {epochs_done} is in {}; continue with \
+                     `lamp train ... --out {} --resume`",
+                    partial.display(),
+                    a.out.display()
+                );
+            } else {
+                eprintln!("lamp: stopped in the first epoch: nothing was saved");
+            }
+        }
+    })?;
     ck.metadata.insert("data".into(), a.data.clone());
     save_model(&ck, &reports, &a.out)?;
+    match std::fs::remove_file(&partial) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(Error::file(&partial, format!("cannot remove: {e}")))
+        }
+        _ => {}
+    }
     if !a.quiet {
         let cal: Option<Calibration> = ck.meta("calibration");
         if let Some(c) = cal {
@@ -321,6 +349,43 @@ pub fn save_model(ck: &Checkpoint, reports: &[EpochReport], out: &Path) -> Resul
     let (csv, png) = loss_curve::loss_curve(reports)?;
     write_atomic(&sibling(out, "loss.csv"), &csv)?;
     write_atomic(&sibling(out, "loss.png"), &png)
+}
+
+/// Where a run's snapshots between epochs go: `model.safetensors` → `model.partial.safetensors`.
+pub fn partial_path(out: &Path) -> PathBuf {
+    sibling(out, "partial.safetensors")
+}
+
+/// The `--out` a snapshot belongs to (`model.partial.safetensors` → `model.safetensors`).
+pub fn out_of_partial(p: &Path) -> PathBuf {
+    match p.file_name().and_then(|n| n.to_str()) {
+        Some(n) if n.ends_with(".partial.safetensors") => {
+            p.with_file_name(n.replace(".partial.safetensors", ".safetensors"))
+        }
+        _ => p.to_path_buf(),
+    }
+}
+
+/// Fails before any work when `out` cannot be written: a folder, a missing or read-only folder.
+fn check_writable(out: &Path) -> Result<()> {
+    if out.is_dir() {
+        return Err(Error::file(
+            out,
+            "is a folder; --out names the model file to write",
+        ));
+    }
+    let dir = match out.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        return Err(Error::file(dir, "no such folder (for --out)"));
+    }
+    let probe = dir.join(format!(".lamp-probe-{}", std::process::id()));
+    std::fs::write(&probe, b"")
+        .map_err(|e| Error::file(dir, format!("cannot write here (for --out): {e}")))?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
 }
 
 /// `model.safetensors` → `model.<suffix>`.

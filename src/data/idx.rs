@@ -22,55 +22,78 @@ pub const FASHION_MNIST_CLASSES: [&str; 10] = [
 
 /// An IDX file's dimensions and bytes (u8 data only, as MNIST-style files are).
 pub fn read_idx(path: &Path) -> Result<(Vec<usize>, Vec<u8>)> {
+    let meta =
+        std::fs::metadata(path).map_err(|e| Error::file(path, format!("cannot read: {e}")))?;
+    if !meta.is_file() {
+        return Err(Error::file(
+            path,
+            "not a regular file (a folder, FIFO, socket or device)",
+        ));
+    }
     let raw = std::fs::read(path).map_err(|e| Error::file(path, format!("cannot read: {e}")))?;
     parse_idx(&raw, path)
 }
 
-/// An IDX file's dimensions and bytes from its contents (`path` names it in errors).
+/// Largest IDX body lamp reads (Fashion-MNIST's training images are 47 MB).
+pub const MAX_IDX_BYTES: u64 = 1 << 30;
+
+/// An IDX file's dimensions and bytes from its contents (`path` names it in errors). Gzip is
+/// inflated as a stream and only as far as the header promises: a small file claiming a huge
+/// body is refused from its header, and no more than the body (+1 byte) is ever inflated.
 pub fn parse_idx(raw: &[u8], path: &Path) -> Result<(Vec<usize>, Vec<u8>)> {
-    let bytes = if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(raw)
-            .read_to_end(&mut out)
-            .map_err(|e| Error::file(path, format!("corrupt gzip data: {e}")))?;
-        out
+    let mut r: Box<dyn Read + '_> = if raw.starts_with(&[0x1f, 0x8b]) {
+        Box::new(flate2::read::GzDecoder::new(raw))
     } else {
-        raw.to_vec()
+        Box::new(raw)
     };
-    if bytes.len() < 4 || bytes[0] != 0 || bytes[1] != 0 || bytes[2] != 0x08 {
+    let gz_err = |e: std::io::Error| Error::file(path, format!("corrupt gzip data: {e}"));
+    let mut head = Vec::with_capacity(4 + 4 * 255);
+    (&mut r).take(4).read_to_end(&mut head).map_err(gz_err)?;
+    if head.len() < 4 || head[0] != 0 || head[1] != 0 || head[2] != 0x08 {
         return Err(Error::file(
             path,
             "not an IDX file of unsigned bytes (wrong magic number)",
         ));
     }
-    let ndim = bytes[3] as usize;
-    if ndim == 0 || bytes.len() < 4 + 4 * ndim {
+    let ndim = head[3] as usize;
+    (&mut r)
+        .take(4 * ndim as u64)
+        .read_to_end(&mut head)
+        .map_err(gz_err)?;
+    if ndim == 0 || head.len() < 4 + 4 * ndim {
         return Err(Error::file(path, "truncated IDX header"));
     }
     let dims: Vec<usize> = (0..ndim)
         .map(|i| {
             u32::from_be_bytes([
-                bytes[4 + 4 * i],
-                bytes[5 + 4 * i],
-                bytes[6 + 4 * i],
-                bytes[7 + 4 * i],
+                head[4 + 4 * i],
+                head[5 + 4 * i],
+                head[6 + 4 * i],
+                head[7 + 4 * i],
             ]) as usize
         })
         .collect();
-    let count = dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
-    let body = &bytes[4 + 4 * ndim..];
-    match count {
-        Some(c) if c == body.len() => Ok((dims, body.to_vec())),
-        Some(c) if c < body.len() => Err(Error::file(
+    let count = dims
+        .iter()
+        .try_fold(1u64, |a, &d| a.checked_mul(d as u64))
+        .filter(|&c| c <= MAX_IDX_BYTES)
+        .ok_or_else(|| {
+            Error::file(
+                path,
+                format!("header promises {dims:?}: more than lamp reads ({MAX_IDX_BYTES} bytes)"),
+            )
+        })?;
+    let mut body = Vec::new();
+    r.take(count + 1).read_to_end(&mut body).map_err(gz_err)?;
+    match body.len() as u64 {
+        n if n == count => Ok((dims, body)),
+        n if n > count => Err(Error::file(
             path,
-            format!("{} bytes after the data; expected {c}", body.len()),
+            format!("bytes after the data; expected {count}"),
         )),
-        _ => Err(Error::file(
+        n => Err(Error::file(
             path,
-            format!(
-                "truncated: header promises {dims:?} but holds {} bytes",
-                body.len()
-            ),
+            format!("truncated: header promises {dims:?} but holds {n} bytes"),
         )),
     }
 }

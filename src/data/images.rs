@@ -41,7 +41,8 @@ fn list(dir: &Path, recursive: bool) -> Result<Vec<PathBuf>> {
             let p = entry
                 .map_err(|e| Error::file(&folder, format!("cannot list: {e}")))?
                 .path();
-            if p.is_file() && is_image(&p) {
+            if is_image(&p) && !p.is_dir() {
+                // Not only regular files: a FIFO named x.png is reported by name when read.
                 v.push(p);
             } else if recursive && p.is_dir() && !p.is_symlink() {
                 folders.push(p);
@@ -65,8 +66,41 @@ fn list(dir: &Path, recursive: bool) -> Result<Vec<PathBuf>> {
     Ok(v)
 }
 
-/// Largest image accepted, in pixels (a guard against decompression bombs).
-pub const MAX_PIXELS: u64 = 1 << 28;
+/// Largest image accepted, in pixels (8192 x 8192), checked from the header before anything is
+/// decoded: a guard against decompression bombs (a 0.5 MB PNG can claim 32768 x 16384).
+pub const MAX_PIXELS: u64 = 1 << 26;
+
+fn check_pixels(path: &Path, w: u32, h: u32) -> Result<()> {
+    if w as u64 * h as u64 > MAX_PIXELS {
+        return Err(Error::file(
+            path,
+            format!("{w}x{h} pixels is more than lamp decodes ({MAX_PIXELS} pixels, 8192x8192); shrink it first"),
+        ));
+    }
+    Ok(())
+}
+
+/// A JPEG cut short still decodes (the decoder fills the rest with grey), so a file whose end
+/// lacks the end-of-image marker (FF D9) is reported as truncated instead of scored.
+fn check_jpeg_end(path: &Path) -> Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    let read_err = |e: std::io::Error| Error::file(path, format!("cannot read: {e}"));
+    let mut f = std::fs::File::open(path).map_err(read_err)?;
+    let len = f.seek(SeekFrom::End(0)).map_err(read_err)?;
+    // Some writers pad after the marker; 4 KiB of tail is plenty.
+    let tail = len.min(4096);
+    f.seek(SeekFrom::Start(len - tail)).map_err(read_err)?;
+    let mut buf = Vec::with_capacity(tail as usize);
+    f.take(tail).read_to_end(&mut buf).map_err(read_err)?;
+    if buf.windows(2).any(|w| w == [0xFF, 0xD9]) {
+        Ok(())
+    } else {
+        Err(Error::file(
+            path,
+            "truncated JPEG (no end-of-image marker): the file was cut short",
+        ))
+    }
+}
 
 /// What a set of image files holds, read from their headers only.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -119,6 +153,11 @@ pub fn inspect(paths: &[PathBuf], skip_bad: bool) -> Result<ImageShape> {
             Err(e) => return Err(e),
         };
         let (w, h) = d.dimensions();
+        match check_pixels(p, w, h) {
+            Ok(()) => {}
+            Err(_) if skip_bad => continue,
+            Err(e) => return Err(e),
+        }
         if d.color_type().has_color() {
             shape.channels = 3;
         }
@@ -139,9 +178,16 @@ pub fn inspect(paths: &[PathBuf], skip_bad: bool) -> Result<ImageShape> {
 }
 
 /// A reader of the image at `path` with lamp's limits, its format guessed from its bytes.
-fn reader(path: &Path) -> Result<image::ImageReader<std::io::BufReader<std::fs::File>>> {
+pub(super) fn reader(path: &Path) -> Result<image::ImageReader<std::io::BufReader<std::fs::File>>> {
     let meta =
         std::fs::metadata(path).map_err(|e| Error::file(path, format!("cannot read: {e}")))?;
+    if !meta.is_file() {
+        // Opening a FIFO would block until a writer comes.
+        return Err(Error::file(
+            path,
+            "not a regular file (a folder, FIFO, socket or device)",
+        ));
+    }
     if meta.len() == 0 {
         return Err(Error::file(path, "empty file (0 bytes)"));
     }
@@ -152,7 +198,7 @@ fn reader(path: &Path) -> Result<image::ImageReader<std::io::BufReader<std::fs::
     let mut limits = image::Limits::default();
     limits.max_image_width = Some(1 << 15);
     limits.max_image_height = Some(1 << 15);
-    limits.max_alloc = Some(MAX_PIXELS * 8);
+    limits.max_alloc = Some(MAX_PIXELS * 16);
     reader.limits(limits);
     Ok(reader)
 }
@@ -160,10 +206,41 @@ fn reader(path: &Path) -> Result<image::ImageReader<std::io::BufReader<std::fs::
 /// Loads one image as `channels` (1: luma, 3: RGB; alpha dropped) × size × size in [0, 1],
 /// resized with a bilinear (triangle) filter.
 pub fn load_image(path: &Path, channels: u32, size: u32) -> Result<Vec<f32>> {
-    let img = reader(path)?
-        .decode()
-        .map_err(|e| Error::file(path, format!("cannot decode image: {e}")))?;
+    use image::ImageDecoder;
+    let r = reader(path)?;
+    if r.format() == Some(image::ImageFormat::Jpeg) {
+        check_jpeg_end(path)?;
+    }
+    let decode_err = |e: image::ImageError| Error::file(path, format!("cannot decode image: {e}"));
+    let d = r.into_decoder().map_err(decode_err)?;
+    let (w, h) = d.dimensions();
+    check_pixels(path, w, h)?;
+    let img = image::DynamicImage::from_decoder(d).map_err(decode_err)?;
+    check_finite(&img).map_err(|m| Error::file(path, m))?;
     Ok(convert(&img, channels, size))
+}
+
+/// Float images (TIFF, OpenEXR) can hold NaN or infinity, which would poison training or make a
+/// score that no threshold compares with: refused by position.
+pub fn check_finite(img: &image::DynamicImage) -> std::result::Result<(), String> {
+    use image::DynamicImage::{ImageRgb32F, ImageRgba32F};
+    let (w, values, per_pixel): (u32, &[f32], u32) = match img {
+        ImageRgb32F(b) => (b.width(), b.as_raw(), 3),
+        ImageRgba32F(b) => (b.width(), b.as_raw(), 4),
+        _ => return Ok(()),
+    };
+    match values.iter().position(|v| !v.is_finite()) {
+        Some(i) => {
+            let p = i as u32 / per_pixel;
+            Err(format!(
+                "a pixel value is not finite ({}) at x {}, y {}: the image cannot be scored",
+                values[i],
+                p % w,
+                p / w
+            ))
+        }
+        None => Ok(()),
+    }
 }
 
 /// Converts a decoded image to `channels` × size × size f32 in [0, 1] (CHW).
@@ -251,7 +328,7 @@ pub fn load_images_skipping(
         match r {
             Ok(v) => {
                 samples.extend(v);
-                names.push(paths[i].display().to_string());
+                names.push(crate::fsutil::path_text(&paths[i]));
             }
             Err(e) if skip_bad => skipped.push(e),
             Err(e) => return Err(e),

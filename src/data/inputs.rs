@@ -14,7 +14,8 @@ pub fn expand_inputs(inputs: &[String]) -> Result<Vec<PathBuf>> {
         let p = PathBuf::from(s);
         if p.is_dir() {
             out.extend(walk_images(&p)?);
-        } else if p.is_file() {
+        } else if p.exists() {
+            // A file, or something that is not one (a FIFO): reading it says which.
             out.push(p);
         } else if s.contains('*') || s.contains('?') {
             let dir = p

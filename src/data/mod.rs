@@ -190,10 +190,17 @@ pub fn load_training_skipping(
     match (src, training_folder(src)?) {
         (Source::FashionMnist { class, dir }, _) => {
             check_fashion_shape(channels, size)?;
-            Ok((
-                idx::filter_class(&fashion_mnist(dir, "train")?, *class),
-                Vec::new(),
-            ))
+            let d = idx::filter_class(&fashion_mnist(dir, "train")?, *class);
+            if d.is_empty() {
+                return Err(Error::file(
+                    dir,
+                    format!(
+                        "the training split holds no images of class {class} ({})",
+                        FASHION_MNIST_CLASSES[*class as usize]
+                    ),
+                ));
+            }
+            Ok((d, Vec::new()))
         }
         (_, Some(dir)) => load_images_skipping(&list_images(&dir)?, channels, size, skip_bad),
         (_, None) => Err(Error::invalid("no training images")),

@@ -1,7 +1,7 @@
 //! The MVTec AD layout: `<category>/train/good`, `<category>/test/<type>` and
 //! `<category>/ground_truth/<type>/<name>_mask.png`.
 
-use super::images::{list_images, load_images};
+use super::images::{list_images, load_images, reader};
 use super::TestSet;
 use crate::error::{Error, Result};
 use std::path::Path;
@@ -9,13 +9,11 @@ use std::path::Path;
 /// Loads a mask image as booleans at size × size (nearest neighbour), checking it matches its
 /// image's size. Any non-zero value is a defect: masks are stored as 0/255 and as 0/1.
 fn load_mask(path: &Path, image_dims: (u32, u32), size: u32) -> Result<Vec<bool>> {
-    let img = image::ImageReader::open(path)
-        .map_err(|e| Error::file(path, format!("cannot read mask: {e}")))?
-        .with_guessed_format()
-        .map_err(|e| Error::file(path, format!("cannot read mask: {e}")))?
+    let img = reader(path)?
         .decode()
         .map_err(|e| Error::file(path, format!("cannot decode mask: {e}")))?;
-    let g = img.to_luma8();
+    // 16 bits, not 8: a 16-bit mask of 0/1 would round to all zeros in 8 bits.
+    let g = img.to_luma16();
     if g.dimensions() != image_dims {
         return Err(Error::file(
             path,
@@ -33,9 +31,7 @@ fn load_mask(path: &Path, image_dims: (u32, u32), size: u32) -> Result<Vec<bool>
 }
 
 fn image_dims(path: &Path) -> Result<(u32, u32)> {
-    image::ImageReader::open(path)
-        .and_then(|r| r.with_guessed_format())
-        .map_err(|e| Error::file(path, format!("cannot read: {e}")))?
+    reader(path)?
         .into_dimensions()
         .map_err(|e| Error::file(path, format!("cannot decode image: {e}")))
 }

@@ -38,6 +38,30 @@ pub struct Calibration {
     pub source: String,
 }
 
+impl Calibration {
+    /// A calibration read from a file is checked before it is trusted: finite values, a
+    /// threshold and pixel scale that errors (never negative) can be compared with.
+    pub fn check_values(&self) -> std::result::Result<(), String> {
+        let values = [
+            ("threshold", self.threshold as f64),
+            ("pixel_threshold", self.pixel_threshold as f64),
+            ("pixel_max", self.pixel_max as f64),
+            ("mean", self.mean),
+            ("std", self.std),
+            ("min", self.min as f64),
+            ("max", self.max as f64),
+        ];
+        for (name, v) in values {
+            if !v.is_finite() || v < 0.0 {
+                return Err(format!(
+                    "{name} is {v}; errors are finite and never negative (recalibrate with `lamp calibrate`)"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Choice for ThresholdMethod {
     const ALL: &'static [Self] = &[ThresholdMethod::Quantile, ThresholdMethod::Sigma];
     fn name(self) -> &'static str {

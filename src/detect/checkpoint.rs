@@ -6,6 +6,7 @@
 //! so load → save reproduces a lamp checkpoint byte for byte; writes are atomic (fsutil).
 
 use super::calibrate::Calibration;
+use super::score::ScoreConfig;
 use crate::data::tensors::{le_f32, write_safetensors, Tensors};
 use crate::error::{Error, Result};
 use crate::fsutil;
@@ -36,6 +37,10 @@ pub struct Checkpoint {
     /// Every metadata entry, including the ones above as JSON strings; other tools' keys are kept.
     pub metadata: BTreeMap<String, String>,
 }
+
+/// The parameters and Adam's two moments of the largest model `Arch::check` allows, in f32,
+/// plus room for metadata.
+const MAX_CHECKPOINT_BYTES: u64 = 3 * 4 * crate::model::arch::MAX_PARAMS + (1 << 24);
 
 impl Checkpoint {
     pub fn new(arch: Arch, loss: Option<LossConfig>, params: Vec<f32>) -> Checkpoint {
@@ -84,12 +89,32 @@ impl Checkpoint {
 
     /// Writes atomically (temporary file, fsync, rename).
     pub fn save(&self, path: &Path) -> Result<()> {
+        // Temporary files of runs killed mid-write would otherwise pile up beside the model.
+        fsutil::remove_stale_temps(path);
         fsutil::write_atomic(path, &self.to_bytes()?)
     }
 
     /// Reads a lamp checkpoint, or a bare safetensors file of PyTorch-named tensors when `arch`
     /// says what they are.
     pub fn load(path: &Path, arch: Option<&Arch>) -> Result<Checkpoint> {
+        let meta =
+            std::fs::metadata(path).map_err(|e| Error::file(path, format!("cannot read: {e}")))?;
+        if !meta.is_file() {
+            // Reading a FIFO would block until a writer comes.
+            return Err(Error::file(
+                path,
+                "not a regular file (a folder, FIFO, socket or device)",
+            ));
+        }
+        if meta.len() > MAX_CHECKPOINT_BYTES {
+            return Err(Error::file(
+                path,
+                format!(
+                    "{} bytes is larger than any lamp checkpoint ({MAX_CHECKPOINT_BYTES} at most)",
+                    meta.len()
+                ),
+            ));
+        }
         let bytes =
             std::fs::read(path).map_err(|e| Error::file(path, format!("cannot read: {e}")))?;
         Self::from_bytes(&bytes, arch).map_err(|e| match e {
@@ -153,13 +178,56 @@ impl Checkpoint {
             }),
             None => None,
         };
-        Ok(Checkpoint {
+        let ck = Checkpoint {
             arch,
             loss,
             params,
             optimizer,
             metadata,
-        })
+        };
+        ck.check_metadata()?;
+        Ok(ck)
+    }
+
+    /// The metadata that sizes work or decides verdicts is checked when the file is read, not
+    /// trusted: a patch setting sizes every image loaded, a score setting the smoothing kernel.
+    fn check_metadata(&self) -> Result<()> {
+        fn parsed<T: serde::de::DeserializeOwned>(
+            meta: &BTreeMap<String, String>,
+            key: &str,
+            what: &str,
+        ) -> Result<Option<T>> {
+            meta.get(key)
+                .map(|v| serde_json::from_str(v))
+                .transpose()
+                .map_err(|e| Error::invalid(format!("unreadable {what} in the metadata: {e}")))
+        }
+        let m = &self.metadata;
+        if let Some(p) = parsed::<Patches>(m, "patch", "patch settings")? {
+            let size = self.arch.size;
+            if p.image < size || p.image > crate::model::arch::MAX_SIZE {
+                return Err(Error::invalid(format!(
+                    "patch settings: images of {} pixels for {size}-pixel patches (at most {})",
+                    p.image,
+                    crate::model::arch::MAX_SIZE
+                )));
+            }
+            if p.stride == 0 || p.stride > size {
+                return Err(Error::invalid(format!(
+                    "patch settings: a stride of {} for {size}-pixel patches",
+                    p.stride
+                )));
+            }
+        }
+        if let Some(s) = parsed::<ScoreConfig>(m, "score", "score settings")? {
+            s.check()
+                .map_err(|e| Error::invalid(format!("score settings: {e}")))?;
+        }
+        if let Some(c) = parsed::<Calibration>(m, "calibration", "calibration")? {
+            c.check_values()
+                .map_err(|e| Error::invalid(format!("calibration: {e}")))?;
+        }
+        Ok(())
     }
 
     /// The side of the images the model scores: its input size, or, for a model trained on
@@ -184,8 +252,15 @@ impl Checkpoint {
                 "no loss settings in the metadata (not written by lamp train)",
             )
         })?;
-        let cal: Calibration = match self.meta("calibration") {
-            Some(c) => c,
+        let cal: Calibration = match self.metadata.get("calibration") {
+            Some(text) => {
+                let c: Calibration = serde_json::from_str(text).map_err(|e| {
+                    Error::file(path, format!("unreadable calibration in the metadata: {e}"))
+                })?;
+                c.check_values()
+                    .map_err(|e| Error::file(path, format!("calibration: {e}")))?;
+                c
+            }
             None => {
                 // A checkpoint written between epochs: training stopped before it finished.
                 return Err(match self.metadata.get("epochs_done") {
@@ -243,6 +318,14 @@ fn read_arena(st: &safetensors::SafeTensors, table: &ParamTable, prefix: &str) -
             .zip(le_f32(t.data()))
         {
             *dst = src;
+        }
+        let values = &arena[e.offset..e.offset + e.len()];
+        if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+            return Err(Error::invalid(format!(
+                "tensor {name} holds a non-finite value ({}) at element {i}: the model is \
+                 broken; train it again",
+                values[i]
+            )));
         }
     }
     Ok(arena)

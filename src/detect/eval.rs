@@ -7,7 +7,7 @@ use super::metrics::{self, population_mean_std};
 use super::score::{aggregate, Aggregate};
 use super::Detector;
 use crate::data::TestSet;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::model::{Choice, LossConfig};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -42,6 +42,15 @@ pub struct Evaluation {
 pub fn evaluate(det: &mut Detector, test: &TestSet) -> Result<Evaluation> {
     let (w, h) = (test.data.shape[2] as usize, test.data.shape[1] as usize);
     let (errors, maps) = det.errors_and_maps(&test.data.samples)?;
+    // A non-finite error (broken weights, a poisoned image) has no place on a ROC curve.
+    if let Some(i) = errors.iter().position(|e| !e.is_finite()) {
+        let name = test.data.names.get(i).map_or("?", String::as_str);
+        return Err(Error::invalid(format!(
+            "{name}: its reconstruction error is not finite ({}); the model or the image holds \
+             non-finite values",
+            errors[i]
+        )));
+    }
     let (cfg, cal) = (*det.score_config(), det.calibration().clone());
     let labels = &test.anomalous;
     let by_aggregate = Aggregate::ALL

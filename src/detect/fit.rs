@@ -146,7 +146,19 @@ pub fn warnings(ck: &Checkpoint) -> Vec<String> {
         }
     }
     if let Some(h) = ck.meta::<HeldOut>("held_out") {
-        if h.on_plateau() {
+        if h.ratio() > DIVERGED_HELD_OUT {
+            // Worse than a constant image: the step blew the model out of range (a learning
+            // rate far too high saturates the output within the first epoch, with no NaN).
+            w.push(format!(
+                "the model reconstructs held-out normal images far worse than their mean image \
+                 does (error {:.5} against {:.5}, {:.0}%): training diverged, saturated or barely \
+                 started. If the loss did not fall from epoch to epoch, lower the learning rate \
+                 (`lr`); else train longer (`min_steps`)",
+                h.model_error,
+                h.mean_image_error,
+                100.0 * h.ratio()
+            ));
+        } else if h.on_plateau() {
             w.push(format!(
                 "the model reconstructs held-out normal images no better than their mean image \
                  does (error {:.5} against {:.5}, {:.0}%): it has learnt little beyond the mean, \
@@ -160,6 +172,9 @@ pub fn warnings(ck: &Checkpoint) -> Vec<String> {
     }
     w
 }
+
+/// A held-out error above this multiple of the mean image's says training diverged.
+pub const DIVERGED_HELD_OUT: f64 = 1.5;
 
 /// Fewer calibration images than this get a warning.
 pub const MIN_CALIBRATION_IMAGES: usize = 20;

@@ -38,7 +38,8 @@ fn sweep(scores: &[f32], labels: &[bool]) -> Vec<(f32, usize, usize)> {
     let mut i = 0;
     while i < idx.len() {
         let s = scores[idx[i]];
-        while i < idx.len() && scores[idx[i]] == s {
+        // Equal by total order, so that a NaN (never == itself) still moves the sweep on.
+        while i < idx.len() && scores[idx[i]].total_cmp(&s).is_eq() {
             if labels[idx[i]] {
                 tp += 1;
             } else {
@@ -179,7 +180,7 @@ pub fn aupro(
     let mut i = 0;
     while i < pixels.len() {
         let s = pixels[i].0;
-        while i < pixels.len() && pixels[i].0 == s {
+        while i < pixels.len() && pixels[i].0.total_cmp(&s).is_eq() {
             match pixels[i].1 {
                 None => fp += 1,
                 Some(r) => pro_sum += 1.0 / region_size[r] as f64,

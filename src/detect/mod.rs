@@ -26,7 +26,7 @@ pub use calibrate::{Calibration, ThresholdMethod};
 pub use checkpoint::{Checkpoint, Patches};
 pub use fit::{fit_on, FitOptions};
 pub use score::{Aggregate, ScoreConfig};
-pub use train::{EpochReport, Progress, TrainConfig};
+pub use train::{EpochReport, Progress, TrainConfig, STOP_SIGNAL};
 
 use crate::data::{self, Dataset};
 use crate::device::Device;
@@ -115,10 +115,10 @@ impl Detector {
     }
     /// Replaces the calibrated threshold (for this detector only; `save` keeps it).
     pub fn set_threshold(&mut self, threshold: f32) -> Result<()> {
-        if !threshold.is_finite() {
+        if !(threshold.is_finite() && threshold >= 0.0) {
             return Err(Error::setting(
                 "threshold",
-                format!("must be a finite number, got {threshold}"),
+                format!("must be a finite number ≥ 0 (errors are never negative), got {threshold}"),
             ));
         }
         self.calibration.threshold = threshold;

@@ -70,6 +70,9 @@ impl Default for ScoreConfig {
     }
 }
 
+/// Largest smoothing σ (pixels): its kernel spans 6σ, and maps are at most 4096 pixels a side.
+pub const MAX_SIGMA: f32 = 1024.0;
+
 impl ScoreConfig {
     /// Smoothing scaled to maps of `side` pixels: σ = 4 at 256 px, between 1 and 8.
     pub fn sigma_for(side: u32) -> f32 {
@@ -82,10 +85,10 @@ impl ScoreConfig {
                 format!("must be in (0, 1], got {}", self.top_k),
             ));
         }
-        if !(self.sigma >= 0.0 && self.sigma.is_finite()) {
+        if !(self.sigma >= 0.0 && self.sigma <= MAX_SIGMA) {
             return Err(Error::setting(
                 "sigma",
-                format!("must be a number ≥ 0, got {}", self.sigma),
+                format!("must be a number from 0 to {MAX_SIGMA}, got {}", self.sigma),
             ));
         }
         Ok(())

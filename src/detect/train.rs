@@ -10,6 +10,7 @@ use crate::kernels::View;
 use crate::model::{OptimizerKind, Schedule};
 use crate::rng::SplitMix64;
 use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::Instant;
 
 /// Training settings, stored in the checkpoint's metadata (with `batch` and `epochs` as they
@@ -69,6 +70,11 @@ impl TrainConfig {
     pub fn check(&self, n: usize) -> Result<()> {
         if self.epochs == 0 {
             return Err(Error::setting("epochs", "must be at least 1"));
+        }
+        if n == 0 {
+            return Err(Error::invalid(
+                "the training set is empty: no images to train on (check the class or folder)",
+            ));
         }
         if self.batch > n {
             return Err(Error::setting(
@@ -177,6 +183,14 @@ fn with_synthetic_defect(v: View, out: u32, rng: &mut SplitMix64) -> View {
     v.with_defect((y0, y0 + h), (x0, x0 + w), rng.next_f64() as f32)
 }
 
+/// Set (to the signal's number) from a signal handler to stop training at the next step
+/// boundary: `train` then returns `Error::Interrupted`, and the last epoch's snapshot stands.
+pub static STOP_SIGNAL: AtomicI32 = AtomicI32::new(0);
+
+/// An epoch whose mean loss is this many times the run's best has diverged (a learning rate far
+/// too high: 0.03 → 1.12 in a few epochs, weights at 1e5, and no NaN to stop it).
+pub const DIVERGED_RATIO: f32 = 10.0;
+
 /// Trains on the engine's data set, epochs `first..cfg.epochs`, after the epochs of `history`,
 /// with the learning rate of `cfg.schedule` at each step. After each epoch the `held_out`
 /// samples (if any) are scored, and `on_epoch` runs with every report so far (to write a
@@ -211,6 +225,13 @@ pub fn train(
         let out = engine.arch.size;
         engine.set_epoch(&epoch_views(cfg, epoch, n, side, out))?;
         for s in 0..steps {
+            let signal = STOP_SIGNAL.load(Ordering::Relaxed);
+            if signal != 0 {
+                return Err(Error::Interrupted {
+                    signal,
+                    epochs_done: epoch,
+                });
+            }
             let off = s * cfg.batch;
             let lr = cfg.schedule.lr_at(cfg.lr, engine.t as u64, total_steps);
             engine.optimizer.set_lr(lr);
@@ -251,6 +272,8 @@ pub fn train(
             report: &r,
             epochs: cfg.epochs,
         });
+        // Before the snapshot: a diverged epoch never replaces the last good one.
+        check_diverged(&reports, &r)?;
         reports.push(r);
         on_epoch(engine, &reports)?;
     }
@@ -260,6 +283,27 @@ pub fn train(
 /// The mean of `v`, summed in f64.
 pub fn mean(v: &[f32]) -> f32 {
     (v.iter().map(|&x| x as f64).sum::<f64>() / v.len().max(1) as f64) as f32
+}
+
+fn check_diverged(before: &[EpochReport], r: &EpochReport) -> Result<()> {
+    let Some(best) = before
+        .iter()
+        .min_by(|a, b| a.mean_loss.total_cmp(&b.mean_loss))
+    else {
+        return Ok(());
+    };
+    if best.mean_loss > 0.0 && r.mean_loss > DIVERGED_RATIO * best.mean_loss {
+        return Err(Error::NonFinite(format!(
+            "training diverged: epoch {}'s mean loss {:.6} is {:.0} times the best so far ({:.6}, \
+             epoch {}); lower the learning rate (`lr`)",
+            r.epoch,
+            r.mean_loss,
+            r.mean_loss / best.mean_loss,
+            best.mean_loss,
+            best.epoch
+        )));
+    }
+    Ok(())
 }
 
 fn check_finite(st: &Stats, epoch: u32, step: usize) -> Result<()> {

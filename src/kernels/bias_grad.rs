@@ -1,8 +1,8 @@
 //! Launches of bias_grad.wgsl: `db[c] = sum over (n, s) of dz[n, c, s]`, also the sum of split-K's
 //! partial weight gradients.
 
-use super::gemm::{SplitK, SPLIT_K_MIN_TERMS};
 use super::prelude::wgsl;
+use super::split_k::{SplitK, SPLIT_K_MIN_TERMS};
 use super::{fold, Dispatch};
 use crate::device::{Constants, Device, Group1, ShaderSource};
 use crate::error::Result;

@@ -4,6 +4,7 @@
 
 use super::bias_grad::BiasGradSpec;
 use super::prelude::{wgsl, GemmMode};
+use super::split_k::{SplitK, SPLIT_K_MAX_OUTPUTS, SPLIT_K_MIN_TERMS, SPLIT_K_PARTS};
 use super::{fold, Dispatch};
 use crate::device::{Constants, Device, Group1, ShaderSource};
 use crate::error::Result;
@@ -95,53 +96,6 @@ pub struct GemmSpec {
     /// `partial_off` in acts and are then added up (1 = no split; see `with_split_k`).
     pub k_split: u32,
     pub partial_off: u32,
-}
-
-/// On CPUs, split-K applies to weight gradients with at most this many outputs...
-pub const SPLIT_K_MAX_OUTPUTS: u32 = 1024;
-/// ...cut into at most this many parts, so its scratch is `SPLIT_K_SCRATCH` floats.
-pub const SPLIT_K_PARTS: u32 = 16;
-pub const SPLIT_K_SCRATCH: usize = (SPLIT_K_MAX_OUTPUTS * SPLIT_K_PARTS) as usize;
-/// On GPUs the scratch is larger (4 MiB): wide gradients are split too.
-pub const SPLIT_K_SCRATCH_GPU: usize = 1 << 20;
-/// On GPUs each part keeps at least this many terms of the reduction per output.
-pub const SPLIT_K_MIN_TERMS: u32 = 256;
-
-/// How weight gradients are split along their reduction (split-K), chosen from the device.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SplitK {
-    /// CPUs (lavapipe): only the gradients with few outputs (the 1-channel layers: one tile that
-    /// would leave a core idle), into batch/2 parts, at most `SPLIT_K_PARTS`. Two cores are kept
-    /// busy by every other launch already.
-    FewOutputs,
-    /// GPUs: weight gradients have few outputs and long reductions (conv-ae 128's last layer:
-    /// 1,536 outputs, 262,144 terms each), and so do the linear layers (fmnist-ae's enc3: 2,048
-    /// outputs at batch 64, 3,136 terms), so whole they run on a handful of workgroups of a
-    /// hundred-odd cores (measured on an H200: 14.7 ms and 1 ms, a third of the step). Split into
-    /// enough parts for about `target` workgroups (each part at least `SPLIT_K_MIN_TERMS` terms
-    /// long, within `SPLIT_K_SCRATCH_GPU`).
-    Occupancy { target: u32 },
-}
-
-impl SplitK {
-    /// `FewOutputs` on CPU adapters, `Occupancy` elsewhere; `LAMP_SPLIT_K=few|occupancy`
-    /// overrides (to compare, and to test the GPU policy on lavapipe).
-    pub fn for_device(dev: &Device) -> SplitK {
-        let gpu = SplitK::Occupancy { target: 1024 };
-        match std::env::var("LAMP_SPLIT_K").as_deref() {
-            Ok("few") => SplitK::FewOutputs,
-            Ok("occupancy") => gpu,
-            _ if dev.info.device_type == wgpu::DeviceType::Cpu => SplitK::FewOutputs,
-            _ => gpu,
-        }
-    }
-    /// Floats of activation-arena scratch that the partial sums may take.
-    pub fn scratch(self) -> usize {
-        match self {
-            SplitK::FewOutputs => SPLIT_K_SCRATCH,
-            SplitK::Occupancy { .. } => SPLIT_K_SCRATCH_GPU,
-        }
-    }
 }
 
 impl GemmSpec {

@@ -10,7 +10,8 @@
 //! | optimizer.wgsl                                       | `optimizer`     | Adam or SGD step over the whole arena |
 //! | gather.wgsl                                          | `gather`        | a batch from the device-resident data set |
 //!
-//! `layer` maps each layer of the model onto these launches, forward and backward side by side.
+//! `layer` maps each layer of the model onto these launches, forward and backward side by side;
+//! `split_k` decides where a launch is split into parts (GPUs: long reductions with few outputs).
 
 pub mod bias_grad;
 pub mod gather;
@@ -19,14 +20,16 @@ pub mod layer;
 pub mod loss;
 pub mod optimizer;
 pub mod prelude;
+pub mod split_k;
 
 pub use bias_grad::BiasGradSpec;
 pub use gather::{GatherSpec, View};
-pub use gemm::{GemmCore, GemmSpec, SplitK};
+pub use gemm::{GemmCore, GemmSpec};
 pub use layer::LayerOffsets;
 pub use loss::LossSpec;
 pub use optimizer::OptimizerSpec;
 pub use prelude::{stats_len, GemmMode, Stat, StepUniform, STATS_HEADER};
+pub use split_k::SplitK;
 
 use crate::device::ShaderSource;
 use std::sync::Arc;

@@ -17,6 +17,15 @@ use serde::{Deserialize, Serialize};
 /// The largest input `Arch::for_images` chooses; larger images are shrunk to it (or cut into
 /// patches).
 pub const MAX_AUTO_SIZE: u32 = 256;
+/// Bounds every architecture is checked against (command line and checkpoint metadata alike).
+pub const MAX_STAGES: usize = 8;
+pub const MAX_CHANNELS: u32 = 4096;
+pub const MAX_LATENT: u32 = 65536;
+pub const MAX_SIZE: u32 = 4096;
+/// 2^28 parameters: 1 GiB of f32, before gradients and Adam's two moments.
+pub const MAX_PARAMS: u64 = 1 << 28;
+/// Activations of one sample, forward and backward: 2^28 f32 (1 GiB).
+pub const MAX_ACTS_PER_SAMPLE: u64 = 1 << 28;
 
 /// The architecture, as stored in checkpoint metadata.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -100,6 +109,12 @@ impl Arch {
     }
 
     pub fn check(&self) -> Result<()> {
+        if self.name != "fmnist-ae" && self.name != "conv-ae" {
+            return Err(Error::invalid(format!(
+                "unknown architecture {:?} (fmnist-ae or conv-ae)",
+                self.name
+            )));
+        }
         if self.channels != 1 && self.channels != 3 {
             return Err(Error::invalid(format!(
                 "channels must be 1 or 3, got {}",
@@ -111,6 +126,31 @@ impl Arch {
                 "the model needs at least one stage and a latent size",
             ));
         }
+        // Bounds first, in u64: sizes from metadata or the command line must not wrap the
+        // shape arithmetic or size a buffer before anything is checked.
+        if self.stages.len() > MAX_STAGES {
+            return Err(Error::invalid(format!(
+                "{} stages; at most {MAX_STAGES}",
+                self.stages.len()
+            )));
+        }
+        if let Some(&c) = self.stages.iter().find(|&&c| c > MAX_CHANNELS) {
+            return Err(Error::invalid(format!(
+                "a stage of {c} channels; at most {MAX_CHANNELS}"
+            )));
+        }
+        if self.latent > MAX_LATENT {
+            return Err(Error::invalid(format!(
+                "latent size {}; at most {MAX_LATENT}",
+                self.latent
+            )));
+        }
+        if self.size > MAX_SIZE {
+            return Err(Error::invalid(format!(
+                "input size {}; at most {MAX_SIZE} pixels (larger images: train on patches, --patch)",
+                self.size
+            )));
+        }
         let div = 1u32 << self.stages.len();
         if self.size < div || !self.size.is_multiple_of(div) {
             return Err(Error::invalid(format!(
@@ -119,7 +159,37 @@ impl Arch {
                 self.stages.len()
             )));
         }
+        let (params, acts) = self.sizes();
+        if params > MAX_PARAMS {
+            return Err(Error::invalid(format!(
+                "{params} parameters; at most {MAX_PARAMS} (a smaller --latent, fewer channels or a smaller --size)"
+            )));
+        }
+        if acts > MAX_ACTS_PER_SAMPLE {
+            return Err(Error::invalid(format!(
+                "{acts} activations per image; at most {MAX_ACTS_PER_SAMPLE} (fewer channels or a smaller --size)"
+            )));
+        }
         Ok(())
+    }
+
+    /// Parameters and activations per sample, in u64 (no wrap for any bounded shape).
+    fn sizes(&self) -> (u64, u64) {
+        let (mut params, mut acts) = (0u64, 0u64);
+        let (mut c, mut side) = (self.channels as u64, self.size as u64);
+        for &s in &self.stages {
+            let s = s as u64;
+            side /= 2;
+            params += 2 * (c * s * 16 + s + c); // conv (k3) and its mirror (k4), biases
+            acts += 2 * s * side * side;
+            c = s;
+        }
+        let flat = c * side * side;
+        params += 2 * flat * self.latent as u64 + flat + self.latent as u64;
+        (
+            params,
+            acts + self.latent as u64 + 2 * self.channels as u64 * (self.size as u64).pow(2),
+        )
     }
 
     /// Sample shape [C, H, W].

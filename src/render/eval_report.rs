@@ -39,23 +39,34 @@ pub fn write(
             .as_bytes(),
     )?;
     let scores = &ev.scores;
-    let mut csv = String::from("name,type,anomalous,score,normalised,verdict\n");
-    for (i, &s) in scores.iter().enumerate() {
-        csv += &format!(
-            "{},{},{},{},{:.4},{}\n",
-            t.data.names[i],
-            t.types[i],
-            t.anomalous[i] as u8,
-            s,
-            cal.normalise(s),
-            if cal.is_anomalous(s) {
+    let rows: Vec<Vec<String>> = scores
+        .iter()
+        .enumerate()
+        .map(|(i, &s)| {
+            let verdict = if cal.is_anomalous(s) {
                 "anomalous"
             } else {
                 "normal"
-            }
-        );
-    }
-    write_atomic(&out.join("scores.csv"), csv.as_bytes())?;
+            };
+            vec![
+                t.data.names[i].clone(),
+                t.types[i].clone(),
+                (t.anomalous[i] as u8).to_string(),
+                s.to_string(),
+                format!("{:.4}", cal.normalise(s)),
+                verdict.to_string(),
+            ]
+        })
+        .collect();
+    let header = [
+        "name",
+        "type",
+        "anomalous",
+        "score",
+        "normalised",
+        "verdict",
+    ];
+    write_atomic(&out.join("scores.csv"), &super::table::csv(&header, &rows)?)?;
     write_atomic(
         &out.join("roc.png"),
         &png_bytes(&roc_chart(scores, &t.anomalous, ev.image_auroc))?,

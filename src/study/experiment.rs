@@ -294,28 +294,36 @@ pub fn mvtec_loader(
     }
 }
 
-/// Parses "0-9", "1,3,5" or a mix into class names.
+/// Parses "0-9", "1,3,5" or a mix into class names. A range is checked before it is expanded
+/// (at most `MAX_CLASS_RANGE` classes): "0-4000000000" is an error, not 4e9 strings.
 pub fn parse_classes(s: &str) -> Result<Vec<String>> {
+    let bad = |why: String| Error::setting("classes", why);
     let mut v = Vec::new();
     for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         match part.split_once('-') {
             Some((a, b)) => {
-                let (a, b): (u32, u32) = (
-                    a.parse()
-                        .map_err(|_| Error::invalid(format!("bad class range {part:?}")))?,
-                    b.parse()
-                        .map_err(|_| Error::invalid(format!("bad class range {part:?}")))?,
-                );
+                let (a, b): (u32, u32) = match (a.trim().parse(), b.trim().parse()) {
+                    (Ok(a), Ok(b)) => (a, b),
+                    _ => return Err(bad(format!("{part:?} is not a range like 0-9"))),
+                };
+                if b < a || b - a >= MAX_CLASS_RANGE {
+                    return Err(bad(format!(
+                        "{part:?}: a range runs upwards over at most {MAX_CLASS_RANGE} classes"
+                    )));
+                }
                 v.extend((a..=b).map(|c| c.to_string()));
             }
             None => v.push(part.to_string()),
         }
     }
     if v.is_empty() {
-        return Err(Error::invalid("no classes given"));
+        return Err(bad("names no class".into()));
     }
     Ok(v)
 }
+
+/// Most classes one range may name.
+pub const MAX_CLASS_RANGE: u32 = 1000;
 
 /// Loader for the Fashion-MNIST one-class protocol: class c's 6000 training images; all 10000
 /// test images, class c normal.
@@ -350,9 +358,10 @@ pub fn setup(
                 .iter()
                 .find(|c| c.parse::<u8>().map_or(true, |v| v > 9))
             {
-                return Err(Error::invalid(format!(
-                    "fashion-mnist classes are 0..9, got {c:?}"
-                )));
+                return Err(Error::setting(
+                    "classes",
+                    format!("fashion-mnist classes are 0..9, got {c:?}"),
+                ));
             }
             Ok((Arch::fmnist_ae(), classes, Box::new(fashion_loader(dir))))
         }

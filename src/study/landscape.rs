@@ -67,6 +67,9 @@ pub struct Surface {
     pub amplified_relative_rise: f64,
 }
 
+/// Largest grid (points per direction): 201² forward passes already take hours on a CPU.
+pub const MAX_GRID: usize = 201;
+
 /// The grid and the batch the losses are measured on.
 #[derive(Clone, Copy, Debug)]
 pub struct Options {
@@ -104,8 +107,14 @@ pub fn run(
         .loss
         .ok_or_else(|| Error::invalid("the checkpoint has no loss settings"))?;
     let (grid, radius, seed) = (o.grid, o.radius, o.seed);
-    if grid < 3 {
-        return Err(Error::setting("grid", "must be at least 3"));
+    if !(3..=MAX_GRID).contains(&grid) {
+        return Err(Error::setting(
+            "grid",
+            format!("must be from 3 to {MAX_GRID}, got {grid}"),
+        ));
+    }
+    if o.batch == 0 {
+        return Err(Error::setting("batch", "must be at least 1"));
     }
     if !(radius > 0.0 && radius.is_finite()) {
         return Err(Error::setting(
