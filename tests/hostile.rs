@@ -89,3 +89,129 @@ fn closed_pipe_ends_quietly() {
     assert!(!err.contains("panicked"), "{err}");
     assert_eq!(o.status.code(), Some(141), "{err}");
 }
+
+/// Two names that differ only in bytes that are not UTF-8 stay different in every output (the
+/// bytes are written as \xNN), and a quoted CSV keeps its columns for names with commas.
+#[cfg(unix)]
+#[test]
+fn names_stay_distinct_and_csv_keeps_its_columns() {
+    use std::os::unix::ffi::OsStrExt;
+    let d = tmpdir("names");
+    let good = d.join("good");
+    std::fs::create_dir_all(&good).unwrap();
+    for i in 0..4 {
+        fixtures::png(&good.join(format!("g{i}.png")), 28, 28, i);
+    }
+    let model = d.join("m.safetensors");
+    let o = lamp()
+        .arg("train")
+        .arg(&good)
+        .arg("--out")
+        .arg(&model)
+        .args(["--epochs", "1", "--batch", "2", "--quiet"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let odd = d.join("odd");
+    std::fs::create_dir_all(&odd).unwrap();
+    for name in [&b"a\xff.png"[..], b"a\xfe.png", b"b,\"c\".png"] {
+        fixtures::png(&odd.join(std::ffi::OsStr::from_bytes(name)), 28, 28, 7);
+    }
+    let run = |flag: &str| {
+        let o = lamp()
+            .arg("score")
+            .arg(&model)
+            .arg(&odd)
+            .arg(flag)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).expect("output is UTF-8")
+    };
+    let json = run("--json");
+    assert!(
+        json.contains("a\\\\xFF.png") && json.contains("a\\\\xFE.png"),
+        "{json}"
+    );
+    let csv = run("--csv");
+    assert!(
+        csv.contains("a\\xFF.png") && csv.contains("a\\xFE.png"),
+        "{csv}"
+    );
+    let rows: Vec<Vec<String>> = csv::Reader::from_reader(csv.as_bytes())
+        .records()
+        .map(|r| r.unwrap().iter().map(str::to_owned).collect())
+        .collect();
+    assert_eq!(rows.len(), 3);
+    assert!(rows.iter().all(|r| r.len() == 4), "{rows:?}");
+    assert!(
+        rows.iter().any(|r| r[0].ends_with("b,\"c\".png")),
+        "{rows:?}"
+    );
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+/// Masks stored as 0/1 in 16 bits (which 8-bit conversion rounds to all zeros) mark defects as
+/// 0/255 masks do.
+#[test]
+fn masks_of_zero_and_one_count() {
+    let d = tmpdir("masks01");
+    let tree = d.join("cat");
+    for sub in ["train/good", "test/good", "test/spot", "ground_truth/spot"] {
+        std::fs::create_dir_all(tree.join(sub)).unwrap();
+    }
+    for i in 0..6 {
+        fixtures::png(&tree.join(format!("train/good/{i}.png")), 28, 28, i);
+        fixtures::png(&tree.join(format!("test/good/{i}.png")), 28, 28, i + 6);
+    }
+    for (i, sixteen) in [(0, true), (1, true)] {
+        let mut img =
+            image::GrayImage::from_fn(28, 28, |x, y| image::Luma([((x * 7 + y * 3) % 256) as u8]));
+        for y in 10..16 {
+            for x in 10..16 {
+                img.put_pixel(x, y, image::Luma([255]));
+            }
+        }
+        img.save(tree.join(format!("test/spot/{i}.png"))).unwrap();
+        let inside = |x: u32, y: u32| (10..16).contains(&x) && (10..16).contains(&y);
+        let p = tree.join(format!("ground_truth/spot/{i}_mask.png"));
+        if sixteen {
+            image::ImageBuffer::<image::Luma<u16>, _>::from_fn(28, 28, |x, y| {
+                image::Luma([inside(x, y) as u16])
+            })
+            .save(&p)
+            .unwrap();
+        } else {
+            image::GrayImage::from_fn(28, 28, |x, y| image::Luma([inside(x, y) as u8]))
+                .save(&p)
+                .unwrap();
+        }
+    }
+    let model = d.join("m.safetensors");
+    let o = lamp()
+        .arg("train")
+        .arg(&tree)
+        .arg("--out")
+        .arg(&model)
+        .args(["--epochs", "1", "--batch", "2", "--quiet"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let ev = d.join("ev");
+    let o = lamp()
+        .arg("eval")
+        .arg(&model)
+        .arg(&tree)
+        .arg("--out")
+        .arg(&ev)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ev.join("metrics.json")).unwrap()).unwrap();
+    assert!(
+        m["pixel_auroc"].is_number(),
+        "0/1 masks must give pixel metrics: {m}"
+    );
+    let _ = std::fs::remove_dir_all(&d);
+}
