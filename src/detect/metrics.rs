@@ -232,6 +232,19 @@ pub fn population_mean_std(v: &[f32]) -> (f64, f64) {
 mod tests {
     use super::*;
 
+    /// A NaN among the scores (callers refuse them first) must still end the sweeps: NaN never
+    /// equals itself, which once left the threshold sweep looping while it allocated.
+    #[test]
+    fn sweeps_end_on_nan_scores() {
+        let s = [0.1, f32::NAN, 0.3, f32::NAN, 0.2];
+        let l = [false, true, true, false, false];
+        assert!(auroc(&s, &l).is_some());
+        assert!(f1_max(&s, &l).is_some());
+        let maps = vec![vec![0.5, f32::NAN, 0.1, f32::NAN]];
+        let masks = vec![vec![true, false, false, true]];
+        assert!(aupro(&maps, &masks, 2, 2, 0.3).is_some());
+    }
+
     #[test]
     fn auroc_hand_computed_with_ties() {
         // Perfect separation.

@@ -8,14 +8,28 @@ use crate::error::Result;
 
 /// loss.csv and loss.png for the epoch reports.
 pub fn loss_curve(reports: &[EpochReport]) -> Result<(Vec<u8>, Vec<u8>)> {
-    let mut csv = String::from("epoch,loss,held_out_error,clamps,seconds,images_per_s\n");
-    for r in reports {
-        let held_out = r.held_out_error.map_or(String::new(), |v| v.to_string());
-        csv += &format!(
-            "{},{},{held_out},{},{:.3},{:.1}\n",
-            r.epoch, r.mean_loss, r.clamps, r.seconds, r.images_per_s
-        );
-    }
+    let rows: Vec<Vec<String>> = reports
+        .iter()
+        .map(|r| {
+            vec![
+                r.epoch.to_string(),
+                r.mean_loss.to_string(),
+                r.held_out_error.map_or(String::new(), |v| v.to_string()),
+                r.clamps.to_string(),
+                format!("{:.3}", r.seconds),
+                format!("{:.1}", r.images_per_s),
+            ]
+        })
+        .collect();
+    let header = [
+        "epoch",
+        "loss",
+        "held_out_error",
+        "clamps",
+        "seconds",
+        "images_per_s",
+    ];
+    let csv = super::table::csv(&header, &rows)?;
     let xs: Vec<f64> = reports.iter().map(|r| r.epoch as f64).collect();
     let loss: Vec<f64> = reports.iter().map(|r| r.mean_loss as f64).collect();
     let held_out: Vec<(f64, f64)> = reports
@@ -57,5 +71,5 @@ pub fn loss_curve(reports: &[EpochReport]) -> Result<(Vec<u8>, Vec<u8>)> {
         let legend: Vec<(&str, image::Rgb<u8>)> = series.iter().map(|s| (s.0, s.1)).collect();
         c.legend(&legend);
     }
-    Ok((csv.into_bytes(), png_bytes(&c.img)?))
+    Ok((csv, png_bytes(&c.img)?))
 }

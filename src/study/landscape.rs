@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::fsutil::{ensure_dir, write_atomic};
 use crate::model::{Amp, Granularity, LossConfig};
 use crate::render::plot::{self, Chart};
-use crate::render::png_bytes;
+use crate::render::{png_bytes, table};
 use crate::rng::SplitMix64;
 use image::RgbImage;
 use serde::Serialize;
@@ -215,13 +215,15 @@ pub fn run(
             .unwrap_or_default()
             .as_bytes(),
     )?;
-    let mut csv = String::from("alpha,beta,plain,amplified\n");
+    let mut rows = Vec::new();
     for (i, a) in s.alphas.iter().enumerate() {
         for (j, b) in s.alphas.iter().enumerate() {
-            csv += &format!("{a},{b},{},{}\n", s.plain[i][j], s.amplified[i][j]);
+            let v = [*a, *b, s.plain[i][j], s.amplified[i][j]];
+            rows.push(v.map(|x| x.to_string()).to_vec());
         }
     }
-    write_atomic(&out.join("landscape.csv"), csv.as_bytes())?;
+    let header = ["alpha", "beta", "plain", "amplified"];
+    write_atomic(&out.join("landscape.csv"), &table::csv(&header, &rows)?)?;
     Ok(s)
 }
 
