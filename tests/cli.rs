@@ -160,6 +160,33 @@ fn train_on_a_folder_writes_a_checkpoint_that_resumes() {
     assert_eq!(opt.t, 3 * 3, "3 epochs of 3 steps (12 images, batch 5)");
     let csv = std::fs::read_to_string(d.join("m.loss.csv")).unwrap();
     assert_eq!(csv.lines().count(), 4, "{csv}");
+    // `inspect` reads the recipe, history and calibration back, as text and as JSON.
+    let o = lamp()
+        .arg("inspect")
+        .arg(&out)
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["state"], "finished");
+    assert_eq!(v["parameters"], c.arch.param_table().len());
+    assert_eq!(v["train"]["epochs"], 3);
+    assert_eq!(v["train"]["batch"], 5);
+    assert_eq!(v["optimizer_steps"], 9);
+    assert_eq!(v["history"]["epochs"], 3);
+    assert_eq!(v["written_by"], env!("CARGO_PKG_VERSION"));
+    assert!(v["calibration"]["threshold"].as_f64().unwrap() > 0.0);
+    assert_eq!(v["layers"].as_array().unwrap().len(), c.arch.layers().len());
+    let o = lamp().arg("inspect").arg(&out).output().unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    for needle in [
+        "conv-ae 3x40x40",
+        "3 epochs of batch 5",
+        "calibration: threshold",
+    ] {
+        assert!(text.contains(needle), "{needle:?} in {text}");
+    }
     std::fs::remove_dir_all(&d).unwrap();
 }
 

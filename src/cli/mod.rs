@@ -14,6 +14,7 @@ macro_rules! outln {
 mod args;
 mod calibrate;
 mod eval;
+mod inspect;
 mod score;
 mod study;
 mod tools;
@@ -50,6 +51,9 @@ enum Cmd {
     Init(tools::InitArgs),
     /// Score images with a trained model: raw score, normalised score, verdict; heat maps.
     Score(score::ScoreArgs),
+    /// What a checkpoint holds: model, layers, loss, training recipe and history, held-out
+    /// check, calibration, scoring.
+    Inspect(inspect::InspectArgs),
     /// Set a trained model's threshold anew from normal images, without training.
     Calibrate(calibrate::CalibrateArgs),
     /// Evaluate a model on labelled test data (MVTec AD layout or fashion-mnist:C): metrics.json,
@@ -83,6 +87,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Cmd::Init(a) => done(tools::init(a)),
         Cmd::Score(a) => score::run(adapter, a),
         Cmd::Calibrate(a) => done(calibrate::run(adapter, a)),
+        Cmd::Inspect(a) => done(inspect::run(a)),
         Cmd::Eval(a) => done(eval::eval(adapter, a)),
         Cmd::Demo(a) => done(eval::demo(adapter, a)),
         Cmd::Bench(a) => done(tools::bench(adapter, a)),

@@ -49,7 +49,11 @@ impl Checkpoint {
             loss,
             params,
             optimizer: None,
-            metadata: BTreeMap::new(),
+            // Which lamp wrote it (kept as read when a checkpoint is loaded and saved again).
+            metadata: BTreeMap::from([(
+                "lamp_version".to_string(),
+                env!("CARGO_PKG_VERSION").to_string(),
+            )]),
         }
     }
 

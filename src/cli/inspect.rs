@@ -1,0 +1,198 @@
+//! `lamp inspect MODEL`: what a checkpoint holds, read back from its metadata and tensors — the
+//! model and its layers, the loss, how it was trained and on what, how training went, the
+//! held-out check, the calibration and how it scores — as text or `--json`.
+
+use clap::Args;
+use lamp::detect::fit::HeldOut;
+use lamp::detect::{Calibration, Checkpoint, EpochReport, Patches, ScoreConfig, TrainConfig};
+use lamp::error::Result;
+use lamp::model::Choice;
+use serde_json::{json, Value};
+use std::path::PathBuf;
+
+#[derive(Args)]
+pub struct InspectArgs {
+    /// The checkpoint (a model from `lamp train`, a snapshot, or `lamp init`'s).
+    model: PathBuf,
+    /// Machine-readable output.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(a: InspectArgs) -> Result<()> {
+    let ck = Checkpoint::load(&a.model, None)?;
+    let v = describe(&ck, &a.model);
+    if a.json {
+        outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default())
+    } else {
+        out!("{}", text(&ck, &v))
+    }
+}
+
+/// Everything `inspect` reports, as JSON.
+fn describe(ck: &Checkpoint, path: &std::path::Path) -> Value {
+    let table = ck.arch.param_table();
+    let layers: Vec<Value> = ck
+        .arch
+        .layers()
+        .iter()
+        .map(|l| {
+            json!({
+                "name": l.name, "kind": format!("{:?}", l.kind), "input": l.input,
+                "output": l.output, "kernel": l.kernel, "stride": l.stride,
+                "activation": format!("{:?}", l.act),
+            })
+        })
+        .collect();
+    let history: Option<Vec<EpochReport>> = ck.meta("history");
+    let summary = history.as_ref().filter(|h| !h.is_empty()).map(|h| {
+        let best = h
+            .iter()
+            .filter_map(|r| r.held_out_error.map(|e| (e, r)))
+            .min_by(|a, b| a.0.total_cmp(&b.0))
+            .map(|(_, r)| r);
+        json!({
+            "epochs": h.len(),
+            "first_loss": h[0].mean_loss,
+            "last_loss": h[h.len() - 1].mean_loss,
+            "last_held_out_error": h[h.len() - 1].held_out_error,
+            "best_held_out_error": best.and_then(|r| r.held_out_error),
+            "best_held_out_epoch": best.map(|r| r.epoch),
+        })
+    });
+    let state = if ck.metadata.contains_key("calibration") {
+        "finished"
+    } else if ck.metadata.contains_key("epochs_done") {
+        "snapshot of an unfinished run"
+    } else {
+        "untrained"
+    };
+    json!({
+        "path": lamp::fsutil::path_text(path),
+        "state": state,
+        "format": ck.metadata.get("format"),
+        "format_version": ck.metadata.get("version"),
+        "written_by": ck.metadata.get("lamp_version"),
+        "arch": ck.arch,
+        "parameters": table.len(),
+        "layers": layers,
+        "loss": ck.loss,
+        "train": ck.meta::<TrainConfig>("train"),
+        "optimizer_steps": ck.optimizer.as_ref().map(|o| o.t),
+        "data": ck.metadata.get("data"),
+        "train_images": ck.meta::<usize>("train_images"),
+        "epochs_done": ck.meta::<usize>("epochs_done"),
+        "history": summary,
+        "held_out": ck.meta::<HeldOut>("held_out"),
+        "calibration": ck.meta::<Calibration>("calibration"),
+        "score": ck.meta::<ScoreConfig>("score"),
+        "patch": ck.meta::<Patches>("patch"),
+        "image_size": ck.image_size(),
+    })
+}
+
+fn text(ck: &Checkpoint, v: &Value) -> String {
+    let s = |x: &Value| match x {
+        Value::String(t) => t.clone(),
+        Value::Null => "-".into(),
+        other => other.to_string(),
+    };
+    let mut o = format!("{}: lamp checkpoint, {}\n", s(&v["path"]), s(&v["state"]));
+    if let Some(w) = v["written_by"].as_str() {
+        o += &format!("  written by lamp {w}\n");
+    }
+    o += &format!(
+        "  model: {}, {} parameters; scores {}x{} images\n",
+        ck.arch.describe(),
+        v["parameters"],
+        v["image_size"],
+        v["image_size"]
+    );
+    for l in ck.arch.layers() {
+        o += &format!(
+            "    {:5} {:?} {:?} -> {:?}, kernel {} stride {}, {:?}\n",
+            l.name, l.kind, l.input, l.output, l.kernel, l.stride, l.act
+        );
+    }
+    if let Some(l) = ck.loss {
+        o += &format!(
+            "  loss: {}, amplification {}, per {}\n",
+            l.metric.name(),
+            l.amp.name(),
+            l.granularity.name()
+        );
+    }
+    if let Some(t) = ck.meta::<TrainConfig>("train") {
+        o += &format!(
+            "  training: {} epochs of batch {}, learning rate {} ({}), {}, seed {}{}{}\n",
+            t.epochs,
+            t.batch,
+            t.lr,
+            t.schedule.name(),
+            t.optimizer.name(),
+            t.seed,
+            if t.augment {
+                ", flips and rotations"
+            } else {
+                ""
+            },
+            if t.denoise { ", synthetic defects" } else { "" },
+        );
+    }
+    o += &format!(
+        "  data: {} ({} training images), {} optimizer steps\n",
+        s(&v["data"]),
+        s(&v["train_images"]),
+        s(&v["optimizer_steps"])
+    );
+    let f6 = |x: &Value| x.as_f64().map_or("-".into(), |f| format!("{f:.6}"));
+    let h = &v["history"];
+    if !h.is_null() {
+        o += &format!(
+            "  history: {} epochs, loss {} -> {}; held-out error last {}, best {} (epoch {})\n",
+            h["epochs"],
+            f6(&h["first_loss"]),
+            f6(&h["last_loss"]),
+            f6(&h["last_held_out_error"]),
+            f6(&h["best_held_out_error"]),
+            s(&h["best_held_out_epoch"])
+        );
+    }
+    if let Some(h) = ck.meta::<HeldOut>("held_out") {
+        o += &format!(
+            "  held-out check: error {:.6}, the mean image's {:.6} ({:.0}%) on {} images\n",
+            h.model_error,
+            h.mean_image_error,
+            100.0 * h.ratio(),
+            h.images
+        );
+    }
+    if let Some(c) = ck.meta::<Calibration>("calibration") {
+        o += &format!(
+            "  calibration: threshold {:.6} ({}, from {} {} images), pixel threshold {:.6}\n",
+            c.threshold,
+            c.method.name(),
+            c.count,
+            c.source,
+            c.pixel_threshold
+        );
+    }
+    if let Some(sc) = ck.meta::<ScoreConfig>("score") {
+        let how = match sc.aggregate.name() {
+            "topk" => format!("the mean of the map's top {}%", sc.top_k * 100.0),
+            "max" => "the maximum of the map".into(),
+            _ => "the mean error".into(),
+        };
+        o += &format!(
+            "  scoring: {how}; maps smoothed with sigma {} px\n",
+            sc.sigma
+        );
+    }
+    if let Some(p) = ck.meta::<Patches>("patch") {
+        o += &format!(
+            "  patches: images of {} px scored by windows every {} px\n",
+            p.image, p.stride
+        );
+    }
+    o
+}
