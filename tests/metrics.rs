@@ -1,6 +1,6 @@
 //! lamp's metrics against scikit-learn on a fixture of random scores with many ties
-//! (tests/fixtures/sklearn_metrics.json, written by scripts/sklearn_fixture.py): AUROC and
-//! F1-max with its threshold must agree to 1e-6.
+//! (tests/fixtures/sklearn_metrics.json, written by scripts/sklearn_fixture.py): AUROC, F1-max
+//! with its threshold, average precision and TPR at FPR 1% and 5% must agree to 1e-6.
 
 use lamp::detect::metrics;
 
@@ -46,5 +46,19 @@ fn metrics_agree_with_scikit_learn() {
             (t as f64 - want_t).abs() <= 1e-6,
             "case {i}: F1-max threshold {t} vs {want_t}"
         );
+        let ap = metrics::average_precision(&scores, &labels).unwrap();
+        let want = c["ap"].as_f64().unwrap();
+        assert!(
+            (ap - want).abs() <= 1e-6,
+            "case {i}: AP {ap} vs scikit-learn {want}"
+        );
+        for (key, f) in [("tpr_fpr_1pct", 0.01), ("tpr_fpr_5pct", 0.05)] {
+            let got = metrics::tpr_at_fpr(&scores, &labels, f).unwrap();
+            let want = c[key].as_f64().unwrap();
+            assert!(
+                (got - want).abs() <= 1e-6,
+                "case {i}: TPR at FPR {f} {got} vs scikit-learn {want}"
+            );
+        }
     }
 }

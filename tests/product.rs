@@ -128,7 +128,7 @@ fn mvtec_tree_train_eval_score() {
     eprintln!("synthetic MVTec: image AUROC {image_auroc:.4}, pixel AUROC {pixel_auroc:.4}");
     assert!(image_auroc > 0.8, "image AUROC {image_auroc}");
     assert!(pixel_auroc > 0.8, "pixel AUROC {pixel_auroc}");
-    assert!(m["aupro_0.3"].as_f64().is_some());
+    assert!(m["aupro_fpr30"].as_f64().is_some());
     assert!(m["per_type"]["spot"]["auroc"].as_f64().is_some());
     assert_eq!(m["counts"]["images"], 24);
     // The pictures decode and have the sizes the report promises.

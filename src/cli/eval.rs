@@ -74,7 +74,13 @@ fn evaluate(
 ) -> Result<serde_json::Value> {
     let ev = eval::evaluate(&mut det, test)?;
     let (loss, cal) = (det.loss(), det.calibration().clone());
-    let labels = Labels { model, data, loss };
+    let recipe = det.checkpoint().meta::<serde_json::Value>("train");
+    let labels = Labels {
+        model,
+        data,
+        loss,
+        recipe,
+    };
     eval_report::write(out, &ev, test, &cal, &labels, panels)
 }
 

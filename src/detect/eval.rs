@@ -134,7 +134,9 @@ impl Evaluation {
             .map(|(ty, (count, auroc))| (ty, json!({ "count": count, "auroc": auroc })))
             .collect();
         let (prec, rec, f1_cal) = self.calibrated;
+        let [tp, fp, tn, fn_] = metrics::confusion(&self.scores, labels, cal.threshold);
         json!({
+            "lamp_version": env!("CARGO_PKG_VERSION"),
             "model": model_label,
             "data": data_label,
             "loss": loss,
@@ -145,6 +147,11 @@ impl Evaluation {
                 "predicted_anomalous": self.predicted,
             },
             "image_auroc": self.image_auroc,
+            "image_ap": metrics::average_precision(&self.scores, labels),
+            "tpr_at_fpr": {
+                "fpr_1pct": metrics::tpr_at_fpr(&self.scores, labels, 0.01),
+                "fpr_5pct": metrics::tpr_at_fpr(&self.scores, labels, 0.05),
+            },
             "image_auroc_by_score": self
                 .by_aggregate
                 .iter()
@@ -152,7 +159,7 @@ impl Evaluation {
                 .collect::<BTreeMap<_, _>>(),
             "masks": self.has_masks,
             "pixel_auroc": self.pixel_auroc,
-            "aupro_0.3": self.aupro,
+            "aupro_fpr30": self.aupro,
             "f1_max": self.f1_max.map(|(f, _)| f),
             "f1_max_threshold": self.f1_max.map(|(_, t)| t),
             "calibrated": {
@@ -160,6 +167,8 @@ impl Evaluation {
                 "method": cal.method,
                 "contamination": cal.contamination,
                 "precision": prec, "recall": rec, "f1": f1_cal,
+                "true_positives": tp, "false_positives": fp,
+                "true_negatives": tn, "false_negatives": fn_,
             },
             "per_type": per_type,
             "score_stats": {

@@ -110,6 +110,50 @@ pub fn f1_max(scores: &[f32], labels: &[bool]) -> Option<(f64, f32)> {
     Some(best)
 }
 
+/// Average precision, as scikit-learn's `average_precision_score`: the sum over thresholds
+/// (highest first, tied scores together) of the recall gained times the precision there. None
+/// without anomalies.
+pub fn average_precision(scores: &[f32], labels: &[bool]) -> Option<f64> {
+    let pos = labels.iter().filter(|&&l| l).count();
+    if pos == 0 || scores.len() != labels.len() {
+        return None;
+    }
+    let (mut ap, mut prev_recall) = (0.0, 0.0);
+    for (_, tp, fp) in sweep(scores, labels) {
+        let recall = tp as f64 / pos as f64;
+        ap += (recall - prev_recall) * tp as f64 / (tp + fp) as f64;
+        prev_recall = recall;
+    }
+    Some(ap)
+}
+
+/// The highest true-positive rate of any threshold whose false-positive rate is at most
+/// `max_fpr` (the ROC's own points, not interpolated): how many anomalies are caught when at most
+/// that share of good parts may be flagged. None when one class is absent.
+pub fn tpr_at_fpr(scores: &[f32], labels: &[bool], max_fpr: f64) -> Option<f64> {
+    let (fpr, tpr, _) = roc(scores, labels)?;
+    fpr.iter()
+        .zip(&tpr)
+        .filter(|(f, _)| **f <= max_fpr + 1e-12)
+        .map(|(_, t)| *t)
+        .fold(None, |m: Option<f64>, t| Some(m.map_or(t, |m| m.max(t))))
+}
+
+/// True and false positives and negatives of "score > threshold".
+pub fn confusion(scores: &[f32], labels: &[bool], threshold: f32) -> [usize; 4] {
+    let mut c = [0usize; 4]; // tp, fp, tn, fn
+    for (&s, &l) in scores.iter().zip(labels) {
+        let flagged = s > threshold;
+        c[match (flagged, l) {
+            (true, true) => 0,
+            (true, false) => 1,
+            (false, false) => 2,
+            (false, true) => 3,
+        }] += 1;
+    }
+    c
+}
+
 /// Connected components (8-connectivity, as MVTec AD's evaluation) of a binary mask, numbered
 /// from 1; 0 is background. Returns the labels and the component count.
 pub fn components(mask: &[bool], w: usize, h: usize) -> (Vec<u32>, u32) {

@@ -18,6 +18,8 @@ pub struct Labels<'a> {
     pub model: &'a str,
     pub data: &'a str,
     pub loss: LossConfig,
+    /// How the model was trained (the checkpoint's `train` metadata), where it says.
+    pub recipe: Option<serde_json::Value>,
 }
 
 /// Writes the report of `ev` on `t` into `out`, with panels of the `panels` highest-scored
@@ -31,7 +33,8 @@ pub fn write(
     panels: usize,
 ) -> Result<serde_json::Value> {
     ensure_dir(out)?;
-    let m = ev.to_json(labels.model, labels.data, labels.loss, &t.anomalous, cal);
+    let mut m = ev.to_json(labels.model, labels.data, labels.loss, &t.anomalous, cal);
+    m["recipe"] = labels.recipe.clone().unwrap_or_default();
     write_atomic(
         &out.join("metrics.json"),
         serde_json::to_string_pretty(&m)
