@@ -15,5 +15,7 @@ fn main() -> ExitCode {
     // "unexpected argument '-1'".
     let cmd = cli::Cli::command().mut_subcommands(|s| s.allow_negative_numbers(true));
     let parsed = cli::Cli::from_arg_matches(&cmd.get_matches()).unwrap_or_else(|e| e.exit());
+    // wgpu and naga log through `log`: RUST_LOG=wgpu=warn (or debug, ...) shows them.
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("off")).init();
     cli::run(parsed)
 }

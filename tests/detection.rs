@@ -172,6 +172,10 @@ fn calibrate_score_threshold_and_trees() {
             .count(),
         6
     );
+    // A glob pattern with a wildcard in a folder part: the dent images only.
+    let pattern = root.join("test").join("de*").join("*.png");
+    let o = ok(lamp().arg("score").arg(&model).arg(&pattern).arg("--json"));
+    assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 6);
     // A threshold given on the command line decides the verdicts.
     let o = ok(lamp()
         .arg("score")

@@ -16,7 +16,7 @@ pub struct CalibrateArgs {
     #[arg(required = true)]
     inputs: Vec<String>,
     /// Where to write the recalibrated checkpoint [default: over MODEL].
-    #[arg(long)]
+    #[arg(short, long)]
     out: Option<PathBuf>,
     /// How the threshold is set [default: as the model was calibrated].
     #[arg(long, value_parser = choice::<ThresholdMethod>())]

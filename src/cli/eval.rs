@@ -19,7 +19,7 @@ pub struct EvalArgs {
     /// An MVTec AD category folder, or fashion-mnist:C.
     data: String,
     /// Report folder.
-    #[arg(long)]
+    #[arg(short, long)]
     out: PathBuf,
     #[arg(long)]
     idx_dir: Option<PathBuf>,
@@ -33,7 +33,7 @@ pub struct EvalArgs {
 #[derive(Args)]
 pub struct DemoArgs {
     /// Where to put the model and the report.
-    #[arg(long, default_value = "lamp-demo")]
+    #[arg(short, long, default_value = "lamp-demo")]
     out: PathBuf,
     #[arg(long, default_value_t = 8)]
     epochs: u32,

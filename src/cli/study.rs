@@ -17,7 +17,7 @@ pub struct ExperimentArgs {
     dataset: String,
     /// MVTec AD root (for `mvtec`).
     dir: Option<PathBuf>,
-    #[arg(long)]
+    #[arg(short, long)]
     out: PathBuf,
     /// Fashion-MNIST classes ("0-9", "0,3") or MVTec categories ("bottle,screw"; default all).
     #[arg(long)]
@@ -77,7 +77,7 @@ pub struct LandscapeArgs {
     model: PathBuf,
     /// Training data (the batch is drawn from it): a folder, an MVTec category, fashion-mnist:C.
     data: String,
-    #[arg(long)]
+    #[arg(short, long)]
     out: PathBuf,
     /// Grid points per direction.
     #[arg(long, default_value_t = 15)]

@@ -22,7 +22,7 @@ pub struct InitArgs {
     arch: ArchArgs,
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    #[arg(long)]
+    #[arg(short, long)]
     out: PathBuf,
 }
 
@@ -43,7 +43,7 @@ pub struct GradArgs {
     #[command(flatten)]
     loss: LossArgs,
     /// Output safetensors file.
-    #[arg(long)]
+    #[arg(short, long)]
     out: PathBuf,
     /// Take K Adam steps on the batch instead, and write the parameters.
     #[arg(long, default_value_t = 0)]

@@ -21,7 +21,7 @@ pub struct TrainArgs {
     /// fashion-mnist:C (class C of Fashion-MNIST).
     data: String,
     /// Checkpoint to write (safetensors).
-    #[arg(long)]
+    #[arg(short, long)]
     out: PathBuf,
     #[command(flatten)]
     arch: ArchArgs,
@@ -89,7 +89,8 @@ pub struct TrainArgs {
     /// flat ones too, reconstruct badly.
     #[arg(long)]
     denoise: bool,
-    /// Continue from the checkpoint at --out (written after every epoch) up to --epochs.
+    /// Continue a stopped run from its snapshot beside --out (MODEL.partial.safetensors, written
+    /// after every epoch), or else train the model at --out further, up to --epochs.
     #[arg(long)]
     resume: bool,
     /// Skip unreadable images (with a warning and a count) instead of stopping.
