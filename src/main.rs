@@ -11,10 +11,25 @@ fn main() -> ExitCode {
     if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
         std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir());
     }
-    // `--epochs -1` reaches the option's own check ("must be ≥ ...") instead of clap's
-    // "unexpected argument '-1'".
-    let cmd = cli::Cli::command().mut_subcommands(|s| s.allow_negative_numbers(true));
-    let parsed = cli::Cli::from_arg_matches(&cmd.get_matches()).unwrap_or_else(|e| e.exit());
+    // `train --config FILE`: the file's options go first, so that flags given too override them.
+    let args = match cli::recipe::expand_config(std::env::args_os().collect()) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("lamp: error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // `--epochs -1` reaches the option's own check instead of clap's "unexpected argument '-1'";
+    // an option given twice (file, then command line) takes the last value.
+    let cmd = cli::Cli::command()
+        .mut_subcommands(|s| s.allow_negative_numbers(true))
+        .mut_subcommand("train", |s| s.args_override_self(true));
+    let matches = cmd.clone().get_matches_from(args);
+    if let (Some(("train", m)), Some(train)) = (matches.subcommand(), cmd.find_subcommand("train"))
+    {
+        let _ = cli::recipe::RECIPE.set(cli::recipe::from_matches(train, m));
+    }
+    let parsed = cli::Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     // wgpu and naga log through `log`: RUST_LOG=wgpu=warn (or debug, ...) shows them.
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("off")).init();
     cli::run(parsed)

@@ -187,6 +187,72 @@ fn train_on_a_folder_writes_a_checkpoint_that_resumes() {
     ] {
         assert!(text.contains(needle), "{needle:?} in {text}");
     }
+    // Recipes: --print-config writes one, --config reads it (flags override it), and the
+    // checkpoint keeps it for `inspect --recipe`.
+    let o = lamp()
+        .args([
+            "train",
+            "--epochs",
+            "2",
+            "--batch",
+            "5",
+            "--augment",
+            "--print-config",
+        ])
+        .arg(&imgs)
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let recipe = String::from_utf8(o.stdout).unwrap();
+    for needle in ["epochs = 2", "batch = 5", "augment = true", "lr = 0.001"] {
+        assert!(recipe.contains(needle), "{needle:?} in {recipe}");
+    }
+    let file = d.join("recipe.toml");
+    std::fs::write(&file, &recipe).unwrap();
+    let out2 = d.join("m2.safetensors");
+    let o = lamp()
+        .args(["train", "--quiet", "--epochs", "1", "--config"])
+        .arg(&file)
+        .arg("-o")
+        .arg(&out2)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let c2 = Checkpoint::load(&out2, None).unwrap();
+    assert_eq!(
+        c2.optimizer.unwrap().t,
+        3,
+        "1 epoch (the flag) of batch 5 (the file)"
+    );
+    let o = lamp()
+        .arg("inspect")
+        .arg(&out2)
+        .arg("--recipe")
+        .output()
+        .unwrap();
+    let kept = String::from_utf8(o.stdout).unwrap();
+    for needle in [
+        "epochs = 1",
+        "batch = 5",
+        "augment = true",
+        "m2.safetensors",
+    ] {
+        assert!(kept.contains(needle), "{needle:?} in {kept}");
+    }
+    std::fs::write(&file, "epoch = 3\n").unwrap();
+    let o = lamp()
+        .arg("train")
+        .arg(&imgs)
+        .arg("-o")
+        .arg(&out2)
+        .arg("--config")
+        .arg(&file)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("--epoch"), "{err}");
     std::fs::remove_dir_all(&d).unwrap();
 }
 

@@ -17,10 +17,22 @@ pub struct InspectArgs {
     /// Machine-readable output.
     #[arg(long)]
     json: bool,
+    /// Only the training recipe, as TOML for `lamp train --config` (repeats the run).
+    #[arg(long, conflicts_with = "json")]
+    recipe: bool,
 }
 
 pub fn run(a: InspectArgs) -> Result<()> {
     let ck = Checkpoint::load(&a.model, None)?;
+    if a.recipe {
+        return match ck.metadata.get("recipe") {
+            Some(r) => out!("{r}"),
+            None => Err(lamp::Error::file(
+                &a.model,
+                "no recipe in the metadata (written before lamp kept recipes, or not by lamp train)",
+            )),
+        };
+    }
     let v = describe(&ck, &a.model);
     if a.json {
         outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default())
@@ -88,6 +100,7 @@ fn describe(ck: &Checkpoint, path: &std::path::Path) -> Value {
         "score": ck.meta::<ScoreConfig>("score"),
         "patch": ck.meta::<Patches>("patch"),
         "image_size": ck.image_size(),
+        "recipe": ck.metadata.get("recipe"),
     })
 }
 
@@ -193,6 +206,13 @@ fn text(ck: &Checkpoint, v: &Value) -> String {
             "  patches: images of {} px scored by windows every {} px\n",
             p.image, p.stride
         );
+    }
+    if let Some(r) = ck.metadata.get("recipe") {
+        // The recipe as `lamp train --print-config` wrote it: save it to repeat the run.
+        o += "  recipe (for lamp train --config):\n";
+        for line in r.lines() {
+            o += &format!("    {line}\n");
+        }
     }
     o
 }

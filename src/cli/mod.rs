@@ -15,6 +15,7 @@ mod args;
 mod calibrate;
 mod eval;
 mod inspect;
+pub mod recipe;
 mod score;
 mod study;
 mod tools;

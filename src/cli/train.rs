@@ -100,9 +100,21 @@ pub struct TrainArgs {
     /// memory batch by batch.
     #[arg(long, default_value_t = FitOptions::default().device_data_limit >> 20)]
     device_data_mb: u64,
+    /// Read options from a TOML recipe (keys are the long option names: `epochs = 20`,
+    /// `arch = "conv-ae"`, `augment = true`); options on the command line override the file's.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Print this command line's full recipe (every option, defaults included) as TOML for
+    /// --config, and stop.
+    #[arg(long)]
+    print_config: bool,
 }
 
 pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
+    let recipe = super::recipe::RECIPE.get().cloned().unwrap_or_default();
+    if a.print_config {
+        return out!("{recipe}");
+    }
     let defaults = FitOptions::default();
     let mut opts = FitOptions {
         arch: defaults.arch.clone(),
@@ -230,6 +242,7 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
         }
     })?;
     ck.metadata.insert("data".into(), a.data.clone());
+    ck.metadata.insert("recipe".into(), recipe);
     save_model(&ck, &reports, &a.out)?;
     match std::fs::remove_file(&partial) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {

@@ -1,0 +1,121 @@
+//! Training recipes as TOML files: `lamp train --config recipe.toml` reads options from a file
+//! (flags on the command line override them), `--print-config` prints the full recipe of a
+//! command line with every default, and each checkpoint keeps its recipe for `lamp inspect`, so
+//! that a run can be repeated from its checkpoint.
+
+use clap::{ArgAction, ArgMatches, Command};
+use std::ffi::OsString;
+use std::sync::OnceLock;
+
+/// This process's `lamp train` recipe, as `--print-config` prints it (set by `main`).
+pub static RECIPE: OnceLock<String> = OnceLock::new();
+
+/// `args` with the options of `train --config FILE` inserted right after `train`, so that the
+/// same options given on the command line (later) override them. Keys are the long option names
+/// (`min-steps` or `min_steps`); `data` is the positional DATA; `true` turns a flag on; arrays
+/// become comma-separated lists.
+pub fn expand_config(args: Vec<OsString>) -> Result<Vec<OsString>, String> {
+    let Some(at) = args.iter().position(|a| a == "train") else {
+        return Ok(args);
+    };
+    let file = args[at..].iter().enumerate().find_map(|(i, a)| {
+        let s = a.to_str()?;
+        match s.strip_prefix("--config") {
+            Some("") => args.get(at + i + 1).cloned(),
+            Some(rest) => rest.strip_prefix('=').map(OsString::from),
+            None => None,
+        }
+    });
+    let Some(file) = file else {
+        return Ok(args);
+    };
+    let shown = std::path::Path::new(&file).display().to_string();
+    let text = std::fs::read_to_string(&file).map_err(|e| format!("{shown}: cannot read: {e}"))?;
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e| format!("{shown}: not a TOML recipe: {e}"))?;
+    let mut options = Vec::new();
+    for (key, value) in table {
+        let flag = format!("--{}", key.replace('_', "-"));
+        let plain = |v: &toml::Value| match v {
+            toml::Value::String(s) => Ok(s.clone()),
+            toml::Value::Integer(i) => Ok(i.to_string()),
+            toml::Value::Float(f) => Ok(f.to_string()),
+            _ => Err(format!(
+                "{shown}: {key}: expected a string, number or list of them"
+            )),
+        };
+        let value = match &value {
+            toml::Value::Boolean(true) => None,
+            toml::Value::Boolean(false) => continue,
+            toml::Value::Array(items) => Some(
+                items
+                    .iter()
+                    .map(plain)
+                    .collect::<Result<Vec<_>, _>>()?
+                    .join(","),
+            ),
+            v => Some(plain(v)?),
+        };
+        match (key.as_str(), value) {
+            ("data", Some(v)) => options.push(OsString::from(v)),
+            (_, Some(v)) => options.extend([OsString::from(flag), OsString::from(v)]),
+            (_, None) => options.push(OsString::from(flag)),
+        }
+    }
+    let mut out = args[..=at].to_vec();
+    out.extend(options);
+    out.extend_from_slice(&args[at + 1..]);
+    Ok(out)
+}
+
+/// The full recipe of a `lamp train` command line, defaults included, as TOML that
+/// `--config` reads back.
+pub fn from_matches(cmd: &Command, m: &ArgMatches) -> String {
+    let mut out = format!(
+        "# lamp train recipe (lamp {}): `lamp train --config FILE`; options given on the \
+         command line as well override it\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    for a in cmd.get_arguments() {
+        let id = a.get_id().as_str();
+        // Not the recipe: how this process runs (a resumed run repeats the same recipe).
+        if matches!(
+            id,
+            "help" | "version" | "config" | "print_config" | "adapter" | "resume" | "quiet"
+        ) {
+            continue;
+        }
+        let key = if a.is_positional() {
+            id.to_string()
+        } else {
+            match a.get_long() {
+                Some(l) => l.to_string(),
+                None => continue,
+            }
+        };
+        if matches!(a.get_action(), ArgAction::SetTrue) {
+            out += &format!("{key} = {}\n", m.get_flag(id));
+            continue;
+        }
+        match m.get_raw(id) {
+            Some(values) => {
+                let v: Vec<String> = values.map(|v| v.to_string_lossy().into_owned()).collect();
+                out += &format!("{key} = {}\n", toml_value(&v.join(",")));
+            }
+            None => out += &format!("# {key}: not given (chosen when training starts)\n"),
+        }
+    }
+    out
+}
+
+/// A number as a TOML number, anything else as a TOML string.
+fn toml_value(v: &str) -> String {
+    let numeric = v.parse::<f64>().is_ok_and(f64::is_finite)
+        && format!("x = {v}").parse::<toml::Table>().is_ok();
+    if numeric {
+        v.to_string()
+    } else {
+        toml::Value::String(v.to_string()).to_string()
+    }
+}
