@@ -131,3 +131,17 @@ pub fn lock_exclusive(target: &Path, what: &str) -> Result<std::fs::File> {
         }
     }
 }
+
+/// The metadata of the regular file at `path`, or an error naming it: reading a FIFO would block
+/// until a writer comes, and folders, sockets and devices are not inputs either.
+pub fn regular_file(path: &Path) -> Result<std::fs::Metadata> {
+    let meta =
+        std::fs::metadata(path).map_err(|e| Error::file(path, format!("cannot read: {e}")))?;
+    if !meta.is_file() {
+        return Err(Error::file(
+            path,
+            "not a regular file (a folder, FIFO, socket or device)",
+        ));
+    }
+    Ok(meta)
+}

@@ -158,21 +158,6 @@ fn indexed_png() -> Vec<u8> {
     v
 }
 
-fn crc32(data: &[u8]) -> u32 {
-    let mut c = 0xFFFF_FFFFu32;
-    for &b in data {
-        c ^= b as u32;
-        for _ in 0..8 {
-            c = if c & 1 != 0 {
-                0xEDB8_8320 ^ (c >> 1)
-            } else {
-                c >> 1
-            };
-        }
-    }
-    !c
-}
-
 #[test]
 fn folders_and_arguments() {
     let d = tmpdir("folders");

@@ -38,12 +38,11 @@ impl Env {
     }
 }
 
-#[test]
-fn hostile_corpus() {
-    let d = tmpdir("hostile");
+/// `n` good 28x28 images in `d/good` and a model trained on them for `epochs`, batch 2.
+fn trained(d: &std::path::Path, n: u32, epochs: &str) -> (PathBuf, PathBuf) {
     let good = d.join("good");
     std::fs::create_dir_all(&good).unwrap();
-    for i in 0..8 {
+    for i in 0..n {
         fixtures::png(&good.join(format!("g{i}.png")), 28, 28, i);
     }
     let model = d.join("m.safetensors");
@@ -52,10 +51,17 @@ fn hostile_corpus() {
         .arg(&good)
         .arg("--out")
         .arg(&model)
-        .args(["--epochs", "2", "--batch", "2", "--quiet"])
+        .args(["--epochs", epochs, "--batch", "2", "--quiet"])
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    (good, model)
+}
+
+#[test]
+fn hostile_corpus() {
+    let d = tmpdir("hostile");
+    let (good, model) = trained(&d, 8, "2");
     let e = Env {
         ck: std::fs::read(&model).unwrap(),
         out: d.join("o.safetensors"),
@@ -97,21 +103,7 @@ fn closed_pipe_ends_quietly() {
 fn names_stay_distinct_and_csv_keeps_its_columns() {
     use std::os::unix::ffi::OsStrExt;
     let d = tmpdir("names");
-    let good = d.join("good");
-    std::fs::create_dir_all(&good).unwrap();
-    for i in 0..4 {
-        fixtures::png(&good.join(format!("g{i}.png")), 28, 28, i);
-    }
-    let model = d.join("m.safetensors");
-    let o = lamp()
-        .arg("train")
-        .arg(&good)
-        .arg("--out")
-        .arg(&model)
-        .args(["--epochs", "1", "--batch", "2", "--quiet"])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (_, model) = trained(&d, 4, "1");
     let odd = d.join("odd");
     std::fs::create_dir_all(&odd).unwrap();
     for name in [&b"a\xff.png"[..], b"a\xfe.png", b"b,\"c\".png"] {

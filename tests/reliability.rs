@@ -28,14 +28,8 @@ fn images(dir: &Path) {
 }
 
 fn train(data: &Path, out: &Path, epochs: u32, extra: &[&str]) -> std::process::Output {
-    lamp()
-        .arg("train")
-        .arg(data)
-        .arg("--out")
-        .arg(out)
-        .args(["--epochs", &epochs.to_string(), "--batch", "8", "--quiet"])
-        .args(extra)
-        .output()
+    spawn_train(data, out, epochs, extra)
+        .wait_with_output()
         .unwrap()
 }
 

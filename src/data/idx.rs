@@ -22,14 +22,7 @@ pub const FASHION_MNIST_CLASSES: [&str; 10] = [
 
 /// An IDX file's dimensions and bytes (u8 data only, as MNIST-style files are).
 pub fn read_idx(path: &Path) -> Result<(Vec<usize>, Vec<u8>)> {
-    let meta =
-        std::fs::metadata(path).map_err(|e| Error::file(path, format!("cannot read: {e}")))?;
-    if !meta.is_file() {
-        return Err(Error::file(
-            path,
-            "not a regular file (a folder, FIFO, socket or device)",
-        ));
-    }
+    crate::fsutil::regular_file(path)?;
     let raw = std::fs::read(path).map_err(|e| Error::file(path, format!("cannot read: {e}")))?;
     parse_idx(&raw, path)
 }

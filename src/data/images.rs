@@ -179,15 +179,7 @@ pub fn inspect(paths: &[PathBuf], skip_bad: bool) -> Result<ImageShape> {
 
 /// A reader of the image at `path` with lamp's limits, its format guessed from its bytes.
 pub(super) fn reader(path: &Path) -> Result<image::ImageReader<std::io::BufReader<std::fs::File>>> {
-    let meta =
-        std::fs::metadata(path).map_err(|e| Error::file(path, format!("cannot read: {e}")))?;
-    if !meta.is_file() {
-        // Opening a FIFO would block until a writer comes.
-        return Err(Error::file(
-            path,
-            "not a regular file (a folder, FIFO, socket or device)",
-        ));
-    }
+    let meta = crate::fsutil::regular_file(path)?;
     if meta.len() == 0 {
         return Err(Error::file(path, "empty file (0 bytes)"));
     }

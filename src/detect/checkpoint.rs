@@ -101,15 +101,7 @@ impl Checkpoint {
     /// Reads a lamp checkpoint, or a bare safetensors file of PyTorch-named tensors when `arch`
     /// says what they are.
     pub fn load(path: &Path, arch: Option<&Arch>) -> Result<Checkpoint> {
-        let meta =
-            std::fs::metadata(path).map_err(|e| Error::file(path, format!("cannot read: {e}")))?;
-        if !meta.is_file() {
-            // Reading a FIFO would block until a writer comes.
-            return Err(Error::file(
-                path,
-                "not a regular file (a folder, FIFO, socket or device)",
-            ));
-        }
+        let meta = fsutil::regular_file(path)?;
         if meta.len() > MAX_CHECKPOINT_BYTES {
             return Err(Error::file(
                 path,

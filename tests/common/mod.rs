@@ -136,3 +136,19 @@ pub fn loss_configs() -> Vec<lamp::model::LossConfig> {
     }
     v
 }
+
+/// CRC-32 (IEEE), for hand-made PNG chunks.
+pub fn crc32(data: &[u8]) -> u32 {
+    let mut c = 0xFFFF_FFFFu32;
+    for &b in data {
+        c ^= b as u32;
+        for _ in 0..8 {
+            c = if c & 1 != 0 {
+                0xEDB8_8320 ^ (c >> 1)
+            } else {
+                c >> 1
+            };
+        }
+    }
+    !c
+}

@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
+use crate::common::crc32;
+
 pub fn png(path: &Path, w: u32, h: u32, seed: u32) {
     image::GrayImage::from_fn(w, h, |x, y| {
         image::Luma([((x * 7 + y * 3 + seed * 11) % 256) as u8])
@@ -34,21 +36,6 @@ pub fn png_claiming(w: u32, h: u32) -> Vec<u8> {
     chunk(&mut v, b"IDAT", &[0x78, 0x9c, 0x63, 0, 0, 0, 1, 0, 1]);
     chunk(&mut v, b"IEND", &[]);
     v
-}
-
-pub fn crc32(data: &[u8]) -> u32 {
-    let mut c = 0xffff_ffffu32;
-    for &b in data {
-        c ^= b as u32;
-        for _ in 0..8 {
-            c = if c & 1 != 0 {
-                0xedb8_8320 ^ (c >> 1)
-            } else {
-                c >> 1
-            };
-        }
-    }
-    !c
 }
 
 /// A float RGB TIFF with one non-finite value.
