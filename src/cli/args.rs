@@ -13,6 +13,7 @@ pub fn choice<T: Choice + Clone + Send + Sync>() -> impl TypedValueParser<Value 
 }
 
 #[derive(Args, Clone)]
+#[command(next_help_heading = "Loss")]
 pub struct LossArgs {
     /// Error metric.
     #[arg(long, value_parser = choice::<Metric>(), default_value = "mse")]
@@ -43,6 +44,7 @@ impl LossArgs {
 }
 
 #[derive(Args)]
+#[command(next_help_heading = "Model")]
 pub struct ArchArgs {
     /// Model: auto (from the training images: fmnist-ae for 28x28 grey ones, else conv-ae of
     /// their size and channels; the default where there are images), fmnist-ae (1x28x28, the

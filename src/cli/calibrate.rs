@@ -6,6 +6,7 @@ use lamp::data::{self, inputs::expand_inputs};
 use lamp::detect::{Checkpoint, Detector, ThresholdMethod, SCORE_BATCH};
 use lamp::device::Device;
 use lamp::error::Result;
+use lamp::model::Choice;
 use std::path::PathBuf;
 
 #[derive(Args)]
@@ -47,10 +48,10 @@ pub fn run(adapter: Option<&str>, a: CalibrateArgs) -> Result<()> {
     det.save(out)?;
     let c = det.calibration();
     eprintln!(
-        "lamp: threshold {:.6} (was {:.6}; {:?} from {} images); wrote {}",
+        "lamp: threshold {:.6} (was {:.6}; {} from {} images); wrote {}",
         c.threshold,
         old.threshold,
-        c.method,
+        c.method.name(),
         c.count,
         out.display()
     );

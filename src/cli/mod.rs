@@ -42,34 +42,63 @@ pub struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// List adapters, the one lamp picks, its limits and features.
+    #[command(
+        after_help = "Examples:\n  lamp info\n  lamp --adapter llvmpipe info      # pick an adapter by name\n  WGPU_BACKEND=vulkan lamp info"
+    )]
     Info,
     /// Train an autoencoder on normal images and write a checkpoint.
+    #[command(
+        after_help = "Examples:\n  lamp train good_parts/ -o parts.safetensors\n  lamp train mvtec/carpet --patch 32 --augment --denoise --score-agg topk -o carpet.safetensors\n  lamp train fashion-mnist:0 --epochs 10 -o tshirt.safetensors\n  lamp train good_parts/ -o parts.safetensors --print-config > recipe.toml\n  lamp train --config recipe.toml --epochs 50\n  lamp train good_parts/ -o parts.safetensors --resume   # after Ctrl-C or a crash"
+    )]
     Train(train::TrainArgs),
     /// One forward and backward pass (or K Adam steps) on a batch, for checking against another
     /// framework.
     Grad(tools::GradArgs),
     /// Write a freshly initialised model (PyTorch's default initialisation from a seed).
+    #[command(after_help = "Examples:\n  lamp init --seed 0 -o init.safetensors")]
     Init(tools::InitArgs),
     /// Score images with a trained model: raw score, normalised score, verdict; heat maps.
+    #[command(
+        after_help = "Examples:\n  lamp score parts.safetensors new_parts/\n  lamp score parts.safetensors 'line*/today/*.png' --json > scores.jsonl\n  lamp score parts.safetensors new_parts/ --csv --maps maps/ --fail-on-anomaly"
+    )]
     Score(score::ScoreArgs),
     /// What a checkpoint holds: model, layers, loss, training recipe and history, held-out
     /// check, calibration, scoring.
+    #[command(
+        after_help = "Examples:\n  lamp inspect parts.safetensors\n  lamp inspect parts.safetensors --json\n  lamp inspect parts.safetensors --recipe > recipe.toml   # repeat with lamp train --config"
+    )]
     Inspect(inspect::InspectArgs),
     /// Set a trained model's threshold anew from normal images, without training.
+    #[command(
+        after_help = "Examples:\n  lamp calibrate parts.safetensors more_good_parts/\n  lamp calibrate parts.safetensors more_good_parts/ -o recalibrated.safetensors --contamination 0.005"
+    )]
     Calibrate(calibrate::CalibrateArgs),
     /// Evaluate a model on labelled test data (MVTec AD layout or fashion-mnist:C): metrics.json,
     /// roc.png, hist.png, heat-map panels and report.md.
+    #[command(
+        after_help = "Examples:\n  lamp eval tshirt.safetensors fashion-mnist:0 -o eval-tshirt/\n  lamp eval bottle.safetensors mvtec/bottle -o eval-bottle/"
+    )]
     Eval(eval::EvalArgs),
     /// Train and evaluate on the small Fashion-MNIST subset built into lamp, and say where the
     /// report is.
+    #[command(after_help = "Examples:\n  lamp demo\n  lamp demo -o /tmp/lamp-demo")]
     Demo(eval::DemoArgs),
     /// Measure this device: GEMM probe, every kernel, training steps, scoring.
+    #[command(
+        after_help = "Examples:\n  lamp bench\n  lamp bench --json > bench.json\n  lamp bench --quick --fmnist-only"
+    )]
     Bench(tools::BenchArgs),
     /// Run the LAMP-versus-baseline table (one-class protocol), resumable: results.jsonl,
     /// results.md (paired by seed), results.png, results-difference.png.
+    #[command(
+        after_help = "Examples:\n  lamp experiment fashion-mnist -o results/fashion-mnist\n  lamp experiment fashion-mnist --classes 0-2 --seeds 1,2 -o runs/small\n  lamp experiment mvtec ~/mvtec --patch 32 --augment -o runs/mvtec"
+    )]
     Experiment(study::ExperimentArgs),
     /// The plain and amplified loss surfaces around a trained model along two random
     /// filter-normalised directions: plain.png, amplified.png (one colour scale), landscape.json.
+    #[command(
+        after_help = "Examples:\n  lamp landscape tshirt.safetensors fashion-mnist:0 -o landscape/\n  lamp landscape tshirt.safetensors fashion-mnist:0 --grid 21 --radius 0.5 -o landscape/"
+    )]
     Landscape(study::LandscapeArgs),
 }
 

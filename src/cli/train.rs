@@ -21,7 +21,7 @@ pub struct TrainArgs {
     /// fashion-mnist:C (class C of Fashion-MNIST).
     data: String,
     /// Checkpoint to write (safetensors).
-    #[arg(short, long)]
+    #[arg(help_heading = "Output and runs", short, long)]
     out: PathBuf,
     #[command(flatten)]
     arch: ArchArgs,
@@ -29,84 +29,84 @@ pub struct TrainArgs {
     loss: LossArgs,
     /// Epochs [default: 10, raised for small sets to --min-steps optimizer steps]; given, exactly
     /// this many (unless --min-steps is given too).
-    #[arg(long)]
+    #[arg(help_heading = "Optimisation", long)]
     epochs: Option<u32>,
     /// At least this many optimizer steps: a small set gets more epochs [default: 500 without
     /// --epochs, else 0].
-    #[arg(long)]
+    #[arg(help_heading = "Optimisation", long)]
     min_steps: Option<u32>,
     /// Images per step [default: the largest up to 64 that the device and the training set hold].
-    #[arg(long)]
+    #[arg(help_heading = "Optimisation", long)]
     batch: Option<usize>,
     /// Learning rate (the start of the schedule).
-    #[arg(long, default_value_t = TrainConfig::default().lr, allow_negative_numbers = true)]
+    #[arg(help_heading = "Optimisation", long, default_value_t = TrainConfig::default().lr, allow_negative_numbers = true)]
     lr: f64,
     /// The learning rate over the run: cosine (decays to a hundredth) or constant.
-    #[arg(long, value_parser = choice::<Schedule>(), default_value = "cosine")]
+    #[arg(help_heading = "Optimisation", long, value_parser = choice::<Schedule>(), default_value = "cosine")]
     schedule: Schedule,
-    #[arg(long, default_value_t = TrainConfig::default().seed)]
+    #[arg(help_heading = "Optimisation", long, default_value_t = TrainConfig::default().seed)]
     seed: u64,
     /// Folder of the Fashion-MNIST IDX files.
-    #[arg(long)]
+    #[arg(help_heading = "Data", long)]
     idx_dir: Option<PathBuf>,
     /// Read the loss back every N steps for progress (0: only at epoch ends).
-    #[arg(long, default_value_t = FitOptions::default().log_every)]
+    #[arg(help_heading = "Output and runs", long, default_value_t = FitOptions::default().log_every)]
     log_every: usize,
     /// Print nothing but errors.
-    #[arg(long)]
+    #[arg(help_heading = "Output and runs", long)]
     quiet: bool,
     /// Fraction of the normal images held out to calibrate the threshold (0: use the training
     /// images).
-    #[arg(long, default_value_t = FitOptions::default().val_split)]
+    #[arg(help_heading = "Data", long, default_value_t = FitOptions::default().val_split)]
     val_split: f64,
     /// How the threshold is set: quantile (1 − contamination) or sigma (mean + k·σ).
-    #[arg(long, value_parser = choice::<ThresholdMethod>(), default_value = "quantile")]
+    #[arg(help_heading = "Calibration and scoring", long, value_parser = choice::<ThresholdMethod>(), default_value = "quantile")]
     threshold: ThresholdMethod,
     /// Expected fraction of anomalies among normal-looking images (quantile method).
-    #[arg(long, default_value_t = FitOptions::default().contamination)]
+    #[arg(help_heading = "Calibration and scoring", long, default_value_t = FitOptions::default().contamination)]
     contamination: f64,
     /// k of the sigma method.
-    #[arg(long, default_value_t = FitOptions::default().sigma_k)]
+    #[arg(help_heading = "Calibration and scoring", long, default_value_t = FitOptions::default().sigma_k)]
     sigma_k: f64,
     /// An image's score: its mean error, the maximum of its smoothed anomaly map, or the mean of
     /// the map's top --top-k pixels.
-    #[arg(long, value_parser = choice::<Aggregate>(), default_value = "mean")]
+    #[arg(help_heading = "Calibration and scoring", long, value_parser = choice::<Aggregate>(), default_value = "mean")]
     score_agg: Aggregate,
     /// The fraction of pixels --score-agg topk averages.
-    #[arg(long, default_value_t = FitOptions::default().top_k)]
+    #[arg(help_heading = "Calibration and scoring", long, default_value_t = FitOptions::default().top_k)]
     top_k: f64,
     /// Train on random PxP patches of the images at their own size (the median of their smaller
     /// sides, at most 1024), and score them by overlapping windows stitched into a map of that
     /// size: large images keep their detail.
-    #[arg(long)]
+    #[arg(help_heading = "Data", long)]
     patch: Option<u32>,
     /// Flip and rotate each training sample by one of the 8 flips and 90° rotations (textures;
     /// not objects, which have an up).
-    #[arg(long)]
+    #[arg(help_heading = "Data", long)]
     augment: bool,
     /// Train to remove synthetic defects: half the samples get a rectangle of one random grey
     /// level pasted in, and the model learns to restore the clean image, so that real defects,
     /// flat ones too, reconstruct badly.
-    #[arg(long)]
+    #[arg(help_heading = "Data", long)]
     denoise: bool,
     /// Continue a stopped run from its snapshot beside --out (MODEL.partial.safetensors, written
     /// after every epoch), or else train the model at --out further, up to --epochs.
-    #[arg(long)]
+    #[arg(help_heading = "Output and runs", long)]
     resume: bool,
     /// Skip unreadable images (with a warning and a count) instead of stopping.
-    #[arg(long)]
+    #[arg(help_heading = "Data", long)]
     skip_bad: bool,
     /// Keep the training set on the device up to this many MiB; a larger one streams from host
     /// memory batch by batch.
-    #[arg(long, default_value_t = FitOptions::default().device_data_limit >> 20)]
+    #[arg(help_heading = "Data", long, default_value_t = FitOptions::default().device_data_limit >> 20)]
     device_data_mb: u64,
     /// Read options from a TOML recipe (keys are the long option names: `epochs = 20`,
     /// `arch = "conv-ae"`, `augment = true`); options on the command line override the file's.
-    #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = "Output and runs", long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Print this command line's full recipe (every option, defaults included) as TOML for
     /// --config, and stop.
-    #[arg(long)]
+    #[arg(help_heading = "Output and runs", long)]
     print_config: bool,
 }
 
@@ -254,9 +254,9 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
         let cal: Option<Calibration> = ck.meta("calibration");
         if let Some(c) = cal {
             eprintln!(
-                "lamp: threshold {:.6} ({:?}, from {} {} images); wrote {}",
+                "lamp: threshold {:.6} ({}, from {} {} images); wrote {}",
                 c.threshold,
-                c.method,
+                c.method.name(),
                 c.count,
                 c.source,
                 a.out.display()

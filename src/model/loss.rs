@@ -104,9 +104,25 @@ impl LossConfig {
     }
 }
 
+/// In people's words: "MSE, LAMP per element", "SSIM, no amplification".
 impl std::fmt::Display for LossConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:?}/{:?}/{:?}", self.metric, self.amp, self.granularity)
+        let metric = match self.metric {
+            Metric::Mae => "MAE",
+            Metric::Mse => "MSE",
+            Metric::Ssim => "SSIM",
+        };
+        match self.amp {
+            Amp::None => write!(f, "{metric}, no amplification"),
+            Amp::Lamp => {
+                let per = match self.granularity {
+                    Granularity::Element => "element",
+                    Granularity::Sample => "sample",
+                    Granularity::Batch => "batch",
+                };
+                write!(f, "{metric}, LAMP per {per}")
+            }
+        }
     }
 }
 

@@ -9,7 +9,7 @@ use crate::detect::eval::Evaluation;
 use crate::detect::{metrics, Calibration};
 use crate::error::Result;
 use crate::fsutil::{ensure_dir, write_atomic};
-use crate::model::LossConfig;
+use crate::model::{Choice, LossConfig};
 use image::RgbImage;
 use std::path::Path;
 
@@ -149,8 +149,8 @@ fn write_panels_and_md(
         f(ev.f1_max.map(|(v, _)| v))
     );
     md += &format!(
-        "| calibrated threshold {:.5} ({:?}, contamination {}) | precision {:.3}, recall {:.3}, F1 {:.3} |\n",
-        cal.threshold, cal.method, cal.contamination, prec, rec, f1_cal
+        "| calibrated threshold {:.5} ({}, contamination {}) | precision {:.3}, recall {:.3}, F1 {:.3} |\n",
+        cal.threshold, cal.method.name(), cal.contamination, prec, rec, f1_cal
     );
     md += &format!(
         "| images (normal / anomalous / flagged) | {} / {} / {} |\n\n",
