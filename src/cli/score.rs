@@ -8,6 +8,7 @@ use lamp::error::{Error, Result};
 use lamp::fsutil::{ensure_dir, path_text};
 use lamp::render::picture::write_maps;
 use lamp::render::table;
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -39,6 +40,9 @@ pub struct ScoreArgs {
     #[arg(long, allow_negative_numbers = true)]
     threshold: Option<f32>,
 }
+
+/// Images scored between progress updates (on a terminal).
+const PROGRESS_CHUNK: usize = 256;
 
 pub fn run(adapter: Option<&str>, a: ScoreArgs) -> Result<ExitCode> {
     if a.batch == 0 {
@@ -74,7 +78,19 @@ pub fn run(adapter: Option<&str>, a: ScoreArgs) -> Result<ExitCode> {
     if let Some(t) = a.threshold {
         det.set_threshold(t)?;
     }
-    let results = det.score_samples(&images, a.maps.is_some())?;
+    // In chunks, so that a terminal shows how far a long run has got.
+    let per_image = shape.iter().product::<u32>() as usize;
+    let tty = std::io::stderr().is_terminal();
+    let mut results = Vec::with_capacity(kept.len());
+    for chunk in images.chunks(PROGRESS_CHUNK * per_image) {
+        results.extend(det.score_samples(chunk, a.maps.is_some())?);
+        if tty && kept.len() > PROGRESS_CHUNK {
+            eprint!("\r  scored {}/{} images", results.len(), kept.len());
+        }
+    }
+    if tty && kept.len() > PROGRESS_CHUNK {
+        eprintln!();
+    }
     if let Some(dir) = &a.maps {
         ensure_dir(dir)?;
         let p = shape.iter().product::<u32>() as usize;
