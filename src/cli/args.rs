@@ -52,16 +52,16 @@ pub struct ArchArgs {
     #[arg(long)]
     pub arch: Option<String>,
     /// conv-ae input size (pixels, a multiple of 2^stages).
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, value_parser = whole::<u32>, default_value_t = 128)]
     pub size: u32,
     /// conv-ae input channels: 1 (grayscale) or 3 (RGB).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, value_parser = whole::<u32>, default_value_t = 1)]
     pub channels: u32,
     /// conv-ae channels per encoder stage, comma-separated.
     #[arg(long, default_value = "32,64,128,128", value_delimiter = ',')]
     pub stages: Vec<u32>,
     /// conv-ae latent size.
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, value_parser = whole::<u32>, default_value_t = 128)]
     pub latent: u32,
 }
 
@@ -79,4 +79,20 @@ impl ArchArgs {
             other => Arch::by_name(other),
         }
     }
+}
+
+/// Parses a whole number ≥ 0 into `T` (clap's value parser for counts, sizes and seeds), saying
+/// what is wrong with a negative or too large value instead of "invalid digit found in string".
+pub fn whole<T: TryFrom<u64>>(s: &str) -> std::result::Result<T, String> {
+    let v: i128 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("must be a whole number ≥ 0, got {s:?}"))?;
+    if v < 0 {
+        return Err(format!("must be ≥ 0, got {v}"));
+    }
+    u64::try_from(v)
+        .ok()
+        .and_then(|v| T::try_from(v).ok())
+        .ok_or_else(|| format!("{v} is too large"))
 }

@@ -24,9 +24,9 @@ pub struct EvalArgs {
     #[arg(long)]
     idx_dir: Option<PathBuf>,
     /// Heat-map panels of the highest-scored images (and as many sampled ones).
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, value_parser = super::args::whole::<usize>, default_value_t = 8)]
     panels: usize,
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, value_parser = super::args::whole::<usize>, default_value_t = 256)]
     batch: usize,
 }
 
@@ -35,7 +35,7 @@ pub struct DemoArgs {
     /// Where to put the model and the report.
     #[arg(short, long, default_value = "lamp-demo")]
     out: PathBuf,
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, value_parser = super::args::whole::<u32>, default_value_t = 8)]
     epochs: u32,
 }
 

@@ -34,7 +34,7 @@ pub struct ScoreArgs {
     /// Skip images that cannot be read (with a warning) instead of stopping.
     #[arg(long)]
     skip_bad: bool,
-    #[arg(long, default_value_t = SCORE_BATCH)]
+    #[arg(long, value_parser = super::args::whole::<usize>, default_value_t = SCORE_BATCH)]
     batch: usize,
     /// Use this threshold instead of the calibrated one.
     #[arg(long, allow_negative_numbers = true)]

@@ -33,14 +33,14 @@ pub struct ExperimentArgs {
         default_value = "element"
     )]
     granularity: Vec<Granularity>,
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, value_parser = super::args::whole::<u32>, default_value_t = 10)]
     epochs: u32,
     #[arg(long, value_delimiter = ',', default_value = "0,1,2")]
     seeds: Vec<u64>,
     /// adam, or sgd (momentum 0.9).
     #[arg(long, value_parser = choice::<OptimizerKind>(), default_value = "adam")]
     optimizer: OptimizerKind,
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, value_parser = super::args::whole::<usize>, default_value_t = 64)]
     batch: usize,
     /// Default: 1e-3 for Adam, 1e-2 for SGD.
     #[arg(long)]
@@ -51,7 +51,7 @@ pub struct ExperimentArgs {
     arch: ArchArgs,
     /// Train on random PxP patches of the images at their own size, score by stitched windows
     /// (mvtec; the model is conv-ae for P unless --arch says otherwise).
-    #[arg(long)]
+    #[arg(long, value_parser = super::args::whole::<u32>)]
     patch: Option<u32>,
     /// Flip and rotate each training sample (as `lamp train --augment`).
     #[arg(long)]
@@ -60,7 +60,7 @@ pub struct ExperimentArgs {
     #[arg(long)]
     denoise: bool,
     /// At least this many optimizer steps (more epochs for small sets).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, value_parser = super::args::whole::<u32>, default_value_t = 0)]
     min_steps: u32,
     #[arg(long, value_parser = choice::<Schedule>(), default_value = "constant")]
     schedule: Schedule,
@@ -80,14 +80,14 @@ pub struct LandscapeArgs {
     #[arg(short, long)]
     out: PathBuf,
     /// Grid points per direction.
-    #[arg(long, default_value_t = 15)]
+    #[arg(long, value_parser = super::args::whole::<usize>, default_value_t = 15)]
     grid: usize,
     /// The grid spans [-radius, radius] along each (filter-normalised) direction.
     #[arg(long, default_value_t = 1.0)]
     radius: f64,
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, value_parser = super::args::whole::<usize>, default_value_t = 128)]
     batch: usize,
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, value_parser = super::args::whole::<u64>, default_value_t = 0)]
     seed: u64,
     #[arg(long)]
     idx_dir: Option<PathBuf>,

@@ -20,7 +20,7 @@ use std::path::PathBuf;
 pub struct InitArgs {
     #[command(flatten)]
     arch: ArchArgs,
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, value_parser = super::args::whole::<u64>, default_value_t = 0)]
     seed: u64,
     #[arg(short, long)]
     out: PathBuf,
@@ -32,7 +32,7 @@ pub struct GradArgs {
     #[arg(long, conflicts_with = "init_seed")]
     model: Option<PathBuf>,
     /// Build the model from this seed instead of loading it.
-    #[arg(long)]
+    #[arg(long, value_parser = super::args::whole::<u64>)]
     init_seed: Option<u64>,
     /// Architecture of --init-seed or of a bare --model file.
     #[arg(long)]
@@ -46,7 +46,7 @@ pub struct GradArgs {
     #[arg(short, long)]
     out: PathBuf,
     /// Take K Adam steps on the batch instead, and write the parameters.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, value_parser = super::args::whole::<u32>, default_value_t = 0)]
     adam_steps: u32,
     #[arg(long, default_value_t = 1e-3, allow_negative_numbers = true)]
     lr: f64,

@@ -29,14 +29,14 @@ pub struct TrainArgs {
     loss: LossArgs,
     /// Epochs [default: 10, raised for small sets to --min-steps optimizer steps]; given, exactly
     /// this many (unless --min-steps is given too).
-    #[arg(help_heading = "Optimisation", long)]
+    #[arg(help_heading = "Optimisation", long, value_parser = super::args::whole::<u32>)]
     epochs: Option<u32>,
     /// At least this many optimizer steps: a small set gets more epochs [default: 500 without
     /// --epochs, else 0].
-    #[arg(help_heading = "Optimisation", long)]
+    #[arg(help_heading = "Optimisation", long, value_parser = super::args::whole::<u32>)]
     min_steps: Option<u32>,
     /// Images per step [default: the largest up to 64 that the device and the training set hold].
-    #[arg(help_heading = "Optimisation", long)]
+    #[arg(help_heading = "Optimisation", long, value_parser = super::args::whole::<usize>)]
     batch: Option<usize>,
     /// Learning rate (the start of the schedule).
     #[arg(help_heading = "Optimisation", long, default_value_t = TrainConfig::default().lr, allow_negative_numbers = true)]
@@ -44,13 +44,13 @@ pub struct TrainArgs {
     /// The learning rate over the run: cosine (decays to a hundredth) or constant.
     #[arg(help_heading = "Optimisation", long, value_parser = choice::<Schedule>(), default_value = "cosine")]
     schedule: Schedule,
-    #[arg(help_heading = "Optimisation", long, default_value_t = TrainConfig::default().seed)]
+    #[arg(help_heading = "Optimisation", long, value_parser = super::args::whole::<u64>, default_value_t = TrainConfig::default().seed)]
     seed: u64,
     /// Folder of the Fashion-MNIST IDX files.
     #[arg(help_heading = "Data", long)]
     idx_dir: Option<PathBuf>,
     /// Read the loss back every N steps for progress (0: only at epoch ends).
-    #[arg(help_heading = "Output and runs", long, default_value_t = FitOptions::default().log_every)]
+    #[arg(help_heading = "Output and runs", long, value_parser = super::args::whole::<usize>, default_value_t = FitOptions::default().log_every)]
     log_every: usize,
     /// Print nothing but errors.
     #[arg(help_heading = "Output and runs", long)]
@@ -78,7 +78,7 @@ pub struct TrainArgs {
     /// Train on random PxP patches of the images at their own size (the median of their smaller
     /// sides, at most 1024), and score them by overlapping windows stitched into a map of that
     /// size: large images keep their detail.
-    #[arg(help_heading = "Data", long)]
+    #[arg(help_heading = "Data", long, value_parser = super::args::whole::<u32>)]
     patch: Option<u32>,
     /// Flip and rotate each training sample by one of the 8 flips and 90° rotations (textures;
     /// not objects, which have an up).
@@ -98,7 +98,7 @@ pub struct TrainArgs {
     skip_bad: bool,
     /// Keep the training set on the device up to this many MiB; a larger one streams from host
     /// memory batch by batch.
-    #[arg(help_heading = "Data", long, default_value_t = FitOptions::default().device_data_limit >> 20)]
+    #[arg(help_heading = "Data", long, value_parser = super::args::whole::<u64>, default_value_t = FitOptions::default().device_data_limit >> 20)]
     device_data_mb: u64,
     /// Read options from a TOML recipe (keys are the long option names: `epochs = 20`,
     /// `arch = "conv-ae"`, `augment = true`); options on the command line override the file's.
