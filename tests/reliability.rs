@@ -344,9 +344,10 @@ fn wait_for(p: &Path) {
     }
 }
 
+/// Sends SIGname through the shell's builtin `kill` (no procps needed).
 fn signal(child: &std::process::Child, name: &str) {
-    let ok = Command::new("kill")
-        .args([&format!("-{name}"), &child.id().to_string()])
+    let ok = Command::new("sh")
+        .args(["-c", &format!("kill -{name} {}", child.id())])
         .status()
         .unwrap()
         .success();
