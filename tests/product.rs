@@ -130,6 +130,12 @@ fn mvtec_tree_train_eval_score() {
     assert!(pixel_auroc > 0.8, "pixel AUROC {pixel_auroc}");
     assert!(m["aupro_fpr30"].as_f64().is_some());
     assert!(m["per_type"]["spot"]["auroc"].as_f64().is_some());
+    // One defect type: its pixels with the normal images' are all the pixels.
+    let spot_pixels = m["per_type"]["spot"]["pixel_auroc"].as_f64().unwrap();
+    assert!(
+        (spot_pixels - pixel_auroc).abs() < 1e-9,
+        "{spot_pixels} vs {pixel_auroc}"
+    );
     assert_eq!(m["counts"]["images"], 24);
     // The pictures decode and have the sizes the report promises.
     let dims = |p: &Path| image::image_dimensions(p).unwrap();

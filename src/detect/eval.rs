@@ -30,12 +30,21 @@ pub struct Evaluation {
     pub f1_max: Option<(f64, f32)>,
     /// Precision, recall and F1 with the calibrated threshold.
     pub calibrated: (f64, f64, f64),
-    /// Per anomaly type: its image count and its images' AUROC against all normal ones.
-    pub per_type: BTreeMap<String, (usize, Option<f64>)>,
+    /// Per anomaly type, its images against all normal ones.
+    pub per_type: BTreeMap<String, TypeMetrics>,
     pub normal: usize,
     pub anomalous: usize,
     /// Images over the calibrated threshold.
     pub predicted: usize,
+}
+
+/// One anomaly type's images against all normal ones.
+#[derive(Clone, Debug)]
+pub struct TypeMetrics {
+    pub count: usize,
+    pub auroc: Option<f64>,
+    /// Over those images' pixels, where the test set has masks.
+    pub pixel_auroc: Option<f64>,
 }
 
 /// Scores `test` with `det` and measures how well the scores and maps separate its anomalies.
@@ -85,7 +94,17 @@ pub fn evaluate(det: &mut Detector, test: &TestSet) -> Result<Evaluation> {
         let idx: Vec<usize> = normal.iter().chain(&anom).copied().collect();
         let s: Vec<f32> = idx.iter().map(|&i| scores[i]).collect();
         let l: Vec<bool> = idx.iter().map(|&i| labels[i]).collect();
-        per_type.insert(ty.clone(), (anom.len(), metrics::auroc(&s, &l)));
+        let pixel_auroc = test.masks.as_ref().and_then(|masks| {
+            let px: Vec<f32> = idx.iter().flat_map(|&i| maps[i].iter().copied()).collect();
+            let gt: Vec<bool> = idx.iter().flat_map(|&i| masks[i].iter().copied()).collect();
+            metrics::auroc(&px, &gt)
+        });
+        let t = TypeMetrics {
+            count: anom.len(),
+            auroc: metrics::auroc(&s, &l),
+            pixel_auroc,
+        };
+        per_type.insert(ty.clone(), t);
     }
     let (mut pixel_auroc, mut aupro) = (None, None);
     if let Some(masks) = &test.masks {
@@ -131,7 +150,10 @@ impl Evaluation {
         let per_type: BTreeMap<&String, serde_json::Value> = self
             .per_type
             .iter()
-            .map(|(ty, (count, auroc))| (ty, json!({ "count": count, "auroc": auroc })))
+            .map(|(ty, t)| {
+                let v = json!({ "count": t.count, "auroc": t.auroc, "pixel_auroc": t.pixel_auroc });
+                (ty, v)
+            })
             .collect();
         let (prec, rec, f1_cal) = self.calibrated;
         let [tp, fp, tn, fn_] = metrics::confusion(&self.scores, labels, cal.threshold);

@@ -156,11 +156,13 @@ fn write_panels_and_md(
         "| images (normal / anomalous / flagged) | {} / {} / {} |\n\n",
         ev.normal, ev.anomalous, ev.predicted
     );
-    md += "## Per type (each type's images against all normal ones)\n\n| type | images | AUROC |\n|---|---|---|\n";
-    for (ty, (count, auroc)) in &ev.per_type {
+    md += "## Per type (each type's images against all normal ones)\n\n| type | images | AUROC | pixel AUROC |\n|---|---|---|---|\n";
+    for (ty, t) in &ev.per_type {
         md += &format!(
-            "| {ty} | {count} | {} |\n",
-            auroc.map_or("n/a".into(), |x| format!("{x:.4}"))
+            "| {ty} | {} | {} | {} |\n",
+            t.count,
+            f(t.auroc),
+            f(t.pixel_auroc)
         );
     }
     md += "\n## ROC and score distributions\n\n![ROC](roc.png) ![histogram](hist.png)\n\n";
