@@ -24,7 +24,19 @@ fn main() -> ExitCode {
     let cmd = cli::Cli::command()
         .mut_subcommands(|s| s.allow_negative_numbers(true))
         .mut_subcommand("train", |s| s.args_override_self(true));
-    let matches = cmd.clone().get_matches_from(args);
+    let from_file = cli::recipe::config_file(&args);
+    let matches = cmd.clone().try_get_matches_from(args).unwrap_or_else(|e| {
+        // A bad value may have come from the recipe: say where its options were put.
+        if let (Some(f), true) = (&from_file, e.use_stderr()) {
+            let _ = e.print();
+            eprintln!(
+                "lamp: note: the options of {} come first, the command line's after them",
+                f.display()
+            );
+            std::process::exit(e.exit_code());
+        }
+        e.exit()
+    });
     if let (Some(("train", m)), Some(train)) = (matches.subcommand(), cmd.find_subcommand("train"))
     {
         let _ = cli::recipe::RECIPE.set(cli::recipe::from_matches(train, m));

@@ -10,26 +10,29 @@ use std::sync::OnceLock;
 /// This process's `lamp train` recipe, as `--print-config` prints it (set by `main`).
 pub static RECIPE: OnceLock<String> = OnceLock::new();
 
+/// The FILE of `train --config FILE` in `args`, if any.
+pub fn config_file(args: &[OsString]) -> Option<std::path::PathBuf> {
+    let at = args.iter().position(|a| a == "train")?;
+    args[at..].iter().enumerate().find_map(|(i, a)| {
+        let s = a.to_str()?;
+        match s.strip_prefix("--config") {
+            Some("") => args.get(at + i + 1).map(std::path::PathBuf::from),
+            Some(rest) => rest.strip_prefix('=').map(std::path::PathBuf::from),
+            None => None,
+        }
+    })
+}
+
 /// `args` with the options of `train --config FILE` inserted right after `train`, so that the
 /// same options given on the command line (later) override them. Keys are the long option names
 /// (`min-steps` or `min_steps`); `data` is the positional DATA; `true` turns a flag on; arrays
 /// become comma-separated lists.
 pub fn expand_config(args: Vec<OsString>) -> Result<Vec<OsString>, String> {
-    let Some(at) = args.iter().position(|a| a == "train") else {
+    let (Some(at), Some(file)) = (args.iter().position(|a| a == "train"), config_file(&args))
+    else {
         return Ok(args);
     };
-    let file = args[at..].iter().enumerate().find_map(|(i, a)| {
-        let s = a.to_str()?;
-        match s.strip_prefix("--config") {
-            Some("") => args.get(at + i + 1).cloned(),
-            Some(rest) => rest.strip_prefix('=').map(OsString::from),
-            None => None,
-        }
-    });
-    let Some(file) = file else {
-        return Ok(args);
-    };
-    let shown = std::path::Path::new(&file).display().to_string();
+    let shown = file.display().to_string();
     let text = std::fs::read_to_string(&file).map_err(|e| format!("{shown}: cannot read: {e}"))?;
     let table: toml::Table = text
         .parse()
