@@ -33,6 +33,27 @@ fn train(data: &Path, out: &Path, epochs: u32, extra: &[&str]) -> std::process::
         .unwrap()
 }
 
+/// A folder of images (`d/good`) and an uninterrupted run of `epochs` on them
+/// (`d/reference.safetensors`), to compare interrupted runs with.
+fn with_reference(name: &str, epochs: u32) -> (std::path::PathBuf, std::path::PathBuf) {
+    let d = tmpdir(name);
+    images(&d.join("good"));
+    let reference = d.join("reference.safetensors");
+    assert!(train(&d.join("good"), &reference, epochs, &[])
+        .status
+        .success());
+    (d, reference)
+}
+
+/// Asserts that the checkpoints at `a` and `b` hold the same parameters and Adam state.
+fn assert_same_model(a: &Path, b: &Path, what: &str) {
+    let (a, b) = (
+        Checkpoint::load(a, None).unwrap(),
+        Checkpoint::load(b, None).unwrap(),
+    );
+    assert!(tensors(&a) == tensors(&b), "{what}");
+}
+
 fn tensors(ck: &Checkpoint) -> (Vec<f32>, Vec<f32>, Vec<f32>, u32) {
     let o = ck.optimizer.clone().unwrap();
     (ck.params.clone(), o.exp_avg, o.exp_avg_sq, o.t)
@@ -70,13 +91,8 @@ fn resume_matches_uninterrupted_run() {
 
 #[test]
 fn sigkill_never_corrupts_and_resume_finishes() {
-    let d = tmpdir("kill");
-    images(&d.join("good"));
     let epochs = 14;
-    let reference = d.join("reference.safetensors");
-    assert!(train(&d.join("good"), &reference, epochs, &[])
-        .status
-        .success());
+    let (d, reference) = with_reference("kill", epochs);
     let out = d.join("killed.safetensors");
     // Snapshots between epochs go beside --out until the run finishes.
     let partial = d.join("killed.partial.safetensors");
@@ -155,13 +171,10 @@ fn sigkill_never_corrupts_and_resume_finishes() {
     );
     assert!(!partial.exists(), "a finished run removes its snapshot");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let (a, b) = (
-        Checkpoint::load(&reference, None).unwrap(),
-        Checkpoint::load(&out, None).unwrap(),
-    );
-    assert!(
-        tensors(&a) == tensors(&b),
-        "after {kills} kills and resumes, the model equals the uninterrupted one"
+    assert_same_model(
+        &reference,
+        &out,
+        &format!("after {kills} kills and resumes, the model equals the uninterrupted one"),
     );
     std::fs::remove_dir_all(&d).unwrap();
 }
@@ -357,13 +370,8 @@ fn signal(child: &std::process::Child, name: &str) {
 #[cfg(unix)]
 #[test]
 fn sigint_stops_at_a_step_and_resume_ends_with_the_same_bytes() {
-    let d = tmpdir("sigint");
-    images(&d.join("good"));
     let epochs = 60;
-    let reference = d.join("reference.safetensors");
-    assert!(train(&d.join("good"), &reference, epochs, &[])
-        .status
-        .success());
+    let (d, reference) = with_reference("sigint", epochs);
     let out = d.join("m.safetensors");
     let partial = d.join("m.partial.safetensors");
     let child = spawn_train(&d.join("good"), &out, epochs, &[]);
@@ -380,13 +388,10 @@ fn sigint_stops_at_a_step_and_resume_ends_with_the_same_bytes() {
     Checkpoint::load(&partial, None).expect("the snapshot is whole after SIGINT");
     let o = train(&d.join("good"), &out, epochs, &["--resume"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let (a, b) = (
-        Checkpoint::load(&reference, None).unwrap(),
-        Checkpoint::load(&out, None).unwrap(),
-    );
-    assert!(
-        tensors(&a) == tensors(&b),
-        "interrupted and resumed equals uninterrupted"
+    assert_same_model(
+        &reference,
+        &out,
+        "interrupted and resumed equals uninterrupted",
     );
     assert!(!partial.exists());
     // SIGTERM likewise, with its own status.

@@ -80,6 +80,7 @@ fn evaluate(
         data,
         loss,
         recipe,
+        sigma: det.score_config().sigma,
     };
     eval_report::write(out, &ev, test, &cal, &labels, panels)
 }

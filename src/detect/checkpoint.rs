@@ -248,15 +248,9 @@ impl Checkpoint {
                 "no loss settings in the metadata (not written by lamp train)",
             )
         })?;
-        let cal: Calibration = match self.metadata.get("calibration") {
-            Some(text) => {
-                let c: Calibration = serde_json::from_str(text).map_err(|e| {
-                    Error::file(path, format!("unreadable calibration in the metadata: {e}"))
-                })?;
-                c.check_values()
-                    .map_err(|e| Error::file(path, format!("calibration: {e}")))?;
-                c
-            }
+        // A calibration read from a file was parsed and checked when it was loaded.
+        let cal: Calibration = match self.meta("calibration") {
+            Some(c) => c,
             None => {
                 // A checkpoint written between epochs: training stopped before it finished.
                 return Err(match self.metadata.get("epochs_done") {

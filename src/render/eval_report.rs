@@ -20,6 +20,8 @@ pub struct Labels<'a> {
     pub loss: LossConfig,
     /// How the model was trained (the checkpoint's `train` metadata), where it says.
     pub recipe: Option<serde_json::Value>,
+    /// The maps' smoothing σ in pixels (the model's score settings).
+    pub sigma: f32,
 }
 
 /// Writes the report of `ev` on `t` into `out`, with panels of the `panels` highest-scored
@@ -166,8 +168,12 @@ fn write_panels_and_md(
         );
     }
     md += "\n## ROC and score distributions\n\n![ROC](roc.png) ![histogram](hist.png)\n\n";
-    md += "## Heat maps\n\nEach panel: image | ground truth (when the data has masks) | heat map | predicted region \
-           (pixel map above the calibrated pixel threshold). Maps are the per-pixel error, Gaussian-smoothed (σ = 4 px).\n\n";
+    md += &format!(
+        "## Heat maps\n\nEach panel: image | ground truth (when the data has masks) | heat map | \
+         predicted region (pixel map above the calibrated pixel threshold). Maps are the \
+         per-pixel error, Gaussian-smoothed (σ = {} px).\n\n",
+        labels.sigma
+    );
     for (name, i) in &panel_files {
         md += &format!(
             "- `{}` ({}, score {:.5}): ![](panels/{name})\n",
