@@ -203,6 +203,8 @@ fn mvtec_tree_train_eval_score() {
     assert_eq!((raw.width(), raw.height()), (SIZE, SIZE));
     assert!(maps.join("000_overlay.png").is_file() && maps.join("000_region.png").is_file());
 
+    shards_merge_into_the_single_run(&d, &model, &root);
+
     // The experiment runner on an MVTec AD root: image and pixel AUROC per category.
     let exp = d.join("exp");
     run(lamp()
@@ -318,4 +320,90 @@ fn demo_runs_and_writes_a_report() {
         "-ln(1 - e) > e"
     );
     std::fs::remove_dir_all(&d).unwrap();
+}
+
+/// `score --shard I/N` in 4 processes at once, joined by `lamp merge`, equals one run byte for
+/// byte (JSON lines and CSV), the shards' map files are the single run's, and a shard with no
+/// images writes an empty output.
+fn shards_merge_into_the_single_run(d: &Path, model: &Path, root: &Path) {
+    // One folder, listed in path order as merge orders records; its subfolders' images share
+    // names (good/000.png, spot/000.png …), which must not clash across shards' map files.
+    let inputs = [root.join("test")];
+    let score = |extra: &[&str], out: &Path| {
+        let mut c = lamp();
+        c.arg("score").arg(model).args(&inputs).args(extra);
+        c.arg("-o").arg(out);
+        c
+    };
+    for format in ["--json", "--csv"] {
+        let single = d.join(format!("single{format}"));
+        let single_maps = d.join(format!("maps-single{format}"));
+        run(&mut score(
+            &[format, "--maps", single_maps.to_str().unwrap()],
+            &single,
+        ));
+        let shard_maps = d.join(format!("maps-shards{format}"));
+        let parts: Vec<_> = (0..4)
+            .map(|i| d.join(format!("shard-{i}{format}")))
+            .collect();
+        let children: Vec<_> = parts
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let shard = format!("{i}/4");
+                score(
+                    &[
+                        format,
+                        "--shard",
+                        &shard,
+                        "--maps",
+                        shard_maps.to_str().unwrap(),
+                    ],
+                    p,
+                )
+                .spawn()
+                .unwrap()
+            })
+            .collect();
+        for mut c in children {
+            assert!(c.wait().unwrap().success());
+        }
+        let merged = d.join(format!("merged{format}"));
+        // Given in any order: merge orders the records by path.
+        run(lamp()
+            .arg("merge")
+            .args(parts.iter().rev())
+            .arg("-o")
+            .arg(&merged));
+        let (a, b) = (
+            std::fs::read(&single).unwrap(),
+            std::fs::read(&merged).unwrap(),
+        );
+        assert!(
+            a.len() > 500 && a == b,
+            "{format}: merged shards differ from one run"
+        );
+        let names = |dir: &Path| {
+            let mut v: Vec<_> = std::fs::read_dir(dir)
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(names(&single_maps), names(&shard_maps));
+        assert_eq!(names(&shard_maps).len(), 24 * 3);
+    }
+    // 30 shards of 24 images: shard 0 is empty, and says so.
+    let empty = d.join("empty.jsonl");
+    let o = run(&mut score(&["--json", "--shard", "0/30"], &empty));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("empty"));
+    assert_eq!(std::fs::read(&empty).unwrap(), b"");
+    // An index from the batch system's environment.
+    let k8s = d.join("k8s.jsonl");
+    run(score(&["--json", "--shard", "auto/4"], &k8s).env("JOB_COMPLETION_INDEX", "2"));
+    assert_eq!(
+        std::fs::read(&k8s).unwrap(),
+        std::fs::read(d.join("shard-2--json")).unwrap()
+    );
 }

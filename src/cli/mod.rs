@@ -15,6 +15,7 @@ mod args;
 mod calibrate;
 mod eval;
 mod inspect;
+mod merge;
 pub mod recipe;
 mod score;
 mod study;
@@ -59,9 +60,15 @@ enum Cmd {
     Init(tools::InitArgs),
     /// Score images with a trained model: raw score, normalised score, verdict; heat maps.
     #[command(
-        after_help = "Examples:\n  lamp score parts.safetensors new_parts/\n  lamp score parts.safetensors 'line*/today/*.png' --json > scores.jsonl\n  lamp score parts.safetensors new_parts/ --csv --maps maps/ --fail-on-anomaly"
+        after_help = "Examples:\n  lamp score parts.safetensors new_parts/\n  lamp score parts.safetensors 'line*/today/*.png' --json > scores.jsonl\n  lamp score parts.safetensors new_parts/ --csv --maps maps/ --fail-on-anomaly\n  lamp score parts.safetensors new_parts/ --shard 0/4 --json -o shard-0.jsonl   # then lamp merge"
     )]
     Score(score::ScoreArgs),
+    /// Join the outputs of `lamp score --shard I/N` (JSON lines or CSV) into the output of one
+    /// run over all the inputs.
+    #[command(
+        after_help = "Examples:\n  for i in 0 1 2 3; do lamp score parts.safetensors line/ --shard $i/4 --json -o shard-$i.jsonl & done; wait\n  lamp merge shard-*.jsonl -o scores.jsonl\n  lamp score parts.safetensors line/ --shard auto/16 --csv -o /results/shard-$JOB_COMPLETION_INDEX.csv   # in a Kubernetes Indexed Job\n  lamp merge /results/shard-*.csv > scores.csv"
+    )]
+    Merge(merge::MergeArgs),
     /// What a checkpoint holds: model, layers, loss, training recipe and history, held-out
     /// check, calibration, scoring.
     #[command(
@@ -116,6 +123,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Cmd::Grad(a) => done(tools::grad(adapter, a)),
         Cmd::Init(a) => done(tools::init(a)),
         Cmd::Score(a) => score::run(adapter, a),
+        Cmd::Merge(a) => done(merge::run(a)),
         Cmd::Calibrate(a) => done(calibrate::run(adapter, a)),
         Cmd::Inspect(a) => done(inspect::run(a)),
         Cmd::Eval(a) => done(eval::eval(adapter, a)),

@@ -1,11 +1,12 @@
 //! `lamp score`: score images with a trained model, as a table, JSON lines or CSV, with heat maps.
 
 use clap::Args;
+use lamp::data::shard::ShardSpec;
 use lamp::data::{self, inputs::expand_inputs};
 use lamp::detect::{Checkpoint, Detector, SCORE_BATCH};
 use lamp::device::Device;
 use lamp::error::{Error, Result};
-use lamp::fsutil::{ensure_dir, path_text};
+use lamp::fsutil::{ensure_dir, path_text, write_atomic};
 use lamp::render::picture::write_maps;
 use lamp::render::table;
 use std::io::IsTerminal;
@@ -39,6 +40,15 @@ pub struct ScoreArgs {
     /// Use this threshold instead of the calibrated one.
     #[arg(long, allow_negative_numbers = true)]
     threshold: Option<f32>,
+    /// Score only part I of N (I from 0) of the inputs, sorted by path and cut into N
+    /// contiguous parts; `auto/N` reads I from JOB_COMPLETION_INDEX (Kubernetes Indexed Job) or
+    /// SLURM_ARRAY_TASK_ID (Slurm job array). Join the parts' --json or --csv with `lamp merge`.
+    #[arg(long, value_name = "I/N", value_parser = ShardSpec::parse)]
+    shard: Option<ShardSpec>,
+    /// Write the table, JSON lines or CSV to this file (atomically: complete or not at all)
+    /// instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    out: Option<PathBuf>,
 }
 
 /// Images scored between progress updates (on a terminal).
@@ -52,7 +62,21 @@ pub fn run(adapter: Option<&str>, a: ScoreArgs) -> Result<ExitCode> {
     ck.trained(&a.model)?;
     let arch = ck.arch.clone();
     let shape = [arch.channels, ck.image_size(), ck.image_size()];
-    let paths = expand_inputs(&a.inputs)?;
+    let mut paths = expand_inputs(&a.inputs)?;
+    // Map files are named from the whole job's list, so shards never write the same name.
+    let map_names = map_names(&paths);
+    let total = paths.len();
+    if let Some(spec) = a.shard {
+        let shard = spec.resolve(|k| std::env::var(k).ok())?;
+        paths = shard.take(paths);
+        if paths.is_empty() {
+            eprintln!(
+                "lamp: shard {}/{} of {total} images is empty: nothing to score",
+                shard.index, shard.count
+            );
+            return write_output(&a, String::new(), &[]).map(|()| ExitCode::SUCCESS);
+        }
+    }
     let mut images = Vec::new();
     let mut kept = Vec::new();
     let mut skipped = 0;
@@ -73,7 +97,8 @@ pub fn run(adapter: Option<&str>, a: ScoreArgs) -> Result<ExitCode> {
         return Err(Error::invalid("no readable images to score"));
     }
     let device = Device::shared(adapter)?;
-    let batch = a.batch.clamp(1, kept.len());
+    // The batch of a run over everything, so that every shard scores as that run would.
+    let batch = a.batch.clamp(1, total);
     let mut det = Detector::from_checkpoint(device, ck, &a.model, batch)?;
     if let Some(t) = a.threshold {
         det.set_threshold(t)?;
@@ -94,21 +119,11 @@ pub fn run(adapter: Option<&str>, a: ScoreArgs) -> Result<ExitCode> {
     if let Some(dir) = &a.maps {
         ensure_dir(dir)?;
         let p = shape.iter().product::<u32>() as usize;
-        let mut used = std::collections::HashSet::new();
         for (i, (path, r)) in kept.iter().zip(&results).enumerate() {
-            let stem = path
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "image".into());
-            let mut name = stem.clone();
-            let mut k = 1;
-            while !used.insert(name.clone()) {
-                k += 1;
-                name = format!("{stem}-{k}");
-            }
+            let name = map_names.get(path).map_or("image", String::as_str);
             let map = r.map.as_deref().unwrap_or_default();
             let x = &images[i * p..][..p];
-            write_maps(dir, &name, x, shape, map, det.calibration())?;
+            write_maps(dir, name, x, shape, map, det.calibration())?;
         }
     }
     let mut any = false;
@@ -147,11 +162,7 @@ pub fn run(adapter: Option<&str>, a: ScoreArgs) -> Result<ExitCode> {
             out += &format!("{shown:width$}  {s:>12.6}  {n:>10.4}  {verdict}\n");
         }
     }
-    if a.csv {
-        let bytes = table::csv(&["path", "score", "normalised", "verdict"], &rows)?;
-        out = String::from_utf8_lossy(&bytes).into_owned();
-    }
-    out!("{out}")?;
+    write_output(&a, out, &rows)?;
     if skipped > 0 {
         eprintln!("lamp: skipped {skipped} unreadable image(s)");
     }
@@ -160,4 +171,41 @@ pub fn run(adapter: Option<&str>, a: ScoreArgs) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The header of `lamp score --csv` (and of what `lamp merge` joins).
+pub const CSV_HEADER: [&str; 4] = ["path", "score", "normalised", "verdict"];
+
+/// Writes the table or JSON lines in `text`, or the CSV of `rows`, to `--out` or standard output.
+fn write_output(a: &ScoreArgs, text: String, rows: &[Vec<String>]) -> Result<()> {
+    let bytes = if a.csv {
+        table::csv(&CSV_HEADER, rows)?
+    } else {
+        text.into_bytes()
+    };
+    match &a.out {
+        Some(path) => write_atomic(path, &bytes),
+        None => out!("{}", String::from_utf8_lossy(&bytes)),
+    }
+}
+
+/// Unique file-name stems for the images' maps: the image's stem, then `-2`, `-3`, … for later
+/// images of the same stem, in the order listed.
+fn map_names(paths: &[PathBuf]) -> std::collections::HashMap<PathBuf, String> {
+    let mut used = std::collections::HashSet::new();
+    let mut names = std::collections::HashMap::new();
+    for path in paths {
+        let stem = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "image".into());
+        let mut name = stem.clone();
+        let mut k = 1;
+        while !used.insert(name.clone()) {
+            k += 1;
+            name = format!("{stem}-{k}");
+        }
+        names.insert(path.clone(), name);
+    }
+    names
 }

@@ -8,6 +8,7 @@ pub mod idx;
 pub mod images;
 pub mod inputs;
 pub mod mvtec;
+pub mod shard;
 pub mod tensors;
 
 pub use idx::{fashion_mnist, FASHION_MNIST_CLASSES, FASHION_MNIST_DIR};

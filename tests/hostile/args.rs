@@ -125,11 +125,19 @@ pub fn options(e: &Env) -> Vec<Case> {
         1,
         &["nothing to resume"],
     ));
-    for (extra, needle) in [
-        (vec!["--threshold", "nan"], "--threshold"),
-        (vec!["--threshold", "-1"], "--threshold"),
-        (vec!["--threshold", "inf"], "--threshold"),
-        (vec!["--batch", "0"], "--batch"),
+    let out_dir = d.to_str().unwrap_or_default();
+    for (extra, code, needle) in [
+        (vec!["--threshold", "nan"], 1, "--threshold"),
+        (vec!["--threshold", "-1"], 1, "--threshold"),
+        (vec!["--threshold", "inf"], 1, "--threshold"),
+        (vec!["--batch", "0"], 1, "--batch"),
+        (vec!["--shard", "4/4"], 2, "--shard"),
+        (vec!["--shard", "0/0"], 2, "--shard"),
+        (vec!["--shard", "x/4"], 2, "--shard"),
+        (vec!["--shard", "1"], 2, "--shard"),
+        (vec!["--shard", "0/99999999999999999999"], 2, "--shard"),
+        (vec!["--shard", "auto/4"], 1, "JOB_COMPLETION_INDEX"),
+        (vec!["--json", "-o", out_dir], 1, out_dir),
     ] {
         let mut a: Vec<OsString> = vec!["score".into(), model.clone().into(), good.clone().into()];
         a.extend(extra.iter().map(OsString::from));
@@ -138,9 +146,23 @@ pub fn options(e: &Env) -> Vec<Case> {
             &a.iter()
                 .map(|x| x as &dyn AsRef<std::ffi::OsStr>)
                 .collect::<Vec<_>>(),
-            1,
+            code,
             &[needle],
         ));
+    }
+    // `lamp merge` of what is not a shard's output.
+    let bad_csv = d.join("not-scores.csv");
+    let _ = std::fs::write(&bad_csv, "name,value\na.png,1\n");
+    let bad_json = d.join("not-scores.jsonl");
+    let _ = std::fs::write(&bad_json, "{\"score\": 1}\n");
+    for (name, file, needle) in [
+        ("merge a checkpoint", model.clone(), "UTF-8"),
+        ("merge a folder", d.clone(), "not a regular file"),
+        ("merge a missing file", d.join("nowhere.jsonl"), "nowhere.jsonl"),
+        ("merge a CSV of another header", bad_csv, "header"),
+        ("merge JSON lines without paths", bad_json, "line 1"),
+    ] {
+        cases.push(case(name, &[&"merge", &file], 1, &[needle]));
     }
     cases.push(case(
         "score --maps onto a file",

@@ -1,0 +1,158 @@
+//! `lamp merge`: joins the outputs of `lamp score --shard I/N` (JSON lines or CSV) into what one
+//! run over all the inputs writes: records in the order of their paths, each once.
+
+use super::score::CSV_HEADER;
+use clap::Args;
+use lamp::error::{Error, Result};
+use lamp::fsutil::{regular_file, write_atomic};
+use lamp::render::table;
+use std::path::{Path, PathBuf};
+
+#[derive(Args)]
+pub struct MergeArgs {
+    /// The shards' outputs, all `--json` or all `--csv` (empty files, from empty shards, are
+    /// fine).
+    #[arg(required = true)]
+    shards: Vec<PathBuf>,
+    /// Write the merged output to this file (atomically) instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    out: Option<PathBuf>,
+}
+
+/// One scored image: its path (the sort key) and its record as the shard wrote it.
+struct Record {
+    path: String,
+    /// A JSON line's text, or a CSV row's fields.
+    line: Line,
+    from: usize,
+}
+
+enum Line {
+    Json(String),
+    Csv(Vec<String>),
+}
+
+pub fn run(a: MergeArgs) -> Result<()> {
+    let mut records = Vec::new();
+    let mut csv = None;
+    for (k, file) in a.shards.iter().enumerate() {
+        regular_file(file)?;
+        let bytes =
+            std::fs::read(file).map_err(|e| Error::file(file, format!("cannot read: {e}")))?;
+        let text = String::from_utf8(bytes)
+            .map_err(|_| Error::file(file, "not UTF-8 text: not an output of lamp score"))?;
+        if text.trim().is_empty() {
+            continue;
+        }
+        let is_csv = !text.trim_start().starts_with('{');
+        if *csv.get_or_insert(is_csv) != is_csv {
+            return Err(Error::file(
+                file,
+                "is CSV and an earlier shard JSON lines, or the other way round: score every \
+                 shard with the same --json or --csv",
+            ));
+        }
+        if is_csv {
+            read_csv(file, &text, k, &mut records)?;
+        } else {
+            read_json(file, &text, k, &mut records)?;
+        }
+    }
+    // The order of `lamp score` over a folder: paths component by component.
+    records.sort_by(|a, b| Path::new(&a.path).cmp(Path::new(&b.path)));
+    for w in records.windows(2) {
+        if w[0].path == w[1].path {
+            return Err(Error::file(
+                &a.shards[w[1].from],
+                format!(
+                    "{:?} was scored twice (also in {}): were the shards cut from different \
+                     inputs?",
+                    w[1].path,
+                    a.shards[w[0].from].display()
+                ),
+            ));
+        }
+    }
+    eprintln!(
+        "lamp: merged {} images from {} file(s)",
+        records.len(),
+        a.shards.len()
+    );
+    let bytes = if csv == Some(true) {
+        let rows: Vec<Vec<String>> = records
+            .into_iter()
+            .filter_map(|r| match r.line {
+                Line::Csv(f) => Some(f),
+                Line::Json(_) => None,
+            })
+            .collect();
+        table::csv(&CSV_HEADER, &rows)?
+    } else {
+        let mut s = String::new();
+        for r in records {
+            if let Line::Json(l) = r.line {
+                s += &l;
+                s += "\n";
+            }
+        }
+        s.into_bytes()
+    };
+    match &a.out {
+        Some(path) => write_atomic(path, &bytes),
+        None => out!("{}", String::from_utf8_lossy(&bytes)),
+    }
+}
+
+fn read_json(file: &Path, text: &str, from: usize, records: &mut Vec<Record>) -> Result<()> {
+    for (n, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let bad = |what: &str| Error::file(file, format!("line {}: {what}", n + 1));
+        let v: serde_json::Value =
+            serde_json::from_str(line).map_err(|e| bad(&format!("not JSON ({e})")))?;
+        let path = v
+            .get("path")
+            .and_then(|p| p.as_str())
+            .ok_or_else(|| bad("no \"path\": not a line of lamp score --json"))?;
+        records.push(Record {
+            path: path.to_string(),
+            line: Line::Json(line.to_string()),
+            from,
+        });
+    }
+    Ok(())
+}
+
+fn read_csv(file: &Path, text: &str, from: usize, records: &mut Vec<Record>) -> Result<()> {
+    let mut r = csv::Reader::from_reader(text.as_bytes());
+    let header = r
+        .headers()
+        .map_err(|e| Error::file(file, format!("not CSV: {e}")))?;
+    if header.iter().ne(CSV_HEADER) {
+        return Err(Error::file(
+            file,
+            format!(
+                "its header is not lamp score's ({}): not an output of lamp score --csv",
+                CSV_HEADER.join(",")
+            ),
+        ));
+    }
+    for row in r.records() {
+        let row = row.map_err(|e| Error::file(file, format!("not CSV: {e}")))?;
+        let fields: Vec<String> = row.iter().map(str::to_string).collect();
+        if fields.len() != CSV_HEADER.len() {
+            let line = row.position().map_or(0, |p| p.line());
+            return Err(Error::file(
+                file,
+                format!("line {line}: {} fields, not 4", fields.len()),
+            ));
+        }
+        records.push(Record {
+            path: fields[0].clone(),
+            line: Line::Csv(fields),
+            from,
+        });
+    }
+    Ok(())
+}
