@@ -139,8 +139,8 @@ fn mvtec_tree_train_eval_score() {
     assert_eq!(m["counts"]["images"], 24);
     // The pictures decode and have the sizes the report promises.
     let dims = |p: &Path| image::image_dimensions(p).unwrap();
-    assert_eq!(dims(&out.join("roc.png")), (520, 480));
-    assert_eq!(dims(&out.join("hist.png")), (640, 420));
+    assert_eq!(dims(&out.join("roc.png")), (580, 440));
+    assert_eq!(dims(&out.join("hist.png")), (720, 440));
     let panels: Vec<_> = std::fs::read_dir(out.join("panels"))
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -154,6 +154,8 @@ fn mvtec_tree_train_eval_score() {
     assert!(
         report.contains("image AUROC") && report.contains("roc.png") && report.contains("panels/")
     );
+    let html = check_html_report(&out.join("report.html"), 6, &d.join("eval.png"));
+    assert!(html.contains("image AUROC") && html.contains("spot"));
 
     // Scoring a folder as JSONL: one object per image, verdicts from the stored threshold.
     let o = run(lamp()
@@ -245,6 +247,11 @@ fn mvtec_tree_train_eval_score() {
         md.contains("Pixel AUROC") && md.contains("| mse lamp element adam 3ep | textures | 1 |"),
         "{md}"
     );
+    let html = check_html_report(&exp.join("report.html"), 0, &d.join("experiment.png"));
+    assert!(
+        html.contains("<td>mse lamp element adam 3ep</td>"),
+        "{html}"
+    );
 
     // Bad inputs: a tree whose mask is missing, a model without calibration.
     std::fs::remove_file(root.join("ground_truth/spot/003_mask.png")).unwrap();
@@ -284,7 +291,7 @@ fn demo_runs_and_writes_a_report() {
         .args(["demo", "--epochs", "2", "--out"])
         .arg(d.join("demo")));
     let text = String::from_utf8_lossy(&o.stdout);
-    assert!(text.contains("report.md"), "{text}");
+    assert!(text.contains("report.html"), "{text}");
     let m: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(d.join("demo/report/metrics.json")).unwrap())
             .unwrap();
@@ -303,7 +310,7 @@ fn demo_runs_and_writes_a_report() {
         .args(["--grid", "5", "--batch", "16", "--out"])
         .arg(&land));
     for f in ["plain.png", "amplified.png"] {
-        assert_eq!(image::image_dimensions(land.join(f)).unwrap(), (640, 520));
+        assert_eq!(image::image_dimensions(land.join(f)).unwrap(), (640, 540));
     }
     let l: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(land.join("landscape.json")).unwrap())
@@ -406,4 +413,69 @@ fn shards_merge_into_the_single_run(d: &Path, model: &Path, root: &Path) {
         std::fs::read(&k8s).unwrap(),
         std::fs::read(d.join("shard-2--json")).unwrap()
     );
+}
+
+/// A report.html is one self-contained page: charts as inline SVG, `pictures` PNGs embedded,
+/// nothing referenced outside it. Where Chromium is installed (CI installs it), the page is
+/// rendered by it (scripts/render_html.sh) and the screenshot must show the page: text, and the
+/// charts' blue. Returns the page.
+fn check_html_report(page: &Path, pictures: usize, screenshot: &Path) -> String {
+    let html = std::fs::read_to_string(page).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>") && html.trim_end().ends_with("</html>"));
+    assert!(html.matches("<svg").count() >= 2, "charts inline");
+    assert_eq!(
+        html.matches("src=\"data:image/png;base64,").count(),
+        pictures
+    );
+    for attr in ["src=\"", "href=\"", "url("] {
+        for part in html.split(attr).skip(1) {
+            assert!(
+                part.starts_with("data:"),
+                "{attr} of something outside the page"
+            );
+        }
+    }
+    let chromium = ["chromium", "chromium-browser"].into_iter().find(|b| {
+        Command::new(b)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    let Some(_) = chromium else {
+        eprintln!(
+            "{}: no Chromium here, not rendered in a browser",
+            page.display()
+        );
+        return html;
+    };
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/render_html.sh");
+    run(Command::new("bash")
+        .arg(script)
+        .arg(page)
+        .arg(screenshot)
+        .args(["1280", "1600"]));
+    let shot = image::open(screenshot).unwrap().to_rgb8();
+    assert_eq!(shot.dimensions(), (1280, 1600));
+    let n = shot.pixels().count() as f64;
+    let ink = shot
+        .pixels()
+        .filter(|p| p.0.iter().all(|&v| v < 100))
+        .count() as f64;
+    let blue = shot
+        .pixels()
+        .filter(|p| {
+            let d = |a: u8, b: u8| (a as i32 - b as i32).abs() <= 6;
+            d(p[0], 31) && d(p[1], 119) && d(p[2], 180)
+        })
+        .count();
+    assert!(
+        ink / n > 0.002,
+        "the screenshot shows little text: {}",
+        ink / n
+    );
+    assert!(
+        blue > 100,
+        "the screenshot shows {blue} pixels of the charts' blue"
+    );
+    html
 }

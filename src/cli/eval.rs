@@ -9,6 +9,7 @@ use lamp::device::Device;
 use lamp::error::Result;
 use lamp::model::{Arch, LossConfig, Schedule};
 use lamp::render::eval_report::{self, Labels};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -58,7 +59,7 @@ pub fn eval(adapter: Option<&str>, a: EvalArgs) -> Result<()> {
         "image AUROC {}  pixel AUROC {pixel}  F1-max {}  -> {}",
         fmt_opt(&m["image_auroc"]),
         fmt_opt(&m["f1_max"]),
-        a.out.join("report.md").display()
+        a.out.join("report.html").display()
     )?;
     Ok(())
 }
@@ -72,7 +73,16 @@ fn evaluate(
     out: &Path,
     panels: usize,
 ) -> Result<serde_json::Value> {
-    let ev = eval::evaluate(&mut det, test)?;
+    // On a terminal, how far a long evaluation has got (scoring is most of its time).
+    let tty = std::io::stderr().is_terminal() && test.data.len() > eval::PROGRESS_CHUNK;
+    let ev = eval::evaluate_with_progress(&mut det, test, |done, total| {
+        if tty {
+            eprint!("\r  scored {done}/{total} images");
+            if done == total {
+                eprintln!();
+            }
+        }
+    })?;
     let (loss, cal) = (det.loss(), det.calibration().clone());
     let recipe = det.checkpoint().meta::<serde_json::Value>("train");
     let labels = Labels {
@@ -152,7 +162,7 @@ pub fn demo(adapter: Option<&str>, a: DemoArgs) -> Result<()> {
         fmt_opt(&m["image_auroc"]),
         fmt_opt(&m["f1_max"]),
         t0.elapsed().as_secs_f64(),
-        report_dir.join("report.md").display()
+        report_dir.join("report.html").display()
     )?;
     Ok(())
 }

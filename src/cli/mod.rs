@@ -81,7 +81,7 @@ enum Cmd {
     )]
     Calibrate(calibrate::CalibrateArgs),
     /// Evaluate a model on labelled test data (MVTec AD layout or fashion-mnist:C): metrics.json,
-    /// roc.png, hist.png, heat-map panels and report.md.
+    /// roc.png, hist.png, heat-map panels, report.md and report.html.
     #[command(
         after_help = "Examples:\n  lamp eval tshirt.safetensors fashion-mnist:0 -o eval-tshirt/\n  lamp eval bottle.safetensors mvtec/bottle -o eval-bottle/"
     )]

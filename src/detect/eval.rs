@@ -49,8 +49,27 @@ pub struct TypeMetrics {
 
 /// Scores `test` with `det` and measures how well the scores and maps separate its anomalies.
 pub fn evaluate(det: &mut Detector, test: &TestSet) -> Result<Evaluation> {
+    evaluate_with_progress(det, test, |_, _| {})
+}
+
+/// Images scored between two calls of `evaluate_with_progress`'s `progress`.
+pub const PROGRESS_CHUNK: usize = 256;
+
+/// As `evaluate`, calling `progress(scored, total)` after every `PROGRESS_CHUNK` images.
+pub fn evaluate_with_progress(
+    det: &mut Detector,
+    test: &TestSet,
+    mut progress: impl FnMut(usize, usize),
+) -> Result<Evaluation> {
     let (w, h) = (test.data.shape[2] as usize, test.data.shape[1] as usize);
-    let (errors, maps) = det.errors_and_maps(&test.data.samples)?;
+    let (mut errors, mut maps) = (Vec::new(), Vec::new());
+    let per_image = test.data.sample_len().max(1);
+    for chunk in test.data.samples.chunks(PROGRESS_CHUNK * per_image) {
+        let (e, m) = det.errors_and_maps(chunk)?;
+        errors.extend(e);
+        maps.extend(m);
+        progress(errors.len(), test.data.len());
+    }
     // A non-finite error (broken weights, a poisoned image) has no place on a ROC curve.
     if let Some(i) = errors.iter().position(|e| !e.is_finite()) {
         let name = test.data.names.get(i).map_or("?", String::as_str);

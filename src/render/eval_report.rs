@@ -1,16 +1,18 @@
 //! The files of `lamp eval`: metrics.json, scores.csv, roc.png, hist.png, heat-map panels of the
-//! highest-scored and a sample of images, and report.md tying them together. Every file is
-//! written atomically.
+//! highest-scored and a sample of images, and report.md and report.html tying them together
+//! (the HTML one self-contained: charts inline, panels embedded). Every file is written
+//! atomically.
 
-use super::picture::{map_vmax, panel, png_bytes};
-use super::plot::{self, Chart};
+use super::chart::Chart;
+use super::html::{self, Cell, Page};
+use super::picture::{map_vmax, panel, png_bytes, Caption};
+use super::plot;
 use crate::data::TestSet;
 use crate::detect::eval::Evaluation;
 use crate::detect::{metrics, Calibration};
 use crate::error::Result;
 use crate::fsutil::{ensure_dir, write_atomic};
 use crate::model::{Choice, LossConfig};
-use image::RgbImage;
 use std::path::Path;
 
 /// What the report says was evaluated.
@@ -74,11 +76,11 @@ pub fn write(
     write_atomic(&out.join("scores.csv"), &super::table::csv(&header, &rows)?)?;
     write_atomic(
         &out.join("roc.png"),
-        &png_bytes(&roc_chart(scores, &t.anomalous, ev.image_auroc))?,
+        &png_bytes(&roc_chart(scores, &t.anomalous, ev.image_auroc).png()?)?,
     )?;
     write_atomic(
         &out.join("hist.png"),
-        &png_bytes(&histogram(scores, &t.anomalous, cal.threshold))?,
+        &png_bytes(&histogram(scores, &t.anomalous, cal.threshold).png()?)?,
     )?;
     write_panels_and_md(out, ev, t, cal, labels, panels)?;
     Ok(m)
@@ -93,7 +95,6 @@ fn write_panels_and_md(
     panels: usize,
 ) -> Result<()> {
     let (scores, n, shape) = (&ev.scores, ev.scores.len(), t.data.shape);
-    let (prec, rec, f1_cal) = ev.calibrated;
     // Panels: the highest-scored images, then an evenly spaced sample of the rest.
     let panels_dir = out.join("panels");
     ensure_dir(&panels_dir)?;
@@ -110,10 +111,18 @@ fn write_panels_and_md(
             sample.push(i);
         }
     }
+    // One colour scale for every panel of the report.
     let vmax = map_vmax(cal);
     let mut panel_files = Vec::new();
     for (kind, list) in [("worst", &worst), ("sample", &sample)] {
         for (rank, &i) in list.iter().enumerate() {
+            let caption = Caption {
+                name: &t.data.names[i],
+                kind: &t.types[i],
+                score: scores[i],
+                normalised: cal.normalise(scores[i]),
+                anomalous: cal.is_anomalous(scores[i]),
+            };
             let img = panel(
                 t.data.sample(i),
                 shape,
@@ -121,67 +130,199 @@ fn write_panels_and_md(
                 &ev.maps[i],
                 vmax,
                 cal.pixel_threshold,
+                &caption,
             );
             let name = format!("{kind}_{rank:02}_{}.png", safe_name(&t.types[i]));
-            write_atomic(&panels_dir.join(&name), &png_bytes(&img)?)?;
-            panel_files.push((name, i));
+            let png = png_bytes(&img)?;
+            write_atomic(&panels_dir.join(&name), &png)?;
+            panel_files.push((name, i, png));
         }
     }
+    let report = Report {
+        ev,
+        t,
+        cal,
+        labels,
+        vmax,
+    };
+    write_atomic(
+        &out.join("report.md"),
+        report.markdown(&panel_files).as_bytes(),
+    )?;
+    let charts = [
+        roc_chart(scores, &t.anomalous, ev.image_auroc).svg()?,
+        histogram(scores, &t.anomalous, cal.threshold).svg()?,
+    ];
+    write_atomic(
+        &out.join("report.html"),
+        report.html(&charts, &panel_files).as_bytes(),
+    )
+}
 
-    let mut md = format!(
-        "# lamp evaluation\n\nModel: `{}`  \nData: `{}`  \nLoss: {}\n\n",
-        labels.model, labels.data, labels.loss
-    );
-    let f = |v: Option<f64>| v.map_or("n/a".to_string(), |x| format!("{x:.4}"));
-    md += "| metric | value |\n|---|---|\n";
-    md += &format!("| image AUROC | {} |\n", f(ev.image_auroc));
-    let no_masks = "n/a: the test data has no ground-truth masks (ground_truth/)";
-    if ev.has_masks {
-        md += &format!("| pixel AUROC | {} |\n", f(ev.pixel_auroc));
-        md += &format!("| AUPRO (FPR ≤ 0.3) | {} |\n", f(ev.aupro));
-    } else {
-        md += &format!("| pixel AUROC, AUPRO | {no_masks} |\n");
+/// What both reports (Markdown and HTML) say, row by row.
+struct Report<'a> {
+    ev: &'a Evaluation,
+    t: &'a TestSet,
+    cal: &'a Calibration,
+    labels: &'a Labels<'a>,
+    vmax: f32,
+}
+
+/// A panel written: its file name, the image's index and the PNG bytes.
+type PanelFile = (String, usize, Vec<u8>);
+
+fn num(v: Option<f64>) -> String {
+    v.map_or("n/a".to_string(), |x| format!("{x:.4}"))
+}
+
+impl Report<'_> {
+    /// (metric, value) rows of the summary table.
+    fn summary(&self) -> Vec<(String, String)> {
+        let (ev, cal) = (self.ev, self.cal);
+        let (prec, rec, f1_cal) = ev.calibrated;
+        let mut rows = vec![("image AUROC".to_string(), num(ev.image_auroc))];
+        if ev.has_masks {
+            rows.push(("pixel AUROC".into(), num(ev.pixel_auroc)));
+            rows.push(("AUPRO (FPR ≤ 0.3)".into(), num(ev.aupro)));
+        } else {
+            rows.push((
+                "pixel AUROC, AUPRO".into(),
+                "n/a: the test data has no ground-truth masks (ground_truth/)".into(),
+            ));
+        }
+        for (agg, v) in &ev.by_aggregate {
+            rows.push((format!("image AUROC, score = {}", agg.describe()), num(*v)));
+        }
+        rows.push((
+            format!(
+                "F1-max (threshold {})",
+                ev.f1_max.map_or("n/a".into(), |(_, t)| format!("{t:.5}"))
+            ),
+            num(ev.f1_max.map(|(v, _)| v)),
+        ));
+        rows.push((
+            format!(
+                "calibrated threshold {:.5} ({}, contamination {})",
+                cal.threshold,
+                cal.method.name(),
+                cal.contamination
+            ),
+            format!("precision {prec:.3}, recall {rec:.3}, F1 {f1_cal:.3}"),
+        ));
+        rows.push((
+            "images (normal / anomalous / flagged)".into(),
+            format!("{} / {} / {}", ev.normal, ev.anomalous, ev.predicted),
+        ));
+        rows
     }
-    for (agg, v) in &ev.by_aggregate {
-        md += &format!("| image AUROC, score = {} | {} |\n", agg.describe(), f(*v));
+
+    /// (type, images, AUROC, pixel AUROC) rows.
+    fn per_type(&self) -> Vec<[String; 4]> {
+        self.ev
+            .per_type
+            .iter()
+            .map(|(ty, m)| {
+                [
+                    ty.clone(),
+                    m.count.to_string(),
+                    num(m.auroc),
+                    num(m.pixel_auroc),
+                ]
+            })
+            .collect()
     }
-    md += &format!(
-        "| F1-max (threshold {}) | {} |\n",
-        ev.f1_max.map_or("n/a".into(), |(_, t)| format!("{t:.5}")),
-        f(ev.f1_max.map(|(v, _)| v))
-    );
-    md += &format!(
-        "| calibrated threshold {:.5} ({}, contamination {}) | precision {:.3}, recall {:.3}, F1 {:.3} |\n",
-        cal.threshold, cal.method.name(), cal.contamination, prec, rec, f1_cal
-    );
-    md += &format!(
-        "| images (normal / anomalous / flagged) | {} / {} / {} |\n\n",
-        ev.normal, ev.anomalous, ev.predicted
-    );
-    md += "## Per type (each type's images against all normal ones)\n\n| type | images | AUROC | pixel AUROC |\n|---|---|---|---|\n";
-    for (ty, t) in &ev.per_type {
-        md += &format!(
-            "| {ty} | {} | {} | {} |\n",
-            t.count,
-            f(t.auroc),
-            f(t.pixel_auroc)
+
+    fn panels_text(&self) -> String {
+        format!(
+            "Each panel: image | ground truth (when the data has masks) | heat map | predicted \
+             region (pixel map above the calibrated pixel threshold {:.5}), under the image's \
+             score and verdict. Maps are the per-pixel error, Gaussian-smoothed (σ = {} px). \
+             Every heat map uses one colour scale: 0 (dark blue) to {:.4} (dark red), the \
+             largest smoothed pixel value of the held-out normal images (at least twice the \
+             pixel threshold); larger values are drawn dark red.",
+            self.cal.pixel_threshold, self.labels.sigma, self.vmax
+        )
+    }
+
+    fn markdown(&self, panels: &[PanelFile]) -> String {
+        let l = self.labels;
+        let mut md = format!(
+            "# lamp evaluation\n\nModel: `{}`  \nData: `{}`  \nLoss: {}\n\n",
+            l.model, l.data, l.loss
         );
+        md += "| metric | value |\n|---|---|\n";
+        for (k, v) in self.summary() {
+            md += &format!("| {k} | {v} |\n");
+        }
+        md += "\n## Per type (each type's images against all normal ones)\n\n| type | images | AUROC | pixel AUROC |\n|---|---|---|---|\n";
+        for r in self.per_type() {
+            md += &format!("| {} |\n", r.join(" | "));
+        }
+        md += "\n## ROC and score distributions\n\n![ROC](roc.png) ![histogram](hist.png)\n\n";
+        md += &format!("## Heat maps\n\n{}\n\n", self.panels_text());
+        for (name, i, _) in panels {
+            md += &format!(
+                "- `{}` ({}, score {:.5}): ![](panels/{name})\n",
+                self.t.data.names[*i], self.t.types[*i], self.ev.scores[*i]
+            );
+        }
+        md += "\nAll scores: `scores.csv`; all metrics: `metrics.json`; this report as a web \
+               page: `report.html`.\n";
+        md
     }
-    md += "\n## ROC and score distributions\n\n![ROC](roc.png) ![histogram](hist.png)\n\n";
-    md += &format!(
-        "## Heat maps\n\nEach panel: image | ground truth (when the data has masks) | heat map | \
-         predicted region (pixel map above the calibrated pixel threshold). Maps are the \
-         per-pixel error, Gaussian-smoothed (σ = {} px).\n\n",
-        labels.sigma
-    );
-    for (name, i) in &panel_files {
-        md += &format!(
-            "- `{}` ({}, score {:.5}): ![](panels/{name})\n",
-            t.data.names[*i], t.types[*i], ev.scores[*i]
+
+    fn html(&self, charts: &[String], panels: &[PanelFile]) -> String {
+        let l = self.labels;
+        let mut page = Page::new("lamp evaluation");
+        page.table(
+            &[],
+            &[
+                vec![Cell::Text("model".into()), Cell::Text(l.model.into())],
+                vec![Cell::Text("data".into()), Cell::Text(l.data.into())],
+                vec![Cell::Text("loss".into()), Cell::Text(l.loss.to_string())],
+            ],
         );
+        page.begin_row();
+        page.h2("Metrics");
+        let rows: Vec<Vec<Cell>> = self
+            .summary()
+            .into_iter()
+            .map(|(k, v)| vec![Cell::Text(k), Cell::Number(v)])
+            .collect();
+        page.table(&["metric", "value"], &rows);
+        page.next_in_row();
+        page.h2("Per type (each type's images against all normal ones)");
+        let rows: Vec<Vec<Cell>> = self
+            .per_type()
+            .into_iter()
+            .map(|[a, b, c, d]| {
+                vec![
+                    Cell::Text(a),
+                    Cell::Number(b),
+                    Cell::Number(c),
+                    Cell::Number(d),
+                ]
+            })
+            .collect();
+        page.table(&["type", "images", "AUROC", "pixel AUROC"], &rows);
+        page.end_group();
+        page.h2("ROC and score distributions");
+        page.charts(charts);
+        page.h2("Heat maps");
+        page.p(&self.panels_text());
+        page.begin_pictures();
+        // The panel's own header names the image and gives its score and verdict.
+        for (name, i, png) in panels {
+            let caption = format!("<code>panels/{}</code>", html::escape(name));
+            page.figure(png, &self.t.data.names[*i], &caption);
+        }
+        page.end_pictures();
+        page.raw(
+            "<p class=\"note\">All scores: <code>scores.csv</code>; all metrics: \
+             <code>metrics.json</code>. Written by lamp.</p>",
+        );
+        page.finish()
     }
-    md += "\nAll scores: `scores.csv`; all metrics: `metrics.json`.\n";
-    write_atomic(&out.join("report.md"), md.as_bytes())
 }
 
 fn safe_name(s: &str) -> String {
@@ -190,14 +331,14 @@ fn safe_name(s: &str) -> String {
         .collect()
 }
 
-pub fn roc_chart(scores: &[f32], labels: &[bool], auroc: Option<f64>) -> RgbImage {
+pub fn roc_chart(scores: &[f32], labels: &[bool], auroc: Option<f64>) -> Chart {
     let title = format!(
         "ROC (AUROC {})",
         auroc.map_or("n/a".into(), |a| format!("{a:.4}"))
     );
     let mut c = Chart::new(
-        520,
-        480,
+        580,
+        440,
         &title,
         "false-positive rate",
         "true-positive rate",
@@ -208,10 +349,11 @@ pub fn roc_chart(scores: &[f32], labels: &[bool], auroc: Option<f64>) -> RgbImag
     if let Some((fpr, tpr, _)) = metrics::roc(scores, labels) {
         c.polyline(&fpr, &tpr, plot::BLUE);
     }
-    c.img
+    c.legend(&[("model", plot::BLUE), ("chance", plot::GREY)]);
+    c
 }
 
-pub fn histogram(scores: &[f32], labels: &[bool], threshold: f32) -> RgbImage {
+pub fn histogram(scores: &[f32], labels: &[bool], threshold: f32) -> Chart {
     let lo = scores.iter().copied().fold(f32::INFINITY, f32::min) as f64;
     let hi =
         (scores.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64).max(threshold as f64);
@@ -232,8 +374,8 @@ pub fn histogram(scores: &[f32], labels: &[bool], threshold: f32) -> RgbImage {
     let (n, a) = (count(false), count(true));
     let top = n.iter().chain(&a).copied().fold(0.0, f64::max).max(1e-9) * 1.1;
     let mut c = Chart::new(
-        640,
-        420,
+        720,
+        440,
         "score distribution",
         "score (plain error)",
         "fraction",
@@ -247,6 +389,10 @@ pub fn histogram(scores: &[f32], labels: &[bool], threshold: f32) -> RgbImage {
         c.bar(mid, x0 + width, a[k], plot::ORANGE);
     }
     c.vline(threshold as f64, plot::RED, "threshold");
-    c.legend(&[("normal", plot::BLUE), ("anomalous", plot::ORANGE)]);
-    c.img
+    c.legend(&[
+        ("normal", plot::BLUE),
+        ("anomalous", plot::ORANGE),
+        ("threshold", plot::RED),
+    ]);
+    c
 }

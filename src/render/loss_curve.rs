@@ -1,8 +1,9 @@
 //! The training curve beside every model: `MODEL.loss.csv` and `MODEL.loss.png` (the training
 //! loss, amplified as trained, and the plain error of the held-out normal images per epoch).
 
+use super::chart::Chart;
 use super::picture::png_bytes;
-use super::plot::{self, Chart};
+use super::plot;
 use crate::detect::EpochReport;
 use crate::error::Result;
 
@@ -44,32 +45,25 @@ pub fn loss_curve(reports: &[EpochReport]) -> Result<(Vec<u8>, Vec<u8>)> {
         * 1.05;
     let xmax = xs.last().copied().unwrap_or(1.0).max(2.0);
     let mut c = Chart::new(
-        560,
-        400,
+        700,
+        420,
         "training loss",
         "epoch",
         "loss",
         (1.0, xmax),
         (0.0, ymax.max(1e-9)),
     );
+    c.whole_x();
     let mut series = vec![("training loss", plot::BLUE, xs.clone(), loss)];
     if !held_out.is_empty() {
         let (hx, hy) = held_out.into_iter().unzip();
         series.push(("held-out error (plain)", plot::ORANGE, hx, hy));
     }
     for (_, colour, x, y) in &series {
-        c.polyline(x, y, *colour);
         // Markers where they stay apart.
-        if x.len() <= 60 {
-            for (&x, &y) in x.iter().zip(y) {
-                let (px, py) = c.to_px(x, y);
-                plot::rect(&mut c.img, px - 2, py - 2, px + 2, py + 2, *colour);
-            }
-        }
+        c.line(x, y, *colour, x.len() <= 60);
     }
-    if series.len() > 1 {
-        let legend: Vec<(&str, image::Rgb<u8>)> = series.iter().map(|s| (s.0, s.1)).collect();
-        c.legend(&legend);
-    }
-    Ok((csv, png_bytes(&c.img)?))
+    let legend: Vec<(&str, image::Rgb<u8>)> = series.iter().map(|s| (s.0, s.1)).collect();
+    c.legend(&legend);
+    Ok((csv, png_bytes(&c.png()?)?))
 }

@@ -1,8 +1,12 @@
-//! Everything drawn or written for people to read: chart and raster primitives (`plot`),
-//! pictures of images and anomaly maps (`picture`), the evaluation report (`eval_report`) and
-//! the training curve (`loss_curve`), and CSV tables (`table`).
+//! Everything drawn or written for people to read: charts (`chart`, drawn by plotters with the
+//! embedded `font`), colours and raster primitives (`plot`), pictures of images and anomaly maps
+//! (`picture`), the evaluation report in Markdown and HTML (`eval_report`, `html`), the training
+//! curve (`loss_curve`), and CSV tables (`table`).
 
+pub mod chart;
 pub mod eval_report;
+pub mod font;
+pub mod html;
 pub mod loss_curve;
 pub mod picture;
 pub mod plot;

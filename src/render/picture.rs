@@ -1,7 +1,7 @@
 //! Pictures of images and their anomaly maps: the image as RGB, a map through the turbo colour
 //! map, outlines of predicted regions, overlays, 16-bit raw maps and eval's panels.
 
-use super::plot;
+use super::{font, plot};
 use crate::detect::Calibration;
 use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
@@ -69,7 +69,9 @@ pub fn overlay(
     let base = to_rgb(x, shape, scale);
     let hm = heat(map, w, h, vmax, scale);
     let (iw, ih) = (w * scale, h * scale);
-    let mut out = RgbImage::from_pixel(iw + 70, ih.max(120), plot::WHITE);
+    let top = format!("≥ {vmax:.3}");
+    let bar_w = 30 + font::text_width(&top, font::SMALL);
+    let mut out = RgbImage::from_pixel(iw + bar_w, ih.max(120), plot::WHITE);
     for (xx, yy, p) in base.enumerate_pixels() {
         let q = hm.get_pixel(xx, yy);
         let mix = |a: u8, b: u8| ((a as u16 + b as u16) / 2) as u8;
@@ -87,7 +89,7 @@ pub fn overlay(
         8,
         ih.min(240) as i32 - 16,
         "0",
-        &format!("{vmax:.2}"),
+        &top,
     );
     out
 }
@@ -112,7 +114,20 @@ where
     Ok(out.into_inner())
 }
 
-/// image | ground truth | heat map | predicted region, each scaled to ~160 px, labelled.
+/// What a panel says about its image above the pictures.
+pub struct Caption<'a> {
+    /// The image's name (its path) and its type (a defect type, "good", or a class).
+    pub name: &'a str,
+    pub kind: &'a str,
+    pub score: f32,
+    pub normalised: f32,
+    pub anomalous: bool,
+}
+
+/// A panel: a header (name, type, score, normalised score, verdict), then image | ground truth |
+/// heat map | predicted region, each scaled to ~160 px and labelled. The heat map uses the
+/// colour scale 0 … `vmax` (one for every panel of a report; larger values are drawn at the top
+/// colour), shown by its colour bar.
 pub fn panel(
     x: &[f32],
     shape: [u32; 3],
@@ -120,6 +135,7 @@ pub fn panel(
     map: &[f32],
     vmax: f32,
     pixel_threshold: f32,
+    caption: &Caption,
 ) -> RgbImage {
     let [_, h, w] = shape;
     let scale = (160 / h.max(w)).max(1);
@@ -129,32 +145,65 @@ pub fn panel(
         let g: Vec<f32> = gt.iter().map(|&b| if b { 1.0 } else { 0.0 }).collect();
         tiles.push(("ground truth", to_rgb(&g, [1, h, w], scale)));
     }
-    // One scale for normal-looking images (the calibration's), widened for images whose errors
-    // exceed it so their structure stays visible; the colour bar says which.
-    let vmax = vmax.max(map.iter().copied().fold(0.0, f32::max));
     let heat = heat(map, w, h, vmax, scale);
-    let mut hm = RgbImage::from_pixel(pw + 56, ph, plot::WHITE);
-    image::imageops::overlay(&mut hm, &heat, 0, 0);
-    plot::colorbar(
-        &mut hm,
-        pw as i32 + 4,
-        0,
-        ph as i32,
-        "0",
-        &format!("{vmax:.3}"),
+    let top = format!("≥ {vmax:.3}");
+    let mut hm = RgbImage::from_pixel(
+        pw + 24 + font::text_width(&top, font::SMALL),
+        ph,
+        plot::WHITE,
     );
+    image::imageops::overlay(&mut hm, &heat, 0, 0);
+    plot::colorbar(&mut hm, pw as i32 + 4, 0, ph as i32, "0", &top);
     tiles.push(("heat map", hm));
     let mask: Vec<bool> = map.iter().map(|&v| v > pixel_threshold).collect();
     let mut pred = to_rgb(x, shape, scale);
     outline(&mut pred, &mask, w, h, scale, plot::RED);
-    tiles.push(("predicted", pred));
-    let gap = 8;
-    let width: u32 = tiles.iter().map(|(_, t)| t.width() + gap).sum::<u32>() + gap;
-    let mut out = RgbImage::from_pixel(width, ph + 28, plot::WHITE);
+    tiles.push(("predicted region", pred));
+
+    let gap = 10;
+    let name = format!("{} ({})", caption.name, caption.kind);
+    let verdict = if caption.anomalous {
+        "anomalous"
+    } else {
+        "normal"
+    };
+    let score = format!(
+        "score {:.5}, normalised {:.3}: ",
+        caption.score, caption.normalised
+    );
+    let tiles_w: u32 = tiles.iter().map(|(_, t)| t.width() + gap).sum::<u32>() + gap;
+    let header_w = font::text_width(&name, font::NORMAL)
+        .max(font::text_width(&score, font::NORMAL) + font::text_width(verdict, font::NORMAL))
+        + 2 * gap;
+    let header = 48;
+    let mut out = RgbImage::from_pixel(tiles_w.max(header_w), ph + header + 24, plot::WHITE);
+    font::label(&mut out, gap as i32, 4, &name, font::NORMAL, plot::BLACK);
+    font::label(&mut out, gap as i32, 24, &score, font::NORMAL, plot::BLACK);
+    let verdict_colour = if caption.anomalous {
+        plot::RED
+    } else {
+        plot::GREEN
+    };
+    let vx = gap + font::text_width(&score, font::NORMAL);
+    font::label(
+        &mut out,
+        vx as i32,
+        24,
+        verdict,
+        font::NORMAL,
+        verdict_colour,
+    );
     let mut x0 = gap;
     for (label, t) in &tiles {
-        image::imageops::overlay(&mut out, t, x0 as i64, 22);
-        plot::text(&mut out, x0 as i32, 6, label, 1, plot::BLACK);
+        font::label(
+            &mut out,
+            x0 as i32,
+            header as i32 + 2,
+            label,
+            font::SMALL,
+            plot::DARK_GREY,
+        );
+        image::imageops::overlay(&mut out, t, x0 as i64, (header + 22) as i64);
         x0 += t.width() + gap;
     }
     out

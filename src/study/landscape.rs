@@ -15,7 +15,8 @@ use crate::engine::{fitting_batch, Engine};
 use crate::error::{Error, Result};
 use crate::fsutil::{ensure_dir, write_atomic};
 use crate::model::{Amp, Granularity, LossConfig};
-use crate::render::plot::{self, Chart};
+use crate::render::chart::Chart;
+use crate::render::plot;
 use crate::render::{png_bytes, table};
 use crate::rng::SplitMix64;
 use image::RgbImage;
@@ -203,11 +204,11 @@ pub fn run(
     let title_a = format!("amplified ({:?}) loss", amplification.granularity).to_lowercase();
     write_atomic(
         &out.join("plain.png"),
-        &png_bytes(&surface_png(&s.alphas, &s.plain, lo, hi, &title_p))?,
+        &png_bytes(&surface_png(&s.alphas, &s.plain, lo, hi, &title_p)?)?,
     )?;
     write_atomic(
         &out.join("amplified.png"),
-        &png_bytes(&surface_png(&s.alphas, &s.amplified, lo, hi, &title_a))?,
+        &png_bytes(&surface_png(&s.alphas, &s.amplified, lo, hi, &title_a)?)?,
     )?;
     write_atomic(
         &out.join("landscape.json"),
@@ -227,13 +228,13 @@ pub fn run(
     Ok(s)
 }
 
-/// A heat map of the surface on the shared logarithmic scale [lo, hi], with iso-lines at 8 levels, axes
-/// labelled with the step along each direction, and a colour bar.
-fn surface_png(alphas: &[f64], z: &[Vec<f64>], lo: f64, hi: f64, title: &str) -> RgbImage {
+/// A heat map of the surface on the shared logarithmic scale [lo, hi], with iso-lines at 8
+/// levels, axes labelled with the step along each direction, and a colour bar.
+fn surface_png(alphas: &[f64], z: &[Vec<f64>], lo: f64, hi: f64, title: &str) -> Result<RgbImage> {
     let (a0, a1) = (alphas[0], alphas[alphas.len() - 1]);
     let mut c = Chart::new(
-        560,
-        520,
+        640,
+        540,
         title,
         "alpha (direction 1)",
         "beta (direction 2)",
@@ -246,50 +247,26 @@ fn surface_png(alphas: &[f64], z: &[Vec<f64>], lo: f64, hi: f64, title: &str) ->
     let (llo, lhi) = (lo.max(1e-12).ln(), hi.max(1e-12).ln());
     let t = |v: f64| ((v.max(1e-12).ln() - llo) / (lhi - llo).max(1e-300)) as f32;
     let level = |v: f64| (t(v) * 8.0).floor().min(7.0) as i32;
-    // The plot area; the outermost cells are cut to it (their centres lie on its edges), so they
-    // never cover the tick labels.
-    let (left, bottom) = c.to_px(a0, a0);
-    let (right, top) = c.to_px(a1, a1);
+    let h = step / 2.0;
     for i in 0..n {
         for j in 0..n {
-            let (x0, y0) = c.to_px(alphas[i] - step / 2.0, alphas[j] - step / 2.0);
-            let (x1, y1) = c.to_px(alphas[i] + step / 2.0, alphas[j] + step / 2.0);
-            plot::rect(
-                &mut c.img,
-                x0.max(left + 1),
-                y1.max(top + 1),
-                (x1 - 1).min(right),
-                (y0 - 1).min(bottom - 1),
-                plot::turbo(t(z[i][j])),
-            );
+            let (a, b) = (alphas[i], alphas[j]);
+            c.rect((a - h, b - h), (a + h, b + h), plot::turbo(t(z[i][j])));
         }
     }
     // Iso-lines: cell edges where the level changes.
     for i in 0..n {
         for j in 0..n {
-            let (_, y0) = c.to_px(alphas[i], alphas[j] - step / 2.0);
-            let (x1, y1) = c.to_px(alphas[i] + step / 2.0, alphas[j] + step / 2.0);
+            let (a, b) = (alphas[i], alphas[j]);
             if i + 1 < n && level(z[i][j]) != level(z[i + 1][j]) {
-                plot::line(&mut c.img, (x1, y0), (x1, y1), plot::WHITE, 1);
+                c.polyline(&[a + h, a + h], &[b - h, b + h], plot::WHITE);
             }
-            let (x0, _) = c.to_px(alphas[i] - step / 2.0, alphas[j]);
             if j + 1 < n && level(z[i][j]) != level(z[i][j + 1]) {
-                plot::line(&mut c.img, (x0, y1), (x1, y1), plot::WHITE, 1);
+                c.polyline(&[a - h, a + h], &[b + h, b + h], plot::WHITE);
             }
         }
     }
-    let (cx, cy) = c.to_px(0.0, 0.0);
-    plot::rect(&mut c.img, cx - 2, cy - 2, cx + 2, cy + 2, plot::BLACK);
-    let mut out = RgbImage::from_pixel(640, 520, plot::WHITE);
-    image::imageops::overlay(&mut out, &c.img, 0, 0);
-    plot::colorbar(
-        &mut out,
-        570,
-        40,
-        430,
-        &format!("{lo:.4}"),
-        &format!("{hi:.3}"),
-    );
-    plot::text(&mut out, 566, 480, "log scale", 1, plot::BLACK);
-    out
+    c.point((0.0, 0.0), plot::BLACK);
+    c.colour_bar(&format!("{lo:.4}"), &format!("{hi:.3}"), "log scale");
+    c.png()
 }

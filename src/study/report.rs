@@ -1,14 +1,16 @@
 //! The report of `lamp experiment`, rebuilt from results.jsonl after every cell: `results.md`
 //! (AUROC per class and configuration, LAMP against its baseline paired by seed, a summary per
 //! configuration), `results.png` (AUROC bars, one panel per metric) and `results-difference.png`
-//! (LAMP minus baseline per class with the seed-to-seed spread).
+//! (LAMP minus baseline per class with the seed-to-seed spread), and `report.html`: the same
+//! tables and charts in one self-contained page.
 
 use super::paired::{sample_mean_std, Paired, Verdict};
 use super::results::{read_results, CellKey, CellResult};
 use crate::error::Result;
 use crate::fsutil::write_atomic;
-use crate::render::plot::{self, Chart};
-use crate::render::png_bytes;
+use crate::render::chart::Chart;
+use crate::render::html::Page;
+use crate::render::{plot, png_bytes};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
@@ -204,7 +206,7 @@ fn header(md: &mut String, first: &str, classes: &[String], last: &str) {
     *md += "---|\n";
 }
 
-/// results.md, results.png and results-difference.png from results.jsonl in `out`.
+/// results.md, results.png, results-difference.png and report.html from results.jsonl in `out`.
 pub fn write(out: &Path, command: &str) -> Result<()> {
     let rows = read_results(&out.join("results.jsonl"))?;
     let t = Table::new(&rows);
@@ -330,26 +332,77 @@ pub fn write(out: &Path, command: &str) -> Result<()> {
            ![LAMP minus baseline](results-difference.png)\n";
     write_atomic(&out.join("results.md"), md.as_bytes())?;
 
+    let mut svgs = Vec::new();
     if !t.classes.is_empty() {
-        let png = png_bytes(&auroc_chart(&t, &metrics))?;
-        write_atomic(&out.join("results.png"), &png)?;
-        let png = png_bytes(&difference_chart(&t, &comparisons))?;
-        write_atomic(&out.join("results-difference.png"), &png)?;
+        let bars = auroc_charts(&t, &metrics);
+        let pictures = bars.iter().map(Chart::png).collect::<Result<Vec<_>>>()?;
+        write_atomic(&out.join("results.png"), &png_bytes(&stack(&pictures))?)?;
+        let difference = difference_chart(&t, &comparisons);
+        write_atomic(
+            &out.join("results-difference.png"),
+            &png_bytes(&difference.png()?)?,
+        )?;
+        svgs.push(bars.iter().map(Chart::svg).collect::<Result<Vec<_>>>()?);
+        svgs.push(vec![difference.svg()?]);
     }
-    Ok(())
+    write_atomic(&out.join("report.html"), html(&md, &svgs).as_bytes())
 }
 
-/// Bars of the mean image AUROC per class, one panel per metric, stacked.
-fn auroc_chart(t: &Table, metrics: &BTreeSet<&String>) -> image::RgbImage {
-    let (w, h) = (1000u32, 300u32);
-    let mut img = image::RgbImage::from_pixel(w, h * metrics.len().max(1) as u32, plot::WHITE);
+/// Pictures one above the other.
+fn stack(pictures: &[image::RgbImage]) -> image::RgbImage {
+    let w = pictures.iter().map(|p| p.width()).max().unwrap_or(1);
+    let h = pictures.iter().map(|p| p.height()).sum::<u32>().max(1);
+    let mut img = image::RgbImage::from_pixel(w, h, plot::WHITE);
+    let mut y = 0;
+    for p in pictures {
+        image::imageops::replace(&mut img, p, 0, y);
+        y += p.height() as i64;
+    }
+    img
+}
+
+/// The Markdown report as a web page, its two pictures replaced by the charts as SVG.
+fn html(md: &str, svgs: &[Vec<String>]) -> String {
+    let mut md = md.to_string();
+    for (k, picture) in ["results.png", "results-difference.png"].iter().enumerate() {
+        // The image reference becomes a marker paragraph that the charts replace.
+        if let Some(start) = md.find(&format!("]({picture})")) {
+            let open = md[..start].rfind("![").unwrap_or(start);
+            md.replace_range(
+                open..start + picture.len() + 3,
+                &format!("\n\nCHART{k}\n\n"),
+            );
+        }
+    }
+    let (title, body) = md.split_once('\n').unwrap_or(("", &md));
+    let parser = pulldown_cmark::Parser::new_ext(body, pulldown_cmark::Options::ENABLE_TABLES);
+    let mut body_html = String::new();
+    pulldown_cmark::html::push_html(&mut body_html, parser);
+    let mut page = Page::new(title.trim_start_matches("# "));
+    let mut rest = body_html.as_str();
+    for (k, charts) in svgs.iter().enumerate() {
+        let marker = format!("<p>CHART{k}</p>");
+        if let Some((before, after)) = rest.split_once(&marker) {
+            page.raw(before);
+            page.charts(charts);
+            rest = after;
+        }
+    }
+    page.raw(rest);
+    page.finish()
+}
+
+/// Bars of the mean image AUROC per class, one chart per metric.
+fn auroc_charts(t: &Table, metrics: &BTreeSet<&String>) -> Vec<Chart> {
+    let (w, h) = (1100u32, 320u32);
+    let mut charts = Vec::new();
     let lo = t
         .image
         .values()
         .flat_map(|per| per.values().flat_map(|s| s.values()))
         .fold(1.0f64, |a, &b| a.min(b));
     let lo = ((lo - 0.02).min(0.5) * 20.0).floor() / 20.0;
-    for (i, m) in metrics.iter().enumerate() {
+    for m in metrics {
         // The baseline first and in grey, then the LAMP configurations.
         let mut cfgs: Vec<&String> = t.image.keys().filter(|c| t.metric[*c] == **m).collect();
         cfgs.sort_by_key(|c| (t.pairs.contains_key(*c), *c));
@@ -383,17 +436,14 @@ fn auroc_chart(t: &Table, metrics: &BTreeSet<&String>) -> image::RgbImage {
                 c.hline_between(ci as f64 + 0.05, ci as f64 + 0.95, *b, plot::BLACK, 2);
             }
         }
-        image::imageops::replace(&mut img, &c.img, 0, (i as u32 * h) as i64);
+        charts.push(c);
     }
-    img
+    charts
 }
 
 /// LAMP minus baseline per class (mean over paired seeds, whisker ± their standard deviation)
 /// and the mean over classes, for every LAMP configuration.
-fn difference_chart(
-    t: &Table,
-    comparisons: &[(&String, BTreeMap<&String, Paired>)],
-) -> image::RgbImage {
+fn difference_chart(t: &Table, comparisons: &[(&String, BTreeMap<&String, Paired>)]) -> Chart {
     let mut names = t.classes.clone();
     names.push("mean".into());
     let reach = comparisons
@@ -408,8 +458,8 @@ fn difference_chart(
         .map(|(k, (c, _))| (c.as_str(), plot::SERIES[k % plot::SERIES.len()]))
         .collect();
     let mut c = Chart::categories(
-        1000,
-        360,
+        1100,
+        380,
         "LAMP minus baseline, image AUROC",
         "AUROC",
         &names,
@@ -440,5 +490,5 @@ fn difference_chart(
             }
         }
     }
-    c.img
+    c
 }

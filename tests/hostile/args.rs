@@ -158,7 +158,11 @@ pub fn options(e: &Env) -> Vec<Case> {
     for (name, file, needle) in [
         ("merge a checkpoint", model.clone(), "UTF-8"),
         ("merge a folder", d.clone(), "not a regular file"),
-        ("merge a missing file", d.join("nowhere.jsonl"), "nowhere.jsonl"),
+        (
+            "merge a missing file",
+            d.join("nowhere.jsonl"),
+            "nowhere.jsonl",
+        ),
         ("merge a CSV of another header", bad_csv, "header"),
         ("merge JSON lines without paths", bad_json, "line 1"),
     ] {
