@@ -138,7 +138,9 @@ def main():
     d = args.keep or tempfile.mkdtemp(prefix="lamp-onnx-")
     os.makedirs(d, exist_ok=True)
     rng = np.random.default_rng(args.seed)
-    print(f"onnxruntime {ort.__version__}, onnx {onnx.__version__}; lamp {run([lamp, '--version']).strip()}")
+    chosen = [l for l in run([lamp, "info"]).splitlines() if l.startswith("chosen:")]
+    print(f"onnxruntime {ort.__version__}, onnx {onnx.__version__}; {run([lamp, '--version']).strip()}, "
+          f"{chosen[0] if chosen else 'adapter unknown'}; epochs {args.epochs}, seed {args.seed}")
     print(f"acceptance: max |difference| <= {TOLERANCE:g} (reconstruction per element, score per image)")
 
     # Training data: Fashion-MNIST trousers (class 1) as IDX for fmnist-ae, as RGB PNGs for conv-ae.
