@@ -19,6 +19,7 @@
 //! | [`engine`] | arenas, layouts, step plans, the training set on the device, statistics |
 //! | [`detect`] | training and calibration, checkpoints, scoring and maps, evaluation, metrics |
 //! | [`render`] | charts, colour maps, panels, the evaluation report |
+//! | [`export`] | a trained model as an ONNX graph (network and score) |
 //! | [`study`] | the LAMP experiment and its report, loss landscapes, benchmarks |
 //!
 //! The `lamp` binary adds `src/cli/` (one small function per subcommand) on top.
@@ -61,6 +62,7 @@ pub mod detect;
 pub mod device;
 pub mod engine;
 pub mod error;
+pub mod export;
 pub mod fsutil;
 pub mod kernels;
 pub mod model;

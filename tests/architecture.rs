@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// The library's top-level modules, lowest first; a module may use only lower ranks.
-const RANKS: [(&str, u32); 11] = [
+const RANKS: [(&str, u32); 12] = [
     ("error", 0),
     ("fsutil", 1),
     ("rng", 1),
@@ -18,6 +18,7 @@ const RANKS: [(&str, u32); 11] = [
     ("engine", 5),
     ("detect", 6),
     ("render", 7),
+    ("export", 7),
     ("study", 8),
 ];
 

@@ -14,6 +14,7 @@ macro_rules! outln {
 mod args;
 mod calibrate;
 mod eval;
+mod export;
 mod inspect;
 mod merge;
 pub mod recipe;
@@ -75,6 +76,12 @@ enum Cmd {
         after_help = "Examples:\n  lamp inspect parts.safetensors\n  lamp inspect parts.safetensors --json\n  lamp inspect parts.safetensors --recipe > recipe.toml   # repeat with lamp train --config"
     )]
     Inspect(inspect::InspectArgs),
+    /// Write a trained model as an ONNX graph: input `image` [N, C, S, S] float32 in [0, 1];
+    /// outputs `reconstruction` [N, C, S, S] and `score` [N], the score `lamp score` gives.
+    #[command(
+        after_help = "The graph holds the network and the checkpoint's scoring (its metric and score aggregate);\nthe calibrated threshold is in the model's metadata (`lamp.threshold`). For a model trained\non patches (--patch) the graph scores one window of the model's input size: its `score` is\nthat window's, not a whole image's.\n\nExamples:\n  lamp export parts.safetensors -o parts.onnx\n  lamp export tshirt.safetensors --format onnx --out tshirt.onnx"
+    )]
+    Export(export::ExportArgs),
     /// Set a trained model's threshold anew from normal images, without training.
     #[command(
         after_help = "Examples:\n  lamp calibrate parts.safetensors more_good_parts/\n  lamp calibrate parts.safetensors more_good_parts/ -o recalibrated.safetensors --contamination 0.005"
@@ -126,6 +133,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Cmd::Merge(a) => done(merge::run(a)),
         Cmd::Calibrate(a) => done(calibrate::run(adapter, a)),
         Cmd::Inspect(a) => done(inspect::run(a)),
+        Cmd::Export(a) => done(export::run(a)),
         Cmd::Eval(a) => done(eval::eval(adapter, a)),
         Cmd::Demo(a) => done(eval::demo(adapter, a)),
         Cmd::Bench(a) => done(tools::bench(adapter, a)),

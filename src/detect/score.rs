@@ -109,12 +109,17 @@ pub fn aggregate(agg: Aggregate, top_k: f64, error: f32, map: &[f32]) -> f32 {
         Aggregate::Mean => error,
         Aggregate::Max => map.iter().copied().fold(f32::NEG_INFINITY, f32::max),
         Aggregate::Topk => {
-            let k = ((map.len() as f64 * top_k).ceil() as usize).clamp(1, map.len().max(1));
+            let k = top_count(map.len(), top_k);
             let mut v = map.to_vec();
             v.sort_by(|a, b| b.total_cmp(a));
             (v[..k.min(v.len())].iter().map(|&x| x as f64).sum::<f64>() / k as f64) as f32
         }
     }
+}
+
+/// How many of a map's `len` pixels `topk` averages: the top `top_k` fraction, at least one.
+pub fn top_count(len: usize, top_k: f64) -> usize {
+    ((len as f64 * top_k).ceil() as usize).clamp(1, len.max(1))
 }
 
 /// Plain errors and smoothed pixel maps of `x`: n images of the model's channels and `side`
@@ -274,16 +279,24 @@ pub fn pixel_map(metric: Metric, shape: [u32; 3], x: &[f32], y: &[f32]) -> Vec<f
     map
 }
 
-/// Separable Gaussian smoothing (σ pixels, kernel truncated at 4σ, borders clamped).
-pub fn smooth(map: &[f32], w: usize, h: usize, sigma: f32) -> Vec<f32> {
-    if sigma <= 0.0 {
-        return map.to_vec();
-    }
+/// The 1-D Gaussian of `smooth` (σ > 0): 2r + 1 taps, r = ⌈4σ⌉, not normalised, and their sum
+/// (each pass divides by it). The ONNX export builds its smoothing from the same taps.
+pub fn smoothing_kernel(sigma: f32) -> (Vec<f32>, f32) {
     let r = (4.0 * sigma).ceil() as isize;
     let k: Vec<f32> = (-r..=r)
         .map(|i| (-(i * i) as f32 / (2.0 * sigma * sigma)).exp())
         .collect();
     let ks: f32 = k.iter().sum();
+    (k, ks)
+}
+
+/// Separable Gaussian smoothing (σ pixels, kernel truncated at 4σ, borders clamped).
+pub fn smooth(map: &[f32], w: usize, h: usize, sigma: f32) -> Vec<f32> {
+    if sigma <= 0.0 {
+        return map.to_vec();
+    }
+    let (k, ks) = smoothing_kernel(sigma);
+    let r = (k.len() / 2) as isize;
     let pass = |src: &[f32], horizontal: bool| -> Vec<f32> {
         let mut out = vec![0f32; src.len()];
         for y in 0..h as isize {

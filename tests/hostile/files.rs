@@ -407,6 +407,12 @@ pub fn checkpoints(e: &Env) -> Vec<Case> {
             1,
             &["fifo.safetensors"],
         ));
+        cases.push(case(
+            "export a FIFO",
+            &[&"export", &ck_fifo, &"-o", &d.join("fifo.onnx")],
+            1,
+            &["fifo.safetensors", "not a regular file"],
+        ));
     }
 
     cases
