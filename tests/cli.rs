@@ -241,6 +241,24 @@ fn train_on_a_folder_writes_a_checkpoint_that_resumes() {
     ] {
         assert!(kept.contains(needle), "{needle:?} in {kept}");
     }
+    // A run repeated from its checkpoint's recipe (seed, data and --out included) writes the
+    // same checkpoint, byte for byte.
+    let first = std::fs::read(&out2).unwrap();
+    let lamp_bin = env!("CARGO_BIN_EXE_lamp");
+    let o = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "\"{lamp_bin}\" train --quiet --config <(\"{lamp_bin}\" inspect \"{}\" --recipe)",
+            out2.display()
+        ))
+        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        std::fs::read(&out2).unwrap() == first,
+        "the repeated run wrote other bytes"
+    );
     std::fs::write(&file, "epoch = 3\n").unwrap();
     let o = lamp()
         .arg("train")

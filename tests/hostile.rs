@@ -106,7 +106,7 @@ fn names_stay_distinct_and_csv_keeps_its_columns() {
     let (_, model) = trained(&d, 4, "1");
     let odd = d.join("odd");
     std::fs::create_dir_all(&odd).unwrap();
-    for name in [&b"a\xff.png"[..], b"a\xfe.png", b"b,\"c\".png"] {
+    for name in [&b"a\xff.png"[..], b"a\xfe.png", b"b,\"c\".png", b"d\ne.png"] {
         fixtures::png(&odd.join(std::ffi::OsStr::from_bytes(name)), 28, 28, 7);
     }
     let run = |flag: &str| {
@@ -134,12 +134,31 @@ fn names_stay_distinct_and_csv_keeps_its_columns() {
         .records()
         .map(|r| r.unwrap().iter().map(str::to_owned).collect())
         .collect();
-    assert_eq!(rows.len(), 3);
+    assert_eq!(rows.len(), 4);
     assert!(rows.iter().all(|r| r.len() == 4), "{rows:?}");
     assert!(
         rows.iter().any(|r| r[0].ends_with("b,\"c\".png")),
         "{rows:?}"
     );
+    // Python's csv module reads the same rows (where Python is installed).
+    let file = d.join("scores.csv");
+    std::fs::write(&file, &csv).unwrap();
+    let py = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import csv, json, sys; print(json.dumps(list(csv.reader(open(sys.argv[1], newline='', encoding='utf-8')))))",
+        ])
+        .arg(&file)
+        .output();
+    match py {
+        Ok(o) if o.status.success() => {
+            let read: Vec<Vec<String>> = serde_json::from_slice(&o.stdout).unwrap();
+            assert_eq!(read[0], ["path", "score", "normalised", "verdict"]);
+            assert_eq!(read[1..], rows[..], "Python's csv module reads other rows");
+            assert!(read.iter().any(|r| r[0].ends_with("d\ne.png")), "{read:?}");
+        }
+        _ => eprintln!("no python3 here: the CSV was not read back with Python's csv module"),
+    }
     let _ = std::fs::remove_dir_all(&d);
 }
 

@@ -55,6 +55,9 @@ enum Cmd {
     Train(train::TrainArgs),
     /// One forward and backward pass (or K Adam steps) on a batch, for checking against another
     /// framework.
+    #[command(
+        after_help = "Examples:\n  lamp grad --init-seed 0 --arch fmnist-ae --input batch.safetensors -o grads.safetensors\n  lamp grad --model tshirt.safetensors --input batch.safetensors --metric ssim --amp lamp -o grads.safetensors\n  lamp grad --init-seed 0 --arch fmnist-ae --input batch.safetensors --adam-steps 5 --lr 0.01 -o params.safetensors"
+    )]
     Grad(tools::GradArgs),
     /// Write a freshly initialised model (PyTorch's default initialisation from a seed).
     #[command(after_help = "Examples:\n  lamp init --seed 0 -o init.safetensors")]

@@ -40,16 +40,18 @@ pub struct GradArgs {
     /// safetensors file with a tensor `x` [B, C, H, W] in [0, 1].
     #[arg(long)]
     input: PathBuf,
-    #[command(flatten)]
-    loss: LossArgs,
-    /// Output safetensors file.
+    /// Output safetensors file: the loss, the reconstruction and every gradient (or, with
+    /// --adam-steps, the parameters after the steps).
     #[arg(short, long)]
     out: PathBuf,
     /// Take K Adam steps on the batch instead, and write the parameters.
     #[arg(long, value_parser = super::args::whole::<u32>, default_value_t = 0)]
     adam_steps: u32,
+    /// Adam's learning rate for --adam-steps.
     #[arg(long, default_value_t = 1e-3, allow_negative_numbers = true)]
     lr: f64,
+    #[command(flatten)]
+    loss: LossArgs,
 }
 
 #[derive(Args)]

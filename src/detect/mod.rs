@@ -53,7 +53,9 @@ pub struct Detector {
 /// One image's result.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Score {
-    /// The plain reconstruction error with the training metric; higher is more anomalous.
+    /// The image's score as the checkpoint's `ScoreConfig` makes it: the plain reconstruction
+    /// error with the training metric (`mean`), or the maximum or top-k mean of its smoothed map;
+    /// higher is more anomalous.
     pub score: f32,
     /// The score mapped to [0, 1] with the threshold at 0.5.
     pub normalised: f32,
