@@ -9,6 +9,8 @@
 #
 # Data: $LAMP_GPU_DATA (default .gpu-data) holding fashion-mnist/ (the four IDX .gz files) and
 # brick/ (a texture category); where absent, /usr/share/datasets/fashion-mnist and textures/brick.
+# The bench runs three times: with the GEMM core lamp chooses, then with LAMP_GEMM=subgroup and
+# LAMP_GEMM=tiled, so the cores are compared on the device.
 # Vulkan: the packages in .gl/*.deb are unpacked first (apt-get download libvulkan1 libegl1
 # libglvnd0 libopengl0 libgl1 libglx0 libgles2: the NVIDIA driver's Vulkan needs libglvnd).
 # LAMP_GPU_CHECK_QUICK=1 is a smoke test of this script on a machine without a GPU (lavapipe,
@@ -69,6 +71,14 @@ t0=$(date +%s.%N)
 timeout 200 "$LAMP" bench --json "${bench_args[@]}" > "$OUT/bench.json" 2>> "$LOG"
 printf '{"step": "bench", "rc": %d, "wall_s": %s}\n' $? "$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.3f", b - a }')" >> "$STEPS"
 
+# The GEMM cores against each other on this device (LAMP_GEMM; the bench above used the one lamp
+# chooses): the tiled workgroup-memory core and the subgroup core, training and scoring.
+for core in subgroup tiled; do
+  echo "== bench LAMP_GEMM=$core" | tee -a "$LOG"
+  LAMP_GEMM=$core timeout 150 "$LAMP" bench --json "${bench_args[@]}" > "$OUT/bench-$core.json" 2>> "$LOG"
+  echo "   rc=$?" | tee -a "$LOG"
+done
+
 # Correctness on this device: lamp's gradients and Adam steps against PyTorch (acceptance 1e-3 and
 # 1e-4), and the kernel and layer tests (built elsewhere with `cargo test --release --no-run` and
 # carried in .gpu-tests/) on this adapter.
@@ -103,6 +113,7 @@ res = {
     "info": open(os.path.join(out, "info.txt")).read(),
     "steps": [json.loads(l) for l in open(os.path.join(work, "steps.jsonl"))],
     "bench": load(os.path.join(out, "bench.json")),
+    "bench_by_core": {c: load(os.path.join(out, f"bench-{c}.json")) for c in ("subgroup", "tiled")},
     "eval_fmnist_ae": load(os.path.join(work, "fmnist-eval", "metrics.json")),
     "eval_conv_ae_128": load(os.path.join(work, "brick-eval", "metrics.json")),
     "torch": load(os.path.join(out, "torch.json")),

@@ -193,7 +193,14 @@ var<private> acc15: vec4<f32>;
 
 // One step of the reduction: the block += A's column k (at base, stride) times B's row k, `b`.
 fn accumulate(b: vec4<f32>, base: u32, stride: u32, m0: u32, lane: u32) {
-    let a = a_slots(base, stride, m0, lane, 0u);
+    fma_rows(a_slots(base, stride, m0, lane, 0u), b);
+    if (TM > 8u) {
+        fma_rows_high(a_slots(base, stride, m0, lane, 8u), b);
+    }
+}
+
+// The block's row slots 0..7 += a[i] * b (slots from TM on stay zero and are never stored).
+fn fma_rows(a: array<f32, 8>, b: vec4<f32>) {
     acc0 = fma(vec4<f32>(a[0]), b, acc0);
     acc1 = fma(vec4<f32>(a[1]), b, acc1);
     acc2 = fma(vec4<f32>(a[2]), b, acc2);
@@ -204,69 +211,130 @@ fn accumulate(b: vec4<f32>, base: u32, stride: u32, m0: u32, lane: u32) {
         acc6 = fma(vec4<f32>(a[6]), b, acc6);
         acc7 = fma(vec4<f32>(a[7]), b, acc7);
     }
-    if (TM > 8u) {
-        let a2 = a_slots(base, stride, m0, lane, 8u);
-        acc8 = fma(vec4<f32>(a2[0]), b, acc8);
-        acc9 = fma(vec4<f32>(a2[1]), b, acc9);
-        acc10 = fma(vec4<f32>(a2[2]), b, acc10);
-        acc11 = fma(vec4<f32>(a2[3]), b, acc11);
-        acc12 = fma(vec4<f32>(a2[4]), b, acc12);
-        acc13 = fma(vec4<f32>(a2[5]), b, acc13);
-        acc14 = fma(vec4<f32>(a2[6]), b, acc14);
-        acc15 = fma(vec4<f32>(a2[7]), b, acc15);
-    }
 }
 
-// The kernel body; `lane` is the invocation's index within its subgroup (0 where unused).
-fn gemm(wg: vec3<u32>, nwg: vec3<u32>, li: u32, lane: u32) {
+// Row slots 8..15 += a[i - 8] * b.
+fn fma_rows_high(a: array<f32, 8>, b: vec4<f32>) {
+    acc8 = fma(vec4<f32>(a[0]), b, acc8);
+    acc9 = fma(vec4<f32>(a[1]), b, acc9);
+    acc10 = fma(vec4<f32>(a[2]), b, acc10);
+    acc11 = fma(vec4<f32>(a[3]), b, acc11);
+    acc12 = fma(vec4<f32>(a[4]), b, acc12);
+    acc13 = fma(vec4<f32>(a[5]), b, acc13);
+    acc14 = fma(vec4<f32>(a[6]), b, acc14);
+    acc15 = fma(vec4<f32>(a[7]), b, acc15);
+}
+
+// A GEMM column's part of the index, decoded once: the base into G (MODE 0/1: sample n; MODE 2:
+// channel c), the window's fixed coordinate (MODE 0: oy, ox; MODE 1: the phase grid's oy', ox';
+// MODE 2: kh, kw), and whether the column exists.
+struct Column {
+    base: u32,
+    y: i32,
+    x: i32,
+    ok: bool,
+}
+
+fn column(col: u32, n_cols: u32, phase_y: u32, phase_x: u32) -> Column {
+    let cc = min(col, n_cols - 1u);
+    var c: Column;
+    c.ok = col < n_cols;
+    if (MODE == MODE_WEIGHT_GRAD) {
+        c.base = (cc / (KH * KW)) * g_hw();
+        c.y = i32((cc % (KH * KW)) / KW);
+        c.x = i32(cc % KW);
+    } else if (MODE == MODE_CONV_T) {
+        let per = ph_h() * ph_w();
+        c.base = (cc / per) * G_C * g_hw();
+        c.y = i32((cc % per) / ph_w());
+        c.x = i32(cc % ph_w());
+        c.ok = c.ok && u32(c.y) * STRIDE + phase_y < Q_H && u32(c.x) * STRIDE + phase_x < Q_W;
+    } else {
+        c.base = (cc / q_hw()) * G_C * g_hw();
+        c.y = i32((cc % q_hw()) / Q_W);
+        c.x = i32(cc % Q_W);
+    }
+    return c;
+}
+
+// This workgroup's tile: its split-K part (in the private `part`), the conv-T phase, and the
+// first row and column of the invocation `li` (rows m0 + i*LM, columns c0 + j*64/LM).
+struct Tile {
+    phase_y: u32,
+    phase_x: u32,
+    m0: u32,
+    c0: u32,
+}
+
+// The workgroup's split-K part: column tiles come in groups, one per part (times the STRIDE²
+// phases for MODE 1, the part above the phase).
+fn part_of(wg: vec3<u32>, nwg: vec3<u32>) -> u32 {
+    let col_tiles = (gemm_n() + TN * ln() - 1u) / (TN * ln());
+    let group = (wg.x + wg.z * nwg.x) / col_tiles;
+    return select(group, group / (STRIDE * STRIDE), MODE == MODE_CONV_T);
+}
+
+fn tile_of(wg: vec3<u32>, nwg: vec3<u32>, li: u32) -> Tile {
     let n_cols = gemm_n();
     let col_tiles = (n_cols + TN * ln() - 1u) / (TN * ln());
     let tile = wg.x + wg.z * nwg.x;
     let group = tile / col_tiles;
     let col_tile = tile % col_tiles;
-    // MODE 1: which phase this workgroup's columns belong to; the split-K part above that.
-    var phase_y = 0u;
-    var phase_x = 0u;
+    var t: Tile;
+    part = part_of(wg, nwg);
+    // MODE 1: which phase this workgroup's columns belong to.
     if (MODE == MODE_CONV_T) {
         let phase = group % (STRIDE * STRIDE);
-        phase_y = phase / STRIDE;
-        phase_x = phase % STRIDE;
-        part = group / (STRIDE * STRIDE);
-    } else {
-        part = group;
+        t.phase_y = phase / STRIDE;
+        t.phase_x = phase % STRIDE;
     }
-    if (part >= KSPLIT) { return; }
     // Consecutive invocations take consecutive columns: on SIMD CPUs (lavapipe) and GPUs alike
     // their loads of G then touch neighbouring addresses.
-    let m0 = wg.y * TM * LM + li / ln();
-    let c0 = col_tile * TN * ln() + li % ln();
+    t.m0 = wg.y * TM * LM + li / ln();
+    t.c0 = col_tile * TN * ln() + li % ln();
+    return t;
+}
 
-    // Per-column part of the index, decoded once: the base into G (MODE 0/1: sample n; MODE 2:
-    // channel c) and the window's fixed coordinate (MODE 0: oy, ox; MODE 1: the phase grid's
-    // oy', ox'; MODE 2: kh, kw). Held in vectors so they stay in registers.
+// Writes the whole TM x 4 block.
+fn store_block(t: Tile, col_y: vec4<i32>, col_x: vec4<i32>, col_ok: vec4<bool>) {
+    store(0u, t.m0, t.c0, acc0, col_y, col_x, col_ok, t.phase_y, t.phase_x);
+    store(1u, t.m0, t.c0, acc1, col_y, col_x, col_ok, t.phase_y, t.phase_x);
+    store(2u, t.m0, t.c0, acc2, col_y, col_x, col_ok, t.phase_y, t.phase_x);
+    store(3u, t.m0, t.c0, acc3, col_y, col_x, col_ok, t.phase_y, t.phase_x);
+    store(4u, t.m0, t.c0, acc4, col_y, col_x, col_ok, t.phase_y, t.phase_x);
+    store(5u, t.m0, t.c0, acc5, col_y, col_x, col_ok, t.phase_y, t.phase_x);
+    store(6u, t.m0, t.c0, acc6, col_y, col_x, col_ok, t.phase_y, t.phase_x);
+    store(7u, t.m0, t.c0, acc7, col_y, col_x, col_ok, t.phase_y, t.phase_x);
+    store(8u, t.m0, t.c0, acc8, col_y, col_x, col_ok, t.phase_y, t.phase_x);
+    store(9u, t.m0, t.c0, acc9, col_y, col_x, col_ok, t.phase_y, t.phase_x);
+    store(10u, t.m0, t.c0, acc10, col_y, col_x, col_ok, t.phase_y, t.phase_x);
+    store(11u, t.m0, t.c0, acc11, col_y, col_x, col_ok, t.phase_y, t.phase_x);
+    store(12u, t.m0, t.c0, acc12, col_y, col_x, col_ok, t.phase_y, t.phase_x);
+    store(13u, t.m0, t.c0, acc13, col_y, col_x, col_ok, t.phase_y, t.phase_x);
+    store(14u, t.m0, t.c0, acc14, col_y, col_x, col_ok, t.phase_y, t.phase_x);
+    store(15u, t.m0, t.c0, acc15, col_y, col_x, col_ok, t.phase_y, t.phase_x);
+}
+
+// The kernel body; `lane` is the invocation's index within its subgroup (0 where unused).
+fn gemm(wg: vec3<u32>, nwg: vec3<u32>, li: u32, lane: u32) {
+    let n_cols = gemm_n();
+    let t = tile_of(wg, nwg, li);
+    if (part >= KSPLIT) { return; }
+    let phase_y = t.phase_y;
+    let phase_x = t.phase_x;
+    let m0 = t.m0;
+    let c0 = t.c0;
+    // The invocation's 4 columns, held in vectors so they stay in registers.
     var col_base: vec4<u32>;
     var col_y: vec4<i32>;
     var col_x: vec4<i32>;
     var col_ok: vec4<bool>;
     for (var j = 0u; j < TN; j++) {
-        let col = c0 + j * ln();
-        let cc = min(col, n_cols - 1u);
-        col_ok[j] = col < n_cols;
-        if (MODE == MODE_WEIGHT_GRAD) {
-            col_base[j] = (cc / (KH * KW)) * g_hw();
-            col_y[j] = i32((cc % (KH * KW)) / KW);
-            col_x[j] = i32(cc % KW);
-        } else if (MODE == MODE_CONV_T) {
-            let per = ph_h() * ph_w();
-            col_base[j] = (cc / per) * G_C * g_hw();
-            col_y[j] = i32((cc % per) / ph_w());
-            col_x[j] = i32(cc % ph_w());
-            col_ok[j] = col_ok[j] && u32(col_y[j]) * STRIDE + phase_y < Q_H && u32(col_x[j]) * STRIDE + phase_x < Q_W;
-        } else {
-            col_base[j] = (cc / q_hw()) * G_C * g_hw();
-            col_y[j] = i32((cc % q_hw()) / Q_W);
-            col_x[j] = i32(cc % Q_W);
-        }
+        let c = column(c0 + j * ln(), n_cols, phase_y, phase_x);
+        col_base[j] = c.base;
+        col_y[j] = c.y;
+        col_x[j] = c.x;
+        col_ok[j] = c.ok;
     }
 
     if (MODE == MODE_WEIGHT_GRAD) {
@@ -356,22 +424,7 @@ fn gemm(wg: vec3<u32>, nwg: vec3<u32>, li: u32, lane: u32) {
         }
     }
 
-    store(0u, m0, c0, acc0, col_y, col_x, col_ok, phase_y, phase_x);
-    store(1u, m0, c0, acc1, col_y, col_x, col_ok, phase_y, phase_x);
-    store(2u, m0, c0, acc2, col_y, col_x, col_ok, phase_y, phase_x);
-    store(3u, m0, c0, acc3, col_y, col_x, col_ok, phase_y, phase_x);
-    store(4u, m0, c0, acc4, col_y, col_x, col_ok, phase_y, phase_x);
-    store(5u, m0, c0, acc5, col_y, col_x, col_ok, phase_y, phase_x);
-    store(6u, m0, c0, acc6, col_y, col_x, col_ok, phase_y, phase_x);
-    store(7u, m0, c0, acc7, col_y, col_x, col_ok, phase_y, phase_x);
-    store(8u, m0, c0, acc8, col_y, col_x, col_ok, phase_y, phase_x);
-    store(9u, m0, c0, acc9, col_y, col_x, col_ok, phase_y, phase_x);
-    store(10u, m0, c0, acc10, col_y, col_x, col_ok, phase_y, phase_x);
-    store(11u, m0, c0, acc11, col_y, col_x, col_ok, phase_y, phase_x);
-    store(12u, m0, c0, acc12, col_y, col_x, col_ok, phase_y, phase_x);
-    store(13u, m0, c0, acc13, col_y, col_x, col_ok, phase_y, phase_x);
-    store(14u, m0, c0, acc14, col_y, col_x, col_ok, phase_y, phase_x);
-    store(15u, m0, c0, acc15, col_y, col_x, col_ok, phase_y, phase_x);
+    store_block(t, col_y, col_x, col_ok);
 }
 
 // Split-K's second launch for MODE 0/1 (1x1 outputs, so a column is a sample): each output's

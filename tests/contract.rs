@@ -68,6 +68,7 @@ fn every_spec_sets_exactly_its_shaders_overrides() {
     for (core, shader) in [
         (GemmCore::Plain, &gemm::GEMM_PLAIN),
         (GemmCore::Subgroup { max_size: 8 }, &gemm::GEMM_SUBGROUP),
+        (GemmCore::Tiled, &gemm::GEMM_TILED),
     ] {
         assert_same(
             shader.files,

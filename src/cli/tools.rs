@@ -109,11 +109,19 @@ pub fn info(adapter: Option<&str>) -> Result<()> {
         l.max_compute_workgroup_storage_size
     )?;
     outln!("features: {:?}", g.features)?;
+    let core = GemmCore::best(&g);
     outln!(
-        "subgroup sizes: {}..{}; GEMM core: {:?}",
+        "subgroup sizes: {}..{}; GEMM core: {} ({}; {} = {} to choose)",
         g.subgroup_sizes.0,
         g.subgroup_sizes.1,
-        GemmCore::best(&g)
+        core.name(),
+        if std::env::var(lamp::kernels::gemm::GEMM_ENV).is_ok() {
+            "as asked"
+        } else {
+            "chosen for this device"
+        },
+        lamp::kernels::gemm::GEMM_ENV,
+        GemmCore::NAMES.join("|"),
     )?;
     Ok(())
 }

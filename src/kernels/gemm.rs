@@ -34,41 +34,93 @@ pub static GEMM_SUBGROUP: ShaderSource = ShaderSource {
     group1: Group1::None,
 };
 
-/// How gemm.wgsl gets A's values for an invocation's rows.
+/// gemm.wgsl with the workgroup-memory entry (GPUs).
+pub static GEMM_TILED: ShaderSource = ShaderSource {
+    files: "shaders/gemm.wgsl + shaders/gemm_tiled.wgsl",
+    text: || {
+        wgsl(&[
+            include_str!("../../shaders/gemm.wgsl"),
+            include_str!("../../shaders/gemm_tiled.wgsl"),
+        ])
+    },
+    group1: Group1::None,
+};
+
+/// How gemm.wgsl's invocations get their values of A and B.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GemmCore {
     /// Each invocation loads its own (any device).
     Plain,
-    /// One load per subgroup lane and a broadcast; needs subgroups of at least 8 lanes.
+    /// One load of A per subgroup lane and a broadcast; needs subgroups of at least 8 lanes.
     /// `max_size` is the device's largest subgroup: the tile keeps that many column lanes per
-    /// row group, so that a subgroup never spans two row groups.
+    /// row group, so that a subgroup never spans two row groups. lavapipe's best.
     Subgroup { max_size: u32 },
+    /// The workgroup stages tiles of A and B in workgroup memory, each value loaded once (the
+    /// standard GPU shape; any device).
+    Tiled,
 }
 
+/// The environment variable that picks a core by name (`GemmCore::NAMES`).
+pub const GEMM_ENV: &str = "LAMP_GEMM";
+
 impl GemmCore {
-    /// The best core the device allows; `LAMP_GEMM=plain` forces the plain one (to compare, or
-    /// to step around a driver's subgroup bug).
+    /// The names `LAMP_GEMM` takes.
+    pub const NAMES: [&'static str; 3] = ["plain", "subgroup", "tiled"];
+
+    /// The core for this device: `LAMP_GEMM` (plain, subgroup or tiled) where set and the device
+    /// can run it; otherwise the tiled core on GPUs (fast workgroup memory) and the subgroup core
+    /// on CPUs (lavapipe, whose workgroup memory is slow and whose loads are what costs), plain
+    /// where subgroups are missing or narrower than 8 lanes.
     pub fn best(dev: &Device) -> GemmCore {
-        let (min, max) = dev.subgroup_sizes;
-        let forced_plain = std::env::var("LAMP_GEMM").is_ok_and(|v| v == "plain");
-        if dev.features.contains(wgpu::Features::SUBGROUP) && min >= 8 && !forced_plain {
-            GemmCore::Subgroup { max_size: max }
-        } else {
-            GemmCore::Plain
+        let subgroup = GemmCore::subgroup(dev);
+        let asked = std::env::var(GEMM_ENV).ok();
+        match asked.as_deref() {
+            Some("plain") => return GemmCore::Plain,
+            Some("tiled") => return GemmCore::Tiled,
+            Some("subgroup") if subgroup.is_some() => return subgroup.unwrap_or(GemmCore::Plain),
+            Some(other) => log::warn!(
+                "{GEMM_ENV}={other:?}: not one of {:?} that this device runs; choosing",
+                GemmCore::NAMES
+            ),
+            None => {}
         }
+        let gpu = matches!(
+            dev.info.device_type,
+            wgpu::DeviceType::DiscreteGpu | wgpu::DeviceType::IntegratedGpu
+        );
+        match subgroup {
+            _ if gpu => GemmCore::Tiled,
+            Some(s) => s,
+            None => GemmCore::Plain,
+        }
+    }
+    /// The subgroup core where the device has subgroups of at least 8 lanes.
+    fn subgroup(dev: &Device) -> Option<GemmCore> {
+        let (min, max) = dev.subgroup_sizes;
+        (dev.features.contains(wgpu::Features::SUBGROUP) && min >= 8)
+            .then_some(GemmCore::Subgroup { max_size: max })
     }
     fn shader(self) -> &'static ShaderSource {
         match self {
             GemmCore::Plain => &GEMM_PLAIN,
             GemmCore::Subgroup { .. } => &GEMM_SUBGROUP,
+            GemmCore::Tiled => &GEMM_TILED,
         }
     }
-    /// The cores this device can run: the plain one always, the subgroup one where supported
-    /// (tests check each).
+    /// Every core this device can run (tests check each): plain and tiled always, subgroup
+    /// where supported.
     pub fn available(dev: &Device) -> Vec<GemmCore> {
-        match GemmCore::best(dev) {
-            GemmCore::Plain => vec![GemmCore::Plain],
-            best => vec![GemmCore::Plain, best],
+        let mut v = vec![GemmCore::Plain];
+        v.extend(GemmCore::subgroup(dev));
+        v.push(GemmCore::Tiled);
+        v
+    }
+    /// The core's name, as `LAMP_GEMM` takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            GemmCore::Plain => "plain",
+            GemmCore::Subgroup { .. } => "subgroup",
+            GemmCore::Tiled => "tiled",
         }
     }
 }
@@ -170,6 +222,17 @@ impl GemmSpec {
     }
     /// Lanes along m and rows per invocation, so that small layers keep lanes busy.
     fn tile(&self, core: GemmCore) -> (u32, u32) {
+        if core == GemmCore::Tiled {
+            // 16 rows x 4 columns per invocation (64 FMAs per 20 reads of workgroup memory),
+            // tiles of 64 x 64 where Q_C allows, wider and flatter below.
+            return match self.m() {
+                m if m >= 64 => (4, 16),
+                m if m >= 32 => (2, 16),
+                m if m >= 16 => (1, 16),
+                m if m >= 8 => (1, 8),
+                m => (1, m.max(1)),
+            };
+        }
         if let GemmCore::Subgroup { max_size } = core {
             // Loads of A are cheap here, so 8 or 16 rows per invocation wherever Q_C allows
             // (BENCHMARKS.md, v5/v6). 16 pays for weight gradients and wide forward convolutions

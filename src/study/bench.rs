@@ -79,7 +79,7 @@ pub struct ScoreRow {
 #[derive(Serialize, Debug)]
 pub struct Report {
     pub device: String,
-    /// The GEMM core used (kernels::gemm::GemmCore), e.g. "Subgroup { max_size: 8 }".
+    /// The GEMM core used (kernels::gemm::GemmCore): "plain", "subgroup" or "tiled".
     pub gemm_core: String,
     pub timing: &'static str,
     pub kernel_timing: &'static str,
@@ -229,7 +229,7 @@ pub fn run(g: Arc<Device>, opt: Options) -> Result<Report> {
     }
     Ok(Report {
         device: g.describe(),
-        gemm_core: format!("{:?}", GemmCore::best(&g)),
+        gemm_core: GemmCore::best(&g).name().to_string(),
         timing: "host clock around submit + wait (median of runs after a warm-up)",
         kernel_timing,
         probe,
