@@ -185,6 +185,7 @@ impl Device {
         }
         let module = self.module(shader)?;
         let layout = &self.registry.layouts[&shader.group1];
+        let t0 = std::time::Instant::now();
         let p = self.checked(&format!("{}::{entry}", shader.files), || {
             self.device
                 .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
@@ -199,6 +200,11 @@ impl Device {
                     cache: None,
                 })
         })?;
+        log::debug!(
+            "pipeline {}::{entry} compiled in {:.1} ms",
+            shader.files,
+            t0.elapsed().as_secs_f64() * 1e3
+        );
         let p = Arc::new(p);
         self.registry
             .pipelines

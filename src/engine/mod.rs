@@ -154,6 +154,18 @@ impl Engine {
         Ok(())
     }
 
+    /// Builds (once) the scoring plan and its training half for batches of `batch`.
+    pub(crate) fn training_plan(&mut self, batch: usize) -> Result<()> {
+        self.plan(batch)?;
+        if self.plans[&batch].training.is_none() {
+            let t = Plan::backprop(&self.plan_inputs(), batch)?;
+            if let Some(plan) = self.plans.get_mut(&batch) {
+                plan.training = Some(t);
+            }
+        }
+        Ok(())
+    }
+
     fn plan_inputs(&self) -> PlanInputs<'_> {
         PlanInputs {
             dev: &self.device,
@@ -298,7 +310,7 @@ impl Engine {
     /// One training step on the batch at `batch_offset` of the epoch order: gather (or the
     /// host's batch), forward, loss, backward and the optimizer in one submit. Does not wait.
     pub fn train_step(&mut self, batch_offset: usize, batch: usize) -> Result<()> {
-        self.plan(batch)?;
+        self.training_plan(batch)?;
         let out = self.arch.size;
         match self.data.as_mut() {
             None => return Err(Error::invalid("no data set on the device")),
@@ -324,20 +336,15 @@ impl Engine {
         }
         self.write_step(batch_offset as u32);
         let plan = &self.plans[&batch];
+        let t = plan.training.as_ref().ok_or_else(no_training_plan)?;
         let update = std::slice::from_ref(self.optimizer_step());
-        self.submit(&[
-            &plan.gather,
-            &plan.forward,
-            &plan.loss,
-            &plan.backward,
-            update,
-        ]);
+        self.submit(&[&plan.gather, &plan.forward, &t.loss, &t.backward, update]);
         Ok(())
     }
 
     /// Number of dispatches in one training step of `batch` (one submit).
     pub fn step_dispatches(&mut self, batch: usize) -> Result<usize> {
-        self.plan(batch)?;
+        self.training_plan(batch)?;
         Ok(self.plans[&batch].step_dispatches())
     }
 
@@ -373,17 +380,18 @@ impl Engine {
 
     /// Forward, loss and backward on the uploaded batch; `update` adds an optimizer step.
     pub fn grad_step(&mut self, batch: usize, update: bool) -> Result<()> {
-        self.plan(batch)?;
+        self.training_plan(batch)?;
         if update {
             self.write_step(0);
         }
         let plan = &self.plans[&batch];
+        let t = plan.training.as_ref().ok_or_else(no_training_plan)?;
         let step: &[Dispatch] = if update {
             std::slice::from_ref(self.optimizer_step())
         } else {
             &[]
         };
-        self.submit(&[&plan.forward, &plan.loss, &plan.backward, step]);
+        self.submit(&[&plan.forward, &t.loss, &t.backward, step]);
         Ok(())
     }
 
@@ -419,13 +427,27 @@ impl Engine {
         let n = x.len() / p;
         let mut scores = Vec::with_capacity(n);
         let mut recon = Vec::with_capacity(if keep_recon { x.len() } else { 0 });
+        let mut padded = Vec::new();
         for start in (0..n).step_by(self.max_batch) {
             let b = self.max_batch.min(n - start);
-            self.upload_batch(&x[start * p..(start + b) * p], b)?;
-            self.score_step(b)?;
-            scores.extend(self.errors(b)?);
+            let chunk = &x[start * p..(start + b) * p];
+            // A last, partial batch after full ones is padded to the full size: its plan is
+            // built already, where a plan of its own would compile every layer again. Samples
+            // are scored independently, so the padding changes nothing of the others.
+            let run = if b < self.max_batch && start > 0 {
+                padded.clear();
+                padded.extend_from_slice(chunk);
+                padded.resize(self.max_batch * p, 0.0);
+                self.upload_batch(&padded, self.max_batch)?;
+                self.max_batch
+            } else {
+                self.upload_batch(chunk, b)?;
+                b
+            };
+            self.score_step(run)?;
+            scores.extend(self.errors(run)?.into_iter().take(b));
             if keep_recon {
-                recon.extend(self.recon(b)?);
+                recon.extend_from_slice(&self.recon(run)?[..b * p]);
             }
         }
         Ok((scores, recon))
@@ -475,4 +497,9 @@ impl Engine {
             .queue
             .write_buffer(&self.exp_avg_sq, 0, bytemuck::cast_slice(v));
     }
+}
+
+/// A training step found its plan without the training half (`training_plan` builds it first).
+fn no_training_plan() -> Error {
+    Error::invalid("internal: a training step ran before its plan's backward pass was built")
 }

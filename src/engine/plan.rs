@@ -1,7 +1,9 @@
 //! A step plan: every dispatch of a training or scoring step for one batch size, built once.
 //! The data path of a training step reads top to bottom: gather the batch, each layer's forward,
 //! the fused loss, each layer's backward in reverse order, then the optimizer (its dispatch is
-//! the engine's, shared by every plan).
+//! the engine's, shared by every plan). The training half (loss with gradient, backward) is
+//! built the first time a step needs it: scoring never compiles it, which halves the start-up of
+//! `lamp score` (pipelines are most of it on lavapipe; BENCHMARKS.md).
 
 use super::layout::ActLayout;
 use crate::device::Device;
@@ -13,10 +15,16 @@ use crate::model::{Arch, LossConfig, ParamTable};
 pub(crate) struct Plan {
     pub gather: Vec<Dispatch>,
     pub forward: Vec<Dispatch>,
-    /// The loss with its gradient (training).
-    pub loss: Vec<Dispatch>,
     /// The loss without gradient (scoring: plain errors and the loss only).
     pub score_loss: Vec<Dispatch>,
+    /// The loss with its gradient and the backward pass, once a training step asked for them.
+    pub training: Option<Backprop>,
+}
+
+/// The training half of a plan.
+pub(crate) struct Backprop {
+    /// The loss with its gradient.
+    pub loss: Vec<Dispatch>,
     pub backward: Vec<Dispatch>,
 }
 
@@ -31,11 +39,11 @@ pub(crate) struct PlanInputs<'a> {
 }
 
 impl Plan {
+    /// The scoring half: gather, forward and the loss without gradient.
     pub fn build(p: &PlanInputs, batch: usize, gather: Vec<Dispatch>) -> Result<Plan> {
         let dev = p.dev;
         let b = batch as u32;
         let layers = p.arch.layers();
-        let n = layers.len();
         // Split-K where the device's policy says (GPUs: long reductions with few outputs).
         let (split, core) = (SplitK::for_device(dev), GemmCore::best(dev));
         let partials = p.layout.partials as u32;
@@ -48,21 +56,23 @@ impl Plan {
                     .dispatches(dev, &format!("{} forward", l.name))?,
             );
         }
-        // Training compares the reconstruction with the targets; scoring with the inputs.
-        let spec = |grad: bool| LossSpec {
-            loss: p.loss,
-            batch: b,
-            stats_batch: p.max_batch as u32,
-            shape: p.arch.input_shape(),
-            x_off: if grad { p.layout.target } else { p.layout.x } as u32,
-            y_off: p.layout.h[n - 1] as u32,
-            dz_off: p.layout.dz[n - 1] as u32,
-            scratch_off: p.layout.scratch as u32,
-            grad,
-            output_act: layers[n - 1].act,
-        };
-        let loss = spec(true).dispatches(dev)?;
-        let score_loss = spec(false).dispatches(dev)?;
+        Ok(Plan {
+            gather,
+            forward,
+            score_loss: loss_spec(p, b, false).dispatches(dev)?,
+            training: None,
+        })
+    }
+
+    /// The training half: the loss with its gradient and each layer's backward, last layer
+    /// first.
+    pub fn backprop(p: &PlanInputs, batch: usize) -> Result<Backprop> {
+        let dev = p.dev;
+        let b = batch as u32;
+        let layers = p.arch.layers();
+        let n = layers.len();
+        let (split, core) = (SplitK::for_device(dev), GemmCore::best(dev));
+        let partials = p.layout.partials as u32;
         let mut backward = Vec::new();
         for li in (0..n).rev() {
             let l = &layers[li];
@@ -87,17 +97,37 @@ impl Plan {
                 );
             }
         }
-        Ok(Plan {
-            gather,
-            forward,
-            loss,
-            score_loss,
+        Ok(Backprop {
+            loss: loss_spec(p, b, true).dispatches(dev)?,
             backward,
         })
     }
 
-    /// Dispatches of one training step, the optimizer's included.
+    /// Dispatches of one training step, the optimizer's included (the training half built).
     pub fn step_dispatches(&self) -> usize {
-        self.gather.len() + self.forward.len() + self.loss.len() + self.backward.len() + 1
+        let t = self.training.as_ref();
+        self.gather.len()
+            + self.forward.len()
+            + t.map_or(0, |t| t.loss.len() + t.backward.len())
+            + 1
+    }
+}
+
+/// The fused loss of a batch of `b`: training compares the reconstruction with the targets (and
+/// writes the gradient), scoring with the inputs.
+fn loss_spec(p: &PlanInputs, b: u32, grad: bool) -> LossSpec {
+    let layers = p.arch.layers();
+    let n = layers.len();
+    LossSpec {
+        loss: p.loss,
+        batch: b,
+        stats_batch: p.max_batch as u32,
+        shape: p.arch.input_shape(),
+        x_off: if grad { p.layout.target } else { p.layout.x } as u32,
+        y_off: p.layout.h[n - 1] as u32,
+        dz_off: p.layout.dz[n - 1] as u32,
+        scratch_off: p.layout.scratch as u32,
+        grad,
+        output_act: layers[n - 1].act,
     }
 }

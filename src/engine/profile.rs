@@ -11,7 +11,7 @@ impl Engine {
     /// them) the time is the compute pass's own, from timestamps written at its beginning and
     /// end; otherwise host clocks around submit and wait.
     pub fn profile_step(&mut self, batch: usize, reps: usize) -> Result<Vec<(String, f64, f64)>> {
-        self.plan(batch)?;
+        self.training_plan(batch)?;
         let timestamps = self
             .device
             .features
@@ -35,12 +35,16 @@ impl Engine {
         };
         let period_ns = self.device.queue.get_timestamp_period() as f64;
         let plan = &self.plans[&batch];
+        let (loss, backward) = plan
+            .training
+            .as_ref()
+            .map_or((&[][..], &[][..]), |t| (&t.loss[..], &t.backward[..]));
         let all: Vec<&Dispatch> = plan
             .gather
             .iter()
             .chain(&plan.forward)
-            .chain(&plan.loss)
-            .chain(&plan.backward)
+            .chain(loss)
+            .chain(backward)
             .chain(std::iter::once(self.optimizer_step()))
             .collect();
         let mut out = Vec::new();
