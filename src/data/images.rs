@@ -33,6 +33,8 @@ fn list(dir: &Path, recursive: bool) -> Result<Vec<PathBuf>> {
     }
     let mut v = Vec::new();
     let mut others = 0;
+    // Subfolders passed over (not recursive): named in the error when no image is found.
+    let mut skipped_folders = Vec::new();
     let mut folders = vec![dir.to_path_buf()];
     while let Some(folder) = folders.pop() {
         let rd = std::fs::read_dir(&folder)
@@ -46,6 +48,12 @@ fn list(dir: &Path, recursive: bool) -> Result<Vec<PathBuf>> {
                 v.push(p);
             } else if recursive && p.is_dir() && !p.is_symlink() {
                 folders.push(p);
+            } else if p.is_dir() {
+                skipped_folders.push(
+                    p.file_name()
+                        .map_or(String::new(), |n| format!("{}/", n.to_string_lossy())),
+                );
+                others += 1;
             } else {
                 others += 1;
             }
@@ -57,9 +65,29 @@ fn list(dir: &Path, recursive: bool) -> Result<Vec<PathBuf>> {
         } else {
             format!("no images among {others} entries")
         };
+        skipped_folders.sort();
+        let hint = match skipped_folders.len() {
+            0 => String::new(),
+            k => format!(
+                "; its subfolder{} {} {} not searched: name the folder of images itself{}",
+                if k == 1 { "" } else { "s" },
+                skipped_folders
+                    .iter()
+                    .take(4)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                if k == 1 { "is" } else { "are" },
+                if skipped_folders.iter().any(|f| f == "good/") {
+                    " (for an MVTec AD layout, the category's root)"
+                } else {
+                    ""
+                }
+            ),
+        };
         return Err(Error::file(
             dir,
-            format!("{what} (looked for {})", IMAGE_EXTENSIONS.join(", ")),
+            format!("{what} (looked for {}){hint}", IMAGE_EXTENSIONS.join(", ")),
         ));
     }
     v.sort();

@@ -250,6 +250,16 @@ pub fn data_sets(e: &Env) -> Vec<Case> {
         1,
         &["notes"],
     ));
+    // A folder whose images sit one level down (an MVTec category's train/): named.
+    let nested = d.join("nested");
+    let _ = std::fs::create_dir_all(nested.join("good"));
+    let _ = std::fs::copy(e.good.join("g0.png"), nested.join("good/g0.png"));
+    cases.push(case(
+        "train on a folder whose images are in a subfolder",
+        &[&"train", &nested, &"--out", &out],
+        1,
+        &["nested", "good/", "not searched"],
+    ));
     cases.push(case(
         "train on a missing folder",
         &[&"train", &d.join("nowhere"), &"--out", &out],
