@@ -100,6 +100,8 @@ pub fn run(adapter: Option<&str>, a: ScoreArgs) -> Result<ExitCode> {
     // The batch of a run over everything, so that every shard scores as that run would.
     let batch = a.batch.clamp(1, total);
     let mut det = Detector::from_checkpoint(device, ck, &a.model, batch)?;
+    // A shard scores in batches of the whole job's size, as the single run does.
+    det.engine().pad_batches = a.shard.is_some();
     if let Some(t) = a.threshold {
         det.set_threshold(t)?;
     }

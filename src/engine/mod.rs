@@ -36,6 +36,11 @@ pub struct Engine {
     /// The optimizer of `train_step` and `grad_step(.., true)`, with its hyper-parameters.
     pub optimizer: Optimizer,
     pub max_batch: usize,
+    /// Score every partial batch padded to `max_batch` (not only a last one after full ones), so
+    /// that every batch runs the one plan: results independent of how many images a call scores,
+    /// to the last bit on any device (a GPU may split a reduction differently at another batch
+    /// size). `lamp score --shard` sets it.
+    pub pad_batches: bool,
     pub layout: ActLayout,
     /// Optimizer steps taken.
     pub t: u32,
@@ -131,6 +136,7 @@ impl Engine {
             optimizer_steps,
             data: None,
             plans: HashMap::new(),
+            pad_batches: false,
             staging,
         };
         e.reset_stats();
@@ -434,7 +440,7 @@ impl Engine {
             // A last, partial batch after full ones is padded to the full size: its plan is
             // built already, where a plan of its own would compile every layer again. Samples
             // are scored independently, so the padding changes nothing of the others.
-            let run = if b < self.max_batch && start > 0 {
+            let run = if b < self.max_batch && (start > 0 || self.pad_batches) {
                 padded.clear();
                 padded.extend_from_slice(chunk);
                 padded.resize(self.max_batch * p, 0.0);
