@@ -7,8 +7,25 @@ use std::io::Write;
 use std::path::Path;
 
 /// Writes `bytes` to a temporary file beside `path`, fsyncs it, renames it over `path` and
-/// fsyncs the directory.
+/// fsyncs the directory. A `path` that exists must be a regular file (or a link to one, whose
+/// target is written): renaming over a device, FIFO or socket (`-o /dev/null` as root) would
+/// replace it.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let resolved;
+    let path =
+        match std::fs::metadata(path) {
+            Ok(m) if !m.is_file() => return Err(Error::file(
+                path,
+                "not a regular file (a folder, device, FIFO or socket): lamp writes its results \
+                 as whole files, renamed into place, which would replace it; name a file instead",
+            )),
+            Ok(_) if path.is_symlink() => {
+                resolved = std::fs::canonicalize(path)
+                    .map_err(|e| Error::file(path, format!("cannot resolve the link: {e}")))?;
+                resolved.as_path()
+            }
+            _ => path,
+        };
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => std::path::PathBuf::from("."),

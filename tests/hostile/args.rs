@@ -138,6 +138,8 @@ pub fn options(e: &Env) -> Vec<Case> {
         (vec!["--shard", "0/99999999999999999999"], 2, "--shard"),
         (vec!["--shard", "auto/4"], 1, "JOB_COMPLETION_INDEX"),
         (vec!["--json", "-o", out_dir], 1, out_dir),
+        // A device is refused, not replaced by a renamed file (as root, rename could).
+        (vec!["--json", "-o", "/dev/null"], 1, "not a regular file"),
     ] {
         let mut a: Vec<OsString> = vec!["score".into(), model.clone().into(), good.clone().into()];
         a.extend(extra.iter().map(OsString::from));
