@@ -401,6 +401,22 @@ fn shards_merge_into_the_single_run(d: &Path, model: &Path, root: &Path) {
         assert_eq!(names(&single_maps), names(&shard_maps));
         assert_eq!(names(&shard_maps).len(), 24 * 3);
     }
+    // With the inputs named, merge checks the parts are complete: a missing part is an error.
+    let parts: Vec<_> = (0..4).map(|i| d.join(format!("shard-{i}--json"))).collect();
+    run(lamp()
+        .arg("merge")
+        .args(&parts)
+        .arg("--inputs")
+        .args(&inputs));
+    let o = lamp()
+        .arg("merge")
+        .args(&parts[..3])
+        .arg("--inputs")
+        .args(&inputs)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("in no shard"), "{err}");
     // 30 shards of 24 images: shard 0 is empty, and says so.
     let empty = d.join("empty.jsonl");
     let o = run(&mut score(&["--json", "--shard", "0/30"], &empty));

@@ -13,5 +13,5 @@ export MODEL IMAGES RESULTS LAMP
 array=$(sbatch --parsable --array="0-$((SHARDS - 1))" --export=ALL "$here/score-array.sh")
 sbatch --dependency="afterok:${array}" --job-name=lamp-merge --export=ALL \
     --output=lamp-merge-%j.log \
-    --wrap="\"\$LAMP\" merge \"\$RESULTS\"/shard-*.jsonl -o \"\$RESULTS/scores.jsonl\""
+    --wrap="\"\$LAMP\" merge \"\$RESULTS\"/shard-*.jsonl --inputs \"\$IMAGES\" -o \"\$RESULTS/scores.jsonl\""
 echo "queued scoring array ${array} (${SHARDS} tasks) and its merge into $RESULTS/scores.jsonl"

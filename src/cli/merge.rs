@@ -4,7 +4,7 @@
 use super::score::CSV_HEADER;
 use clap::Args;
 use lamp::error::{Error, Result};
-use lamp::fsutil::{regular_file, write_atomic};
+use lamp::fsutil::{path_text, regular_file, write_atomic};
 use lamp::render::table;
 use std::path::{Path, PathBuf};
 
@@ -17,6 +17,10 @@ pub struct MergeArgs {
     /// Write the merged output to this file (atomically) instead of standard output.
     #[arg(short, long, value_name = "FILE")]
     out: Option<PathBuf>,
+    /// The inputs the shards were cut from (as given to `lamp score`): merge then checks that
+    /// every image was scored, and nothing else, so a missing or stale part is an error.
+    #[arg(long, value_name = "INPUTS", num_args = 1.., allow_hyphen_values = false)]
+    inputs: Vec<String>,
 }
 
 /// One scored image: its path (the sort key) and its record as the shard wrote it.
@@ -35,8 +39,19 @@ enum Line {
 pub fn run(a: MergeArgs) -> Result<()> {
     let mut records = Vec::new();
     let mut csv = None;
+    let mut seen = std::collections::HashMap::new();
     for (k, file) in a.shards.iter().enumerate() {
         regular_file(file)?;
+        let id = std::fs::canonicalize(file).unwrap_or_else(|_| file.clone());
+        if let Some(first) = seen.insert(id, k) {
+            return Err(Error::file(
+                file,
+                format!(
+                    "given twice (also as {}): each shard's output once",
+                    a.shards[first].display()
+                ),
+            ));
+        }
         let bytes =
             std::fs::read(file).map_err(|e| Error::file(file, format!("cannot read: {e}")))?;
         let text = String::from_utf8(bytes)
@@ -44,7 +59,20 @@ pub fn run(a: MergeArgs) -> Result<()> {
         if text.trim().is_empty() {
             continue;
         }
-        let is_csv = !text.trim_start().starts_with('{');
+        let first_line = text.trim_start().lines().next().unwrap_or_default();
+        let is_csv = if first_line.starts_with('{') {
+            false
+        } else if first_line.trim_end() == CSV_HEADER.join(",") {
+            true
+        } else {
+            return Err(Error::file(
+                file,
+                format!(
+                    "neither JSON lines nor CSV of lamp score (its first line: {:?})",
+                    first_line.chars().take(60).collect::<String>()
+                ),
+            ));
+        };
         if *csv.get_or_insert(is_csv) != is_csv {
             return Err(Error::file(
                 file,
@@ -73,11 +101,10 @@ pub fn run(a: MergeArgs) -> Result<()> {
             ));
         }
     }
-    eprintln!(
-        "lamp: merged {} images from {} file(s)",
-        records.len(),
-        a.shards.len()
-    );
+    if !a.inputs.is_empty() {
+        check_complete(&a.inputs, &records)?;
+    }
+    let count = records.len();
     let bytes = if csv == Some(true) {
         let rows: Vec<Vec<String>> = records
             .into_iter()
@@ -98,9 +125,53 @@ pub fn run(a: MergeArgs) -> Result<()> {
         s.into_bytes()
     };
     match &a.out {
-        Some(path) => write_atomic(path, &bytes),
-        None => out!("{}", String::from_utf8_lossy(&bytes)),
+        Some(path) => write_atomic(path, &bytes)?,
+        None => out!("{}", String::from_utf8_lossy(&bytes))?,
     }
+    eprintln!(
+        "lamp: merged {count} images from {} file(s)",
+        a.shards.len()
+    );
+    Ok(())
+}
+
+/// Every image of `inputs` is in `records` and nothing else is.
+fn check_complete(inputs: &[String], records: &[Record]) -> Result<()> {
+    let want: std::collections::BTreeSet<String> = lamp::data::inputs::expand_inputs(inputs)?
+        .iter()
+        .map(|p| path_text(p))
+        .collect();
+    let got: std::collections::BTreeSet<String> = records.iter().map(|r| r.path.clone()).collect();
+    let missing: Vec<&String> = want.difference(&got).collect();
+    let extra: Vec<&String> = got.difference(&want).collect();
+    if missing.is_empty() && extra.is_empty() {
+        return Ok(());
+    }
+    let list = |v: &[&String]| {
+        let shown: Vec<&str> = v.iter().take(3).map(|s| s.as_str()).collect();
+        format!(
+            "{}{}",
+            shown.join(", "),
+            if v.len() > 3 { ", …" } else { "" }
+        )
+    };
+    let mut parts = Vec::new();
+    if !missing.is_empty() {
+        parts.push(format!(
+            "{} of the {} input images are in no shard ({}): a shard is missing or failed",
+            missing.len(),
+            want.len(),
+            list(&missing)
+        ));
+    }
+    if !extra.is_empty() {
+        parts.push(format!(
+            "{} scored images are not among the inputs ({}): a shard was cut from other inputs",
+            extra.len(),
+            list(&extra)
+        ));
+    }
+    Err(Error::invalid(format!("--inputs: {}", parts.join("; "))))
 }
 
 fn read_json(file: &Path, text: &str, from: usize, records: &mut Vec<Record>) -> Result<()> {

@@ -70,7 +70,7 @@ enum Cmd {
     /// Join the outputs of `lamp score --shard I/N` (JSON lines or CSV) into the output of one
     /// run over all the inputs.
     #[command(
-        after_help = "Examples:\n  for i in 0 1 2 3; do lamp score parts.safetensors line/ --shard $i/4 --json -o shard-$i.jsonl & done; wait\n  lamp merge shard-*.jsonl -o scores.jsonl\n  lamp score parts.safetensors line/ --shard auto/16 --csv -o /results/shard-$JOB_COMPLETION_INDEX.csv   # in a Kubernetes Indexed Job\n  lamp merge /results/shard-*.csv > scores.csv"
+        after_help = "Examples:\n  for i in 0 1 2 3; do lamp score parts.safetensors line/ --shard $i/4 --json -o shard-$i.jsonl & done; wait\n  lamp merge shard-*.jsonl -o scores.jsonl\n  lamp merge shard-*.jsonl --inputs line/ -o scores.jsonl   # and check that no part is missing\n  lamp score parts.safetensors line/ --shard auto/16 --csv -o /results/shard-$JOB_COMPLETION_INDEX.csv   # in a Kubernetes Indexed Job\n  lamp merge /results/shard-*.csv > scores.csv"
     )]
     Merge(merge::MergeArgs),
     /// What a checkpoint holds: model, layers, loss, training recipe and history, held-out
@@ -195,7 +195,7 @@ fn message(e: &Error) -> String {
     let text = match e {
         Error::Unfinished { path, epochs_done } => format!(
             "{}: training stopped after epoch {epochs_done} and was never calibrated; finish it \
-             with `lamp train ... --out {} --resume`",
+             by running its `lamp train` command again with `--resume` (it writes --out {})",
             path.display(),
             train::out_of_partial(path).display()
         ),
@@ -247,7 +247,7 @@ mod tests {
             path: "m.safetensors".into(),
             epochs_done: "2".into(),
         };
-        assert!(message(&e).ends_with("--out m.safetensors --resume`"));
+        assert!(message(&e).contains("--resume` (it writes --out m.safetensors)"));
         let e = Error::NoAdapter(lamp::device::NO_ADAPTER_HINT.into());
         assert!(message(&e).contains("(--adapter or WGPU_ADAPTER_NAME)"));
         let e = Error::Device("`lr` in a driver's words stays as it is".into());

@@ -215,6 +215,16 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
             let done: String = ck.metadata.get("epochs_done").cloned().unwrap_or_default();
             eprintln!("lamp: resuming {} after epoch {done}", from.display());
         }
+        // A resume with another length also changes the learning-rate schedule: say so.
+        let started: Option<serde_json::Value> = ck.meta("train");
+        let planned = started.as_ref().and_then(|t| t["epochs"].as_u64());
+        let now = opts.resolved(&device, data.len()).train.epochs as u64;
+        if let Some(planned) = planned.filter(|&p| p != now) {
+            eprintln!(
+                "lamp: warning: {} was started as a run of {planned} epochs; this one goes to                  {now} (its learning-rate schedule follows the new length). Give --epochs                  {planned} to finish the run as started",
+                from.display()
+            );
+        }
         Some(ck)
     } else {
         None
@@ -231,10 +241,9 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
         if let Error::Interrupted { epochs_done, .. } = e {
             if partial.is_file() && *epochs_done > 0 {
                 eprintln!(
-                    "lamp: the snapshot after epoch {epochs_done} is in {}; continue with \
-                     `lamp train ... --out {} --resume`",
+                    "lamp: the snapshot after epoch {epochs_done} is in {}; continue with: {}",
                     partial.display(),
-                    a.out.display()
+                    resume_command()
                 );
             } else {
                 eprintln!("lamp: stopped in the first epoch: nothing was saved");
@@ -409,4 +418,24 @@ fn sibling(p: &Path, suffix: &str) -> PathBuf {
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "model".into());
     p.with_file_name(format!("{stem}.{suffix}"))
+}
+
+/// This process's own command line with `--resume` added: what continues an interrupted run
+/// with the same options. Arguments are quoted for a POSIX shell where they need it.
+fn resume_command() -> String {
+    let quote = |a: String| {
+        let plain = !a.is_empty()
+            && a.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_-./:=,+@%".contains(c));
+        if plain {
+            a
+        } else {
+            format!("'{}'", a.replace('\'', r"'\''"))
+        }
+    };
+    let mut args: Vec<String> = std::env::args().map(quote).collect();
+    if !args.iter().any(|a| a == "--resume") {
+        args.push("--resume".into());
+    }
+    args.join(" ")
 }

@@ -155,6 +155,8 @@ pub fn options(e: &Env) -> Vec<Case> {
     // `lamp merge` of what is not a shard's output.
     let bad_csv = d.join("not-scores.csv");
     let _ = std::fs::write(&bad_csv, "name,value\na.png,1\n");
+    let notes_file = d.join("notes.txt");
+    let _ = std::fs::write(&notes_file, "garbage line\n");
     let bad_json = d.join("not-scores.jsonl");
     let _ = std::fs::write(&bad_json, "{\"score\": 1}\n");
     for (name, file, needle) in [
@@ -165,8 +167,13 @@ pub fn options(e: &Env) -> Vec<Case> {
             d.join("nowhere.jsonl"),
             "nowhere.jsonl",
         ),
-        ("merge a CSV of another header", bad_csv, "header"),
+        ("merge a CSV of another header", bad_csv, "name,value"),
         ("merge JSON lines without paths", bad_json, "line 1"),
+        (
+            "merge a text file",
+            notes_file.clone(),
+            "neither JSON lines nor CSV",
+        ),
     ] {
         cases.push(case(name, &[&"merge", &file], 1, &[needle]));
     }
