@@ -139,8 +139,8 @@ fn mvtec_tree_train_eval_score() {
     assert_eq!(m["counts"]["images"], 24);
     // The pictures decode and have the sizes the report promises.
     let dims = |p: &Path| image::image_dimensions(p).unwrap();
-    assert_eq!(dims(&out.join("roc.png")), (580, 440));
-    assert_eq!(dims(&out.join("hist.png")), (720, 440));
+    assert_eq!(dims(&out.join("roc.png")), (640, 440));
+    assert_eq!(dims(&out.join("hist.png")), (640, 440));
     let panels: Vec<_> = std::fs::read_dir(out.join("panels"))
         .unwrap()
         .map(|e| e.unwrap().path())

@@ -90,7 +90,8 @@ fn evaluate(
         data,
         loss,
         recipe,
-        sigma: det.score_config().sigma,
+        score: *det.score_config(),
+        checks: model_checks(det.checkpoint(), &cal),
     };
     eval_report::write(out, &ev, test, &cal, &labels, panels)
 }
@@ -165,4 +166,30 @@ pub fn demo(adapter: Option<&str>, a: DemoArgs) -> Result<()> {
         report_dir.join("report.html").display()
     )?;
     Ok(())
+}
+
+/// What training and calibration said about the model, for the report's reader: a model on the
+/// mean-image plateau, a threshold from few images.
+fn model_checks(ck: &Checkpoint, cal: &lamp::detect::Calibration) -> Vec<String> {
+    let mut checks = Vec::new();
+    if let Some(h) = ck.meta::<lamp::detect::HeldOut>("held_out") {
+        if h.ratio() > lamp::detect::HeldOut::PLATEAU {
+            checks.push(format!(
+                "on its held-out normal images the model's error was {:.0}% of the mean \
+                 training image's ({:.5} against {:.5}): it learnt little beyond the mean image, \
+                 and scores much as that model-free baseline would",
+                100.0 * h.ratio(),
+                h.model_error,
+                h.mean_image_error
+            ));
+        }
+    }
+    if cal.count < lamp::detect::MIN_CALIBRATION_IMAGES {
+        checks.push(format!(
+            "the threshold comes from only {} held-out images: recalibrate on more normal \
+             images (lamp calibrate) before trusting the verdicts",
+            cal.count
+        ));
+    }
+    checks
 }

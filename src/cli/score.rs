@@ -17,7 +17,8 @@ use std::process::ExitCode;
 pub struct ScoreArgs {
     /// Checkpoint written by `lamp train`.
     model: PathBuf,
-    /// Image files, folders of images, or patterns with * and ?.
+    /// Image files, folders of images (with their subfolders), or glob patterns (*, ?, [...],
+    /// ** in any part of the path).
     #[arg(required = true)]
     inputs: Vec<String>,
     /// One JSON object per image (JSONL).
@@ -35,6 +36,7 @@ pub struct ScoreArgs {
     /// Skip images that cannot be read (with a warning) instead of stopping.
     #[arg(long)]
     skip_bad: bool,
+    /// Images scored per GPU launch (fewer when there are fewer images).
     #[arg(long, value_parser = super::args::whole::<usize>, default_value_t = SCORE_BATCH)]
     batch: usize,
     /// Use this threshold instead of the calibrated one.

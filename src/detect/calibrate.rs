@@ -1,7 +1,6 @@
 //! The decision threshold, calibrated on normal images and stored in the checkpoint (metadata
 //! key `calibration`). An image is anomalous when its score > threshold (PyOD's convention); its
-//! normalised score (score − threshold) / (max − min) + 0.5, clipped to [0, 1], maps the
-//! threshold to 0.5 (anomalib's convention), with min and max over the calibration images.
+//! normalised score maps the threshold to 0.5 (anomalib's convention; `Calibration::normalise`).
 
 use super::metrics::{population_mean_std, quantile};
 use crate::error::{Error, Result};
@@ -128,9 +127,18 @@ impl Calibration {
         })
     }
 
+    /// The score on [0, 1] with the threshold t at 0.5: 0.5·s/t up to it (0 for a perfect
+    /// reconstruction), 1 − 0.5·e^(−(s − t)/t) above it (2t ↦ 0.82, 3t ↦ 0.93). Monotone in the
+    /// score and relative to the threshold alone, so it neither saturates where scores still
+    /// differ (a linear map over the calibration's narrow min–max span put most images at 0 or
+    /// 1) nor depends on how spread the held-out scores happened to be.
     pub fn normalise(&self, raw: f32) -> f32 {
-        let span = (self.max - self.min).max(f32::EPSILON);
-        ((raw - self.threshold) / span + 0.5).clamp(0.0, 1.0)
+        let t = self.threshold.max(f32::MIN_POSITIVE);
+        if raw <= t {
+            (0.5 * raw / t).clamp(0.0, 0.5)
+        } else {
+            (1.0 - 0.5 * (-(raw - t) / t).exp()).clamp(0.5, 1.0)
+        }
     }
 
     pub fn is_anomalous(&self, raw: f32) -> bool {
@@ -148,6 +156,16 @@ mod tests {
         let c = Calibration::fit(&s, &s, ThresholdMethod::Quantile, 0.01, 3.0, "held-out").unwrap();
         assert!((c.threshold - 0.9801).abs() < 1e-4, "{}", c.threshold);
         assert_eq!(c.normalise(c.threshold), 0.5);
+        let t = c.threshold;
+        assert_eq!(c.normalise(0.0), 0.0);
+        assert!((c.normalise(t / 2.0) - 0.25).abs() < 1e-6);
+        assert!((c.normalise(2.0 * t) - (1.0 - 0.5 * (-1.0f32).exp())).abs() < 1e-6);
+        // Monotone, and still telling scores apart far above the threshold.
+        let v: Vec<f32> = [0.1, 0.5, 0.9, 1.0, 1.5, 3.0, 5.0]
+            .iter()
+            .map(|&x| c.normalise(x * t))
+            .collect();
+        assert!(v.windows(2).all(|w| w[0] < w[1]), "{v:?}");
         assert!(c.is_anomalous(0.99) && !c.is_anomalous(0.5));
         let k = Calibration::fit(&s, &s, ThresholdMethod::Sigma, 0.01, 2.0, "held-out").unwrap();
         let (m, sd) = population_mean_std(&s);

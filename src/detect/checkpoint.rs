@@ -144,7 +144,7 @@ impl Checkpoint {
                 .map_err(|e| Error::invalid(format!("unreadable architecture in metadata: {e}")))?,
             (None, Some(a)) => a.clone(),
             (None, None) => return Err(Error::invalid(
-                "no architecture in the metadata (a bare tensor file); say which it holds (`arch`)",
+                "no architecture in the metadata: a bare tensor file, not a checkpoint of lamp train (lamp grad and lamp train --resume take such a file with `arch`)",
             )),
         };
         arch.check()?;

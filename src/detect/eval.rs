@@ -207,7 +207,8 @@ impl Evaluation {
                 "threshold": cal.threshold,
                 "method": cal.method,
                 "contamination": cal.contamination,
-                "precision": prec, "recall": rec, "f1": f1_cal,
+                // Precision is undefined when nothing is flagged: null, not 0.
+                "precision": (tp + fp > 0).then_some(prec), "recall": rec, "f1": f1_cal,
                 "true_positives": tp, "false_positives": fp,
                 "true_negatives": tn, "false_negatives": fn_,
             },

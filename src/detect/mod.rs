@@ -24,7 +24,7 @@ pub mod train;
 
 pub use calibrate::{Calibration, ThresholdMethod};
 pub use checkpoint::{Checkpoint, Patches};
-pub use fit::{fit_on, FitOptions};
+pub use fit::{fit_on, FitOptions, HeldOut, MIN_CALIBRATION_IMAGES};
 pub use score::{Aggregate, ScoreConfig};
 pub use train::{EpochReport, Progress, TrainConfig, STOP_SIGNAL};
 

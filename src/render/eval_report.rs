@@ -9,6 +9,7 @@ use super::picture::{map_vmax, panel, png_bytes, Caption};
 use super::plot;
 use crate::data::TestSet;
 use crate::detect::eval::Evaluation;
+use crate::detect::score::{Aggregate, ScoreConfig};
 use crate::detect::{metrics, Calibration};
 use crate::error::Result;
 use crate::fsutil::{ensure_dir, write_atomic};
@@ -22,8 +23,37 @@ pub struct Labels<'a> {
     pub loss: LossConfig,
     /// How the model was trained (the checkpoint's `train` metadata), where it says.
     pub recipe: Option<serde_json::Value>,
-    /// The maps' smoothing σ in pixels (the model's score settings).
-    pub sigma: f32,
+    /// How the model scores: aggregate, top-k fraction, the maps' smoothing σ in pixels.
+    pub score: ScoreConfig,
+    /// Warnings about the model itself (training that stayed on the mean-image plateau, a
+    /// threshold from few images), shown at the top of the reports.
+    pub checks: Vec<String>,
+}
+
+/// How images are scored, in words.
+pub fn describe_score(c: &ScoreConfig) -> String {
+    let what = match c.aggregate {
+        Aggregate::Topk => format!("mean of the map's top {}% of pixels", c.top_k * 100.0),
+        a => a.describe().to_string(),
+    };
+    format!("{what}; maps smoothed with σ = {} px", c.sigma)
+}
+
+/// The training recipe's main settings in one line, where the checkpoint has them.
+fn describe_recipe(recipe: &serde_json::Value) -> Option<String> {
+    let parts: Vec<String> = [
+        ("epochs", "epochs"),
+        ("batch", "batch"),
+        ("lr", "learning rate"),
+        ("schedule", "schedule"),
+    ]
+    .iter()
+    .filter_map(|(k, name)| {
+        let v = &recipe[*k];
+        (!v.is_null()).then(|| format!("{name} {}", v.to_string().trim_matches('"')))
+    })
+    .collect();
+    (!parts.is_empty()).then(|| parts.join(", "))
 }
 
 /// Writes the report of `ev` on `t` into `out`, with panels of the `panels` highest-scored
@@ -80,7 +110,7 @@ pub fn write(
     )?;
     write_atomic(
         &out.join("hist.png"),
-        &png_bytes(&histogram(scores, &t.anomalous, cal.threshold).png()?)?,
+        &png_bytes(&histogram(scores, &t.anomalous, cal.threshold, &labels.score).png()?)?,
     )?;
     write_panels_and_md(out, ev, t, cal, labels, panels)?;
     Ok(m)
@@ -151,7 +181,7 @@ fn write_panels_and_md(
     )?;
     let charts = [
         roc_chart(scores, &t.anomalous, ev.image_auroc).svg()?,
-        histogram(scores, &t.anomalous, cal.threshold).svg()?,
+        histogram(scores, &t.anomalous, cal.threshold, &labels.score).svg()?,
     ];
     write_atomic(
         &out.join("report.html"),
@@ -200,6 +230,11 @@ impl Report<'_> {
             ),
             num(ev.f1_max.map(|(v, _)| v)),
         ));
+        let at_threshold = if ev.predicted == 0 {
+            format!("nothing flagged: precision undefined, recall {rec:.3}")
+        } else {
+            format!("precision {prec:.3}, recall {rec:.3}, F1 {f1_cal:.3}")
+        };
         rows.push((
             format!(
                 "calibrated threshold {:.5} ({}, contamination {})",
@@ -207,7 +242,7 @@ impl Report<'_> {
                 cal.method.name(),
                 cal.contamination
             ),
-            format!("precision {prec:.3}, recall {rec:.3}, F1 {f1_cal:.3}"),
+            at_threshold,
         ));
         rows.push((
             "images (normal / anomalous / flagged)".into(),
@@ -240,16 +275,26 @@ impl Report<'_> {
              Every heat map uses one colour scale: 0 (dark blue) to {:.4} (dark red), the \
              largest smoothed pixel value of the held-out normal images (at least twice the \
              pixel threshold); larger values are drawn dark red.",
-            self.cal.pixel_threshold, self.labels.sigma, self.vmax
+            self.cal.pixel_threshold, self.labels.score.sigma, self.vmax
         )
     }
 
     fn markdown(&self, panels: &[PanelFile]) -> String {
         let l = self.labels;
         let mut md = format!(
-            "# lamp evaluation\n\nModel: `{}`  \nData: `{}`  \nLoss: {}\n\n",
-            l.model, l.data, l.loss
+            "# lamp evaluation\n\nModel: `{}`  \nData: `{}`  \nLoss: {}  \nScore: {}  \n",
+            l.model,
+            l.data,
+            l.loss,
+            describe_score(&l.score)
         );
+        if let Some(r) = l.recipe.as_ref().and_then(describe_recipe) {
+            md += &format!("Training: {r}  \n");
+        }
+        md += "\n";
+        for c in &l.checks {
+            md += &format!("> **Warning:** {c}\n\n");
+        }
         md += "| metric | value |\n|---|---|\n";
         for (k, v) in self.summary() {
             md += &format!("| {k} | {v} |\n");
@@ -274,14 +319,25 @@ impl Report<'_> {
     fn html(&self, charts: &[String], panels: &[PanelFile]) -> String {
         let l = self.labels;
         let mut page = Page::new("lamp evaluation");
-        page.table(
-            &[],
-            &[
-                vec![Cell::Text("model".into()), Cell::Text(l.model.into())],
-                vec![Cell::Text("data".into()), Cell::Text(l.data.into())],
-                vec![Cell::Text("loss".into()), Cell::Text(l.loss.to_string())],
+        let mut about = vec![
+            vec![Cell::Text("model".into()), Cell::Text(l.model.into())],
+            vec![Cell::Text("data".into()), Cell::Text(l.data.into())],
+            vec![Cell::Text("loss".into()), Cell::Text(l.loss.to_string())],
+            vec![
+                Cell::Text("score".into()),
+                Cell::Text(describe_score(&l.score)),
             ],
-        );
+        ];
+        if let Some(r) = l.recipe.as_ref().and_then(describe_recipe) {
+            about.push(vec![Cell::Text("training".into()), Cell::Text(r)]);
+        }
+        page.table(&[], &about);
+        for c in &l.checks {
+            page.raw(&format!(
+                "<p class=\"warn\"><b>Warning:</b> {}</p>",
+                html::escape(c)
+            ));
+        }
         page.begin_row();
         page.h2("Metrics");
         let rows: Vec<Vec<Cell>> = self
@@ -337,7 +393,7 @@ pub fn roc_chart(scores: &[f32], labels: &[bool], auroc: Option<f64>) -> Chart {
         auroc.map_or("n/a".into(), |a| format!("{a:.4}"))
     );
     let mut c = Chart::new(
-        580,
+        640,
         440,
         &title,
         "false-positive rate",
@@ -353,7 +409,7 @@ pub fn roc_chart(scores: &[f32], labels: &[bool], auroc: Option<f64>) -> Chart {
     c
 }
 
-pub fn histogram(scores: &[f32], labels: &[bool], threshold: f32) -> Chart {
+pub fn histogram(scores: &[f32], labels: &[bool], threshold: f32, score: &ScoreConfig) -> Chart {
     let lo = scores.iter().copied().fold(f32::INFINITY, f32::min) as f64;
     let hi =
         (scores.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64).max(threshold as f64);
@@ -374,10 +430,10 @@ pub fn histogram(scores: &[f32], labels: &[bool], threshold: f32) -> Chart {
     let (n, a) = (count(false), count(true));
     let top = n.iter().chain(&a).copied().fold(0.0, f64::max).max(1e-9) * 1.1;
     let mut c = Chart::new(
-        720,
+        640,
         440,
         "score distribution",
-        "score (plain error)",
+        &format!("score ({})", score.aggregate.describe()),
         "fraction",
         (lo, hi),
         (0.0, top),

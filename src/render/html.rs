@@ -29,7 +29,8 @@ align-items:flex-start}.charts{display:grid;grid-template-columns:repeat(auto-fi
 minmax(420px,1fr));gap:16px}.charts svg{width:100%;height:auto}.pictures{display:flex;\
 flex-wrap:wrap;gap:12px 24px}figure{margin:8px 0}figure img{max-width:100%}figcaption{color:#555;\
 font-size:13px;max-width:640px}.bad{color:#c62828;font-weight:bold}.ok{color:#2e7d32}\
-.note{color:#555}code{background:#f3f3f3;padding:1px 4px}";
+.note{color:#555}.warn{background:#fff4e5;border-left:4px solid #e65100;padding:8px 12px}\
+code{background:#f3f3f3;padding:1px 4px}";
 
 /// An HTML page being written.
 pub struct Page {
