@@ -139,7 +139,7 @@ fn sigkill_never_corrupts_and_resume_finishes() {
                         path.as_os_str(),
                         good.as_os_str(),
                     ],
-                    &["--resume", "killed.safetensors --resume"],
+                    &["--resume", "it writes --out", "killed.safetensors"],
                 );
             }
         }

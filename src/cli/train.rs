@@ -329,6 +329,27 @@ fn model_and_size(a: &TrainArgs, shape: Option<&ImageShape>) -> Result<(Arch, u3
 pub fn progress_printer(quiet: bool) -> impl FnMut(Progress) {
     let tty = std::io::stderr().is_terminal();
     let start = std::time::Instant::now();
+    // The first epoch this process trains (a resumed run starts past 0): the time to go is
+    // extrapolated from this process's own epochs.
+    let mut first: Option<f64> = None;
+    // `done`: epochs done (fractional); `current`: the epoch under way (from 0).
+    let mut eta = move |done: f64, current: u32, epochs: u32| -> String {
+        let from = *first.get_or_insert(current as f64);
+        let here = done - from;
+        if here <= 0.0 {
+            return String::new();
+        }
+        let left = start.elapsed().as_secs_f64() / here * (epochs as f64 - done).max(0.0);
+        match left {
+            s if s >= 3600.0 => format!(
+                " ETA {:.0} h {:02.0} min",
+                (s / 3600.0).floor(),
+                (s % 3600.0) / 60.0
+            ),
+            s if s >= 120.0 => format!(" ETA {:.0} min", s / 60.0),
+            s => format!(" ETA {s:.0} s"),
+        }
+    };
     move |p| {
         if quiet {
             return;
@@ -342,10 +363,9 @@ pub fn progress_printer(quiet: bool) -> impl FnMut(Progress) {
                 loss,
                 images_per_s,
             } if tty => {
-                let done = epoch as f64 + step as f64 / steps as f64;
-                let eta = start.elapsed().as_secs_f64() / done * (epochs as f64 - done);
+                let eta = eta(epoch as f64 + step as f64 / steps as f64, epoch, epochs);
                 eprint!(
-                    "\r  epoch {}/{epochs} step {step}/{steps} loss {loss:.6} {images_per_s:.0} img/s ETA {eta:.0} s   ",
+                    "\r  epoch {}/{epochs} step {step}/{steps} loss {loss:.6} {images_per_s:.0} img/s{eta}   ",
                     epoch + 1
                 );
             }
@@ -357,8 +377,13 @@ pub fn progress_printer(quiet: bool) -> impl FnMut(Progress) {
                 let held_out = r
                     .held_out_error
                     .map_or(String::new(), |v| format!(" held-out {v:.6}"));
+                let eta = if r.epoch < epochs {
+                    eta(r.epoch as f64, r.epoch.saturating_sub(1), epochs)
+                } else {
+                    String::new()
+                };
                 eprintln!(
-                    "  epoch {}/{epochs} loss {:.6}{held_out} clamps {} {:.1} s {:.0} img/s        ",
+                    "  epoch {}/{epochs} loss {:.6}{held_out} clamps {} {:.1} s {:.0} img/s{eta}        ",
                     r.epoch, r.mean_loss, r.clamps, r.seconds, r.images_per_s
                 );
             }
