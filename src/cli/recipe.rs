@@ -101,6 +101,16 @@ pub fn from_matches(cmd: &Command, m: &ArgMatches) -> String {
             out += &format!("{key} = {}\n", m.get_flag(id));
             continue;
         }
+        // With the model chosen from the images, the conv-ae shape defaults say nothing.
+        let auto = m
+            .get_raw("arch")
+            .and_then(|mut v| v.next())
+            .is_none_or(|v| v == "auto");
+        let shape = matches!(id, "size" | "channels" | "stages" | "latent");
+        if auto && shape && m.value_source(id) == Some(clap::parser::ValueSource::DefaultValue) {
+            out += &format!("# {key}: chosen from the images (arch auto)\n");
+            continue;
+        }
         match m.get_raw(id) {
             Some(values) => {
                 let v: Vec<String> = values.map(|v| v.to_string_lossy().into_owned()).collect();
