@@ -142,6 +142,11 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
         device_data_limit: a.device_data_mb << 20,
         aggregate: a.score_agg,
         top_k: a.top_k,
+        // In every snapshot too: an interrupted run's says what it was trained on and how.
+        metadata: [("data", a.data.clone()), ("recipe", recipe.clone())]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
     };
     // Option errors first, before any file is read.
     opts.check()?;
@@ -229,7 +234,7 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
     } else {
         None
     };
-    let (mut ck, reports) = detect::fit_on(
+    let (ck, reports) = detect::fit_on(
         device,
         &data,
         &opts,
@@ -250,8 +255,6 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
             }
         }
     })?;
-    ck.metadata.insert("data".into(), a.data.clone());
-    ck.metadata.insert("recipe".into(), recipe);
     save_model(&ck, &reports, &a.out)?;
     match std::fs::remove_file(&partial) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {

@@ -43,6 +43,10 @@ pub struct FitOptions {
     /// model's size).
     pub aggregate: Aggregate,
     pub top_k: f64,
+    /// Extra checkpoint metadata (the command line's data and recipe), written into every
+    /// snapshot as well as the final model, so that an interrupted run's snapshot says what it
+    /// was trained on and how to continue it.
+    pub metadata: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for FitOptions {
@@ -60,6 +64,7 @@ impl Default for FitOptions {
             device_data_limit: 2048 << 20,
             aggregate: Aggregate::Mean,
             top_k: ScoreConfig::default().top_k,
+            metadata: Default::default(),
         }
     }
 }
@@ -193,6 +198,7 @@ fn snapshot(
         exp_avg: m,
         exp_avg_sq: v,
     });
+    ck.metadata.extend(o.metadata.clone());
     ck.metadata.insert("train".into(), to_json(&o.train)?);
     ck.metadata
         .insert("epochs_done".into(), reports.len().to_string());
