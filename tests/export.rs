@@ -139,6 +139,20 @@ fn exported_file_holds_the_contract_the_parameters_and_the_network() {
     let model = d.join("tshirt.safetensors");
     ck.save(&model).unwrap();
     let out = d.join("sub").join("tshirt.onnx");
+    // A missing folder is refused (more often a typo than a wish), not created.
+    let o = lamp()
+        .arg("export")
+        .arg(&model)
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("no such folder"),
+        "{err}"
+    );
+    std::fs::create_dir_all(d.join("sub")).unwrap();
     let run = lamp()
         .arg("export")
         .arg(&model)

@@ -96,3 +96,29 @@ pub fn whole<T: TryFrom<u64>>(s: &str) -> std::result::Result<T, String> {
         .and_then(|v| T::try_from(v).ok())
         .ok_or_else(|| format!("{v} is too large"))
 }
+
+/// Fails before any work when the output file `out` (of `--out`/`-o`) cannot be written: a
+/// folder, a missing or read-only folder. A missing folder is not created: it is more often a
+/// typo than a wish.
+pub fn check_writable(out: &std::path::Path) -> Result<()> {
+    use lamp::Error;
+    use std::path::Path;
+    if out.is_dir() {
+        return Err(Error::file(
+            out,
+            "is a folder; --out (-o) names a file to write",
+        ));
+    }
+    let dir = match out.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        return Err(Error::file(dir, "no such folder (for --out)"));
+    }
+    let probe = dir.join(format!(".lamp-probe-{}", std::process::id()));
+    std::fs::write(&probe, b"")
+        .map_err(|e| Error::file(dir, format!("cannot write here (for --out): {e}")))?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}

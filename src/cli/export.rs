@@ -45,6 +45,7 @@ pub fn run(a: ExportArgs) -> Result<()> {
             format!("cannot write: {} is not a folder", path_text(dir)),
         ));
     }
+    super::args::check_writable(&a.out)?;
     let Format::Onnx = a.format;
     let model = onnx::model(&ck, &a.model)?;
     fsutil::remove_stale_temps(&a.out);

@@ -37,6 +37,9 @@ enum Line {
 }
 
 pub fn run(a: MergeArgs) -> Result<()> {
+    if let Some(out) = &a.out {
+        super::args::check_writable(out)?;
+    }
     let mut records = Vec::new();
     let mut csv = None;
     let mut seen = std::collections::HashMap::new();

@@ -60,6 +60,9 @@ pub fn run(adapter: Option<&str>, a: ScoreArgs) -> Result<ExitCode> {
     if a.batch == 0 {
         return Err(Error::setting("batch", "must be at least 1"));
     }
+    if let Some(out) = &a.out {
+        super::args::check_writable(out)?;
+    }
     let ck = Checkpoint::load(&a.model, None)?;
     ck.trained(&a.model)?;
     let arch = ck.arch.clone();

@@ -153,7 +153,7 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
     if a.batch == Some(0) {
         return Err(Error::setting("batch", "must be at least 1"));
     }
-    check_writable(&a.out)?;
+    super::args::check_writable(&a.out)?;
     // One run per --out: a second would overwrite the first's snapshots in turn.
     let _lock = lock_exclusive(&a.out, "model")?;
     // Snapshots between epochs go beside --out, which keeps the last finished model until this
@@ -415,28 +415,6 @@ pub fn out_of_partial(p: &Path) -> PathBuf {
         }
         _ => p.to_path_buf(),
     }
-}
-
-/// Fails before any work when `out` cannot be written: a folder, a missing or read-only folder.
-fn check_writable(out: &Path) -> Result<()> {
-    if out.is_dir() {
-        return Err(Error::file(
-            out,
-            "is a folder; --out names the model file to write",
-        ));
-    }
-    let dir = match out.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    if !dir.is_dir() {
-        return Err(Error::file(dir, "no such folder (for --out)"));
-    }
-    let probe = dir.join(format!(".lamp-probe-{}", std::process::id()));
-    std::fs::write(&probe, b"")
-        .map_err(|e| Error::file(dir, format!("cannot write here (for --out): {e}")))?;
-    let _ = std::fs::remove_file(&probe);
-    Ok(())
 }
 
 /// `model.safetensors` → `model.<suffix>`.
