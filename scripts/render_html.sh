@@ -18,12 +18,16 @@ fi
 profile="$(mktemp -d)"
 trap 'rm -rf "$profile"' EXIT
 abs="$(cd "$(dirname "$page")" && pwd)/$(basename "$page")"
+# The page's path as a URL: %, #, ? and spaces escaped.
+url="file://$(printf '%s' "$abs" | sed -e 's/%/%25/g' -e 's/#/%23/g' -e 's/?/%3F/g' -e 's/ /%20/g')"
 out_abs="$(cd "$(dirname "$out")" && pwd)/$(basename "$out")"
-# --no-sandbox: CI runs as root, where Chromium's sandbox cannot start.
-timeout 120 "$browser" --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+# --no-sandbox only as root (CI), where Chromium's sandbox cannot start.
+sandbox=()
+[ "$(id -u)" -eq 0 ] && sandbox=(--no-sandbox)
+timeout 120 "$browser" --headless "${sandbox[@]}" --disable-gpu --disable-quic --no-first-run \
     --disable-background-networking --disable-component-update --disable-sync \
     --hide-scrollbars --user-data-dir="$profile" --window-size="$width,$height" \
-    --screenshot="$out_abs" "file://$abs" >/dev/null 2>"$profile/stderr" || {
+    --screenshot="$out_abs" "$url" >/dev/null 2>"$profile/stderr" || {
     cat "$profile/stderr" >&2
     exit 1
 }

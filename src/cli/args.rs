@@ -109,6 +109,13 @@ pub fn check_writable(out: &std::path::Path) -> Result<()> {
             "is a folder; --out (-o) names a file to write",
         ));
     }
+    if std::fs::metadata(out).is_ok_and(|m| !m.is_file()) {
+        return Err(Error::file(
+            out,
+            "not a regular file (a device, FIFO or socket): lamp writes its results as whole \
+             files, renamed into place, which would replace it; name a file instead",
+        ));
+    }
     let dir = match out.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),

@@ -105,8 +105,10 @@ pub fn run(adapter: Option<&str>, a: ScoreArgs) -> Result<ExitCode> {
     // The batch of a run over everything, so that every shard scores as that run would.
     let batch = a.batch.clamp(1, total);
     let mut det = Detector::from_checkpoint(device, ck, &a.model, batch)?;
-    // A shard scores in batches of the whole job's size, as the single run does.
-    det.engine().pad_batches = a.shard.is_some();
+    // Every batch at the job's size (a partial one padded): one plan, so a shard's scores are
+    // the single run's to the last bit on any device (a GPU may split a reduction differently
+    // at another batch size), and no second plan is compiled for a tail.
+    det.engine().pad_batches = true;
     if let Some(t) = a.threshold {
         det.set_threshold(t)?;
     }

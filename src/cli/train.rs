@@ -220,13 +220,17 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
             let done: String = ck.metadata.get("epochs_done").cloned().unwrap_or_default();
             eprintln!("lamp: resuming {} after epoch {done}", from.display());
         }
-        // A resume with another length also changes the learning-rate schedule: say so.
+        // Continuing an interrupted run with another length also changes its learning-rate
+        // schedule: say so (training a finished model further is a choice, not a slip).
         let started: Option<serde_json::Value> = ck.meta("train");
         let planned = started.as_ref().and_then(|t| t["epochs"].as_u64());
-        let now = opts.resolved(&device, data.len()).train.epochs as u64;
-        if let Some(planned) = planned.filter(|&p| p != now) {
+        let n = data.len() - (data.len() as f64 * a.val_split).round() as usize;
+        let now = opts.resolved(&device, n).train.epochs as u64;
+        if let Some(planned) = planned.filter(|&p| p != now && from == &partial) {
             eprintln!(
-                "lamp: warning: {} was started as a run of {planned} epochs; this one goes to                  {now} (its learning-rate schedule follows the new length). Give --epochs                  {planned} to finish the run as started",
+                "lamp: warning: {} was started as a run of {planned} epochs; this one goes to \
+                 {now} (its learning-rate schedule follows the new length). Give --epochs \
+                 {planned} to finish the run as started",
                 from.display()
             );
         }
@@ -248,7 +252,7 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
                 eprintln!(
                     "lamp: the snapshot after epoch {epochs_done} is in {}; continue with: {}",
                     partial.display(),
-                    resume_command()
+                    resume_command(&partial)
                 );
             } else {
                 eprintln!("lamp: stopped in the first epoch: nothing was saved");
@@ -428,8 +432,9 @@ fn sibling(p: &Path, suffix: &str) -> PathBuf {
 
 /// This process's own command line with `--resume` added: what continues an interrupted run
 /// with the same options. Arguments are quoted for a POSIX shell where they need it.
-fn resume_command() -> String {
-    let quote = |a: String| {
+fn resume_command(snapshot: &Path) -> String {
+    let quote = |a: std::ffi::OsString| {
+        let a = a.to_string_lossy().into_owned();
         let plain = !a.is_empty()
             && a.chars()
                 .all(|c| c.is_ascii_alphanumeric() || "_-./:=,+@%".contains(c));
@@ -439,7 +444,17 @@ fn resume_command() -> String {
             format!("'{}'", a.replace('\'', r"'\''"))
         }
     };
-    let mut args: Vec<String> = std::env::args().map(quote).collect();
+    let args: Vec<String> = std::env::args_os().map(quote).collect();
+    // A recipe read from a pipe (`--config <(...)`) is gone: name the one the snapshot keeps.
+    if args
+        .iter()
+        .any(|a| a.starts_with("/dev/fd/") || a.starts_with("/proc/self/fd/"))
+    {
+        let exe = args.first().cloned().unwrap_or_else(|| "lamp".into());
+        let snapshot = quote(snapshot.as_os_str().to_owned());
+        return format!("{exe} train --config <({exe} inspect {snapshot} --recipe) --resume");
+    }
+    let mut args = args;
     if !args.iter().any(|a| a == "--resume") {
         args.push("--resume".into());
     }

@@ -39,7 +39,7 @@ pub struct Engine {
     /// Score every partial batch padded to `max_batch` (not only a last one after full ones), so
     /// that every batch runs the one plan: results independent of how many images a call scores,
     /// to the last bit on any device (a GPU may split a reduction differently at another batch
-    /// size). `lamp score --shard` sets it.
+    /// size). `lamp score` sets it.
     pub pad_batches: bool,
     pub layout: ActLayout,
     /// Optimizer steps taken.

@@ -56,7 +56,7 @@ pub enum GemmCore {
     /// row group, so that a subgroup never spans two row groups. lavapipe's best.
     Subgroup { max_size: u32 },
     /// The workgroup stages tiles of A and B in workgroup memory, each value loaded once (the
-    /// standard GPU shape; any device).
+    /// standard GPU shape; any device; chosen on GPUs without subgroups).
     Tiled,
 }
 
@@ -68,9 +68,10 @@ impl GemmCore {
     pub const NAMES: [&'static str; 3] = ["plain", "subgroup", "tiled"];
 
     /// The core for this device: `LAMP_GEMM` (plain, subgroup or tiled) where set and the device
-    /// can run it; otherwise the tiled core on GPUs (fast workgroup memory) and the subgroup core
-    /// on CPUs (lavapipe, whose workgroup memory is slow and whose loads are what costs), plain
-    /// where subgroups are missing or narrower than 8 lanes.
+    /// can run it; otherwise the subgroup core wherever subgroups of at least 8 lanes exist (the
+    /// one measured fastest: lavapipe, and the H200 of BENCHMARKS.md, where the tiled core has not
+    /// run yet), the tiled core on GPUs without them (workgroup memory instead of a load per row),
+    /// and plain on CPUs without them.
     pub fn best(dev: &Device) -> GemmCore {
         let subgroup = GemmCore::subgroup(dev);
         let asked = std::env::var(GEMM_ENV).ok();
@@ -89,8 +90,8 @@ impl GemmCore {
             wgpu::DeviceType::DiscreteGpu | wgpu::DeviceType::IntegratedGpu
         );
         match subgroup {
-            _ if gpu => GemmCore::Tiled,
             Some(s) => s,
+            None if gpu => GemmCore::Tiled,
             None => GemmCore::Plain,
         }
     }

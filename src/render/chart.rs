@@ -117,7 +117,14 @@ impl Chart {
         x: (f64, f64),
         y: (f64, f64),
     ) -> Chart {
+        // A range plotters can draw: finite (a diverged loss is inf) and not empty.
         let widen = |(a, b): (f64, f64)| {
+            let (a, b) = match (a.is_finite(), b.is_finite()) {
+                (true, true) => (a, b),
+                (true, false) => (a, a + 1.0),
+                (false, true) => (b - 1.0, b),
+                (false, false) => (0.0, 1.0),
+            };
             if b > a {
                 (a, b)
             } else {
@@ -530,6 +537,21 @@ mod tests {
         assert_eq!(tick_label(0.05, (0.0, 0.17), 2), "0.05");
         assert_eq!(tick_label(-1e-18, (0.0, 0.2), 2), "0.00");
         assert_eq!(tick_label(2e-6, (0.0, 1e-5), 0), "2.0e-6");
+    }
+
+    #[test]
+    fn charts_of_non_finite_ranges_still_draw() {
+        let mut c = Chart::new(
+            200,
+            150,
+            "t",
+            "x",
+            "y",
+            (1.0, f64::INFINITY),
+            (f64::NAN, 0.0),
+        );
+        c.polyline(&[1.0, 2.0], &[0.0, f64::INFINITY], super::super::plot::BLUE);
+        assert!(c.png().is_ok() && c.svg().is_ok());
     }
 
     #[test]

@@ -375,7 +375,17 @@ fn html(md: &str, svgs: &[Vec<String>]) -> String {
         }
     }
     let (title, body) = md.split_once('\n').unwrap_or(("", &md));
-    let parser = pulldown_cmark::Parser::new_ext(body, pulldown_cmark::Options::ENABLE_TABLES);
+    // Raw HTML in the Markdown (a class or configuration named `<img onerror=…>`) is shown as
+    // text, never run: the page is opened by people who did not write its data.
+    let parser =
+        pulldown_cmark::Parser::new_ext(body, pulldown_cmark::Options::ENABLE_TABLES).map(|e| {
+            match e {
+                pulldown_cmark::Event::Html(t) | pulldown_cmark::Event::InlineHtml(t) => {
+                    pulldown_cmark::Event::Text(t)
+                }
+                e => e,
+            }
+        });
     let mut body_html = String::new();
     pulldown_cmark::html::push_html(&mut body_html, parser);
     let mut page = Page::new(title.trim_start_matches("# "));
@@ -388,7 +398,11 @@ fn html(md: &str, svgs: &[Vec<String>]) -> String {
             rest = after;
         }
     }
-    page.raw(rest);
+    // Without classes there are no charts: drop their markers.
+    let rest = ["<p>CHART0</p>", "<p>CHART1</p>"]
+        .iter()
+        .fold(rest.to_string(), |r, m| r.replace(m, ""));
+    page.raw(&rest);
     page.finish()
 }
 
@@ -491,4 +505,23 @@ fn difference_chart(t: &Table, comparisons: &[(&String, BTreeMap<&String, Paired
         }
     }
     c
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn markdown_from_data_never_runs_as_html() {
+        let md = "# results\n\n| configuration | <img src=x onerror=alert(1)> |\n|---|---|\n\
+                  | <script>x()</script> | 0.9 |\n\n![AUROC per class](results.png)\n";
+        let page = super::html(md, &[]);
+        assert!(
+            !page.contains("<img src=x") && !page.contains("<script>"),
+            "{page}"
+        );
+        assert!(
+            page.contains("&lt;img src=x onerror=alert(1)&gt;"),
+            "{page}"
+        );
+        assert!(!page.contains("CHART0"), "{page}");
+    }
 }

@@ -43,8 +43,12 @@ fn run(c: &Case) -> (i32, String) {
     } else {
         Command::new(exe)
     };
+    // Not inside this test's own batch job, if it runs in one (`--shard auto/N` cases).
     cmd.args(&c.args)
-        .env("XDG_RUNTIME_DIR", std::env::temp_dir());
+        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+        .env_remove("JOB_COMPLETION_INDEX")
+        .env_remove("SLURM_ARRAY_TASK_ID")
+        .env_remove("SLURM_ARRAY_TASK_MIN");
     cmd.stdin(Stdio::null()).stderr(Stdio::piped());
     match &c.stdout {
         Some(p) => cmd.stdout(std::fs::File::create(p).unwrap()),
