@@ -74,6 +74,10 @@ pub struct ScoreRow {
     pub batch: usize,
     pub images_per_s: f64,
     pub latency_one_ms: f64,
+    /// A process's first image: a fresh device (nothing compiled yet; the driver's own caches
+    /// may hold machine code), the engine and one score — `lamp score MODEL one.png` less
+    /// reading the files.
+    pub first_image_ms: f64,
 }
 
 #[derive(Serialize, Debug)]
@@ -322,11 +326,17 @@ fn score_row(g: &Arc<Device>, arch: &Arch, b: usize, n: usize, reps: usize) -> R
     let mut one = Engine::new(g.clone(), arch.clone(), loss, 1, &arch.init(0))?;
     let x1 = &x[..arch.input_len()];
     let t1 = time(reps * 2, || one.score(x1).map(|_| ()))?;
+    let t0 = std::time::Instant::now();
+    let fresh = Arc::new(Device::new(Some(&g.info.name))?);
+    let mut cold = Engine::new(fresh, arch.clone(), loss, 1, &arch.init(0))?;
+    cold.score(x1)?;
+    let first_image_ms = t0.elapsed().as_secs_f64() * 1e3;
     Ok(ScoreRow {
         model: label(arch),
         batch: b,
         images_per_s: n as f64 / t.median_ms * 1e3,
         latency_one_ms: t1.median_ms,
+        first_image_ms,
     })
 }
 
@@ -367,8 +377,9 @@ pub fn text(r: &Report) -> String {
     }
     for sc in &r.scoring {
         s += &format!(
-            "\nscoring {} batch {}: {:.1} img/s; one image: {:.2} ms\n",
-            sc.model, sc.batch, sc.images_per_s, sc.latency_one_ms
+            "\nscoring {} batch {}: {:.1} img/s; one image: {:.2} ms; a process's first image \
+             (fresh device, pipelines compiled): {:.0} ms\n",
+            sc.model, sc.batch, sc.images_per_s, sc.latency_one_ms, sc.first_image_ms
         );
     }
     s
