@@ -3,7 +3,7 @@
 // arenas once by one invocation, then every invocation multiplies its TM x 4 register block out
 // of that memory: per k, one vec4 of B and TM values of A, against TM + 4 storage loads per k
 // invocation in the plain core. The standard shape of a GEMM on a discrete or integrated GPU,
-// whose workgroup memory is fast; on lavapipe it is slower than the subgroup core (STYLE.md).
+// whose workgroup memory is fast; on lavapipe it is slower than the subgroup core (BENCHMARKS.md).
 //
 // The reduction index k of this workgroup (its split-K part) runs over units times steps:
 //   MODE 0/1: channels c of the part, times the taps (kh, kw) (MODE 1: those of the phase)

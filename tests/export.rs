@@ -153,21 +153,9 @@ fn exported_file_holds_the_contract_the_parameters_and_the_network() {
         "{err}"
     );
     std::fs::create_dir_all(d.join("sub")).unwrap();
-    let run = lamp()
-        .arg("export")
-        .arg(&model)
-        .args(["--format", "onnx", "-o"])
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    let (run, m) = export(&model, &out, &["--format", "onnx", "-o"]);
     assert!(String::from_utf8_lossy(&run.stdout).contains("opset 17"));
 
-    let m = ModelProto::decode(std::fs::read(&out).unwrap().as_slice()).unwrap();
     assert_eq!(m.ir_version, Some(onnx::IR_VERSION));
     assert_eq!(m.opset_import.len(), 1);
     assert_eq!(m.opset_import[0].domain.as_deref(), Some(""));
@@ -305,11 +293,22 @@ fn patch_models_export_one_window_and_say_so() {
     let model = d.join("carpet.safetensors");
     ck.save(&model).unwrap();
     let out = d.join("carpet.onnx");
+    let (run, m) = export(&model, &out, &["--out"]);
+    assert!(String::from_utf8_lossy(&run.stderr).contains("a window's score"));
+    let g = m.graph.as_ref().unwrap();
+    assert_eq!(signature(&g.input[0]).1, [-1, 1, 16, 16]);
+    assert!(m.doc_string.unwrap().contains("that window's score"));
+    let props = &m.metadata_props;
+    assert!(props.iter().any(|e| e.key.as_deref() == Some("lamp.patch")));
+}
+
+/// Runs `lamp export MODEL FLAGS OUT`, which must succeed, and decodes the file it wrote.
+fn export(model: &Path, out: &Path, flags: &[&str]) -> (std::process::Output, ModelProto) {
     let run = lamp()
         .arg("export")
-        .arg(&model)
-        .arg("--out")
-        .arg(&out)
+        .arg(model)
+        .args(flags)
+        .arg(out)
         .output()
         .unwrap();
     assert!(
@@ -317,13 +316,8 @@ fn patch_models_export_one_window_and_say_so() {
         "{}",
         String::from_utf8_lossy(&run.stderr)
     );
-    assert!(String::from_utf8_lossy(&run.stderr).contains("a window's score"));
-    let m = ModelProto::decode(std::fs::read(&out).unwrap().as_slice()).unwrap();
-    let g = m.graph.as_ref().unwrap();
-    assert_eq!(signature(&g.input[0]).1, [-1, 1, 16, 16]);
-    assert!(m.doc_string.unwrap().contains("that window's score"));
-    let props = &m.metadata_props;
-    assert!(props.iter().any(|e| e.key.as_deref() == Some("lamp.patch")));
+    let m = ModelProto::decode(std::fs::read(out).unwrap().as_slice()).unwrap();
+    (run, m)
 }
 
 #[test]

@@ -106,7 +106,7 @@ pub fn check_writable(out: &std::path::Path) -> Result<()> {
     if out.is_dir() {
         return Err(Error::file(
             out,
-            "is a folder; --out (-o) names a file to write",
+            "is a folder (directory); --out (-o) names a file to write",
         ));
     }
     if std::fs::metadata(out).is_ok_and(|m| !m.is_file()) {
@@ -121,7 +121,18 @@ pub fn check_writable(out: &std::path::Path) -> Result<()> {
         _ => Path::new("."),
     };
     if !dir.is_dir() {
-        return Err(Error::file(dir, "no such folder (for --out)"));
+        let what = if dir.exists() {
+            "is not a folder"
+        } else {
+            "no such folder"
+        };
+        return Err(Error::file(
+            out,
+            format!(
+                "cannot write: {} {what} (for --out)",
+                lamp::fsutil::path_text(dir)
+            ),
+        ));
     }
     let probe = dir.join(format!(".lamp-probe-{}", std::process::id()));
     std::fs::write(&probe, b"")

@@ -27,9 +27,6 @@ enum Format {
 
 pub fn run(a: ExportArgs) -> Result<()> {
     let ck = Checkpoint::load(&a.model, None)?;
-    if a.out.is_dir() {
-        return Err(Error::file(&a.out, "is a directory; give a file name"));
-    }
     // Writing over the checkpoint would lose the model the export came from.
     if let (Ok(m), Ok(o)) = (a.model.canonicalize(), a.out.canonicalize()) {
         if m == o {
@@ -38,12 +35,6 @@ pub fn run(a: ExportArgs) -> Result<()> {
                 "is the checkpoint being exported; write the export elsewhere",
             ));
         }
-    }
-    if let Some(dir) = a.out.parent().filter(|p| p.exists() && !p.is_dir()) {
-        return Err(Error::file(
-            &a.out,
-            format!("cannot write: {} is not a folder", path_text(dir)),
-        ));
     }
     super::args::check_writable(&a.out)?;
     let Format::Onnx = a.format;

@@ -3,6 +3,7 @@
 use clap::Args;
 use lamp::data::shard::ShardSpec;
 use lamp::data::{self, inputs::expand_inputs};
+use lamp::detect::eval::PROGRESS_CHUNK;
 use lamp::detect::{Checkpoint, Detector, SCORE_BATCH};
 use lamp::device::Device;
 use lamp::error::{Error, Result};
@@ -52,9 +53,6 @@ pub struct ScoreArgs {
     #[arg(short, long, value_name = "FILE")]
     out: Option<PathBuf>,
 }
-
-/// Images scored between progress updates (on a terminal).
-const PROGRESS_CHUNK: usize = 256;
 
 pub fn run(adapter: Option<&str>, a: ScoreArgs) -> Result<ExitCode> {
     if a.batch == 0 {
