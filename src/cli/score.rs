@@ -80,14 +80,30 @@ pub fn run(adapter: Option<&str>, a: ScoreArgs) -> Result<ExitCode> {
             return write_output(&a, String::new(), &[]).map(|()| ExitCode::SUCCESS);
         }
     }
+    // The images are decoded on every core while the device compiles the model's pipelines
+    // (most of a short run's start on a CPU device): neither waits for the other.
+    let batch = a.batch.clamp(1, total);
+    let (size, channels) = (ck.image_size(), arch.channels);
+    let (decoded, det) = std::thread::scope(|s| {
+        let setup = s.spawn(|| -> Result<Detector> {
+            let device = Device::shared(adapter)?;
+            // The batch of a run over everything, so that every shard scores as that run would.
+            Detector::from_checkpoint(device, ck, &a.model, batch)
+        });
+        let decoded = data::decode_in_parallel(&paths, channels, size, !a.skip_bad);
+        let det = setup
+            .join()
+            .unwrap_or_else(|_| Err(Error::Device("device set-up crashed".into())));
+        (decoded, det)
+    });
     let mut images = Vec::new();
     let mut kept = Vec::new();
     let mut skipped = 0;
-    for p in &paths {
-        match data::load_image(p, arch.channels, ck.image_size()) {
+    for (i, r) in decoded {
+        match r {
             Ok(v) => {
                 images.extend(v);
-                kept.push(p.clone());
+                kept.push(paths[i].clone());
             }
             Err(e) if a.skip_bad => {
                 eprintln!("lamp: warning: skipped {e}");
@@ -99,10 +115,7 @@ pub fn run(adapter: Option<&str>, a: ScoreArgs) -> Result<ExitCode> {
     if kept.is_empty() {
         return Err(Error::invalid("no readable images to score"));
     }
-    let device = Device::shared(adapter)?;
-    // The batch of a run over everything, so that every shard scores as that run would.
-    let batch = a.batch.clamp(1, total);
-    let mut det = Detector::from_checkpoint(device, ck, &a.model, batch)?;
+    let mut det = det?;
     // Every batch at the job's size (a partial one padded): one plan, so a shard's scores are
     // the single run's to the last bit on any device (a GPU may split a reduction differently
     // at another batch size), and no second plan is compiled for a tail.

@@ -309,42 +309,11 @@ pub fn load_images_skipping(
     size: u32,
     skip_bad: bool,
 ) -> Result<(Dataset, Vec<Error>)> {
-    let threads = std::thread::available_parallelism()
-        .map_or(2, |n| n.get())
-        .min(paths.len().max(1));
-    let chunk = paths.len().div_ceil(threads).max(1);
-    type Part = Vec<(usize, Result<Vec<f32>>)>;
-    let parts: Vec<Part> = std::thread::scope(|s| {
-        let handles: Vec<_> = paths
-            .chunks(chunk)
-            .enumerate()
-            .map(|(ci, part)| {
-                s.spawn(move || -> Part {
-                    let mut v = Vec::new();
-                    for (k, p) in part.iter().enumerate() {
-                        let r = load_image(p, channels, size);
-                        let stop = r.is_err() && !skip_bad;
-                        v.push((ci * chunk + k, r));
-                        if stop {
-                            break;
-                        }
-                    }
-                    v
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| vec![(0, Err(Error::invalid("image loader crashed")))])
-            })
-            .collect()
-    });
+    let parts = decode_in_parallel(paths, channels, size, !skip_bad);
     let mut samples = Vec::with_capacity(paths.len() * (channels * size * size) as usize);
     let mut names = Vec::with_capacity(paths.len());
     let mut skipped = Vec::new();
-    for (i, r) in parts.into_iter().flatten() {
+    for (i, r) in parts {
         match r {
             Ok(v) => {
                 samples.extend(v);
@@ -369,4 +338,47 @@ pub fn load_images_skipping(
         },
         skipped,
     ))
+}
+
+/// Decodes `paths` on all cores as `load_image` does, each result beside its index, in order.
+/// With `stop_at_error`, a thread stops at its first unreadable image (the caller stops at the
+/// first error in order, so nothing after it is needed).
+pub fn decode_in_parallel(
+    paths: &[PathBuf],
+    channels: u32,
+    size: u32,
+    stop_at_error: bool,
+) -> Vec<(usize, Result<Vec<f32>>)> {
+    let threads = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .min(paths.len().max(1));
+    let chunk = paths.len().div_ceil(threads).max(1);
+    type Part = Vec<(usize, Result<Vec<f32>>)>;
+    std::thread::scope(|s| {
+        let handles: Vec<_> = paths
+            .chunks(chunk)
+            .enumerate()
+            .map(|(ci, part)| {
+                s.spawn(move || -> Part {
+                    let mut v = Vec::new();
+                    for (k, p) in part.iter().enumerate() {
+                        let r = load_image(p, channels, size);
+                        let stop = r.is_err() && stop_at_error;
+                        v.push((ci * chunk + k, r));
+                        if stop {
+                            break;
+                        }
+                    }
+                    v
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| vec![(0, Err(Error::invalid("image loader crashed")))])
+            })
+            .collect()
+    })
 }

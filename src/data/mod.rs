@@ -12,7 +12,10 @@ pub mod shard;
 pub mod tensors;
 
 pub use idx::{fashion_mnist, FASHION_MNIST_CLASSES, FASHION_MNIST_DIR};
-pub use images::{inspect, list_images, load_image, load_images, load_images_skipping, ImageShape};
+pub use images::{
+    decode_in_parallel, inspect, list_images, load_image, load_images, load_images_skipping,
+    ImageShape,
+};
 pub use mvtec::mvtec_test;
 
 use crate::error::{Error, Result};

@@ -53,7 +53,14 @@ impl Arenas {
     }
 
     /// Records `dispatches` in one compute pass of one command buffer and submits it.
-    pub fn submit(&self, dev: &Device, dispatches: &[&[Dispatch]]) {
+    pub fn submit(&self, dev: &Device, dispatches: &[&[Dispatch]]) -> wgpu::SubmissionIndex {
+        let enc = self.record(dev, dispatches);
+        dev.queue.submit([enc.finish()])
+    }
+
+    /// A command encoder holding `dispatches` in one compute pass, for a caller that adds
+    /// copies after them.
+    pub fn record(&self, dev: &Device, dispatches: &[&[Dispatch]]) -> wgpu::CommandEncoder {
         let mut enc = dev
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
@@ -70,7 +77,7 @@ impl Arenas {
                 pass.dispatch_workgroups(d.groups[0], d.groups[1], d.groups[2]);
             }
         }
-        dev.queue.submit([enc.finish()]);
+        enc
     }
 }
 

@@ -6,13 +6,14 @@
 //!
 //! `arenas` holds the buffers of bind group 0, `layout` says where each tensor lives in them,
 //! `plan` builds a step's dispatches, `data` holds the training set, `stats` reads the loss
-//! statistics back, `profile` times each dispatch.
+//! statistics back, `scoring` runs scoring batches back to back, `profile` times each dispatch.
 
 pub mod arenas;
 pub(crate) mod data;
 pub mod layout;
 pub(crate) mod plan;
 pub mod profile;
+mod scoring;
 pub mod stats;
 
 pub use arenas::Arenas;
@@ -408,55 +409,6 @@ impl Engine {
         let plan = &self.plans[&batch];
         self.submit(&[&plan.forward, &plan.score_loss]);
         Ok(())
-    }
-
-    /// Scores `x` (any number of samples [n, C, H, W]) in batches: per-sample plain errors.
-    pub fn score(&mut self, x: &[f32]) -> Result<Vec<f32>> {
-        Ok(self.score_batches(x, false)?.0)
-    }
-
-    /// Scores `x` as `score` does, and returns the reconstructions too.
-    pub fn score_with_recon(&mut self, x: &[f32]) -> Result<(Vec<f32>, Vec<f32>)> {
-        self.score_batches(x, true)
-    }
-
-    fn score_batches(&mut self, x: &[f32], keep_recon: bool) -> Result<(Vec<f32>, Vec<f32>)> {
-        let p = self.arch.input_len();
-        if !x.len().is_multiple_of(p) {
-            return Err(Error::invalid(format!(
-                "{} values are not whole samples of {} (the model's input {:?})",
-                x.len(),
-                p,
-                self.arch.input_shape()
-            )));
-        }
-        let n = x.len() / p;
-        let mut scores = Vec::with_capacity(n);
-        let mut recon = Vec::with_capacity(if keep_recon { x.len() } else { 0 });
-        let mut padded = Vec::new();
-        for start in (0..n).step_by(self.max_batch) {
-            let b = self.max_batch.min(n - start);
-            let chunk = &x[start * p..(start + b) * p];
-            // A last, partial batch after full ones is padded to the full size: its plan is
-            // built already, where a plan of its own would compile every layer again. Samples
-            // are scored independently, so the padding changes nothing of the others.
-            let run = if b < self.max_batch && (start > 0 || self.pad_batches) {
-                padded.clear();
-                padded.extend_from_slice(chunk);
-                padded.resize(self.max_batch * p, 0.0);
-                self.upload_batch(&padded, self.max_batch)?;
-                self.max_batch
-            } else {
-                self.upload_batch(chunk, b)?;
-                b
-            };
-            self.score_step(run)?;
-            scores.extend(self.errors(run)?.into_iter().take(b));
-            if keep_recon {
-                recon.extend_from_slice(&self.recon(run)?[..b * p]);
-            }
-        }
-        Ok((scores, recon))
     }
 
     /// Per-sample plain errors of the last loss evaluated.

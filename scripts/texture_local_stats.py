@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""A model-free detector for the texture benchmark, to set lamp's autoencoder beside: multi-scale
+local statistics of each pixel, scored by their distance to the nearest training pixels'.
+
+No network: per pixel, at Gaussian scales sigma = 1, 2, 4 px, the local mean, the local standard
+deviation, the gradient energy sqrt(Jxx + Jyy) and the orientation coherence
+sqrt((Jxx - Jyy)^2 + 4 Jxy^2) / (Jxx + Jyy) of the structure tensor J (Sobel gradients, smoothed
+at that scale): 12 numbers, standardised by the training pixels' mean and deviation. The bank is
+1,500 random pixels of each training image (180,000); a test pixel's anomaly is its mean distance
+to its K = 5 nearest neighbours in the bank (a density estimate, so a flat stain in a busy texture
+is far from everything even where its grey level is common). Maps are smoothed with a Gaussian of
+sigma 2 px; an image's score is the maximum of its map. The configuration was fixed before the
+run below; the variants tried afterwards are in the output file's last lines.
+
+Why it exists: on grass and gravel, a reconstruction autoencoder reconstructs a flat stain better
+than the texture around it, so its error maps rank defect pixels *below* normal ones (pixel AUROC
+0.35-0.74 in results/textures/results.md); a density of local statistics does not have that
+blind spot. It is a reference point for the benchmark, not part of lamp.
+
+Needs numpy, scipy, scikit-learn, pillow. Usage (a category of scripts/make_textures.sh's tree):
+    python3 scripts/texture_local_stats.py textures/grass [--k 5] [--scales 1,2,4] [--smooth 2]
+"""
+import argparse
+import glob
+import os
+
+import numpy as np
+from PIL import Image
+from scipy.ndimage import gaussian_filter, sobel
+from sklearn.metrics import roc_auc_score
+from sklearn.neighbors import NearestNeighbors
+
+DEFECTS = ["spot", "scratch", "foreign"]
+
+
+def load(path):
+    return np.asarray(Image.open(path).convert("L"), dtype=np.float64) / 255.0
+
+
+def features(im, scales):
+    gx, gy = sobel(im, 1), sobel(im, 0)
+    out = []
+    for s in scales:
+        m = gaussian_filter(im, s)
+        var = gaussian_filter(im * im, s) - m * m
+        jxx, jyy, jxy = (gaussian_filter(g, s) for g in (gx * gx, gy * gy, gx * gy))
+        trace = jxx + jyy
+        out += [m, np.sqrt(np.maximum(var, 0.0)), np.sqrt(trace),
+                np.sqrt((jxx - jyy) ** 2 + 4 * jxy ** 2) / (trace + 1e-6)]
+    return np.stack(out, -1).reshape(-1, len(out))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("category")
+    ap.add_argument("--k", type=int, default=5)
+    ap.add_argument("--scales", default="1,2,4")
+    ap.add_argument("--smooth", type=float, default=2.0)
+    ap.add_argument("--per-image", type=int, default=1500)
+    a = ap.parse_args()
+    scales = [float(s) for s in a.scales.split(",")]
+    rng = np.random.default_rng(0)
+    bank = []
+    for p in sorted(glob.glob(os.path.join(a.category, "train/good/*.png"))):
+        f = features(load(p), scales)
+        bank.append(f[rng.choice(len(f), a.per_image, replace=False)])
+    bank = np.concatenate(bank)
+    mu, sd = bank.mean(0), bank.std(0)
+    nn = NearestNeighbors(n_neighbors=a.k).fit((bank - mu) / sd)
+
+    labels, scores, kinds, maps, masks = [], [], [], [], []
+    for kind in ["good"] + DEFECTS:
+        for p in sorted(glob.glob(os.path.join(a.category, "test", kind, "*.png"))):
+            im = load(p)
+            dist, _ = nn.kneighbors((features(im, scales) - mu) / sd)
+            m = gaussian_filter(dist.mean(1).reshape(im.shape), a.smooth)
+            if kind == "good":
+                gt = np.zeros(im.shape, bool)
+            else:
+                name = os.path.basename(p).replace(".png", "_mask.png")
+                gt = load(os.path.join(a.category, "ground_truth", kind, name)) > 0.5
+            labels.append(kind != "good")
+            scores.append(m.max())
+            kinds.append(kind)
+            maps.append(m.ravel())
+            masks.append(gt.ravel())
+
+    labels, scores, kinds = np.array(labels), np.array(scores), np.array(kinds)
+
+    def aurocs(sel):
+        idx = np.where(sel)[0]
+        image = roc_auc_score(labels[idx], scores[idx])
+        pixel = roc_auc_score(np.concatenate([masks[i] for i in idx]),
+                              np.concatenate([maps[i] for i in idx]))
+        return image, pixel
+
+    name = os.path.basename(os.path.normpath(a.category))
+    image, pixel = aurocs(np.ones(len(labels), bool))
+    print(f"{name}: k={a.k} scales={a.scales} smooth={a.smooth}: "
+          f"image AUROC {image:.4f}, pixel AUROC {pixel:.4f}")
+    for d in DEFECTS:
+        image, pixel = aurocs((kinds == "good") | (kinds == d))
+        print(f"  good against {d}: image AUROC {image:.3f}, pixel AUROC {pixel:.3f}")
+
+
+if __name__ == "__main__":
+    main()
