@@ -75,9 +75,10 @@ fn image_files() {
         o.status.success() && err.contains("zero.png") && err.contains("skipped 1 unreadable"),
         "{err}"
     );
+    // An unreadable image stops the run, and the error says how to go on without it.
     fails(
         &train_args(&case("cut.png", &good[..good.len() / 2]), &out, &[]),
-        &["cut.png"],
+        &["cut.png", "--skip-bad"],
     );
     let mut bad_header = good.clone();
     bad_header[12..20].copy_from_slice(b"XXXXXXXX");
@@ -477,6 +478,49 @@ fn mvtec_trees() {
         ]
     };
     succeeds(&eval(&root));
+    // `score` on the category's root: every test image once, its masks not at all, and map
+    // files named so that test/good/0.png and test/hole/0.png can be told apart.
+    let maps = d.join("maps");
+    let o = lamp()
+        .args([
+            "score",
+            &s(&model),
+            &s(&root),
+            "--json",
+            "--maps",
+            &s(&maps),
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("ground_truth/ masks are not scored"), "{err}");
+    let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // train/good is scored too (a folder is walked whole); ground_truth/ is not.
+    assert_eq!(rows.len(), 9, "{rows:?}");
+    assert!(rows
+        .iter()
+        .all(|r| !r["path"].as_str().unwrap().contains("ground_truth")));
+    let names: Vec<&str> = rows.iter().map(|r| r["maps"].as_str().unwrap()).collect();
+    for (row, name) in rows.iter().zip(&names) {
+        let path = row["path"].as_str().unwrap();
+        let folder = Path::new(path).parent().unwrap().file_name().unwrap();
+        assert!(
+            name.starts_with(&*folder.to_string_lossy()),
+            "{name} for {path}"
+        );
+        assert!(maps.join(format!("{name}_overlay.png")).is_file(), "{name}");
+    }
+    // A snapshot of an interrupted run beside --out: a fresh run would overwrite it.
+    let fresh = d.join("fresh.safetensors");
+    std::fs::write(d.join("fresh.partial.safetensors"), b"snapshot").unwrap();
+    fails(
+        &train_args(&root, &fresh, &[]),
+        &["fresh.partial.safetensors", "interrupted run", "--resume"],
+    );
     // A mask of another size than its image.
     png(&root.join("ground_truth/hole/1_mask.png"), 20, 28);
     fails(&eval(&root), &["1_mask.png", "20x28", "28x28"]);

@@ -295,11 +295,14 @@ fn train_on_a_folder_writes_a_checkpoint_that_resumes() {
         .env("XDG_RUNTIME_DIR", std::env::temp_dir())
         .output()
         .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
     assert!(
         std::fs::read(&out2).unwrap() == first,
         "the repeated run wrote other bytes"
     );
+    // The recipe named the model it came from as --out: the run said it would replace it.
+    assert!(err.contains("this run replaces"), "{err}");
     std::fs::write(&file, "epoch = 3\n").unwrap();
     let o = lamp()
         .arg("train")

@@ -424,7 +424,15 @@ fn shards_merge_into_the_single_run(d: &Path, model: &Path, root: &Path) {
     assert_eq!(std::fs::read(&empty).unwrap(), b"");
     // An index from the batch system's environment.
     let k8s = d.join("k8s.jsonl");
-    run(score(&["--json", "--shard", "auto/4"], &k8s).env("JOB_COMPLETION_INDEX", "2"));
+    let k8s_maps = d.join("k8s-maps");
+    let args = [
+        "--json",
+        "--shard",
+        "auto/4",
+        "--maps",
+        k8s_maps.to_str().unwrap(),
+    ];
+    run(score(&args, &k8s).env("JOB_COMPLETION_INDEX", "2"));
     assert_eq!(
         std::fs::read(&k8s).unwrap(),
         std::fs::read(d.join("shard-2--json")).unwrap()

@@ -426,7 +426,12 @@ fn a_second_writer_of_one_out_is_refused() {
     signal(&first, "TERM");
     let o = first.wait_with_output().unwrap();
     assert_eq!(o.status.code(), Some(143));
-    // The lock goes with the process: the next run proceeds.
+    // The lock goes with the process. Its snapshot stays: a fresh run is refused until the
+    // snapshot is resumed or deleted, and then proceeds.
+    let o = train(&d.join("good"), &out, 2, &[]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("--resume"), "{err}");
+    std::fs::remove_file(d.join("m.partial.safetensors")).unwrap();
     assert!(train(&d.join("good"), &out, 2, &[]).status.success());
     std::fs::remove_dir_all(&d).unwrap();
 }

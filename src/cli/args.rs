@@ -4,7 +4,7 @@ use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::Args;
 use lamp::data::ImageShape;
 use lamp::model::{Amp, Arch, Choice, Granularity, LossConfig, Metric};
-use lamp::Result;
+use lamp::{Error, Result};
 
 /// A value parser for one of lamp's enums, listing its names in `--help`.
 pub fn choice<T: Choice + Clone + Send + Sync>() -> impl TypedValueParser<Value = T> {
@@ -101,7 +101,6 @@ pub fn whole<T: TryFrom<u64>>(s: &str) -> std::result::Result<T, String> {
 /// folder, a missing or read-only folder. A missing folder is not created: it is more often a
 /// typo than a wish.
 pub fn check_writable(out: &std::path::Path) -> Result<()> {
-    use lamp::Error;
     use std::path::Path;
     if out.is_dir() {
         return Err(Error::file(
@@ -139,4 +138,16 @@ pub fn check_writable(out: &std::path::Path) -> Result<()> {
         .map_err(|e| Error::file(dir, format!("cannot write here (for --out): {e}")))?;
     let _ = std::fs::remove_file(&probe);
     Ok(())
+}
+
+/// An unreadable image's error with the way past it, for commands that read many images and
+/// stop at the first bad one.
+pub fn with_skip_bad_hint(e: Error) -> Error {
+    match e {
+        Error::File { path, msg } => Error::File {
+            path,
+            msg: format!("{msg} (--skip-bad leaves unreadable images out and goes on)"),
+        },
+        other => other,
+    }
 }

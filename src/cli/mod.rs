@@ -230,6 +230,26 @@ fn message(e: &Error) -> String {
     out + rest
 }
 
+/// `n` and a noun, plural unless n is 1: "1 epoch", "3 epochs" (nouns with a plain -s plural).
+pub(crate) fn count(n: impl Into<u64>, noun: &str) -> String {
+    let n = n.into();
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+/// The start of the warning for `k` of `n` images that are not square: "1 of the 3 images is
+/// not square: it is" (stretched …).
+pub(crate) fn not_square(k: usize, n: usize) -> String {
+    match (k, n) {
+        (_, 1) => "the image is not square: it is".to_string(),
+        (1, n) => format!("1 of the {n} images is not square: it is"),
+        (k, n) => format!("{k} of the {n} images are not square: they are"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -252,5 +272,18 @@ mod tests {
         assert!(message(&e).contains("(--adapter or WGPU_ADAPTER_NAME)"));
         let e = Error::Device("`lr` in a driver's words stays as it is".into());
         assert!(message(&e).starts_with("GPU device: `lr`"));
+    }
+
+    #[test]
+    fn counts_are_in_words_that_agree() {
+        assert_eq!(count(1u64, "epoch"), "1 epoch");
+        assert_eq!(count(0u64, "epoch"), "0 epochs");
+        assert_eq!(count(3u32, "held-out image"), "3 held-out images");
+        assert_eq!(not_square(1, 1), "the image is not square: it is");
+        assert_eq!(not_square(1, 5), "1 of the 5 images is not square: it is");
+        assert_eq!(
+            not_square(2, 5),
+            "2 of the 5 images are not square: they are"
+        );
     }
 }

@@ -10,6 +10,10 @@ use std::sync::OnceLock;
 /// This process's `lamp train` recipe, as `--print-config` prints it (set by `main`).
 pub static RECIPE: OnceLock<String> = OnceLock::new();
 
+/// Set when `--out` came from a recipe file rather than the command line: a recipe exported
+/// from a model names that model, and a run must not replace it unasked.
+pub static OUT_FROM_RECIPE: OnceLock<bool> = OnceLock::new();
+
 /// The FILE of `train --config FILE` in `args`, if any.
 pub fn config_file(args: &[OsString]) -> Option<std::path::PathBuf> {
     let at = args.iter().position(|a| a == "train")?;
@@ -37,6 +41,7 @@ pub fn expand_config(args: Vec<OsString>) -> Result<Vec<OsString>, String> {
     let table: toml::Table = text
         .parse()
         .map_err(|e| format!("{shown}: not a TOML recipe: {e}"))?;
+    let table_has_out = table.contains_key("out");
     let mut options = Vec::new();
     for (key, value) in table {
         let flag = format!("--{}", key.replace('_', "-"));
@@ -66,6 +71,11 @@ pub fn expand_config(args: Vec<OsString>) -> Result<Vec<OsString>, String> {
             (_, None) => options.push(OsString::from(flag)),
         }
     }
+    let given = |a: &OsString| {
+        a.to_str()
+            .is_some_and(|s| s == "-o" || s == "--out" || s.starts_with("--out="))
+    };
+    let _ = OUT_FROM_RECIPE.set(table_has_out && !args[at + 1..].iter().any(given));
     let mut out = args[..=at].to_vec();
     out.extend(options);
     out.extend_from_slice(&args[at + 1..]);

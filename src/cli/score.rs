@@ -66,6 +66,14 @@ pub fn run(adapter: Option<&str>, a: ScoreArgs) -> Result<ExitCode> {
     let arch = ck.arch.clone();
     let shape = [arch.channels, ck.image_size(), ck.image_size()];
     let mut paths = expand_inputs(&a.inputs)?;
+    for dir in a.inputs.iter().map(std::path::Path::new) {
+        if dir.is_dir() && data::inputs::is_mvtec_category(dir) {
+            eprintln!(
+                "lamp: {}: an MVTec AD category; its ground_truth/ masks are not scored",
+                dir.display()
+            );
+        }
+    }
     // Map files are named from the whole job's list, so shards never write the same name.
     let map_names = map_names(&paths);
     let total = paths.len();
@@ -99,21 +107,30 @@ pub fn run(adapter: Option<&str>, a: ScoreArgs) -> Result<ExitCode> {
     let mut images = Vec::new();
     let mut kept = Vec::new();
     let mut skipped = 0;
+    let mut not_square = 0;
     for (i, r) in decoded {
         match r {
-            Ok(v) => {
+            Ok((v, (w, h))) => {
                 images.extend(v);
                 kept.push(paths[i].clone());
+                not_square += usize::from(w != h);
             }
             Err(e) if a.skip_bad => {
                 eprintln!("lamp: warning: skipped {e}");
                 skipped += 1;
             }
-            Err(e) => return Err(e),
+            Err(e) => return Err(super::args::with_skip_bad_hint(e)),
         }
     }
     if kept.is_empty() {
         return Err(Error::invalid("no readable images to score"));
+    }
+    if not_square > 0 {
+        let which = super::not_square(not_square, kept.len());
+        eprintln!(
+            "lamp: warning: {which} stretched to the model's {size}x{size} to be scored, and \
+             their maps drawn from that; crop images square to keep their proportions"
+        );
     }
     let mut det = det?;
     // Every batch at the job's size (a partial one padded): one plan, so a shard's scores are
@@ -168,8 +185,15 @@ pub fn run(adapter: Option<&str>, a: ScoreArgs) -> Result<ExitCode> {
         let verdict = if bad { "anomalous" } else { "normal" };
         let shown = path_text(path);
         if a.json {
-            out += &serde_json::json!({ "path": shown, "score": s, "normalised": n, "anomalous": bad, "verdict": verdict })
-                .to_string();
+            let mut row = serde_json::json!({ "path": shown, "score": s, "normalised": n, "anomalous": bad, "verdict": verdict });
+            if a.maps.is_some() {
+                row["maps"] = map_names
+                    .get(path)
+                    .map(String::as_str)
+                    .unwrap_or("image")
+                    .into();
+            }
+            out += &row.to_string();
             out += "\n";
         } else if a.csv {
             rows.push(vec![
@@ -184,7 +208,10 @@ pub fn run(adapter: Option<&str>, a: ScoreArgs) -> Result<ExitCode> {
     }
     write_output(&a, out, &rows)?;
     if skipped > 0 {
-        eprintln!("lamp: skipped {skipped} unreadable image(s)");
+        eprintln!(
+            "lamp: skipped {}",
+            super::count(skipped as u64, "unreadable image")
+        );
     }
     Ok(if any && a.fail_on_anomaly {
         ExitCode::from(3)
@@ -209,21 +236,36 @@ fn write_output(a: &ScoreArgs, text: String, rows: &[Vec<String>]) -> Result<()>
     }
 }
 
-/// Unique file-name stems for the images' maps: the image's stem, then `-2`, `-3`, … for later
-/// images of the same stem, in the order listed.
+/// Unique file-name stems for the images' maps: the image's stem; where several images share
+/// it (an MVTec AD tree: test/good/000.png, test/crack/000.png), their folder's name before it
+/// (`good_000`, `crack_000`); `-2`, `-3`, … after that only if names still collide.
 fn map_names(paths: &[PathBuf]) -> std::collections::HashMap<PathBuf, String> {
+    let stem = |p: &PathBuf| {
+        p.file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "image".into())
+    };
+    let mut count = std::collections::HashMap::new();
+    for p in paths {
+        *count.entry(stem(p)).or_insert(0) += 1;
+    }
     let mut used = std::collections::HashSet::new();
     let mut names = std::collections::HashMap::new();
     for path in paths {
-        let stem = path
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "image".into());
-        let mut name = stem.clone();
+        let s = stem(path);
+        let folder = path
+            .parent()
+            .and_then(|d| d.file_name())
+            .map(|d| d.to_string_lossy().into_owned());
+        let base = match folder {
+            Some(f) if count[&s] > 1 => format!("{f}_{s}"),
+            _ => s,
+        };
+        let mut name = base.clone();
         let mut k = 1;
         while !used.insert(name.clone()) {
             k += 1;
-            name = format!("{stem}-{k}");
+            name = format!("{base}-{k}");
         }
         names.insert(path.clone(), name);
     }

@@ -154,21 +154,47 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
         return Err(Error::setting("batch", "must be at least 1"));
     }
     super::args::check_writable(&a.out)?;
+    // A recipe exported from a model names that model as its output: say so before the run
+    // replaces it (repeating a recipe exactly rewrites the same bytes, which is its use).
+    if super::recipe::OUT_FROM_RECIPE.get() == Some(&true) && a.out.exists() && !a.resume {
+        eprintln!(
+            "lamp: warning: this run replaces {} when it finishes: the recipe names it as its \
+             output (give --out to write elsewhere)",
+            a.out.display()
+        );
+    }
     // One run per --out: a second would overwrite the first's snapshots in turn.
     let _lock = lock_exclusive(&a.out, "model")?;
     // Snapshots between epochs go beside --out, which keeps the last finished model until this
     // run finishes: a run that fails never leaves a worse model in its place.
     let partial = partial_path(&a.out);
+    if partial.is_file() && !a.resume {
+        return Err(Error::file(
+            &partial,
+            format!(
+                "holds an interrupted run of this --out; continue it with: {} — or delete the \
+                 file to start afresh",
+                resume_command(&partial)
+            ),
+        ));
+    }
     let src = Source::parse(&a.data, a.idx_dir.as_deref())?;
     // The images' headers say which model fits them (--arch auto) and their size (--patch).
     let auto = matches!(a.arch.arch.as_deref(), None | Some("auto"));
     let shape = if auto || a.patch.is_some() {
-        data::training_shape(&src, a.skip_bad)?
+        data::training_shape(&src, a.skip_bad).map_err(super::args::with_skip_bad_hint)?
     } else {
         None
     };
     let (arch, side) = model_and_size(&a, shape.as_ref())?;
     opts.arch = arch.clone();
+    if let Some(s) = shape.filter(|s| s.not_square > 0) {
+        let which = super::not_square(s.not_square, s.count);
+        eprintln!(
+            "lamp: warning: {which} stretched to {side}x{side} for training (and when scored); \
+             crop images square to keep their proportions"
+        );
+    }
     if auto && !a.quiet {
         let from = shape.map_or("Fashion-MNIST (1x28x28)".into(), |s| s.describe());
         let patches = a.patch.map_or(String::new(), |p| {
@@ -179,32 +205,47 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
             arch.describe()
         );
     }
-    let (data, skipped) = data::load_training_skipping(&src, arch.channels, side, a.skip_bad)?;
+    let (data, skipped) = data::load_training_skipping(&src, arch.channels, side, a.skip_bad)
+        .map_err(|e| match a.skip_bad {
+            false => super::args::with_skip_bad_hint(e),
+            true => e,
+        })?;
     for e in &skipped {
         eprintln!("lamp: warning: skipped {e}");
     }
     if !skipped.is_empty() {
-        eprintln!("lamp: skipped {} unreadable image(s)", skipped.len());
+        let n = super::count(skipped.len() as u64, "unreadable image");
+        eprintln!("lamp: skipped {n}");
     }
     let device = Device::shared(adapter)?;
     if !a.quiet {
         let n = data.len() - (data.len() as f64 * a.val_split).round() as usize;
         let run = opts.resolved(&device, n).train;
         eprintln!(
-            "lamp: training {} on {} ({} images, {:.0}% held out) with {} on {}: {} epochs of \
-             batch {} ({} steps), lr {} ({})",
+            "lamp: training {} on {} ({}, {:.0}% held out) with {} on {}: {} of batch {} ({}), \
+             lr {} ({})",
             arch.name,
             a.data,
-            data.len(),
+            super::count(data.len() as u64, "image"),
             a.val_split * 100.0,
             opts.loss,
             device.describe(),
-            run.epochs,
+            super::count(run.epochs, "epoch"),
             run.batch,
-            run.epochs as usize * n.div_ceil(run.batch.max(1)),
+            super::count(
+                (run.epochs as usize * n.div_ceil(run.batch.max(1))) as u64,
+                "step"
+            ),
             run.lr,
             run.schedule.name()
         );
+        if let Some(asked) = a.epochs.filter(|&e| run.epochs > e) {
+            eprintln!(
+                "lamp: --min-steps {} raises --epochs {asked} to {} (--min-steps 0 trains \
+                 exactly {asked})",
+                opts.min_steps, run.epochs
+            );
+        }
     }
     let resume = if a.resume {
         // The interrupted run's snapshot, else the model at --out (to train it further).
@@ -270,11 +311,10 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
         let cal: Option<Calibration> = ck.meta("calibration");
         if let Some(c) = cal {
             eprintln!(
-                "lamp: threshold {:.6} ({}, from {} {} images); wrote {}",
+                "lamp: threshold {:.6} ({}, from {}); wrote {}",
                 c.threshold,
                 c.method.name(),
-                c.count,
-                c.source,
+                super::count(c.count as u64, &format!("{} image", c.source)),
                 a.out.display()
             );
         }

@@ -141,6 +141,8 @@ pub struct ImageShape {
     pub max_side: u32,
     /// The median of the images' smaller sides: the size the model is made for.
     pub median_side: u32,
+    /// Images whose width and height differ: the model sees them stretched to a square.
+    pub not_square: usize,
 }
 
 impl ImageShape {
@@ -169,6 +171,7 @@ pub fn inspect(paths: &[PathBuf], skip_bad: bool) -> Result<ImageShape> {
         min_side: u32::MAX,
         max_side: 0,
         median_side: 0,
+        not_square: 0,
     };
     let mut sides = Vec::with_capacity(paths.len());
     for p in paths {
@@ -190,6 +193,7 @@ pub fn inspect(paths: &[PathBuf], skip_bad: bool) -> Result<ImageShape> {
             shape.channels = 3;
         }
         shape.count += 1;
+        shape.not_square += usize::from(w != h);
         sides.push(w.min(h));
         shape.min_side = shape.min_side.min(w.min(h));
         shape.max_side = shape.max_side.max(w.max(h));
@@ -226,6 +230,11 @@ pub(super) fn reader(path: &Path) -> Result<image::ImageReader<std::io::BufReade
 /// Loads one image as `channels` (1: luma, 3: RGB; alpha dropped) × size × size in [0, 1],
 /// resized with a bilinear (triangle) filter.
 pub fn load_image(path: &Path, channels: u32, size: u32) -> Result<Vec<f32>> {
+    Ok(load_image_sized(path, channels, size)?.0)
+}
+
+/// As `load_image`, with the image's own width and height.
+pub fn load_image_sized(path: &Path, channels: u32, size: u32) -> Result<(Vec<f32>, (u32, u32))> {
     use image::ImageDecoder;
     let r = reader(path)?;
     if r.format() == Some(image::ImageFormat::Jpeg) {
@@ -237,7 +246,7 @@ pub fn load_image(path: &Path, channels: u32, size: u32) -> Result<Vec<f32>> {
     check_pixels(path, w, h)?;
     let img = image::DynamicImage::from_decoder(d).map_err(decode_err)?;
     check_finite(&img).map_err(|m| Error::file(path, m))?;
-    Ok(convert(&img, channels, size))
+    Ok((convert(&img, channels, size), (w, h)))
 }
 
 /// Float images (TIFF, OpenEXR) can hold NaN or infinity, which would poison training or make a
@@ -315,7 +324,7 @@ pub fn load_images_skipping(
     let mut skipped = Vec::new();
     for (i, r) in parts {
         match r {
-            Ok(v) => {
+            Ok((v, _)) => {
                 samples.extend(v);
                 names.push(crate::fsutil::path_text(&paths[i]));
             }
@@ -340,7 +349,11 @@ pub fn load_images_skipping(
     ))
 }
 
-/// Decodes `paths` on all cores as `load_image` does, each result beside its index, in order.
+/// One image decoded by `load_image_sized`: its values, and its own width and height.
+pub type Decoded = Result<(Vec<f32>, (u32, u32))>;
+
+/// Decodes `paths` on all cores as `load_image_sized` does, each result beside its index, in
+/// order.
 /// With `stop_at_error`, a thread stops at its first unreadable image (the caller stops at the
 /// first error in order, so nothing after it is needed).
 pub fn decode_in_parallel(
@@ -348,12 +361,12 @@ pub fn decode_in_parallel(
     channels: u32,
     size: u32,
     stop_at_error: bool,
-) -> Vec<(usize, Result<Vec<f32>>)> {
+) -> Vec<(usize, Decoded)> {
     let threads = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
         .min(paths.len().max(1));
     let chunk = paths.len().div_ceil(threads).max(1);
-    type Part = Vec<(usize, Result<Vec<f32>>)>;
+    type Part = Vec<(usize, Decoded)>;
     std::thread::scope(|s| {
         let handles: Vec<_> = paths
             .chunks(chunk)
@@ -362,7 +375,7 @@ pub fn decode_in_parallel(
                 s.spawn(move || -> Part {
                     let mut v = Vec::new();
                     for (k, p) in part.iter().enumerate() {
-                        let r = load_image(p, channels, size);
+                        let r = load_image_sized(p, channels, size);
                         let stop = r.is_err() && stop_at_error;
                         v.push((ci * chunk + k, r));
                         if stop {

@@ -3,17 +3,32 @@
 
 use super::images::walk_images;
 use crate::error::{Error, Result};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+/// The folder of an MVTec AD category that holds the test images' masks.
+pub const MASKS_DIR: &str = "ground_truth";
+
+/// Whether `dir` is laid out as an MVTec AD category (`test/` and `ground_truth/` in it).
+pub fn is_mvtec_category(dir: &Path) -> bool {
+    dir.join("test").is_dir() && dir.join(MASKS_DIR).is_dir()
+}
 
 /// Expands files, folders and patterns into image paths, in the order given (a folder's images,
 /// its subfolders' included, and a pattern's files sorted by path). A file named twice is kept
-/// once.
+/// once. The masks of an MVTec AD category named as a folder (its `ground_truth/`) are not
+/// images to score and are left out.
 pub fn expand_inputs(inputs: &[String]) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for s in inputs {
         let p = PathBuf::from(s);
         if p.is_dir() {
-            out.extend(walk_images(&p)?);
+            let masks = is_mvtec_category(&p).then(|| p.join(MASKS_DIR));
+            let images = walk_images(&p)?;
+            out.extend(
+                images
+                    .into_iter()
+                    .filter(|f| masks.as_ref().is_none_or(|m| !f.starts_with(m))),
+            );
         } else if p.exists() {
             // A file, or something that is not one (a FIFO): reading it says which.
             out.push(p);
