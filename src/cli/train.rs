@@ -375,13 +375,13 @@ fn model_and_size(a: &TrainArgs, shape: Option<&ImageShape>) -> Result<(Arch, u3
 /// Progress lines: in place on a terminal, one line per epoch otherwise.
 pub fn progress_printer(quiet: bool) -> impl FnMut(Progress) {
     let tty = std::io::stderr().is_terminal();
-    let start = std::time::Instant::now();
-    // The first epoch this process trains (a resumed run starts past 0): the time to go is
-    // extrapolated from this process's own epochs.
-    let mut first: Option<f64> = None;
-    // `done`: epochs done (fractional); `current`: the epoch under way (from 0).
-    let mut eta = move |done: f64, current: u32, epochs: u32| -> String {
-        let from = *first.get_or_insert(current as f64);
+    // The time to go is extrapolated from this process's own progress since its first report
+    // (a resumed run starts past 0), so that the start-up before it (reading images, compiling
+    // pipelines, the first step's) does not count as training time.
+    let mut first: Option<(f64, std::time::Instant)> = None;
+    // `done`: epochs done (fractional).
+    let mut eta = move |done: f64, epochs: u32| -> String {
+        let (from, start) = *first.get_or_insert((done, std::time::Instant::now()));
         let here = done - from;
         if here <= 0.0 {
             return String::new();
@@ -410,7 +410,7 @@ pub fn progress_printer(quiet: bool) -> impl FnMut(Progress) {
                 loss,
                 images_per_s,
             } if tty => {
-                let eta = eta(epoch as f64 + step as f64 / steps as f64, epoch, epochs);
+                let eta = eta(epoch as f64 + step as f64 / steps as f64, epochs);
                 eprint!(
                     "\r  epoch {}/{epochs} step {step}/{steps} loss {loss:.6} {images_per_s:.0} img/s{eta}   ",
                     epoch + 1
@@ -425,7 +425,7 @@ pub fn progress_printer(quiet: bool) -> impl FnMut(Progress) {
                     .held_out_error
                     .map_or(String::new(), |v| format!(" held-out {v:.6}"));
                 let eta = if r.epoch < epochs {
-                    eta(r.epoch as f64, r.epoch.saturating_sub(1), epochs)
+                    eta(r.epoch as f64, epochs)
                 } else {
                     String::new()
                 };

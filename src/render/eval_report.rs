@@ -435,7 +435,8 @@ pub fn histogram(scores: &[f32], labels: &[bool], threshold: f32, score: &ScoreC
         "score distribution",
         &format!("score ({})", score.aggregate.describe()),
         "fraction",
-        (lo, hi),
+        // A bin's width of room each side, so the first and last bars clear the axes.
+        (lo - width, hi + width),
         (0.0, top),
     );
     for k in 0..bins {
