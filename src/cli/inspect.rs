@@ -173,11 +173,12 @@ fn text(ck: &Checkpoint, v: &Value) -> String {
     }
     if let Some(h) = ck.meta::<HeldOut>("held_out") {
         o += &format!(
-            "  held-out check: error {:.6}, the mean image's {:.6} ({:.0}%) on {} images\n",
+            "  held-out check: error {:.6}, the mean image's {:.6} ({:.0}%) on {} {} images\n",
             h.model_error,
             h.mean_image_error,
             100.0 * h.ratio(),
-            h.images
+            h.images,
+            h.source()
         );
     }
     if let Some(c) = ck.meta::<Calibration>("calibration") {

@@ -195,8 +195,18 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
              crop images square to keep their proportions"
         );
     }
+    let (data, skipped) = data::load_training_skipping(&src, arch.channels, side, a.skip_bad)
+        .map_err(|e| match a.skip_bad {
+            false => super::args::with_skip_bad_hint(e),
+            true => e,
+        })?;
     if auto && !a.quiet {
-        let from = shape.map_or("Fashion-MNIST (1x28x28)".into(), |s| s.describe());
+        // Counted after loading: a file whose header reads but whose pixels do not is skipped.
+        let loaded = shape.map(|s| ImageShape {
+            count: data.len(),
+            ..s
+        });
+        let from = loaded.map_or("Fashion-MNIST (1x28x28)".into(), |s| s.describe());
         let patches = a.patch.map_or(String::new(), |p| {
             format!(", {p}x{p} patches of {side}x{side} images")
         });
@@ -205,11 +215,6 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
             arch.describe()
         );
     }
-    let (data, skipped) = data::load_training_skipping(&src, arch.channels, side, a.skip_bad)
-        .map_err(|e| match a.skip_bad {
-            false => super::args::with_skip_bad_hint(e),
-            true => e,
-        })?;
     for e in &skipped {
         eprintln!("lamp: warning: skipped {e}");
     }
@@ -320,7 +325,8 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
         }
         if let Some(h) = ck.meta::<HeldOut>("held_out") {
             eprintln!(
-                "lamp: held-out error {:.6}, the mean image's {:.6} ({:.0}%)",
+                "lamp: {} error {:.6}, the mean image's {:.6} ({:.0}%)",
+                h.source(),
                 h.model_error,
                 h.mean_image_error,
                 100.0 * h.ratio()

@@ -115,6 +115,9 @@ impl FitOptions {
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct HeldOut {
     pub images: usize,
+    /// Measured on the training images: none were held out (a set too small for the split).
+    #[serde(default)]
+    pub on_training: bool,
     /// Mean plain error of the model.
     pub model_error: f64,
     /// Mean error of the mean training image.
@@ -125,6 +128,15 @@ impl HeldOut {
     /// A model whose error is above this fraction of the mean image's has learnt little more
     /// than the mean: it sits on the mean-image plateau.
     pub const PLATEAU: f64 = 0.8;
+
+    /// Which normal images the check ran on: "held-out" or "training".
+    pub fn source(&self) -> &'static str {
+        if self.on_training {
+            "training"
+        } else {
+            "held-out"
+        }
+    }
 
     pub fn ratio(&self) -> f64 {
         self.model_error / self.mean_image_error.max(f64::MIN_POSITIVE)
@@ -155,20 +167,22 @@ pub fn warnings(ck: &Checkpoint) -> Vec<String> {
             // Worse than a constant image: the step blew the model out of range (a learning
             // rate far too high saturates the output within the first epoch, with no NaN).
             w.push(format!(
-                "the model reconstructs held-out normal images far worse than their mean image \
+                "the model reconstructs {} normal images far worse than their mean image \
                  does (error {:.5} against {:.5}, {:.0}%): training diverged, saturated or barely \
                  started. If the loss did not fall from epoch to epoch, lower the learning rate \
                  (`lr`); else train longer (`min_steps`)",
+                h.source(),
                 h.model_error,
                 h.mean_image_error,
                 100.0 * h.ratio()
             ));
         } else if h.on_plateau() {
             w.push(format!(
-                "the model reconstructs held-out normal images no better than their mean image \
+                "the model reconstructs {} normal images no better than their mean image \
                  does (error {:.5} against {:.5}, {:.0}%): it has learnt little beyond the mean, \
                  and will score anomalies much as the mean image would. Train longer \
                  (`min_steps`), try another learning rate (`lr`), or train on patches (`patch`)",
+                h.source(),
                 h.model_error,
                 h.mean_image_error,
                 100.0 * h.ratio()
@@ -361,7 +375,8 @@ pub fn fit_on(
         };
         ck.metadata.insert("patch".into(), to_json(&patch)?);
     }
-    let held_out = held_out_check(&tr, cal_set, &errors, o.loss);
+    let mut held_out = held_out_check(&tr, cal_set, &errors, o.loss);
+    held_out.on_training = source == "training";
     ck.metadata.insert("held_out".into(), to_json(&held_out)?);
     Ok((ck, reports))
 }
@@ -401,6 +416,7 @@ fn held_out_check(train: &Dataset, images: &Dataset, errors: &[f32], loss: LossC
         .sum();
     HeldOut {
         images: images.len(),
+        on_training: false,
         model_error: train::mean(errors) as f64,
         mean_image_error: base / images.len().max(1) as f64,
     }
