@@ -26,7 +26,10 @@ pub enum Error {
     NonFinite(String),
     /// A stop was asked for (SIGINT, SIGTERM: `detect::STOP_SIGNAL`); training ended at a step
     /// boundary after `epochs_done` whole epochs (their snapshot is on disk).
-    #[error("interrupted by signal {signal} after {epochs_done} whole epoch(s)")]
+    #[error(
+        "interrupted by signal {signal} after {}",
+        count(*epochs_done, "whole epoch")
+    )]
     Interrupted { signal: i32, epochs_done: u32 },
     /// A checkpoint written between epochs of a run that never finished (so never calibrated).
     #[error(
@@ -55,5 +58,16 @@ impl Error {
             option,
             problem: problem.to_string(),
         }
+    }
+}
+
+/// `n` and a noun, plural unless n is 1: "1 epoch", "3 held-out images" (nouns with a plain -s
+/// plural), for messages.
+pub fn count(n: impl Into<u64>, noun: &str) -> String {
+    let n = n.into();
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
     }
 }

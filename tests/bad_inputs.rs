@@ -506,12 +506,11 @@ fn mvtec_trees() {
         .all(|r| !r["path"].as_str().unwrap().contains("ground_truth")));
     let names: Vec<&str> = rows.iter().map(|r| r["maps"].as_str().unwrap()).collect();
     for (row, name) in rows.iter().zip(&names) {
-        let path = row["path"].as_str().unwrap();
-        let folder = Path::new(path).parent().unwrap().file_name().unwrap();
-        assert!(
-            name.starts_with(&*folder.to_string_lossy()),
-            "{name} for {path}"
-        );
+        // test/hole/0.png → test_hole_0: the folders below the root, then the stem.
+        let path = Path::new(row["path"].as_str().unwrap());
+        let rel = path.strip_prefix(&root).unwrap().with_extension("");
+        let want = rel.to_string_lossy().replace('/', "_");
+        assert_eq!(name, &want, "{}", path.display());
         assert!(maps.join(format!("{name}_overlay.png")).is_file(), "{name}");
     }
     // A snapshot of an interrupted run beside --out: a fresh run would overwrite it.

@@ -48,11 +48,11 @@ pub fn run(adapter: Option<&str>, a: CalibrateArgs) -> Result<()> {
     det.save(out)?;
     let c = det.calibration();
     eprintln!(
-        "lamp: threshold {:.6} (was {:.6}; {} from {} images); wrote {}",
+        "lamp: threshold {:.6} (was {:.6}; {} from {}); wrote {}",
         c.threshold,
         old.threshold,
         c.method.name(),
-        c.count,
+        super::count(c.count as u64, "image"),
         out.display()
     );
     for w in det.warnings() {

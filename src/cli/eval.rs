@@ -175,10 +175,10 @@ fn model_checks(ck: &Checkpoint, cal: &lamp::detect::Calibration) -> Vec<String>
     if let Some(h) = ck.meta::<lamp::detect::HeldOut>("held_out") {
         if h.ratio() > lamp::detect::HeldOut::PLATEAU {
             checks.push(format!(
-                "on its {} normal images the model's error was {:.0}% of the mean \
+                "on {} the model's error was {:.0}% of the mean \
                  training image's ({:.5} against {:.5}): it learnt little beyond the mean image, \
                  and scores much as that model-free baseline would",
-                h.source(),
+                h.images(),
                 100.0 * h.ratio(),
                 h.model_error,
                 h.mean_image_error
@@ -187,9 +187,9 @@ fn model_checks(ck: &Checkpoint, cal: &lamp::detect::Calibration) -> Vec<String>
     }
     if cal.count < lamp::detect::MIN_CALIBRATION_IMAGES {
         checks.push(format!(
-            "the threshold comes from only {} held-out images: recalibrate on more normal \
-             images (lamp calibrate) before trusting the verdicts",
-            cal.count
+            "the threshold comes from only {}: recalibrate on more normal images (lamp \
+             calibrate) before trusting the verdicts",
+            cal.images()
         ));
     }
     checks

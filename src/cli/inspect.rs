@@ -183,11 +183,10 @@ fn text(ck: &Checkpoint, v: &Value) -> String {
     }
     if let Some(c) = ck.meta::<Calibration>("calibration") {
         o += &format!(
-            "  calibration: threshold {:.6} ({}, from {} {} images), pixel threshold {:.6}\n",
+            "  calibration: threshold {:.6} ({}, from {}), pixel threshold {:.6}\n",
             c.threshold,
             c.method.name(),
-            c.count,
-            c.source,
+            c.images(),
             c.pixel_threshold
         );
     }

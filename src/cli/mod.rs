@@ -230,15 +230,7 @@ fn message(e: &Error) -> String {
     out + rest
 }
 
-/// `n` and a noun, plural unless n is 1: "1 epoch", "3 epochs" (nouns with a plain -s plural).
-pub(crate) fn count(n: impl Into<u64>, noun: &str) -> String {
-    let n = n.into();
-    if n == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{n} {noun}s")
-    }
-}
+pub(crate) use lamp::error::count;
 
 /// The start of the warning for `k` of `n` images that are not square: "1 of the 3 images is
 /// not square: it is" (stretched …).

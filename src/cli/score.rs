@@ -128,8 +128,8 @@ pub fn run(adapter: Option<&str>, a: ScoreArgs) -> Result<ExitCode> {
     if not_square > 0 {
         let which = super::not_square(not_square, kept.len());
         eprintln!(
-            "lamp: warning: {which} stretched to the model's {size}x{size} to be scored, and \
-             their maps drawn from that; crop images square to keep their proportions"
+            "lamp: warning: {which} stretched to the model's {size}x{size} to be scored (maps \
+             included); crop images square to keep their proportions"
         );
     }
     let mut det = det?;
@@ -237,8 +237,9 @@ fn write_output(a: &ScoreArgs, text: String, rows: &[Vec<String>]) -> Result<()>
 }
 
 /// Unique file-name stems for the images' maps: the image's stem; where several images share
-/// it (an MVTec AD tree: test/good/000.png, test/crack/000.png), their folder's name before it
-/// (`good_000`, `crack_000`); `-2`, `-3`, … after that only if names still collide.
+/// it (an MVTec AD tree: train/good/000.png, test/good/000.png, test/crack/000.png), its folders
+/// below the images' common folder before it (`train_good_000`, `test_good_000`,
+/// `test_crack_000`); `-2`, `-3`, … after that only if names still collide.
 fn map_names(paths: &[PathBuf]) -> std::collections::HashMap<PathBuf, String> {
     let stem = |p: &PathBuf| {
         p.file_stem()
@@ -249,17 +250,38 @@ fn map_names(paths: &[PathBuf]) -> std::collections::HashMap<PathBuf, String> {
     for p in paths {
         *count.entry(stem(p)).or_insert(0) += 1;
     }
+    // The deepest folder that holds every image.
+    let mut common: Option<PathBuf> = None;
+    for p in paths {
+        let dir = p.parent().unwrap_or(std::path::Path::new("")).to_path_buf();
+        common = Some(match common {
+            None => dir,
+            Some(c) => c
+                .components()
+                .zip(dir.components())
+                .take_while(|(a, b)| a == b)
+                .map(|(a, _)| a)
+                .collect(),
+        });
+    }
+    let common = common.unwrap_or_default();
     let mut used = std::collections::HashSet::new();
     let mut names = std::collections::HashMap::new();
     for path in paths {
         let s = stem(path);
-        let folder = path
+        let folders: Vec<String> = path
             .parent()
-            .and_then(|d| d.file_name())
-            .map(|d| d.to_string_lossy().into_owned());
-        let base = match folder {
-            Some(f) if count[&s] > 1 => format!("{f}_{s}"),
-            _ => s,
+            .and_then(|d| d.strip_prefix(&common).ok())
+            .map(|rel| {
+                rel.components()
+                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let base = if count[&s] > 1 && !folders.is_empty() {
+            format!("{}_{s}", folders.join("_"))
+        } else {
+            s
         };
         let mut name = base.clone();
         let mut k = 1;

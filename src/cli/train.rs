@@ -172,9 +172,10 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
         return Err(Error::file(
             &partial,
             format!(
-                "holds an interrupted run of this --out; continue it with: {} — or delete the \
-                 file to start afresh",
-                resume_command(&partial)
+                "holds an interrupted run of this --out: continue it by adding --resume to the \
+                 options it was started with (`lamp inspect {} --recipe` shows them), or delete \
+                 the file to start afresh",
+                partial.display()
             ),
         ));
     }
@@ -319,7 +320,7 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
                 "lamp: threshold {:.6} ({}, from {}); wrote {}",
                 c.threshold,
                 c.method.name(),
-                super::count(c.count as u64, &format!("{} image", c.source)),
+                c.images(),
                 a.out.display()
             );
         }

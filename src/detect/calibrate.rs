@@ -33,11 +33,25 @@ pub struct Calibration {
     /// Largest pixel value seen in calibration (scales heat maps).
     pub pixel_max: f32,
     pub count: usize,
-    /// "held-out" or "training" (when no images were held out).
+    /// "held-out" or "training" (when no images were held out), or "recalibrated on …".
     pub source: String,
 }
 
 impl Calibration {
+    /// The images the threshold came from, counted: "20 held-out images", "1 training image",
+    /// "5 images recalibrated on good/".
+    pub fn images(&self) -> String {
+        match self.source.as_str() {
+            "held-out" | "training" => {
+                crate::error::count(self.count as u64, &format!("{} image", self.source))
+            }
+            other => format!(
+                "{} {other}",
+                crate::error::count(self.count as u64, "image")
+            ),
+        }
+    }
+
     /// A calibration read from a file is checked before it is trusted: finite values, a
     /// threshold and pixel scale that errors (never negative) can be compared with.
     pub fn check_values(&self) -> std::result::Result<(), String> {

@@ -138,6 +138,15 @@ impl HeldOut {
         }
     }
 
+    /// Those images, for a sentence: "held-out normal images" or "its training images".
+    pub fn images(&self) -> &'static str {
+        if self.on_training {
+            "its training images"
+        } else {
+            "held-out normal images"
+        }
+    }
+
     pub fn ratio(&self) -> f64 {
         self.model_error / self.mean_image_error.max(f64::MIN_POSITIVE)
     }
@@ -154,11 +163,17 @@ pub fn warnings(ck: &Checkpoint) -> Vec<String> {
     let mut w = Vec::new();
     if let Some(c) = ck.meta::<Calibration>("calibration") {
         if c.count < MIN_CALIBRATION_IMAGES {
+            let what = match c.source.as_str() {
+                "held-out" | "training" => {
+                    "hold out more (`val_split`), or recalibrate on more normal images with \
+                     `lamp calibrate`"
+                }
+                _ => "recalibrate on more normal images",
+            };
             w.push(format!(
-                "the threshold comes from only {} {} images (fewer than {MIN_CALIBRATION_IMAGES} \
-                 make it unreliable): hold out more (`val_split`), or recalibrate on more normal \
-                 images with `lamp calibrate`",
-                c.count, c.source
+                "the threshold comes from only {} (fewer than {MIN_CALIBRATION_IMAGES} make it \
+                 unreliable): {what}",
+                c.images()
             ));
         }
     }
@@ -167,22 +182,22 @@ pub fn warnings(ck: &Checkpoint) -> Vec<String> {
             // Worse than a constant image: the step blew the model out of range (a learning
             // rate far too high saturates the output within the first epoch, with no NaN).
             w.push(format!(
-                "the model reconstructs {} normal images far worse than their mean image \
+                "the model reconstructs {} far worse than their mean image \
                  does (error {:.5} against {:.5}, {:.0}%): training diverged, saturated or barely \
                  started. If the loss did not fall from epoch to epoch, lower the learning rate \
                  (`lr`); else train longer (`min_steps`)",
-                h.source(),
+                h.images(),
                 h.model_error,
                 h.mean_image_error,
                 100.0 * h.ratio()
             ));
         } else if h.on_plateau() {
             w.push(format!(
-                "the model reconstructs {} normal images no better than their mean image \
+                "the model reconstructs {} no better than their mean image \
                  does (error {:.5} against {:.5}, {:.0}%): it has learnt little beyond the mean, \
                  and will score anomalies much as the mean image would. Train longer \
                  (`min_steps`), try another learning rate (`lr`), or train on patches (`patch`)",
-                h.source(),
+                h.images(),
                 h.model_error,
                 h.mean_image_error,
                 100.0 * h.ratio()
