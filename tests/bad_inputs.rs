@@ -518,7 +518,11 @@ fn mvtec_trees() {
     std::fs::write(d.join("fresh.partial.safetensors"), b"snapshot").unwrap();
     fails(
         &train_args(&root, &fresh, &[]),
-        &["fresh.partial.safetensors", "interrupted run", "--resume"],
+        &[
+            "fresh.partial.safetensors",
+            "stopped before finishing",
+            "--resume",
+        ],
     );
     // A mask of another size than its image.
     png(&root.join("ground_truth/hole/1_mask.png"), 20, 28);

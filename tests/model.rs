@@ -272,11 +272,15 @@ fn back_to_back_scoring_equals_one_batch_at_a_time() {
     let mut one = Engine::new(device(), arch.clone(), cfg, batch, &params).unwrap();
     let (mut want_scores, mut want_recon) = (Vec::new(), Vec::new());
     for start in (0..n).step_by(batch) {
+        // The last, partial batch padded to the full one, as scoring does (on a GPU another
+        // batch size may split a reduction otherwise).
         let b = batch.min(n - start);
-        one.upload_batch(&x[start * p..(start + b) * p], b).unwrap();
-        one.score_step(b).unwrap();
-        want_scores.extend(one.errors(b).unwrap());
-        want_recon.extend(one.recon(b).unwrap());
+        let mut chunk = x[start * p..(start + b) * p].to_vec();
+        chunk.resize(batch * p, 0.0);
+        one.upload_batch(&chunk, batch).unwrap();
+        one.score_step(batch).unwrap();
+        want_scores.extend(one.errors(batch).unwrap().into_iter().take(b));
+        want_recon.extend(one.recon(batch).unwrap().into_iter().take(b * p));
     }
     assert!(scores
         .iter()

@@ -141,13 +141,16 @@ pub fn check_writable(out: &std::path::Path) -> Result<()> {
 }
 
 /// An unreadable image's error with the way past it, for commands that read many images and
-/// stop at the first bad one.
+/// stop at the first bad one. Other errors (a missing folder, a data set file) stay as they are:
+/// skipping would not help them.
 pub fn with_skip_bad_hint(e: Error) -> Error {
     match e {
-        Error::File { path, msg } => Error::File {
-            path,
-            msg: format!("{msg} (--skip-bad leaves unreadable images out and goes on)"),
-        },
+        Error::File { path, msg } if path.is_file() && lamp::data::images::is_image(&path) => {
+            Error::File {
+                path,
+                msg: format!("{msg} (--skip-bad leaves unreadable images out and goes on)"),
+            }
+        }
         other => other,
     }
 }

@@ -73,7 +73,7 @@ pub fn expand_config(args: Vec<OsString>) -> Result<Vec<OsString>, String> {
     }
     let given = |a: &OsString| {
         a.to_str()
-            .is_some_and(|s| s == "-o" || s == "--out" || s.starts_with("--out="))
+            .is_some_and(|s| s.starts_with("-o") || s == "--out" || s.starts_with("--out="))
     };
     let _ = OUT_FROM_RECIPE.set(table_has_out && !args[at + 1..].iter().any(given));
     let mut out = args[..=at].to_vec();

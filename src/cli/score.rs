@@ -104,7 +104,7 @@ pub fn run(adapter: Option<&str>, a: ScoreArgs) -> Result<ExitCode> {
             .unwrap_or_else(|_| Err(Error::Device("device set-up crashed".into())));
         (decoded, det)
     });
-    let mut images = Vec::new();
+    let mut images = Vec::with_capacity(paths.len() * (channels * size * size) as usize);
     let mut kept = Vec::new();
     let mut skipped = 0;
     let mut not_square = 0;
@@ -273,8 +273,13 @@ fn map_names(paths: &[PathBuf]) -> std::collections::HashMap<PathBuf, String> {
             .parent()
             .and_then(|d| d.strip_prefix(&common).ok())
             .map(|rel| {
+                // Folder names only: a root, a drive, `.` or `..` never reaches a file name (it
+                // could point outside --maps).
                 rel.components()
-                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                    .filter_map(|c| match c {
+                        std::path::Component::Normal(n) => Some(n.to_string_lossy().into_owned()),
+                        _ => None,
+                    })
                     .collect()
             })
             .unwrap_or_default();

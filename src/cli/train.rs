@@ -172,9 +172,10 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
         return Err(Error::file(
             &partial,
             format!(
-                "holds an interrupted run of this --out: continue it by adding --resume to the \
-                 options it was started with (`lamp inspect {} --recipe` shows them), or delete \
-                 the file to start afresh",
+                "holds the last snapshot of a run of this --out that stopped before finishing \
+                 (interrupted or failed): continue it by adding --resume to the options it was \
+                 started with (`lamp inspect {} --recipe` shows them; other options such as \
+                 --lr may change), or delete the file to start afresh",
                 partial.display()
             ),
         ));
@@ -248,8 +249,10 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
         if let Some(asked) = a.epochs.filter(|&e| run.epochs > e) {
             eprintln!(
                 "lamp: --min-steps {} raises --epochs {asked} to {} (--min-steps 0 trains \
-                 exactly {asked})",
-                opts.min_steps, run.epochs
+                 exactly {})",
+                opts.min_steps,
+                run.epochs,
+                super::count(asked, "epoch")
             );
         }
     }
@@ -423,7 +426,16 @@ pub fn progress_printer(quiet: bool) -> impl FnMut(Progress) {
                     epoch + 1
                 );
             }
-            Progress::Step { .. } => {}
+            // Off a terminal nothing is printed per step, but the first step starts the clock.
+            Progress::Step {
+                epoch,
+                epochs,
+                step,
+                steps,
+                ..
+            } => {
+                eta(epoch as f64 + step as f64 / steps as f64, epochs);
+            }
             Progress::Epoch { report: r, epochs } => {
                 if tty {
                     eprint!("\r");

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 
 const IMAGE_EXTENSIONS: [&str; 7] = ["png", "jpg", "jpeg", "bmp", "tif", "tiff", "gif"];
 
-fn is_image(p: &Path) -> bool {
+/// Whether `p` is named as an image lamp reads (by its extension).
+pub fn is_image(p: &Path) -> bool {
     p.extension()
         .and_then(|e| e.to_str())
         .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_lowercase().as_str()))

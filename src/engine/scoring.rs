@@ -1,9 +1,10 @@
 //! Scoring many samples: batches run back to back. Each batch's submit holds its forward pass,
 //! its errors and a copy of its results into a mappable buffer of its own, so the next batch is
-//! uploaded and submitted before this one's results are read: the device never waits for the
-//! host between batches, and the host reads one batch while the next runs. Two such buffers
-//! take turns (a third batch waits for the first's results). Results are those of one batch at
-//! a time, bit for bit: the order of work on the device is unchanged.
+//! uploaded and submitted before this one's results are read: the device need not wait for the
+//! host between batches (unless reading a batch takes longer than running the next), and the
+//! host reads one batch while the next runs. Two such buffers take turns (a third batch waits
+//! for the first's results). Results are those of one batch at a time, bit for bit: the order
+//! of work on the device is unchanged.
 
 use super::Engine;
 use crate::error::{Error, Result};
@@ -148,10 +149,12 @@ impl Engine {
             })
             .map_err(|e| Error::Device(format!("device lost or timed out: {e}")))?;
         self.device.check()?;
+        // The wait above ran the callback; an empty channel is an error, never a hang.
         done.mapped
-            .recv()
+            .try_recv()
             .map_err(|_| Error::Device("scoring readback: the callback never ran".into()))?
             .map_err(|e| Error::Device(format!("scoring readback failed: {e}")))?;
+        debug_assert!(done.kept <= done.run);
         let buf = &slots[done.slot];
         {
             let view = buf
@@ -166,7 +169,6 @@ impl Engine {
                 recon.extend_from_slice(&values[at..at + done.kept * p]);
             }
         }
-        debug_assert!(done.kept <= done.run);
         buf.unmap();
         Ok(())
     }
