@@ -35,9 +35,10 @@
 // The host picks LM and TM from Q_C so that small layers do not waste lanes. Column tiles run
 // over workgroup x and z (x + z * num_workgroups.x); rows over y.
 //
-// This file is the body; it is compiled with one of two entry files that supply
+// This file is the body; it is compiled with one of the entry files that supply
 // `a_slots(.., first)`: A's column k at the invocation's row slots first..first+7 (see
-// kernels/gemm.rs, `GemmCore`):
+// kernels/gemm.rs, `GemmCore`), and with gemm_narrow.wgsl (up to 16 rows per invocation) or
+// gemm_wide.wgsl (32: the subgroup core on CPU devices, for GEMMs with many columns):
 //   gemm_plain.wgsl     each invocation loads its TM values itself;
 //   gemm_subgroup.wgsl  the lanes of a subgroup, which share their rows, load one value each and
 //                       exchange them by broadcast: one load per 8 rows. On lavapipe a storage
@@ -67,7 +68,7 @@ override H_OFF: u32;
 override LM: u32;      // lanes along m (1, 2, 4 or 8)
 override KSPLIT: u32;  // parts the reduction is split into (split-K), see above
 override P_OFF: u32;   // with KSPLIT > 1: partial sums [KSPLIT, Q_C, N] in acts
-override TM: u32;      // rows per invocation (1..16)
+override TM: u32;      // rows per invocation (1..16; 32 with the wide entry)
 
 // `params`, `grads` and `acts` are declared in the prelude, as are the codes MODE_* and ACT_*.
 
@@ -197,6 +198,9 @@ fn accumulate(b: vec4<f32>, base: u32, stride: u32, m0: u32, lane: u32) {
     if (TM > 8u) {
         fma_rows_high(a_slots(base, stride, m0, lane, 8u), b);
     }
+    // Row slots 16..31: only the wide entry (gemm_wide.wgsl) has them; elsewhere this is empty
+    // (gemm_narrow.wgsl), so other pipelines carry no accumulators they never use.
+    accumulate_wide(b, base, stride, m0, lane);
 }
 
 // The block's row slots 0..7 += a[i] * b (slots from TM on stay zero and are never stored).
@@ -313,6 +317,7 @@ fn store_block(t: Tile, col_y: vec4<i32>, col_x: vec4<i32>, col_ok: vec4<bool>) 
     store(13u, t.m0, t.c0, acc13, col_y, col_x, col_ok, t.phase_y, t.phase_x);
     store(14u, t.m0, t.c0, acc14, col_y, col_x, col_ok, t.phase_y, t.phase_x);
     store(15u, t.m0, t.c0, acc15, col_y, col_x, col_ok, t.phase_y, t.phase_x);
+    store_wide(t, col_y, col_x, col_ok);
 }
 
 // The kernel body; `lane` is the invocation's index within its subgroup (0 where unused).

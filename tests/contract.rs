@@ -67,7 +67,20 @@ fn every_spec_sets_exactly_its_shaders_overrides() {
     };
     for (core, shader) in [
         (GemmCore::Plain, &gemm::GEMM_PLAIN),
-        (GemmCore::Subgroup { max_size: 8 }, &gemm::GEMM_SUBGROUP),
+        (
+            GemmCore::Subgroup {
+                max_size: 8,
+                wide_rows: 16,
+            },
+            &gemm::GEMM_SUBGROUP,
+        ),
+        (
+            GemmCore::Subgroup {
+                max_size: 8,
+                wide_rows: 32,
+            },
+            &gemm::GEMM_SUBGROUP_WIDE,
+        ),
         (GemmCore::Tiled, &gemm::GEMM_TILED),
     ] {
         assert_same(

@@ -417,7 +417,14 @@ fn split_k_policies_split_where_they_should() {
     };
     let split = |c: &Case, policy: SplitK| {
         layer::weight_grad(&c.layer, c.batch as u32, &off)
-            .with_split_k(0, policy, GemmCore::Subgroup { max_size: 32 })
+            .with_split_k(
+                0,
+                policy,
+                GemmCore::Subgroup {
+                    max_size: 32,
+                    wide_rows: 16,
+                },
+            )
             .k_split
     };
     let parts = |c: &Case| split(c, SplitK::FewOutputs);
@@ -446,7 +453,10 @@ fn split_k_policies_split_where_they_should() {
     let lin = linear_cases();
     let enc3 = lin.iter().find(|c| c.name == "fmnist enc3").unwrap();
     let dec1 = lin.iter().find(|c| c.name == "fmnist dec1 shape").unwrap();
-    let core = GemmCore::Subgroup { max_size: 32 };
+    let core = GemmCore::Subgroup {
+        max_size: 32,
+        wide_rows: 16,
+    };
     let fwd = |c: &Case, policy| {
         layer::forward(&c.layer, c.batch as u32, &off)
             .with_split_k(0, policy, core)

@@ -114,7 +114,7 @@ pub fn info(adapter: Option<&str>) -> Result<()> {
         "subgroup sizes: {}..{}; GEMM core: {} ({}; {} = {} to choose)",
         g.subgroup_sizes.0,
         g.subgroup_sizes.1,
-        core.name(),
+        core.describe(),
         if std::env::var(lamp::kernels::gemm::GEMM_ENV).is_ok() {
             "as asked"
         } else {

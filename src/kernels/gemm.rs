@@ -12,11 +12,12 @@ use crate::model::Act;
 
 /// gemm.wgsl with the entry for any device.
 pub static GEMM_PLAIN: ShaderSource = ShaderSource {
-    files: "shaders/gemm.wgsl + shaders/gemm_plain.wgsl",
+    files: "shaders/gemm.wgsl + shaders/gemm_plain.wgsl + shaders/gemm_narrow.wgsl",
     text: || {
         wgsl(&[
             include_str!("../../shaders/gemm.wgsl"),
             include_str!("../../shaders/gemm_plain.wgsl"),
+            include_str!("../../shaders/gemm_narrow.wgsl"),
         ])
     },
     group1: Group1::None,
@@ -24,11 +25,25 @@ pub static GEMM_PLAIN: ShaderSource = ShaderSource {
 
 /// gemm.wgsl with the subgroup entry (devices with subgroups of at least 8 lanes).
 pub static GEMM_SUBGROUP: ShaderSource = ShaderSource {
-    files: "shaders/gemm.wgsl + shaders/gemm_subgroup.wgsl",
+    files: "shaders/gemm.wgsl + shaders/gemm_subgroup.wgsl + shaders/gemm_narrow.wgsl",
     text: || {
         wgsl(&[
             include_str!("../../shaders/gemm.wgsl"),
             include_str!("../../shaders/gemm_subgroup.wgsl"),
+            include_str!("../../shaders/gemm_narrow.wgsl"),
+        ])
+    },
+    group1: Group1::None,
+};
+
+/// gemm.wgsl with the subgroup entry and 32 rows per invocation (CPU devices, wide GEMMs).
+pub static GEMM_SUBGROUP_WIDE: ShaderSource = ShaderSource {
+    files: "shaders/gemm.wgsl + shaders/gemm_subgroup.wgsl + shaders/gemm_wide.wgsl",
+    text: || {
+        wgsl(&[
+            include_str!("../../shaders/gemm.wgsl"),
+            include_str!("../../shaders/gemm_subgroup.wgsl"),
+            include_str!("../../shaders/gemm_wide.wgsl"),
         ])
     },
     group1: Group1::None,
@@ -36,11 +51,12 @@ pub static GEMM_SUBGROUP: ShaderSource = ShaderSource {
 
 /// gemm.wgsl with the workgroup-memory entry (GPUs).
 pub static GEMM_TILED: ShaderSource = ShaderSource {
-    files: "shaders/gemm.wgsl + shaders/gemm_tiled.wgsl",
+    files: "shaders/gemm.wgsl + shaders/gemm_tiled.wgsl + shaders/gemm_narrow.wgsl",
     text: || {
         wgsl(&[
             include_str!("../../shaders/gemm.wgsl"),
             include_str!("../../shaders/gemm_tiled.wgsl"),
+            include_str!("../../shaders/gemm_narrow.wgsl"),
         ])
     },
     group1: Group1::None,
@@ -53,8 +69,11 @@ pub enum GemmCore {
     Plain,
     /// One load of A per subgroup lane and a broadcast; needs subgroups of at least 8 lanes.
     /// `max_size` is the device's largest subgroup: the tile keeps that many column lanes per
-    /// row group, so that a subgroup never spans two row groups. lavapipe's best.
-    Subgroup { max_size: u32 },
+    /// row group, so that a subgroup never spans two row groups. `wide_rows`: the most rows per
+    /// invocation, for weight gradients and wide forward convolutions: 32 on CPU devices (with
+    /// gemm_wide.wgsl, for GEMMs of at least 512 columns, where more FMAs per load of B pay:
+    /// BENCHMARKS.md), 16 elsewhere. lavapipe's best.
+    Subgroup { max_size: u32, wide_rows: u32 },
     /// The workgroup stages tiles of A and B in workgroup memory, each value loaded once (the
     /// standard GPU shape; any device; chosen on GPUs without subgroups).
     Tiled,
@@ -98,8 +117,13 @@ impl GemmCore {
     /// The subgroup core where the device has subgroups of at least 8 lanes.
     fn subgroup(dev: &Device) -> Option<GemmCore> {
         let (min, max) = dev.subgroup_sizes;
-        (dev.features.contains(wgpu::Features::SUBGROUP) && min >= 8)
-            .then_some(GemmCore::Subgroup { max_size: max })
+        let cpu = dev.info.device_type == wgpu::DeviceType::Cpu;
+        (dev.features.contains(wgpu::Features::SUBGROUP) && min >= 8).then_some(
+            GemmCore::Subgroup {
+                max_size: max,
+                wide_rows: if cpu { 32 } else { 16 },
+            },
+        )
     }
     fn shader(self) -> &'static ShaderSource {
         match self {
@@ -109,12 +133,28 @@ impl GemmCore {
         }
     }
     /// Every core this device can run (tests check each): plain and tiled always, subgroup
-    /// where supported.
+    /// where supported, with both row limits.
     pub fn available(dev: &Device) -> Vec<GemmCore> {
         let mut v = vec![GemmCore::Plain];
-        v.extend(GemmCore::subgroup(dev));
+        if let Some(GemmCore::Subgroup { max_size, .. }) = GemmCore::subgroup(dev) {
+            for wide_rows in [16, 32] {
+                v.push(GemmCore::Subgroup {
+                    max_size,
+                    wide_rows,
+                });
+            }
+        }
         v.push(GemmCore::Tiled);
         v
+    }
+    /// The name and, for the subgroup core, its row limit: what `lamp info` prints.
+    pub fn describe(self) -> String {
+        match self {
+            GemmCore::Subgroup { wide_rows, .. } => {
+                format!("subgroup, up to {wide_rows} rows per invocation")
+            }
+            other => other.name().to_string(),
+        }
     }
     /// The core's name, as `LAMP_GEMM` takes it.
     pub fn name(self) -> &'static str {
@@ -234,12 +274,16 @@ impl GemmSpec {
                 m => (1, m.max(1)),
             };
         }
-        if let GemmCore::Subgroup { max_size } = core {
-            // Loads of A are cheap here, so 8 or 16 rows per invocation wherever Q_C allows
-            // (BENCHMARKS.md, v5/v6). 16 pays for weight gradients and wide forward convolutions
+        if let GemmCore::Subgroup {
+            max_size,
+            wide_rows,
+        } = core
+        {
+            // Loads of A are cheap here, so 8 or more rows per invocation wherever Q_C allows
+            // (BENCHMARKS.md, v5/v6). More pay for weight gradients and wide forward convolutions
             // (more FMAs per load of B); conv-T phases and input gradients lose a little with it.
             let m = self.m();
-            let sixteen = match self.mode {
+            let wide = match self.mode {
                 GemmMode::WeightGrad => true,
                 GemmMode::Conv => m >= 64 && self.backward_h_off.is_none(),
                 GemmMode::ConvTranspose => false,
@@ -249,7 +293,9 @@ impl GemmSpec {
             let lm_cap = (64 / max_size.max(1)).max(1);
             let lanes = |rows: u32| 1 << (m / rows).clamp(1, 8).min(lm_cap).ilog2();
             return match m {
-                m if m >= 16 && sixteen => (lanes(16), 16),
+                // 32 rows lose where columns are few (a weight gradient of 288 columns: +13%).
+                m if wide && wide_rows >= 32 && m >= 32 && self.n() >= 512 => (lanes(32), 32),
+                m if wide && m >= 16 => (lanes(16), 16),
                 m if m >= 8 => (lanes(8), 8),
                 m => (1, m.max(1)),
             };
@@ -368,6 +414,13 @@ impl GemmSpec {
         Ok(d)
     }
     /// The GEMM launch alone with a given core (tests check each core the device has).
+    /// The core's shader for this GEMM: the wide subgroup entry only where it takes 32 rows.
+    fn shader(&self, core: GemmCore) -> &'static ShaderSource {
+        match core {
+            GemmCore::Subgroup { .. } if self.tile(core).1 > 16 => &GEMM_SUBGROUP_WIDE,
+            other => other.shader(),
+        }
+    }
     pub fn dispatch_with(
         &self,
         dev: &Device,
@@ -376,7 +429,7 @@ impl GemmSpec {
     ) -> Result<Dispatch> {
         Ok(Dispatch {
             label: label.into(),
-            pipeline: dev.pipeline(core.shader(), "main", &self.constants(core))?,
+            pipeline: dev.pipeline(self.shader(core), "main", &self.constants(core))?,
             group1: None,
             groups: self.workgroups(core),
             flops: self.flops(),

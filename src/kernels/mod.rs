@@ -35,10 +35,12 @@ use crate::device::ShaderSource;
 use std::sync::Arc;
 
 /// Every shader lamp compiles (tests validate each).
-pub fn all_shaders() -> [&'static ShaderSource; 6] {
+pub fn all_shaders() -> [&'static ShaderSource; 8] {
     [
         &gemm::GEMM_PLAIN,
         &gemm::GEMM_SUBGROUP,
+        &gemm::GEMM_SUBGROUP_WIDE,
+        &gemm::GEMM_TILED,
         &bias_grad::BIAS_GRAD,
         &loss::LOSS,
         &optimizer::OPTIMIZER,
