@@ -197,11 +197,10 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
              crop images square to keep their proportions"
         );
     }
+    // With --skip-bad an unreadable image never ends the load, so the hint only meets errors
+    // it can help with (as for the headers above).
     let (data, skipped) = data::load_training_skipping(&src, arch.channels, side, a.skip_bad)
-        .map_err(|e| match a.skip_bad {
-            false => super::args::with_skip_bad_hint(e),
-            true => e,
-        })?;
+        .map_err(super::args::with_skip_bad_hint)?;
     if auto && !a.quiet {
         // Counted after loading: a file whose header reads but whose pixels do not is skipped.
         let loaded = shape.map(|s| ImageShape {
