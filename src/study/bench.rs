@@ -22,19 +22,38 @@ pub struct Timing {
 }
 
 fn time(reps: usize, mut f: impl FnMut() -> Result<()>) -> Result<Timing> {
-    f()?; // warm-up
-    let mut t = Vec::with_capacity(reps);
-    for _ in 0..reps.max(1) {
-        let t0 = Instant::now();
-        f()?;
-        t.push(t0.elapsed().as_secs_f64() * 1e3);
+    let mut t = time_alternately(reps, 1, |_| f())?;
+    Ok(t.remove(0))
+}
+
+/// `n` variants of a measurement timed in turn (0, 1, .., n−1, 0, 1, ..), so that a comparison
+/// between them is not a comparison between two moments of a noisy machine.
+fn time_alternately(
+    reps: usize,
+    n: usize,
+    mut f: impl FnMut(usize) -> Result<()>,
+) -> Result<Vec<Timing>> {
+    for i in 0..n {
+        f(i)?; // warm-up
     }
-    t.sort_by(f64::total_cmp);
-    Ok(Timing {
-        median_ms: t[t.len() / 2],
-        min_ms: t[0],
-        max_ms: t[t.len() - 1],
-    })
+    let mut t = vec![Vec::with_capacity(reps); n];
+    for _ in 0..reps.max(1) {
+        for (i, ti) in t.iter_mut().enumerate() {
+            let t0 = Instant::now();
+            f(i)?;
+            ti.push(t0.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    Ok(t.into_iter()
+        .map(|mut t| {
+            t.sort_by(f64::total_cmp);
+            Timing {
+                median_ms: t[t.len() / 2],
+                min_ms: t[0],
+                max_ms: t[t.len() - 1],
+            }
+        })
+        .collect())
 }
 
 #[derive(Serialize, Debug)]
@@ -250,6 +269,8 @@ fn label(arch: &Arch) -> String {
     )
 }
 
+const WHOLE: &str = "whole images";
+
 /// Whole training steps of `arch` at each batch size on `n_data` random resident images; at batch
 /// 64 also on flipped and rotated views (augmentation). `few`: 2 steps per timing instead of 5.
 fn train_steps(
@@ -276,25 +297,23 @@ fn train_steps(
         let mut e = Engine::new(g.clone(), arch.clone(), loss, b, &arch.init(0))?;
         e.upload_dataset(&random(n_data * arch.input_len(), 4), n_data)?;
         let variants: &[(&'static str, &[View])] = if b == 64 {
-            &[
-                ("whole images", &whole),
-                ("flipped and rotated", &augmented),
-            ]
+            &[(WHOLE, &whole), ("flipped and rotated", &augmented)]
         } else {
-            &[("whole images", &whole)]
+            &[(WHOLE, &whole)]
         };
-        for &(views, epoch) in variants {
-            e.set_epoch(epoch)?;
-            let per = if few { 2 } else { 5 };
-            let mut off = 0;
-            // One timing = `per` steps submitted back to back, then one wait.
-            let t = time(reps, || {
-                for _ in 0..per {
-                    e.train_step(off, b)?;
-                    off = (off + b) % (n_data - b + 1);
-                }
-                e.device.wait()
-            })?;
+        let per = if few { 2 } else { 5 };
+        let mut off = 0;
+        // One timing = `per` steps submitted back to back, then one wait; the variants take
+        // turns, so that augmentation's cost is read against steps of the same moment.
+        let timings = time_alternately(reps, variants.len(), |i| {
+            e.set_epoch(variants[i].1)?;
+            for _ in 0..per {
+                e.train_step(off, b)?;
+                off = (off + b) % (n_data - b + 1);
+            }
+            e.device.wait()
+        })?;
+        for (&(views, _), t) in variants.iter().zip(timings) {
             let step_ms = t.median_ms / per as f64;
             let gflops = e.step_flops(b) / step_ms / 1e6;
             steps.push(StepRow {
@@ -374,6 +393,16 @@ pub fn text(r: &Report) -> String {
             "  {} batch {:>3}, {}: {:8.1} img/s, {:.2} ms/step ({:.2}-{:.2}), {} dispatches, {} submit, {:.2} GFLOP/s = {:.1}% of probe\n",
             t.model, t.batch, t.views, t.images_per_s, t.step.median_ms, t.step.min_ms, t.step.max_ms, t.dispatches, t.submits, t.gflops, t.pct_of_probe
         );
+        let whole = r.steps.iter().find(|w| {
+            w.model == t.model && w.batch == t.batch && w.views == WHOLE && t.views != WHOLE
+        });
+        if let Some(w) = whole {
+            s += &format!(
+                "    {}: {:+.1}% time per step against whole images (timed in turn)\n",
+                t.views,
+                100.0 * (t.step.median_ms / w.step.median_ms - 1.0)
+            );
+        }
     }
     for sc in &r.scoring {
         s += &format!(
