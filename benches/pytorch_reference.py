@@ -18,6 +18,7 @@ import os
 import subprocess
 import sys
 import time
+from statistics import median as med
 
 import torch
 
@@ -69,13 +70,14 @@ def torch_score(model_name, batch, n):
 
 def lamp_bench(path, fmnist_only):
     args = [path, "bench", "--json"] + (["--fmnist-only"] if fmnist_only else [])
-    r = json.loads(subprocess.run(args, capture_output=True, text=True, check=True).stdout)
+    out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
+    r = json.loads(out)
     train = {}
     for s in r["steps"]:
         if s["views"] == "whole images":
             train[(s["model"].split()[0], s["batch"])] = s["images_per_s"]
     score = {s["model"].split()[0]: (s["batch"], s["images_per_s"]) for s in r["scoring"]}
-    return r["device"], train, score
+    return r["device"], train, score, out
 
 
 def main():
@@ -83,14 +85,18 @@ def main():
     ap.add_argument("--lamp", default="target/release/lamp")
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--fmnist-only", action="store_true", help="skip conv-ae 128 (faster)")
+    ap.add_argument("--lamp-json", help="also write the last round's `lamp bench --json` here "
+                    "(every kernel's time, for BENCHMARKS.md)")
     a = ap.parse_args()
     rows = []
     for _ in range(a.rounds):
-        device, lt, ls = lamp_bench(a.lamp, a.fmnist_only)
+        device, lt, ls, raw = lamp_bench(a.lamp, a.fmnist_only)
+        if a.lamp_json:
+            with open(a.lamp_json, "w") as f:
+                f.write(raw)
         pt = {k: torch_train(k[0], k[1], 10 if k[0] == "fmnist-ae" else 4) for k in lt}
         ps = {m: torch_score(m, b, 1024 if m == "fmnist-ae" else 4 * b) for m, (b, _) in ls.items()}
         rows.append((lt, ls, pt, ps))
-    med = lambda xs: sorted(xs)[len(xs) // 2]  # noqa: E731
     print(f"lamp on {device}; PyTorch {torch.__version__} eager on CPU ({torch.get_num_threads()} threads)")
     print(f"{'':28} {'lamp img/s':>11} {'PyTorch img/s':>14} {'lamp/PyTorch':>13}")
     for k in rows[0][0]:

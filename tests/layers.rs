@@ -125,6 +125,15 @@ fn conv_cases() -> Vec<Case> {
             Act::Identity,
             25,
         ),
+        // Its input gradient (conv-T phases: 36 rows, k = 360, 768 columns) takes 32 rows per
+        // invocation with the wide entry, 16 without, with a partial row tile.
+        case(
+            "wide input gradient",
+            conv([36, 16, 16], [40, 8, 8], 3, 2, 1, LEAKY),
+            3,
+            LEAKY,
+            28,
+        ),
         // fmnist-ae's enc1 at a batch that splits unevenly: 9 x 14 rows (n, y) into 4 parts of 32, 32,
         // 32 and 30, across samples.
         case(
@@ -166,6 +175,24 @@ fn conv_t_cases() -> Vec<Case> {
             4,
             Act::Relu,
             8,
+        ),
+        // Wide conv-T phases (36 rows, k = 640, 768 columns): 32 rows per invocation with the
+        // wide entry, 16 without, with a partial row tile.
+        case(
+            "wide phases",
+            convt([40, 8, 8], [36, 16, 16], 4, 2, 1, LEAKY),
+            3,
+            LEAKY,
+            29,
+        ),
+        // Wide both ways at stride 1: the forward (k = 360) and the input gradient (a conv, 40
+        // rows, k = 324), each over 768 columns.
+        case(
+            "wide k3 s1",
+            convt([40, 16, 16], [36, 16, 16], 3, 1, 1, Act::Relu),
+            3,
+            LEAKY,
+            30,
         ),
         // fmnist-ae's dec3 at a batch that splits unevenly: 7 x 14 rows (n, y) into 3 parts of 33, 33
         // and 32, across samples.
@@ -472,4 +499,42 @@ fn split_k_policies_split_where_they_should() {
     assert_eq!(fwd(enc3, SplitK::FewOutputs), 1);
     assert_eq!(input_grad(dec1, SplitK::FewOutputs), 1);
     assert_eq!(fwd(by_name("long bias sums"), gpu), 1);
+}
+
+#[test]
+fn row_blocks_follow_the_gemm_shape() {
+    let off = LayerOffsets {
+        weight: 0,
+        bias: 0,
+        input: 0,
+        output: 0,
+        dz: 0,
+    };
+    let rows = |spec: GemmSpec, wide_rows: u32| {
+        let core = GemmCore::Subgroup {
+            max_size: 8,
+            wide_rows,
+        };
+        spec.constants(core)
+            .iter()
+            .find(|(k, _)| *k == "TM")
+            .map(|(_, v)| *v as u32)
+            .unwrap()
+    };
+    let all: Vec<Case> = conv_cases().into_iter().chain(conv_t_cases()).collect();
+    let by_name = |n: &str| all.iter().find(|c| c.name == n).unwrap();
+    let fwd = |c: &Case| layer::forward(&c.layer, c.batch as u32, &off);
+    let input_grad = |c: &Case| layer::input_grad(&c.layer, c.batch as u32, &off, 0, LEAKY);
+    // Conv-T phases and input gradients with a long reduction over many columns take the wide
+    // blocks (32 rows on CPU devices, 16 on GPUs); short or narrow ones keep 8.
+    let wide = by_name("wide input gradient");
+    assert_eq!(rows(input_grad(wide), 32), 32);
+    assert_eq!(rows(input_grad(wide), 16), 16);
+    assert_eq!(rows(fwd(by_name("wide phases")), 32), 32);
+    let s1 = by_name("wide k3 s1");
+    assert_eq!(rows(fwd(s1), 32), 32);
+    assert_eq!(rows(input_grad(s1), 32), 32);
+    let dec2 = by_name("fmnist dec2");
+    assert_eq!(rows(fwd(dec2), 32), 8, "392 columns: narrow");
+    assert_eq!(rows(input_grad(by_name("40 in, 70 out")), 32), 8);
 }

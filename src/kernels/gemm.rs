@@ -281,12 +281,14 @@ impl GemmSpec {
         {
             // Loads of A are cheap here, so 8 or more rows per invocation wherever Q_C allows
             // (BENCHMARKS.md, v5/v6). More pay for weight gradients and wide forward convolutions
-            // (more FMAs per load of B); conv-T phases and input gradients lose a little with it.
+            // (more FMAs per load of B); conv-T phases and input gradients too, once the
+            // reduction is long and the columns many (v10: before the wide entry had a file of
+            // its own, they lost a little with it).
             let m = self.m();
             let wide = match self.mode {
                 GemmMode::WeightGrad => true,
-                GemmMode::Conv => m >= 64 && self.backward_h_off.is_none(),
-                GemmMode::ConvTranspose => false,
+                GemmMode::Conv if self.backward_h_off.is_none() => m >= 64,
+                _ => self.k() >= 64 && self.n() >= 512,
             };
             // LM: a power of two, so that 64/LM column lanes split into whole subgroups, and at
             // most 64/max_size, so that a subgroup never spans two row groups.
