@@ -537,4 +537,16 @@ fn row_blocks_follow_the_gemm_shape() {
     let dec2 = by_name("fmnist dec2");
     assert_eq!(rows(fwd(dec2), 32), 8, "392 columns: narrow");
     assert_eq!(rows(input_grad(by_name("40 in, 70 out")), 32), 8);
+    // Weight gradients take 16 or 32 rows, except over few columns (a 1-channel input: 9).
+    let wgrad = |c: &Case| layer::weight_grad(&c.layer, c.batch as u32, &off);
+    assert_eq!(rows(wgrad(by_name("40 in, 70 out")), 32), 16, "360 columns");
+    assert_eq!(rows(wgrad(by_name("fmnist enc1")), 32), 8, "9 columns");
+    // A linear layer at batch 4 with 128 outputs: 16 rows would make one workgroup (one busy
+    // core), 8 make two.
+    let lin = linear(256, 128, LEAKY);
+    assert_eq!(rows(layer::forward(&lin, 4, &off), 32), 8);
+    assert_eq!(
+        rows(layer::forward(&linear(256, 256, LEAKY), 4, &off), 32),
+        16
+    );
 }

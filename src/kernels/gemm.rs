@@ -286,7 +286,9 @@ impl GemmSpec {
             // its own, they lost a little with it).
             let m = self.m();
             let wide = match self.mode {
-                GemmMode::WeightGrad => true,
+                // Few columns (the 1- and 3-channel layers: 9 to 48) leave most column lanes of
+                // a wide block idle: 8 rows there (v11: their weight gradients −30 to −45%).
+                GemmMode::WeightGrad => self.n() >= 64,
                 GemmMode::Conv if self.backward_h_off.is_none() => m >= 64,
                 _ => self.k() >= 64 && self.n() >= 512,
             };
@@ -294,13 +296,20 @@ impl GemmSpec {
             // most 64/max_size, so that a subgroup never spans two row groups.
             let lm_cap = (64 / max_size.max(1)).max(1);
             let lanes = |rows: u32| 1 << (m / rows).clamp(1, 8).min(lm_cap).ilog2();
-            return match m {
+            let pick = match m {
                 // 32 rows lose where columns are few (a weight gradient of 288 columns: +13%).
                 m if wide && wide_rows >= 32 && m >= 32 && self.n() >= 512 => (lanes(32), 32),
                 m if wide && m >= 16 => (lanes(16), 16),
                 m if m >= 8 => (lanes(8), 8),
                 m => (1, m.max(1)),
             };
+            // A wide block that makes the whole GEMM one workgroup leaves every core but one
+            // idle (linear layers at small batches: 16 columns): 8 rows, if they make two.
+            let narrow = (lanes(8), 8);
+            if pick.1 > 8 && self.workgroup_count(pick) < 2 && self.workgroup_count(narrow) >= 2 {
+                return narrow;
+            }
+            return pick;
         }
         // 8 rows per invocation pays off for wide GEMMs (measured: weight gradients and conv
         // layers with 64+ output channels); conv-T phases and narrow GEMMs do better with 4,
@@ -361,7 +370,15 @@ impl GemmSpec {
     }
     /// Workgroup counts: column tiles (times the STRIDE² phases for conv-T) and row tiles.
     pub fn workgroups(&self, core: GemmCore) -> [u32; 3] {
-        let (lm, tm) = self.tile(core);
+        let (col_tiles, row_tiles) = self.tiles(self.tile(core));
+        fold(col_tiles, row_tiles)
+    }
+    fn workgroup_count(&self, tile: (u32, u32)) -> u32 {
+        let (col_tiles, row_tiles) = self.tiles(tile);
+        col_tiles * row_tiles
+    }
+    /// Column tiles (with split-K's parts and conv-T's phases) and row tiles of a (LM, TM) tile.
+    fn tiles(&self, (lm, tm): (u32, u32)) -> (u32, u32) {
         let cols_per_tile = 4 * (64 / lm);
         let col_tiles = match self.mode {
             GemmMode::ConvTranspose => {
@@ -371,7 +388,7 @@ impl GemmSpec {
             }
             _ => self.n().div_ceil(cols_per_tile),
         } * self.k_split.max(1);
-        fold(col_tiles, self.m().div_ceil(lm * tm))
+        (col_tiles, self.m().div_ceil(lm * tm))
     }
     /// The GEMM launch with the device's core. A split-K spec also needs its sum of parts:
     /// launch those through `dispatches`.
