@@ -14,6 +14,10 @@ fn main() -> lamp::Result<()> {
     let g = Device::shared(None)?;
     let (dev, queue) = (&g.device, &g.queue);
     println!("device: {}", g.describe());
+    if !g.features.contains(wgpu::Features::SUBGROUP) || g.subgroup_sizes.0 < 8 {
+        println!("the probe's kernels share A by subgroup broadcast: this device has no subgroups of 8 or more lanes");
+        return Ok(());
+    }
     let mut s = 0x2545_f491_4f6c_dd1du64;
     let mut rand = || {
         s ^= s << 13;
