@@ -32,18 +32,11 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from PIL import Image
 from scipy.ndimage import gaussian_filter
-from sklearn.metrics import roc_auc_score
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lamp_torch import ConvAE  # noqa: E402
-
-DEFECTS = ["spot", "scratch", "foreign"]
-
-
-def load(p):
-    return np.asarray(Image.open(p).convert("L"), dtype=np.float32) / 255.0
+from texture_eval import evaluate, load  # noqa: E402
 
 
 class RandomFeatures(nn.Module):
@@ -103,6 +96,7 @@ def main():
     torch.manual_seed(0)
     torch.set_num_threads(os.cpu_count() or 1)
     train = np.stack([load(p) for p in sorted(glob.glob(os.path.join(a.category, "train/good/*.png")))])
+    train = train.astype(np.float32)
     t0 = time.time()
     if a.features == "ae":
         net = train_ae(train, a.steps)
@@ -126,41 +120,16 @@ def main():
     bank = torch.cat(bank)
     mu, sd = bank.mean(0), bank.std(0) + 1e-6
     bank = (bank - mu) / sd
-    labels, scores, kinds, maps, masks = [], [], [], [], []
-    for kind in ["good"] + DEFECTS:
-        for p in sorted(glob.glob(os.path.join(a.category, "test", kind, "*.png"))):
-            im = load(p)
-            f = feats([im])[0]
-            c, h, w = f.shape
-            q = (f.permute(1, 2, 0).reshape(-1, c) - mu) / sd
-            d = torch.cdist(q, bank).min(1).values.reshape(1, 1, h, w)
-            m = F.interpolate(d, size=im.shape[0], mode="bilinear", align_corners=False)[0, 0]
-            m = gaussian_filter(m.numpy(), 2)
-            if kind == "good":
-                gt = np.zeros(im.shape, bool)
-            else:
-                gt = load(os.path.join(a.category, "ground_truth", kind,
-                                       os.path.basename(p).replace(".png", "_mask.png"))) > 0.5
-            labels.append(kind != "good")
-            scores.append(m.max())
-            kinds.append(kind)
-            maps.append(m.ravel())
-            masks.append(gt.ravel())
-    labels, scores, kinds = np.array(labels), np.array(scores), np.array(kinds)
+    def anomaly_map(im):
+        f = feats([im.astype(np.float32)])[0]
+        c, h, w = f.shape
+        q = (f.permute(1, 2, 0).reshape(-1, c) - mu) / sd
+        d = torch.cdist(q, bank).min(1).values.reshape(1, 1, h, w)
+        m = F.interpolate(d, size=im.shape[0], mode="bilinear", align_corners=False)[0, 0]
+        return gaussian_filter(m.numpy(), 2)
 
-    def aurocs(sel):
-        idx = np.where(sel)[0]
-        return (roc_auc_score(labels[idx], scores[idx]),
-                roc_auc_score(np.concatenate([masks[i] for i in idx]),
-                              np.concatenate([maps[i] for i in idx])))
-
-    name = os.path.basename(os.path.normpath(a.category))
-    image, pixel = aurocs(np.ones(len(labels), bool))
-    print(f"{name}: features {a.features}: image AUROC {image:.4f}, pixel AUROC {pixel:.4f} "
-          f"({time.time() - t0:.0f} s)")
-    for d in DEFECTS:
-        image, pixel = aurocs((kinds == "good") | (kinds == d))
-        print(f"  good against {d}: image AUROC {image:.3f}, pixel AUROC {pixel:.3f}")
+    evaluate(a.category, anomaly_map, f"features {a.features}")
+    print(f"  ({time.time() - t0:.0f} s)")
 
 
 if __name__ == "__main__":

@@ -25,16 +25,10 @@ import glob
 import os
 
 import numpy as np
-from PIL import Image
 from scipy.ndimage import gaussian_filter, sobel
-from sklearn.metrics import roc_auc_score
 from sklearn.neighbors import NearestNeighbors
 
-DEFECTS = ["spot", "scratch", "foreign"]
-
-
-def load(path):
-    return np.asarray(Image.open(path).convert("L"), dtype=np.float64) / 255.0
+from texture_eval import evaluate, load
 
 
 def features(im, scales):
@@ -68,39 +62,11 @@ def main():
     mu, sd = bank.mean(0), bank.std(0)
     nn = NearestNeighbors(n_neighbors=a.k).fit((bank - mu) / sd)
 
-    labels, scores, kinds, maps, masks = [], [], [], [], []
-    for kind in ["good"] + DEFECTS:
-        for p in sorted(glob.glob(os.path.join(a.category, "test", kind, "*.png"))):
-            im = load(p)
-            dist, _ = nn.kneighbors((features(im, scales) - mu) / sd)
-            m = gaussian_filter(dist.mean(1).reshape(im.shape), a.smooth)
-            if kind == "good":
-                gt = np.zeros(im.shape, bool)
-            else:
-                name = os.path.basename(p).replace(".png", "_mask.png")
-                gt = load(os.path.join(a.category, "ground_truth", kind, name)) > 0.5
-            labels.append(kind != "good")
-            scores.append(m.max())
-            kinds.append(kind)
-            maps.append(m.ravel())
-            masks.append(gt.ravel())
+    def anomaly_map(im):
+        dist, _ = nn.kneighbors((features(im, scales) - mu) / sd)
+        return gaussian_filter(dist.mean(1).reshape(im.shape), a.smooth)
 
-    labels, scores, kinds = np.array(labels), np.array(scores), np.array(kinds)
-
-    def aurocs(sel):
-        idx = np.where(sel)[0]
-        image = roc_auc_score(labels[idx], scores[idx])
-        pixel = roc_auc_score(np.concatenate([masks[i] for i in idx]),
-                              np.concatenate([maps[i] for i in idx]))
-        return image, pixel
-
-    name = os.path.basename(os.path.normpath(a.category))
-    image, pixel = aurocs(np.ones(len(labels), bool))
-    print(f"{name}: k={a.k} scales={a.scales} smooth={a.smooth}: "
-          f"image AUROC {image:.4f}, pixel AUROC {pixel:.4f}")
-    for d in DEFECTS:
-        image, pixel = aurocs((kinds == "good") | (kinds == d))
-        print(f"  good against {d}: image AUROC {image:.3f}, pixel AUROC {pixel:.3f}")
+    evaluate(a.category, anomaly_map, f"k={a.k} scales={a.scales} smooth={a.smooth}")
 
 
 if __name__ == "__main__":
