@@ -22,11 +22,13 @@ pub struct EvalArgs {
     /// Report folder.
     #[arg(short, long)]
     out: PathBuf,
+    /// Folder of the Fashion-MNIST IDX files (for fashion-mnist:C data).
     #[arg(long)]
     idx_dir: Option<PathBuf>,
     /// Heat-map panels of the highest-scored images (and as many sampled ones).
     #[arg(long, value_parser = super::args::whole::<usize>, default_value_t = 8)]
     panels: usize,
+    /// Images scored per launch (fewer where the device cannot hold them).
     #[arg(long, value_parser = super::args::whole::<usize>, default_value_t = 256)]
     batch: usize,
 }
@@ -36,6 +38,7 @@ pub struct DemoArgs {
     /// Where to put the model and the report.
     #[arg(short, long, default_value = "lamp-demo")]
     out: PathBuf,
+    /// Training epochs over the demo's images.
     #[arg(long, value_parser = super::args::whole::<u32>, default_value_t = 8)]
     epochs: u32,
 }
@@ -52,8 +55,10 @@ pub fn eval(adapter: Option<&str>, a: EvalArgs) -> Result<()> {
     let m = evaluate(det, &test, &model, &a.data, &a.out, a.panels)?;
     let pixel = if test.masks.is_some() {
         fmt_opt(&m["pixel_auroc"])
-    } else {
+    } else if matches!(src, Source::Mvtec(_)) {
         "n/a (pixel metrics need ground_truth/ masks)".into()
+    } else {
+        "n/a (no masks in this data set)".into()
     };
     outln!(
         "image AUROC {}  pixel AUROC {pixel}  F1-max {}  -> {}",

@@ -29,7 +29,8 @@ pub fn run(a: InspectArgs) -> Result<()> {
             Some(r) => out!("{r}"),
             None => Err(lamp::Error::file(
                 &a.model,
-                "no recipe in the metadata (written before lamp kept recipes, or not by lamp train)",
+                "no recipe in the metadata: only `lamp train` writes one (this model came from \
+                 `lamp demo`, `lamp init`, another tool or an older lamp)",
             )),
         };
     }

@@ -17,15 +17,19 @@ pub struct ExperimentArgs {
     dataset: String,
     /// MVTec AD root (for `mvtec`).
     dir: Option<PathBuf>,
+    /// Results folder (results.jsonl, results.md, plots); rerunning resumes it.
     #[arg(short, long)]
     out: PathBuf,
     /// Fashion-MNIST classes ("0-9", "0,3") or MVTec categories ("bottle,screw"; default all).
     #[arg(long)]
     classes: Option<String>,
+    /// Reconstruction metrics to compare (mae, mse, ssim).
     #[arg(long, value_parser = choice::<Metric>(), value_delimiter = ',', default_value = "mae,mse,ssim")]
     metrics: Vec<Metric>,
+    /// Losses to compare: none (the plain error) and lamp (amplified).
     #[arg(long, value_parser = choice::<Amp>(), value_delimiter = ',', default_value = "none,lamp")]
     amp: Vec<Amp>,
+    /// Where LAMP amplifies: element, sample, batch (for the lamp cells).
     #[arg(
         long = "amp-granularity",
         value_parser = choice::<Granularity>(),
@@ -33,18 +37,22 @@ pub struct ExperimentArgs {
         default_value = "element"
     )]
     granularity: Vec<Granularity>,
+    /// Training epochs per cell.
     #[arg(long, value_parser = super::args::whole::<u32>, default_value_t = 10)]
     epochs: u32,
+    /// Seeds: each cell is trained once per seed, and LAMP and the baseline are paired by seed.
     #[arg(long, value_delimiter = ',', default_value = "0,1,2")]
     seeds: Vec<u64>,
     /// adam, or sgd (momentum 0.9).
     #[arg(long, value_parser = choice::<OptimizerKind>(), default_value = "adam")]
     optimizer: OptimizerKind,
+    /// Training batch size.
     #[arg(long, value_parser = super::args::whole::<usize>, default_value_t = 64)]
     batch: usize,
     /// Default: 1e-3 for Adam, 1e-2 for SGD.
     #[arg(long)]
     lr: Option<f64>,
+    /// Folder of the Fashion-MNIST IDX files (for fashion-mnist:C data).
     #[arg(long)]
     idx_dir: Option<PathBuf>,
     #[command(flatten)]
@@ -62,11 +70,13 @@ pub struct ExperimentArgs {
     /// At least this many optimizer steps (more epochs for small sets).
     #[arg(long, value_parser = super::args::whole::<u32>, default_value_t = 0)]
     min_steps: u32,
+    /// Learning-rate schedule: constant, or cosine (to a hundredth).
     #[arg(long, value_parser = choice::<Schedule>(), default_value = "constant")]
     schedule: Schedule,
     /// An image's score: mean error, maximum or top-k mean of its smoothed map.
     #[arg(long, value_parser = choice::<Aggregate>(), default_value = "mean")]
     score_agg: Aggregate,
+    /// With --score-agg topk: the fraction of the map's pixels averaged (0.01 = the top 1%).
     #[arg(long, default_value_t = 0.01)]
     top_k: f64,
 }
@@ -77,6 +87,8 @@ pub struct LandscapeArgs {
     model: PathBuf,
     /// Training data (the batch is drawn from it): a folder, an MVTec category, fashion-mnist:C.
     data: String,
+    /// Output folder: plain.png and amplified.png (the two losses over the grid, one colour
+    /// scale), landscape.csv and landscape.json.
     #[arg(short, long)]
     out: PathBuf,
     /// Grid points per direction.
@@ -85,10 +97,13 @@ pub struct LandscapeArgs {
     /// The grid spans [-radius, radius] along each (filter-normalised) direction.
     #[arg(long, default_value_t = 1.0)]
     radius: f64,
+    /// Samples in the batch the loss is evaluated on.
     #[arg(long, value_parser = super::args::whole::<usize>, default_value_t = 128)]
     batch: usize,
+    /// Seed of the batch and of the two random directions.
     #[arg(long, value_parser = super::args::whole::<u64>, default_value_t = 0)]
     seed: u64,
+    /// Folder of the Fashion-MNIST IDX files (for fashion-mnist:C data).
     #[arg(long)]
     idx_dir: Option<PathBuf>,
 }

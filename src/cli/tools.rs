@@ -20,8 +20,10 @@ use std::path::PathBuf;
 pub struct InitArgs {
     #[command(flatten)]
     arch: ArchArgs,
+    /// Seed of the initial weights.
     #[arg(long, value_parser = super::args::whole::<u64>, default_value_t = 0)]
     seed: u64,
+    /// The model file to write (safetensors).
     #[arg(short, long)]
     out: PathBuf,
 }
@@ -108,7 +110,12 @@ pub fn info(adapter: Option<&str>) -> Result<()> {
         "  max_compute_workgroup_storage_size: {}",
         l.max_compute_workgroup_storage_size
     )?;
-    outln!("features: {:?}", g.features)?;
+    let has = |f: wgpu::Features| if g.features.contains(f) { "yes" } else { "no" };
+    outln!(
+        "features lamp uses: subgroups {}, timestamp queries {}",
+        has(wgpu::Features::SUBGROUP),
+        has(wgpu::Features::TIMESTAMP_QUERY)
+    )?;
     let core = GemmCore::best(&g);
     outln!(
         "subgroup sizes: {}..{}; GEMM core: {} ({}; {} = {} to choose)",

@@ -44,6 +44,7 @@ pub struct TrainArgs {
     /// The learning rate over the run: cosine (decays to a hundredth) or constant.
     #[arg(help_heading = "Optimisation", long, value_parser = choice::<Schedule>(), default_value = "cosine")]
     schedule: Schedule,
+    /// Seed of the initial weights, the held-out split and the order of the samples.
     #[arg(help_heading = "Optimisation", long, value_parser = super::args::whole::<u64>, default_value_t = TrainConfig::default().seed)]
     seed: u64,
     /// Folder of the Fashion-MNIST IDX files.

@@ -374,17 +374,27 @@ pub fn text(r: &Report) -> String {
         r.probe.copy_gbps
     );
     s += &format!(
-        "kernels of one training step (each alone; {}):\n",
+        "kernels of one training step (each alone; {}; %probe: the kernel's rate against the \
+         probe's, above 100% where its shape suits this device better than 1024^3 does):\n",
         r.kernel_timing
     );
     s += &format!(
-        "  {:28} {:>5} {:24} {:>9} {:>8} {:>7}\n",
+        "  {:28} {:>5} {:32} {:>9} {:>8} {:>7}\n",
         "model", "batch", "kernel", "ms", "GFLOP/s", "%probe"
     );
     for k in &r.kernels {
+        // Kernels that do no multiply-adds (gather, loss, Adam, sums) have no rate to show.
+        let (rate, pct) = if k.gflops > 0.0 {
+            (
+                format!("{:.2}", k.gflops),
+                format!("{:.1}%", k.pct_of_probe),
+            )
+        } else {
+            ("-".into(), "-".into())
+        };
         s += &format!(
-            "  {:28} {:>5} {:24} {:>9.2} {:>8.2} {:>6.1}%\n",
-            k.model, k.batch, k.kernel, k.ms, k.gflops, k.pct_of_probe
+            "  {:28} {:>5} {:32} {:>9.2} {:>8} {:>7}\n",
+            k.model, k.batch, k.kernel, k.ms, rate, pct
         );
     }
     s += "\ntraining steps (gather, forward, loss, backward, Adam; one submit each):\n";
@@ -397,10 +407,19 @@ pub fn text(r: &Report) -> String {
             w.model == t.model && w.batch == t.batch && w.views == WHOLE && t.views != WHOLE
         });
         if let Some(w) = whole {
+            // The two were timed in alternating runs; a difference smaller than either's
+            // spread (fastest to slowest run) is this machine's noise, not augmentation's cost.
+            let diff = t.step.median_ms - w.step.median_ms;
+            let spread = (t.step.max_ms - t.step.min_ms).max(w.step.max_ms - w.step.min_ms);
             s += &format!(
-                "    {}: {:+.1}% time per step against whole images (timed in turn)\n",
-                t.views,
-                100.0 * (t.step.median_ms / w.step.median_ms - 1.0)
+                "    augmentation's cost: {:+.1}% time per step against the same steps without it \
+                 (alternating runs){}\n",
+                100.0 * diff / w.step.median_ms,
+                if diff.abs() < spread {
+                    ", within the runs' spread"
+                } else {
+                    ""
+                }
             );
         }
     }
