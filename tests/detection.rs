@@ -165,6 +165,13 @@ fn calibrate_score_threshold_and_trees() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(lines.len(), 12);
+    let mismatch = "the model takes images of 32x32";
+    assert!(!String::from_utf8_lossy(&o.stderr).contains(mismatch));
+    // Images of another size than the model's are scored, resized, with a warning.
+    photos(&d.join("big"), 2, 96, 6);
+    let o = ok(lamp().arg("score").arg(&model).arg(d.join("big")));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains(mismatch) && err.contains("96 pixels"), "{err}");
     assert_eq!(
         lines
             .iter()

@@ -108,12 +108,14 @@ pub fn run(adapter: Option<&str>, a: ScoreArgs) -> Result<ExitCode> {
     let mut kept = Vec::new();
     let mut skipped = 0;
     let mut not_square = 0;
+    let mut sides = Vec::new();
     for (i, r) in decoded {
         match r {
             Ok((v, (w, h))) => {
                 images.extend(v);
                 kept.push(paths[i].clone());
                 not_square += usize::from(w != h);
+                sides.push(w.min(h));
             }
             Err(e) if a.skip_bad => {
                 eprintln!("lamp: warning: skipped {e}");
@@ -130,6 +132,17 @@ pub fn run(adapter: Option<&str>, a: ScoreArgs) -> Result<ExitCode> {
         eprintln!(
             "lamp: warning: {which} stretched to the model's {size}x{size} to be scored (maps \
              included); crop images square to keep their proportions"
+        );
+    }
+    // A model made for other images (e.g. the 28x28 demo model on photos) scores them all the
+    // same, resized: say so, since the scores then mean little.
+    sides.sort_unstable();
+    let median = sides[sides.len() / 2];
+    if median >= 2 * size || 2 * median <= size {
+        eprintln!(
+            "lamp: warning: the model takes images of {size}x{size}; these are about \
+             {median} pixels a side and are resized to be scored: a model trained on images \
+             like these (lamp train FOLDER) would judge them better"
         );
     }
     let mut det = det?;
