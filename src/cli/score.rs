@@ -92,6 +92,7 @@ pub fn run(adapter: Option<&str>, a: ScoreArgs) -> Result<ExitCode> {
     // (most of a short run's start on a CPU device): neither waits for the other.
     let batch = a.batch.clamp(1, total);
     let (size, channels) = (ck.image_size(), arch.channels);
+    let is_patch_model = ck.meta::<lamp::detect::Patches>("patch").is_some();
     let (decoded, det) = std::thread::scope(|s| {
         let setup = s.spawn(|| -> Result<Detector> {
             let device = Device::shared(adapter)?;
@@ -135,10 +136,16 @@ pub fn run(adapter: Option<&str>, a: ScoreArgs) -> Result<ExitCode> {
         );
     }
     // A model made for other images (e.g. the 28x28 demo model on photos) scores them all the
-    // same, resized: say so, since the scores then mean little.
+    // same, resized: say so, since the scores then mean little. Larger images only where
+    // training on them would have made a larger model (below the sizes `train` caps at).
     sides.sort_unstable();
     let median = sides[sides.len() / 2];
-    if median >= 2 * size || 2 * median <= size {
+    let cap = if is_patch_model {
+        super::train::MAX_PATCH_IMAGE
+    } else {
+        lamp::model::arch::MAX_AUTO_SIZE
+    };
+    if 2 * median <= size || (median >= 2 * size && size < cap) {
         eprintln!(
             "lamp: warning: the model takes images of {size}x{size}; these are about \
              {median} pixels a side and are resized to be scored: a model trained on images \

@@ -347,7 +347,7 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
 }
 
 /// Largest image side patch mode keeps (larger images are shrunk to it).
-const MAX_PATCH_IMAGE: u32 = 1024;
+pub(crate) const MAX_PATCH_IMAGE: u32 = 1024;
 
 /// The model, and the side the training images are loaded at: the model's input, or with
 /// `--patch` the images' own size.
