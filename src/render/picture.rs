@@ -30,7 +30,8 @@ pub fn heat(map: &[f32], w: u32, h: u32, vmax: f32, scale: u32) -> RgbImage {
     })
 }
 
-/// Outlines the region where `mask` is set (its border pixels) in `c`.
+/// Outlines the region where `mask` is set (its border pixels) in `c`, or in its complement
+/// where `c` would not stand out from the pixel underneath (a red outline on a red stain).
 pub fn outline(img: &mut RgbImage, mask: &[bool], w: u32, h: u32, scale: u32, c: Rgb<u8>) {
     let at = |x: i64, y: i64| {
         x >= 0 && y >= 0 && x < w as i64 && y < h as i64 && mask[(y as u32 * w + x as u32) as usize]
@@ -49,7 +50,14 @@ pub fn outline(img: &mut RgbImage, mask: &[bool], w: u32, h: u32, scale: u32, c:
                 )
             });
             if outside {
-                img.put_pixel(x as u32, y as u32, c);
+                let under = *img.get_pixel(x as u32, y as u32);
+                let far: u32 = (0..3).map(|i| under[i].abs_diff(c[i]) as u32).sum();
+                let colour = if far < 150 {
+                    Rgb(c.0.map(|v| 255 - v))
+                } else {
+                    c
+                };
+                img.put_pixel(x as u32, y as u32, colour);
             }
         }
     }
@@ -242,4 +250,26 @@ pub fn write_maps(
         &dir.join(format!("{name}_region.png")),
         &png_bytes(&region)?,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_outline_stands_out_from_what_it_is_drawn_on() {
+        // A 4x4 region in the middle of 8x8: its border is outlined, its inside left alone.
+        let mask: Vec<bool> = (0..64)
+            .map(|i| (2..6).contains(&(i % 8)) && (2..6).contains(&(i / 8)))
+            .collect();
+        let mut grey = RgbImage::from_pixel(8, 8, Rgb([128, 128, 128]));
+        outline(&mut grey, &mask, 8, 8, 1, plot::RED);
+        assert_eq!(*grey.get_pixel(2, 2), plot::RED);
+        assert_eq!(*grey.get_pixel(3, 3), Rgb([128, 128, 128]));
+        assert_eq!(*grey.get_pixel(0, 0), Rgb([128, 128, 128]));
+        // On a red stain a red outline would vanish: it takes the complement.
+        let mut red = RgbImage::from_pixel(8, 8, Rgb([220, 30, 30]));
+        outline(&mut red, &mask, 8, 8, 1, plot::RED);
+        assert_eq!(*red.get_pixel(5, 5), Rgb(plot::RED.0.map(|v| 255 - v)));
+    }
 }
