@@ -192,6 +192,21 @@ fn calibrate_score_threshold_and_trees() {
     assert!(String::from_utf8_lossy(&o.stdout)
         .lines()
         .all(|l| l.contains("\"anomalous\":true")));
+    // Judged normal by a threshold no score reaches, the dents are still outlined in their maps:
+    // a note says how to judge by the worst region. With every image anomalous, no note.
+    let note = "judged normal have a region outlined";
+    let maps_of = |threshold: &str| {
+        let o = ok(lamp()
+            .arg("score")
+            .arg(&model)
+            .arg(root.join("test/dent"))
+            .args(["--threshold", threshold, "--maps"])
+            .arg(d.join(format!("maps-{threshold}"))));
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    };
+    let err = maps_of("1000");
+    assert!(err.contains(note) && err.contains("--score-agg"), "{err}");
+    assert!(!maps_of("0").contains(note));
 
     // Recalibration on new normal images, without training: the threshold moves, the weights
     // stay, and the count says where it came from.

@@ -4,9 +4,9 @@ use clap::Args;
 use lamp::data::shard::ShardSpec;
 use lamp::data::{self, inputs::expand_inputs};
 use lamp::detect::eval::PROGRESS_CHUNK;
-use lamp::detect::{Checkpoint, Detector, SCORE_BATCH};
+use lamp::detect::{Aggregate, Checkpoint, Detector, SCORE_BATCH};
 use lamp::device::Device;
-use lamp::error::{Error, Result};
+use lamp::error::{count, Error, Result};
 use lamp::fsutil::{ensure_dir, path_text, write_atomic};
 use lamp::render::picture::write_maps;
 use lamp::render::table;
@@ -181,6 +181,33 @@ pub fn run(adapter: Option<&str>, a: ScoreArgs) -> Result<ExitCode> {
             let map = r.map.as_deref().unwrap_or_default();
             let x = &images[i * p..][..p];
             write_maps(dir, name, x, shape, map, det.calibration())?;
+        }
+        // The maps outline pixels over the pixel threshold, while a `mean` verdict weighs the
+        // whole image: a small defect can be outlined in an image judged normal. Say how to
+        // judge by the worst region instead.
+        let pixel_threshold = det.calibration().pixel_threshold;
+        let outlined_but_normal = results
+            .iter()
+            .filter(|r| !r.anomalous)
+            .filter(|r| r.map.iter().flatten().any(|&v| v > pixel_threshold))
+            .count();
+        if outlined_but_normal > 0 && det.score_config().aggregate == Aggregate::Mean {
+            eprintln!(
+                "lamp: note: {} judged normal {} a region outlined in {} (pixels over the pixel \
+                 threshold); the verdict weighs the whole image's error. To judge by the worst \
+                 region, train with --score-agg max or topk",
+                count(outlined_but_normal as u64, "image"),
+                if outlined_but_normal == 1 {
+                    "has"
+                } else {
+                    "have"
+                },
+                if outlined_but_normal == 1 {
+                    "its map"
+                } else {
+                    "their maps"
+                },
+            );
         }
     }
     let mut any = false;
