@@ -181,6 +181,13 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
             ),
         ));
     }
+    // A finished model at --out is replaced only at the end, but replaced: say so up front.
+    if a.out.is_file() && !a.resume && !a.quiet {
+        eprintln!(
+            "lamp: note: {} exists and will be replaced when this run finishes",
+            a.out.display()
+        );
+    }
     let src = Source::parse(&a.data, a.idx_dir.as_deref())?;
     // The images' headers say which model fits them (--arch auto) and their size (--patch).
     let auto = matches!(a.arch.arch.as_deref(), None | Some("auto"));
