@@ -126,7 +126,14 @@ pub fn from_matches(cmd: &Command, m: &ArgMatches) -> String {
                 let v: Vec<String> = values.map(|v| v.to_string_lossy().into_owned()).collect();
                 out += &format!("{key} = {}\n", toml_value(&v.join(",")));
             }
-            None => out += &format!("# {key}: not given (chosen when training starts)\n"),
+            None => {
+                let meaning = match id {
+                    "patch" => "not given: whole images, no patches",
+                    "idx_dir" => "not given",
+                    _ => "not given (chosen when training starts)",
+                };
+                out += &format!("# {key}: {meaning}\n");
+            }
         }
     }
     out

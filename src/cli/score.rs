@@ -58,6 +58,10 @@ pub fn run(adapter: Option<&str>, a: ScoreArgs) -> Result<ExitCode> {
     if a.batch == 0 {
         return Err(Error::setting("batch", "must be at least 1"));
     }
+    // Before any image is read.
+    if let Some(t) = a.threshold {
+        lamp::detect::check_threshold(t)?;
+    }
     if let Some(out) = &a.out {
         super::args::check_writable(out)?;
     }

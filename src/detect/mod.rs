@@ -65,6 +65,17 @@ pub struct Score {
     pub map: Option<Vec<f32>>,
 }
 
+/// A threshold a detector can take: finite and not negative.
+pub fn check_threshold(threshold: f32) -> Result<()> {
+    if !(threshold.is_finite() && threshold >= 0.0) {
+        return Err(Error::setting(
+            "threshold",
+            format!("must be a finite number ≥ 0 (errors are never negative), got {threshold}"),
+        ));
+    }
+    Ok(())
+}
+
 impl Detector {
     /// Loads a checkpoint written by training, on the preferred device.
     pub fn load(path: &Path) -> Result<Detector> {
@@ -117,12 +128,7 @@ impl Detector {
     }
     /// Replaces the calibrated threshold (for this detector only; `save` keeps it).
     pub fn set_threshold(&mut self, threshold: f32) -> Result<()> {
-        if !(threshold.is_finite() && threshold >= 0.0) {
-            return Err(Error::setting(
-                "threshold",
-                format!("must be a finite number ≥ 0 (errors are never negative), got {threshold}"),
-            ));
-        }
+        check_threshold(threshold)?;
         self.calibration.threshold = threshold;
         self.checkpoint.metadata.insert(
             "calibration".into(),
