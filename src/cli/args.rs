@@ -46,9 +46,10 @@ impl LossArgs {
 #[derive(Args)]
 #[command(next_help_heading = "Model")]
 pub struct ArchArgs {
-    /// Model: auto (from the training images: fmnist-ae for 28x28 grey ones, else conv-ae of
-    /// their size and channels; the default where there are images), fmnist-ae (1x28x28, the
-    /// reference model) or conv-ae (--size, --channels, --stages, --latent).
+    /// Model: auto (the default: from the training images, fmnist-ae for 28x28 grey ones, else
+    /// conv-ae of their size and channels; fmnist-ae for commands without images, such as
+    /// init), fmnist-ae (1x28x28, the reference model) or conv-ae (--size, --channels,
+    /// --stages, --latent).
     #[arg(long)]
     pub arch: Option<String>,
     /// conv-ae input size (pixels, a multiple of 2^stages).

@@ -13,7 +13,8 @@ use std::path::PathBuf;
 pub struct CalibrateArgs {
     /// Checkpoint written by `lamp train`.
     model: PathBuf,
-    /// Normal images: files, folders (with their subfolders) or patterns with * and ?.
+    /// Normal images: files, folders of images (with their subfolders), or glob patterns (*, ?,
+    /// [...], ** in any part of the path).
     #[arg(required = true)]
     inputs: Vec<String>,
     /// Where to write the recalibrated checkpoint [default: over MODEL].
