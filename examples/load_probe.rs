@@ -65,45 +65,77 @@ fn main() -> lamp::Result<()> {
         label: Some("load_probe"),
         source: wgpu::ShaderSource::Wgsl(include_str!("load_probe/gemm.wgsl").into()),
     });
-    for entry in ["scalar", "vec4_load", "texture", "texture_a4", "vec4_a4"] {
+    // One layout for every form: all six bindings (the forms differ by a pipeline constant).
+    let storage_entry = |binding: u32, read_only: bool| wgpu::BindGroupLayoutEntry {
+        binding,
+        visibility: wgpu::ShaderStages::COMPUTE,
+        ty: wgpu::BindingType::Buffer {
+            ty: wgpu::BufferBindingType::Storage { read_only },
+            has_dynamic_offset: false,
+            min_binding_size: None,
+        },
+        count: None,
+    };
+    let bgl = dev.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+        label: None,
+        entries: &[
+            storage_entry(0, true),
+            storage_entry(1, true),
+            storage_entry(2, true),
+            wgpu::BindGroupLayoutEntry {
+                binding: 3,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: wgpu::BindingType::Texture {
+                    sample_type: wgpu::TextureSampleType::Float { filterable: false },
+                    view_dimension: wgpu::TextureViewDimension::D2,
+                    multisampled: false,
+                },
+                count: None,
+            },
+            storage_entry(4, false),
+            storage_entry(5, true),
+        ],
+    });
+    let layout = dev.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+        label: None,
+        bind_group_layouts: &[Some(&bgl)],
+        immediate_size: 0,
+    });
+    // A and B as storage (A twice: as f32 and as vec4), B as a texture, C.
+    let resources = [
+        a_buf.as_entire_binding(),
+        b_buf.as_entire_binding(),
+        b_buf.as_entire_binding(),
+        wgpu::BindingResource::TextureView(&view),
+        c_buf.as_entire_binding(),
+        a_buf.as_entire_binding(),
+    ];
+    let bg = dev.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: None,
+        layout: &bgl,
+        entries: &resources
+            .into_iter()
+            .enumerate()
+            .map(|(i, resource)| wgpu::BindGroupEntry {
+                binding: i as u32,
+                resource,
+            })
+            .collect::<Vec<_>>(),
+    });
+    for (form, name) in ["scalar", "vec4", "texture", "texture_a4", "vec4_a4"]
+        .into_iter()
+        .enumerate()
+    {
         let p = dev.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some(entry),
-            layout: None,
+            label: Some(name),
+            layout: Some(&layout),
             module: &module,
-            entry_point: Some(entry),
-            compilation_options: Default::default(),
+            entry_point: Some("main"),
+            compilation_options: wgpu::PipelineCompilationOptions {
+                constants: &[("FORM", form as f64)],
+                zero_initialize_workgroup_memory: false,
+            },
             cache: None,
-        });
-        // Each entry's own layout holds only the bindings it uses.
-        let bound: &[(u32, wgpu::BindingResource)] = match entry {
-            "scalar" => &[(1, b_buf.as_entire_binding())],
-            "vec4_load" => &[(2, b_buf.as_entire_binding())],
-            "texture" => &[(3, wgpu::BindingResource::TextureView(&view))],
-            // The two share accumulate4, which names both forms of B.
-            _ => &[
-                (2, b_buf.as_entire_binding()),
-                (3, wgpu::BindingResource::TextureView(&view)),
-                (5, a_buf.as_entire_binding()),
-            ],
-        };
-        let mut entries = vec![wgpu::BindGroupEntry {
-            binding: 4,
-            resource: c_buf.as_entire_binding(),
-        }];
-        if !entry.ends_with("a4") {
-            entries.push(wgpu::BindGroupEntry {
-                binding: 0,
-                resource: a_buf.as_entire_binding(),
-            });
-        }
-        entries.extend(bound.iter().map(|(i, r)| wgpu::BindGroupEntry {
-            binding: *i,
-            resource: r.clone(),
-        }));
-        let bg = dev.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: None,
-            layout: &p.get_bind_group_layout(0),
-            entries: &entries,
         });
         let run = || {
             let mut enc = dev.create_command_encoder(&Default::default());
@@ -134,7 +166,7 @@ fn main() -> lamp::Result<()> {
             .collect::<lamp::Result<_>>()?;
         t.sort_by(f64::total_cmp);
         println!(
-            "{entry:10} {:6.2} GFLOP/s (median {:.1} ms), largest error {worst:.1e}",
+            "{name:10} {:6.2} GFLOP/s (median {:.1} ms), largest error {worst:.1e}",
             2.0 * (N * N * N) as f64 / t[3] / 1e9,
             t[3] * 1e3
         );

@@ -1,14 +1,16 @@
-// load_probe.wgsl: one 1024^3 GEMM, C = A B (row-major, f32), three ways of reading B, to learn
-// what a load costs on a device (lavapipe: a storage load is a loop over the SIMD lanes). Every
-// entry has the same register block (32 rows x 4 columns per invocation, 64 invocations along the
-// columns) and takes A's rows by subgroup broadcast (lane l loads row slot l of each 8).
-//   scalar: B's 4 columns c0 + j*64, one f32 storage load each (lamp's gemm.wgsl today)
-//   vec4:   B's 4 consecutive columns as one vec4<f32> storage load
-//   texture: B's 4 consecutive columns as one rgba32float texel (textureLoad)
-//   texture_a4: as texture, and A's 4 consecutive k of a row as one vec4<f32> storage load (k in
-//               steps of 4): the layout where both operands come 4 at a time
-//   vec4_a4:    the same with B as vec4<f32> storage loads (no texture)
+// load_probe.wgsl: one 1024^3 GEMM, C = A B (row-major, f32), with B (and A) read in the form
+// FORM names, to learn what a load costs on a device (lavapipe: a storage load is a loop over the
+// SIMD lanes). Every form has the same register block (32 rows x 4 columns per invocation, 64
+// invocations along the columns) and takes A's rows by subgroup broadcast (lane l loads row slot
+// l of each 8). FORM (a pipeline constant, so the other forms' code folds away):
+//   0 scalar:     B's 4 columns c0 + j*64, one f32 storage load each (lamp's gemm.wgsl today)
+//   1 vec4:       B's 4 consecutive columns as one vec4<f32> storage load
+//   2 texture:    B's 4 consecutive columns as one rgba32float texel (textureLoad)
+//   3 texture_a4: as 2, and A's 4 consecutive k of a row as one vec4<f32> storage load (k in
+//                 steps of 4): both operands four at a time
+//   4 vec4_a4:    as 3 with B as vec4<f32> storage loads (no texture)
 
+override FORM: u32;
 const N: u32 = 1024u;
 
 @group(0) @binding(0) var<storage, read> a_mat: array<f32>;
@@ -92,11 +94,40 @@ fn fma_group3(a: f32, b: vec4<f32>) {
     acc31 = fma(vec4<f32>(subgroupBroadcast(a, 7u)), b, acc31);
 }
 
-fn accumulate(m0: u32, k: u32, lane: u32, b: vec4<f32>) {
+// B's row k at the invocation's 4 columns (first column c0).
+fn b_row(k: u32, c0: u32) -> vec4<f32> {
+    switch FORM {
+        case 0u: {
+            let r = k * N + c0;
+            return vec4<f32>(b_mat[r], b_mat[r + 64u], b_mat[r + 128u], b_mat[r + 192u]);
+        }
+        case 1u, 4u: { return b_vec[(k * N + c0) / 4u]; }
+        default: { return textureLoad(b_tex, vec2<u32>(c0 / 4u, k), 0); }
+    }
+}
+
+// The block += A's column k (row slots by broadcast) times B's row k.
+fn accumulate(m0: u32, k: u32, lane: u32, c0: u32) {
+    let b = b_row(k, c0);
     fma_group0(a_mat[(m0 + lane) * N + k], b);
     fma_group1(a_mat[(m0 + 8u + lane) * N + k], b);
     fma_group2(a_mat[(m0 + 16u + lane) * N + k], b);
     fma_group3(a_mat[(m0 + 24u + lane) * N + k], b);
+}
+
+// The block += A's columns k..k+3, each row slot's four read as one vec4, times B's rows k..k+3.
+fn accumulate4(m0: u32, k: u32, lane: u32, c0: u32) {
+    let a0 = a_vec[((m0 + lane) * N + k) / 4u];
+    let a1 = a_vec[((m0 + 8u + lane) * N + k) / 4u];
+    let a2 = a_vec[((m0 + 16u + lane) * N + k) / 4u];
+    let a3 = a_vec[((m0 + 24u + lane) * N + k) / 4u];
+    for (var i = 0u; i < 4u; i++) {
+        let b = b_row(k + i, c0);
+        fma_group0(a0[i], b);
+        fma_group1(a1[i], b);
+        fma_group2(a2[i], b);
+        fma_group3(a3[i], b);
+    }
 }
 
 // Row m's 4 columns: c.x, c.y, c.z, c.w.
@@ -143,77 +174,20 @@ fn store_all(m0: u32, c: vec4<u32>) {
 }
 
 @compute @workgroup_size(64)
-fn scalar(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32,
-          @builtin(subgroup_invocation_id) lane: u32) {
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32,
+        @builtin(subgroup_invocation_id) lane: u32) {
     let m0 = wg.y * 32u;
-    let c0 = wg.x * 256u + li;
-    for (var k = 0u; k < N; k++) {
-        let r = k * N + c0;
-        accumulate(m0, k, lane, vec4<f32>(b_mat[r], b_mat[r + 64u], b_mat[r + 128u], b_mat[r + 192u]));
-    }
-    store_all(m0, vec4<u32>(c0, c0 + 64u, c0 + 128u, c0 + 192u));
-}
-
-@compute @workgroup_size(64)
-fn vec4_load(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32,
-             @builtin(subgroup_invocation_id) lane: u32) {
-    let m0 = wg.y * 32u;
-    let c0 = wg.x * 256u + li * 4u;
-    for (var k = 0u; k < N; k++) {
-        accumulate(m0, k, lane, b_vec[(k * N + c0) / 4u]);
-    }
-    store_all(m0, vec4<u32>(c0, c0 + 1u, c0 + 2u, c0 + 3u));
-}
-
-@compute @workgroup_size(64)
-fn texture(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32,
-           @builtin(subgroup_invocation_id) lane: u32) {
-    let m0 = wg.y * 32u;
-    let c0 = wg.x * 256u + li * 4u;
-    for (var k = 0u; k < N; k++) {
-        accumulate(m0, k, lane, textureLoad(b_tex, vec2<u32>(c0 / 4u, k), 0));
-    }
-    store_all(m0, vec4<u32>(c0, c0 + 1u, c0 + 2u, c0 + 3u));
-}
-
-// A's row slots at k..k+3 (4 per lane, by broadcast), times B's rows k..k+3.
-fn accumulate4(m0: u32, k: u32, lane: u32, c4: u32, from_texture: bool) {
-    let a0 = a_vec[((m0 + lane) * N + k) / 4u];
-    let a1 = a_vec[((m0 + 8u + lane) * N + k) / 4u];
-    let a2 = a_vec[((m0 + 16u + lane) * N + k) / 4u];
-    let a3 = a_vec[((m0 + 24u + lane) * N + k) / 4u];
-    for (var i = 0u; i < 4u; i++) {
-        var b: vec4<f32>;
-        if (from_texture) {
-            b = textureLoad(b_tex, vec2<u32>(c4, k + i), 0);
-        } else {
-            b = b_vec[(k + i) * (N / 4u) + c4];
+    // The scalar form strides its columns by 64 (as gemm.wgsl does); the others take 4 in a row.
+    let c0 = select(wg.x * 256u + li * 4u, wg.x * 256u + li, FORM == 0u);
+    let step = select(1u, 64u, FORM == 0u);
+    if (FORM >= 3u) {
+        for (var k = 0u; k < N; k += 4u) {
+            accumulate4(m0, k, lane, c0);
         }
-        fma_group0(a0[i], b);
-        fma_group1(a1[i], b);
-        fma_group2(a2[i], b);
-        fma_group3(a3[i], b);
+    } else {
+        for (var k = 0u; k < N; k++) {
+            accumulate(m0, k, lane, c0);
+        }
     }
-}
-
-@compute @workgroup_size(64)
-fn texture_a4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32,
-              @builtin(subgroup_invocation_id) lane: u32) {
-    let m0 = wg.y * 32u;
-    let c0 = wg.x * 256u + li * 4u;
-    for (var k = 0u; k < N; k += 4u) {
-        accumulate4(m0, k, lane, c0 / 4u, true);
-    }
-    store_all(m0, vec4<u32>(c0, c0 + 1u, c0 + 2u, c0 + 3u));
-}
-
-@compute @workgroup_size(64)
-fn vec4_a4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32,
-           @builtin(subgroup_invocation_id) lane: u32) {
-    let m0 = wg.y * 32u;
-    let c0 = wg.x * 256u + li * 4u;
-    for (var k = 0u; k < N; k += 4u) {
-        accumulate4(m0, k, lane, c0 / 4u, false);
-    }
-    store_all(m0, vec4<u32>(c0, c0 + 1u, c0 + 2u, c0 + 3u));
+    store_all(m0, vec4<u32>(c0, c0 + step, c0 + 2u * step, c0 + 3u * step));
 }

@@ -190,27 +190,26 @@ pub fn run(adapter: Option<&str>, a: ScoreArgs) -> Result<ExitCode> {
         // whole image: a small defect can be outlined in an image judged normal. Say how to
         // judge by the worst region instead.
         let pixel_threshold = det.calibration().pixel_threshold;
-        let outlined_but_normal = results
-            .iter()
-            .filter(|r| !r.anomalous)
-            .filter(|r| r.map.iter().flatten().any(|&v| v > pixel_threshold))
-            .count();
-        if outlined_but_normal > 0 && det.score_config().aggregate == Aggregate::Mean {
+        let outlined_but_normal = if det.score_config().aggregate == Aggregate::Mean {
+            results
+                .iter()
+                .filter(|r| !r.anomalous)
+                .filter(|r| r.map.iter().flatten().any(|&v| v > pixel_threshold))
+                .count()
+        } else {
+            0
+        };
+        if outlined_but_normal > 0 {
+            let (verb, whose) = if outlined_but_normal == 1 {
+                ("has", "its map")
+            } else {
+                ("have", "their maps")
+            };
             eprintln!(
-                "lamp: note: {} judged normal {} a region outlined in {} (pixels over the pixel \
-                 threshold); the verdict weighs the whole image's error. To judge by the worst \
-                 region, train with --score-agg max or topk",
+                "lamp: note: {} judged normal {verb} a region outlined in {whose} (pixels over \
+                 the pixel threshold); the verdict weighs the whole image's error. To judge by \
+                 the worst region, train with --score-agg max or topk",
                 count(outlined_but_normal as u64, "image"),
-                if outlined_but_normal == 1 {
-                    "has"
-                } else {
-                    "have"
-                },
-                if outlined_but_normal == 1 {
-                    "its map"
-                } else {
-                    "their maps"
-                },
             );
         }
     }

@@ -287,7 +287,7 @@ impl GemmSpec {
             let m = self.m();
             let wide = match self.mode {
                 // Few columns (the 1- and 3-channel layers: 9 to 48) leave most column lanes of
-                // a wide block idle: 8 rows there (v11: their weight gradients −30 to −45%).
+                // a wide block idle: 8 rows there (v11: their weight gradients −23 to −42%).
                 GemmMode::WeightGrad => self.n() >= 64,
                 GemmMode::Conv if self.backward_h_off.is_none() => m >= 64,
                 _ => self.k() >= 64 && self.n() >= 512,
