@@ -94,6 +94,17 @@ step eval-fmnist-ae 90 "$LAMP" eval "$WORK/fmnist.safetensors" fashion-mnist:0 -
 step train-conv-ae-128 120 "$LAMP" train "$BRICK" --epochs 2 --seed 1 --out "$WORK/brick.safetensors"
 step eval-conv-ae-128 90 "$LAMP" eval "$WORK/brick.safetensors" "$BRICK" --out "$WORK/brick-eval"
 
+# Cold start of `lamp score MODEL one.png` (conv-ae 128) and what lamp's pipeline cache saves:
+# with the driver's own disk cache off (__GL_SHADER_DISK_CACHE=0 for NVIDIA, MESA_SHADER_CACHE_DISABLE
+# for Mesa), no lamp cache, then a fresh lamp cache filled by the first run and used by the second.
+one=$(find "$BRICK/test/good" -name '*.png' | sort | head -1)
+nocache=(env __GL_SHADER_DISK_CACHE=0 MESA_SHADER_CACHE_DISABLE=true)
+step score-one-no-cache 60 "${nocache[@]}" LAMP_PIPELINE_CACHE=off "$LAMP" score "$WORK/brick.safetensors" "$one"
+step score-one-lamp-cache-filling 60 "${nocache[@]}" LAMP_PIPELINE_CACHE="$WORK/pc" "$LAMP" score "$WORK/brick.safetensors" "$one"
+step score-one-lamp-cache-used 60 "${nocache[@]}" LAMP_PIPELINE_CACHE="$WORK/pc" "$LAMP" score "$WORK/brick.safetensors" "$one"
+ls -l "$WORK/pc" >> "$LOG" 2>&1
+step score-one-driver-cache 60 env LAMP_PIPELINE_CACHE=off "$LAMP" score "$WORK/brick.safetensors" "$one"
+
 # PyTorch scores conv-ae 128 at the batch lamp bench chose (the largest up to 64 the device binds).
 big_b=$(python3 -c 'import json,sys; print(next((s["batch"] for s in json.load(open(sys.argv[1]))["scoring"] if s["model"].startswith("conv-ae")), 64))' "$OUT/bench.json" 2>/dev/null || echo 64)
 echo "== PyTorch" | tee -a "$LOG"
@@ -124,7 +135,11 @@ try:
     b, t = res["bench"], res["torch"]
     def torch_run(model, batch):
         return next(r for r in t["runs"] if r["model"].startswith(model) and r["batch"] == batch)
+    # The default rows: whole images, steps grouped as lamp groups them.
+    grouped = max((s.get("steps_per_submit", 1) for s in b["steps"]), default=1)
     for s in b["steps"]:
+        if s["views"] != "whole images" or s.get("steps_per_submit", 1) == 1 < grouped:
+            continue
         model = "conv-ae" if s["model"].startswith("conv-ae") else "fmnist-ae"
         try:
             r = torch_run(model, s["batch"])

@@ -231,6 +231,47 @@ fn streamed_data_trains_to_the_same_bytes_as_resident() {
     }
 }
 
+/// Several training steps recorded into one submit (each step's uniform copied into place between
+/// its passes from a table written once) train to the same bytes as one step per submit: groups
+/// of 2 and 8 against 1, over two epochs of 5 steps whose last batch is partial, a cosine
+/// schedule (a learning rate per step) and a log every 3 steps (which ends a group early).
+#[test]
+fn grouped_steps_train_to_the_same_bytes_as_single_steps() {
+    use lamp::detect::train::{train, TrainConfig};
+    use lamp::model::Schedule;
+    let arch = Arch::conv_ae(1, 16, vec![4, 8], 6).unwrap();
+    let data = random(18 * arch.input_len(), 12, 0.02, 0.98);
+    let cfg = TrainConfig {
+        epochs: 2,
+        batch: 4,
+        lr: 3e-3,
+        seed: 5,
+        schedule: Schedule::Cosine,
+        ..Default::default()
+    };
+    let run = |per_submit: usize| {
+        let mut e =
+            Engine::new(device(), arch.clone(), LossConfig::lamp(), 4, &arch.init(2)).unwrap();
+        e.upload_dataset(&data, 18).unwrap();
+        e.steps_per_submit = per_submit;
+        let reports = train(&mut e, &cfg, Vec::new(), 3, None, |_| {}, |_, _| Ok(())).unwrap();
+        let (m, v) = e.read_moments().unwrap();
+        (
+            e.read_params().unwrap(),
+            m,
+            v,
+            reports.last().unwrap().mean_loss,
+            e.t,
+        )
+    };
+    let single = run(1);
+    assert_eq!(single.4, 10, "two epochs of 5 steps");
+    assert!(single.0 != arch.init(2), "training moved the parameters");
+    for k in [2, 8] {
+        assert!(run(k) == single, "{k} steps per submit differ from one");
+    }
+}
+
 /// The host's plain error (the mean-image baseline's score) is the reference's per-sample error.
 #[test]
 fn host_sample_error_equals_the_reference() {

@@ -2,7 +2,7 @@
 //! uninterrupted one; SIGKILL at random points never leaves an invalid checkpoint and loses at
 //! most one epoch; a NaN stops training cleanly and keeps the last good checkpoint; SIGINT and
 //! SIGTERM stop at a step and resume to the same bytes; one writer per --out; temporary files of
-//! killed writers are cleaned up.
+//! killed writers are cleaned up; a damaged pipeline cache is replaced, not used.
 
 mod common;
 use common::*;
@@ -455,4 +455,58 @@ fn temporary_files_of_dead_writers_are_removed() {
     assert!(!stale.exists(), "a dead writer's temporary file is removed");
     assert!(live.exists(), "a live writer's temporary file stays");
     std::fs::remove_dir_all(&d).unwrap();
+}
+
+/// The pipeline cache file (Vulkan's, kept between runs in `LAMP_PIPELINE_CACHE`): written by a
+/// run, ignored and replaced when damaged (a flipped byte, a truncated file), never read or
+/// written with `off`. The runs score 40 images with a model of one epoch; CI's lavapipe offers the
+/// cache (a driver that stores no pipelines of its own still hands back its header).
+#[test]
+fn a_damaged_pipeline_cache_is_replaced_and_off_writes_none() {
+    let dir = tmpdir("pipeline-cache");
+    let cache = dir.join("cache");
+    images(&dir.join("img"));
+    let model = dir.join("m.safetensors");
+    let ok = |c: &mut std::process::Command| {
+        let out = c.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let trained = train(&dir.join("img"), &model, 1, &[]);
+    assert!(trained.status.success());
+    let score = |env: &std::ffi::OsStr| {
+        ok(lamp()
+            .env("LAMP_PIPELINE_CACHE", env)
+            .arg("score")
+            .arg(&model)
+            .arg(dir.join("img")))
+    };
+    let files = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(&cache)
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default()
+    };
+    score(std::ffi::OsStr::new("off"));
+    assert!(files().is_empty(), "off wrote {:?}", files());
+    score(cache.as_os_str());
+    let written = files();
+    assert_eq!(written.len(), 1, "one cache file: {written:?}");
+    let good = std::fs::read(&written[0]).unwrap();
+    assert!(good.starts_with(b"lampPC01") && good.len() > 20);
+    let mut flipped = good.clone();
+    let last = flipped.len() - 1;
+    flipped[last] ^= 0x40;
+    for damaged in [flipped, good[..good.len() - 3].to_vec(), b"junk".to_vec()] {
+        std::fs::write(&written[0], &damaged).unwrap();
+        score(cache.as_os_str());
+        assert_eq!(
+            std::fs::read(&written[0]).unwrap(),
+            good,
+            "the damaged file was replaced by the driver's data"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -112,9 +112,27 @@ pub fn info(adapter: Option<&str>) -> Result<()> {
     )?;
     let has = |f: wgpu::Features| if g.features.contains(f) { "yes" } else { "no" };
     outln!(
-        "features lamp uses: subgroups {}, timestamp queries {}",
+        "features lamp uses: subgroups {}, timestamp queries {}, pipeline cache {}",
         has(wgpu::Features::SUBGROUP),
-        has(wgpu::Features::TIMESTAMP_QUERY)
+        has(wgpu::Features::TIMESTAMP_QUERY),
+        has(wgpu::Features::PIPELINE_CACHE)
+    )?;
+    let pc = lamp::device::pipeline_cache::ENV;
+    match &g.pipeline_cache {
+        Some(c) => outln!(
+            "pipeline cache file: {} ({pc} = a folder, or off)",
+            lamp::fsutil::path_text(&c.path)
+        )?,
+        None if g.features.contains(wgpu::Features::PIPELINE_CACHE) => {
+            outln!("pipeline cache file: none ({pc} is off, or no home folder is known)")?
+        }
+        None => outln!("pipeline cache file: none (wgpu offers one on Vulkan only)")?,
+    }
+    outln!(
+        "training steps per submit: {} ({} = 1 to {} to choose)",
+        lamp::engine::steps_per_submit_from_env()?,
+        lamp::engine::STEPS_PER_SUBMIT_ENV,
+        lamp::engine::MAX_STEPS_PER_SUBMIT
     )?;
     let core = GemmCore::best(&g);
     outln!(

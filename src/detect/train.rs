@@ -1,10 +1,11 @@
 //! The epoch loop, the training core shared by `fit` (train, demo) and the experiment runner
 //! (each sets its engine up with `fit::engine_for`). It shuffles the data set from the seed each
-//! epoch, submits one command buffer per step without waiting, reads the loss statistics
+//! epoch, submits its steps without waiting (several to a command buffer, up to the engine's
+//! `steps_per_submit`, a group ending where progress is logged), reads the loss statistics
 //! asynchronously every few steps for progress and at each epoch's end, and stops on a
 //! non-finite loss or gradient.
 
-use crate::engine::{Engine, Stats};
+use crate::engine::{Engine, Stats, TrainStep};
 use crate::error::{Error, Result};
 use crate::kernels::View;
 use crate::model::{OptimizerKind, Schedule};
@@ -224,7 +225,8 @@ pub fn train(
         engine.reset_stats();
         let out = engine.arch.size;
         engine.set_epoch(&epoch_views(cfg, epoch, n, side, out))?;
-        for s in 0..steps {
+        let mut s = 0;
+        while s < steps {
             let signal = STOP_SIGNAL.load(Ordering::Relaxed);
             if signal != 0 {
                 return Err(Error::Interrupted {
@@ -232,20 +234,34 @@ pub fn train(
                     epochs_done: epoch,
                 });
             }
-            let off = s * cfg.batch;
-            let lr = cfg.schedule.lr_at(cfg.lr, engine.t as u64, total_steps);
-            engine.optimizer.set_lr(lr);
-            engine.train_step(off, cfg.batch.min(n - off))?;
-            if log_every > 0 && (s + 1) % log_every == 0 {
+            // A group of steps in one submit, ending where the log asks for statistics.
+            let mut end = (s + engine.steps_per_submit).min(steps);
+            if let Some(k) = s.checked_div(log_every) {
+                end = end.min((k + 1) * log_every);
+            }
+            let t0 = engine.t as u64;
+            let group: Vec<TrainStep> = (s..end)
+                .map(|i| {
+                    let offset = i * cfg.batch;
+                    TrainStep {
+                        offset,
+                        batch: cfg.batch.min(n - offset),
+                        lr: cfg.schedule.lr_at(cfg.lr, t0 + (i - s) as u64, total_steps),
+                    }
+                })
+                .collect();
+            engine.train_steps(&group)?;
+            s = end;
+            if log_every > 0 && s % log_every == 0 {
                 engine.request_stats();
             }
             if let Some(st) = engine.poll_stats()? {
                 check_finite(&st, epoch, s)?;
-                let done = ((s + 1) * cfg.batch).min(n);
+                let done = (s * cfg.batch).min(n);
                 progress(Progress::Step {
                     epoch,
                     epochs: cfg.epochs,
-                    step: s + 1,
+                    step: s,
                     steps,
                     loss: st.mean_loss,
                     images_per_s: done as f64 / start.elapsed().as_secs_f64(),

@@ -86,11 +86,12 @@ pub(super) fn choose(name: Option<&str>) -> Result<wgpu::Adapter> {
     }
 }
 
-/// The features lamp uses where the adapter has them: timestamps (for `lamp bench`), and
-/// subgroups where they are wide enough for gemm_subgroup.wgsl (kernels::gemm::GemmCore).
+/// The features lamp uses where the adapter has them: timestamps (for `lamp bench`), a pipeline
+/// cache (device::pipeline_cache), and subgroups where they are wide enough for
+/// gemm_subgroup.wgsl (kernels::gemm::GemmCore).
 pub(super) fn wanted_features(adapter: &wgpu::Adapter) -> wgpu::Features {
     let info = adapter.get_info();
-    let mut wanted = wgpu::Features::TIMESTAMP_QUERY;
+    let mut wanted = wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::PIPELINE_CACHE;
     if info.subgroup_min_size >= 8 {
         wanted |= wgpu::Features::SUBGROUP;
     }

@@ -7,6 +7,7 @@
 
 pub mod adapter;
 pub mod memory;
+pub mod pipeline_cache;
 pub mod registry;
 
 pub use adapter::{list_adapters, NO_ADAPTER_HINT};
@@ -25,6 +26,8 @@ pub struct Device {
     /// Smallest and largest subgroup the adapter may use.
     pub subgroup_sizes: (u32, u32),
     pub registry: registry::Registry,
+    /// The driver's compiled pipelines, kept on disk between runs where the backend can.
+    pub pipeline_cache: Option<pipeline_cache::DiskCache>,
     /// The first error wgpu reported outside an error scope (validation, out of memory, device
     /// lost); `wait` turns it into an error, so none is ignored.
     uncaptured: Arc<Mutex<Option<String>>>,
@@ -55,7 +58,9 @@ impl Device {
             }
         }));
         let registry = registry::Registry::new(&device);
+        let pipeline_cache = pipeline_cache::DiskCache::open(&device, &info, features);
         Ok(Device {
+            pipeline_cache,
             uncaptured,
             registry,
             device,

@@ -197,9 +197,12 @@ impl Device {
                         constants,
                         zero_initialize_workgroup_memory: false,
                     },
-                    cache: None,
+                    cache: self.pipeline_cache.as_ref().map(|c| &c.cache),
                 })
         })?;
+        if let Some(c) = &self.pipeline_cache {
+            c.touch();
+        }
         log::debug!(
             "pipeline {}::{entry} compiled in {:.1} ms",
             shader.files,

@@ -66,18 +66,21 @@ impl Arenas {
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("step"),
             });
-        {
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
-            pass.set_bind_group(0, &self.group, &[]);
-            for d in dispatches.iter().flat_map(|d| d.iter()) {
-                if let Some(g) = &d.group1 {
-                    pass.set_bind_group(1, g, &[]);
-                }
-                pass.set_pipeline(&d.pipeline);
-                pass.dispatch_workgroups(d.groups[0], d.groups[1], d.groups[2]);
-            }
-        }
+        self.record_pass(&mut enc, dispatches);
         enc
+    }
+
+    /// Appends one compute pass of `dispatches` to `enc` (several steps go in one encoder).
+    pub fn record_pass(&self, enc: &mut wgpu::CommandEncoder, dispatches: &[&[Dispatch]]) {
+        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
+        pass.set_bind_group(0, &self.group, &[]);
+        for d in dispatches.iter().flat_map(|d| d.iter()) {
+            if let Some(g) = &d.group1 {
+                pass.set_bind_group(1, g, &[]);
+            }
+            pass.set_pipeline(&d.pipeline);
+            pass.dispatch_workgroups(d.groups[0], d.groups[1], d.groups[2]);
+        }
     }
 }
 

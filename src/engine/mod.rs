@@ -1,8 +1,9 @@
 //! The host scheduler: owns the arenas (parameters, gradients, the optimizer's state,
 //! activations, loss statistics), the training set (resident or streamed), and per-batch-size
 //! plans of dispatches built once. A training step (gather, forward, loss, backward, optimizer)
-//! is one command buffer, submitted without waiting; the loss statistics are read back only when
-//! asked.
+//! is one compute pass; up to `steps_per_submit` of them go in one command buffer, submitted
+//! without waiting (each step's uniform copied into place between passes from a table written
+//! once per submit); the loss statistics are read back only when asked.
 //!
 //! `arenas` holds the buffers of bind group 0, `layout` says where each tensor lives in them,
 //! `plan` builds a step's dispatches, `data` holds the training set, `stats` reads the loss
@@ -55,6 +56,40 @@ pub struct Engine {
     data: Option<TrainingData>,
     plans: HashMap<usize, Plan>,
     staging: stats::Staging,
+    /// Training steps recorded into one submit at most.
+    pub steps_per_submit: usize,
+    /// The step uniforms of one submit's steps, copied into the arenas' `step` in turn.
+    step_table: wgpu::Buffer,
+}
+
+/// Training steps recorded into one command buffer by default: a submit costs the host tens of
+/// microseconds (wgpu's tracking and the driver's), a sizeable part of a small model's step on a
+/// GPU; eight steps make it small. `LAMP_STEPS_PER_SUBMIT` overrides (1 to `MAX_STEPS_PER_SUBMIT`).
+pub const STEPS_PER_SUBMIT: usize = 8;
+pub const MAX_STEPS_PER_SUBMIT: usize = 64;
+pub const STEPS_PER_SUBMIT_ENV: &str = "LAMP_STEPS_PER_SUBMIT";
+
+/// `LAMP_STEPS_PER_SUBMIT` where set, otherwise `STEPS_PER_SUBMIT`.
+pub fn steps_per_submit_from_env() -> Result<usize> {
+    match std::env::var(STEPS_PER_SUBMIT_ENV) {
+        Err(_) => Ok(STEPS_PER_SUBMIT),
+        Ok(v) => match v.trim().parse::<usize>() {
+            Ok(k) if (1..=MAX_STEPS_PER_SUBMIT).contains(&k) => Ok(k),
+            _ => Err(Error::invalid(format!(
+                "{STEPS_PER_SUBMIT_ENV}={v:?}: must be a whole number from 1 to \
+                 {MAX_STEPS_PER_SUBMIT}"
+            ))),
+        },
+    }
+}
+
+/// One training step of a group (`Engine::train_steps`): the `batch` samples at `offset` of the
+/// epoch's views, at learning rate `lr`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TrainStep {
+    pub offset: usize,
+    pub batch: usize,
+    pub lr: f64,
 }
 
 impl Engine {
@@ -122,6 +157,11 @@ impl Engine {
         };
         let optimizer_steps = [step(OptimizerKind::Adam)?, step(OptimizerKind::Sgd)?];
         let staging = stats::Staging::new(&dev.device);
+        let step_words = std::mem::size_of::<StepUniform>() / 4;
+        let step_table = dev.checked("allocating the step table", || {
+            dev.storage("step table", MAX_STEPS_PER_SUBMIT * step_words)
+        })?;
+        let steps_per_submit = steps_per_submit_from_env()?;
         let mut e = Engine {
             device,
             arch,
@@ -139,6 +179,8 @@ impl Engine {
             plans: HashMap::new(),
             pad_batches: false,
             staging,
+            steps_per_submit,
+            step_table,
         };
         e.reset_stats();
         e.plan(max_batch)?;
@@ -314,39 +356,98 @@ impl Engine {
         }
     }
 
-    /// One training step on the batch at `batch_offset` of the epoch order: gather (or the
-    /// host's batch), forward, loss, backward and the optimizer in one submit. Does not wait.
+    /// One training step on the batch at `batch_offset` of the epoch order at the optimizer's
+    /// learning rate: gather (or the host's batch), forward, loss, backward and the optimizer in
+    /// one submit. Does not wait.
     pub fn train_step(&mut self, batch_offset: usize, batch: usize) -> Result<()> {
-        self.training_plan(batch)?;
-        let out = self.arch.size;
-        match self.data.as_mut() {
-            None => return Err(Error::invalid("no data set on the device")),
-            Some(d @ TrainingData::Streamed { .. }) => {
-                let targets = self.layout.target != self.layout.x;
-                let (x, t) = d.host_batch(batch_offset, batch, out, targets)?;
-                let acts = &self.arenas.acts;
-                let q = &self.device.queue;
-                q.write_buffer(acts, (self.layout.x * 4) as u64, bytemuck::cast_slice(x));
-                if targets {
-                    q.write_buffer(
-                        acts,
-                        (self.layout.target * 4) as u64,
-                        bytemuck::cast_slice(t),
-                    );
-                }
-                return self.grad_step(batch, true);
-            }
-            Some(d) if batch_offset + batch > d.len() => {
-                return Err(Error::invalid("batch runs past the end of the data set"));
-            }
-            Some(_) => {}
+        let lr = self.optimizer.lr();
+        self.train_steps(&[TrainStep {
+            offset: batch_offset,
+            batch,
+            lr,
+        }])
+    }
+
+    /// Training steps in order, `steps_per_submit` of them recorded into each command buffer
+    /// (one compute pass a step; a streamed data set submits each step on its own, its batch
+    /// written by the host). Leaves the optimizer at the last step's learning rate. Does not wait.
+    pub fn train_steps(&mut self, steps: &[TrainStep]) -> Result<()> {
+        for s in steps {
+            self.training_plan(s.batch)?;
         }
-        self.write_step(batch_offset as u32);
-        let plan = &self.plans[&batch];
-        let t = plan.training.as_ref().ok_or_else(no_training_plan)?;
-        let update = std::slice::from_ref(self.optimizer_step());
-        self.submit(&[&plan.gather, &plan.forward, &t.loss, &t.backward, update]);
+        let n = match &self.data {
+            None => return Err(Error::invalid("no data set on the device")),
+            Some(TrainingData::Streamed { .. }) => {
+                for s in steps {
+                    self.optimizer.set_lr(s.lr);
+                    self.streamed_step(s.offset, s.batch)?;
+                }
+                return Ok(());
+            }
+            Some(d) => d.len(),
+        };
+        if steps.iter().any(|s| s.offset + s.batch > n) {
+            return Err(Error::invalid("batch runs past the end of the data set"));
+        }
+        let size = std::mem::size_of::<StepUniform>() as u64;
+        for group in steps.chunks(self.steps_per_submit) {
+            let uniforms: Vec<StepUniform> = group
+                .iter()
+                .map(|s| {
+                    self.optimizer.set_lr(s.lr);
+                    self.t += 1;
+                    StepUniform::new(&self.optimizer, self.t, s.offset as u32)
+                })
+                .collect();
+            let dev = &self.device;
+            dev.queue
+                .write_buffer(&self.step_table, 0, bytemuck::cast_slice(&uniforms));
+            let mut enc = dev
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("training steps"),
+                });
+            let update = std::slice::from_ref(self.optimizer_step());
+            for (i, s) in group.iter().enumerate() {
+                let plan = &self.plans[&s.batch];
+                let t = plan.training.as_ref().ok_or_else(no_training_plan)?;
+                enc.copy_buffer_to_buffer(
+                    &self.step_table,
+                    i as u64 * size,
+                    &self.arenas.step,
+                    0,
+                    size,
+                );
+                self.arenas.record_pass(
+                    &mut enc,
+                    &[&plan.gather, &plan.forward, &t.loss, &t.backward, update],
+                );
+            }
+            dev.queue.submit([enc.finish()]);
+        }
         Ok(())
+    }
+
+    /// A step of a streamed data set: the host assembles the batch and writes it, then the step
+    /// runs on it.
+    fn streamed_step(&mut self, offset: usize, batch: usize) -> Result<()> {
+        let out = self.arch.size;
+        let targets = self.layout.target != self.layout.x;
+        let Some(d) = self.data.as_mut() else {
+            return Err(Error::invalid("no data set on the device"));
+        };
+        let (x, t) = d.host_batch(offset, batch, out, targets)?;
+        let acts = &self.arenas.acts;
+        let q = &self.device.queue;
+        q.write_buffer(acts, (self.layout.x * 4) as u64, bytemuck::cast_slice(x));
+        if targets {
+            q.write_buffer(
+                acts,
+                (self.layout.target * 4) as u64,
+                bytemuck::cast_slice(t),
+            );
+        }
+        self.grad_step(batch, true)
     }
 
     /// Number of dispatches in one training step of `batch` (one submit).

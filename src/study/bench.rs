@@ -5,7 +5,7 @@
 //! their spread (min–max) are reported.
 
 use crate::device::Device;
-use crate::engine::{fitting_batch, Arenas, Engine};
+use crate::engine::{fitting_batch, Arenas, Engine, TrainStep};
 use crate::error::{Error, Result};
 use crate::kernels::{GemmCore, GemmMode, GemmSpec, View};
 use crate::model::{Act, Arch, LossConfig};
@@ -81,8 +81,10 @@ pub struct StepRow {
     pub views: &'static str,
     pub step: Timing,
     pub images_per_s: f64,
+    /// Dispatches of one step.
     pub dispatches: usize,
-    pub submits: usize,
+    /// Steps recorded into one command buffer (one submit).
+    pub steps_per_submit: usize,
     pub gflops: f64,
     pub pct_of_probe: f64,
 }
@@ -270,6 +272,7 @@ fn label(arch: &Arch) -> String {
 }
 
 const WHOLE: &str = "whole images";
+const AUGMENTED: &str = "flipped and rotated";
 
 /// Whole training steps of `arch` at each batch size on `n_data` random resident images; at batch
 /// 64 also on flipped and rotated views (augmentation). `few`: 2 steps per timing instead of 5.
@@ -293,27 +296,42 @@ fn train_steps(
         })
         .collect();
     let mut steps = Vec::new();
+    // One timing = `per` steps, then one wait.
+    let per = if few { 2 } else { 8 };
     for &b in batches {
         let mut e = Engine::new(g.clone(), arch.clone(), loss, b, &arch.init(0))?;
         e.upload_dataset(&random(n_data * arch.input_len(), 4), n_data)?;
-        let variants: &[(&'static str, &[View])] = if b == 64 {
-            &[(WHOLE, &whole), ("flipped and rotated", &augmented)]
-        } else {
-            &[(WHOLE, &whole)]
-        };
-        let per = if few { 2 } else { 5 };
-        let mut off = 0;
-        // One timing = `per` steps submitted back to back, then one wait; the variants take
-        // turns, so that augmentation's cost is read against steps of the same moment.
-        let timings = time_alternately(reps, variants.len(), |i| {
-            e.set_epoch(variants[i].1)?;
-            for _ in 0..per {
-                e.train_step(off, b)?;
-                off = (off + b) % (n_data - b + 1);
+        let grouped = e.steps_per_submit.min(per);
+        let mut variants = vec![(WHOLE, &whole[..], grouped)];
+        if b == 64 {
+            // Augmentation's views, and the same steps submitted one by one.
+            variants.push((AUGMENTED, &augmented[..], grouped));
+            if grouped > 1 {
+                variants.push((WHOLE, &whole[..], 1));
             }
+        }
+        let mut off = 0;
+        // The variants take turns, so that each is read against steps of the same moment.
+        let timings = time_alternately(reps, variants.len(), |i| {
+            let (_, views, per_submit) = variants[i];
+            e.set_epoch(views)?;
+            e.steps_per_submit = per_submit;
+            let lr = e.optimizer.lr();
+            let group: Vec<TrainStep> = (0..per)
+                .map(|_| {
+                    let offset = off;
+                    off = (off + b) % (n_data - b + 1);
+                    TrainStep {
+                        offset,
+                        batch: b,
+                        lr,
+                    }
+                })
+                .collect();
+            e.train_steps(&group)?;
             e.device.wait()
         })?;
-        for (&(views, _), t) in variants.iter().zip(timings) {
+        for (&(views, _, steps_per_submit), t) in variants.iter().zip(timings) {
             let step_ms = t.median_ms / per as f64;
             let gflops = e.step_flops(b) / step_ms / 1e6;
             steps.push(StepRow {
@@ -322,7 +340,7 @@ fn train_steps(
                 views,
                 images_per_s: b as f64 / step_ms * 1e3,
                 dispatches: e.step_dispatches(b)?,
-                submits: 1,
+                steps_per_submit,
                 gflops,
                 pct_of_probe: 100.0 * gflops / peak,
                 step: Timing {
@@ -397,31 +415,53 @@ pub fn text(r: &Report) -> String {
             k.model, k.batch, k.kernel, k.ms, rate, pct
         );
     }
-    s += "\ntraining steps (gather, forward, loss, backward, Adam; one submit each):\n";
+    s += "\ntraining steps (gather, forward, loss, backward, Adam; several recorded into one \
+          submit):\n";
     for t in &r.steps {
         s += &format!(
-            "  {} batch {:>3}, {}: {:8.1} img/s, {:.2} ms/step ({:.2}-{:.2}), {} dispatches, {} submit, {:.2} GFLOP/s = {:.1}% of probe\n",
-            t.model, t.batch, t.views, t.images_per_s, t.step.median_ms, t.step.min_ms, t.step.max_ms, t.dispatches, t.submits, t.gflops, t.pct_of_probe
+            "  {} batch {:>3}, {}, {} per submit: {:8.1} img/s, {:.2} ms/step ({:.2}-{:.2}), {} dispatches, {:.2} GFLOP/s = {:.1}% of probe\n",
+            t.model, t.batch, t.views, match t.steps_per_submit {
+                1 => "1 step".to_string(),
+                k => format!("{k} steps"),
+            }, t.images_per_s, t.step.median_ms, t.step.min_ms, t.step.max_ms, t.dispatches, t.gflops, t.pct_of_probe
         );
-        let whole = r.steps.iter().find(|w| {
-            w.model == t.model && w.batch == t.batch && w.views == WHOLE && t.views != WHOLE
-        });
-        if let Some(w) = whole {
-            // The two were timed in alternating runs; a difference smaller than either's
-            // spread (fastest to slowest run) is this machine's noise, not augmentation's cost.
-            let diff = t.step.median_ms - w.step.median_ms;
-            let spread = (t.step.max_ms - t.step.min_ms).max(w.step.max_ms - w.step.min_ms);
-            s += &format!(
-                "    augmentation's cost: {:+.1}% time per step against the same steps without it \
-                 (alternating runs){}\n",
-                100.0 * diff / w.step.median_ms,
-                if diff.abs() < spread {
-                    ", within the runs' spread"
+        // Each variant against the default row it differs from (timed in alternating runs).
+        let base = r.steps.iter().find(|w| {
+            w.model == t.model
+                && w.batch == t.batch
+                && w.views == WHOLE
+                && if t.views != WHOLE {
+                    w.steps_per_submit == t.steps_per_submit
                 } else {
-                    ""
+                    t.steps_per_submit == 1 && w.steps_per_submit > 1
                 }
-            );
-        }
+        });
+        let Some(w) = base else {
+            continue;
+        };
+        let what = if t.views != WHOLE {
+            "augmentation's cost"
+        } else {
+            "one step per submit"
+        };
+        // A difference smaller than either's spread (fastest to slowest run) is this machine's
+        // noise.
+        let diff = t.step.median_ms - w.step.median_ms;
+        let spread = (t.step.max_ms - t.step.min_ms).max(w.step.max_ms - w.step.min_ms);
+        s += &format!(
+            "    {what}: {:+.1}% time per step against {}{}\n",
+            100.0 * diff / w.step.median_ms,
+            if t.views != WHOLE {
+                "the same steps without it"
+            } else {
+                "the steps grouped"
+            },
+            if diff.abs() < spread {
+                ", within the runs' spread"
+            } else {
+                ""
+            }
+        );
     }
     for sc in &r.scoring {
         s += &format!(
