@@ -138,7 +138,7 @@ try:
     # The default rows: whole images, steps grouped as lamp groups them.
     grouped = max((s.get("steps_per_submit", 1) for s in b["steps"]), default=1)
     for s in b["steps"]:
-        if s["views"] != "whole images" or s.get("steps_per_submit", 1) == 1 < grouped:
+        if s["views"] != "whole images" or (s.get("steps_per_submit", 1) == 1 and grouped > 1):
             continue
         model = "conv-ae" if s["model"].startswith("conv-ae") else "fmnist-ae"
         try:

@@ -250,6 +250,19 @@ fn train_on_a_folder_writes_a_checkpoint_that_resumes() {
     for needle in ["epochs = 2", "batch = 5", "augment = true", "lr = 0.001"] {
         assert!(recipe.contains(needle), "{needle:?} in {recipe}");
     }
+    // Paths given relative are written absolute: the recipe names the same files from any folder.
+    let o = lamp()
+        .current_dir(&d)
+        .args(["train", "good", "-o", "rel.safetensors", "--print-config"])
+        .output()
+        .unwrap();
+    let rel = String::from_utf8(o.stdout).unwrap();
+    // The child's working folder is `d` with any symbolic links resolved.
+    let real = d.canonicalize().unwrap();
+    for path in [real.join("good"), real.join("rel.safetensors")] {
+        let needle = format!("{:?}", path.display().to_string());
+        assert!(rel.contains(&needle), "{needle} in {rel}");
+    }
     let file = d.join("recipe.toml");
     std::fs::write(&file, &recipe).unwrap();
     let out2 = d.join("m2.safetensors");

@@ -253,7 +253,7 @@ fn grouped_steps_train_to_the_same_bytes_as_single_steps() {
         let mut e =
             Engine::new(device(), arch.clone(), LossConfig::lamp(), 4, &arch.init(2)).unwrap();
         e.upload_dataset(&data, 18).unwrap();
-        e.steps_per_submit = per_submit;
+        e.set_steps_per_submit(per_submit);
         let reports = train(&mut e, &cfg, Vec::new(), 3, None, |_| {}, |_, _| Ok(())).unwrap();
         let (m, v) = e.read_moments().unwrap();
         (

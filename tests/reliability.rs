@@ -463,6 +463,11 @@ fn temporary_files_of_dead_writers_are_removed() {
 /// cache (a driver that stores no pipelines of its own still hands back its header).
 #[test]
 fn a_damaged_pipeline_cache_is_replaced_and_off_writes_none() {
+    let info = lamp().arg("info").output().unwrap();
+    if String::from_utf8_lossy(&info.stdout).contains("pipeline cache no") {
+        eprintln!("this adapter offers no pipeline cache: nothing to test");
+        return;
+    }
     let dir = tmpdir("pipeline-cache");
     let cache = dir.join("cache");
     images(&dir.join("img"));
@@ -489,23 +494,31 @@ fn a_damaged_pipeline_cache_is_replaced_and_off_writes_none() {
             .map(|d| d.flatten().map(|e| e.path()).collect())
             .unwrap_or_default()
     };
+    // A whole frame: magic, CRC-32 of the data, its length, the data.
+    let whole = |f: &[u8]| {
+        f.len() > 20
+            && f.starts_with(b"lampPC01")
+            && u64::from_le_bytes(f[12..20].try_into().unwrap()) == (f.len() - 20) as u64
+            && u32::from_le_bytes(f[8..12].try_into().unwrap()) == crc32(&f[20..])
+    };
     score(std::ffi::OsStr::new("off"));
     assert!(files().is_empty(), "off wrote {:?}", files());
     score(cache.as_os_str());
     let written = files();
     assert_eq!(written.len(), 1, "one cache file: {written:?}");
     let good = std::fs::read(&written[0]).unwrap();
-    assert!(good.starts_with(b"lampPC01") && good.len() > 20);
+    assert!(whole(&good), "a whole frame: {good:?}");
     let mut flipped = good.clone();
     let last = flipped.len() - 1;
     flipped[last] ^= 0x40;
     for damaged in [flipped, good[..good.len() - 3].to_vec(), b"junk".to_vec()] {
+        assert!(!whole(&damaged));
         std::fs::write(&written[0], &damaged).unwrap();
         score(cache.as_os_str());
-        assert_eq!(
-            std::fs::read(&written[0]).unwrap(),
-            good,
-            "the damaged file was replaced by the driver's data"
+        let now = std::fs::read(&written[0]).unwrap();
+        assert!(
+            whole(&now),
+            "the damaged file was replaced by a whole one: {now:?}"
         );
     }
     std::fs::remove_dir_all(&dir).unwrap();

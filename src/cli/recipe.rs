@@ -82,6 +82,20 @@ pub fn expand_config(args: Vec<OsString>) -> Result<Vec<OsString>, String> {
     Ok(out)
 }
 
+/// A relative path made absolute, so that a recipe (and a checkpoint's copy of it) names the same
+/// files from any folder. `data` may be a data set's name (`fashion-mnist:0`), so it changes only
+/// where such a file or folder exists; `--out` always (it may not exist yet).
+fn absolute(v: String, always: bool) -> String {
+    let p = std::path::Path::new(&v);
+    if p.is_absolute() || !(always || p.exists()) {
+        return v;
+    }
+    match std::path::absolute(p) {
+        Ok(a) => a.to_string_lossy().into_owned(),
+        Err(_) => v,
+    }
+}
+
 /// The full recipe of a `lamp train` command line, defaults included, as TOML that
 /// `--config` reads back.
 pub fn from_matches(cmd: &Command, m: &ArgMatches) -> String {
@@ -123,7 +137,16 @@ pub fn from_matches(cmd: &Command, m: &ArgMatches) -> String {
         }
         match m.get_raw(id) {
             Some(values) => {
-                let v: Vec<String> = values.map(|v| v.to_string_lossy().into_owned()).collect();
+                let v: Vec<String> = values
+                    .map(|v| {
+                        let v = v.to_string_lossy().into_owned();
+                        if matches!(id, "data" | "idx_dir" | "out") {
+                            absolute(v, id == "out")
+                        } else {
+                            v
+                        }
+                    })
+                    .collect();
                 out += &format!("{key} = {}\n", toml_value(&v.join(",")));
             }
             None => {

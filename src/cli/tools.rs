@@ -130,7 +130,10 @@ pub fn info(adapter: Option<&str>) -> Result<()> {
     }
     outln!(
         "training steps per submit: {} ({} = 1 to {} to choose)",
-        lamp::engine::steps_per_submit_from_env()?,
+        match lamp::engine::steps_per_submit_from_env() {
+            Ok(k) => k.to_string(),
+            Err(e) => format!("refused: {e}"),
+        },
         lamp::engine::STEPS_PER_SUBMIT_ENV,
         lamp::engine::MAX_STEPS_PER_SUBMIT
     )?;

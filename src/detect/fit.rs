@@ -305,6 +305,7 @@ pub fn engine_for(
     }
     let (arch, batch) = (o.arch.clone(), o.train.batch);
     let mut e = Engine::new_with(device, arch, o.loss, batch, params, o.train.denoise)?;
+    e.set_steps_per_submit(crate::engine::steps_per_submit_from_env()?);
     if let Some(opt) = state {
         e.write_moments(&opt.exp_avg, &opt.exp_avg_sq);
         e.t = opt.t;

@@ -184,8 +184,9 @@ fn with_synthetic_defect(v: View, out: u32, rng: &mut SplitMix64) -> View {
     v.with_defect((y0, y0 + h), (x0, x0 + w), rng.next_f64() as f32)
 }
 
-/// Set (to the signal's number) from a signal handler to stop training at the next step
-/// boundary: `train` then returns `Error::Interrupted`, and the last epoch's snapshot stands.
+/// Set (to the signal's number) from a signal handler to stop training before the next group of
+/// steps is submitted (steps already submitted finish): `train` then returns
+/// `Error::Interrupted`, and the last epoch's snapshot stands.
 pub static STOP_SIGNAL: AtomicI32 = AtomicI32::new(0);
 
 /// An epoch whose mean loss is this many times the run's best has diverged (a learning rate far
@@ -235,7 +236,8 @@ pub fn train(
                 });
             }
             // A group of steps in one submit, ending where the log asks for statistics.
-            let mut end = (s + engine.steps_per_submit).min(steps);
+            let mut end = (s + engine.steps_per_submit()).min(steps);
+            // (None where no log is kept: log_every 0.)
             if let Some(k) = s.checked_div(log_every) {
                 end = end.min((k + 1) * log_every);
             }

@@ -3,7 +3,8 @@
 //! kernel, so that code passes one handle instead of a (device, kernels) pair.
 //!
 //! `adapter` finds the adapter, `memory` holds buffers, readback and error scopes, `registry`
-//! builds layouts, modules and pipelines.
+//! builds layouts, modules and pipelines, `pipeline_cache` keeps the driver's compiled
+//! pipelines on disk.
 
 pub mod adapter;
 pub mod memory;
@@ -18,6 +19,9 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 /// Device, queue, what we know of the adapter behind them, and the compiled kernels.
 pub struct Device {
+    /// The driver's compiled pipelines, kept on disk between runs where the backend can. First,
+    /// so that it is saved (on drop) while the device below still lives.
+    pub pipeline_cache: Option<pipeline_cache::DiskCache>,
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,
     pub info: wgpu::AdapterInfo,
@@ -26,8 +30,6 @@ pub struct Device {
     /// Smallest and largest subgroup the adapter may use.
     pub subgroup_sizes: (u32, u32),
     pub registry: registry::Registry,
-    /// The driver's compiled pipelines, kept on disk between runs where the backend can.
-    pub pipeline_cache: Option<pipeline_cache::DiskCache>,
     /// The first error wgpu reported outside an error scope (validation, out of memory, device
     /// lost); `wait` turns it into an error, so none is ignored.
     uncaptured: Arc<Mutex<Option<String>>>,

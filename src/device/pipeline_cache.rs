@@ -1,17 +1,21 @@
 //! The pipeline cache on disk: the driver's compiled pipelines kept between runs where the backend
-//! offers a cache (Vulkan), so that a second `lamp score` does not compile its kernels again.
+//! offers a cache (Vulkan), so that a second `lamp score` runs without the driver compiling its
+//! kernels again (naga still translates the WGSL: that part is lamp's and fast).
 //!
-//! One file per adapter and driver (wgpu's cache key names vendor and device; wgpu's header
-//! checks the driver), in `LAMP_PIPELINE_CACHE` (a folder, or `off`), else
-//! `$XDG_CACHE_HOME/lamp`, else `~/.cache/lamp`. wgpu's header carries no checksum of the data
-//! it hands to the driver, so the file frames it with a CRC-32 of its own: a file that is
-//! truncated, corrupt or from an older lamp is ignored (and replaced), never passed on.
-//! Written atomically when the process compiled a pipeline the file did not hold.
+//! One file per vendor and device ID (wgpu's cache key), in `LAMP_PIPELINE_CACHE` (a folder, or
+//! `off`), else `$XDG_CACHE_HOME/lamp`, else `~/.cache/lamp`: a folder only this user writes.
+//! wgpu's header checks the driver's version and rejects another driver's data (which is then
+//! replaced), but carries no checksum of the data it hands to the driver, so the file frames it
+//! with a CRC-32 of its own: a file that is truncated, damaged or from an older lamp is ignored
+//! and replaced, never passed on. Written atomically when the process created pipelines and the
+//! driver's data differs from what was read; two processes saving at once leave one whole file
+//! (the last), and saves within a process take turns.
 
 use crate::error::Result;
 use crate::fsutil;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 
 pub const ENV: &str = "LAMP_PIPELINE_CACHE";
 
@@ -19,9 +23,13 @@ pub const ENV: &str = "LAMP_PIPELINE_CACHE";
 const MAGIC: &[u8; 8] = b"lampPC01";
 /// Magic, CRC-32 of the data (u32 LE), length of the data (u64 LE).
 const HEADER: usize = 8 + 4 + 8;
-/// A file larger than this is not loaded (a driver's cache only grows; the next save holds only
-/// what that run compiled).
+/// A file larger than this is neither loaded nor written (a driver's cache only grows; the next
+/// save holds only what that run compiled).
 const MAX_BYTES: u64 = 64 << 20;
+
+/// Saves within one process take turns (two devices on one adapter share the file, and
+/// `write_atomic`'s temporary file is named by the process).
+static SAVING: Mutex<()> = Mutex::new(());
 
 pub struct DiskCache {
     pub cache: wgpu::PipelineCache,
@@ -106,10 +114,13 @@ impl DiskCache {
         }
         let key = wgpu::util::pipeline_cache_key(info)?;
         let path = folder()?.join(format!("{key}.bin"));
+        fsutil::remove_stale_temps(&path);
         let data = read(&path);
-        // SAFETY: `data` is byte for byte (its CRC says so) what `get_data` returned on an
-        // adapter with this key; wgpu checks its own header against this adapter and driver, and
-        // with `fallback` a cache it rejects starts empty instead of failing.
+        // SAFETY: `data` is what `get_data` returned on an adapter with this key, written by
+        // this user into their own cache folder; its CRC rules out a truncated or damaged copy
+        // (not a deliberate forgery: the folder is trusted as the user's own). wgpu checks its
+        // header against this adapter and driver, and with `fallback` a cache it rejects starts
+        // empty instead of failing.
         let cache = unsafe {
             device.create_pipeline_cache(&wgpu::PipelineCacheDescriptor {
                 label: Some("lamp"),
@@ -148,9 +159,12 @@ impl DiskCache {
         let Some(data) = self.cache.get_data() else {
             return Ok(false);
         };
-        if self.loaded == Some((crc32fast::hash(&data), data.len())) {
+        if self.loaded == Some((crc32fast::hash(&data), data.len()))
+            || data.len() as u64 > MAX_BYTES
+        {
             return Ok(false);
         }
+        let _turn = SAVING.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(dir) = self.path.parent() {
             fsutil::ensure_dir(dir)?;
         }
@@ -166,7 +180,7 @@ impl DiskCache {
 
 impl Drop for DiskCache {
     /// Saves on the way out; a cache that cannot be written costs the next run its compile
-    /// time, nothing else, so the error is a warning.
+    /// time, nothing else, so the error is only logged (`RUST_LOG=lamp=warn` shows it).
     fn drop(&mut self) {
         if let Err(e) = self.save() {
             log::warn!("pipeline cache not saved: {e}");

@@ -41,7 +41,8 @@ struct Key {
     constants: Vec<(&'static str, u64)>,
 }
 
-/// Layouts, compiled modules and the pipeline cache of one device.
+/// Layouts, compiled modules and compiled pipelines of one device (in memory; the driver's cache on
+/// disk is `pipeline_cache`).
 pub struct Registry {
     pub arenas: wgpu::BindGroupLayout,
     pub optimizer: wgpu::BindGroupLayout,
@@ -178,7 +179,7 @@ impl Device {
             .registry
             .pipelines
             .lock()
-            .map_err(|_| Error::Device("pipeline cache".into()))?
+            .map_err(|_| Error::Device("the map of compiled pipelines".into()))?
             .get(&key)
         {
             return Ok(p.clone());
@@ -212,7 +213,7 @@ impl Device {
         self.registry
             .pipelines
             .lock()
-            .map_err(|_| Error::Device("pipeline cache".into()))?
+            .map_err(|_| Error::Device("the map of compiled pipelines".into()))?
             .insert(key, p.clone());
         Ok(p)
     }

@@ -56,15 +56,16 @@ pub struct Engine {
     data: Option<TrainingData>,
     plans: HashMap<usize, Plan>,
     staging: stats::Staging,
-    /// Training steps recorded into one submit at most.
-    pub steps_per_submit: usize,
+    /// Training steps recorded into one submit at most (1..=MAX_STEPS_PER_SUBMIT).
+    steps_per_submit: usize,
     /// The step uniforms of one submit's steps, copied into the arenas' `step` in turn.
     step_table: wgpu::Buffer,
 }
 
 /// Training steps recorded into one command buffer by default: a submit costs the host tens of
 /// microseconds (wgpu's tracking and the driver's), a sizeable part of a small model's step on a
-/// GPU; eight steps make it small. `LAMP_STEPS_PER_SUBMIT` overrides (1 to `MAX_STEPS_PER_SUBMIT`).
+/// GPU; eight steps make it small. `LAMP_STEPS_PER_SUBMIT` overrides it for training and `lamp
+/// bench` (1 to `MAX_STEPS_PER_SUBMIT`, the step table's size).
 pub const STEPS_PER_SUBMIT: usize = 8;
 pub const MAX_STEPS_PER_SUBMIT: usize = 64;
 pub const STEPS_PER_SUBMIT_ENV: &str = "LAMP_STEPS_PER_SUBMIT";
@@ -161,7 +162,6 @@ impl Engine {
         let step_table = dev.checked("allocating the step table", || {
             dev.storage("step table", MAX_STEPS_PER_SUBMIT * step_words)
         })?;
-        let steps_per_submit = steps_per_submit_from_env()?;
         let mut e = Engine {
             device,
             arch,
@@ -179,7 +179,7 @@ impl Engine {
             plans: HashMap::new(),
             pad_batches: false,
             staging,
-            steps_per_submit,
+            steps_per_submit: STEPS_PER_SUBMIT,
             step_table,
         };
         e.reset_stats();
@@ -336,9 +336,26 @@ impl Engine {
         data.set_epoch(&self.device, views, out)
     }
 
-    fn write_step(&mut self, batch_offset: u32) {
+    /// Training steps recorded into one submit at most.
+    pub fn steps_per_submit(&self) -> usize {
+        self.steps_per_submit
+    }
+
+    /// Sets how many training steps go into one submit, clamped to 1..=MAX_STEPS_PER_SUBMIT
+    /// (the step table's size).
+    pub fn set_steps_per_submit(&mut self, k: usize) {
+        self.steps_per_submit = k.clamp(1, MAX_STEPS_PER_SUBMIT);
+    }
+
+    /// Counts an optimizer step and returns its uniform: Adam's step counter, the optimizer's
+    /// hyper-parameters at its current learning rate, and the batch's offset in the epoch.
+    fn next_step(&mut self, batch_offset: u32) -> StepUniform {
         self.t += 1;
-        let u = StepUniform::new(&self.optimizer, self.t, batch_offset);
+        StepUniform::new(&self.optimizer, self.t, batch_offset)
+    }
+
+    fn write_step(&mut self, batch_offset: u32) {
+        let u = self.next_step(batch_offset);
         self.device
             .queue
             .write_buffer(&self.arenas.step, 0, bytemuck::bytes_of(&u));
@@ -389,14 +406,20 @@ impl Engine {
         if steps.iter().any(|s| s.offset + s.batch > n) {
             return Err(Error::invalid("batch runs past the end of the data set"));
         }
+        // Checked before any state changes, so that an error leaves no group half counted.
+        for s in steps {
+            self.plans[&s.batch]
+                .training
+                .as_ref()
+                .ok_or_else(no_training_plan)?;
+        }
         let size = std::mem::size_of::<StepUniform>() as u64;
         for group in steps.chunks(self.steps_per_submit) {
             let uniforms: Vec<StepUniform> = group
                 .iter()
                 .map(|s| {
                     self.optimizer.set_lr(s.lr);
-                    self.t += 1;
-                    StepUniform::new(&self.optimizer, self.t, s.offset as u32)
+                    self.next_step(s.offset as u32)
                 })
                 .collect();
             let dev = &self.device;
@@ -450,7 +473,8 @@ impl Engine {
         self.grad_step(batch, true)
     }
 
-    /// Number of dispatches in one training step of `batch` (one submit).
+    /// Number of dispatches in one training step of `batch` (a submit holds up to
+    /// `steps_per_submit` steps).
     pub fn step_dispatches(&mut self, batch: usize) -> Result<usize> {
         self.training_plan(batch)?;
         Ok(self.plans[&batch].step_dispatches())

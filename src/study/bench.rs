@@ -274,8 +274,9 @@ fn label(arch: &Arch) -> String {
 const WHOLE: &str = "whole images";
 const AUGMENTED: &str = "flipped and rotated";
 
-/// Whole training steps of `arch` at each batch size on `n_data` random resident images; at batch
-/// 64 also on flipped and rotated views (augmentation). `few`: 2 steps per timing instead of 5.
+/// Whole training steps of `arch` at each batch size on `n_data` random resident images, grouped
+/// as training groups them (`LAMP_STEPS_PER_SUBMIT`); at batch 64 also on flipped and rotated
+/// views (augmentation) and one step per submit. `few`: 2 steps per timing instead of 8.
 fn train_steps(
     g: &Arc<Device>,
     arch: &Arch,
@@ -301,7 +302,7 @@ fn train_steps(
     for &b in batches {
         let mut e = Engine::new(g.clone(), arch.clone(), loss, b, &arch.init(0))?;
         e.upload_dataset(&random(n_data * arch.input_len(), 4), n_data)?;
-        let grouped = e.steps_per_submit.min(per);
+        let grouped = crate::engine::steps_per_submit_from_env()?.min(per);
         let mut variants = vec![(WHOLE, &whole[..], grouped)];
         if b == 64 {
             // Augmentation's views, and the same steps submitted one by one.
@@ -315,7 +316,7 @@ fn train_steps(
         let timings = time_alternately(reps, variants.len(), |i| {
             let (_, views, per_submit) = variants[i];
             e.set_epoch(views)?;
-            e.steps_per_submit = per_submit;
+            e.set_steps_per_submit(per_submit);
             let lr = e.optimizer.lr();
             let group: Vec<TrainStep> = (0..per)
                 .map(|_| {

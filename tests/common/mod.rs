@@ -75,10 +75,12 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f64], tol: f64) {
     assert!(e <= tol, "{what}: relative L2 error {e:.3e} > {tol:.1e}");
 }
 
-/// The lamp binary, with Mesa's window-system variable set (lamp never opens a window).
+/// The lamp binary, with Mesa's window-system variable set (lamp never opens a window) and no
+/// pipeline cache (tests write nothing into the home folder; the cache's own test sets one).
 pub fn lamp() -> std::process::Command {
     let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_lamp"));
     c.env("XDG_RUNTIME_DIR", std::env::temp_dir());
+    c.env("LAMP_PIPELINE_CACHE", "off");
     c
 }
 
@@ -137,7 +139,7 @@ pub fn loss_configs() -> Vec<lamp::model::LossConfig> {
     v
 }
 
-/// CRC-32 (IEEE), for hand-made PNG chunks.
+/// CRC-32 (IEEE), for hand-made PNG chunks and lamp's pipeline cache frame.
 pub fn crc32(data: &[u8]) -> u32 {
     let mut c = 0xFFFF_FFFFu32;
     for &b in data {
