@@ -17,8 +17,14 @@ than the texture around it, so its error maps rank defect pixels *below* normal 
 0.35-0.74 in results/textures/results.md); a density of local statistics does not have that
 blind spot. It is a reference point for the benchmark, not part of lamp.
 
+--region-shift asks a different question: how far the test region's normal crops are from the
+training region's. The bank is built from every other training image (3,000 pixels each), and the
+held-out training images, the normal test images and the defective ones are scored alike (the
+map's maximum): AUROC 0.5 between the first two means no shift.
+
 Needs numpy, scipy, scikit-learn, pillow. Usage (a category of scripts/make_textures.sh's tree):
     python3 scripts/texture_local_stats.py textures/grass [--k 5] [--scales 1,2,4] [--smooth 2]
+    python3 scripts/texture_local_stats.py textures/grass --region-shift
 """
 import argparse
 import glob
@@ -28,7 +34,8 @@ import numpy as np
 from scipy.ndimage import gaussian_filter, sobel
 from sklearn.neighbors import NearestNeighbors
 
-from texture_eval import evaluate, load
+from sklearn.metrics import roc_auc_score
+from texture_eval import DEFECTS, evaluate, load
 
 
 def features(im, scales):
@@ -51,13 +58,17 @@ def main():
     ap.add_argument("--scales", default="1,2,4")
     ap.add_argument("--smooth", type=float, default=2.0)
     ap.add_argument("--per-image", type=int, default=1500)
+    ap.add_argument("--region-shift", action="store_true",
+                    help="score held-out training crops beside the test crops (see above)")
     a = ap.parse_args()
     scales = [float(s) for s in a.scales.split(",")]
     rng = np.random.default_rng(0)
     bank = []
-    for p in sorted(glob.glob(os.path.join(a.category, "train/good/*.png"))):
+    train = sorted(glob.glob(os.path.join(a.category, "train/good/*.png")))
+    per_image = 2 * a.per_image if a.region_shift else a.per_image
+    for p in train[0::2] if a.region_shift else train:
         f = features(load(p), scales)
-        bank.append(f[rng.choice(len(f), a.per_image, replace=False)])
+        bank.append(f[rng.choice(len(f), per_image, replace=False)])
     bank = np.concatenate(bank)
     mu, sd = bank.mean(0), bank.std(0)
     nn = NearestNeighbors(n_neighbors=a.k).fit((bank - mu) / sd)
@@ -66,7 +77,29 @@ def main():
         dist, _ = nn.kneighbors((features(im, scales) - mu) / sd)
         return gaussian_filter(dist.mean(1).reshape(im.shape), a.smooth)
 
-    evaluate(a.category, anomaly_map, f"k={a.k} scales={a.scales} smooth={a.smooth}")
+    if a.region_shift:
+        region_shift(a.category, train[1::2], lambda p: anomaly_map(load(p)).max())
+    else:
+        evaluate(a.category, anomaly_map, f"k={a.k} scales={a.scales} smooth={a.smooth}")
+
+
+def region_shift(category, held_out, score):
+    def auroc(neg, pos):
+        return roc_auc_score([0] * len(neg) + [1] * len(pos), neg + pos)
+
+    def scores(kind):
+        return [score(p) for p in sorted(glob.glob(os.path.join(category, "test", kind, "*.png")))]
+
+    held, good = [score(p) for p in held_out], scores("good")
+    bad = {d: scores(d) for d in DEFECTS}
+    name = os.path.basename(os.path.normpath(category))
+    print(f"{name}: region shift: AUROC of normal test crops against held-out training crops "
+          f"{auroc(held, good):.3f} (0.5 = none)")
+    print(f"  image AUROC of defective crops against normal test crops "
+          f"{auroc(good, sum(bad.values(), [])):.3f}, against held-out training crops "
+          f"{auroc(held, sum(bad.values(), [])):.3f}")
+    for d in DEFECTS:
+        print(f"    {d}: {auroc(good, bad[d]):.3f} / {auroc(held, bad[d]):.3f}", flush=True)
 
 
 if __name__ == "__main__":
