@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from texture_eval import DEFECTS, evaluate, load
+from texture_eval import evaluate, load, test_images
 
 
 def net(plain):
@@ -43,17 +43,7 @@ def net(plain):
 
 def items(category):
     """(image, mask, kind, fold) of every test image, folds alternating within each kind."""
-    out = []
-    for kind in ["good"] + DEFECTS:
-        for i, p in enumerate(sorted(glob.glob(os.path.join(category, "test", kind, "*.png")))):
-            im = load(p)
-            if kind == "good":
-                m = np.zeros_like(im)
-            else:
-                name = os.path.basename(p).replace(".png", "_mask.png")
-                m = (load(os.path.join(category, "ground_truth", kind, name)) > 0.5).astype(float)
-            out.append((im, m, kind, i % 2))
-    return out
+    return [(im, gt.astype(float), kind, i % 2) for im, gt, kind, i in test_images(category)]
 
 
 def crop_at(x, y, i, r, c):

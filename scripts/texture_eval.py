@@ -1,7 +1,8 @@
 """The texture benchmark's evaluation, shared by the reference detectors (texture_local_stats.py,
-texture_features.py): every test image of a category scored by a detector's anomaly map, then
-image AUROC (score = the map's maximum) and pixel AUROC (every pixel against the ground-truth
-masks), over all defects and per defect kind against the good images."""
+texture_features.py, texture_ceiling.py): every test image of a category scored by a detector's
+anomaly map, then image AUROC (score = the map's maximum) and pixel AUROC (every pixel against
+the ground-truth masks), over all defects and per defect kind against the good images; and the
+region-shift check (normal test crops against held-out training crops)."""
 import glob
 import os
 
@@ -17,24 +18,34 @@ def load(path):
     return np.asarray(Image.open(path).convert("L"), dtype=np.float64) / 255.0
 
 
-def evaluate(category, anomaly_map, title):
-    """Prints `title`'s AUROCs on `category` (a folder in the MVTec layout); `anomaly_map(image)`
-    returns the image's anomaly map, the shape of the image."""
-    labels, scores, kinds, maps, masks = [], [], [], [], []
+def test_paths(category, kind):
+    return sorted(glob.glob(os.path.join(category, "test", kind, "*.png")))
+
+
+def test_images(category):
+    """(image, mask as bools, kind, index within its kind) of every test image, good ones first."""
     for kind in ["good"] + DEFECTS:
-        for p in sorted(glob.glob(os.path.join(category, "test", kind, "*.png"))):
+        for i, p in enumerate(test_paths(category, kind)):
             im = load(p)
-            m = anomaly_map(im)
             if kind == "good":
                 gt = np.zeros(im.shape, bool)
             else:
                 name = os.path.basename(p).replace(".png", "_mask.png")
                 gt = load(os.path.join(category, "ground_truth", kind, name)) > 0.5
-            labels.append(kind != "good")
-            scores.append(m.max())
-            kinds.append(kind)
-            maps.append(m.ravel())
-            masks.append(gt.ravel())
+            yield im, gt, kind, i
+
+
+def evaluate(category, anomaly_map, title):
+    """Prints `title`'s AUROCs on `category` (a folder in the MVTec layout); `anomaly_map(image)`
+    returns the image's anomaly map, the shape of the image."""
+    labels, scores, kinds, maps, masks = [], [], [], [], []
+    for im, gt, kind, _ in test_images(category):
+        m = anomaly_map(im)
+        labels.append(kind != "good")
+        scores.append(m.max())
+        kinds.append(kind)
+        maps.append(m.ravel())
+        masks.append(gt.ravel())
     labels, scores, kinds = np.array(labels), np.array(scores), np.array(kinds)
 
     def aurocs(sel):
@@ -50,3 +61,25 @@ def evaluate(category, anomaly_map, title):
     for d in DEFECTS:
         image, pixel = aurocs((kinds == "good") | (kinds == d))
         print(f"  good against {d}: image AUROC {image:.3f}, pixel AUROC {pixel:.3f}", flush=True)
+
+
+def region_shift(category, held_out, score):
+    """Prints how far the normal test crops are from `held_out` training crops (paths) by
+    `score(path)` (higher = more anomalous): AUROC 0.5 means no shift; and the defective crops'
+    image AUROC against either set of normal crops."""
+    def auroc(neg, pos):
+        return roc_auc_score([0] * len(neg) + [1] * len(pos), neg + pos)
+
+    def scores(kind):
+        return [score(p) for p in test_paths(category, kind)]
+
+    held, good = [score(p) for p in held_out], scores("good")
+    bad = {d: scores(d) for d in DEFECTS}
+    name = os.path.basename(os.path.normpath(category))
+    print(f"{name}: region shift: AUROC of normal test crops against held-out training crops "
+          f"{auroc(held, good):.3f} (0.5 = none)")
+    print(f"  image AUROC of defective crops against normal test crops "
+          f"{auroc(good, sum(bad.values(), [])):.3f}, against held-out training crops "
+          f"{auroc(held, sum(bad.values(), [])):.3f}")
+    for d in DEFECTS:
+        print(f"    {d}: {auroc(good, bad[d]):.3f} / {auroc(held, bad[d]):.3f}", flush=True)

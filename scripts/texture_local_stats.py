@@ -34,8 +34,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter, sobel
 from sklearn.neighbors import NearestNeighbors
 
-from sklearn.metrics import roc_auc_score
-from texture_eval import DEFECTS, evaluate, load
+from texture_eval import evaluate, load, region_shift
 
 
 def features(im, scales):
@@ -81,25 +80,6 @@ def main():
         region_shift(a.category, train[1::2], lambda p: anomaly_map(load(p)).max())
     else:
         evaluate(a.category, anomaly_map, f"k={a.k} scales={a.scales} smooth={a.smooth}")
-
-
-def region_shift(category, held_out, score):
-    def auroc(neg, pos):
-        return roc_auc_score([0] * len(neg) + [1] * len(pos), neg + pos)
-
-    def scores(kind):
-        return [score(p) for p in sorted(glob.glob(os.path.join(category, "test", kind, "*.png")))]
-
-    held, good = [score(p) for p in held_out], scores("good")
-    bad = {d: scores(d) for d in DEFECTS}
-    name = os.path.basename(os.path.normpath(category))
-    print(f"{name}: region shift: AUROC of normal test crops against held-out training crops "
-          f"{auroc(held, good):.3f} (0.5 = none)")
-    print(f"  image AUROC of defective crops against normal test crops "
-          f"{auroc(good, sum(bad.values(), [])):.3f}, against held-out training crops "
-          f"{auroc(held, sum(bad.values(), [])):.3f}")
-    for d in DEFECTS:
-        print(f"    {d}: {auroc(good, bad[d]):.3f} / {auroc(held, bad[d]):.3f}", flush=True)
 
 
 if __name__ == "__main__":
