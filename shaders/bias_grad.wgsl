@@ -18,10 +18,21 @@ override DB_OFF: u32;   // db in grads
 override PER_LANE: bool;
 override PARTS: u32;    // 1, or the parts the samples are split into (not with PER_LANE)
 override P_OFF: u32;    // with PARTS > 1: partial sums [PARTS, C] in acts
+override GROUPED: bool; // dz grouped [BATCH, C/4, S, 4] (gemm.wgsl's layouts) or plain
+override FLAT_HW: u32;  // dz a flattened grouped tensor of FLAT_HW pixels (S = 1): db in
+                        // PyTorch's order, db[flat(c)] (gemm.wgsl); 0: not flattened
 
 // `grads` and `acts` are declared in the prelude.
 
 const WG: u32 = 64u;
+
+// dz[n, c, s] in either layout. The terms are added in the same order in both.
+fn dz_at(n: u32, c: u32, s: u32) -> f32 {
+    if (GROUPED) {
+        return acts[DZ_OFF + ((n * (C / 4u) + c / 4u) * S + s) * 4u + c % 4u];
+    }
+    return acts[DZ_OFF + (n * C + c) * S + s];
+}
 var<workgroup> partial: array<f32, WG>;
 
 @compute @workgroup_size(64)
@@ -38,12 +49,12 @@ fn main(
         if (c >= C) { return; }
         for (var t = 0u; t < BATCH * S; t++) {
             let n = t / S;
-            let y = acts[DZ_OFF + (n * C + c) * S + t % S] - comp;
+            let y = dz_at(n, c, t % S) - comp;
             let u = s + y;
             comp = (u - s) - y;
             s = u;
         }
-        grads[DB_OFF + c] = s;
+        grads[DB_OFF + flat(c, FLAT_HW)] = s;
         return;
     }
     let c = (wg.x + wg.z * nwg.x) % C;
@@ -53,7 +64,7 @@ fn main(
     if (part < PARTS) {
         for (var t = part * per_part * S + li; t < t_end; t += WG) {
             let n = t / S;
-            let y = acts[DZ_OFF + (n * C + c) * S + t % S] - comp;
+            let y = dz_at(n, c, t % S) - comp;
             let u = s + y;
             comp = (u - s) - y;
             s = u;
@@ -69,7 +80,7 @@ fn main(
         if (PARTS > 1u) {
             acts[P_OFF + part * C + c] = partial[0];
         } else {
-            grads[DB_OFF + c] = partial[0];
+            grads[DB_OFF + flat(c, FLAT_HW)] = partial[0];
         }
     }
 }

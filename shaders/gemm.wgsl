@@ -35,8 +35,26 @@
 // The host picks LM and TM from Q_C so that small layers do not waste lanes. Column tiles run
 // over workgroup x and z (x + z * num_workgroups.x); rows over y.
 //
+// Layouts: G and Q are each either plain (NCHW) or grouped, [BATCH, C/4, H, W, 4]: four
+// consecutive channels of a pixel side by side, so that one vec4 load reads four terms of the
+// reduction (MODE 0/1: k runs over channels) or four rows or columns (MODE 2: rows are Q's
+// channels, columns G's). On lavapipe a storage load costs a loop over the SIMD lanes whatever
+// its width, so four values per load halve these GEMMs' time (BENCHMARKS.md, v12). The host
+// groups every hidden tensor whose channels divide by 4 (kernels/layout.rs); a 1x1 tensor reads
+// the same in both layouts. The vec4 paths, each chosen by the host where its operand allows:
+//   VEC_K (MODE 0/1): B is G four channels at a time, A the weight packed as
+//       [Q_C, G_C/4, KH, KW, 4] (A4_OFF, in vec4s: params4 where that is the weight itself, a
+//       linear layer's forward, otherwise a copy that pack.wgsl writes into acts each step);
+//       the reduction runs over channel quads and each step is four rank-1 updates.
+//   VEC_ROWS (MODE 2): A is Q four rows at a time: an invocation's rows come in quads of
+//       consecutive channels (slot i is row m0 + (i/4)*4*LM + i%4).
+//   VEC_COLS (MODE 2): B is G four columns at a time: an invocation's 4 columns are the four
+//       channels of one quad (c4, kh, kw) instead of columns 64/LM apart.
+// The scalar paths read either layout too (gathered, a_slot), so the choice is the host's.
+//
 // This file is the body; it is compiled with one of the entry files that supply
-// `a_slots(.., first)`: A's column k at the invocation's row slots first..first+7 (see
+// `a_slots(.., first)`: A's column k at the invocation's row slots first..first+7, and
+// `a_vecs(.., first)`, the same for the vec4 paths (row slots of VEC_K, quads of VEC_ROWS; see
 // kernels/gemm.rs, `GemmCore`), and with gemm_narrow.wgsl (up to 16 rows per invocation) or
 // gemm_wide.wgsl (32: the subgroup core on CPU devices, for GEMMs with many columns):
 //   gemm_plain.wgsl     each invocation loads its TM values itself;
@@ -69,6 +87,15 @@ override LM: u32;      // lanes along m (1, 2, 4 or 8)
 override KSPLIT: u32;  // parts the reduction is split into (split-K), see above
 override P_OFF: u32;   // with KSPLIT > 1: partial sums [KSPLIT, Q_C, N] in acts
 override TM: u32;      // rows per invocation (1..16; 32 with the wide entry)
+override G_GROUPED: bool;  // G's layout: grouped (see above) or plain
+override Q_GROUPED: bool;  // Q's (and H's) layout
+override VEC_K: bool;      // MODE 0/1: G and the packed weight four channels at a time
+override A4_OFF: u32;      // with VEC_K: the packed weight, in vec4s of params4 or acts4
+override A4_PARAMS: bool;  // ... of params4 (the weight itself) rather than acts4
+override VEC_ROWS: bool;   // MODE 2: Q four rows at a time (TM a multiple of 4)
+override VEC_COLS: bool;   // MODE 2: G four columns at a time
+override G_FLAT_HW: u32;   // G (Q) a grouped tensor that this linear layer sees flattened, of
+override Q_FLAT_HW: u32;   // this many pixels (prelude.wgsl `flat`); 0: not flattened
 
 // `params`, `grads` and `acts` are declared in the prelude, as are the codes MODE_* and ACT_*.
 
@@ -80,6 +107,22 @@ const TN: u32 = 4u;
 fn ln() -> u32 { return 64u / LM; }
 fn g_hw() -> u32 { return G_H * G_W; }
 fn q_hw() -> u32 { return Q_H * Q_W; }
+// A pixel's stride in G and Q: 4 floats when grouped.
+fn g_px() -> u32 { return select(1u, 4u, G_GROUPED); }
+fn q_px() -> u32 { return select(1u, 4u, Q_GROUPED); }
+// Channel c's offset within a sample of G, at pixel 0.
+fn g_chan(c: u32) -> u32 {
+    return select(c * g_hw(), (c / 4u) * g_hw() * 4u + c % 4u, G_GROUPED);
+}
+// Element (n, m, pos) of Q (or H), pos = y * Q_W + x.
+fn q_elem(n: u32, m: u32, pos: u32) -> u32 {
+    return n * Q_C * q_hw() + select(m * q_hw(), (m / 4u) * q_hw() * 4u + m % 4u, Q_GROUPED)
+        + pos * q_px();
+}
+// Row slot i's row: m0 + i*LM, or in quads of consecutive rows with VEC_ROWS.
+fn row(m0: u32, i: u32) -> u32 {
+    return select(m0 + i * LM, m0 + (i / 4u) * 4u * LM + i % 4u, VEC_ROWS);
+}
 // MODE 1 phase grid: outputs with the same (oy mod STRIDE, ox mod STRIDE).
 fn ph_h() -> u32 { return (Q_H + STRIDE - 1u) / STRIDE; }
 fn ph_w() -> u32 { return (Q_W + STRIDE - 1u) / STRIDE; }
@@ -121,9 +164,12 @@ fn a_at(index: u32) -> f32 {
 // Row slot i's value of A at (base, stride), 0 past the tile's rows or Q_C. Branch-free like
 // `gathered` (row 0 stands in for a missing row).
 fn a_slot(i: u32, base: u32, stride: u32, m0: u32) -> f32 {
-    let m = m0 + i * LM;
-    let inside = (i < TM) & (m < Q_C);
-    return select(0.0, a_at(base + select(0u, m, inside) * stride), inside);
+    let inside = (i < TM) & (row(m0, i) < Q_C);
+    let m = select(0u, row(m0, i), inside);
+    // MODE 2 reads Q, whose rows are channels: grouped, four to a pixel.
+    let grouped_rows = (MODE == MODE_WEIGHT_GRAD) & Q_GROUPED;
+    let at = select(m * stride, (m / 4u) * stride * 4u + m % 4u, grouped_rows);
+    return select(0.0, a_at(base + at), inside);
 }
 
 // An element of G at (iy, ix) past `base`, or 0 outside the tensor or for a dead column.
@@ -131,24 +177,28 @@ fn a_slot(i: u32, base: u32, stride: u32, m0: u32) -> f32 {
 // it, so SIMD lanes never diverge around a load (BENCHMARKS.md, v8).
 fn gathered(ok: bool, base: u32, iy: i32, ix: i32) -> f32 {
     let inside = ok & (iy >= 0) & (iy < i32(G_H)) & (ix >= 0) & (ix < i32(G_W));
-    let v = acts[G_OFF + select(0u, base + u32(iy) * G_W + u32(ix), inside)];
+    let v = acts[G_OFF + select(0u, base + (u32(iy) * G_W + u32(ix)) * g_px(), inside)];
     return select(0.0, v, inside);
 }
 
 // Writes row slot i of the tile (4 columns).
 fn store(i: u32, m0: u32, c0: u32, v: vec4<f32>, cy: vec4<i32>, cx: vec4<i32>, ok: vec4<bool>, py: u32, px: u32) {
-    let m = m0 + i * LM;
+    let m = row(m0, i);
     if (i >= TM || m >= Q_C) { return; }
     let n_cols = gemm_n();
     for (var j = 0u; j < TN; j++) {
         if (!ok[j]) { continue; }
-        let col = c0 + j * ln();
+        // VEC_COLS: c0 is the quad (c4, kh, kw) and j its channel; dW keeps PyTorch's order.
+        let kk = KH * KW;
+        let col = select(c0 + j * ln(), ((c0 / kk) * 4u + j) * kk + c0 % kk, VEC_COLS);
+        // dW's row and column in PyTorch's order (a flattened operand's channels map back).
+        let w_at = flat(m, Q_FLAT_HW) * n_cols + flat(col, G_FLAT_HW);
         if (KSPLIT > 1u) {
-            acts[P_OFF + (part * Q_C + m) * n_cols + col] = v[j];
+            acts[P_OFF + part * Q_C * n_cols + select(m * n_cols + col, w_at, MODE == MODE_WEIGHT_GRAD)] = v[j];
             continue;
         }
         if (MODE == MODE_WEIGHT_GRAD) {
-            grads[W_OFF + m * n_cols + col] = v[j];
+            grads[W_OFF + w_at] = v[j];
             continue;
         }
         var n: u32;
@@ -160,12 +210,12 @@ fn store(i: u32, m0: u32, c0: u32, v: vec4<f32>, cy: vec4<i32>, cx: vec4<i32>, o
             n = col / q_hw();
             pos = col % q_hw();
         }
-        let rel = (n * Q_C + m) * q_hw() + pos;
+        let rel = q_elem(n, m, pos);
         var r = v[j];
         if (BACKWARD) {
             r = r * act_backward(acts[H_OFF + rel]);
         } else {
-            if (HAS_BIAS) { r = r + params[B_OFF + m]; }
+            if (HAS_BIAS) { r = r + params[B_OFF + flat(m, Q_FLAT_HW)]; }
             r = act_forward(r);
         }
         acts[Q_OFF + rel] = r;
@@ -243,8 +293,16 @@ fn column(col: u32, n_cols: u32, phase_y: u32, phase_x: u32) -> Column {
     let cc = min(col, n_cols - 1u);
     var c: Column;
     c.ok = col < n_cols;
-    if (MODE == MODE_WEIGHT_GRAD) {
-        c.base = (cc / (KH * KW)) * g_hw();
+    if (MODE == MODE_WEIGHT_GRAD && VEC_COLS) {
+        // A quad (c4, kh, kw): base in vec4s within a sample.
+        let quads = n_cols / 4u;
+        let cq = min(col, quads - 1u);
+        c.ok = col < quads;
+        c.base = (cq / (KH * KW)) * g_hw();
+        c.y = i32((cq % (KH * KW)) / KW);
+        c.x = i32(cq % KW);
+    } else if (MODE == MODE_WEIGHT_GRAD) {
+        c.base = g_chan(cc / (KH * KW));
         c.y = i32((cc % (KH * KW)) / KW);
         c.x = i32(cc % KW);
     } else if (MODE == MODE_CONV_T) {
@@ -294,8 +352,9 @@ fn tile_of(wg: vec3<u32>, nwg: vec3<u32>, li: u32) -> Tile {
     }
     // Consecutive invocations take consecutive columns: on SIMD CPUs (lavapipe) and GPUs alike
     // their loads of G then touch neighbouring addresses.
-    t.m0 = wg.y * TM * LM + li / ln();
-    t.c0 = col_tile * TN * ln() + li % ln();
+    t.m0 = wg.y * TM * LM + (li / ln()) * select(1u, 4u, VEC_ROWS);
+    // VEC_COLS: c0 is the invocation's quad of columns (the tile covers as many columns).
+    t.c0 = col_tile * select(TN, 1u, VEC_COLS) * ln() + li % ln();
     return t;
 }
 
@@ -320,6 +379,15 @@ fn store_block(t: Tile, col_y: vec4<i32>, col_x: vec4<i32>, col_ok: vec4<bool>) 
     store_wide(t, col_y, col_x, col_ok);
 }
 
+// MODE 0/1: the input rows (or columns) that tap k (the phase's t-th) reads for the
+// invocation's columns at output coordinate c: c*STRIDE + k - PAD, or (MODE 1) c + d0 - t.
+fn window(c: vec4<i32>, k: u32, t: u32, d0: i32) -> vec4<i32> {
+    if (MODE == MODE_CONV) {
+        return c * i32(STRIDE) + vec4<i32>(i32(k) - i32(PAD));
+    }
+    return c + vec4<i32>(d0 - i32(t));
+}
+
 // The kernel body; `lane` is the invocation's index within its subgroup (0 where unused).
 fn gemm(wg: vec3<u32>, nwg: vec3<u32>, li: u32, lane: u32) {
     let n_cols = gemm_n();
@@ -335,7 +403,8 @@ fn gemm(wg: vec3<u32>, nwg: vec3<u32>, li: u32, lane: u32) {
     var col_x: vec4<i32>;
     var col_ok: vec4<bool>;
     for (var j = 0u; j < TN; j++) {
-        let c = column(c0 + j * ln(), n_cols, phase_y, phase_x);
+        // VEC_COLS: the four columns are the channels of the quad c0.
+        let c = column(select(c0 + j * ln(), c0, VEC_COLS), n_cols, phase_y, phase_x);
         col_base[j] = c.base;
         col_y[j] = c.y;
         col_x[j] = c.x;
@@ -353,16 +422,26 @@ fn gemm(wg: vec3<u32>, nwg: vec3<u32>, li: u32, lane: u32) {
             let nb = n * G_C * g_hw();
             {
                 for (var x = 0u; x < Q_W; x++) {
-                    let qrow = n * Q_C * q_hw() + y * Q_W + x;
                     let iy = vec4<i32>(i32(y * STRIDE) - i32(PAD)) + col_y;
                     let ix = vec4<i32>(i32(x * STRIDE) - i32(PAD)) + col_x;
-                    let b = vec4<f32>(
-                        gathered(col_ok[0], nb + col_base[0], iy[0], ix[0]),
-                        gathered(col_ok[1], nb + col_base[1], iy[1], ix[1]),
-                        gathered(col_ok[2], nb + col_base[2], iy[2], ix[2]),
-                        gathered(col_ok[3], nb + col_base[3], iy[3], ix[3]),
-                    );
-                    accumulate(b, Q_OFF + qrow, q_hw(), m0, lane);
+                    var b: vec4<f32>;
+                    if (VEC_COLS) {
+                        b = gathered4(col_ok[0], nb / 4u + col_base[0], iy[0], ix[0]);
+                    } else {
+                        b = vec4<f32>(
+                            gathered(col_ok[0], nb + col_base[0], iy[0], ix[0]),
+                            gathered(col_ok[1], nb + col_base[1], iy[1], ix[1]),
+                            gathered(col_ok[2], nb + col_base[2], iy[2], ix[2]),
+                            gathered(col_ok[3], nb + col_base[3], iy[3], ix[3]),
+                        );
+                    }
+                    if (VEC_ROWS) {
+                        let quad0 = (Q_OFF / 4u + n * (Q_C / 4u) * q_hw()) + y * Q_W + x;
+                        accumulate_quads(b, quad0, q_hw(), m0, lane);
+                    } else {
+                        let qrow = n * Q_C * q_hw() + (y * Q_W + x) * q_px();
+                        accumulate(b, Q_OFF + qrow, q_hw(), m0, lane);
+                    }
                 }
             }
         }
@@ -396,34 +475,57 @@ fn gemm(wg: vec3<u32>, nwg: vec3<u32>, li: u32, lane: u32) {
             c_begin = part * per_part;
             c_end = min(G_C, c_begin + per_part);
         }
-        for (var c = c_begin; c < c_end; c++) {
-            let cb = col_base + vec4<u32>(c * g_hw());
-            let a_base = W_OFF + select(c * Q_C, c, MODE == MODE_CONV) * KH * KW;
-            for (var th = 0u; th < taps_h; th++) {
-                let kh = kh0 + th * kstep;
-                if (kh >= KH) { continue; }
-                var iy: vec4<i32>;
-                if (MODE == MODE_CONV) {
-                    iy = col_y * i32(STRIDE) + vec4<i32>(i32(kh) - i32(PAD));
-                } else {
-                    iy = col_y + vec4<i32>(dy0 - i32(th));
-                }
-                for (var tw = 0u; tw < taps_w; tw++) {
-                    let kw = kw0 + tw * kstep;
-                    if (kw >= KW) { continue; }
-                    var ix: vec4<i32>;
-                    if (MODE == MODE_CONV) {
-                        ix = col_x * i32(STRIDE) + vec4<i32>(i32(kw) - i32(PAD));
-                    } else {
-                        ix = col_x + vec4<i32>(dx0 - i32(tw));
+        if (VEC_K) {
+            // Channel quads; split-K cuts them as it would cut channels.
+            let quads = G_C / 4u;
+            var q_begin = 0u;
+            var q_end = quads;
+            if (KSPLIT > 1u) {
+                let per_part = (quads + KSPLIT - 1u) / KSPLIT;
+                q_begin = min(quads, part * per_part);
+                q_end = min(quads, q_begin + per_part);
+            }
+            for (var c4 = q_begin; c4 < q_end; c4++) {
+                let cb = col_base / vec4<u32>(4u) + vec4<u32>(c4 * g_hw());
+                let a_base = A4_OFF + c4 * KH * KW;
+                for (var th = 0u; th < taps_h; th++) {
+                    let kh = kh0 + th * kstep;
+                    if (kh >= KH) { continue; }
+                    let iy = window(col_y, kh, th, dy0);
+                    for (var tw = 0u; tw < taps_w; tw++) {
+                        let kw = kw0 + tw * kstep;
+                        if (kw >= KW) { continue; }
+                        let ix = window(col_x, kw, tw, dx0);
+                        let bt = transpose(mat4x4<f32>(
+                            gathered4(col_ok[0], cb[0], iy[0], ix[0]),
+                            gathered4(col_ok[1], cb[1], iy[1], ix[1]),
+                            gathered4(col_ok[2], cb[2], iy[2], ix[2]),
+                            gathered4(col_ok[3], cb[3], iy[3], ix[3]),
+                        ));
+                        accumulate4(bt, a_base + kh * KW + kw, quads * KH * KW, m0, lane);
                     }
-                    let b = vec4<f32>(
-                        gathered(col_ok[0], cb[0], iy[0], ix[0]),
-                        gathered(col_ok[1], cb[1], iy[1], ix[1]),
-                        gathered(col_ok[2], cb[2], iy[2], ix[2]),
-                        gathered(col_ok[3], cb[3], iy[3], ix[3]),
-                    );
-                    accumulate(b, a_base + kh * KW + kw, a_stride, m0, lane);
+                }
+            }
+        } else {
+            for (var c = c_begin; c < c_end; c++) {
+                let cb = col_base + vec4<u32>(g_chan(c));
+                let a_base = W_OFF + select(c * Q_C, c, MODE == MODE_CONV) * KH * KW;
+                for (var th = 0u; th < taps_h; th++) {
+                    let kh = kh0 + th * kstep;
+                    if (kh >= KH) { continue; }
+                    let iy = window(col_y, kh, th, dy0);
+                    for (var tw = 0u; tw < taps_w; tw++) {
+                        let kw = kw0 + tw * kstep;
+                        if (kw >= KW) { continue; }
+                        let ix = window(col_x, kw, tw, dx0);
+                        let b = vec4<f32>(
+                            gathered(col_ok[0], cb[0], iy[0], ix[0]),
+                            gathered(col_ok[1], cb[1], iy[1], ix[1]),
+                            gathered(col_ok[2], cb[2], iy[2], ix[2]),
+                            gathered(col_ok[3], cb[3], iy[3], ix[3]),
+                        );
+                        accumulate(b, a_base + kh * KW + kw, a_stride, m0, lane);
+                    }
                 }
             }
         }
@@ -454,7 +556,7 @@ fn sum_parts(
     if (BACKWARD) {
         s = s * act_backward(acts[H_OFF + rel]);
     } else {
-        if (HAS_BIAS) { s = s + params[B_OFF + m]; }
+        if (HAS_BIAS) { s = s + params[B_OFF + flat(m, Q_FLAT_HW)]; }
         s = act_forward(s);
     }
     acts[Q_OFF + rel] = s;

@@ -14,6 +14,20 @@ fn a_slots(base: u32, stride: u32, m0: u32, lane: u32, first: u32) -> array<f32,
     );
 }
 
+// The vec4 paths' values: each invocation loads its own.
+fn a_vecs(base: u32, stride: u32, m0: u32, lane: u32, first: u32) -> array<vec4<f32>, 8> {
+    return array<vec4<f32>, 8>(
+        a_vec(first + 0u, base, stride, m0),
+        a_vec(first + 1u, base, stride, m0),
+        a_vec(first + 2u, base, stride, m0),
+        a_vec(first + 3u, base, stride, m0),
+        a_vec(first + 4u, base, stride, m0),
+        a_vec(first + 5u, base, stride, m0),
+        a_vec(first + 6u, base, stride, m0),
+        a_vec(first + 7u, base, stride, m0),
+    );
+}
+
 @compute @workgroup_size(64)
 fn main(
     @builtin(workgroup_id) wg: vec3<u32>,

@@ -18,6 +18,21 @@ fn a_slots(base: u32, stride: u32, m0: u32, lane: u32, first: u32) -> array<f32,
     );
 }
 
+// The vec4 paths' values the same way: lane l loads slot first + l % (slots left), a vec4.
+fn a_vecs(base: u32, stride: u32, m0: u32, lane: u32, first: u32) -> array<vec4<f32>, 8> {
+    let v = a_vec(first + lane % vec_slots(first), base, stride, m0);
+    return array<vec4<f32>, 8>(
+        subgroupBroadcast(v, 0u),
+        subgroupBroadcast(v, 1u),
+        subgroupBroadcast(v, 2u),
+        subgroupBroadcast(v, 3u),
+        subgroupBroadcast(v, 4u),
+        subgroupBroadcast(v, 5u),
+        subgroupBroadcast(v, 6u),
+        subgroupBroadcast(v, 7u),
+    );
+}
+
 @compute @workgroup_size(64)
 fn main(
     @builtin(workgroup_id) wg: vec3<u32>,

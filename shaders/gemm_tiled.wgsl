@@ -27,21 +27,33 @@ fn a_slots(base: u32, stride: u32, m0: u32, lane: u32, first: u32) -> array<f32,
     return a;
 }
 
+// The vec4 loads are the other cores': this one stages scalars, and takes from VEC_K only its
+// order of the reduction (channel quads, below), so that all cores add the same terms in the
+// same order. The shared body still needs the function.
+fn a_vecs(base: u32, stride: u32, m0: u32, lane: u32, first: u32) -> array<vec4<f32>, 8> {
+    var a: array<vec4<f32>, 8>;
+    for (var i = 0u; i < 8u; i++) {
+        a[i] = a_vec(first + i, base, stride, m0);
+    }
+    return a;
+}
+
 fn taps_h() -> u32 { return select(KH, (KH + STRIDE - 1u) / STRIDE, MODE == MODE_CONV_T); }
 fn taps_w() -> u32 { return select(KW, (KW + STRIDE - 1u) / STRIDE, MODE == MODE_CONV_T); }
 
-// Steps of k per unit: taps (MODE 0/1) or x (MODE 2).
+// Steps of k per unit: taps (MODE 0/1; with VEC_K four channels per tap) or x (MODE 2).
 fn per_unit() -> u32 {
-    return select(taps_h() * taps_w(), Q_W, MODE == MODE_WEIGHT_GRAD);
+    return select(taps_h() * taps_w() * select(1u, 4u, VEC_K), Q_W, MODE == MODE_WEIGHT_GRAD);
 }
 
-// The units [begin, end) of split-K part p: rows (n, y) for MODE 2, channels otherwise.
+// The units [begin, end) of split-K part p: rows (n, y) for MODE 2, channels otherwise (quads
+// of channels with VEC_K, as the other cores run the reduction).
 fn unit_range(p: u32) -> vec2<u32> {
-    var units = G_C;
+    var units = select(G_C, G_C / 4u, VEC_K);
     if (MODE == MODE_WEIGHT_GRAD) {
         units = BATCH * Q_H;
     } else if (KSPLIT == 1u) {
-        return vec2<u32>(0u, G_C);
+        return vec2<u32>(0u, units);
     }
     let per_part = (units + KSPLIT - 1u) / KSPLIT;
     let begin = min(units, p * per_part);
@@ -52,6 +64,7 @@ fn unit_range(p: u32) -> vec2<u32> {
 // a phase's missing taps.
 struct KStep {
     unit: u32,
+    c: u32,    // MODE 0/1: G's channel
     kh: u32,
     kw: u32,
     th: u32,
@@ -69,8 +82,11 @@ fn k_step(k: u32, begin: u32, t: Tile) -> KStep {
         s.x = within;
         return s;
     }
-    s.th = within / taps_w();
-    s.tw = within % taps_w();
+    // With VEC_K the order is (quad, tap, channel in the quad), as gemm_vec4.wgsl adds them.
+    let tap = select(within, within / 4u, VEC_K);
+    s.c = select(s.unit, s.unit * 4u + within % 4u, VEC_K);
+    s.th = tap / taps_w();
+    s.tw = tap % taps_w();
     if (MODE == MODE_CONV_T) {
         s.kh = (t.phase_y + PAD) % STRIDE + s.th * STRIDE;
         s.kw = (t.phase_x + PAD) % STRIDE + s.tw * STRIDE;
@@ -87,10 +103,12 @@ fn a_value(m: u32, s: KStep) -> f32 {
     if (MODE == MODE_WEIGHT_GRAD) {
         let n = s.unit / Q_H;
         let y = s.unit % Q_H;
-        return acts[Q_OFF + (n * Q_C + m) * q_hw() + y * Q_W + s.x];
+        return acts[Q_OFF + q_elem(n, m, y * Q_W + s.x)];
     }
-    let c = s.unit;
-    let row = select(c * Q_C + m, m * G_C + c, MODE == MODE_CONV);
+    // A flattened operand's channels index the weight in PyTorch's order (prelude.wgsl `flat`).
+    let c = flat(s.c, G_FLAT_HW);
+    let mt = flat(m, Q_FLAT_HW);
+    let row = select(c * Q_C + mt, mt * G_C + c, MODE == MODE_CONV);
     let kh = select(0u, s.kh, s.valid);
     let kw = select(0u, s.kw, s.valid);
     return select(0.0, params[W_OFF + row * KH * KW + kh * KW + kw], s.valid);
@@ -105,7 +123,7 @@ fn b_value(s: KStep, col: Column, t: Tile) -> f32 {
         let ix = i32(s.x * STRIDE) - i32(PAD) + col.x;
         return gathered(col.ok, n * G_C * g_hw() + col.base, iy, ix);
     }
-    let cb = col.base + s.unit * g_hw();
+    let cb = col.base + g_chan(s.c);
     if (MODE == MODE_CONV) {
         let iy = col.y * i32(STRIDE) + i32(s.kh) - i32(PAD);
         let ix = col.x * i32(STRIDE) + i32(s.kw) - i32(PAD);

@@ -68,3 +68,49 @@ fn store_wide(t: Tile, col_y: vec4<i32>, col_x: vec4<i32>, col_ok: vec4<bool>) {
     store(30u, t.m0, t.c0, acc30, col_y, col_x, col_ok, t.phase_y, t.phase_x);
     store(31u, t.m0, t.c0, acc31, col_y, col_x, col_ok, t.phase_y, t.phase_x);
 }
+
+// VEC_K's row slots 16..31 (see accumulate4).
+fn accumulate4_wide(bt: mat4x4<f32>, base: u32, stride: u32, m0: u32, lane: u32) {
+    if (TM > 16u) {
+        let a = a_vecs(base, stride, m0, lane, 16u);
+        acc16 = step4(acc16, bt, a[0]);
+        acc17 = step4(acc17, bt, a[1]);
+        acc18 = step4(acc18, bt, a[2]);
+        acc19 = step4(acc19, bt, a[3]);
+        acc20 = step4(acc20, bt, a[4]);
+        acc21 = step4(acc21, bt, a[5]);
+        acc22 = step4(acc22, bt, a[6]);
+        acc23 = step4(acc23, bt, a[7]);
+        let a2 = a_vecs(base, stride, m0, lane, 24u);
+        acc24 = step4(acc24, bt, a2[0]);
+        acc25 = step4(acc25, bt, a2[1]);
+        acc26 = step4(acc26, bt, a2[2]);
+        acc27 = step4(acc27, bt, a2[3]);
+        acc28 = step4(acc28, bt, a2[4]);
+        acc29 = step4(acc29, bt, a2[5]);
+        acc30 = step4(acc30, bt, a2[6]);
+        acc31 = step4(acc31, bt, a2[7]);
+    }
+}
+
+// VEC_ROWS's quads 4..7, rows 16..31 (see accumulate_quads).
+fn fma_quads_wide(a: array<vec4<f32>, 8>, b: vec4<f32>) {
+    if (TM > 16u) {
+        acc16 = fma(vec4<f32>(a[4].x), b, acc16);
+        acc17 = fma(vec4<f32>(a[4].y), b, acc17);
+        acc18 = fma(vec4<f32>(a[4].z), b, acc18);
+        acc19 = fma(vec4<f32>(a[4].w), b, acc19);
+        acc20 = fma(vec4<f32>(a[5].x), b, acc20);
+        acc21 = fma(vec4<f32>(a[5].y), b, acc21);
+        acc22 = fma(vec4<f32>(a[5].z), b, acc22);
+        acc23 = fma(vec4<f32>(a[5].w), b, acc23);
+        acc24 = fma(vec4<f32>(a[6].x), b, acc24);
+        acc25 = fma(vec4<f32>(a[6].y), b, acc25);
+        acc26 = fma(vec4<f32>(a[6].z), b, acc26);
+        acc27 = fma(vec4<f32>(a[6].w), b, acc27);
+        acc28 = fma(vec4<f32>(a[7].x), b, acc28);
+        acc29 = fma(vec4<f32>(a[7].y), b, acc29);
+        acc30 = fma(vec4<f32>(a[7].z), b, acc30);
+        acc31 = fma(vec4<f32>(a[7].w), b, acc31);
+    }
+}

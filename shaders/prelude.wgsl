@@ -10,6 +10,7 @@
 //   stats  [STATS_HEADER + 3 * batch capacity]  the slots STAT_* (running loss statistics and
 //                the non-finite flag), then per-sample sections (see loss.wgsl)
 //   step         the step uniform below, written by the host before each training step
+//   acts4, params4  acts and params seen as vec4s (bindings 5 and 6)
 
 // Mirrors kernels/prelude.rs `StepUniform` (a test compares the two layouts). Read by
 // gather.wgsl (the batch's offset in the epoch's order) and optimizer.wgsl (the step's scalars).
@@ -33,6 +34,20 @@ struct Step {
 @group(0) @binding(2) var<storage, read_write> acts: array<f32>;
 @group(0) @binding(3) var<storage, read_write> stats: array<f32>;
 @group(0) @binding(4) var<uniform> step: Step;
+// The activations and parameters again, four floats per element, for the GEMM's vec4 paths
+// (gemm.wgsl: grouped layouts, packed weights); the same buffers as bindings 2 and 0.
+@group(0) @binding(5) var<storage, read_write> acts4: array<vec4<f32>>;
+@group(0) @binding(6) var<storage, read_write> params4: array<vec4<f32>>;
+
+// Element e, in memory order, of a grouped [C, H, W] tensor of `hw` pixels that a linear layer
+// sees flattened ([C*H*W, 1, 1]): its index in PyTorch's flattening, c * hw + p, which the linear
+// layer's weight and bias follow (gemm.wgsl, bias_grad.wgsl; kernels/pack.rs `flat_index`).
+// hw = 0: not flattened, e itself.
+fn flat(e: u32, hw: u32) -> u32 {
+    if (hw == 0u) { return e; }
+    let r = e % (4u * hw);
+    return ((e / (4u * hw)) * 4u + r % 4u) * hw + r / 4u;
+}
 
 fn is_finite(x: f32) -> bool {
     return (bitcast<u32>(x) & 0x7f800000u) != 0x7f800000u;

@@ -9,7 +9,7 @@ use common::*;
 use lamp::device::{validate, ShaderSource};
 use lamp::kernels::{
     all_shaders, bias_grad, gather, gemm, loss, optimizer, prelude, BiasGradSpec, GatherSpec,
-    GemmCore, GemmMode, GemmSpec, LossSpec, OptimizerSpec, Stat, StepUniform,
+    GemmCore, GemmMode, GemmSpec, Layout, LossSpec, OptimizerSpec, PackSpec, Stat, StepUniform,
 };
 use lamp::model::{self, Act, ActCode, Amp, Choice, Granularity, LossConfig, Metric};
 use std::collections::BTreeSet;
@@ -64,6 +64,9 @@ fn every_spec_sets_exactly_its_shaders_overrides() {
         backward_h_off: None,
         k_split: 1,
         partial_off: 0,
+        g_layout: Layout::Grouped,
+        q_layout: Layout::Grouped,
+        packed: None,
     };
     for (core, shader) in [
         (GemmCore::Plain, &gemm::GEMM_PLAIN),
@@ -89,6 +92,12 @@ fn every_spec_sets_exactly_its_shaders_overrides() {
             overrides(shader),
         );
     }
+    let pack = PackSpec { len: 8, dst: 0 };
+    assert_same(
+        "pack",
+        names(&pack.constants()),
+        overrides(&lamp::kernels::pack::PACK),
+    );
     let bias = BiasGradSpec::new(2, 3, 4, 0, 0);
     assert_same(
         "bias_grad",

@@ -1,234 +1,28 @@
 //! Each layer's kernels — forward, input gradient, weight gradient (whole and split-K) and bias
-//! gradient, with every GEMM core the device has — against the f64 reference
-//! (lamp::model::reference), on random non-zero inputs at shapes that are not multiples of the
-//! tile sizes. Outputs are poisoned with NaN before each launch, so an element a kernel fails to
-//! write fails the test. The cases are named tables: a row per shape that matters.
+//! gradient, with every GEMM core the device has, in every layout the tensors can take (plain;
+//! grouped where channels divide by 4; a linear layer's flattened grouped maps), the weights
+//! packed as the vec4 paths read them — against the f64 reference (lamp::model::reference), on
+//! random non-zero inputs at shapes that are not multiples of the tile sizes. Outputs are
+//! poisoned with NaN before each launch, so an element a kernel fails to write fails the test.
+//! The cases are named tables: a row per shape that matters.
 //!
 //! Tolerance: relative L2 error ≤ 1e-5 (f32 accumulation over the sizes used here stays well
 //! below it).
 
 mod common;
+use common::cases::*;
+use common::layouts::{from_memory, to_memory};
 use common::*;
 use lamp::engine::Arenas;
-use lamp::kernels::{layer, split_k, GemmCore, GemmSpec, LayerOffsets, SplitK};
+use lamp::kernels::{layer, split_k, GemmCore, GemmSpec, LayerOffsets, Layout, Packing, SplitK};
 use lamp::model::reference::{self, ConvGeom};
-use lamp::model::{Act, Layer, LayerKind};
+use lamp::model::Act;
 
 const TOL: f64 = 1e-5;
-const LEAKY: Act = Act::LeakyRelu(0.2);
 
-/// One row of a table: a named layer on a batch; `below` is the activation of the layer under
-/// it (whose derivative the input gradient applies).
-struct Case {
-    name: &'static str,
-    layer: Layer,
-    batch: usize,
-    below: Act,
-    seed: u64,
-}
-
-fn conv(i: [u32; 3], o: [u32; 3], k: u32, s: u32, p: u32, act: Act) -> Layer {
-    Layer::custom(LayerKind::Conv, i, o, k, s, p, act)
-}
-fn convt(i: [u32; 3], o: [u32; 3], k: u32, s: u32, p: u32, act: Act) -> Layer {
-    Layer::custom(LayerKind::ConvTranspose, i, o, k, s, p, act)
-}
-fn linear(i: u32, o: u32, act: Act) -> Layer {
-    Layer::custom(LayerKind::Linear, [i, 1, 1], [o, 1, 1], 1, 1, 0, act)
-}
-/// Output size of a convolution.
-fn co(n: u32, k: u32, s: u32, p: u32) -> u32 {
-    (n + 2 * p - k) / s + 1
-}
-fn case(name: &'static str, layer: Layer, batch: usize, below: Act, seed: u64) -> Case {
-    Case {
-        name,
-        layer,
-        batch,
-        below,
-        seed,
-    }
-}
-
-fn conv_cases() -> Vec<Case> {
-    vec![
-        case(
-            "fmnist enc1",
-            conv([1, 28, 28], [32, 14, 14], 3, 2, 1, LEAKY),
-            3,
-            Act::Identity,
-            1,
-        ),
-        case(
-            "odd 13x11, relu",
-            conv(
-                [5, 13, 11],
-                [7, co(13, 3, 2, 1), co(11, 3, 2, 1)],
-                3,
-                2,
-                1,
-                Act::Relu,
-            ),
-            3,
-            LEAKY,
-            2,
-        ),
-        case(
-            "k5 s1 p2, 33 out",
-            conv(
-                [3, 9, 10],
-                [33, co(9, 5, 1, 2), co(10, 5, 1, 2)],
-                5,
-                1,
-                2,
-                Act::Sigmoid,
-            ),
-            2,
-            Act::Sigmoid,
-            3,
-        ),
-        case(
-            "k4 s3 p0",
-            conv(
-                [2, 12, 12],
-                [3, co(12, 4, 3, 0), co(12, 4, 3, 0)],
-                4,
-                3,
-                0,
-                Act::Identity,
-            ),
-            5,
-            Act::Relu,
-            4,
-        ),
-        // Wide enough for 8 or 16 rows per invocation, with a partial 64-row tile.
-        case(
-            "70 out, partial tile",
-            conv([5, 13, 11], [70, 7, 6], 3, 2, 1, LEAKY),
-            4,
-            LEAKY,
-            23,
-        ),
-        case(
-            "40 in, 70 out",
-            conv([40, 9, 9], [70, 5, 5], 3, 2, 1, LEAKY),
-            3,
-            LEAKY,
-            24,
-        ),
-        // Long bias sums (3 × 900 > 2048): bias_grad's workgroup-per-channel path; the other
-        // rows take its one-invocation-per-channel path.
-        case(
-            "long bias sums",
-            conv([2, 30, 30], [5, 30, 30], 3, 1, 1, Act::Relu),
-            3,
-            Act::Identity,
-            25,
-        ),
-        // Its input gradient (conv-T phases: 36 rows, k = 360, 768 columns) takes 32 rows per
-        // invocation with the wide entry, 16 without, with a partial row tile.
-        case(
-            "wide input gradient",
-            conv([36, 16, 16], [40, 8, 8], 3, 2, 1, LEAKY),
-            3,
-            LEAKY,
-            28,
-        ),
-        // fmnist-ae's enc1 at a batch that splits unevenly: 9 x 14 rows (n, y) into 4 parts of 32, 32,
-        // 32 and 30, across samples.
-        case(
-            "enc1, split-K 9",
-            conv([1, 28, 28], [32, 14, 14], 3, 2, 1, LEAKY),
-            9,
-            Act::Identity,
-            26,
-        ),
-    ]
-}
-
-fn conv_t_cases() -> Vec<Case> {
-    vec![
-        case(
-            "fmnist dec2",
-            convt([64, 7, 7], [32, 14, 14], 4, 2, 1, LEAKY),
-            2,
-            LEAKY,
-            5,
-        ),
-        case(
-            "odd 5x7 to 3 sigmoid",
-            convt([6, 5, 7], [3, 10, 14], 4, 2, 1, Act::Sigmoid),
-            3,
-            Act::Sigmoid,
-            6,
-        ),
-        case(
-            "k3 s1, 35 out",
-            convt([4, 7, 6], [35, 9, 8], 3, 1, 0, Act::Relu),
-            2,
-            Act::Identity,
-            7,
-        ),
-        case(
-            "k3 s3 p1",
-            convt([3, 4, 5], [2, 11, 14], 3, 3, 1, Act::Identity),
-            4,
-            Act::Relu,
-            8,
-        ),
-        // Wide conv-T phases (36 rows, k = 640, 768 columns): 32 rows per invocation with the
-        // wide entry, 16 without, with a partial row tile.
-        case(
-            "wide phases",
-            convt([40, 8, 8], [36, 16, 16], 4, 2, 1, LEAKY),
-            3,
-            LEAKY,
-            29,
-        ),
-        // Wide both ways at stride 1: the forward (k = 360) and the input gradient (a conv, 40
-        // rows, k = 324), each over 768 columns.
-        case(
-            "wide k3 s1",
-            convt([40, 16, 16], [36, 16, 16], 3, 1, 1, Act::Relu),
-            3,
-            LEAKY,
-            30,
-        ),
-        // fmnist-ae's dec3 at a batch that splits unevenly: 7 x 14 rows (n, y) into 3 parts of 33, 33
-        // and 32, across samples.
-        case(
-            "dec3, split-K 7",
-            convt([32, 14, 14], [1, 28, 28], 4, 2, 1, Act::Sigmoid),
-            7,
-            LEAKY,
-            27,
-        ),
-    ]
-}
-
-fn linear_cases() -> Vec<Case> {
-    vec![
-        case("70 to 37", linear(70, 37, Act::Identity), 5, LEAKY, 9),
-        case("fmnist enc3", linear(3136, 32, LEAKY), 3, Act::Identity, 10),
-        case(
-            "fmnist dec1 shape",
-            linear(32, 3136, LEAKY),
-            3,
-            Act::Identity,
-            21,
-        ),
-        case(
-            "batch 1, sigmoid",
-            linear(33, 100, Act::Sigmoid),
-            1,
-            Act::Sigmoid,
-            11,
-        ),
-    ]
-}
-
-/// A layer's tensors in test arenas: params [weight | bias];
-/// acts [input | output | dz | dz_below | split-K partials].
+/// A layer's tensors in test arenas, each region at a multiple of 4 floats (the vec4 paths):
+/// params [weight | bias]; acts [input | output | dz | dz_below | split-K partials | packed
+/// weights]. `x` and `dz` are in PyTorch's order; the arenas hold them in `layouts`.
 struct Tensors {
     off: LayerOffsets,
     dz_below: usize,
@@ -236,40 +30,93 @@ struct Tensors {
     b: Vec<f32>,
     x: Vec<f32>,
     dz: Vec<f32>,
+    packing: Packing,
+    packed: usize,
+    shapes: ([u32; 3], [u32; 3]),
+    batch: usize,
 }
 
 impl Tensors {
-    fn new(c: &Case) -> Tensors {
+    fn new(c: &Case, (input_layout, output_layout): (Layout, Layout)) -> Tensors {
         let l = &c.layer;
         let wlen: usize = l.weight_shape().iter().product();
         let blen = l.output[0] as usize;
         let (inp, out) = (c.batch * l.in_len(), c.batch * l.out_len());
+        let (inp4, out4) = (inp.next_multiple_of(4), out.next_multiple_of(4));
+        let dz_below = inp4 + 2 * out4;
+        let packed = (dz_below + inp4 + split_k::SPLIT_K_SCRATCH_GPU).next_multiple_of(4);
+        let packing = Packing::new(
+            std::slice::from_ref(l),
+            &[0],
+            &[(input_layout, output_layout)],
+            packed,
+            true,
+        );
+        let (packed_forward, packed_input_grad) = packing.forms[0];
+        // The map a flattened side stands for, for the layouts' arithmetic: [C, HW, 1].
+        let map = |shape: [u32; 3], layout: Layout| match layout {
+            Layout::Flat { hw } => [shape[0] / hw, hw, 1],
+            _ => shape,
+        };
         Tensors {
             off: LayerOffsets {
                 weight: 0,
                 bias: wlen as u32,
                 input: 0,
-                output: inp as u32,
-                dz: (inp + out) as u32,
+                output: inp4 as u32,
+                dz: (inp4 + out4) as u32,
+                input_layout,
+                output_layout,
+                packed_forward,
+                packed_input_grad,
             },
-            dz_below: inp + 2 * out,
+            dz_below,
             w: random(wlen, c.seed, -0.5, 0.5),
             b: random(blen, c.seed + 1, -0.5, 0.5),
             x: random(inp, c.seed + 2, -1.0, 1.0),
             dz: random(out, c.seed + 3, -1.0, 1.0),
+            packing,
+            packed,
+            shapes: (map(l.input, input_layout), map(l.output, output_layout)),
+            batch: c.batch,
         }
     }
 
-    /// Where split-K's partial sums go in acts (after everything else).
+    /// Where split-K's partial sums go in acts.
     fn partials(&self) -> u32 {
-        (self.dz_below + self.x.len()) as u32
+        (self.dz_below + self.x.len().next_multiple_of(4)) as u32
     }
 
-    /// Arenas filled with the tensors and NaN everywhere else.
+    /// The input's and the output's layout as grouped maps (a flattened side is one too).
+    fn memory_layouts(&self) -> (Layout, Layout) {
+        let grouped = |l: Layout| match l {
+            Layout::Plain => Layout::Plain,
+            _ => Layout::Grouped,
+        };
+        (
+            grouped(self.off.input_layout),
+            grouped(self.off.output_layout),
+        )
+    }
+
+    /// A tensor shaped like the input (the input gradient), read back in PyTorch's order.
+    fn read_input_like(&self, a: &Arenas, at: usize) -> Vec<f32> {
+        let m = device().read_f32(&a.acts, at, self.x.len()).unwrap();
+        from_memory(&m, self.batch, self.shapes.0, self.memory_layouts().0)
+    }
+
+    /// A tensor shaped like the output, read back in PyTorch's order.
+    fn read_output_like(&self, a: &Arenas, at: usize) -> Vec<f32> {
+        let m = device().read_f32(&a.acts, at, self.dz.len()).unwrap();
+        from_memory(&m, self.batch, self.shapes.1, self.memory_layouts().1)
+    }
+
+    /// Arenas filled with the tensors (in their layouts), NaN everywhere else, and the weights
+    /// packed for the vec4 paths.
     fn arenas(&self) -> Arenas {
         let dev = device();
         let plen = self.w.len() + self.b.len();
-        let alen = self.partials() as usize + split_k::SPLIT_K_SCRATCH_GPU;
+        let alen = self.packed + self.packing.len();
         let a = Arenas::new(&dev, plen, alen, 8).unwrap();
         let mut p = self.w.clone();
         p.extend(&self.b);
@@ -278,10 +125,16 @@ impl Tensors {
         dev.queue
             .write_buffer(&a.grads, 0, bytemuck::cast_slice(&vec![f32::NAN; plen]));
         let mut acts = vec![f32::NAN; alen];
-        acts[..self.x.len()].copy_from_slice(&self.x);
-        acts[self.off.dz as usize..][..self.dz.len()].copy_from_slice(&self.dz);
+        let (il, ol) = self.memory_layouts();
+        let x = to_memory(&self.x, self.batch, self.shapes.0, il);
+        let dz = to_memory(&self.dz, self.batch, self.shapes.1, ol);
+        acts[..x.len()].copy_from_slice(&x);
+        acts[self.off.dz as usize..][..dz.len()].copy_from_slice(&dz);
         dev.queue
             .write_buffer(&a.acts, 0, bytemuck::cast_slice(&acts));
+        if let Some(d) = self.packing.dispatch(&dev, self.packed).unwrap() {
+            dev.checked("pack", || a.submit(&dev, &[&[d]])).unwrap();
+        }
         a
     }
 }
@@ -298,6 +151,17 @@ fn run(a: &Arenas, spec: &GemmSpec, core: GemmCore) {
     }
 }
 
+/// Every core the device has, in every layout of the case it runs.
+fn cores_and_layouts(c: &Case) -> Vec<(GemmCore, (Layout, Layout))> {
+    let mut v = Vec::new();
+    for core in GemmCore::available(&device()) {
+        for lay in layouts(c) {
+            v.push((core, lay));
+        }
+    }
+    v
+}
+
 /// `spec` whole, and split as each policy would split it on `core` (the GPU's too: its split is
 /// checked here on any device), where that differs.
 fn variants(spec: GemmSpec, partials: u32, core: GemmCore) -> Vec<GemmSpec> {
@@ -312,15 +176,13 @@ fn variants(spec: GemmSpec, partials: u32, core: GemmCore) -> Vec<GemmSpec> {
 }
 
 fn check_forward(c: &Case) {
-    for core in GemmCore::available(&device()) {
-        let t = Tensors::new(c);
+    for (core, lay) in cores_and_layouts(c) {
+        let t = Tensors::new(c, lay);
         let spec = layer::forward(&c.layer, c.batch as u32, &t.off);
         for spec in variants(spec, t.partials(), core) {
             let a = t.arenas();
             run(&a, &spec, core);
-            let got = device()
-                .read_f32(&a.acts, t.off.output as usize, c.batch * c.layer.out_len())
-                .unwrap();
+            let got = t.read_output_like(&a, t.off.output as usize);
             let z = reference::layer_forward(
                 c.layer.kind,
                 &ConvGeom::of(&c.layer, c.batch),
@@ -332,7 +194,12 @@ fn check_forward(c: &Case) {
                 .iter()
                 .map(|&v| reference::act_forward(c.layer.act, v))
                 .collect();
-            let what = format!("{} ({core:?}, split-K parts {})", c.name, spec.k_split);
+            let what = format!(
+                "{} ({core:?}, {lay:?}, vec4 paths {:?}, split-K parts {})",
+                c.name,
+                spec.vec_paths(core),
+                spec.k_split
+            );
             assert_close(&format!("forward {what}"), &got, &want, TOL);
         }
     }
@@ -342,10 +209,10 @@ fn check_forward(c: &Case) {
 /// `with_split_k` applies, split into parts of the batch.
 fn check_backward(c: &Case) {
     let dev = device();
-    let t = Tensors::new(c);
     let b = c.batch as u32;
-    let whole = layer::weight_grad(&c.layer, b, &t.off);
-    for core in GemmCore::available(&dev) {
+    for (core, lay) in cores_and_layouts(c) {
+        let t = Tensors::new(c, lay);
+        let whole = layer::weight_grad(&c.layer, b, &t.off);
         let ig_whole = layer::input_grad(&c.layer, b, &t.off, t.dz_below as u32, c.below);
         let igs = variants(ig_whole, t.partials(), core);
         let wgs = variants(whole.clone(), t.partials(), core);
@@ -373,7 +240,7 @@ fn check_backward(c: &Case) {
                 a.submit(&dev, &[&[d]]);
             }
             let grads = dev.read_f32(&a.grads, 0, t.w.len() + t.b.len()).unwrap();
-            let dzb = dev.read_f32(&a.acts, t.dz_below, t.x.len()).unwrap();
+            let dzb = t.read_input_like(&a, t.dz_below);
             let (dx, dw, db) = reference::layer_backward(
                 c.layer.kind,
                 &ConvGeom::of(&c.layer, c.batch),
@@ -388,8 +255,13 @@ fn check_backward(c: &Case) {
                 .map(|(d, &h)| d * reference::act_backward(c.below, h as f64))
                 .collect();
             let what = format!(
-                "{} ({core:?}, split-K parts {}, {} and {})",
-                c.name, wg.k_split, ig.k_split, bg.parts
+                "{} ({core:?}, {lay:?}, vec4 paths {:?} and {:?}, split-K parts {}, {} and {})",
+                c.name,
+                wg.vec_paths(core),
+                ig.vec_paths(core),
+                wg.k_split,
+                ig.k_split,
+                bg.parts
             );
             assert_close(
                 &format!("weight grad {what}"),
@@ -441,6 +313,10 @@ fn split_k_policies_split_where_they_should() {
         input: 0,
         output: 0,
         dz: 0,
+        input_layout: Layout::Plain,
+        output_layout: Layout::Plain,
+        packed_forward: None,
+        packed_input_grad: None,
     };
     let split = |c: &Case, policy: SplitK| {
         layer::weight_grad(&c.layer, c.batch as u32, &off)
@@ -509,6 +385,10 @@ fn row_blocks_follow_the_gemm_shape() {
         input: 0,
         output: 0,
         dz: 0,
+        input_layout: Layout::Plain,
+        output_layout: Layout::Plain,
+        packed_forward: None,
+        packed_input_grad: None,
     };
     let rows = |spec: GemmSpec, wide_rows: u32| {
         let core = GemmCore::Subgroup {

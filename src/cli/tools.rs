@@ -151,6 +151,12 @@ pub fn info(adapter: Option<&str>) -> Result<()> {
         lamp::kernels::gemm::GEMM_ENV,
         GemmCore::NAMES.join("|"),
     )?;
+    outln!(
+        "activation layout: {} (hidden maps in channel groups of four, read four at a time; \
+         {}=plain keeps NCHW)",
+        lamp::engine::layout::layout_name(),
+        lamp::engine::layout::LAYOUT_ENV,
+    )?;
     Ok(())
 }
 

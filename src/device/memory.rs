@@ -10,7 +10,8 @@ impl Device {
     pub fn storage(&self, label: &str, len: usize) -> wgpu::Buffer {
         self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
-            size: (len.max(1) * 4) as u64,
+            // Whole vec4s: the GEMM also reads acts and params as vec4 arrays.
+            size: (len.max(1) * 4).next_multiple_of(16) as u64,
             usage: wgpu::BufferUsages::STORAGE
                 | wgpu::BufferUsages::COPY_SRC
                 | wgpu::BufferUsages::COPY_DST,

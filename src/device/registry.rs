@@ -84,6 +84,9 @@ impl Registry {
                     },
                     count: None,
                 },
+                // acts and params again as vec4s (prelude.wgsl)
+                storage_entry(5),
+                storage_entry(6),
             ],
         });
         let pair = |label| {

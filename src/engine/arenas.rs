@@ -40,6 +40,8 @@ impl Arenas {
                 bind(&acts, 2),
                 bind(&stats, 3),
                 bind(&step, 4),
+                bind(&acts, 5),
+                bind(&params, 6),
             ],
         });
         Ok(Arenas {

@@ -2,8 +2,66 @@
 //! each layer's offsets in both arenas, and the largest batch a device can hold.
 
 use crate::device::Device;
-use crate::kernels::{LayerOffsets, LossSpec, SplitK};
-use crate::model::{Arch, Layer, LossConfig, Metric, ParamTable};
+use crate::kernels::{LayerOffsets, Layout, LossSpec, Packing, SplitK};
+use crate::model::{Arch, Layer, LayerKind, LossConfig, Metric, ParamTable};
+
+/// `LAMP_LAYOUT=plain` keeps every activation NCHW (no grouped tensors, no packed weights): to
+/// compare, and a way back should the grouped layouts misbehave on some driver.
+pub const LAYOUT_ENV: &str = "LAMP_LAYOUT";
+
+/// The activations' layout this process uses: "grouped" (the default) or "plain"
+/// (`LAMP_LAYOUT=plain`), as `lamp info` and `lamp bench` name it.
+pub fn layout_name() -> &'static str {
+    match std::env::var(LAYOUT_ENV) {
+        Ok(v) if v == "plain" => "plain",
+        _ => "grouped",
+    }
+}
+
+/// Which layers' outputs (and their gradients) are grouped, `[N, C/4, H, W, 4]` (gemm.wgsl):
+/// every hidden tensor of a convolution whose channels divide by 4, so that the GEMMs around it
+/// read four channels per load. Left plain: the model's input and output (the loss and the host
+/// read them) and 1x1 tensors (the same in both layouts). A grouped tensor that a linear layer
+/// flattens (the encoder's last map, the decoder's first) is grouped only where the linear
+/// layer's other side has whole quads too: the packed weights carry the flattening's order
+/// (kernels::pack::Layout::Flat), and the linear layer's GEMMs read them (VEC_K).
+pub fn grouping(layers: &[Layer]) -> Vec<bool> {
+    let plain = layout_name() == "plain";
+    let linear = |l: &Layer| l.kind == LayerKind::Linear;
+    (0..layers.len())
+        .map(|li| {
+            let (l, Some(next)) = (&layers[li], layers.get(li + 1)) else {
+                return false;
+            };
+            // The tensor's map: the convolution's view of it.
+            let map = if linear(l) { next.input } else { l.output };
+            let flat_sides_ok = (!linear(l) || l.input[0].is_multiple_of(4))
+                && (!linear(next) || next.output[0].is_multiple_of(4));
+            !plain && map[0].is_multiple_of(4) && map[1] * map[2] > 1 && flat_sides_ok
+        })
+        .collect()
+}
+
+/// How layer li sees its input and its output: grouped tensors are `Flat` to a linear layer.
+pub fn layer_layouts(layers: &[Layer], grouped: &[bool], li: usize) -> (Layout, Layout) {
+    let l = &layers[li];
+    let linear = l.kind == LayerKind::Linear;
+    let input = match li.checked_sub(1) {
+        Some(b) if grouped[b] && linear => Layout::Flat {
+            hw: layers[b].output[1] * layers[b].output[2],
+        },
+        Some(b) if grouped[b] => Layout::Grouped,
+        _ => Layout::Plain,
+    };
+    let output = match layers.get(li + 1) {
+        Some(n) if grouped[li] && linear => Layout::Flat {
+            hw: n.input[1] * n.input[2],
+        },
+        _ if grouped[li] => Layout::Grouped,
+        _ => Layout::Plain,
+    };
+    (input, output)
+}
 
 /// Offsets (f32 elements) of every activation tensor, laid out for `max_batch` samples.
 #[derive(Clone, Debug)]
@@ -21,12 +79,22 @@ pub struct ActLayout {
     pub scratch: usize,
     /// Split-K partial sums of the weight gradients (`SplitK::scratch` floats, not per sample).
     pub partials: usize,
+    /// The weights packed for the GEMMs' vec4 path (`packing.len()` floats, not per sample).
+    pub packed: usize,
+    /// Layer li's output and dz grouped (`grouping`).
+    pub grouped: Vec<bool>,
+    pub packing: Packing,
     pub len: usize,
 }
 
 impl ActLayout {
+    /// Every region starts at a multiple of 4 floats (the vec4 reads of gemm.wgsl); `weights`:
+    /// each layer's weight offset in params; `grouped`: `grouping`'s.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         layers: &[Layer],
+        weights: &[usize],
+        grouped: Vec<bool>,
         input_len: usize,
         scratch_per_sample: usize,
         max_batch: usize,
@@ -36,7 +104,7 @@ impl ActLayout {
         let mut at = 0;
         let mut take = |n: usize| {
             let o = at;
-            at += n * max_batch;
+            at += (n * max_batch).next_multiple_of(4);
             o
         };
         let x = take(input_len);
@@ -45,7 +113,13 @@ impl ActLayout {
         let dz = layers.iter().map(|l| take(l.out_len())).collect();
         let scratch = take(scratch_per_sample);
         let partials = at;
-        at += split_scratch;
+        at += split_scratch.next_multiple_of(4);
+        let packed = at;
+        let layouts: Vec<(Layout, Layout)> = (0..layers.len())
+            .map(|li| layer_layouts(layers, &grouped, li))
+            .collect();
+        let packing = Packing::new(layers, weights, &layouts, packed, false);
+        at += packing.len();
         ActLayout {
             x,
             target,
@@ -53,6 +127,9 @@ impl ActLayout {
             dz,
             scratch,
             partials,
+            packed,
+            grouped,
+            packing,
             len: at,
         }
     }
@@ -72,8 +149,16 @@ impl ActLayout {
             0
         };
         let split = SplitK::for_device(dev).scratch();
+        let layers = arch.layers();
+        let table = arch.param_table();
+        let weights: Vec<usize> = layers
+            .iter()
+            .map(|l| table.layer(&l.name).map_or(0, |(w, _)| w.offset))
+            .collect();
         ActLayout::new(
-            &arch.layers(),
+            &layers,
+            &weights,
+            grouping(&layers),
             arch.input_len(),
             scratch,
             batch,
@@ -88,12 +173,18 @@ impl ActLayout {
         let (w, b) = table
             .layer(&layers[li].name)
             .expect("every layer has a weight and a bias");
+        let (packed_forward, packed_input_grad) = self.packing.forms[li];
+        let (input_layout, output_layout) = layer_layouts(layers, &self.grouped, li);
         LayerOffsets {
             weight: w.offset as u32,
             bias: b.offset as u32,
             input: if li == 0 { self.x } else { self.h[li - 1] } as u32,
             output: self.h[li] as u32,
             dz: self.dz[li] as u32,
+            input_layout,
+            output_layout,
+            packed_forward,
+            packed_input_grad,
         }
     }
 }

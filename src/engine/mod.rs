@@ -53,6 +53,9 @@ pub struct Engine {
     pub exp_avg_sq: wgpu::Buffer,
     /// The optimizer steps over the arena, Adam's and SGD's.
     optimizer_steps: [Dispatch; 2],
+    /// The launch that packs the weights for the GEMMs' vec4 path (kernels::pack), first in
+    /// every forward pass; none where no GEMM reads packed weights.
+    pack: Option<Dispatch>,
     data: Option<TrainingData>,
     plans: HashMap<usize, Plan>,
     staging: stats::Staging,
@@ -157,6 +160,7 @@ impl Engine {
             .dispatch(dev, state.clone())
         };
         let optimizer_steps = [step(OptimizerKind::Adam)?, step(OptimizerKind::Sgd)?];
+        let pack = layout.packing.dispatch(dev, layout.packed)?;
         let staging = stats::Staging::new(&dev.device);
         let step_words = std::mem::size_of::<StepUniform>() / 4;
         let step_table = dev.checked("allocating the step table", || {
@@ -175,6 +179,7 @@ impl Engine {
             exp_avg,
             exp_avg_sq,
             optimizer_steps,
+            pack,
             data: None,
             plans: HashMap::new(),
             pad_batches: false,
@@ -223,6 +228,7 @@ impl Engine {
             layout: &self.layout,
             loss: self.loss,
             max_batch: self.max_batch,
+            pack: self.pack.as_ref(),
         }
     }
 

@@ -36,6 +36,8 @@ pub(crate) struct PlanInputs<'a> {
     pub layout: &'a ActLayout,
     pub loss: LossConfig,
     pub max_batch: usize,
+    /// The weights packed for the vec4 GEMMs, before each forward pass (where any are).
+    pub pack: Option<&'a Dispatch>,
 }
 
 impl Plan {
@@ -47,7 +49,8 @@ impl Plan {
         // Split-K where the device's policy says (GPUs: long reductions with few outputs).
         let (split, core) = (SplitK::for_device(dev), GemmCore::best(dev));
         let partials = p.layout.partials as u32;
-        let mut forward = Vec::new();
+        // The optimizer changed the weights since the last pass: pack them first.
+        let mut forward: Vec<Dispatch> = p.pack.into_iter().cloned().collect();
         for (li, l) in layers.iter().enumerate() {
             let o = p.layout.layer(p.table, &layers, li);
             forward.extend(

@@ -1,6 +1,7 @@
 //! Launches of bias_grad.wgsl: `db[c] = sum over (n, s) of dz[n, c, s]`, also the sum of split-K's
 //! partial weight gradients.
 
+use super::pack::Layout;
 use super::prelude::wgsl;
 use super::split_k::{SplitK, SPLIT_K_MIN_TERMS};
 use super::{fold, Dispatch};
@@ -25,6 +26,9 @@ pub struct BiasGradSpec {
     /// are then added up (1 = no split; see `with_split`).
     pub parts: u32,
     pub partial_off: u32,
+    /// dz's layout (grouped `[batch, channels/4, spatial, 4]`, or a flattened grouped tensor,
+    /// whose bias follows PyTorch's order).
+    pub layout: Layout,
 }
 
 impl BiasGradSpec {
@@ -38,6 +42,7 @@ impl BiasGradSpec {
             db_off,
             parts: 1,
             partial_off: 0,
+            layout: Layout::Plain,
         }
     }
     /// One invocation per channel where the sums are short (see bias_grad.wgsl).
@@ -78,14 +83,22 @@ impl BiasGradSpec {
             ("PER_LANE", if self.per_lane() { 1.0 } else { 0.0 }),
             ("PARTS", self.parts.max(1) as f64),
             ("P_OFF", self.partial_off as f64),
+            ("GROUPED", if self.layout.grouped() { 1.0 } else { 0.0 }),
+            ("FLAT_HW", self.layout.flat_hw() as f64),
         ]
     }
     /// The launches: the sums, and with a split the sum of the parts.
     pub fn dispatches(&self, dev: &Device, label: &str) -> Result<Vec<Dispatch>> {
         let mut d = vec![self.dispatch(dev, label)?];
         if self.parts > 1 {
-            let sum =
-                BiasGradSpec::new(self.parts, self.channels, 1, self.partial_off, self.db_off);
+            let sum = BiasGradSpec {
+                // The parts are plain [PARTS, channels]; a flattened layer's bias keeps its order.
+                layout: match self.layout {
+                    Layout::Flat { .. } => self.layout,
+                    _ => Layout::Plain,
+                },
+                ..BiasGradSpec::new(self.parts, self.channels, 1, self.partial_off, self.db_off)
+            };
             d.push(sum.dispatch(dev, format!("{label} (sum of parts)"))?);
         }
         Ok(d)

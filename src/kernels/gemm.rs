@@ -3,6 +3,7 @@
 //! tile shape and the core (how A's values reach an invocation) for the device.
 
 use super::bias_grad::BiasGradSpec;
+use super::pack::{reads_by_four, Layout, Packed};
 use super::prelude::{wgsl, GemmMode};
 use super::split_k::{SplitK, SPLIT_K_MAX_OUTPUTS, SPLIT_K_MIN_TERMS, SPLIT_K_PARTS};
 use super::{fold, Dispatch};
@@ -12,10 +13,12 @@ use crate::model::Act;
 
 /// gemm.wgsl with the entry for any device.
 pub static GEMM_PLAIN: ShaderSource = ShaderSource {
-    files: "shaders/gemm.wgsl + shaders/gemm_plain.wgsl + shaders/gemm_narrow.wgsl",
+    files:
+        "shaders/gemm.wgsl + gemm_vec4.wgsl + shaders/gemm_plain.wgsl + shaders/gemm_narrow.wgsl",
     text: || {
         wgsl(&[
             include_str!("../../shaders/gemm.wgsl"),
+            include_str!("../../shaders/gemm_vec4.wgsl"),
             include_str!("../../shaders/gemm_plain.wgsl"),
             include_str!("../../shaders/gemm_narrow.wgsl"),
         ])
@@ -25,10 +28,12 @@ pub static GEMM_PLAIN: ShaderSource = ShaderSource {
 
 /// gemm.wgsl with the subgroup entry (devices with subgroups of at least 8 lanes).
 pub static GEMM_SUBGROUP: ShaderSource = ShaderSource {
-    files: "shaders/gemm.wgsl + shaders/gemm_subgroup.wgsl + shaders/gemm_narrow.wgsl",
+    files:
+        "shaders/gemm.wgsl + gemm_vec4.wgsl + shaders/gemm_subgroup.wgsl + shaders/gemm_narrow.wgsl",
     text: || {
         wgsl(&[
             include_str!("../../shaders/gemm.wgsl"),
+            include_str!("../../shaders/gemm_vec4.wgsl"),
             include_str!("../../shaders/gemm_subgroup.wgsl"),
             include_str!("../../shaders/gemm_narrow.wgsl"),
         ])
@@ -38,10 +43,12 @@ pub static GEMM_SUBGROUP: ShaderSource = ShaderSource {
 
 /// gemm.wgsl with the subgroup entry and 32 rows per invocation (CPU devices, wide GEMMs).
 pub static GEMM_SUBGROUP_WIDE: ShaderSource = ShaderSource {
-    files: "shaders/gemm.wgsl + shaders/gemm_subgroup.wgsl + shaders/gemm_wide.wgsl",
+    files:
+        "shaders/gemm.wgsl + gemm_vec4.wgsl + shaders/gemm_subgroup.wgsl + shaders/gemm_wide.wgsl",
     text: || {
         wgsl(&[
             include_str!("../../shaders/gemm.wgsl"),
+            include_str!("../../shaders/gemm_vec4.wgsl"),
             include_str!("../../shaders/gemm_subgroup.wgsl"),
             include_str!("../../shaders/gemm_wide.wgsl"),
         ])
@@ -51,10 +58,12 @@ pub static GEMM_SUBGROUP_WIDE: ShaderSource = ShaderSource {
 
 /// gemm.wgsl with the workgroup-memory entry (GPUs).
 pub static GEMM_TILED: ShaderSource = ShaderSource {
-    files: "shaders/gemm.wgsl + shaders/gemm_tiled.wgsl + shaders/gemm_narrow.wgsl",
+    files:
+        "shaders/gemm.wgsl + gemm_vec4.wgsl + shaders/gemm_tiled.wgsl + shaders/gemm_narrow.wgsl",
     text: || {
         wgsl(&[
             include_str!("../../shaders/gemm.wgsl"),
+            include_str!("../../shaders/gemm_vec4.wgsl"),
             include_str!("../../shaders/gemm_tiled.wgsl"),
             include_str!("../../shaders/gemm_narrow.wgsl"),
         ])
@@ -189,6 +198,11 @@ pub struct GemmSpec {
     /// `partial_off` in acts and are then added up (1 = no split; see `with_split_k`).
     pub k_split: u32,
     pub partial_off: u32,
+    /// Layouts of G and Q (and H) (gemm.wgsl).
+    pub g_layout: Layout,
+    pub q_layout: Layout,
+    /// MODE 0/1: the weight packed for the vec4 path, where G reads four channels at a time.
+    pub packed: Option<Packed>,
 }
 
 impl GemmSpec {
@@ -330,9 +344,33 @@ impl GemmSpec {
             m => (1, m.max(1)),
         }
     }
+    /// The vec4 paths this launch takes (gemm.wgsl: VEC_K, VEC_ROWS, VEC_COLS), wherever its
+    /// operands allow. The tiled core stages scalars: it takes VEC_K's order of the reduction
+    /// (so that every core gives the same bits) but neither MODE 2 path, which change no order.
+    /// VEC_ROWS only with 16 rows or more per invocation: with 8 a lane loads as often either
+    /// way, and broadcasting vec4s cost more (measured: enc1's weight gradient +16%).
+    pub fn vec_paths(&self, core: GemmCore) -> (bool, bool, bool) {
+        let g4 = reads_by_four(self.g, self.g_layout) && self.g_off.is_multiple_of(4);
+        let q4 = reads_by_four(self.q, self.q_layout) && self.q_off.is_multiple_of(4);
+        let staged = core == GemmCore::Tiled;
+        match self.mode {
+            GemmMode::WeightGrad => (
+                false,
+                !staged && q4 && self.tile(core).1 >= 16,
+                !staged && g4,
+            ),
+            _ => (g4 && self.packed.is_some(), false, false),
+        }
+    }
     pub fn constants(&self, core: GemmCore) -> Constants {
         let (act, alpha) = (self.act.code() as u32 as f64, self.act.alpha() as f64);
         let (lm, tm) = self.tile(core);
+        let (vec_k, vec_rows, vec_cols) = self.vec_paths(core);
+        let flag = |b: bool| if b { 1.0 } else { 0.0 };
+        let packed = self.packed.unwrap_or(Packed {
+            offset: 0,
+            in_params: false,
+        });
         vec![
             ("MODE", self.mode as u32 as f64),
             ("BATCH", self.batch as f64),
@@ -366,6 +404,15 @@ impl GemmSpec {
             ("TM", tm as f64),
             ("KSPLIT", self.k_split.max(1) as f64),
             ("P_OFF", self.partial_off as f64),
+            ("G_GROUPED", flag(self.g_layout.grouped())),
+            ("Q_GROUPED", flag(self.q_layout.grouped())),
+            ("G_FLAT_HW", self.g_layout.flat_hw() as f64),
+            ("Q_FLAT_HW", self.q_layout.flat_hw() as f64),
+            ("VEC_K", flag(vec_k)),
+            ("A4_OFF", packed.offset as f64),
+            ("A4_PARAMS", flag(packed.in_params)),
+            ("VEC_ROWS", flag(vec_rows)),
+            ("VEC_COLS", flag(vec_cols)),
         ]
     }
     /// Workgroup counts: column tiles (times the STRIDE² phases for conv-T) and row tiles.
@@ -446,6 +493,14 @@ impl GemmSpec {
         core: GemmCore,
         label: impl Into<String>,
     ) -> Result<Dispatch> {
+        let flat = self.g_layout.flat_hw() > 0 || self.q_layout.flat_hw() > 0;
+        if flat && self.mode != GemmMode::WeightGrad && !self.vec_paths(core).0 {
+            // Only the packed weights (and the tiled core) carry the flattening's order.
+            return Err(crate::error::Error::invalid(format!(
+                "{}: a flattened grouped tensor needs its packed weight (kernels::pack)",
+                label.into()
+            )));
+        }
         Ok(Dispatch {
             label: label.into(),
             pipeline: dev.pipeline(self.shader(core), "main", &self.constants(core))?,

@@ -6,6 +6,7 @@
 //!   weight grad:   MODE weight-grad; Q is dz for conv/linear and the input for conv-T
 //!   bias grad:     bias_grad.wgsl over dz
 
+use super::pack::{Layout, Packed};
 use super::{BiasGradSpec, GemmMode, GemmSpec};
 use crate::model::{Act, Layer, LayerKind};
 
@@ -20,6 +21,14 @@ pub struct LayerOffsets {
     pub output: u32,
     /// Gradient with respect to the layer's pre-activation output.
     pub dz: u32,
+    /// Layouts, as this layer sees them: the input's (and its gradient's), the output's and
+    /// dz's (kernels::pack::Layout).
+    pub input_layout: Layout,
+    pub output_layout: Layout,
+    /// The weight packed for the forward GEMM and for the input gradient's (kernels::pack),
+    /// where they read G four channels at a time.
+    pub packed_forward: Option<Packed>,
+    pub packed_input_grad: Option<Packed>,
 }
 
 fn base(l: &Layer, batch: u32, mode: GemmMode) -> GemmSpec {
@@ -39,6 +48,9 @@ fn base(l: &Layer, batch: u32, mode: GemmMode) -> GemmSpec {
         backward_h_off: None,
         k_split: 1,
         partial_off: 0,
+        g_layout: Layout::Plain,
+        q_layout: Layout::Plain,
+        packed: None,
     }
 }
 
@@ -55,6 +67,9 @@ pub fn forward(l: &Layer, batch: u32, o: &LayerOffsets) -> GemmSpec {
         q_off: o.output,
         bias_off: Some(o.bias),
         act: l.act,
+        g_layout: o.input_layout,
+        q_layout: o.output_layout,
+        packed: o.packed_forward,
         ..base(l, batch, mode)
     }
 }
@@ -81,6 +96,9 @@ pub fn input_grad(
         q_off: dz_below,
         act: below_act,
         backward_h_off: Some(o.input),
+        g_layout: o.output_layout,
+        q_layout: o.input_layout,
+        packed: o.packed_input_grad,
         ..base(l, batch, mode)
     }
 }
@@ -95,6 +113,8 @@ pub fn weight_grad(l: &Layer, batch: u32, o: &LayerOffsets) -> GemmSpec {
             g_off: o.dz,
             q_off: o.input,
             w_off: o.weight,
+            g_layout: o.output_layout,
+            q_layout: o.input_layout,
             ..s
         }
     } else {
@@ -104,6 +124,8 @@ pub fn weight_grad(l: &Layer, batch: u32, o: &LayerOffsets) -> GemmSpec {
             g_off: o.input,
             q_off: o.dz,
             w_off: o.weight,
+            g_layout: o.input_layout,
+            q_layout: o.output_layout,
             ..s
         }
     }
@@ -111,5 +133,8 @@ pub fn weight_grad(l: &Layer, batch: u32, o: &LayerOffsets) -> GemmSpec {
 
 /// db into the gradient arena at the bias's own offset.
 pub fn bias_grad(l: &Layer, batch: u32, o: &LayerOffsets) -> BiasGradSpec {
-    BiasGradSpec::new(batch, l.output[0], l.output[1] * l.output[2], o.dz, o.bias)
+    BiasGradSpec {
+        layout: o.output_layout,
+        ..BiasGradSpec::new(batch, l.output[0], l.output[1] * l.output[2], o.dz, o.bias)
+    }
 }

@@ -9,6 +9,7 @@
 //! | loss.wgsl                                            | `loss`          | amplified loss, plain errors, dL/dz of the output |
 //! | optimizer.wgsl                                       | `optimizer`     | Adam or SGD step over the whole arena |
 //! | gather.wgsl                                          | `gather`        | a batch from the device-resident data set |
+//! | pack.wgsl                                            | `pack`          | weights packed for the GEMM's vec4 path |
 //!
 //! `layer` maps each layer of the model onto these launches, forward and backward side by side;
 //! `split_k` decides where a launch is split into parts (GPUs: long reductions with few outputs).
@@ -19,6 +20,7 @@ pub mod gemm;
 pub mod layer;
 pub mod loss;
 pub mod optimizer;
+pub mod pack;
 pub mod prelude;
 pub mod split_k;
 
@@ -28,6 +30,7 @@ pub use gemm::{GemmCore, GemmSpec};
 pub use layer::LayerOffsets;
 pub use loss::LossSpec;
 pub use optimizer::OptimizerSpec;
+pub use pack::{Layout, PackSpec, Packed, Packing};
 pub use prelude::{stats_len, GemmMode, Stat, StepUniform, STATS_HEADER};
 pub use split_k::SplitK;
 
@@ -35,7 +38,7 @@ use crate::device::ShaderSource;
 use std::sync::Arc;
 
 /// Every shader lamp compiles (tests validate each).
-pub fn all_shaders() -> [&'static ShaderSource; 8] {
+pub fn all_shaders() -> [&'static ShaderSource; 9] {
     [
         &gemm::GEMM_PLAIN,
         &gemm::GEMM_SUBGROUP,
@@ -45,6 +48,7 @@ pub fn all_shaders() -> [&'static ShaderSource; 8] {
         &loss::LOSS,
         &optimizer::OPTIMIZER,
         &gather::GATHER,
+        &pack::PACK,
     ]
 }
 

@@ -7,7 +7,7 @@
 use crate::device::Device;
 use crate::engine::{fitting_batch, Arenas, Engine, TrainStep};
 use crate::error::{Error, Result};
-use crate::kernels::{GemmCore, GemmMode, GemmSpec, View};
+use crate::kernels::{GemmCore, GemmMode, GemmSpec, Layout, View};
 use crate::model::{Act, Arch, LossConfig};
 use crate::rng::SplitMix64;
 use serde::Serialize;
@@ -106,6 +106,8 @@ pub struct Report {
     pub device: String,
     /// The GEMM core used (kernels::gemm::GemmCore): "plain", "subgroup" or "tiled".
     pub gemm_core: String,
+    /// The activations' layout ("grouped" or "plain", `LAMP_LAYOUT`).
+    pub layout: String,
     pub timing: &'static str,
     pub kernel_timing: &'static str,
     pub probe: Probe,
@@ -139,6 +141,11 @@ fn probe(g: &Device, reps: usize) -> Result<Probe> {
         backward_h_off: None,
         k_split: 1,
         partial_off: 0,
+        // The scalar path, as the probe always measured (a yardstick of the machine's speed
+        // across runs); the layers' vec4 paths are timed in the steps and kernels.
+        g_layout: Layout::Plain,
+        q_layout: Layout::Plain,
+        packed: None,
     };
     let nn = (n * n) as usize;
     let a = Arenas::new(g, nn, 2 * nn, 8)?;
@@ -255,6 +262,7 @@ pub fn run(g: Arc<Device>, opt: Options) -> Result<Report> {
     Ok(Report {
         device: g.describe(),
         gemm_core: GemmCore::best(&g).name().to_string(),
+        layout: crate::engine::layout::layout_name().to_string(),
         timing: "host clock around submit + wait (median of runs after a warm-up)",
         kernel_timing,
         probe,
@@ -381,8 +389,8 @@ fn score_row(g: &Arc<Device>, arch: &Arch, b: usize, n: usize, reps: usize) -> R
 /// The report as readable text.
 pub fn text(r: &Report) -> String {
     let mut s = format!(
-        "device: {}\nGEMM core: {}\ntiming: {}\n\n",
-        r.device, r.gemm_core, r.timing
+        "device: {}\nGEMM core: {}, activation layout: {}\ntiming: {}\n\n",
+        r.device, r.gemm_core, r.layout, r.timing
     );
     s += &format!(
         "probe: GEMM 1024^3 {:.2} GFLOP/s (median {:.1} ms, {:.1}-{:.1}); copy {:.2} GB/s\n\n",

@@ -2,6 +2,9 @@
 //! poisoning and the error measure with its rule.
 #![allow(dead_code)]
 
+pub mod cases;
+pub mod layouts;
+
 use lamp::device::Device;
 use lamp::rng::SplitMix64;
 use std::sync::{Arc, OnceLock};
