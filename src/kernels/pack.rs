@@ -126,7 +126,9 @@ impl Packing {
     fn form(&mut self, l: &Layer, w: usize, f: Form, dst: usize) -> Packed {
         let kk = (l.kernel * l.kernel) as usize;
         let ((m_len, m_hw), (c_len, c_hw)) = (f.m, f.c);
-        if f.m_major && kk == 1 && w.is_multiple_of(4) && m_hw == 0 && c_hw == 0 {
+        // [m, c] with whole rows of c in PyTorch's order: the weight itself, read in place (a
+        // flattened m maps its rows there: gemm_vec4.wgsl `a_vec`).
+        if f.m_major && kk == 1 && w.is_multiple_of(4) && c_hw == 0 {
             return Packed {
                 offset: (w / 4) as u32,
                 in_params: true,
@@ -219,7 +221,7 @@ impl PackSpec {
             label: "pack weights".into(),
             pipeline: dev.pipeline(&PACK, "main", &self.constants())?,
             group1: Some(table),
-            groups: strided_groups(self.len as u64),
+            groups: strided_groups((self.len / 4) as u64),
             flops: 0.0,
         })
     }
