@@ -9,8 +9,9 @@
 #
 # Data: $LAMP_GPU_DATA (default .gpu-data) holding fashion-mnist/ (the four IDX .gz files) and
 # brick/ (a texture category); where absent, /usr/share/datasets/fashion-mnist and textures/brick.
-# The bench runs three times: with the GEMM core lamp chooses, then with LAMP_GEMM=subgroup and
-# LAMP_GEMM=tiled, so the cores are compared on the device.
+# The bench runs three times: as lamp chooses (the subgroup core where the device has subgroups,
+# hidden maps grouped in fours), then with LAMP_GEMM=tiled and with LAMP_LAYOUT=plain, so the
+# cores and the layouts are compared on the device.
 # Vulkan: the packages in .gl/*.deb are unpacked first (apt-get download libvulkan1 libegl1
 # libglvnd0 libopengl0 libgl1 libglx0 libgles2: the NVIDIA driver's Vulkan needs libglvnd).
 # LAMP_GPU_CHECK_QUICK=1 is a smoke test of this script on a machine without a GPU (lavapipe,
@@ -71,11 +72,11 @@ t0=$(date +%s.%N)
 timeout 200 "$LAMP" bench --json "${bench_args[@]}" > "$OUT/bench.json" 2>> "$LOG"
 printf '{"step": "bench", "rc": %d, "wall_s": %s}\n' $? "$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.3f", b - a }')" >> "$STEPS"
 
-# The GEMM cores against each other on this device (LAMP_GEMM; the bench above used the one lamp
-# chooses): the tiled workgroup-memory core and the subgroup core, training and scoring.
-for core in subgroup tiled; do
-  echo "== bench LAMP_GEMM=$core" | tee -a "$LOG"
-  LAMP_GEMM=$core timeout 150 "$LAMP" bench --json "${bench_args[@]}" > "$OUT/bench-$core.json" 2>> "$LOG"
+# Against the bench above (lamp's choice): the tiled workgroup-memory core, and the plain NCHW
+# layout (no vec4 reads of grouped maps), training and scoring.
+for variant in LAMP_GEMM=tiled LAMP_LAYOUT=plain; do
+  echo "== bench $variant" | tee -a "$LOG"
+  env "$variant" timeout 150 "$LAMP" bench --json "${bench_args[@]}" > "$OUT/bench-${variant#*=}.json" 2>> "$LOG"
   echo "   rc=$?" | tee -a "$LOG"
 done
 
@@ -124,7 +125,8 @@ res = {
     "info": open(os.path.join(out, "info.txt")).read(),
     "steps": [json.loads(l) for l in open(os.path.join(work, "steps.jsonl"))],
     "bench": load(os.path.join(out, "bench.json")),
-    "bench_by_core": {c: load(os.path.join(out, f"bench-{c}.json")) for c in ("subgroup", "tiled")},
+    "bench_tiled_core": load(os.path.join(out, "bench-tiled.json")),
+    "bench_plain_layout": load(os.path.join(out, "bench-plain.json")),
     "eval_fmnist_ae": load(os.path.join(work, "fmnist-eval", "metrics.json")),
     "eval_conv_ae_128": load(os.path.join(work, "brick-eval", "metrics.json")),
     "torch": load(os.path.join(out, "torch.json")),

@@ -43,8 +43,8 @@
 // groups every hidden tensor whose channels divide by 4 (kernels/layout.rs); a 1x1 tensor reads
 // the same in both layouts. The vec4 paths, each chosen by the host where its operand allows:
 //   VEC_K (MODE 0/1): B is G four channels at a time, A the weight packed as
-//       [Q_C, G_C/4, KH, KW, 4] (A4_OFF, in vec4s: params4 where that is the weight itself, a
-//       linear layer's forward, otherwise a copy that pack.wgsl writes into acts each step);
+//       [Q_C, G_C/4, KH, KW, 4] (A4_OFF, in vec4s of params4: the weight itself for a linear
+//       layer's forward, otherwise a copy that pack.wgsl writes past the parameters each step);
 //       the reduction runs over channel quads and each step is four rank-1 updates.
 //   VEC_ROWS (MODE 2): A is Q four rows at a time: an invocation's rows come in quads of
 //       consecutive channels (slot i is row m0 + (i/4)*4*LM + i%4).
@@ -90,8 +90,8 @@ override TM: u32;      // rows per invocation (1..16; 32 with the wide entry)
 override G_GROUPED: bool;  // G's layout: grouped (see above) or plain
 override Q_GROUPED: bool;  // Q's (and H's) layout
 override VEC_K: bool;      // MODE 0/1: G and the packed weight four channels at a time
-override A4_OFF: u32;      // with VEC_K: the packed weight, in vec4s of params4 or acts4
-override A4_PARAMS: bool;  // ... of params4 (the weight itself) rather than acts4
+override A4_OFF: u32;      // with VEC_K: the packed weight, in vec4s of params4
+override A4_IN_PLACE: bool; // ... the weight itself rather than a copy past the parameters
 override VEC_ROWS: bool;   // MODE 2: Q four rows at a time (TM a multiple of 4)
 override VEC_COLS: bool;   // MODE 2: G four columns at a time
 override G_FLAT_HW: u32;   // G (Q) a grouped tensor that this linear layer sees flattened, of

@@ -5,7 +5,7 @@
 
 // A's vec4 at `index`: the packed weight (VEC_K) or four rows of Q (VEC_ROWS).
 fn a4_at(index: u32) -> vec4<f32> {
-    if (MODE == MODE_WEIGHT_GRAD || !A4_PARAMS) {
+    if (MODE == MODE_WEIGHT_GRAD) {
         return acts4[index];
     }
     return params4[index];
@@ -18,8 +18,8 @@ fn a_vec(i: u32, base: u32, stride: u32, m0: u32) -> vec4<f32> {
     let slot = select(i, 4u * i, VEC_ROWS);
     let m = row(m0, slot);
     let inside = (slot < TM) & (m < Q_C);
-    // The weight read in place (A4_PARAMS) keeps PyTorch's order of a flattened Q's rows.
-    let row_of_a = select(m, flat(m, Q_FLAT_HW), A4_PARAMS && !VEC_ROWS);
+    // The weight read in place (A4_IN_PLACE) keeps PyTorch's order of a flattened Q's rows.
+    let row_of_a = select(m, flat(m, Q_FLAT_HW), A4_IN_PLACE && !VEC_ROWS);
     let at = select(row_of_a * stride, (m / 4u) * stride, VEC_ROWS);
     return select(vec4<f32>(0.0), a4_at(base + select(0u, at, inside)), inside);
 }

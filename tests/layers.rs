@@ -21,8 +21,8 @@ use lamp::model::Act;
 const TOL: f64 = 1e-5;
 
 /// A layer's tensors in test arenas, each region at a multiple of 4 floats (the vec4 paths):
-/// params [weight | bias]; acts [input | output | dz | dz_below | split-K partials | packed
-/// weights]. `x` and `dz` are in PyTorch's order; the arenas hold them in `layouts`.
+/// params [weight | bias | packed weights]; acts [input | output | dz | dz_below | split-K
+/// partials]. `x` and `dz` are in PyTorch's order; the arenas hold them in `layouts`.
 struct Tensors {
     off: LayerOffsets,
     dz_below: usize,
@@ -44,7 +44,7 @@ impl Tensors {
         let (inp, out) = (c.batch * l.in_len(), c.batch * l.out_len());
         let (inp4, out4) = (inp.next_multiple_of(4), out.next_multiple_of(4));
         let dz_below = inp4 + 2 * out4;
-        let packed = (dz_below + inp4 + split_k::SPLIT_K_SCRATCH_GPU).next_multiple_of(4);
+        let packed = (wlen + blen).next_multiple_of(4);
         let packing = Packing::new(
             std::slice::from_ref(l),
             &[0],
@@ -116,8 +116,8 @@ impl Tensors {
     fn arenas(&self) -> Arenas {
         let dev = device();
         let plen = self.w.len() + self.b.len();
-        let alen = self.packed + self.packing.len();
-        let a = Arenas::new(&dev, plen, alen, 8).unwrap();
+        let alen = self.partials() as usize + split_k::SPLIT_K_SCRATCH_GPU;
+        let a = Arenas::with_packed(&dev, plen, self.packing.len(), alen, 8).unwrap();
         let mut p = self.w.clone();
         p.extend(&self.b);
         dev.queue

@@ -7,7 +7,9 @@ use crate::error::Result;
 use crate::kernels::{Dispatch, StepUniform};
 
 pub struct Arenas {
-    /// `[P]`: every parameter tensor, laid out by the model's `ParamTable`.
+    /// `[P]`: every parameter tensor, laid out by the model's `ParamTable`; past them (from P
+    /// rounded up to 4) the weights packed for the GEMM's vec4 path (kernels::pack), which the
+    /// optimizer and checkpoints never see.
     pub params: wgpu::Buffer,
     /// `[P]`: their gradients, same layout.
     pub grads: wgpu::Buffer,
@@ -22,9 +24,20 @@ pub struct Arenas {
 impl Arenas {
     /// Allocates arenas of the given lengths (f32 elements).
     pub fn new(dev: &Device, params: usize, acts: usize, stats: usize) -> Result<Arenas> {
+        Arenas::with_packed(dev, params, 0, acts, stats)
+    }
+
+    /// As `new`, with room for `packed` floats of packed weights after the parameters.
+    pub fn with_packed(
+        dev: &Device,
+        params: usize,
+        packed: usize,
+        acts: usize,
+        stats: usize,
+    ) -> Result<Arenas> {
         let (params, grads, acts, stats, step) = dev.checked("allocating arenas", || {
             (
-                dev.storage("params", params),
+                dev.storage("params", params.next_multiple_of(4) + packed),
                 dev.storage("grads", params),
                 dev.storage("acts", acts),
                 dev.storage("stats", stats),

@@ -79,7 +79,8 @@ pub struct ActLayout {
     pub scratch: usize,
     /// Split-K partial sums of the weight gradients (`SplitK::scratch` floats, not per sample).
     pub partials: usize,
-    /// The weights packed for the GEMMs' vec4 path (`packing.len()` floats, not per sample).
+    /// Where the weights packed for the GEMMs' vec4 path start in *params* (past the
+    /// parameters, `packing.len()` floats; `Arenas::with_packed`).
     pub packed: usize,
     /// Layer li's output and dz grouped (`grouping`).
     pub grouped: Vec<bool>,
@@ -89,11 +90,13 @@ pub struct ActLayout {
 
 impl ActLayout {
     /// Every region starts at a multiple of 4 floats (the vec4 reads of gemm.wgsl); `weights`:
-    /// each layer's weight offset in params; `grouped`: `grouping`'s.
+    /// each layer's weight offset in params, `params_len` their arena's length; `grouped`:
+    /// `grouping`'s.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         layers: &[Layer],
         weights: &[usize],
+        params_len: usize,
         grouped: Vec<bool>,
         input_len: usize,
         scratch_per_sample: usize,
@@ -114,12 +117,12 @@ impl ActLayout {
         let scratch = take(scratch_per_sample);
         let partials = at;
         at += split_scratch.next_multiple_of(4);
-        let packed = at;
+        // In params, past the parameters: packed weights take no room from the activations.
+        let packed = params_len.next_multiple_of(4);
         let layouts: Vec<(Layout, Layout)> = (0..layers.len())
             .map(|li| layer_layouts(layers, &grouped, li))
             .collect();
         let packing = Packing::new(layers, weights, &layouts, packed, false);
-        at += packing.len();
         ActLayout {
             x,
             target,
@@ -158,6 +161,7 @@ impl ActLayout {
         ActLayout::new(
             &layers,
             &weights,
+            table.len(),
             grouping(&layers),
             arch.input_len(),
             scratch,

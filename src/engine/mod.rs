@@ -142,7 +142,13 @@ impl Engine {
             )));
         }
         let dev = &*device;
-        let arenas = Arenas::new(dev, table.len(), layout.len, stats_len(max_batch))?;
+        let arenas = Arenas::with_packed(
+            dev,
+            table.len(),
+            layout.packing.len(),
+            layout.len,
+            stats_len(max_batch),
+        )?;
         let (exp_avg, exp_avg_sq) = dev.checked("allocating the optimizer's state", || {
             (
                 dev.storage("exp_avg", table.len()),

@@ -369,7 +369,7 @@ impl GemmSpec {
         let flag = |b: bool| if b { 1.0 } else { 0.0 };
         let packed = self.packed.unwrap_or(Packed {
             offset: 0,
-            in_params: false,
+            in_place: false,
         });
         vec![
             ("MODE", self.mode as u32 as f64),
@@ -410,7 +410,7 @@ impl GemmSpec {
             ("Q_FLAT_HW", self.q_layout.flat_hw() as f64),
             ("VEC_K", flag(vec_k)),
             ("A4_OFF", packed.offset as f64),
-            ("A4_PARAMS", flag(packed.in_params)),
+            ("A4_IN_PLACE", flag(packed.in_place)),
             ("VEC_ROWS", flag(vec_rows)),
             ("VEC_COLS", flag(vec_cols)),
         ]

@@ -2,8 +2,10 @@
 //! forward pass or input gradient whose G is read four channels at a time, A's four terms of the
 //! reduction must sit side by side too: `[Q_C, G_C/4, KH, KW, 4]`, element (m, c, kh, kw) being
 //! the weight that multiplies G's channel c at tap (kh, kw) for Q's channel m. A linear layer's
-//! forward weight `[out, in]` is that already (read in place from params); every other form is
-//! a copy that pack.wgsl writes into acts once per step, from a table built here.
+//! forward weight `[out, in]` is that already (read in place); every other form is a copy that
+//! pack.wgsl writes past the parameters in their own buffer once per step, from a table built
+//! here (so that packed weights take no room from the activations, whose binding bounds the
+//! batch).
 
 use super::prelude::wgsl;
 use super::{strided_groups, Dispatch};
@@ -18,12 +20,12 @@ pub static PACK: ShaderSource = ShaderSource {
     group1: Group1::Data,
 };
 
-/// Where a GEMM finds its packed weight: vec4 index `offset` of params (the weight in place) or
-/// of acts (a copy).
+/// Where a GEMM finds its packed weight: vec4 index `offset` of params, the weight itself
+/// (`in_place`) or a copy past the parameters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Packed {
     pub offset: u32,
-    pub in_params: bool,
+    pub in_place: bool,
 }
 
 /// How a tensor is laid out, as a kernel sees it (gemm.wgsl).
@@ -76,14 +78,14 @@ pub struct Packing {
     /// Per layer: the forward GEMM's packed weight and the input gradient's, where they read G
     /// four channels at a time.
     pub forms: Vec<(Option<Packed>, Option<Packed>)>,
-    /// Per packed float in acts (from `dst`): its index in params.
+    /// Per packed float (from `dst` in params): its index among the parameters.
     pub index: Vec<u32>,
 }
 
 impl Packing {
     /// The packing for `layers`, whose weights start at `weights[li]` in params, each layer
     /// seeing its input and output as `layouts[li]` says, copies from `dst` (floats, a multiple
-    /// of 4) in acts. The first layer's input gradient is packed only where `first_input_grad`
+    /// of 4) in params. The first layer's input gradient is packed only where `first_input_grad`
     /// (a model never computes it; a test of one layer does).
     pub fn new(
         layers: &[Layer],
@@ -131,7 +133,7 @@ impl Packing {
         if f.m_major && kk == 1 && w.is_multiple_of(4) && c_hw == 0 {
             return Packed {
                 offset: (w / 4) as u32,
-                in_params: true,
+                in_place: true,
             };
         }
         let at = dst + self.index.len();
@@ -151,11 +153,11 @@ impl Packing {
         }
         Packed {
             offset: (at / 4) as u32,
-            in_params: false,
+            in_place: false,
         }
     }
 
-    /// The launch of pack.wgsl that writes the copies at `dst` in acts (where `new` put them),
+    /// The launch of pack.wgsl that writes the copies at `dst` in params (where `new` put them),
     /// with the index table uploaded; none where nothing is copied.
     pub fn dispatch(&self, dev: &Device, dst: usize) -> Result<Option<Dispatch>> {
         if self.index.is_empty() {
@@ -187,7 +189,7 @@ impl Packing {
         spec.dispatch(dev, group).map(Some)
     }
 
-    /// Floats of acts the copies take.
+    /// Floats the copies take.
     pub fn len(&self) -> usize {
         self.index.len()
     }
