@@ -5,12 +5,12 @@
 //!     cargo run --release --example gemm_ab [CHANNELS SIZE BATCH [ROUNDS]]
 //!
 //! For every GEMM of the model's training step (forward, weight and input gradients; the
-//! device's core and tiles) it launches the built-in gemm.wgsl ("A") and the file's ("B") in
+//! device's core and tiles; plain layouts and unpacked weights, so the scalar paths — the
+//! grouped layouts are compared by the profile example) it launches the built-in gemm.wgsl ("A") and the file's ("B") in
 //! turns, each submitted alone and waited for, and prints each side's minimum and median and the
 //! ratio of the minimums. Without arguments: fmnist-ae at batch 64.
 
 use lamp::device::{Device, Group1, ShaderSource};
-use lamp::engine::arenas::pair_group;
 use lamp::engine::Arenas;
 use lamp::kernels::prelude::wgsl;
 use lamp::kernels::{layer, Dispatch, GemmCore, GemmSpec, LayerOffsets};
@@ -30,7 +30,7 @@ fn extra(which: &str) -> String {
 }
 
 static B_NARROW: ShaderSource = ShaderSource {
-    files: "B: LAMP_AB_GEMM + gemm_subgroup.wgsl + gemm_narrow.wgsl",
+    files: "B: LAMP_AB_GEMM + gemm_vec4.wgsl + gemm_subgroup.wgsl + gemm_narrow.wgsl",
     text: || {
         wgsl(&[
             &other_gemm(),
@@ -40,11 +40,11 @@ static B_NARROW: ShaderSource = ShaderSource {
             &extra("narrow"),
         ])
     },
-    group1: Group1::Data,
+    group1: Group1::None,
 };
 
 static B_WIDE: ShaderSource = ShaderSource {
-    files: "B: LAMP_AB_GEMM + gemm_subgroup.wgsl + gemm_wide.wgsl",
+    files: "B: LAMP_AB_GEMM + gemm_vec4.wgsl + gemm_subgroup.wgsl + gemm_wide.wgsl",
     text: || {
         wgsl(&[
             &other_gemm(),
@@ -54,7 +54,7 @@ static B_WIDE: ShaderSource = ShaderSource {
             &extra("wide"),
         ])
     },
-    group1: Group1::Data,
+    group1: Group1::None,
 };
 
 fn time(dev: &Device, arenas: &Arenas, d: &Dispatch) -> lamp::Result<f64> {
@@ -157,15 +157,8 @@ fn main() -> lamp::Result<()> {
         let wide = constants.iter().any(|&(k, v)| k == "TM" && v > 16.0);
         let a = spec.dispatch_with(&dev, core, label.clone())?;
         let bsrc = if wide { &B_WIDE } else { &B_NARROW };
-        // Group 1 holds vec4 views of the activations and parameters, for B to read if it will.
         let bd = Dispatch {
             pipeline: dev.pipeline(bsrc, "main", &constants)?,
-            group1: Some(pair_group(
-                &dev,
-                &dev.registry.data,
-                &arenas.acts,
-                &arenas.params,
-            )),
             ..a.clone()
         };
         time(&dev, &arenas, &a)?;

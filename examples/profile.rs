@@ -7,14 +7,13 @@
 //! each dispatch's time is its minimum over the rounds (each round a median of 3).
 
 use lamp::device::Device;
-use lamp::engine::layout::LAYOUT_ENV;
+use lamp::engine::layout::choose_layout;
 use lamp::engine::Engine;
 use lamp::model::{Arch, LossConfig};
 
 fn engine(arch: &Arch, batch: usize, layout: &str) -> lamp::Result<Engine> {
     // Read once, when the engine lays out its arenas.
-    // SAFETY: this example has no other threads that read the environment.
-    unsafe { std::env::set_var(LAYOUT_ENV, layout) };
+    choose_layout(layout);
     let mut e = Engine::new(
         Device::shared(None)?,
         arch.clone(),

@@ -2,7 +2,7 @@
 // backward. Every shape and offset is a pipeline-overridable constant, so each launch is compiled
 // for its layer and the indexing below folds to constants.
 //
-// Two tensors take part besides the weight (all NCHW, batch BATCH):
+// Two tensors take part besides the weight (batch BATCH; NCHW or grouped, see Layouts below):
 //   G [BATCH, G_C, G_H, G_W]  the "gathered" tensor, read through the convolution's window
 //   Q [BATCH, Q_C, Q_H, Q_W]  the "plain" tensor, one GEMM row per channel
 // and the GEMM is C[m, col] = sum_k A[m, k] * B[k, col] with m over Q's channels:
@@ -12,7 +12,11 @@
 //                         / STRIDE where that divides exactly. Columns are grouped by output phase
 //                         (oy mod STRIDE, ox mod STRIDE): within a phase only the taps kh = kh0 +
 //                         th*STRIDE divide, so k = (c, th, tw) runs over those alone (a STRIDE²
-//                         saving over skipping zeros), and iy = oy/STRIDE + (phase + PAD)/STRIDE - th
+//                         saving over skipping zeros), and iy = oy/STRIDE + (phase + PAD)/STRIDE - th.
+//                         Where STRIDE does not divide KH (a k3 s2 conv's input gradient: 1, 2,
+//                         2 or 4 taps) the host launches each phase alone (PHASE_SPLIT): with
+//                         the phase a constant, its missing taps fold away when compiling, where
+//                         lavapipe would otherwise run them under a mask.
 //   MODE 2 (weight grad): dW[Q_C, G_C, KH, KW] = sum over k = (n, y, x) of Q[n, m, y, x] *
 //                         G[n, c, y*STRIDE - PAD + kh, x*STRIDE - PAD + kw]; col = (c, kh, kw)
 // A linear layer is the 1x1 case (H = W = 1, KH = KW = 1), weight [out, in] = [Q_C, G_C].
@@ -39,12 +43,14 @@
 // consecutive channels of a pixel side by side, so that one vec4 load reads four terms of the
 // reduction (MODE 0/1: k runs over channels) or four rows or columns (MODE 2: rows are Q's
 // channels, columns G's). On lavapipe a storage load costs a loop over the SIMD lanes whatever
-// its width, so four values per load halve these GEMMs' time (BENCHMARKS.md, v12). The host
-// groups every hidden tensor whose channels divide by 4 (kernels/layout.rs); a 1x1 tensor reads
+// its width, so four values per load halve these GEMMs' time (BENCHMARKS.md, "Four values per
+// load"). The host groups every hidden map whose channels divide by 4 (src/engine/layout.rs,
+// `grouping`); a 1x1 tensor reads
 // the same in both layouts. The vec4 paths, each chosen by the host where its operand allows:
 //   VEC_K (MODE 0/1): B is G four channels at a time, A the weight packed as
-//       [Q_C, G_C/4, KH, KW, 4] (A4_OFF, in vec4s of params4: the weight itself for a linear
-//       layer's forward, otherwise a copy that pack.wgsl writes past the parameters each step);
+//       [Q_C, G_C/4, KH, KW, 4] (A4_OFF, in vec4s of params4: the weight itself where it is in
+//       that order already, a 1x1 [Q_C, G_C] weight whose G is not flattened (A4_IN_PLACE),
+//       otherwise a copy that pack.wgsl writes past the parameters each step);
 //       the reduction runs over channel quads and each step is four rank-1 updates.
 //   VEC_ROWS (MODE 2): A is Q four rows at a time: an invocation's rows come in quads of
 //       consecutive channels (slot i is row m0 + (i/4)*4*LM + i%4).
@@ -94,6 +100,8 @@ override A4_OFF: u32;      // with VEC_K: the packed weight, in vec4s of params4
 override A4_IN_PLACE: bool; // ... the weight itself rather than a copy past the parameters
 override VEC_ROWS: bool;   // MODE 2: Q four rows at a time (TM a multiple of 4)
 override VEC_COLS: bool;   // MODE 2: G four columns at a time
+override PHASE_SPLIT: bool; // MODE 1: this launch computes one phase only, PHASE (py*STRIDE+px),
+override PHASE: u32;        // a constant, so that its taps are known when compiling (below)
 override G_FLAT_HW: u32;   // G (Q) a grouped tensor that this linear layer sees flattened, of
 override Q_FLAT_HW: u32;   // this many pixels (prelude.wgsl `flat`); 0: not flattened
 
@@ -153,7 +161,8 @@ fn act_backward(h: f32) -> f32 {
     }
 }
 
-// A[m, k] is a_at(base(k) + m * stride(k)): the weight (MODE 0/1) or Q (MODE 2).
+// A[m, k] is a_at(base(k) + offset of row m): the weight (MODE 0/1: m * stride(k)) or Q (MODE 2:
+// m * stride(k) plain, or by quads of rows grouped; see a_slot).
 fn a_at(index: u32) -> f32 {
     if (MODE == MODE_WEIGHT_GRAD) {
         return acts[index];
@@ -333,7 +342,7 @@ struct Tile {
 fn part_of(wg: vec3<u32>, nwg: vec3<u32>) -> u32 {
     let col_tiles = (gemm_n() + TN * ln() - 1u) / (TN * ln());
     let group = (wg.x + wg.z * nwg.x) / col_tiles;
-    return select(group, group / (STRIDE * STRIDE), MODE == MODE_CONV_T);
+    return select(group, group / (STRIDE * STRIDE), MODE == MODE_CONV_T && !PHASE_SPLIT);
 }
 
 fn tile_of(wg: vec3<u32>, nwg: vec3<u32>, li: u32) -> Tile {
@@ -346,7 +355,7 @@ fn tile_of(wg: vec3<u32>, nwg: vec3<u32>, li: u32) -> Tile {
     part = part_of(wg, nwg);
     // MODE 1: which phase this workgroup's columns belong to.
     if (MODE == MODE_CONV_T) {
-        let phase = group % (STRIDE * STRIDE);
+        let phase = select(group % (STRIDE * STRIDE), PHASE, PHASE_SPLIT);
         t.phase_y = phase / STRIDE;
         t.phase_x = phase % STRIDE;
     }

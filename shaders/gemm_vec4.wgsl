@@ -46,7 +46,9 @@ fn accumulate4(bt: mat4x4<f32>, base: u32, stride: u32, m0: u32, lane: u32) {
     accumulate4_wide(bt, base, stride, m0, lane);
 }
 
-// acc + the four terms a[k] * bt[k], added one after the other (the scalar path's rounding).
+// acc + the four terms a[k] * bt[k], one FMA after the other. The reduction's order is (quad,
+// tap, channel in the quad), not the scalar path's (channel, tap): the tiled core follows it
+// where VEC_K is set, so the cores agree bit for bit; the plain layout differs in rounding.
 fn step4(acc: vec4<f32>, bt: mat4x4<f32>, a: vec4<f32>) -> vec4<f32> {
     return fma(vec4<f32>(a.w), bt[3], fma(vec4<f32>(a.z), bt[2], fma(vec4<f32>(a.y), bt[1], fma(vec4<f32>(a.x), bt[0], acc))));
 }

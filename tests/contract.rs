@@ -67,6 +67,7 @@ fn every_spec_sets_exactly_its_shaders_overrides() {
         g_layout: Layout::Grouped,
         q_layout: Layout::Grouped,
         packed: None,
+        phase: None,
     };
     for (core, shader) in [
         (GemmCore::Plain, &gemm::GEMM_PLAIN),

@@ -342,3 +342,16 @@ fn back_to_back_scoring_equals_one_batch_at_a_time() {
     }
     assert_eq!(e.score(&x).unwrap(), scores);
 }
+
+/// A training step of the models the speed figures are for stays within 60 dispatches (one
+/// compute pass): fmnist-ae, and the conv-ae `lamp train` picks for 128-pixel RGB photos, with
+/// the pack launch and, on CPU devices, the per-phase launches of its k3 s2 input gradients.
+#[test]
+fn a_training_step_stays_within_60_dispatches() {
+    for arch in [Arch::fmnist_ae(), Arch::for_images(3, 128).unwrap()] {
+        let mut e =
+            Engine::new(device(), arch.clone(), LossConfig::lamp(), 2, &arch.init(0)).unwrap();
+        let n = e.step_dispatches(2).unwrap();
+        assert!(n <= 60, "{}: {n} dispatches a step", arch.describe());
+    }
+}

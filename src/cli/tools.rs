@@ -151,10 +151,14 @@ pub fn info(adapter: Option<&str>) -> Result<()> {
         lamp::kernels::gemm::GEMM_ENV,
         GemmCore::NAMES.join("|"),
     )?;
+    let layout = lamp::engine::layout::layout_name();
     outln!(
-        "activation layout: {} (hidden maps in channel groups of four, read four at a time; \
-         {}=plain keeps NCHW)",
-        lamp::engine::layout::layout_name(),
+        "activation layout: {layout} ({}; {}=plain|grouped to choose)",
+        if layout == "plain" {
+            "every map NCHW, as asked"
+        } else {
+            "hidden maps in channel groups of four, read four at a time"
+        },
         lamp::engine::layout::LAYOUT_ENV,
     )?;
     Ok(())

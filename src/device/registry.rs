@@ -3,8 +3,14 @@
 //! modules are compiled on first use and pipelines cached by (shader, entry point, constants).
 //!
 //! Bind groups:
-//!   group 0, the arenas: 0 params, 1 grads, 2 acts, 3 stats (storage), 4 step (uniform)
-//!   group 1 of the optimizer: 0 exp_avg, 1 exp_avg_sq;   group 1 of gather: 0 data chunk, 1 indices
+//!   group 0, the arenas: 0 params, 1 grads, 2 acts, 3 stats (storage), 4 step (uniform),
+//!            5 acts and 6 params again, as vec4s (the GEMM's vec4 paths). The two views of a
+//!            buffer are both writable, which wgpu allows; a kernel must never read through one
+//!            view what it writes through the other in the same launch (none does: the GEMM
+//!            reads G, Q, H and weights and writes Q or partial sums, pack.wgsl reads the
+//!            parameters and writes past them).
+//!   group 1 of the optimizer: 0 exp_avg, 1 exp_avg_sq;   group 1 of gather: 0 data chunk, 1 indices;
+//!   group 1 of pack.wgsl (the `Data` layout): 0 and 1 both its index table
 //!
 //! The registry knows no shader by name: each kernel family describes its source in a
 //! `ShaderSource` (kernels/), and the registry compiles whatever it is handed.
@@ -20,7 +26,8 @@ pub enum Group1 {
     None,
     /// The optimizer's two state buffers.
     Optimizer,
-    /// A chunk of the device-resident data set and the epoch's order.
+    /// A chunk of the device-resident data set and the epoch's order (also pack.wgsl's index
+    /// table, bound twice).
     Data,
 }
 

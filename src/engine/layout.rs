@@ -5,16 +5,40 @@ use crate::device::Device;
 use crate::kernels::{LayerOffsets, Layout, LossSpec, Packing, SplitK};
 use crate::model::{Arch, Layer, LayerKind, LossConfig, Metric, ParamTable};
 
-/// `LAMP_LAYOUT=plain` keeps every activation NCHW (no grouped tensors, no packed weights): to
-/// compare, and a way back should the grouped layouts misbehave on some driver.
+/// `LAMP_LAYOUT=plain` keeps every activation NCHW (no grouped maps): to compare, and a way back
+/// should the grouped layouts misbehave on some driver. Linear layers' 1x1 tensors read the same
+/// in both layouts, so their GEMMs still take the vec4 paths (and their weights are packed).
 pub const LAYOUT_ENV: &str = "LAMP_LAYOUT";
+
+/// 0: as `LAMP_LAYOUT` says; 1: grouped; 2: plain (`choose_layout`).
+static LAYOUT_CHOICE: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+/// Makes engines created from now on use `layout` ("grouped" or "plain"; anything else: as
+/// `LAMP_LAYOUT` says), whatever the environment: to compare the two in one process.
+pub fn choose_layout(layout: &str) {
+    let v = match layout {
+        "grouped" => 1,
+        "plain" => 2,
+        _ => 0,
+    };
+    LAYOUT_CHOICE.store(v, std::sync::atomic::Ordering::Relaxed);
+}
 
 /// The activations' layout this process uses: "grouped" (the default) or "plain"
 /// (`LAMP_LAYOUT=plain`), as `lamp info` and `lamp bench` name it.
 pub fn layout_name() -> &'static str {
-    match std::env::var(LAYOUT_ENV) {
-        Ok(v) if v == "plain" => "plain",
-        _ => "grouped",
+    match LAYOUT_CHOICE.load(std::sync::atomic::Ordering::Relaxed) {
+        1 => return "grouped",
+        2 => return "plain",
+        _ => {}
+    }
+    match std::env::var(LAYOUT_ENV).as_deref() {
+        Ok("plain") => "plain",
+        Ok("grouped") | Err(_) => "grouped",
+        Ok(other) => {
+            log::warn!("{LAYOUT_ENV}={other:?}: not plain or grouped; using grouped");
+            "grouped"
+        }
     }
 }
 
@@ -156,19 +180,42 @@ impl ActLayout {
         let table = arch.param_table();
         let weights: Vec<usize> = layers
             .iter()
-            .map(|l| table.layer(&l.name).map_or(0, |(w, _)| w.offset))
+            .map(|l| {
+                table
+                    .layer(&l.name)
+                    .expect("every layer has a weight and a bias")
+                    .0
+                    .offset
+            })
             .collect();
-        ActLayout::new(
-            &layers,
-            &weights,
-            table.len(),
-            grouping(&layers),
-            arch.input_len(),
-            scratch,
-            batch,
-            targets,
-            split,
-        )
+        let build = |grouped| {
+            ActLayout::new(
+                &layers,
+                &weights,
+                table.len(),
+                grouped,
+                arch.input_len(),
+                scratch,
+                batch,
+                targets,
+                split,
+            )
+        };
+        let layout = build(grouping(&layers));
+        // The packed copies share the parameters' binding: where together they would not fit,
+        // plain maps and unpacked weights (the scalar paths), rather than no model at all.
+        let limit = (dev.limits.max_storage_buffer_binding_size / 4) as usize;
+        if layout.packed + layout.packing.len() <= limit {
+            return layout;
+        }
+        log::warn!(
+            "the weights packed for the vec4 GEMM paths do not fit beside the parameters in one \
+             binding of this device: plain layouts, unpacked weights (slower)"
+        );
+        ActLayout {
+            packing: Packing::none(layers.len()),
+            ..build(vec![false; layers.len()])
+        }
     }
 
     /// Layer `li`'s tensors: its weight and bias in the parameter arena, its input, output and

@@ -203,6 +203,9 @@ pub struct GemmSpec {
     pub q_layout: Layout,
     /// MODE 0/1: the weight packed for the vec4 path, where G reads four channels at a time.
     pub packed: Option<Packed>,
+    /// MODE 1: this launch computes one output phase only (py * stride + px); `dispatches`
+    /// splits a conv-T whose phases have different numbers of taps into one launch per phase.
+    pub phase: Option<u32>,
 }
 
 impl GemmSpec {
@@ -268,12 +271,34 @@ impl GemmSpec {
     /// Multiply-adds the layer needs, counted as 2 FLOPs each (for conv-T only the taps that
     /// land, i.e. what the phase decomposition computes).
     pub fn flops(&self) -> f64 {
+        if let (GemmMode::ConvTranspose, Some(p)) = (self.mode, self.phase) {
+            let s = self.stride;
+            // The taps k0, k0 + s, ... below K of a phase whose first is (phase + pad) mod s.
+            let taps = |k: u32, ph: u32| k.saturating_sub((ph + self.pad) % s).div_ceil(s);
+            let cols = self.batch * self.q[1].div_ceil(s) * self.q[2].div_ceil(s);
+            let taps = taps(self.kernel[0], p / s) * taps(self.kernel[1], p % s);
+            return 2.0 * self.m() as f64 * cols as f64 * (self.g[0] * taps) as f64;
+        }
         let s2 = if self.mode == GemmMode::ConvTranspose {
             (self.stride * self.stride) as f64
         } else {
             1.0
         };
         2.0 * self.m() as f64 * self.n() as f64 * self.k() as f64 / s2
+    }
+    /// A conv-T whose phases have different numbers of taps (STRIDE does not divide the kernel:
+    /// a k3 s2 conv's input gradient), launched whole, runs every phase's missing taps on
+    /// lavapipe, under a mask; `dispatches` launches each phase alone there instead, its taps
+    /// constants (−14% on those launches for three more dispatches each: BENCHMARKS.md). Not on
+    /// GPUs, whose workgroups branch around the missing taps and whose dispatches cost more.
+    fn uneven_phases(&self, dev: &Device) -> bool {
+        let s = self.stride;
+        dev.info.device_type == wgpu::DeviceType::Cpu
+            && self.mode == GemmMode::ConvTranspose
+            && s > 1
+            && self.phase.is_none()
+            && self.k_split <= 1
+            && !(self.kernel[0].is_multiple_of(s) && self.kernel[1].is_multiple_of(s))
     }
     /// Lanes along m and rows per invocation, so that small layers keep lanes busy.
     fn tile(&self, core: GemmCore) -> (u32, u32) {
@@ -413,6 +438,8 @@ impl GemmSpec {
             ("A4_IN_PLACE", flag(packed.in_place)),
             ("VEC_ROWS", flag(vec_rows)),
             ("VEC_COLS", flag(vec_cols)),
+            ("PHASE_SPLIT", flag(self.phase.is_some())),
+            ("PHASE", self.phase.unwrap_or(0) as f64),
         ]
     }
     /// Workgroup counts: column tiles (times the STRIDE² phases for conv-T) and row tiles.
@@ -431,7 +458,8 @@ impl GemmSpec {
             GemmMode::ConvTranspose => {
                 let s = self.stride;
                 let per_phase = self.batch * self.q[1].div_ceil(s) * self.q[2].div_ceil(s);
-                per_phase.div_ceil(cols_per_tile) * s * s
+                let phases = if self.phase.is_some() { 1 } else { s * s };
+                per_phase.div_ceil(cols_per_tile) * phases
             }
             _ => self.n().div_ceil(cols_per_tile),
         } * self.k_split.max(1);
@@ -457,6 +485,18 @@ impl GemmSpec {
         core: GemmCore,
         label: &str,
     ) -> Result<Vec<Dispatch>> {
+        if self.uneven_phases(dev) {
+            let s = self.stride;
+            return (0..s * s)
+                .map(|p| {
+                    let one = GemmSpec {
+                        phase: Some(p),
+                        ..self.clone()
+                    };
+                    one.dispatch_with(dev, core, format!("{label} (phase {},{})", p / s, p % s))
+                })
+                .collect();
+        }
         let mut d = vec![self.dispatch_with(dev, core, label)?];
         if self.k_split > 1 && self.mode != GemmMode::WeightGrad {
             d.push(Dispatch {

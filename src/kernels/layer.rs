@@ -51,6 +51,7 @@ fn base(l: &Layer, batch: u32, mode: GemmMode) -> GemmSpec {
         g_layout: Layout::Plain,
         q_layout: Layout::Plain,
         packed: None,
+        phase: None,
     }
 }
 

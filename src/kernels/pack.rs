@@ -189,6 +189,14 @@ impl Packing {
         spec.dispatch(dev, group).map(Some)
     }
 
+    /// No packed weights at all (every GEMM on its scalar paths) for `layers` layers.
+    pub fn none(layers: usize) -> Packing {
+        Packing {
+            forms: vec![(None, None); layers],
+            index: Vec::new(),
+        }
+    }
+
     /// Floats the copies take.
     pub fn len(&self) -> usize {
         self.index.len()

@@ -146,6 +146,7 @@ fn probe(g: &Device, reps: usize) -> Result<Probe> {
         g_layout: Layout::Plain,
         q_layout: Layout::Plain,
         packed: None,
+        phase: None,
     };
     let nn = (n * n) as usize;
     let a = Arenas::new(g, nn, 2 * nn, 8)?;

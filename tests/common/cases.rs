@@ -143,6 +143,29 @@ pub fn conv_cases() -> Vec<Case> {
             Act::Identity,
             25,
         ),
+        // The same over 8 channels: a grouped dz's long bias sums, and stride 1 into quads.
+        case(
+            "long bias sums, grouped",
+            conv([2, 30, 30], [8, 30, 30], 3, 1, 1, Act::Relu),
+            3,
+            Act::Identity,
+            31,
+        ),
+        // Channel quads both sides at stride 3 without padding (VEC_K's window arithmetic).
+        case(
+            "k4 s3 p0, quads",
+            conv(
+                [4, 12, 12],
+                [8, co(12, 4, 3, 0), co(12, 4, 3, 0)],
+                4,
+                3,
+                0,
+                LEAKY,
+            ),
+            5,
+            Act::Relu,
+            32,
+        ),
         // Its input gradient (conv-T phases: 36 rows, k = 360, 768 columns) takes 32 rows per
         // invocation with the wide entry, 16 without, with a partial row tile.
         case(
@@ -251,6 +274,25 @@ pub fn linear_cases() -> Vec<Case> {
             1,
             Act::Sigmoid,
             11,
+        ),
+        // A flattened output of 64 channels x 4 pixels from 512 inputs: the GPU policy splits
+        // the forward into parts (sum_parts maps the bias back to PyTorch's order).
+        flat(
+            case("512 to a flat 256", linear(512, 256, LEAKY), 2, LEAKY, 33),
+            0,
+            4,
+        ),
+        // At batch 512 the weight gradient's reduction splits too (parts in PyTorch's order).
+        flat(
+            case(
+                "8 to a flat 16, batch 512",
+                linear(8, 16, LEAKY),
+                512,
+                LEAKY,
+                34,
+            ),
+            0,
+            4,
         ),
     ]
 }

@@ -32,12 +32,9 @@ pub fn memory_order(batch: usize, shape: [u32; 3], layout: Layout) -> Vec<usize>
             n * per
                 + match layout {
                     Layout::Plain => r,
+                    // (c/4, p, c%4) -> (c, p): the same map as a flattened grouped tensor's
+                    Layout::Grouped => flat_index(r, hw),
                     Layout::Flat { hw } => flat_index(r, hw as usize),
-                    // (c/4, p, c%4) -> (c, p)
-                    Layout::Grouped => {
-                        let (c4, q) = (r / (4 * hw), r % (4 * hw));
-                        (c4 * 4 + q % 4) * hw + q / 4
-                    }
                 }
         })
         .collect()
