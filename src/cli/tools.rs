@@ -153,7 +153,7 @@ pub fn info(adapter: Option<&str>) -> Result<()> {
     )?;
     let layout = lamp::engine::layout::layout_name();
     outln!(
-        "activation layout: {layout} ({}; {}=plain|grouped to choose)",
+        "activation layout: {layout} ({}; {} = plain|grouped to choose)",
         if layout == "plain" {
             "every map NCHW, as asked"
         } else {
