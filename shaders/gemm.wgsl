@@ -474,59 +474,46 @@ fn gemm(wg: vec3<u32>, nwg: vec3<u32>, li: u32, lane: u32) {
         let taps_w = select(KW, (KW + STRIDE - 1u) / STRIDE, MODE == MODE_CONV_T);
         // The weight: MODE 0 [Q_C, G_C, KH, KW], MODE 1 [G_C, Q_C, KH, KW].
         let a_stride = select(KH * KW, G_C * KH * KW, MODE == MODE_CONV);
-        // Split-K: a run of channels. Whole, the loop keeps its constant trip count (a branch
-        // on the constant KSPLIT folds away; a select did not, and lavapipe ran dec2 forward
-        // 50% slower).
-        var c_begin = 0u;
-        var c_end = G_C;
+        // The reduction's units: channels, or with VEC_K channel quads (the packed weight is
+        // [Q_C, G_C/4, KH, KW, 4]). Split-K: a run of units. Whole, the loop keeps its constant
+        // trip count (a branch on the constant KSPLIT folds away; a select did not, and lavapipe
+        // ran dec2 forward 50% slower).
+        let units = select(G_C, G_C / 4u, VEC_K);
+        var u_begin = 0u;
+        var u_end = units;
         if (KSPLIT > 1u) {
-            let per_part = (G_C + KSPLIT - 1u) / KSPLIT;
-            c_begin = part * per_part;
-            c_end = min(G_C, c_begin + per_part);
+            let per_part = (units + KSPLIT - 1u) / KSPLIT;
+            u_begin = min(units, part * per_part);
+            u_end = min(units, u_begin + per_part);
         }
-        if (VEC_K) {
-            // Channel quads; split-K cuts them as it would cut channels.
-            let quads = G_C / 4u;
-            var q_begin = 0u;
-            var q_end = quads;
-            if (KSPLIT > 1u) {
-                let per_part = (quads + KSPLIT - 1u) / KSPLIT;
-                q_begin = min(quads, part * per_part);
-                q_end = min(quads, q_begin + per_part);
+        for (var u = u_begin; u < u_end; u++) {
+            // G's channel (quad) u in each column's sample, and A's column for tap (0, 0).
+            var cb: vec4<u32>;
+            var a_base: u32;
+            if (VEC_K) {
+                cb = col_base / vec4<u32>(4u) + vec4<u32>(u * g_hw());
+                a_base = A4_OFF + u * KH * KW;
+            } else {
+                cb = col_base + vec4<u32>(g_chan(u));
+                a_base = W_OFF + select(u * Q_C, u, MODE == MODE_CONV) * KH * KW;
             }
-            for (var c4 = q_begin; c4 < q_end; c4++) {
-                let cb = col_base / vec4<u32>(4u) + vec4<u32>(c4 * g_hw());
-                let a_base = A4_OFF + c4 * KH * KW;
-                for (var th = 0u; th < taps_h; th++) {
-                    let kh = kh0 + th * kstep;
-                    if (kh >= KH) { continue; }
-                    let iy = window(col_y, kh, th, dy0);
-                    for (var tw = 0u; tw < taps_w; tw++) {
-                        let kw = kw0 + tw * kstep;
-                        if (kw >= KW) { continue; }
-                        let ix = window(col_x, kw, tw, dx0);
+            for (var th = 0u; th < taps_h; th++) {
+                let kh = kh0 + th * kstep;
+                if (kh >= KH) { continue; }
+                let iy = window(col_y, kh, th, dy0);
+                for (var tw = 0u; tw < taps_w; tw++) {
+                    let kw = kw0 + tw * kstep;
+                    if (kw >= KW) { continue; }
+                    let ix = window(col_x, kw, tw, dx0);
+                    if (VEC_K) {
                         let bt = transpose(mat4x4<f32>(
                             gathered4(col_ok[0], cb[0], iy[0], ix[0]),
                             gathered4(col_ok[1], cb[1], iy[1], ix[1]),
                             gathered4(col_ok[2], cb[2], iy[2], ix[2]),
                             gathered4(col_ok[3], cb[3], iy[3], ix[3]),
                         ));
-                        accumulate4(bt, a_base + kh * KW + kw, quads * KH * KW, m0, lane);
-                    }
-                }
-            }
-        } else {
-            for (var c = c_begin; c < c_end; c++) {
-                let cb = col_base + vec4<u32>(g_chan(c));
-                let a_base = W_OFF + select(c * Q_C, c, MODE == MODE_CONV) * KH * KW;
-                for (var th = 0u; th < taps_h; th++) {
-                    let kh = kh0 + th * kstep;
-                    if (kh >= KH) { continue; }
-                    let iy = window(col_y, kh, th, dy0);
-                    for (var tw = 0u; tw < taps_w; tw++) {
-                        let kw = kw0 + tw * kstep;
-                        if (kw >= KW) { continue; }
-                        let ix = window(col_x, kw, tw, dx0);
+                        accumulate4(bt, a_base + kh * KW + kw, units * KH * KW, m0, lane);
+                    } else {
                         let b = vec4<f32>(
                             gathered(col_ok[0], cb[0], iy[0], ix[0]),
                             gathered(col_ok[1], cb[1], iy[1], ix[1]),
