@@ -6,6 +6,9 @@
 // With PER_LANE (short sums, e.g. a linear layer: BATCH values per channel) one invocation sums
 // a whole channel instead, 64 channels per workgroup: thousands of tiny workgroups with barriers
 // cost far more than the sums (dec1 of fmnist-ae: 3136 channels).
+// Entry `quads` (grouped dz, not PER_LANE): one workgroup per quad of channels, reading dz a
+// vec4 at a time, each channel's terms in the same order as `main`'s, so the same bits at a
+// quarter of the loads (on lavapipe a load costs a loop over the SIMD lanes whatever its width).
 // With PARTS > 1 (GPUs, few channels and long sums: conv-ae 128's last layer has 3 channels of
 // 262,144 terms, which 3 workgroups would take 0.8 ms over) workgroup (part, c) sums a run of the
 // samples into acts at P_OFF [PARTS, C]; a second launch (PARTS as BATCH, S = 1) adds them up.
@@ -81,6 +84,48 @@ fn main(
             acts[P_OFF + part * C + c] = partial[0];
         } else {
             grads[DB_OFF + flat(c, FLAT_HW)] = partial[0];
+        }
+    }
+}
+
+var<workgroup> partial4: array<vec4<f32>, WG>;
+
+@compute @workgroup_size(64)
+fn quads(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+) {
+    let quads = C / 4u;
+    let c4 = (wg.x + wg.z * nwg.x) % quads;
+    let part = (wg.x + wg.z * nwg.x) / quads;
+    let per_part = (BATCH + PARTS - 1u) / PARTS;
+    let t_end = min(BATCH, (part + 1u) * per_part) * S;
+    var s = vec4<f32>(0.0);
+    var comp = vec4<f32>(0.0);
+    if (part < PARTS) {
+        for (var t = part * per_part * S + li; t < t_end; t += WG) {
+            let n = t / S;
+            let y = acts4[DZ_OFF / 4u + (n * quads + c4) * S + t % S] - comp;
+            let u = s + y;
+            comp = (u - s) - y;
+            s = u;
+        }
+    }
+    partial4[li] = s;
+    workgroupBarrier();
+    for (var half = WG / 2u; half > 0u; half = half / 2u) {
+        if (li < half) { partial4[li] += partial4[li + half]; }
+        workgroupBarrier();
+    }
+    if (li == 0u && part < PARTS) {
+        for (var j = 0u; j < 4u; j++) {
+            let c = c4 * 4u + j;
+            if (PARTS > 1u) {
+                acts[P_OFF + part * C + c] = partial4[0][j];
+            } else {
+                grads[DB_OFF + c] = partial4[0][j];
+            }
         }
     }
 }

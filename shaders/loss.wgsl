@@ -187,11 +187,16 @@ fn loss_elements(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
 @compute @workgroup_size(256)
 fn loss_finalize(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
     let i = wg.x;
-    // Batch statistics, computed by every workgroup in the same order (cheap: BATCH values).
+    let first = i == 0u && li == 0u;
+    // Batch statistics (BATCH values, always summed in the same order): by the invocation that
+    // records them, and for batch granularity by all, whose gradient factor needs the batch's
+    // mean error. Every invocation reading them cost more than the rest of the launch
+    // (fmnist-ae batch 64: 256 x 64 invocations x 64 samples; BENCHMARKS.md).
     var mean_l = 0.0;
     var loss = 0.0;
     var clamps = 0.0;
-    for (var j = 0u; j < BATCH; j++) {
+    let needed = first || (AMP == AMP_LAMP && GRAN == GRAN_BATCH);
+    for (var j = 0u; j < select(0u, BATCH, needed); j++) {
         let l = stats[STATS_HEADER + j];
         mean_l += l;
         if (AMP == AMP_NONE) {
@@ -251,7 +256,7 @@ fn loss_finalize(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
             }
         }
     }
-    if (i == 0u && li == 0u) {
+    if (first) {
         stats[STAT_LOSS] = loss;
         stats[STAT_LOSS_SUM] += loss;
         stats[STAT_STEPS] += 1.0;

@@ -49,6 +49,10 @@ impl BiasGradSpec {
     fn per_lane(&self) -> bool {
         self.batch * self.spatial <= 2048
     }
+    /// A workgroup per quad of channels of a grouped dz, read as vec4s (bias_grad.wgsl `quads`).
+    fn by_quads(&self) -> bool {
+        !self.per_lane() && self.layout.grouped() && self.dz_off.is_multiple_of(4)
+    }
     /// Split into parts of the samples where `split` is the GPU policy and the launch would
     /// have fewer workgroups than its target (partial sums at `scratch_off` in acts).
     pub fn with_split(self, scratch_off: u32, split: SplitK) -> Self {
@@ -107,10 +111,16 @@ impl BiasGradSpec {
     pub fn dispatch(&self, dev: &Device, label: impl Into<String>) -> Result<Dispatch> {
         Ok(Dispatch {
             label: label.into(),
-            pipeline: dev.pipeline(&BIAS_GRAD, "main", &self.constants())?,
+            pipeline: dev.pipeline(
+                &BIAS_GRAD,
+                if self.by_quads() { "quads" } else { "main" },
+                &self.constants(),
+            )?,
             group1: None,
             groups: if self.per_lane() {
                 fold(self.channels.div_ceil(64), 1)
+            } else if self.by_quads() {
+                fold(self.channels / 4 * self.parts.max(1), 1)
             } else {
                 fold(self.channels * self.parts.max(1), 1)
             },

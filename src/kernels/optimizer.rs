@@ -37,7 +37,7 @@ impl OptimizerSpec {
             label: if self.kind.is_adam() { "adam" } else { "sgd" }.into(),
             pipeline: dev.pipeline(&OPTIMIZER, self.entry(), &self.constants())?,
             group1: Some(state),
-            groups: strided_groups(self.count as u64),
+            groups: strided_groups(u64::from(self.count).div_ceil(4)),
             flops: 0.0,
         })
     }
