@@ -30,6 +30,10 @@
 // tiles p * col_tiles + t (times the phases) and writes its partial C, before any epilogue, to
 // P_OFF as [KSPLIT, Q_C, N]. A second launch sums the parts in a fixed order: bias_grad.wgsl into
 // dW for MODE 2, `sum_parts` below (through the epilogue) for MODE 0/1.
+// Parts side by side (KL > 1; MODE 2 with few columns, on CPUs): a one-tile gradient of 9 to 48
+// columns would leave most column lanes idle, so the workgroup's invocations are KL blocks of
+// 64/KL, each running part (workgroup's group) * KL + block over a tile of LM x 64/(LM*KL)
+// lanes. The parts and their order are those of KL = 1, so every core gives the same bits.
 //
 // Epilogue, MODE 0/1: forward, Q = act(C + bias); backward (BACKWARD), Q = C * act'(H), where H is
 // the stored output of the activation (at H_OFF, same layout as Q). MODE 2 writes dW to `grads`.
@@ -91,6 +95,7 @@ override BACKWARD: bool;
 override H_OFF: u32;
 override LM: u32;      // lanes along m (1, 2, 4 or 8)
 override KSPLIT: u32;  // parts the reduction is split into (split-K), see above
+override KL: u32;      // parts side by side in one workgroup (1, or a divisor of KSPLIT)
 override P_OFF: u32;   // with KSPLIT > 1: partial sums [KSPLIT, Q_C, N] in acts
 override TM: u32;      // rows per invocation (1..16; 32 with the wide entry)
 override G_GROUPED: bool;  // G's layout: grouped (see above) or plain
@@ -112,7 +117,8 @@ var<private> part: u32;
 
 const TN: u32 = 4u;
 
-fn ln() -> u32 { return 64u / LM; }
+// Column lanes: of a part's block of 64/KL invocations, LM rows of them.
+fn ln() -> u32 { return 64u / (LM * KL); }
 fn g_hw() -> u32 { return G_H * G_W; }
 fn q_hw() -> u32 { return Q_H * Q_W; }
 // A pixel's stride in G and Q: 4 floats when grouped.
@@ -337,8 +343,8 @@ struct Tile {
     c0: u32,
 }
 
-// The workgroup's split-K part: column tiles come in groups, one per part (times the STRIDE²
-// phases for MODE 1, the part above the phase).
+// The workgroup's (first) split-K part: column tiles come in groups, one per part, or KL parts
+// side by side (times the STRIDE² phases for MODE 1, the part above the phase).
 fn part_of(wg: vec3<u32>, nwg: vec3<u32>) -> u32 {
     let col_tiles = (gemm_n() + TN * ln() - 1u) / (TN * ln());
     let group = (wg.x + wg.z * nwg.x) / col_tiles;
@@ -352,7 +358,10 @@ fn tile_of(wg: vec3<u32>, nwg: vec3<u32>, li: u32) -> Tile {
     let group = tile / col_tiles;
     let col_tile = tile % col_tiles;
     var t: Tile;
-    part = part_of(wg, nwg);
+    // With KL > 1, invocation li is lane li % (64/KL) of the block for part ... * KL + li / (64/KL).
+    let block = 64u / KL;
+    part = part_of(wg, nwg) * KL + li / block;
+    let lb = li % block;
     // MODE 1: which phase this workgroup's columns belong to.
     if (MODE == MODE_CONV_T) {
         let phase = select(group % (STRIDE * STRIDE), PHASE, PHASE_SPLIT);
@@ -361,9 +370,9 @@ fn tile_of(wg: vec3<u32>, nwg: vec3<u32>, li: u32) -> Tile {
     }
     // Consecutive invocations take consecutive columns: on SIMD CPUs (lavapipe) and GPUs alike
     // their loads of G then touch neighbouring addresses.
-    t.m0 = wg.y * TM * LM + (li / ln()) * select(1u, 4u, VEC_ROWS);
+    t.m0 = wg.y * TM * LM + (lb / ln()) * select(1u, 4u, VEC_ROWS);
     // VEC_COLS: c0 is the invocation's quad of columns (the tile covers as many columns).
-    t.c0 = col_tile * select(TN, 1u, VEC_COLS) * ln() + li % ln();
+    t.c0 = col_tile * select(TN, 1u, VEC_COLS) * ln() + lb % ln();
     return t;
 }
 

@@ -63,6 +63,7 @@ fn every_spec_sets_exactly_its_shaders_overrides() {
         act: Act::LeakyRelu(0.2),
         backward_h_off: None,
         k_split: 1,
+        lane_parts: 1,
         partial_off: 0,
         g_layout: Layout::Grouped,
         q_layout: Layout::Grouped,

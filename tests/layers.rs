@@ -333,17 +333,35 @@ fn split_k_policies_split_where_they_should() {
     let parts = |c: &Case| split(c, SplitK::FewOutputs);
     let all: Vec<Case> = conv_cases().into_iter().chain(conv_t_cases()).collect();
     let by_name = |n: &str| all.iter().find(|c| c.name == n).unwrap();
-    assert_eq!(parts(by_name("enc1, split-K 9")), 4);
-    assert_eq!(parts(by_name("dec3, split-K 7")), 3);
+    // Few columns (9 and 16: 32 rows x 4 column lanes of 4 columns a part, 8 parts side by side
+    // in a workgroup): about 64 parts, a multiple of 8 (batch 3: 42 rows (n, y), 40 parts).
+    // The tiled core takes the same parts, one per workgroup, so that the cores agree bit for bit.
+    let sides = |c: &Case, core: GemmCore| {
+        let s = layer::weight_grad(&c.layer, c.batch as u32, &off).with_split_k(
+            0,
+            SplitK::FewOutputs,
+            core,
+        );
+        (s.k_split, s.lane_parts)
+    };
+    let subgroup = GemmCore::Subgroup {
+        max_size: 8,
+        wide_rows: 32,
+    };
+    for (name, parts) in [
+        ("enc1, split-K 9", 64),
+        ("dec3, split-K 7", 64),
+        ("fmnist enc1", 40),
+    ] {
+        let c = by_name(name);
+        assert_eq!(sides(c, subgroup), (parts, 8), "{name}");
+        assert_eq!(sides(c, GemmCore::Plain), (parts, 8), "{name}");
+        assert_eq!(sides(c, GemmCore::Tiled), (parts, 1), "{name}");
+    }
     assert_eq!(
         parts(by_name("fmnist dec2")),
         1,
         "64x32x4x4 outputs: no split"
-    );
-    assert_eq!(
-        parts(by_name("fmnist enc1")),
-        1,
-        "batch 3: too small to split"
     );
     // The GPU policy: as many parts as the reduction's length allows (256 terms each) up to
     // about 1024 workgroups; a short reduction stays whole.

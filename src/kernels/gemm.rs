@@ -3,177 +3,16 @@
 //! tile shape and the core (how A's values reach an invocation) for the device.
 
 use super::bias_grad::BiasGradSpec;
+pub use super::gemm_core::{
+    GemmCore, GEMM_ENV, GEMM_PLAIN, GEMM_SUBGROUP, GEMM_SUBGROUP_WIDE, GEMM_TILED,
+};
 use super::pack::{reads_by_four, Layout, Packed};
-use super::prelude::{wgsl, GemmMode};
+use super::prelude::GemmMode;
 use super::split_k::{SplitK, SPLIT_K_MAX_OUTPUTS, SPLIT_K_MIN_TERMS, SPLIT_K_PARTS};
 use super::{fold, Dispatch};
-use crate::device::{Constants, Device, Group1, ShaderSource};
+use crate::device::{Constants, Device, ShaderSource};
 use crate::error::Result;
 use crate::model::Act;
-
-/// gemm.wgsl with the entry for any device.
-pub static GEMM_PLAIN: ShaderSource = ShaderSource {
-    files:
-        "shaders/gemm.wgsl + gemm_vec4.wgsl + shaders/gemm_plain.wgsl + shaders/gemm_narrow.wgsl",
-    text: || {
-        wgsl(&[
-            include_str!("../../shaders/gemm.wgsl"),
-            include_str!("../../shaders/gemm_vec4.wgsl"),
-            include_str!("../../shaders/gemm_plain.wgsl"),
-            include_str!("../../shaders/gemm_narrow.wgsl"),
-        ])
-    },
-    group1: Group1::None,
-};
-
-/// gemm.wgsl with the subgroup entry (devices with subgroups of at least 8 lanes).
-pub static GEMM_SUBGROUP: ShaderSource = ShaderSource {
-    files:
-        "shaders/gemm.wgsl + gemm_vec4.wgsl + shaders/gemm_subgroup.wgsl + shaders/gemm_narrow.wgsl",
-    text: || {
-        wgsl(&[
-            include_str!("../../shaders/gemm.wgsl"),
-            include_str!("../../shaders/gemm_vec4.wgsl"),
-            include_str!("../../shaders/gemm_subgroup.wgsl"),
-            include_str!("../../shaders/gemm_narrow.wgsl"),
-        ])
-    },
-    group1: Group1::None,
-};
-
-/// gemm.wgsl with the subgroup entry and 32 rows per invocation (CPU devices, wide GEMMs).
-pub static GEMM_SUBGROUP_WIDE: ShaderSource = ShaderSource {
-    files:
-        "shaders/gemm.wgsl + gemm_vec4.wgsl + shaders/gemm_subgroup.wgsl + shaders/gemm_wide.wgsl",
-    text: || {
-        wgsl(&[
-            include_str!("../../shaders/gemm.wgsl"),
-            include_str!("../../shaders/gemm_vec4.wgsl"),
-            include_str!("../../shaders/gemm_subgroup.wgsl"),
-            include_str!("../../shaders/gemm_wide.wgsl"),
-        ])
-    },
-    group1: Group1::None,
-};
-
-/// gemm.wgsl with the workgroup-memory entry (GPUs).
-pub static GEMM_TILED: ShaderSource = ShaderSource {
-    files:
-        "shaders/gemm.wgsl + gemm_vec4.wgsl + shaders/gemm_tiled.wgsl + shaders/gemm_narrow.wgsl",
-    text: || {
-        wgsl(&[
-            include_str!("../../shaders/gemm.wgsl"),
-            include_str!("../../shaders/gemm_vec4.wgsl"),
-            include_str!("../../shaders/gemm_tiled.wgsl"),
-            include_str!("../../shaders/gemm_narrow.wgsl"),
-        ])
-    },
-    group1: Group1::None,
-};
-
-/// How gemm.wgsl's invocations get their values of A and B.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum GemmCore {
-    /// Each invocation loads its own (any device).
-    Plain,
-    /// One load of A per subgroup lane and a broadcast; needs subgroups of at least 8 lanes.
-    /// `max_size` is the device's largest subgroup: the tile keeps that many column lanes per
-    /// row group, so that a subgroup never spans two row groups. `wide_rows`: the most rows per
-    /// invocation, for weight gradients and wide forward convolutions: 32 on CPU devices (with
-    /// gemm_wide.wgsl, for GEMMs of at least 512 columns, where more FMAs per load of B pay:
-    /// BENCHMARKS.md), 16 elsewhere. lavapipe's best.
-    Subgroup { max_size: u32, wide_rows: u32 },
-    /// The workgroup stages tiles of A and B in workgroup memory, each value loaded once (the
-    /// standard GPU shape; any device; chosen on GPUs without subgroups).
-    Tiled,
-}
-
-/// The environment variable that picks a core by name (`GemmCore::NAMES`).
-pub const GEMM_ENV: &str = "LAMP_GEMM";
-
-impl GemmCore {
-    /// The names `LAMP_GEMM` takes.
-    pub const NAMES: [&'static str; 3] = ["plain", "subgroup", "tiled"];
-
-    /// The core for this device: `LAMP_GEMM` (plain, subgroup or tiled) where set and the device
-    /// can run it; otherwise the subgroup core wherever subgroups of at least 8 lanes exist (the
-    /// one measured fastest: lavapipe, and the H200 of BENCHMARKS.md, where the tiled core has not
-    /// run yet), the tiled core on GPUs without them (workgroup memory instead of a load per row),
-    /// and plain on CPUs without them.
-    pub fn best(dev: &Device) -> GemmCore {
-        let subgroup = GemmCore::subgroup(dev);
-        let asked = std::env::var(GEMM_ENV).ok();
-        match asked.as_deref() {
-            Some("plain") => return GemmCore::Plain,
-            Some("tiled") => return GemmCore::Tiled,
-            Some("subgroup") if subgroup.is_some() => return subgroup.unwrap_or(GemmCore::Plain),
-            Some(other) => log::warn!(
-                "{GEMM_ENV}={other:?}: not one of {:?} that this device runs; choosing",
-                GemmCore::NAMES
-            ),
-            None => {}
-        }
-        let gpu = matches!(
-            dev.info.device_type,
-            wgpu::DeviceType::DiscreteGpu | wgpu::DeviceType::IntegratedGpu
-        );
-        match subgroup {
-            Some(s) => s,
-            None if gpu => GemmCore::Tiled,
-            None => GemmCore::Plain,
-        }
-    }
-    /// The subgroup core where the device has subgroups of at least 8 lanes.
-    fn subgroup(dev: &Device) -> Option<GemmCore> {
-        let (min, max) = dev.subgroup_sizes;
-        let cpu = dev.info.device_type == wgpu::DeviceType::Cpu;
-        (dev.features.contains(wgpu::Features::SUBGROUP) && min >= 8).then_some(
-            GemmCore::Subgroup {
-                max_size: max,
-                wide_rows: if cpu { 32 } else { 16 },
-            },
-        )
-    }
-    fn shader(self) -> &'static ShaderSource {
-        match self {
-            GemmCore::Plain => &GEMM_PLAIN,
-            GemmCore::Subgroup { .. } => &GEMM_SUBGROUP,
-            GemmCore::Tiled => &GEMM_TILED,
-        }
-    }
-    /// Every core this device can run (tests check each): plain and tiled always, subgroup
-    /// where supported, with both row limits.
-    pub fn available(dev: &Device) -> Vec<GemmCore> {
-        let mut v = vec![GemmCore::Plain];
-        if let Some(GemmCore::Subgroup { max_size, .. }) = GemmCore::subgroup(dev) {
-            for wide_rows in [16, 32] {
-                v.push(GemmCore::Subgroup {
-                    max_size,
-                    wide_rows,
-                });
-            }
-        }
-        v.push(GemmCore::Tiled);
-        v
-    }
-    /// The name and, for the subgroup core, its row limit: what `lamp info` prints.
-    pub fn describe(self) -> String {
-        match self {
-            GemmCore::Subgroup { wide_rows, .. } => {
-                format!("subgroup, up to {wide_rows} rows per invocation")
-            }
-            other => other.name().to_string(),
-        }
-    }
-    /// The core's name, as `LAMP_GEMM` takes it.
-    pub fn name(self) -> &'static str {
-        match self {
-            GemmCore::Plain => "plain",
-            GemmCore::Subgroup { .. } => "subgroup",
-            GemmCore::Tiled => "tiled",
-        }
-    }
-}
 
 /// Mirror of gemm.wgsl's overrides. Offsets are in f32 elements of their arena.
 #[derive(Clone, Debug)]
@@ -197,6 +36,9 @@ pub struct GemmSpec {
     /// Split-K: the reduction is cut into this many parts whose partial sums go to
     /// `partial_off` in acts and are then added up (1 = no split; see `with_split_k`).
     pub k_split: u32,
+    /// Of those parts, how many one workgroup runs side by side in its invocations (gemm.wgsl
+    /// `KL`; 1 = one part per workgroup). Set by `with_split_k` for few-column weight gradients.
+    pub lane_parts: u32,
     pub partial_off: u32,
     /// Layouts of G and Q (and H) (gemm.wgsl).
     pub g_layout: Layout,
@@ -208,6 +50,13 @@ pub struct GemmSpec {
     pub phase: Option<u32>,
 }
 
+/// Columns per invocation (gemm.wgsl `TN`).
+const TN: u32 = 4;
+/// Rows per invocation where parts of a few-column weight gradient run side by side.
+const LANE_ROWS: u32 = 16;
+/// About this many parts for such a gradient (fewer where its rows (n, y) are fewer).
+const LANE_SPLIT_PARTS: u32 = 64;
+
 impl GemmSpec {
     /// The GEMM split into parts of its reduction as `split` says, with partial sums at
     /// `scratch_off` in acts (`split.scratch()` floats); `core` decides the tiles. A weight
@@ -217,6 +66,22 @@ impl GemmSpec {
         let outputs = self.m() * self.n();
         let weight_grad = self.mode == GemmMode::WeightGrad;
         let one_by_one = self.q[1] == 1 && self.q[2] == 1 && self.stride == 1;
+        if let (SplitK::FewOutputs, Some((_, kl))) = (split, self.lane_geometry()) {
+            // Few columns: the parts side by side in each workgroup, KL to a workgroup, about
+            // LANE_SPLIT_PARTS in all (a multiple of KL), each a run of the rows (n, y). Every
+            // core takes the same parts, so that they agree bit for bit; the tiled core one per
+            // workgroup.
+            let rows = self.batch * self.q[1];
+            let parts = (rows.min(LANE_SPLIT_PARTS) / kl * kl).max(kl);
+            if self.batch >= 2 && (outputs as u64) * (parts as u64) <= split.scratch() as u64 {
+                return GemmSpec {
+                    k_split: parts,
+                    lane_parts: if core == GemmCore::Tiled { 1 } else { kl },
+                    partial_off: scratch_off,
+                    ..self
+                };
+            }
+        }
         let parts = match split {
             SplitK::FewOutputs
                 if weight_grad && outputs <= SPLIT_K_MAX_OUTPUTS && self.batch >= 4 =>
@@ -253,6 +118,22 @@ impl GemmSpec {
     }
     pub fn m(&self) -> u32 {
         self.q[0]
+    }
+    /// A weight gradient with few columns (at most 64: the 1- and 3-channel layers' 9 to 48)
+    /// leaves most column lanes of a tile idle and its one tile a core idle. There each part of
+    /// the split reduction takes a small block of the invocations: 16 rows by as many column
+    /// lanes as the columns need (a power of two), and a workgroup runs 64 / (LM x column lanes)
+    /// parts side by side. (LM, KL), or None where fewer than 2 parts would share a workgroup.
+    fn lane_geometry(&self) -> Option<(u32, u32)> {
+        if self.mode != GemmMode::WeightGrad {
+            return None;
+        }
+        let column_lanes = self.n().div_ceil(TN).next_power_of_two();
+        let lm = self.m().div_ceil(LANE_ROWS).next_power_of_two();
+        if column_lanes > 16 || lm * column_lanes > 32 {
+            return None;
+        }
+        Some((lm, 64 / (lm * column_lanes)))
     }
     /// Columns of the GEMM (all phases together for MODE conv-T).
     pub fn n(&self) -> u32 {
@@ -302,6 +183,11 @@ impl GemmSpec {
     }
     /// Lanes along m and rows per invocation, so that small layers keep lanes busy.
     fn tile(&self, core: GemmCore) -> (u32, u32) {
+        if self.lane_parts > 1 {
+            if let Some((lm, _)) = self.lane_geometry() {
+                return (lm, LANE_ROWS.min(self.m().next_power_of_two()));
+            }
+        }
         if core == GemmCore::Tiled {
             // 16 rows x 4 columns per invocation (64 FMAs per 20 reads of workgroup memory),
             // tiles of 64 x 64 where Q_C allows, wider and flatter below.
@@ -379,9 +265,14 @@ impl GemmSpec {
         let q4 = reads_by_four(self.q, self.q_layout) && self.q_off.is_multiple_of(4);
         let staged = core == GemmCore::Tiled;
         match self.mode {
+            // Parts side by side load their own rows (the plain entry): four at a time pays
+            // there from 4 rows on.
             GemmMode::WeightGrad => (
                 false,
-                !staged && q4 && self.tile(core).1 >= 16,
+                !staged
+                    && q4
+                    && (self.tile(core).1 >= 16
+                        || (self.lane_parts > 1 && self.tile(core).1.is_multiple_of(4))),
                 !staged && g4,
             ),
             _ => (g4 && self.packed.is_some(), false, false),
@@ -428,6 +319,7 @@ impl GemmSpec {
             ("LM", lm as f64),
             ("TM", tm as f64),
             ("KSPLIT", self.k_split.max(1) as f64),
+            ("KL", self.lane_parts.max(1) as f64),
             ("P_OFF", self.partial_off as f64),
             ("G_GROUPED", flag(self.g_layout.grouped())),
             ("Q_GROUPED", flag(self.q_layout.grouped())),
@@ -453,7 +345,8 @@ impl GemmSpec {
     }
     /// Column tiles (with split-K's parts and conv-T's phases) and row tiles of a (LM, TM) tile.
     fn tiles(&self, (lm, tm): (u32, u32)) -> (u32, u32) {
-        let cols_per_tile = 4 * (64 / lm);
+        let kl = self.lane_parts.max(1);
+        let cols_per_tile = TN * (64 / (lm * kl));
         let col_tiles = match self.mode {
             GemmMode::ConvTranspose => {
                 let s = self.stride;
@@ -462,7 +355,7 @@ impl GemmSpec {
                 per_phase.div_ceil(cols_per_tile) * phases
             }
             _ => self.n().div_ceil(cols_per_tile),
-        } * self.k_split.max(1);
+        } * self.k_split.max(1).div_ceil(kl);
         (col_tiles, self.m().div_ceil(lm * tm))
     }
     /// The GEMM launch with the device's core. A split-K spec also needs its sum of parts:
@@ -523,6 +416,8 @@ impl GemmSpec {
     /// The core's shader for this GEMM: the wide subgroup entry only where it takes 32 rows.
     fn shader(&self, core: GemmCore) -> &'static ShaderSource {
         match core {
+            // A subgroup's lanes would hold different parts and rows: nothing to broadcast.
+            GemmCore::Subgroup { .. } if self.lane_parts > 1 => &GEMM_PLAIN,
             GemmCore::Subgroup { .. } if self.tile(core).1 > 16 => &GEMM_SUBGROUP_WIDE,
             other => other.shader(),
         }

@@ -47,6 +47,7 @@ fn base(l: &Layer, batch: u32, mode: GemmMode) -> GemmSpec {
         act: Act::Identity,
         backward_h_off: None,
         k_split: 1,
+        lane_parts: 1,
         partial_off: 0,
         g_layout: Layout::Plain,
         q_layout: Layout::Plain,

@@ -11,12 +11,14 @@
 //! | gather.wgsl                                          | `gather`        | a batch from the device-resident data set |
 //! | pack.wgsl                                            | `pack`          | weights packed for the GEMM's vec4 path |
 //!
+//! `gemm_core` picks how the GEMM's invocations get their operands (plain, subgroup, tiled);
 //! `layer` maps each layer of the model onto these launches, forward and backward side by side;
 //! `split_k` decides where a launch is split into parts (GPUs: long reductions with few outputs).
 
 pub mod bias_grad;
 pub mod gather;
 pub mod gemm;
+pub mod gemm_core;
 pub mod layer;
 pub mod loss;
 pub mod optimizer;

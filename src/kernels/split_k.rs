@@ -5,9 +5,11 @@ use crate::device::Device;
 
 /// On CPUs, split-K applies to weight gradients with at most this many outputs...
 pub const SPLIT_K_MAX_OUTPUTS: u32 = 1024;
-/// ...cut into at most this many parts, so its scratch is `SPLIT_K_SCRATCH` floats.
+/// ...cut into at most this many parts. The scratch (512 KiB) also holds the 64-odd parts of the
+/// few-column gradients whose parts share workgroups (kernels/gemm.rs, `lane_geometry`: conv-ae's
+/// last layer, 1,536 outputs).
 pub const SPLIT_K_PARTS: u32 = 16;
-pub const SPLIT_K_SCRATCH: usize = (SPLIT_K_MAX_OUTPUTS * SPLIT_K_PARTS) as usize;
+pub const SPLIT_K_SCRATCH: usize = 1 << 17;
 /// On GPUs the scratch is larger (4 MiB): wide gradients are split too.
 pub const SPLIT_K_SCRATCH_GPU: usize = 1 << 20;
 /// On GPUs each part keeps at least this many terms of the reduction per output.

@@ -140,6 +140,7 @@ fn probe(g: &Device, reps: usize) -> Result<Probe> {
         act: Act::Identity,
         backward_h_off: None,
         k_split: 1,
+        lane_parts: 1,
         partial_off: 0,
         // The scalar path, as the probe always measured (a yardstick of the machine's speed
         // across runs); the layers' vec4 paths are timed in the steps and kernels.
