@@ -434,6 +434,14 @@ fn row_blocks_follow_the_gemm_shape() {
     assert_eq!(rows(input_grad(s1), 32), 32);
     let dec2 = by_name("fmnist dec2");
     assert_eq!(rows(fwd(dec2), 32), 8, "392 columns: narrow");
+    // On CPU devices many columns are enough, however short the reduction (a 1-channel input:
+    // 9 and 16 terms); GPUs keep 8 rows there.
+    let enc1 = by_name("fmnist enc1");
+    assert_eq!(rows(fwd(enc1), 32), 32, "588 columns, 9 terms");
+    assert_eq!(rows(fwd(enc1), 16), 8);
+    let dec3 = by_name("dec3, split-K 7");
+    assert_eq!(rows(input_grad(dec3), 32), 32, "1,372 columns, 16 terms");
+    assert_eq!(rows(input_grad(dec3), 16), 8);
     assert_eq!(rows(input_grad(by_name("40 in, 70 out")), 32), 8);
     // Weight gradients take 16 or 32 rows, except over few columns (a 1-channel input: 9).
     let wgrad = |c: &Case| layer::weight_grad(&c.layer, c.batch as u32, &off);

@@ -214,7 +214,13 @@ impl GemmSpec {
                 // Few columns (the 1- and 3-channel layers: 9 to 48) leave most column lanes of
                 // a wide block idle: 8 rows there (v11: their weight gradients −23 to −42%).
                 GemmMode::WeightGrad => self.n() >= 64,
-                GemmMode::Conv if self.backward_h_off.is_none() => m >= 64,
+                // On CPU devices (32 rows) any GEMM of many columns: the 3- and 1-channel
+                // layers' forward passes and input gradients too, whose reductions are short
+                // (9 to 48 terms; conv-ae 128's dec5 input gradient −29%, enc1 forward −16%).
+                GemmMode::Conv if self.backward_h_off.is_none() => {
+                    m >= 64 || (wide_rows >= 32 && self.n() >= 512)
+                }
+                _ if wide_rows >= 32 => self.n() >= 512,
                 _ => self.k() >= 64 && self.n() >= 512,
             };
             // LM: a power of two, so that 64/LM column lanes split into whole subgroups, and at
