@@ -42,12 +42,13 @@ override GRAD: bool;           // false when only scoring
 // `acts` and `stats` are declared in the prelude, as are CLAMP_MAX and SSIM_WIN, SSIM_SIGMA,
 // SSIM_C1 = (0.01 * data range 1)^2 and SSIM_C2 = (0.03 * data range 1)^2.
 
-const WG: u32 = 256u;
+override WG: u32;           // invocations per sample: 64 or 256 (kernels/loss.rs, `lanes`)
+const MAX_WG: u32 = 256u;
 const WIN: u32 = SSIM_WIN;
 
-var<workgroup> red_e: array<f32, WG>;
-var<workgroup> red_a: array<f32, WG>;
-var<workgroup> red_c: array<f32, WG>;
+var<workgroup> red_e: array<f32, MAX_WG>;
+var<workgroup> red_a: array<f32, MAX_WG>;
+var<workgroup> red_c: array<f32, MAX_WG>;
 
 fn amp_value(e: f32) -> f32 {
     if (AMP == AMP_NONE) { return e; }
@@ -95,7 +96,7 @@ fn reduce(li: u32) {
     }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn loss_elements(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
     let i = wg.x;
     let base = i * C * H * W;
@@ -184,7 +185,7 @@ fn loss_elements(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
     }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(WG)
 fn loss_finalize(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
     let i = wg.x;
     let first = i == 0u && li == 0u;

@@ -53,7 +53,19 @@ impl LossSpec {
             ("DZ_OFF", self.dz_off as f64),
             ("S_OFF", self.scratch_off as f64),
             ("GRAD", if self.grad { 1.0 } else { 0.0 }),
+            ("WG", self.lanes() as f64),
         ]
+    }
+    /// Invocations per sample (loss.wgsl `WG`): 64 for small images, whose few terms per lane
+    /// leave lavapipe mostly switching SIMD groups at the tree's barriers (fmnist-ae's 784
+    /// elements: loss_elements 0.45 ms against 1.40 with 256), 256 for large ones (conv-ae
+    /// 128's 49,152: 3.3–3.7 ms against 4.7–4.9 with 64). Measured at those two sizes only.
+    fn lanes(&self) -> u32 {
+        if self.shape.iter().product::<u32>() <= 4096 {
+            64
+        } else {
+            256
+        }
     }
     /// loss_elements, then (when a gradient or the batch loss is wanted) loss_finalize.
     pub fn dispatches(&self, dev: &Device) -> Result<Vec<Dispatch>> {
