@@ -37,7 +37,8 @@ pub struct GemmSpec {
     /// `partial_off` in acts and are then added up (1 = no split; see `with_split_k`).
     pub k_split: u32,
     /// Of those parts, how many one workgroup runs side by side in its invocations (gemm.wgsl
-    /// `KL`; 1 = one part per workgroup). Set by `with_split_k` for few-column weight gradients.
+    /// `KL`; 1 = one part per workgroup). Set by `with_split_k` for few-column weight gradients,
+    /// and never above 1 for the tiled core, whose staging assumes one part per workgroup.
     pub lane_parts: u32,
     pub partial_off: u32,
     /// Layouts of G and Q (and H) (gemm.wgsl).
