@@ -51,13 +51,15 @@ impl Plan {
         let partials = p.layout.partials as u32;
         // The optimizer changed the weights since the last pass: pack them first.
         let mut forward: Vec<Dispatch> = p.pack.into_iter().cloned().collect();
-        for (li, l) in layers.iter().enumerate() {
+        let indices: Vec<usize> = (0..layers.len()).collect();
+        for d in in_parallel(&indices, |&li| {
+            let l = &layers[li];
             let o = p.layout.layer(p.table, &layers, li);
-            forward.extend(
-                layer::forward(l, b, &o)
-                    .with_split_k(partials, split, core)
-                    .dispatches(dev, &format!("{} forward", l.name))?,
-            );
+            layer::forward(l, b, &o)
+                .with_split_k(partials, split, core)
+                .dispatches(dev, &format!("{} forward", l.name))
+        })? {
+            forward.extend(d);
         }
         Ok(Plan {
             gather,
@@ -77,15 +79,14 @@ impl Plan {
         let (split, core) = (SplitK::for_device(dev), GemmCore::best(dev));
         let partials = p.layout.partials as u32;
         let mut backward = Vec::new();
-        for li in (0..n).rev() {
+        let last_first: Vec<usize> = (0..n).rev().collect();
+        for d in in_parallel(&last_first, |&li| {
             let l = &layers[li];
             let o = p.layout.layer(p.table, &layers, li);
-            backward.extend(
-                layer::weight_grad(l, b, &o)
-                    .with_split_k(partials, split, core)
-                    .dispatches(dev, &format!("{} weight grad", l.name))?,
-            );
-            backward.extend(
+            let mut d = layer::weight_grad(l, b, &o)
+                .with_split_k(partials, split, core)
+                .dispatches(dev, &format!("{} weight grad", l.name))?;
+            d.extend(
                 layer::bias_grad(l, b, &o)
                     .with_split(partials, split)
                     .dispatches(dev, &format!("{} bias grad", l.name))?,
@@ -94,11 +95,14 @@ impl Plan {
                 let below = layers[li - 1].act;
                 let dz_below = p.layout.dz[li - 1] as u32;
                 let spec = layer::input_grad(l, b, &o, dz_below, below);
-                backward.extend(
+                d.extend(
                     spec.with_split_k(partials, split, core)
                         .dispatches(dev, &format!("{} input grad", l.name))?,
                 );
             }
+            Ok(d)
+        })? {
+            backward.extend(d);
         }
         Ok(Backprop {
             loss: loss_spec(p, b, true).dispatches(dev)?,
@@ -133,4 +137,46 @@ fn loss_spec(p: &PlanInputs, b: u32, grad: bool) -> LossSpec {
         grad,
         output_act: layers[n - 1].act,
     }
+}
+
+/// `f` of each item, in order, computed on up to `available_parallelism` threads (at most 4).
+/// Building a plan is mostly compiling pipelines, which a CPU device (lavapipe) does on the
+/// calling thread, so the layers' launches are compiled side by side (BENCHMARKS.md). The
+/// registry's map of pipelines is locked only around lookups and inserts; wgpu's error scopes
+/// are per thread.
+fn in_parallel<T: Sync, R: Send>(
+    items: &[T],
+    f: impl Fn(&T) -> Result<R> + Sync,
+) -> Result<Vec<R>> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 4)
+        .min(items.len().max(1));
+    if threads <= 1 {
+        return items.iter().map(&f).collect();
+    }
+    let f = &f;
+    let mut out: Vec<Option<Result<R>>> = (0..items.len()).map(|_| None).collect();
+    std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|t| {
+                s.spawn(move || {
+                    // Thread t takes items t, t + threads, ...: neighbours (similar sizes) spread.
+                    (t..items.len())
+                        .step_by(threads)
+                        .map(|i| (i, f(&items[i])))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for w in workers {
+            // A panic in a worker is a bug: let it surface as one.
+            for (i, r) in w.join().unwrap_or_else(|e| std::panic::resume_unwind(e)) {
+                out[i] = Some(r);
+            }
+        }
+    });
+    out.into_iter()
+        .map(|r| r.unwrap_or_else(|| unreachable!("every item was computed")))
+        .collect()
 }
