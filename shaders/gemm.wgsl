@@ -24,8 +24,8 @@
 // weight gradients are MODE 2 (for conv-T, Q is the layer input and G the output gradient).
 //
 // Split-K (KSPLIT > 1): for GEMMs with few outputs and a long reduction, whose tiles would leave
-// cores idle. MODE 2 (on a CPU the 1-channel layers: 9 or 16 columns, K = batch x H x W; on a GPU
-// any such gradient) cuts the reduction's rows (n, y) into KSPLIT runs; MODE 0/1 (GPU only, 1x1
+// cores idle. MODE 2 (on a CPU the 1- and 3-channel layers: 9 to 48 columns, K = batch x H x W;
+// on a GPU any such gradient) cuts the reduction's rows (n, y) into KSPLIT runs; MODE 0/1 (GPU only, 1x1
 // outputs: the linear layers, K = G_C up to thousands) cuts the channels c. Part p goes to column
 // tiles p * col_tiles + t (times the phases) and writes its partial C, before any epilogue, to
 // P_OFF as [KSPLIT, Q_C, N]. A second launch sums the parts in a fixed order: bias_grad.wgsl into
@@ -38,8 +38,9 @@
 // Epilogue, MODE 0/1: forward, Q = act(C + bias); backward (BACKWARD), Q = C * act'(H), where H is
 // the stored output of the activation (at H_OFF, same layout as Q). MODE 2 writes dW to `grads`.
 //
-// Geometry: 64 invocations as LM (along m) x 64/LM (along columns, fastest) lanes; each computes TM rows
-// x 4 columns strided by the lane counts, so a workgroup covers TM*LM rows x 4*64/LM columns.
+// Geometry: 64 invocations as LM (along m) x 64/LM (along columns, fastest) lanes (with KL > 1,
+// KL blocks of LM x 64/(LM*KL), one per part); each computes TM rows x 4 columns strided by the
+// lane counts, so a workgroup (a block) covers TM*LM rows x 4*ln() columns.
 // The host picks LM and TM from Q_C so that small layers do not waste lanes. Column tiles run
 // over workgroup x and z (x + z * num_workgroups.x); rows over y.
 //
@@ -65,7 +66,7 @@
 // This file is the body; it is compiled with one of the entry files that supply
 // `a_slots(.., first)`: A's column k at the invocation's row slots first..first+7, and
 // `a_vecs(.., first)`, the same for the vec4 paths (row slots of VEC_K, quads of VEC_ROWS; see
-// kernels/gemm.rs, `GemmCore`), and with gemm_narrow.wgsl (up to 16 rows per invocation) or
+// kernels/gemm_core.rs, `GemmCore`), and with gemm_narrow.wgsl (up to 16 rows per invocation) or
 // gemm_wide.wgsl (32: the subgroup core on CPU devices, for GEMMs with many columns):
 //   gemm_plain.wgsl     each invocation loads its TM values itself;
 //   gemm_subgroup.wgsl  the lanes of a subgroup, which share their rows, load one value each and
@@ -93,7 +94,7 @@ override ACT: u32;        // ACT_IDENTITY, ACT_LEAKY_RELU, ACT_RELU or ACT_SIGMO
 override ALPHA: f32;       // leaky ReLU slope
 override BACKWARD: bool;
 override H_OFF: u32;
-override LM: u32;      // lanes along m (1, 2, 4 or 8)
+override LM: u32;      // lanes along m (a power of two, LM * KL <= 32)
 override KSPLIT: u32;  // parts the reduction is split into (split-K), see above
 override KL: u32;      // parts side by side in one workgroup (1, or a divisor of KSPLIT)
 override P_OFF: u32;   // with KSPLIT > 1: partial sums [KSPLIT, Q_C, N] in acts
@@ -112,7 +113,7 @@ override Q_FLAT_HW: u32;   // this many pixels (prelude.wgsl `flat`); 0: not fla
 
 // `params`, `grads` and `acts` are declared in the prelude, as are the codes MODE_* and ACT_*.
 
-// Split-K: this workgroup's part of the reduction.
+// Split-K: this invocation's part of the reduction (its workgroup's, unless KL > 1).
 var<private> part: u32;
 
 const TN: u32 = 4u;

@@ -15,7 +15,8 @@
 // as vec4 arrays; every buffer is allocated in whole vec4s). On lavapipe each storage access costs
 // a loop over the SIMD lanes whatever its width, so a quad per access is ~3x faster (BENCHMARKS.md).
 // The operations are PyTorch's per element, component by component; a last, partial quad keeps
-// the values past COUNT (there lie the packed weight copies, kernels/pack.rs) as they were.
+// the values past COUNT as they were (padding; further on lie the packed weight copies,
+// kernels/pack.rs).
 // `params4`, `grads`, `stats` and `step` are declared in the prelude.
 
 override COUNT: u32;            // parameters in the arena

@@ -166,8 +166,9 @@ fn adam_matches_closed_form_over_several_steps() {
         let v = g.storage("v", n);
         let d = optimizer_step(OptimizerKind::Adam, n, &m, &v);
         let p0 = random(n, 31, -1.0, 1.0);
-        // The arena ends in a partial quad: what lies past the parameters there (packed weight
-        // copies in an engine) must stay as it was, whatever the gradients past them hold.
+        // The arena ends in a partial quad: what lies past the parameters there (padding in an
+        // engine, before the packed weight copies) must stay as it was, whatever the gradients
+        // past them hold.
         let past = [7.0f32, -3.0, 0.5];
         let p0_padded: Vec<f32> = p0.iter().chain(&past).copied().collect();
         g.queue

@@ -334,28 +334,37 @@ fn split_k_policies_split_where_they_should() {
     let all: Vec<Case> = conv_cases().into_iter().chain(conv_t_cases()).collect();
     let by_name = |n: &str| all.iter().find(|c| c.name == n).unwrap();
     // Few columns (9 and 16: 32 rows x 4 column lanes of 4 columns a part, 8 parts side by side
-    // in a workgroup): about 64 parts, a multiple of 8 (batch 3: 42 rows (n, y), 40 parts).
-    // The tiled core takes the same parts, one per workgroup, so that the cores agree bit for bit.
+    // in a workgroup; 8 rows: 16 parts): about 64 parts of ceil(rows / 64) rows (n, y) each, a
+    // multiple of KL (batch 3: 42 rows of one, 48 parts; batch 20 of 7 rows: 140 rows of three,
+    // runs across samples, 48 parts). The tiled core takes the same parts, one per workgroup, so
+    // that the cores agree bit for bit.
     let sides = |c: &Case, core: GemmCore| {
         let s = layer::weight_grad(&c.layer, c.batch as u32, &off).with_split_k(
             0,
             SplitK::FewOutputs,
             core,
         );
-        (s.k_split, s.lane_parts)
+        let kl = s
+            .constants(core)
+            .iter()
+            .find(|(k, _)| *k == "KL")
+            .map(|(_, v)| *v as u32)
+            .unwrap();
+        (s.k_split, kl)
     };
     let subgroup = GemmCore::Subgroup {
         max_size: 8,
         wide_rows: 32,
     };
-    for (name, parts) in [
-        ("enc1, split-K 9", 64),
-        ("dec3, split-K 7", 64),
-        ("fmnist enc1", 40),
+    for (name, parts, kl) in [
+        ("enc1, split-K 9", 64, 8),
+        ("dec3, split-K 7", 56, 8),
+        ("fmnist enc1", 48, 8),
+        ("lane parts across samples", 48, 16),
     ] {
         let c = by_name(name);
-        assert_eq!(sides(c, subgroup), (parts, 8), "{name}");
-        assert_eq!(sides(c, GemmCore::Plain), (parts, 8), "{name}");
+        assert_eq!(sides(c, subgroup), (parts, kl), "{name}");
+        assert_eq!(sides(c, GemmCore::Plain), (parts, kl), "{name}");
         assert_eq!(sides(c, GemmCore::Tiled), (parts, 1), "{name}");
     }
     assert_eq!(

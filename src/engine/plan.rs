@@ -142,8 +142,9 @@ fn loss_spec(p: &PlanInputs, b: u32, grad: bool) -> LossSpec {
 /// `f` of each item, in order, computed on up to `available_parallelism` threads (at most 4).
 /// Building a plan is mostly compiling pipelines, which a CPU device (lavapipe) does on the
 /// calling thread, so the layers' launches are compiled side by side (BENCHMARKS.md). The
-/// registry's map of pipelines is locked only around lookups and inserts; wgpu's error scopes
-/// are per thread.
+/// registry's map of pipelines is locked only around lookups and inserts (its shader modules,
+/// created once each, one at a time; two threads may both compile a pipeline that two layers
+/// share, which costs time, not correctness); wgpu's error scopes are per thread.
 fn in_parallel<T: Sync, R: Send>(
     items: &[T],
     f: impl Fn(&T) -> Result<R> + Sync,

@@ -64,7 +64,13 @@ impl BiasGradSpec {
         }
         let by_length = self.batch * self.spatial / SPLIT_K_MIN_TERMS;
         let by_scratch = (split.scratch() as u64 / self.channels.max(1) as u64) as u32;
-        let parts = (target / self.channels.max(1))
+        // Workgroups per part: one per channel, or per quad of channels (`by_quads`).
+        let groups = if self.by_quads() {
+            self.channels / 4
+        } else {
+            self.channels
+        };
+        let parts = (target / groups.max(1))
             .min(self.batch)
             .min(by_length)
             .min(by_scratch);

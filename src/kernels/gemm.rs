@@ -37,8 +37,8 @@ pub struct GemmSpec {
     /// `partial_off` in acts and are then added up (1 = no split; see `with_split_k`).
     pub k_split: u32,
     /// Of those parts, how many one workgroup runs side by side in its invocations (gemm.wgsl
-    /// `KL`; 1 = one part per workgroup). Set by `with_split_k` for few-column weight gradients,
-    /// and never above 1 for the tiled core, whose staging assumes one part per workgroup.
+    /// `KL`; 1 = one part per workgroup). Set by `with_split_k` for few-column weight gradients;
+    /// the tiled core ignores it (`kl`) and runs the same parts one per workgroup.
     pub lane_parts: u32,
     pub partial_off: u32,
     /// Layouts of G and Q (and H) (gemm.wgsl).
@@ -69,15 +69,18 @@ impl GemmSpec {
         let one_by_one = self.q[1] == 1 && self.q[2] == 1 && self.stride == 1;
         if let (SplitK::FewOutputs, Some((_, kl))) = (split, self.lane_geometry()) {
             // Few columns: the parts side by side in each workgroup, KL to a workgroup, about
-            // LANE_SPLIT_PARTS in all (a multiple of KL), each a run of the rows (n, y). Every
-            // core takes the same parts, so that they agree bit for bit; the tiled core one per
-            // workgroup.
+            // LANE_SPLIT_PARTS in all, each a run of the rows (n, y) (the shader's runs are
+            // ceil(rows / parts) long, so fewer than KL parts are left empty). Every core takes
+            // the same parts, so that they agree bit for bit; the tiled core one per workgroup.
+            // Fewer than two rows a part: not worth a second launch.
             let rows = self.batch * self.q[1];
-            let parts = (rows.min(LANE_SPLIT_PARTS) / kl * kl).max(kl);
-            if self.batch >= 2 && (outputs as u64) * (parts as u64) <= split.scratch() as u64 {
+            let per_part = rows.div_ceil(LANE_SPLIT_PARTS.min(rows).max(1));
+            let parts = rows.div_ceil(per_part).next_multiple_of(kl);
+            let fits = (outputs as u64) * (parts as u64) <= split.scratch() as u64;
+            if rows >= 2 * kl && fits {
                 return GemmSpec {
                     k_split: parts,
-                    lane_parts: if core == GemmCore::Tiled { 1 } else { kl },
+                    lane_parts: kl,
                     partial_off: scratch_off,
                     ..self
                 };
@@ -182,9 +185,18 @@ impl GemmSpec {
             && self.k_split <= 1
             && !(self.kernel[0].is_multiple_of(s) && self.kernel[1].is_multiple_of(s))
     }
+    /// Parts side by side in a workgroup for this core (gemm.wgsl `KL`): the tiled core stages
+    /// one part per workgroup, so it takes the same parts one at a time.
+    fn kl(&self, core: GemmCore) -> u32 {
+        if core == GemmCore::Tiled {
+            1
+        } else {
+            self.lane_parts.max(1)
+        }
+    }
     /// Lanes along m and rows per invocation, so that small layers keep lanes busy.
     fn tile(&self, core: GemmCore) -> (u32, u32) {
-        if self.lane_parts > 1 {
+        if self.kl(core) > 1 {
             if let Some((lm, _)) = self.lane_geometry() {
                 return (lm, LANE_ROWS.min(self.m().next_power_of_two()));
             }
@@ -279,7 +291,7 @@ impl GemmSpec {
                 !staged
                     && q4
                     && (self.tile(core).1 >= 16
-                        || (self.lane_parts > 1 && self.tile(core).1.is_multiple_of(4))),
+                        || (self.kl(core) > 1 && self.tile(core).1.is_multiple_of(4))),
                 !staged && g4,
             ),
             _ => (g4 && self.packed.is_some(), false, false),
@@ -326,7 +338,7 @@ impl GemmSpec {
             ("LM", lm as f64),
             ("TM", tm as f64),
             ("KSPLIT", self.k_split.max(1) as f64),
-            ("KL", self.lane_parts.max(1) as f64),
+            ("KL", self.kl(core) as f64),
             ("P_OFF", self.partial_off as f64),
             ("G_GROUPED", flag(self.g_layout.grouped())),
             ("Q_GROUPED", flag(self.q_layout.grouped())),
@@ -343,16 +355,17 @@ impl GemmSpec {
     }
     /// Workgroup counts: column tiles (times the STRIDE² phases for conv-T) and row tiles.
     pub fn workgroups(&self, core: GemmCore) -> [u32; 3] {
-        let (col_tiles, row_tiles) = self.tiles(self.tile(core));
+        let (col_tiles, row_tiles) = self.tiles(self.tile(core), self.kl(core));
         fold(col_tiles, row_tiles)
     }
+    /// Workgroups of a tile with one part per workgroup (the subgroup core's choice of rows).
     fn workgroup_count(&self, tile: (u32, u32)) -> u32 {
-        let (col_tiles, row_tiles) = self.tiles(tile);
+        let (col_tiles, row_tiles) = self.tiles(tile, 1);
         col_tiles * row_tiles
     }
-    /// Column tiles (with split-K's parts and conv-T's phases) and row tiles of a (LM, TM) tile.
-    fn tiles(&self, (lm, tm): (u32, u32)) -> (u32, u32) {
-        let kl = self.lane_parts.max(1);
+    /// Column tiles (with split-K's parts, KL to a workgroup, and conv-T's phases) and row tiles
+    /// of a (LM, TM) tile.
+    fn tiles(&self, (lm, tm): (u32, u32), kl: u32) -> (u32, u32) {
         let cols_per_tile = TN * (64 / (lm * kl));
         let col_tiles = match self.mode {
             GemmMode::ConvTranspose => {
@@ -424,7 +437,7 @@ impl GemmSpec {
     fn shader(&self, core: GemmCore) -> &'static ShaderSource {
         match core {
             // A subgroup's lanes would hold different parts and rows: nothing to broadcast.
-            GemmCore::Subgroup { .. } if self.lane_parts > 1 => &GEMM_PLAIN,
+            GemmCore::Subgroup { .. } if self.kl(core) > 1 => &GEMM_PLAIN,
             GemmCore::Subgroup { .. } if self.tile(core).1 > 16 => &GEMM_SUBGROUP_WIDE,
             other => other.shader(),
         }

@@ -3,11 +3,12 @@
 
 use crate::device::Device;
 
-/// On CPUs, split-K applies to weight gradients with at most this many outputs...
+/// On CPUs, split-K applies to weight gradients of few columns (at most 64: kernels/gemm.rs,
+/// `lane_geometry`), about 64 parts run several to a workgroup, as many as the scratch (512 KiB)
+/// holds (conv-ae's last layer: 1,536 outputs × 64 parts); and to other weight gradients with at
+/// most this many outputs...
 pub const SPLIT_K_MAX_OUTPUTS: u32 = 1024;
-/// ...cut into at most this many parts. The scratch (512 KiB) also holds the 64-odd parts of the
-/// few-column gradients whose parts share workgroups (kernels/gemm.rs, `lane_geometry`: conv-ae's
-/// last layer, 1,536 outputs).
+/// ...cut into at most this many parts.
 pub const SPLIT_K_PARTS: u32 = 16;
 pub const SPLIT_K_SCRATCH: usize = 1 << 17;
 /// On GPUs the scratch is larger (4 MiB): wide gradients are split too.
@@ -18,9 +19,10 @@ pub const SPLIT_K_MIN_TERMS: u32 = 256;
 /// How weight gradients are split along their reduction (split-K), chosen from the device.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SplitK {
-    /// CPUs (lavapipe): only the gradients with few outputs (the 1-channel layers: one tile that
-    /// would leave a core idle), into batch/2 parts, at most `SPLIT_K_PARTS`. Two cores are kept
-    /// busy by every other launch already.
+    /// CPUs (lavapipe): only the weight gradients with few columns (the 1- and 3-channel
+    /// layers: one tile that would leave most lanes and a core idle), parts side by side in each
+    /// workgroup, and other gradients of at most `SPLIT_K_MAX_OUTPUTS` outputs, into batch/2
+    /// parts, at most `SPLIT_K_PARTS`. Two cores are kept busy by every other launch already.
     FewOutputs,
     /// GPUs: weight gradients have few outputs and long reductions (conv-ae 128's last layer:
     /// 1,536 outputs, 262,144 terms each), and so do the linear layers (fmnist-ae's enc3: 2,048

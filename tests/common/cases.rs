@@ -175,14 +175,23 @@ pub fn conv_cases() -> Vec<Case> {
             LEAKY,
             28,
         ),
-        // fmnist-ae's enc1 at a batch that splits unevenly: 9 x 14 rows (n, y) into 4 parts of 32, 32,
-        // 32 and 30, across samples.
+        // fmnist-ae's enc1 at a batch that splits unevenly: 9 x 14 rows (n, y); on a CPU 64 parts of
+        // 2 rows, 8 side by side (the last empty); the GPU policy's parts cross samples.
         case(
             "enc1, split-K 9",
             conv([1, 28, 28], [32, 14, 14], 3, 2, 1, LEAKY),
             9,
             Act::Identity,
             26,
+        ),
+        // Parts side by side (CPU policy) whose runs of three rows cross samples of 7 rows,
+        // with a short last part and an empty one.
+        case(
+            "lane parts across samples",
+            conv([1, 13, 13], [8, 7, 7], 3, 2, 1, LEAKY),
+            20,
+            Act::Identity,
+            33,
         ),
     ]
 }
@@ -235,8 +244,8 @@ pub fn conv_t_cases() -> Vec<Case> {
             LEAKY,
             30,
         ),
-        // fmnist-ae's dec3 at a batch that splits unevenly: 7 x 14 rows (n, y) into 3 parts of 33, 33
-        // and 32, across samples.
+        // fmnist-ae's dec3 at a batch that splits unevenly: 7 x 14 rows (n, y); on a CPU 56 parts of
+        // 2 rows, 8 side by side (7 empty); the GPU policy's parts cross samples.
         case(
             "dec3, split-K 7",
             convt([32, 14, 14], [1, 28, 28], 4, 2, 1, Act::Sigmoid),
