@@ -38,6 +38,21 @@ fn dz_at(n: u32, c: u32, s: u32) -> f32 {
 }
 var<workgroup> partial: array<f32, WG>;
 
+// Split part p's terms t = n * S + s: [first, end) over a run of the samples.
+fn part_terms(p: u32) -> vec2<u32> {
+    let per_part = (BATCH + PARTS - 1u) / PARTS;
+    return vec2<u32>(p * per_part * S, min(BATCH, (p + 1u) * per_part) * S);
+}
+
+// Channel c's sum over part p: a partial sum (PARTS > 1) or db itself.
+fn write_sum(p: u32, c: u32, v: f32) {
+    if (PARTS > 1u) {
+        acts[P_OFF + p * C + c] = v;
+    } else {
+        grads[DB_OFF + flat(c, FLAT_HW)] = v;
+    }
+}
+
 @compute @workgroup_size(64)
 fn main(
     @builtin(workgroup_id) wg: vec3<u32>,
@@ -62,10 +77,9 @@ fn main(
     }
     let c = (wg.x + wg.z * nwg.x) % C;
     let part = (wg.x + wg.z * nwg.x) / C;
-    let per_part = (BATCH + PARTS - 1u) / PARTS;
-    let t_end = min(BATCH, (part + 1u) * per_part) * S;
+    let terms = part_terms(part);
     if (part < PARTS) {
-        for (var t = part * per_part * S + li; t < t_end; t += WG) {
+        for (var t = terms.x + li; t < terms.y; t += WG) {
             let n = t / S;
             let y = dz_at(n, c, t % S) - comp;
             let u = s + y;
@@ -80,11 +94,7 @@ fn main(
         workgroupBarrier();
     }
     if (li == 0u && part < PARTS) {
-        if (PARTS > 1u) {
-            acts[P_OFF + part * C + c] = partial[0];
-        } else {
-            grads[DB_OFF + flat(c, FLAT_HW)] = partial[0];
-        }
+        write_sum(part, c, partial[0]);
     }
 }
 
@@ -99,12 +109,11 @@ fn quads(
     let quads = C / 4u;
     let c4 = (wg.x + wg.z * nwg.x) % quads;
     let part = (wg.x + wg.z * nwg.x) / quads;
-    let per_part = (BATCH + PARTS - 1u) / PARTS;
-    let t_end = min(BATCH, (part + 1u) * per_part) * S;
+    let terms = part_terms(part);
     var s = vec4<f32>(0.0);
     var comp = vec4<f32>(0.0);
     if (part < PARTS) {
-        for (var t = part * per_part * S + li; t < t_end; t += WG) {
+        for (var t = terms.x + li; t < terms.y; t += WG) {
             let n = t / S;
             let y = acts4[DZ_OFF / 4u + (n * quads + c4) * S + t % S] - comp;
             let u = s + y;
@@ -120,12 +129,7 @@ fn quads(
     }
     if (li == 0u && part < PARTS) {
         for (var j = 0u; j < 4u; j++) {
-            let c = c4 * 4u + j;
-            if (PARTS > 1u) {
-                acts[P_OFF + part * C + c] = partial4[0][j];
-            } else {
-                grads[DB_OFF + c] = partial4[0][j];
-            }
+            write_sum(part, c4 * 4u + j, partial4[0][j]);
         }
     }
 }
