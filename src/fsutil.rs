@@ -119,10 +119,27 @@ pub fn remove_stale_temps(path: &Path) {
     }
 }
 
-/// An exclusive lock on `target` for as long as the returned file is open (the OS releases it
-/// when the process ends, however it ends). The lock lives in a hidden file beside the target,
-/// `.NAME.lock`, which stays (deleting lock files races). `what` names the target in the error.
-pub fn lock_exclusive(target: &Path, what: &str) -> Result<std::fs::File> {
+/// An exclusive lock on a target, held until dropped (or until the process ends, however it
+/// ends: the OS releases it). It lives in a hidden file beside the target, `.NAME.lock`, which is
+/// removed when the lock is dropped (on Unix; elsewhere it stays).
+pub struct Lock {
+    #[cfg_attr(not(unix), allow(dead_code))]
+    path: std::path::PathBuf,
+    _file: std::fs::File,
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        // Removed while still held: a process that opened the old file meanwhile finds, once it
+        // holds that file's lock, that the path no longer leads to it, and starts again.
+        #[cfg(unix)]
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Takes the exclusive lock on `target` (see `Lock`), or says that another process holds it;
+/// `what` names the target in the error.
+pub fn lock_exclusive(target: &Path, what: &str) -> Result<Lock> {
     let dir = match target.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -131,21 +148,54 @@ pub fn lock_exclusive(target: &Path, what: &str) -> Result<std::fs::File> {
         .file_name()
         .map_or_else(|| "lamp".into(), |n| n.to_string_lossy().into_owned());
     let lock = dir.join(format!(".{name}.lock"));
-    let f = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock)
-        .map_err(|e| Error::file(&lock, format!("cannot open the lock file: {e}")))?;
-    match f.try_lock() {
-        Ok(()) => Ok(f),
-        Err(std::fs::TryLockError::WouldBlock) => Err(Error::file(
-            target,
-            format!("another lamp process is writing this {what}; wait for it to finish or choose another"),
-        )),
-        Err(std::fs::TryLockError::Error(e)) => {
-            Err(Error::file(&lock, format!("cannot lock: {e}")))
+    // More than a couple of rounds only if other processes keep taking and dropping the lock.
+    for _ in 0..100 {
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock)
+            .map_err(|e| Error::file(&lock, format!("cannot open the lock file: {e}")))?;
+        match f.try_lock() {
+            Ok(()) if still_at(&f, &lock) => {
+                return Ok(Lock {
+                    path: lock,
+                    _file: f,
+                })
+            }
+            // The holder removed the file after this process opened it: try the new one.
+            Ok(()) => continue,
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(Error::file(
+                    target,
+                    format!("another lamp process is writing this {what}; wait for it to finish or choose another"),
+                ))
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(Error::file(&lock, format!("cannot lock: {e}")))
+            }
         }
+    }
+    Err(Error::file(
+        &lock,
+        "cannot lock: the lock file keeps being replaced by other processes",
+    ))
+}
+
+/// Whether `path` still names the open file `f` (Unix: the same device and inode).
+fn still_at(f: &std::fs::File, path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        match (f.metadata(), std::fs::metadata(path)) {
+            (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (f, path);
+        true
     }
 }
 
@@ -161,4 +211,32 @@ pub fn regular_file(path: &Path) -> Result<std::fs::Metadata> {
         ));
     }
     Ok(meta)
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lock_excludes_others_and_its_file_goes_with_it() {
+        let d = std::env::temp_dir().join(format!("lamp-lock-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        let target = d.join("m.safetensors");
+        let file = d.join(".m.safetensors.lock");
+        let held = lock_exclusive(&target, "model").unwrap();
+        let refused = lock_exclusive(&target, "model").err().unwrap().to_string();
+        assert!(refused.contains("another lamp process"), "{refused}");
+        // A process that opened the file just before the holder let go and removed it.
+        let late = std::fs::File::open(&file).unwrap();
+        drop(held);
+        assert!(!file.exists());
+        late.try_lock().unwrap();
+        assert!(!still_at(&late, &file), "the late opener must start again");
+        // ...and does: a new file, a new lock, while the late one holds the removed file's.
+        let again = lock_exclusive(&target, "model").unwrap();
+        assert!(file.exists());
+        drop(again);
+        drop(late);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
 }

@@ -57,6 +57,27 @@
 //! A saved model is loaded with [`Detector::load`] and scores an image with
 //! [`Detector::score`] or [`Detector::score_file`].
 
+/// `eprint!` that never panics: what lamp tells the user on standard error (progress, warnings)
+/// is dropped when that stream cannot be written, because a reader that went away
+/// (`lamp train ... 2>&1 | head -1`) must not abandon a training run or lose its model.
+#[macro_export]
+macro_rules! say {
+    ($($t:tt)*) => { $crate::say_to_stderr(format_args!($($t)*)) };
+}
+/// `eprintln!` that never panics (see `say!`).
+#[macro_export]
+macro_rules! sayln {
+    () => { $crate::say_to_stderr(format_args!("\n")) };
+    ($($t:tt)*) => { $crate::say_to_stderr(format_args!("{}\n", format_args!($($t)*))) };
+}
+
+/// Writes to standard error, ignoring failure (see `say!`).
+#[doc(hidden)]
+pub fn say_to_stderr(text: std::fmt::Arguments) {
+    use std::io::Write;
+    let _ = std::io::stderr().lock().write_fmt(text);
+}
+
 pub mod data;
 pub mod detect;
 pub mod device;

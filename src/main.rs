@@ -15,7 +15,7 @@ fn main() -> ExitCode {
     let args = match cli::recipe::expand_config(std::env::args_os().collect()) {
         Ok(a) => a,
         Err(e) => {
-            eprintln!("lamp: error: {e}");
+            lamp::sayln!("lamp: error: {e}");
             return ExitCode::FAILURE;
         }
     };
@@ -29,7 +29,7 @@ fn main() -> ExitCode {
         // A bad value may have come from the recipe: say where its options were put.
         if let (Some(f), true) = (&from_file, e.use_stderr()) {
             let _ = e.print();
-            eprintln!(
+            lamp::sayln!(
                 "lamp: note: the options of {} come first, the command line's after them",
                 f.display()
             );

@@ -354,3 +354,30 @@ fn the_checks_see_what_they_look_for() {
         "through a brace group"
     );
 }
+
+/// Messages to the user go through `say!`/`sayln!` and `out!`/`outln!`, which never panic:
+/// `eprintln!` panics when standard error is closed (`lamp train ... 2>&1 | head -1`) and would
+/// abandon a training run; `println!` would do the same on standard output.
+#[test]
+fn no_printing_macro_that_panics() {
+    let mut all = Vec::new();
+    files(&root().join("src"), "rs", &mut all);
+    let banned = ["eprintln!(", "eprint!(", "println!(", "print!("];
+    let found: Vec<String> = all
+        .iter()
+        .flat_map(|p| {
+            let code = code(p);
+            banned
+                .iter()
+                .filter(|b| {
+                    code.match_indices(*b).any(|(i, _)| {
+                        // A whole macro name only (`print!(` inside `eprint!(` is not one).
+                        !code[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_')
+                    })
+                })
+                .map(|b| format!("{} uses {b}", p.display()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(found.is_empty(), "{found:?}");
+}

@@ -125,11 +125,17 @@ fn calibrate_score_threshold_and_trees() {
         img.save(&p).unwrap();
     }
     let model = d.join("m.safetensors");
-    ok(lamp()
+    let o = ok(lamp()
         .args(["train", "--epochs", "30", "--lr", "3e-3", "--quiet"])
         .arg(&root)
         .arg("--out")
         .arg(&model));
+    // 3 held-out images of 30: said before training starts (before its first line).
+    let err = String::from_utf8_lossy(&o.stderr);
+    let early = "the threshold will come from only 3 held-out images";
+    assert!(err.contains(early), "{err}");
+    // (more than half of 30 would have to be held out for 20: no --val-split is offered)
+    assert!(!err.contains("--val-split 0."), "{err}");
 
     // Evaluation of a tree without ground_truth/: image metrics, and a word on pixel metrics.
     let o = ok(lamp()
@@ -211,12 +217,88 @@ fn calibrate_score_threshold_and_trees() {
     // Recalibration on new normal images, without training: the threshold moves, the weights
     // stay, and the count says where it came from.
     let recal = d.join("recal.safetensors");
-    ok(lamp()
+    let o = ok(lamp()
         .arg("calibrate")
         .arg(&model)
         .arg(root.join("train/good"))
         .args(["--contamination", "0.2", "--out"])
         .arg(&recal));
+    // Those are the images the model was trained on: said, as the threshold will run low.
+    let learnt = "the folder the model was trained on";
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(learnt) && err.contains("30 of these 30 images"),
+        "{err}"
+    );
+    // Over the model itself, that is refused before anything is read: its threshold stays.
+    let before = std::fs::read(&model).unwrap();
+    fails(
+        &[
+            "calibrate".as_ref(),
+            model.as_os_str(),
+            root.join("train/good").as_os_str(),
+        ],
+        &[learnt, "--out"],
+    );
+    assert_eq!(std::fs::read(&model).unwrap(), before);
+    let o = ok(lamp()
+        .arg("calibrate")
+        .arg(&model)
+        .arg(root.join("test/good"))
+        .arg("--out")
+        .arg(d.join("recal-test.safetensors")));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains(learnt), "{err}");
+    // Another way of scoring, without training: the score and its threshold change together.
+    let topk = d.join("topk.safetensors");
+    ok(lamp()
+        .arg("calibrate")
+        .arg(&model)
+        .arg(root.join("test/good"))
+        .args(["--score-agg", "topk", "--top-k", "0.05", "--out"])
+        .arg(&topk));
+    let (mean_ck, topk_ck) = (
+        Checkpoint::load(&d.join("recal-test.safetensors"), None).unwrap(),
+        Checkpoint::load(&topk, None).unwrap(),
+    );
+    assert_eq!(mean_ck.params, topk_ck.params);
+    let sc: lamp::detect::ScoreConfig = topk_ck.meta("score").unwrap();
+    assert_eq!(
+        (sc.aggregate, sc.top_k),
+        (lamp::detect::Aggregate::Topk, 0.05)
+    );
+    let (tm, tt): (Calibration, Calibration) = (
+        mean_ck.meta("calibration").unwrap(),
+        topk_ck.meta("calibration").unwrap(),
+    );
+    assert!(
+        tt.threshold > tm.threshold,
+        "the top 5% of a map lie above its mean: {} vs {}",
+        tt.threshold,
+        tm.threshold
+    );
+    fails(
+        &[
+            "calibrate".as_ref(),
+            model.as_os_str(),
+            root.join("test/good").as_os_str(),
+            "--score-agg".as_ref(),
+            "topk".as_ref(),
+            "--top-k".as_ref(),
+            "2".as_ref(),
+        ],
+        &["--top-k"],
+    );
+    fails(
+        &[
+            "calibrate".as_ref(),
+            model.as_os_str(),
+            root.join("test/good").as_os_str(),
+            "--top-k".as_ref(),
+            "0.1".as_ref(),
+        ],
+        &["--top-k", "topk only"],
+    );
     let (a, b) = (
         Checkpoint::load(&model, None).unwrap(),
         Checkpoint::load(&recal, None).unwrap(),

@@ -149,7 +149,7 @@ fn exported_file_holds_the_contract_the_parameters_and_the_network() {
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
-        !o.status.success() && err.contains("no such folder"),
+        !o.status.success() && err.contains("does not exist; create it first"),
         "{err}"
     );
     std::fs::create_dir_all(d.join("sub")).unwrap();

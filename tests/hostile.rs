@@ -75,6 +75,7 @@ fn hostile_corpus() {
     cases.extend(args::data_sets(&e));
     cases.extend(args::streams(&e));
     assert!(cases.len() >= 100, "{} cases", cases.len());
+    eprintln!("hostile corpus: {} cases", cases.len());
     harness::check(&cases);
     let _ = std::fs::remove_dir_all(&d);
 }
@@ -94,6 +95,35 @@ fn closed_pipe_ends_quietly() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!err.contains("panicked"), "{err}");
     assert_eq!(o.status.code(), Some(141), "{err}");
+}
+
+/// A closed standard error (`lamp train ... 2>&1 | head -1`) does not end training: the
+/// progress lines are dropped and the model is written.
+#[cfg(unix)]
+#[test]
+fn training_outlives_a_closed_stderr() {
+    let d = tmpdir("stderr-closed");
+    let good = d.join("good");
+    std::fs::create_dir_all(&good).unwrap();
+    for i in 0..8 {
+        fixtures::png(&good.join(format!("g{i}.png")), 28, 28, i);
+    }
+    let model = d.join("m.safetensors");
+    let mut child = lamp()
+        .arg("train")
+        .arg(&good)
+        .arg("--out")
+        .arg(&model)
+        .args(["--epochs", "2", "--batch", "2"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stderr.take()); // the reader goes away before lamp writes its first line
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(model.exists(), "the model is written");
+    std::fs::remove_dir_all(&d).unwrap();
 }
 
 /// Two names that differ only in bytes that are not UTF-8 stay different in every output (the

@@ -145,7 +145,26 @@ fn mvtec_tree_train_eval_score() {
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
-    assert_eq!(panels.len(), 6);
+    // 3 highest-scored, 3 sampled, and the mistakes at the threshold (up to 3 of each kind).
+    let mistakes = |what: &str| m["calibrated"][what].as_u64().unwrap().min(3) as usize;
+    let (false_alarms, missed) = (mistakes("false_positives"), mistakes("false_negatives"));
+    let of_kind = |k: &str| {
+        panels
+            .iter()
+            .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(k))
+            .count()
+    };
+    assert_eq!(
+        [
+            of_kind("worst_"),
+            of_kind("sample_"),
+            of_kind("false_alarm_"),
+            of_kind("missed_")
+        ],
+        [3, 3, false_alarms, missed]
+    );
+    let pictures = panels.len();
+    assert_eq!(pictures, 6 + false_alarms + missed);
     for p in &panels {
         let (w, h) = dims(p);
         assert!(w > 3 * 144 && h > 144, "{p:?} is {w}x{h}");
@@ -154,7 +173,7 @@ fn mvtec_tree_train_eval_score() {
     assert!(
         report.contains("image AUROC") && report.contains("roc.png") && report.contains("panels/")
     );
-    let html = check_html_report(&out.join("report.html"), 6, &d.join("eval.png"));
+    let html = check_html_report(&out.join("report.html"), pictures, &d.join("eval.png"));
     assert!(html.contains("image AUROC") && html.contains("spot"));
 
     // Scoring a folder as JSONL: one object per image, verdicts from the stored threshold.

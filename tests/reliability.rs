@@ -423,9 +423,18 @@ fn a_second_writer_of_one_out_is_refused() {
         err.contains("m.safetensors") && err.contains("another lamp process"),
         "{err}"
     );
+    let lock = d.join(".m.safetensors.lock");
+    assert!(
+        lock.exists(),
+        "a refused run leaves the holder's lock file alone"
+    );
     signal(&first, "TERM");
     let o = first.wait_with_output().unwrap();
     assert_eq!(o.status.code(), Some(143));
+    assert!(
+        !lock.exists(),
+        "the lock file goes with the run that held it"
+    );
     // The lock goes with the process. Its snapshot stays: a fresh run is refused until the
     // snapshot is resumed or deleted, and then proceeds.
     let o = train(&d.join("good"), &out, 2, &[]);
@@ -433,6 +442,7 @@ fn a_second_writer_of_one_out_is_refused() {
     assert!(!o.status.success() && err.contains("--resume"), "{err}");
     std::fs::remove_file(d.join("m.partial.safetensors")).unwrap();
     assert!(train(&d.join("good"), &out, 2, &[]).status.success());
+    assert!(!lock.exists(), "nor does a finished run leave one");
     std::fs::remove_dir_all(&d).unwrap();
 }
 

@@ -122,16 +122,15 @@ pub fn check_writable(out: &std::path::Path) -> Result<()> {
     };
     if !dir.is_dir() {
         let what = if dir.exists() {
-            "is not a folder"
+            format!("{} is not a folder", lamp::fsutil::path_text(dir))
         } else {
-            "no such folder"
+            // Not created for the user: a mistyped path would quietly become a new folder.
+            let dir = lamp::fsutil::path_text(dir);
+            format!("the folder {dir} does not exist; create it first")
         };
         return Err(Error::file(
             out,
-            format!(
-                "cannot write: {} {what} (for --out)",
-                lamp::fsutil::path_text(dir)
-            ),
+            format!("cannot write (for --out): {what}"),
         ));
     }
     let probe = dir.join(format!(".lamp-probe-{}", std::process::id()));

@@ -2,12 +2,12 @@
 
 use super::args::choice;
 use clap::Args;
-use lamp::data::{self, inputs::expand_inputs};
-use lamp::detect::{Checkpoint, Detector, ThresholdMethod, SCORE_BATCH};
+use lamp::data::{self, inputs::expand_inputs, Source};
+use lamp::detect::{Aggregate, Checkpoint, Detector, ScoreConfig, ThresholdMethod, SCORE_BATCH};
 use lamp::device::Device;
-use lamp::error::Result;
+use lamp::error::{Error, Result};
 use lamp::model::Choice;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Args)]
 pub struct CalibrateArgs {
@@ -29,6 +29,15 @@ pub struct CalibrateArgs {
     /// k of the sigma method [default: the model's].
     #[arg(long)]
     sigma_k: Option<f64>,
+    /// Score images from now on by their mean error, the maximum of the smoothed anomaly map,
+    /// or the mean of the map's top --top-k pixels (eval reports all three), and set the
+    /// threshold for that score [default: as the model scores]. The training recipe
+    /// (`lamp inspect --recipe`) keeps the one it was trained with.
+    #[arg(long, value_parser = choice::<Aggregate>())]
+    score_agg: Option<Aggregate>,
+    /// The fraction of pixels --score-agg topk averages [default: the model's].
+    #[arg(long)]
+    top_k: Option<f64>,
 }
 
 pub fn run(adapter: Option<&str>, a: CalibrateArgs) -> Result<()> {
@@ -38,29 +47,110 @@ pub fn run(adapter: Option<&str>, a: CalibrateArgs) -> Result<()> {
     let contamination = a.contamination.unwrap_or(old.contamination);
     let k = a.sigma_k.unwrap_or(old.k);
     lamp::detect::Calibration::check(method, contamination, k)?;
+    // The score's settings, checked before any image is read.
+    let was: ScoreConfig = ck.meta("score").unwrap_or_default();
+    let aggregate = a.score_agg.unwrap_or(was.aggregate);
+    if a.top_k.is_some() && aggregate != Aggregate::Topk {
+        return Err(Error::setting(
+            "top_k",
+            format!(
+                "applies to --score-agg topk only; this model scores by the {}",
+                describe(&was)
+            ),
+        ));
+    }
+    let now = ScoreConfig {
+        aggregate,
+        top_k: a.top_k.unwrap_or(was.top_k),
+        ..was
+    };
+    now.check()?;
     let paths = expand_inputs(&a.inputs)?;
+    let learnt = in_training_folder(&ck, &paths);
+    if let Some((n, dir)) = &learnt {
+        let what = format!(
+            "{n} of these {} {} in {}, the folder the model was trained on: a model scores \
+             images it has learnt lower than new ones, so the threshold would come out too low",
+            lamp::error::count(paths.len() as u64, "image"),
+            if *n == 1 { "is" } else { "are" },
+            dir.display()
+        );
+        if a.out.is_none() {
+            // Nothing lost: the model's own threshold stays unless the user asks for a copy.
+            return Err(Error::file(
+                &a.model,
+                format!(
+                    "{what}; calibrate on normal images it has not seen (or write the result \
+                     elsewhere with --out)"
+                ),
+            ));
+        }
+        lamp::sayln!("lamp: warning: {what}; calibrate on normal images it has not seen");
+    }
     let arch = ck.arch.clone();
     let images = data::load_images(&paths, arch.channels, ck.image_size())?;
     let device = Device::shared(adapter)?;
     let mut det = Detector::from_checkpoint(device, ck, &a.model, SCORE_BATCH)?;
+    let changed = (now.aggregate, now.top_k) != (was.aggregate, was.top_k);
+    if changed {
+        det.set_score(now.aggregate, now.top_k)?;
+    }
     let source = format!("recalibrated on {}", a.inputs.join(" "));
     det.recalibrate(&images.samples, method, contamination, k, &source)?;
     let out = a.out.as_ref().unwrap_or(&a.model);
     det.save(out)?;
     let c = det.calibration();
-    eprintln!(
-        "lamp: threshold {:.6} (was {:.6}; {} from {}); wrote {}",
+    let score = if changed {
+        format!(
+            " for the score {} (was {}, {:.6})",
+            describe(&now),
+            describe(&was),
+            old.threshold
+        )
+    } else {
+        format!(" (was {:.6})", old.threshold)
+    };
+    lamp::sayln!(
+        "lamp: threshold {:.6}{score}; {} from {}; wrote {}",
         c.threshold,
-        old.threshold,
         c.method.name(),
         super::count(c.count as u64, "image"),
         out.display()
     );
     for w in det.warnings() {
-        eprintln!(
+        lamp::sayln!(
             "lamp: warning: {}",
             super::message(&lamp::Error::Invalid(w))
         );
     }
     Ok(())
+}
+
+/// "mean error", "maximum of the map", "mean of the map's top 1% pixels".
+fn describe(s: &ScoreConfig) -> String {
+    match s.aggregate {
+        Aggregate::Topk => format!("mean of the map's top {}% pixels", s.top_k * 100.0),
+        other => other.describe().to_string(),
+    }
+}
+
+/// How many of `paths` lie in the folder the model was trained on, and that folder: the one
+/// its checkpoint recorded (`data_dir`), or for older checkpoints its `data` where that is an
+/// absolute path. Training reads that folder's images, not its subfolders'.
+fn in_training_folder(ck: &Checkpoint, paths: &[PathBuf]) -> Option<(usize, PathBuf)> {
+    let dir = match ck.metadata.get("data_dir") {
+        Some(d) => PathBuf::from(d),
+        None => {
+            let dir = Source::parse(ck.metadata.get("data")?, None)
+                .ok()?
+                .training_folder()?;
+            dir.is_absolute().then_some(dir)?.canonicalize().ok()?
+        }
+    };
+    let inside = |p: &Path| {
+        p.canonicalize()
+            .is_ok_and(|p| p.parent() == Some(dir.as_path()))
+    };
+    let n = paths.iter().filter(|p| inside(p)).count();
+    (n > 0).then_some((n, dir))
 }

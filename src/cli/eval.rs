@@ -25,7 +25,8 @@ pub struct EvalArgs {
     /// Folder of the Fashion-MNIST IDX files (for fashion-mnist:C data).
     #[arg(long)]
     idx_dir: Option<PathBuf>,
-    /// Heat-map panels of the highest-scored images (and as many sampled ones).
+    /// Heat-map panels of the highest-scored images (and up to as many false alarms, missed
+    /// anomalies and sampled images).
     #[arg(long, value_parser = super::args::whole::<usize>, default_value_t = 8)]
     panels: usize,
     /// Images scored per launch (fewer where the device cannot hold them).
@@ -82,9 +83,9 @@ fn evaluate(
     let tty = std::io::stderr().is_terminal() && test.data.len() > eval::PROGRESS_CHUNK;
     let ev = eval::evaluate_with_progress(&mut det, test, |done, total| {
         if tty {
-            eprint!("\r  scored {done}/{total} images");
+            lamp::say!("\r  scored {done}/{total} images");
             if done == total {
-                eprintln!();
+                lamp::sayln!();
             }
         }
     })?;
@@ -114,7 +115,7 @@ pub fn demo(adapter: Option<&str>, a: DemoArgs) -> Result<()> {
     let arch = Arch::fmnist_ae();
     let train = data::load_training(&src, 1, 28)?;
     let device: Arc<Device> = Device::shared(adapter)?;
-    eprintln!(
+    lamp::sayln!(
         "lamp demo: Fashion-MNIST class 1 (Trouser) is normal; training {} on {} images on {}",
         arch.name,
         train.len(),

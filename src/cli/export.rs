@@ -54,7 +54,7 @@ pub fn run(a: ExportArgs) -> Result<()> {
         score.aggregate.describe()
     )?;
     if let Some(p) = ck.meta::<Patches>("patch") {
-        eprintln!(
+        lamp::sayln!(
             "lamp: note: {} was trained on {s}x{s} patches of {}x{} images; the ONNX graph \
              scores one {s}x{s} window, so its `score` is a window's score, not an image's",
             path_text(&a.model),

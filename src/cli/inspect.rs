@@ -161,12 +161,20 @@ fn text(ck: &Checkpoint, v: &Value) -> String {
     );
     let f6 = |x: &Value| x.as_f64().map_or("-".into(), |f| format!("{f:.6}"));
     let h = &v["history"];
+    // With --patch the epochs' held-out figure covers 4 windows of each held-out image, the
+    // check below the whole images (windows stitched): the two differ.
+    let patched = ck.meta::<Patches>("patch").is_some();
     if !h.is_null() {
         o += &format!(
-            "  history: {} epochs, loss {} -> {}; held-out error last {}, best {} (epoch {})\n",
+            "  history: {} epochs, loss {} -> {}; held-out error{} last {}, best {} (epoch {})\n",
             h["epochs"],
             f6(&h["first_loss"]),
             f6(&h["last_loss"]),
+            if patched && !h["last_held_out_error"].is_null() {
+                " (4 windows of each image)"
+            } else {
+                ""
+            },
             f6(&h["last_held_out_error"]),
             f6(&h["best_held_out_error"]),
             s(&h["best_held_out_epoch"])
@@ -174,7 +182,8 @@ fn text(ck: &Checkpoint, v: &Value) -> String {
     }
     if let Some(h) = ck.meta::<HeldOut>("held_out") {
         o += &format!(
-            "  held-out check: error {:.6}, the mean image's {:.6} ({:.0}%) on {}\n",
+            "  held-out check: error{} {:.6}, the mean image's {:.6} ({:.0}%) on {}\n",
+            if patched { " on whole images" } else { "" },
             h.model_error,
             h.mean_image_error,
             100.0 * h.ratio(),

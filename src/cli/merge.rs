@@ -131,7 +131,7 @@ pub fn run(a: MergeArgs) -> Result<()> {
         Some(path) => write_atomic(path, &bytes)?,
         None => out!("{}", String::from_utf8_lossy(&bytes))?,
     }
-    eprintln!(
+    lamp::sayln!(
         "lamp: merged {count} images from {} file(s)",
         a.shards.len()
     );

@@ -145,11 +145,11 @@ pub fn run(cli: Cli) -> ExitCode {
     };
     result.unwrap_or_else(|e| match e {
         Error::Interrupted { signal, .. } => {
-            eprintln!("lamp: stopped: {e}");
+            lamp::sayln!("lamp: stopped: {e}");
             ExitCode::from((128 + signal).clamp(0, 255) as u8)
         }
         e => {
-            eprintln!("lamp: error: {}", message(&e));
+            lamp::sayln!("lamp: error: {}", message(&e));
             ExitCode::FAILURE
         }
     })
@@ -234,11 +234,13 @@ pub(crate) use lamp::error::count;
 
 /// The start of the warning for `k` of `n` images that are not square: "1 of the 3 images is
 /// not square: it is" (stretched …).
-pub(crate) fn not_square(k: usize, n: usize) -> String {
+pub(crate) fn not_square(k: usize, n: usize, first: &(std::path::PathBuf, u32, u32)) -> String {
+    let (path, w, h) = first;
+    let one = format!("{} ({w}x{h})", path.display());
     match (k, n) {
-        (_, 1) => "the image is not square: it is".to_string(),
-        (1, n) => format!("1 of the {n} images is not square: it is"),
-        (k, n) => format!("{k} of the {n} images are not square: they are"),
+        (_, 1) => format!("the image {one} is not square: it is"),
+        (1, n) => format!("1 of the {n} images is not square, {one}: it is"),
+        (k, n) => format!("{k} of the {n} images are not square (the first {one}): they are"),
     }
 }
 
@@ -271,11 +273,18 @@ mod tests {
         assert_eq!(count(1u64, "epoch"), "1 epoch");
         assert_eq!(count(0u64, "epoch"), "0 epochs");
         assert_eq!(count(3u32, "held-out image"), "3 held-out images");
-        assert_eq!(not_square(1, 1), "the image is not square: it is");
-        assert_eq!(not_square(1, 5), "1 of the 5 images is not square: it is");
+        let first = (std::path::PathBuf::from("a/b.png"), 40, 28);
         assert_eq!(
-            not_square(2, 5),
-            "2 of the 5 images are not square: they are"
+            not_square(1, 1, &first),
+            "the image a/b.png (40x28) is not square: it is"
+        );
+        assert_eq!(
+            not_square(1, 5, &first),
+            "1 of the 5 images is not square, a/b.png (40x28): it is"
+        );
+        assert_eq!(
+            not_square(2, 5, &first),
+            "2 of the 5 images are not square (the first a/b.png (40x28)): they are"
         );
     }
 }

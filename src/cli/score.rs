@@ -72,7 +72,7 @@ pub fn run(adapter: Option<&str>, a: ScoreArgs) -> Result<ExitCode> {
     let mut paths = expand_inputs(&a.inputs)?;
     for dir in a.inputs.iter().map(std::path::Path::new) {
         if dir.is_dir() && data::inputs::is_mvtec_category(dir) {
-            eprintln!(
+            lamp::sayln!(
                 "lamp: {}: an MVTec AD category; its ground_truth/ masks are not scored",
                 dir.display()
             );
@@ -85,9 +85,10 @@ pub fn run(adapter: Option<&str>, a: ScoreArgs) -> Result<ExitCode> {
         let shard = spec.resolve(|k| std::env::var(k).ok())?;
         paths = shard.take(paths);
         if paths.is_empty() {
-            eprintln!(
+            lamp::sayln!(
                 "lamp: shard {}/{} of {total} images is empty: nothing to score",
-                shard.index, shard.count
+                shard.index,
+                shard.count
             );
             return write_output(&a, String::new(), &[]).map(|()| ExitCode::SUCCESS);
         }
@@ -113,6 +114,7 @@ pub fn run(adapter: Option<&str>, a: ScoreArgs) -> Result<ExitCode> {
     let mut kept = Vec::new();
     let mut skipped = 0;
     let mut not_square = 0;
+    let mut first_not_square = None;
     let mut sides = Vec::new();
     for (i, r) in decoded {
         match r {
@@ -120,10 +122,13 @@ pub fn run(adapter: Option<&str>, a: ScoreArgs) -> Result<ExitCode> {
                 images.extend(v);
                 kept.push(paths[i].clone());
                 not_square += usize::from(w != h);
+                if w != h && first_not_square.is_none() {
+                    first_not_square = Some((paths[i].clone(), w, h));
+                }
                 sides.push(w.min(h));
             }
             Err(e) if a.skip_bad => {
-                eprintln!("lamp: warning: skipped {e}");
+                lamp::sayln!("lamp: warning: skipped {e}");
                 skipped += 1;
             }
             Err(e) => return Err(super::args::with_skip_bad_hint(e)),
@@ -132,9 +137,9 @@ pub fn run(adapter: Option<&str>, a: ScoreArgs) -> Result<ExitCode> {
     if kept.is_empty() {
         return Err(Error::invalid("no readable images to score"));
     }
-    if not_square > 0 {
-        let which = super::not_square(not_square, kept.len());
-        eprintln!(
+    if let Some(first) = &first_not_square {
+        let which = super::not_square(not_square, kept.len(), first);
+        lamp::sayln!(
             "lamp: warning: {which} stretched to the model's {size}x{size} to be scored (maps \
              included); crop images square to keep their proportions"
         );
@@ -150,7 +155,7 @@ pub fn run(adapter: Option<&str>, a: ScoreArgs) -> Result<ExitCode> {
         lamp::model::arch::MAX_AUTO_SIZE
     };
     if 2 * median <= size || (median >= 2 * size && size < cap) {
-        eprintln!(
+        lamp::sayln!(
             "lamp: warning: the model takes images of {size}x{size}; these are about \
              {median} pixels a side and are resized to be scored: a model trained on images \
              like these (lamp train FOLDER) would judge them better"
@@ -171,11 +176,11 @@ pub fn run(adapter: Option<&str>, a: ScoreArgs) -> Result<ExitCode> {
     for chunk in images.chunks(PROGRESS_CHUNK * per_image) {
         results.extend(det.score_samples(chunk, a.maps.is_some())?);
         if tty && kept.len() > PROGRESS_CHUNK {
-            eprint!("\r  scored {}/{} images", results.len(), kept.len());
+            lamp::say!("\r  scored {}/{} images", results.len(), kept.len());
         }
     }
     if tty && kept.len() > PROGRESS_CHUNK {
-        eprintln!();
+        lamp::sayln!();
     }
     if let Some(dir) = &a.maps {
         ensure_dir(dir)?;
@@ -205,10 +210,11 @@ pub fn run(adapter: Option<&str>, a: ScoreArgs) -> Result<ExitCode> {
             } else {
                 ("have", "their maps")
             };
-            eprintln!(
+            lamp::sayln!(
                 "lamp: note: {} judged normal {verb} a region outlined in {whose} (pixels over \
                  the pixel threshold); the verdict weighs the whole image's error. To judge by \
-                 the worst region, train with --score-agg max or topk",
+                 the worst region, recalibrate with `lamp calibrate MODEL NORMAL_IMAGES \
+                 --score-agg max` (or topk): no training needed",
                 count(outlined_but_normal as u64, "image"),
             );
         }
@@ -258,7 +264,7 @@ pub fn run(adapter: Option<&str>, a: ScoreArgs) -> Result<ExitCode> {
     }
     write_output(&a, out, &rows)?;
     if skipped > 0 {
-        eprintln!(
+        lamp::sayln!(
             "lamp: skipped {}",
             super::count(skipped as u64, "unreadable image")
         );

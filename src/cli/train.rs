@@ -53,7 +53,7 @@ pub struct TrainArgs {
     /// Read the loss back every N steps for progress (0: only at epoch ends).
     #[arg(help_heading = "Output and runs", long, value_parser = super::args::whole::<usize>, default_value_t = FitOptions::default().log_every)]
     log_every: usize,
-    /// Print nothing but errors.
+    /// Print nothing but warnings and errors (no progress, no summary).
     #[arg(help_heading = "Output and runs", long)]
     quiet: bool,
     /// Fraction of the normal images held out to calibrate the threshold (0: use the training
@@ -158,7 +158,7 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
     // A recipe exported from a model names that model as its output: say so before the run
     // replaces it (repeating a recipe exactly rewrites the same bytes, which is its use).
     if super::recipe::OUT_FROM_RECIPE.get() == Some(&true) && a.out.exists() && !a.resume {
-        eprintln!(
+        lamp::sayln!(
             "lamp: warning: this run replaces {} when it finishes: the recipe names it as its \
              output (give --out to write elsewhere)",
             a.out.display()
@@ -183,12 +183,18 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
     }
     // A finished model at --out is replaced only at the end, but replaced: say so up front.
     if a.out.is_file() && !a.resume && !a.quiet {
-        eprintln!(
+        lamp::sayln!(
             "lamp: note: {} exists and will be replaced when this run finishes",
             a.out.display()
         );
     }
     let src = Source::parse(&a.data, a.idx_dir.as_deref())?;
+    // Where the training images are, wherever lamp runs later (`lamp calibrate` warns about
+    // thresholds set on them).
+    if let Some(dir) = src.training_folder().and_then(|d| d.canonicalize().ok()) {
+        opts.metadata
+            .insert("data_dir".into(), dir.to_string_lossy().into_owned());
+    }
     // The images' headers say which model fits them (--arch auto) and their size (--patch).
     let auto = matches!(a.arch.arch.as_deref(), None | Some("auto"));
     let shape = if auto || a.patch.is_some() {
@@ -198,9 +204,12 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
     };
     let (arch, side) = model_and_size(&a, shape.as_ref())?;
     opts.arch = arch.clone();
-    if let Some(s) = shape.filter(|s| s.not_square > 0) {
-        let which = super::not_square(s.not_square, s.count);
-        eprintln!(
+    if let Some((s, first)) = shape
+        .as_ref()
+        .and_then(|s| Some((s, s.first_not_square.as_ref()?)))
+    {
+        let which = super::not_square(s.not_square, s.count, first);
+        lamp::sayln!(
             "lamp: warning: {which} stretched to {side}x{side} for training (and when scored); \
              crop images square to keep their proportions"
         );
@@ -219,23 +228,41 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
         let patches = a.patch.map_or(String::new(), |p| {
             format!(", {p}x{p} patches of {side}x{side} images")
         });
-        eprintln!(
+        lamp::sayln!(
             "lamp: model {} for {from}{patches} (--arch auto)",
             arch.describe()
         );
     }
     for e in &skipped {
-        eprintln!("lamp: warning: skipped {e}");
+        lamp::sayln!("lamp: warning: skipped {e}");
     }
     if !skipped.is_empty() {
         let n = super::count(skipped.len() as u64, "unreadable image");
-        eprintln!("lamp: skipped {n}");
+        lamp::sayln!("lamp: skipped {n}");
     }
     let device = Device::shared(adapter)?;
+    let held = data::held_out_count(data.len(), a.val_split);
+    let enough = lamp::detect::MIN_CALIBRATION_IMAGES;
+    if (1..enough).contains(&held) {
+        // Said now, not only after a training that may take an hour.
+        let more = match enough_split(data.len(), enough) {
+            Some(f) => format!(
+                "hold out more (--val-split {f:.2} holds out {}), or ",
+                data::held_out_count(data.len(), f)
+            ),
+            None => String::new(),
+        };
+        lamp::sayln!(
+            "lamp: warning: the threshold will come from only {} (fewer than {enough} make it \
+             unreliable): {more}recalibrate the trained model on other normal images with \
+             `lamp calibrate`",
+            super::count(held as u64, "held-out image"),
+        );
+    }
     if !a.quiet {
-        let n = data.len() - (data.len() as f64 * a.val_split).round() as usize;
+        let n = data.len() - held;
         let run = opts.resolved(&device, n).train;
-        eprintln!(
+        lamp::sayln!(
             "lamp: training {} on {} ({}, {:.0}% held out) with {} on {}: {} of batch {} ({}), \
              lr {} ({})",
             arch.name,
@@ -254,7 +281,7 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
             run.schedule.name()
         );
         if let Some(asked) = a.epochs.filter(|&e| run.epochs > e) {
-            eprintln!(
+            lamp::sayln!(
                 "lamp: --min-steps {} raises --epochs {asked} to {} (--min-steps 0 trains \
                  exactly {})",
                 opts.min_steps,
@@ -275,16 +302,15 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
         let ck = Checkpoint::load(from, None)?;
         if !a.quiet {
             let done: String = ck.metadata.get("epochs_done").cloned().unwrap_or_default();
-            eprintln!("lamp: resuming {} after epoch {done}", from.display());
+            lamp::sayln!("lamp: resuming {} after epoch {done}", from.display());
         }
         // Continuing an interrupted run with another length also changes its learning-rate
         // schedule: say so (training a finished model further is a choice, not a slip).
         let started: Option<serde_json::Value> = ck.meta("train");
         let planned = started.as_ref().and_then(|t| t["epochs"].as_u64());
-        let n = data.len() - (data.len() as f64 * a.val_split).round() as usize;
-        let now = opts.resolved(&device, n).train.epochs as u64;
+        let now = opts.resolved(&device, data.len() - held).train.epochs as u64;
         if let Some(planned) = planned.filter(|&p| p != now && from == &partial) {
-            eprintln!(
+            lamp::sayln!(
                 "lamp: warning: {} was started as a run of {planned} epochs; this one goes to \
                  {now} (its learning-rate schedule follows the new length). Give --epochs \
                  {planned} to finish the run as started",
@@ -306,13 +332,13 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
     .inspect_err(|e| {
         if let Error::Interrupted { epochs_done, .. } = e {
             if partial.is_file() && *epochs_done > 0 {
-                eprintln!(
+                lamp::sayln!(
                     "lamp: the snapshot after epoch {epochs_done} is in {}; continue with: {}",
                     partial.display(),
                     resume_command(&partial)
                 );
             } else {
-                eprintln!("lamp: stopped in the first epoch: nothing was saved");
+                lamp::sayln!("lamp: stopped in the first epoch: nothing was saved");
             }
         }
     })?;
@@ -326,7 +352,7 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
     if !a.quiet {
         let cal: Option<Calibration> = ck.meta("calibration");
         if let Some(c) = cal {
-            eprintln!(
+            lamp::sayln!(
                 "lamp: threshold {:.6} ({}, from {}); wrote {}",
                 c.threshold,
                 c.method.name(),
@@ -335,8 +361,14 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
             );
         }
         if let Some(h) = ck.meta::<HeldOut>("held_out") {
-            eprintln!(
-                "lamp: {} error {:.6}, the mean image's {:.6} ({:.0}%)",
+            // With --patch each epoch's figure covers 4 windows of each image; this one, the
+            // whole images (windows stitched), as the images are scored.
+            let whole = match ck.meta::<lamp::detect::Patches>("patch") {
+                Some(_) => " on whole images",
+                None => "",
+            };
+            lamp::sayln!(
+                "lamp: {} error{whole} {:.6}, the mean image's {:.6} ({:.0}%)",
                 h.source(),
                 h.model_error,
                 h.mean_image_error,
@@ -345,7 +377,7 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
         }
     }
     for w in fit::warnings(&ck) {
-        eprintln!(
+        lamp::sayln!(
             "lamp: warning: {}",
             super::message(&lamp::Error::Invalid(w))
         );
@@ -374,7 +406,7 @@ fn model_and_size(a: &TrainArgs, shape: Option<&ImageShape>) -> Result<(Arch, u3
     }
     let patch = ImageShape {
         median_side: p,
-        ..*shape
+        ..shape.clone()
     };
     let arch = a.arch.arch(Some(&patch))?;
     if arch.size != p {
@@ -428,7 +460,7 @@ pub fn progress_printer(quiet: bool) -> impl FnMut(Progress) {
                 images_per_s,
             } if tty => {
                 let eta = eta(epoch as f64 + step as f64 / steps as f64, epochs);
-                eprint!(
+                lamp::say!(
                     "\r  epoch {}/{epochs} step {step}/{steps} loss {loss:.6} {images_per_s:.0} img/s{eta}   ",
                     epoch + 1
                 );
@@ -445,7 +477,7 @@ pub fn progress_printer(quiet: bool) -> impl FnMut(Progress) {
             }
             Progress::Epoch { report: r, epochs } => {
                 if tty {
-                    eprint!("\r");
+                    lamp::say!("\r");
                 }
                 let held_out = r
                     .held_out_error
@@ -455,7 +487,7 @@ pub fn progress_printer(quiet: bool) -> impl FnMut(Progress) {
                 } else {
                     String::new()
                 };
-                eprintln!(
+                lamp::sayln!(
                     "  epoch {}/{epochs} loss {:.6}{held_out} clamps {} {:.1} s {:.0} img/s{eta}        ",
                     r.epoch, r.mean_loss, r.clamps, r.seconds, r.images_per_s
                 );
@@ -525,4 +557,12 @@ fn resume_command(snapshot: &Path) -> String {
         args.push("--resume".into());
     }
     args.join(" ")
+}
+
+/// The smallest `--val-split` (in hundredths) that holds out `enough` of `n` images, where that
+/// leaves at least half of them to train on.
+fn enough_split(n: usize, enough: usize) -> Option<f64> {
+    (1..=50)
+        .map(|h| h as f64 / 100.0)
+        .find(|&f| data::held_out_count(n, f) >= enough)
 }

@@ -132,7 +132,7 @@ fn check_jpeg_end(path: &Path) -> Result<()> {
 }
 
 /// What a set of image files holds, read from their headers only.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ImageShape {
     pub count: usize,
     /// 3 when any image has colour, else 1.
@@ -144,6 +144,8 @@ pub struct ImageShape {
     pub median_side: u32,
     /// Images whose width and height differ: the model sees them stretched to a square.
     pub not_square: usize,
+    /// The first of those, and its width and height (for a warning that names it).
+    pub first_not_square: Option<(PathBuf, u32, u32)>,
 }
 
 impl ImageShape {
@@ -173,6 +175,7 @@ pub fn inspect(paths: &[PathBuf], skip_bad: bool) -> Result<ImageShape> {
         max_side: 0,
         median_side: 0,
         not_square: 0,
+        first_not_square: None,
     };
     let mut sides = Vec::with_capacity(paths.len());
     for p in paths {
@@ -195,6 +198,9 @@ pub fn inspect(paths: &[PathBuf], skip_bad: bool) -> Result<ImageShape> {
         }
         shape.count += 1;
         shape.not_square += usize::from(w != h);
+        if w != h && shape.first_not_square.is_none() {
+            shape.first_not_square = Some((p.clone(), w, h));
+        }
         sides.push(w.min(h));
         shape.min_side = shape.min_side.min(w.min(h));
         shape.max_side = shape.max_side.max(w.max(h));
@@ -220,6 +226,15 @@ pub(super) fn reader(path: &Path) -> Result<image::ImageReader<std::io::BufReade
         .map_err(|e| Error::file(path, format!("cannot read: {e}")))?
         .with_guessed_format()
         .map_err(|e| Error::file(path, format!("cannot read: {e}")))?;
+    // Neither the first bytes nor the name say which format: the image crate's own message
+    // for that quotes the extension oddly (`."txt"`).
+    if reader.format().is_none() {
+        return Err(Error::file(
+            path,
+            "not an image lamp reads: neither its first bytes nor its name say PNG, JPEG, BMP \
+             or TIFF",
+        ));
+    }
     let mut limits = image::Limits::default();
     limits.max_image_width = Some(1 << 15);
     limits.max_image_height = Some(1 << 15);

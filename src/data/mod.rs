@@ -63,6 +63,11 @@ impl Dataset {
     }
 }
 
+/// How many of `n` samples `split` holds out for `fraction` (at least one stays for training).
+pub fn held_out_count(n: usize, fraction: f64) -> usize {
+    ((n as f64 * fraction).round() as usize).min(n.saturating_sub(1))
+}
+
 /// Splits `d` into (train, held-out) by a seeded shuffle: round(fraction × n) images held out
 /// (at least one left to train on), both parts in their original order.
 pub fn split(d: &Dataset, fraction: f64, seed: u64) -> Result<(Dataset, Option<Dataset>)> {
@@ -73,7 +78,7 @@ pub fn split(d: &Dataset, fraction: f64, seed: u64) -> Result<(Dataset, Option<D
         ));
     }
     let n = d.len();
-    let held = ((n as f64 * fraction).round() as usize).min(n.saturating_sub(1));
+    let held = held_out_count(n, fraction);
     if held == 0 {
         return Ok((d.clone(), None));
     }
@@ -114,6 +119,16 @@ impl Source {
             return Ok(Source::Mvtec(p));
         }
         Ok(Source::Folder(p))
+    }
+
+    /// The folder whose images training reads: a folder's own, an MVTec AD category's
+    /// `train/good`; none for Fashion-MNIST.
+    pub fn training_folder(&self) -> Option<PathBuf> {
+        match self {
+            Source::Mvtec(root) => Some(root.join("train").join("good")),
+            Source::Folder(dir) => Some(dir.clone()),
+            Source::FashionMnist { .. } => None,
+        }
     }
 }
 

@@ -136,6 +136,21 @@ impl Detector {
         );
         Ok(())
     }
+    /// Scores images by `aggregate` (with `top_k`) from now on, the maps' smoothing unchanged;
+    /// the threshold belongs to the old score, so `recalibrate` next. The checkpoint is updated.
+    pub fn set_score(&mut self, aggregate: Aggregate, top_k: f64) -> Result<()> {
+        let score = ScoreConfig {
+            aggregate,
+            top_k,
+            ..self.score
+        };
+        score.check()?;
+        self.checkpoint
+            .metadata
+            .insert("score".into(), checkpoint::to_json(&score)?);
+        self.score = score;
+        Ok(())
+    }
     /// Calibrates the threshold anew on normal samples `x` (model input layout), by `method`
     /// with `contamination` or `k`, as training does on its held-out images; `source` says
     /// where the images came from. The checkpoint is updated (write it with `save`).

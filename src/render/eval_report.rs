@@ -1,5 +1,5 @@
-//! The files of `lamp eval`: metrics.json, scores.csv, roc.png, hist.png, heat-map panels of the
-//! highest-scored and a sample of images, and report.md and report.html tying them together
+//! The files of `lamp eval`: metrics.json, scores.csv, roc.png, hist.png, heat-map panels (the
+//! mistakes at the threshold, the highest-scored images, a sample), and report.md and report.html tying them together
 //! (the HTML one self-contained: charts inline, panels embedded). Every file is written
 //! atomically.
 
@@ -11,7 +11,7 @@ use crate::data::TestSet;
 use crate::detect::eval::Evaluation;
 use crate::detect::score::{Aggregate, ScoreConfig};
 use crate::detect::{metrics, Calibration};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::fsutil::{ensure_dir, write_atomic};
 use crate::model::{Choice, LossConfig};
 use std::path::Path;
@@ -56,8 +56,8 @@ fn describe_recipe(recipe: &serde_json::Value) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join(", "))
 }
 
-/// Writes the report of `ev` on `t` into `out`, with panels of the `panels` highest-scored
-/// images and as many sampled ones; returns metrics.json's value.
+/// Writes the report of `ev` on `t` into `out`, with up to `panels` panels of each kind
+/// (`panel_picks`); returns metrics.json's value.
 pub fn write(
     out: &Path,
     ev: &Evaluation,
@@ -116,6 +116,49 @@ pub fn write(
     Ok(m)
 }
 
+/// The kinds of panels, in `panel_picks`' order.
+const PANEL_KINDS: [&str; 4] = ["false_alarm", "missed", "worst", "sample"];
+
+/// Which images get panels, up to `panels` of each kind, each image once (the first kind that
+/// takes it): the mistakes at the calibrated threshold (`verdicts`), what a quality engineer
+/// looks at first — normal images called anomalous, highest score first, and anomalies called
+/// normal, lowest first — then the highest-scored of the others, then an evenly spaced sample.
+pub fn panel_picks(
+    scores: &[f32],
+    anomalous: &[bool],
+    verdicts: &[bool],
+    panels: usize,
+) -> [Vec<usize>; 4] {
+    let n = scores.len();
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+    let mut taken = vec![false; n];
+    let mut pick = |candidates: &mut dyn Iterator<Item = usize>| -> Vec<usize> {
+        let chosen: Vec<usize> = candidates.filter(|&i| !taken[i]).take(panels).collect();
+        for &i in &chosen {
+            taken[i] = true;
+        }
+        chosen
+    };
+    let false_alarms = pick(
+        &mut order
+            .iter()
+            .copied()
+            .filter(|&i| !anomalous[i] && verdicts[i]),
+    );
+    let missed = pick(
+        &mut order
+            .iter()
+            .rev()
+            .copied()
+            .filter(|&i| anomalous[i] && !verdicts[i]),
+    );
+    let worst = pick(&mut order.iter().copied());
+    let step = (n / panels.max(1)).max(1);
+    let sample = pick(&mut (0..n).step_by(step).chain(0..n));
+    [false_alarms, missed, worst, sample]
+}
+
 fn write_panels_and_md(
     out: &Path,
     ev: &Evaluation,
@@ -124,27 +167,27 @@ fn write_panels_and_md(
     labels: &Labels,
     panels: usize,
 ) -> Result<()> {
-    let (scores, n, shape) = (&ev.scores, ev.scores.len(), t.data.shape);
-    // Panels: the highest-scored images, then an evenly spaced sample of the rest.
+    let (scores, shape) = (&ev.scores, t.data.shape);
     let panels_dir = out.join("panels");
     ensure_dir(&panels_dir)?;
-    let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
-    let worst: Vec<usize> = order.iter().take(panels).copied().collect();
-    let step = (n / panels.max(1)).max(1);
-    let mut sample: Vec<usize> = Vec::new();
-    for i in (0..n).step_by(step).chain(0..n) {
-        if sample.len() == panels.min(n - worst.len()) {
-            break;
-        }
-        if !worst.contains(&i) && !sample.contains(&i) {
-            sample.push(i);
+    // A report folder written before may hold panels of other kinds or counts.
+    let unreadable = |e: std::io::Error| Error::file(&panels_dir, format!("cannot read: {e}"));
+    for e in std::fs::read_dir(&panels_dir).map_err(unreadable)? {
+        let p = e.map_err(unreadable)?.path();
+        let name = p.file_name().map(|n| n.to_string_lossy().into_owned());
+        let ours = name.is_some_and(|n| {
+            n.ends_with(".png") && PANEL_KINDS.iter().any(|k| n.starts_with(&format!("{k}_")))
+        });
+        if ours {
+            let _ = std::fs::remove_file(&p);
         }
     }
+    let verdicts: Vec<bool> = scores.iter().map(|&s| cal.is_anomalous(s)).collect();
+    let picks = panel_picks(scores, &t.anomalous, &verdicts, panels);
     // One colour scale for every panel of the report.
     let vmax = map_vmax(cal);
     let mut panel_files = Vec::new();
-    for (kind, list) in [("worst", &worst), ("sample", &sample)] {
+    for (kind, list) in PANEL_KINDS.iter().zip(&picks) {
         for (rank, &i) in list.iter().enumerate() {
             let caption = Caption {
                 name: &t.data.names[i],
@@ -269,7 +312,11 @@ impl Report<'_> {
 
     fn panels_text(&self) -> String {
         format!(
-            "Each panel: image | ground truth (when the data has masks) | heat map | predicted \
+            "Panels: `false_alarm_*` normal images above the threshold (highest first) and \
+             `missed_*` anomalies below it (lowest first), the mistakes at the calibrated \
+             threshold; `worst_*` the highest-scored of the other images; `sample_*` others, \
+             evenly spaced. Each image appears once. Each \
+             panel: image | ground truth (when the data has masks) | heat map | predicted \
              region (pixel map above the calibrated pixel threshold {:.5}), under the image's \
              score and verdict. Maps are the per-pixel error, Gaussian-smoothed (σ = {} px). \
              Every heat map uses one colour scale: 0 (dark blue) to {:.4} (dark red), the \
@@ -452,4 +499,39 @@ pub fn histogram(scores: &[f32], labels: &[bool], threshold: f32, score: &ScoreC
         ("threshold", plot::RED),
     ]);
     c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn panels_show_the_mistakes_first_and_each_image_once() {
+        // Scores 0.9, 0.8, ... 0.0; anomalies at 0, 2, 8, 9; called anomalous above 0.45.
+        let scores: Vec<f32> = (0..10).map(|i| 0.9 - 0.1 * i as f32).collect();
+        let anomalous: Vec<bool> = (0..10).map(|i| [0, 2, 8, 9].contains(&i)).collect();
+        let verdicts: Vec<bool> = scores.iter().map(|&s| s > 0.45).collect();
+        let [false_alarms, missed, worst, sample] = panel_picks(&scores, &anomalous, &verdicts, 2);
+        assert_eq!(
+            false_alarms,
+            vec![1, 3],
+            "normal and called anomalous, highest first"
+        );
+        assert_eq!(
+            missed,
+            vec![9, 8],
+            "anomalous and called normal, lowest first"
+        );
+        assert_eq!(worst, vec![0, 2], "the highest-scored of the rest");
+        assert_eq!(
+            sample,
+            vec![5, 4],
+            "evenly spaced (every 5th), then the first free"
+        );
+        // No mistakes: the highest-scored, then the sample, as before.
+        let right: Vec<bool> = anomalous.clone();
+        let [f, m, w, s] = panel_picks(&scores, &anomalous, &right, 3);
+        assert!(f.is_empty() && m.is_empty());
+        assert_eq!((w, s), (vec![0, 1, 2], vec![3, 6, 9]));
+    }
 }

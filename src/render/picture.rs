@@ -133,7 +133,7 @@ pub struct Caption<'a> {
 }
 
 /// A panel: a header (name, type, score, normalised score, verdict), then image | ground truth |
-/// heat map | predicted region, each scaled to ~160 px and labelled. The heat map uses the
+/// heat map | predicted region, each scaled to ~192 px and labelled. The heat map uses the
 /// colour scale 0 … `vmax` (one for every panel of a report; larger values are drawn at the top
 /// colour), shown by its colour bar.
 pub fn panel(
@@ -146,7 +146,10 @@ pub fn panel(
     caption: &Caption,
 ) -> RgbImage {
     let [_, h, w] = shape;
-    let scale = (160 / h.max(w)).max(1);
+    // Tiles of about 192 px, so that a 96 px image's outlines stay visible (nearest-neighbour
+    // blocks: the pixels as they are).
+    let side = h.max(w);
+    let scale = ((192 + side / 2) / side).max(1);
     let (pw, ph) = (w * scale, h * scale);
     let mut tiles: Vec<(&str, RgbImage)> = vec![("image", to_rgb(x, shape, scale))];
     if let Some(gt) = gt {

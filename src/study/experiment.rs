@@ -162,7 +162,7 @@ pub fn run(
         .iter()
         .filter(|(key, _)| !done.contains(key))
         .collect();
-    eprintln!(
+    crate::sayln!(
         "lamp experiment: {} cells, {} done, {} to run",
         cells.len(),
         cells.len() - todo.len(),
@@ -250,7 +250,7 @@ pub fn run(
             command: plan.command.clone(),
         };
         append(&path, &r)?;
-        eprintln!(
+        crate::sayln!(
             "  [{}/{}] class {} {} {} {} seed {}: AUROC {:.4} (mean-image {:.4}) {:.0} s",
             i + 1,
             todo.len(),

@@ -75,7 +75,7 @@ pub fn read_results(path: &Path) -> Result<Vec<CellResult>> {
                 good.push_str(line);
             }
             _ if i + 1 == lines.len() => {
-                eprintln!(
+                crate::sayln!(
                     "lamp: dropping an incomplete last line of {}",
                     path.display()
                 );

@@ -111,7 +111,7 @@ pub fn options(e: &Env) -> Vec<Case> {
         "train --out in a missing folder",
         &[&"train", &good, &"--out", &d.join("no/such/m.safetensors")],
         1,
-        &["no such folder"],
+        &["does not exist; create it first"],
     ));
     cases.push(case(
         "train --resume with nothing there",

@@ -60,6 +60,23 @@ pub fn images(e: &Env) -> Vec<Case> {
         std::os::unix::fs::symlink(&a, &b).unwrap();
         bad_images.push(a);
     }
+    // A file of no image format, named so (its message once quoted the extension as `."txt"`).
+    let notes = write("notes.txt", b"shift 2: line 3 stopped at 14:02");
+    cases.push(case(
+        "score notes.txt",
+        &[&"score", &model, &notes],
+        1,
+        &["notes.txt", "not an image lamp reads"],
+    ));
+    // Not square: scored stretched, and the warning names the image.
+    let oblong = d.join("oblong.png");
+    png(&oblong, 40, 28, 7);
+    cases.push(case(
+        "score an oblong image",
+        &[&"score", &model, &oblong],
+        0,
+        &["oblong.png (40x28) is not square"],
+    ));
     for p in &bad_images {
         let n = name(p);
         cases.push(case(
