@@ -192,6 +192,60 @@ fn names_stay_distinct_and_csv_keeps_its_columns() {
     let _ = std::fs::remove_dir_all(&d);
 }
 
+/// `score --skip-bad` accounts for every input: an unreadable image gets its row, in path order,
+/// verdict `unreadable` and no score, in the table, the CSV and the JSON lines alike.
+#[test]
+fn skipped_images_keep_their_rows() {
+    let d = tmpdir("skip-rows");
+    let (_, model) = trained(&d, 4, "1");
+    let line = d.join("line");
+    std::fs::create_dir_all(&line).unwrap();
+    fixtures::png(&line.join("a.png"), 28, 28, 1);
+    std::fs::write(line.join("b.png"), b"\x89PNG\r\n\x1a\n cut short").unwrap();
+    fixtures::png(&line.join("c.png"), 28, 28, 2);
+    let run = |flag: &[&str]| {
+        let o = lamp()
+            .arg("score")
+            .arg(&model)
+            .arg(&line)
+            .arg("--skip-bad")
+            .args(flag)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert!(o.status.success(), "{err}");
+        assert!(err.contains("b.png"), "the warning names it: {err}");
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let json: Vec<serde_json::Value> = run(&["--json"])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let verdicts: Vec<&str> = json
+        .iter()
+        .map(|v| v["verdict"].as_str().unwrap())
+        .collect();
+    assert_eq!(verdicts.len(), 3);
+    assert_eq!(verdicts[1], "unreadable", "{json:?}");
+    assert!(json[1]["path"].as_str().unwrap().ends_with("b.png"));
+    assert!(json[1]["score"].is_null() && json[1]["error"].as_str().unwrap().contains("b.png"));
+    assert!(json[0]["score"].is_number() && json[2]["score"].is_number());
+    let csv = run(&["--csv"]);
+    let rows: Vec<Vec<String>> = csv::Reader::from_reader(csv.as_bytes())
+        .records()
+        .map(|r| r.unwrap().iter().map(str::to_owned).collect())
+        .collect();
+    assert_eq!(rows.len(), 3);
+    assert!(rows[1][0].ends_with("b.png") && rows[1][1].is_empty() && rows[1][3] == "unreadable");
+    let table = run(&[]);
+    assert_eq!(table.lines().count(), 4, "{table}");
+    assert!(
+        table.lines().nth(2).unwrap().ends_with("unreadable"),
+        "{table}"
+    );
+    let _ = std::fs::remove_dir_all(&d);
+}
+
 /// Masks stored as 0/1 in 16 bits (which 8-bit conversion rounds to all zeros) mark defects as
 /// 0/255 masks do.
 #[test]

@@ -34,7 +34,8 @@ pub struct ScoreArgs {
     /// Exit with status 3 when any image is anomalous.
     #[arg(long)]
     fail_on_anomaly: bool,
-    /// Skip images that cannot be read (with a warning) instead of stopping.
+    /// Skip images that cannot be read instead of stopping: a warning, and a row of their own
+    /// with the verdict `unreadable` and no score.
     #[arg(long)]
     skip_bad: bool,
     /// Images scored per GPU launch (fewer when there are fewer images).
@@ -113,6 +114,9 @@ pub fn run(adapter: Option<&str>, a: ScoreArgs) -> Result<ExitCode> {
     let mut images = Vec::with_capacity(paths.len() * (channels * size * size) as usize);
     let mut kept = Vec::new();
     let mut skipped = 0;
+    // Per input in order: the index of its result among the kept, or why it was skipped (a
+    // row of its own, so that a line's log accounts for every image it was given).
+    let mut entries: Vec<(PathBuf, std::result::Result<usize, String>)> = Vec::new();
     let mut not_square = 0;
     let mut first_not_square = None;
     let mut sides = Vec::new();
@@ -120,6 +124,7 @@ pub fn run(adapter: Option<&str>, a: ScoreArgs) -> Result<ExitCode> {
         match r {
             Ok((v, (w, h))) => {
                 images.extend(v);
+                entries.push((paths[i].clone(), Ok(kept.len())));
                 kept.push(paths[i].clone());
                 not_square += usize::from(w != h);
                 if w != h && first_not_square.is_none() {
@@ -129,6 +134,7 @@ pub fn run(adapter: Option<&str>, a: ScoreArgs) -> Result<ExitCode> {
             }
             Err(e) if a.skip_bad => {
                 lamp::sayln!("lamp: warning: skipped {e}");
+                entries.push((paths[i].clone(), Err(e.to_string())));
                 skipped += 1;
             }
             Err(e) => return Err(super::args::with_skip_bad_hint(e)),
@@ -221,9 +227,9 @@ pub fn run(adapter: Option<&str>, a: ScoreArgs) -> Result<ExitCode> {
     }
     let mut any = false;
     // The table's path column, measured once.
-    let width = kept
+    let width = entries
         .iter()
-        .map(|p| path_text(p).chars().count())
+        .map(|(p, _)| path_text(p).chars().count())
         .max()
         .unwrap_or(4)
         .max(4);
@@ -235,7 +241,23 @@ pub fn run(adapter: Option<&str>, a: ScoreArgs) -> Result<ExitCode> {
             "path", "score", "normalised"
         );
     }
-    for (path, r) in kept.iter().zip(&results) {
+    for (path, entry) in &entries {
+        let r = match entry {
+            Ok(k) => &results[*k],
+            Err(why) => {
+                let shown = path_text(path);
+                if a.json {
+                    let row = serde_json::json!({ "path": shown, "score": null, "normalised": null, "anomalous": null, "verdict": UNREADABLE, "error": why });
+                    out += &row.to_string();
+                    out += "\n";
+                } else if a.csv {
+                    rows.push(vec![shown, String::new(), String::new(), UNREADABLE.into()]);
+                } else {
+                    out += &format!("{shown:width$}  {:>12}  {:>10}  {UNREADABLE}\n", "-", "-");
+                }
+                continue;
+            }
+        };
         let (s, n, bad) = (r.score, r.normalised, r.anomalous);
         any |= bad;
         let verdict = if bad { "anomalous" } else { "normal" };
@@ -275,6 +297,9 @@ pub fn run(adapter: Option<&str>, a: ScoreArgs) -> Result<ExitCode> {
         ExitCode::SUCCESS
     })
 }
+
+/// The verdict of an image `--skip-bad` skipped: its row has no score.
+const UNREADABLE: &str = "unreadable";
 
 /// The header of `lamp score --csv` (and of what `lamp merge` joins).
 pub const CSV_HEADER: [&str; 4] = ["path", "score", "normalised", "verdict"];
