@@ -219,9 +219,10 @@ pub fn run(adapter: Option<&str>, a: ScoreArgs) -> Result<ExitCode> {
             lamp::sayln!(
                 "lamp: note: {} judged normal {verb} a region outlined in {whose} (pixels over \
                  the pixel threshold); the verdict weighs the whole image's error. To judge by \
-                 the worst region, recalibrate with `lamp calibrate MODEL NORMAL_IMAGES \
-                 --score-agg max` (or topk): no training needed",
+                 the worst region, recalibrate with `lamp calibrate {} NORMAL_IMAGES \
+                 --score-agg max --out NEW_MODEL` (or topk): no training needed",
                 count(outlined_but_normal as u64, "image"),
+                a.model.display(),
             );
         }
     }

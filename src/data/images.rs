@@ -146,12 +146,19 @@ pub struct ImageShape {
     pub not_square: usize,
     /// The first of those, and its width and height (for a warning that names it).
     pub first_not_square: Option<(PathBuf, u32, u32)>,
+    /// Images without colour (among colour ones they are trained on as RGB: grey on all three).
+    pub grey: usize,
 }
 
 impl ImageShape {
-    /// "150 RGB images of 128x128" or "12 grey images of 64 to 300 pixels".
+    /// "150 RGB images of 128x128", "12 grey images of 64 to 300 pixels" or "150 RGB (3 of them
+    /// grey, read as RGB) images of 96x96".
     pub fn describe(&self) -> String {
-        let colour = if self.channels == 3 { "RGB" } else { "grey" };
+        let colour = match (self.channels, self.grey) {
+            (3, 0) => "RGB".to_string(),
+            (3, g) => format!("RGB ({g} of them grey, read as RGB)"),
+            _ => "grey".to_string(),
+        };
         let size = if self.min_side == self.max_side {
             format!("{0}x{0}", self.min_side)
         } else {
@@ -176,6 +183,7 @@ pub fn inspect(paths: &[PathBuf], skip_bad: bool) -> Result<ImageShape> {
         median_side: 0,
         not_square: 0,
         first_not_square: None,
+        grey: 0,
     };
     let mut sides = Vec::with_capacity(paths.len());
     for p in paths {
@@ -195,6 +203,8 @@ pub fn inspect(paths: &[PathBuf], skip_bad: bool) -> Result<ImageShape> {
         }
         if d.color_type().has_color() {
             shape.channels = 3;
+        } else {
+            shape.grey += 1;
         }
         shape.count += 1;
         shape.not_square += usize::from(w != h);
@@ -410,4 +420,36 @@ pub fn decode_in_parallel(
             })
             .collect()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_description_says_what_lamp_makes_of_the_images() {
+        let mut s = ImageShape {
+            count: 150,
+            channels: 3,
+            min_side: 96,
+            max_side: 96,
+            median_side: 96,
+            not_square: 0,
+            first_not_square: None,
+            grey: 0,
+        };
+        assert_eq!(s.describe(), "150 RGB images of 96x96");
+        s.grey = 3;
+        assert_eq!(
+            s.describe(),
+            "150 RGB (3 of them grey, read as RGB) images of 96x96"
+        );
+        s.channels = 1;
+        s.grey = 150;
+        s.max_side = 300;
+        assert_eq!(
+            s.describe(),
+            "150 grey images of 96 to 300 pixels a side (median 96)"
+        );
+    }
 }
