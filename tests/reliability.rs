@@ -394,17 +394,25 @@ fn sigint_stops_at_a_step_and_resume_ends_with_the_same_bytes() {
         "interrupted and resumed equals uninterrupted",
     );
     assert!(!partial.exists());
-    // SIGTERM likewise, with its own status.
+    // SIGTERM likewise, with its own status; sent twice at once, as `timeout` does (to the
+    // process, then its group), it is still one request to stop at a step.
     let child = spawn_train(&d.join("good"), &d.join("t.safetensors"), epochs, &[]);
     wait_for(&d.join("t.partial.safetensors"));
-    signal(&child, "TERM");
+    let pid = child.id();
+    let twice = format!("kill -TERM {pid}; kill -TERM {pid}");
+    assert!(Command::new("sh")
+        .args(["-c", &twice])
+        .status()
+        .unwrap()
+        .success());
     let o = child.wait_with_output().unwrap();
-    assert_eq!(
-        o.status.code(),
-        Some(143),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(143), "{err}");
+    assert!(
+        err.contains("--resume"),
+        "stopped at a step, not ended at once: {err}"
     );
+    assert!(!d.join(".t.safetensors.lock").exists());
     std::fs::remove_dir_all(&d).unwrap();
 }
 

@@ -148,7 +148,9 @@ pub fn with_skip_bad_hint(e: Error) -> Error {
         Error::File { path, msg } if path.is_file() && lamp::data::images::is_image(&path) => {
             Error::File {
                 path,
-                msg: format!("{msg} (--skip-bad leaves unreadable images out and goes on)"),
+                msg: format!(
+                    "{msg} (--skip-bad skips unreadable images, with a warning, and goes on)"
+                ),
             }
         }
         other => other,

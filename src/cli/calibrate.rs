@@ -53,10 +53,13 @@ pub fn run(adapter: Option<&str>, a: CalibrateArgs) -> Result<()> {
     if a.top_k.is_some() && aggregate != Aggregate::Topk {
         return Err(Error::setting(
             "top_k",
-            format!(
-                "applies to --score-agg topk only; this model scores by the {}",
-                describe(&was)
-            ),
+            match a.score_agg {
+                Some(g) => format!("applies to --score-agg topk only, not to {}", g.name()),
+                None => format!(
+                    "applies to --score-agg topk only; this model scores by the {}",
+                    describe(&was)
+                ),
+            },
         ));
     }
     let now = ScoreConfig {

@@ -83,8 +83,9 @@ pub fn eval(adapter: Option<&str>, a: EvalArgs) -> Result<()> {
             lamp::sayln!(
                 "lamp: note: on these images the score `{}` separates better than the model's \
                  `{}` (image AUROC {b:.4} against {now:.4}); to score by it without training: \
-                 lamp calibrate {} NORMAL_IMAGES --score-agg {} --out NEW_MODEL (chosen on \
-                 these labelled images: confirm it on others)",
+                 lamp calibrate {} NORMAL_IMAGES --score-agg {} --out NEW_MODEL, with normal \
+                 images other than these test images (the choice was made on them: confirm it \
+                 on others)",
                 g.name(),
                 current.name(),
                 a.model.display(),

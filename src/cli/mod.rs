@@ -157,20 +157,37 @@ pub fn run(cli: Cli) -> ExitCode {
 
 /// SIGINT and SIGTERM ask training to stop at the next step boundary (the last epoch's
 /// snapshot stays valid and resumable; the process ends 130 or 143) instead of killing it
-/// wherever it is. A second signal of either kind ends the process at once.
+/// wherever it is. Another signal a second or more later ends the process at once; one that comes
+/// with the first (`timeout` signals the process and then its group; a terminal's Ctrl-C reaches
+/// every process of a pipeline) is the same request.
 fn stop_on_signals() {
     #[cfg(unix)]
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        // SAFETY: the handlers only touch atomics (async-signal-safe).
+        // SAFETY: the handlers only read the clock (clock_gettime is async-signal-safe) and
+        // touch atomics.
         let _ = unsafe {
             signal_hook::low_level::register(sig, move || {
                 use std::sync::atomic::Ordering;
-                if lamp::detect::STOP_SIGNAL.swap(sig, Ordering::SeqCst) != 0 {
-                    signal_hook::low_level::exit(128 + sig);
+                let now = since_epoch_ms().max(1);
+                match FIRST_SIGNAL_MS.compare_exchange(0, now, Ordering::SeqCst, Ordering::SeqCst) {
+                    Ok(_) => lamp::detect::STOP_SIGNAL.store(sig, Ordering::SeqCst),
+                    Err(first) if now.saturating_sub(first) >= 1000 => {
+                        signal_hook::low_level::exit(128 + sig)
+                    }
+                    Err(_) => {}
                 }
             })
         };
     }
+}
+
+/// When the first stop signal came (ms since the Unix epoch), 0 before.
+static FIRST_SIGNAL_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+fn since_epoch_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Writes to standard output. A reader that went away (`lamp score ... | head -1`) ends the

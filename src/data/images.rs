@@ -241,8 +241,8 @@ pub(super) fn reader(path: &Path) -> Result<image::ImageReader<std::io::BufReade
     if reader.format().is_none() {
         return Err(Error::file(
             path,
-            "not an image lamp reads: neither its first bytes nor its name say PNG, JPEG, BMP \
-             or TIFF",
+            "not an image lamp reads: neither its first bytes nor its name say PNG, JPEG, BMP, \
+             TIFF or GIF",
         ));
     }
     let mut limits = image::Limits::default();

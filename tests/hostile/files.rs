@@ -68,6 +68,12 @@ pub fn images(e: &Env) -> Vec<Case> {
         1,
         &["notes.txt", "not an image lamp reads"],
     ));
+    // A GIF (its first frame) is an image lamp reads, as the folders' listing promises.
+    let gif = d.join("real.gif");
+    image::RgbImage::from_fn(28, 28, |x, y| image::Rgb([x as u8 * 9, y as u8 * 9, 60]))
+        .save(&gif)
+        .unwrap();
+    cases.push(case("score a GIF", &[&"score", &model, &gif], 0, &[]));
     // Not square: scored stretched, and the warning names the image.
     let oblong = d.join("oblong.png");
     png(&oblong, 40, 28, 7);
