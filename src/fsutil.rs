@@ -199,6 +199,19 @@ fn still_at(f: &std::fs::File, path: &Path) -> bool {
     }
 }
 
+/// The folders that hold `paths`, resolved (symbolic links, `..`), sorted, each once; paths
+/// that do not resolve are left out.
+pub fn folders_of<'a>(paths: impl IntoIterator<Item = &'a Path>) -> Vec<String> {
+    let mut v: Vec<String> = paths
+        .into_iter()
+        .filter_map(|p| p.canonicalize().ok())
+        .filter_map(|p| p.parent().map(|d| d.to_string_lossy().into_owned()))
+        .collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
 /// The metadata of the regular file at `path`, or an error naming it: reading a FIFO would block
 /// until a writer comes, and folders, sockets and devices are not inputs either.
 pub fn regular_file(path: &Path) -> Result<std::fs::Metadata> {

@@ -249,6 +249,24 @@ fn calibrate_score_threshold_and_trees() {
         .arg(d.join("recal-test.safetensors")));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!err.contains(learnt), "{err}");
+    // Evaluated on the images its threshold was set on, a model gets a warning; not otherwise.
+    let optimistic = "where the model's threshold was set";
+    for (m, warned) in [
+        (d.join("recal-test.safetensors"), true),
+        (model.clone(), false),
+    ] {
+        let o = ok(lamp()
+            .arg("eval")
+            .arg(&m)
+            .arg(&root)
+            .arg("--out")
+            .arg(d.join("eval-cal")));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(err.contains(optimistic), warned, "{m:?}: {err}");
+        if warned {
+            assert!(err.contains("6 of these test images"), "{err}");
+        }
+    }
     // Another way of scoring, without training: the score and its threshold change together.
     let topk = d.join("topk.safetensors");
     ok(lamp()

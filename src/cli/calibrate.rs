@@ -92,6 +92,12 @@ pub fn run(adapter: Option<&str>, a: CalibrateArgs) -> Result<()> {
     }
     let arch = ck.arch.clone();
     let images = data::load_images(&paths, arch.channels, ck.image_size())?;
+    let mut ck = ck;
+    let folders = lamp::fsutil::folders_of(paths.iter().map(PathBuf::as_path));
+    ck.metadata.insert(
+        super::train::CALIBRATION_FOLDERS.into(),
+        serde_json::to_string(&folders).unwrap_or_default(),
+    );
     let device = Device::shared(adapter)?;
     let mut det = Detector::from_checkpoint(device, ck, &a.model, SCORE_BATCH)?;
     let changed = (now.aggregate, now.top_k) != (was.aggregate, was.top_k);

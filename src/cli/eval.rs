@@ -51,6 +51,17 @@ pub fn eval(adapter: Option<&str>, a: EvalArgs) -> Result<()> {
     ck.trained(&a.model)?;
     let src = Source::parse(&a.data, a.idx_dir.as_deref())?;
     let test = data::load_test(&src, ck.arch.channels, ck.image_size())?;
+    // Test images the threshold was set on make its precision and recall look better.
+    let calibrated_on: Vec<String> = ck
+        .metadata
+        .get(super::train::CALIBRATION_FOLDERS)
+        .and_then(|j| serde_json::from_str(j).ok())
+        .unwrap_or_default();
+    let names = test.data.names.iter().map(Path::new);
+    let seen = lamp::fsutil::folders_of(names.clone())
+        .into_iter()
+        .filter(|f| calibrated_on.contains(f))
+        .collect::<Vec<_>>();
     let device = Device::shared(adapter)?;
     let batch = a.batch.clamp(1, test.data.len().max(1));
     let det = Detector::from_checkpoint(device, ck, &a.model, batch)?;
@@ -70,6 +81,23 @@ pub fn eval(adapter: Option<&str>, a: EvalArgs) -> Result<()> {
         fmt_opt(&m["f1_max"]),
         a.out.join("report.html").display()
     )?;
+    if !seen.is_empty() {
+        let n = names
+            .filter(|p| {
+                p.canonicalize()
+                    .ok()
+                    .and_then(|c| c.parent().map(|d| d.to_string_lossy().into_owned()))
+                    .is_some_and(|d| seen.contains(&d))
+            })
+            .count();
+        lamp::sayln!(
+            "lamp: warning: {} of these test images lie in {}, where the model's threshold was \
+             set: the precision, recall and F1 at the calibrated threshold are optimistic \
+             (AUROC and F1-max do not depend on it); recalibrate on other normal images",
+            n,
+            seen.join(", ")
+        );
+    }
     // Another way of scoring that separates these images clearly better: say how to use it
     // (local defects often rank better by the map's worst region than by the mean error).
     let by = &m["image_auroc_by_score"];

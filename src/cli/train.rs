@@ -194,6 +194,11 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
     if let Some(dir) = src.training_folder().and_then(|d| d.canonicalize().ok()) {
         opts.metadata
             .insert("data_dir".into(), dir.to_string_lossy().into_owned());
+        // The threshold comes from images of that folder (held out, or trained on).
+        opts.metadata.insert(
+            CALIBRATION_FOLDERS.into(),
+            serde_json::to_string(&[dir.to_string_lossy()]).unwrap_or_default(),
+        );
     }
     // The images' headers say which model fits them (--arch auto) and their size (--patch).
     let auto = matches!(a.arch.arch.as_deref(), None | Some("auto"));
@@ -384,6 +389,10 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
     }
     Ok(())
 }
+
+/// Checkpoint metadata: the folders (resolved) of the images the threshold was set on, as a JSON
+/// list; `eval` warns when it is given some of them.
+pub(crate) const CALIBRATION_FOLDERS: &str = "calibration_folders";
 
 /// Largest image side patch mode keeps (larger images are shrunk to it).
 pub(crate) const MAX_PATCH_IMAGE: u32 = 1024;
