@@ -263,6 +263,22 @@ fn train_on_a_folder_writes_a_checkpoint_that_resumes() {
         let needle = format!("{:?}", path.display().to_string());
         assert!(rel.contains(&needle), "{needle} in {rel}");
     }
+    // A recipe that could not run is refused, not written.
+    let o = lamp()
+        .current_dir(&d)
+        .args([
+            "train",
+            "good",
+            "-o",
+            "x.safetensors",
+            "--top-k",
+            "2",
+            "--print-config",
+        ])
+        .output()
+        .unwrap();
+    assert!(!o.status.success() && o.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--top-k"));
     let file = d.join("recipe.toml");
     std::fs::write(&file, &recipe).unwrap();
     let out2 = d.join("m2.safetensors");

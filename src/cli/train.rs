@@ -113,9 +113,6 @@ pub struct TrainArgs {
 
 pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
     let recipe = super::recipe::RECIPE.get().cloned().unwrap_or_default();
-    if a.print_config {
-        return out!("{recipe}");
-    }
     let defaults = FitOptions::default();
     let mut opts = FitOptions {
         arch: defaults.arch.clone(),
@@ -153,6 +150,10 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
     opts.check()?;
     if a.batch == Some(0) {
         return Err(Error::setting("batch", "must be at least 1"));
+    }
+    // A recipe that could not run is not written.
+    if a.print_config {
+        return out!("{recipe}");
     }
     super::args::check_writable(&a.out)?;
     // A recipe exported from a model names that model as its output: say so before the run

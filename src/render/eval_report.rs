@@ -357,7 +357,9 @@ impl Report<'_> {
             md += &format!("| {} |\n", r.join(" | "));
         }
         md += "\n## ROC and score distributions\n\n![ROC](roc.png) ![histogram](hist.png)\n\n";
-        md += &format!("## Heat maps\n\n{}\n\n", self.panels_text());
+        if !panels.is_empty() {
+            md += &format!("## Heat maps\n\n{}\n\n", self.panels_text());
+        }
         for (name, i, _) in panels {
             md += &format!(
                 "- `{}` ({}, score {:.5}): ![](panels/{name})\n",
@@ -417,15 +419,18 @@ impl Report<'_> {
         page.end_group();
         page.h2("ROC and score distributions");
         page.charts(charts);
-        page.h2("Heat maps");
-        page.p(&self.panels_text().replace('`', ""));
-        page.begin_pictures();
-        // The panel's own header names the image and gives its score and verdict.
-        for (name, i, png) in panels {
-            let caption = format!("<code>panels/{}</code>", html::escape(name));
-            page.figure(png, &self.t.data.names[*i], &caption);
+        // (--panels 0: no section)
+        if !panels.is_empty() {
+            page.h2("Heat maps");
+            page.p(&self.panels_text().replace('`', ""));
+            page.begin_pictures();
+            // The panel's own header names the image and gives its score and verdict.
+            for (name, i, png) in panels {
+                let caption = format!("<code>panels/{}</code>", html::escape(name));
+                page.figure(png, &self.t.data.names[*i], &caption);
+            }
+            page.end_pictures();
         }
-        page.end_pictures();
         page.raw(
             "<p class=\"note\">All scores: <code>scores.csv</code>; all metrics: \
              <code>metrics.json</code>. Written by lamp.</p>",
