@@ -202,14 +202,33 @@ fn still_at(f: &std::fs::File, path: &Path) -> bool {
 /// The folders that hold `paths`, resolved (symbolic links, `..`), sorted, each once; paths
 /// that do not resolve are left out.
 pub fn folders_of<'a>(paths: impl IntoIterator<Item = &'a Path>) -> Vec<String> {
-    let mut v: Vec<String> = paths
-        .into_iter()
-        .filter_map(|p| p.canonicalize().ok())
-        .filter_map(|p| p.parent().map(|d| d.to_string_lossy().into_owned()))
-        .collect();
+    let mut v: Vec<String> = paths.into_iter().filter_map(folder_of).collect();
     v.sort_unstable();
     v.dedup();
     v
+}
+
+/// How many of `paths` lie directly in one of `folders` (resolved, as `folders_of` gives
+/// them), and which of those folders they lie in (sorted, each once).
+pub fn lying_in<'a>(
+    paths: impl IntoIterator<Item = &'a Path>,
+    folders: &[String],
+) -> (usize, Vec<String>) {
+    let hits: Vec<String> = paths
+        .into_iter()
+        .filter_map(folder_of)
+        .filter(|f| folders.contains(f))
+        .collect();
+    let mut which = hits.clone();
+    which.sort_unstable();
+    which.dedup();
+    (hits.len(), which)
+}
+
+/// The folder that holds `path`, resolved (None where the path does not resolve).
+fn folder_of(path: &Path) -> Option<String> {
+    let p = path.canonicalize().ok()?;
+    Some(p.parent()?.to_string_lossy().into_owned())
 }
 
 /// The metadata of the regular file at `path`, or an error naming it: reading a FIFO would block

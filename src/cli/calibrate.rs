@@ -7,7 +7,7 @@ use lamp::detect::{Aggregate, Checkpoint, Detector, ScoreConfig, ThresholdMethod
 use lamp::device::Device;
 use lamp::error::{Error, Result};
 use lamp::model::Choice;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 #[derive(Args)]
 pub struct CalibrateArgs {
@@ -57,7 +57,7 @@ pub fn run(adapter: Option<&str>, a: CalibrateArgs) -> Result<()> {
                 Some(g) => format!("applies to --score-agg topk only, not to {}", g.name()),
                 None => format!(
                     "applies to --score-agg topk only; this model scores by the {}",
-                    describe(&was)
+                    was.describe_aggregate()
                 ),
             },
         ));
@@ -76,7 +76,7 @@ pub fn run(adapter: Option<&str>, a: CalibrateArgs) -> Result<()> {
              images it has learnt lower than new ones, so the threshold would come out too low",
             lamp::error::count(paths.len() as u64, "image"),
             if *n == 1 { "is" } else { "are" },
-            dir.display()
+            dir
         );
         if a.out.is_none() {
             // Nothing lost: the model's own threshold stays unless the user asks for a copy.
@@ -112,8 +112,8 @@ pub fn run(adapter: Option<&str>, a: CalibrateArgs) -> Result<()> {
     let score = if changed {
         format!(
             " for the score {} (was {}, {:.6})",
-            describe(&now),
-            describe(&was),
+            now.describe_aggregate(),
+            was.describe_aggregate(),
             old.threshold
         )
     } else {
@@ -135,31 +135,23 @@ pub fn run(adapter: Option<&str>, a: CalibrateArgs) -> Result<()> {
     Ok(())
 }
 
-/// "mean error", "maximum of the map", "mean of the map's top 1% pixels".
-fn describe(s: &ScoreConfig) -> String {
-    match s.aggregate {
-        Aggregate::Topk => format!("mean of the map's top {}% pixels", s.top_k * 100.0),
-        other => other.describe().to_string(),
-    }
-}
-
 /// How many of `paths` lie in the folder the model was trained on, and that folder: the one
 /// its checkpoint recorded (`data_dir`), or for older checkpoints its `data` where that is an
 /// absolute path. Training reads that folder's images, not its subfolders'.
-fn in_training_folder(ck: &Checkpoint, paths: &[PathBuf]) -> Option<(usize, PathBuf)> {
+fn in_training_folder(ck: &Checkpoint, paths: &[PathBuf]) -> Option<(usize, String)> {
     let dir = match ck.metadata.get("data_dir") {
-        Some(d) => PathBuf::from(d),
+        Some(d) => d.clone(),
         None => {
             let dir = Source::parse(ck.metadata.get("data")?, None)
                 .ok()?
                 .training_folder()?;
-            dir.is_absolute().then_some(dir)?.canonicalize().ok()?
+            let dir = dir.is_absolute().then_some(dir)?.canonicalize().ok()?;
+            dir.to_string_lossy().into_owned()
         }
     };
-    let inside = |p: &Path| {
-        p.canonicalize()
-            .is_ok_and(|p| p.parent() == Some(dir.as_path()))
-    };
-    let n = paths.iter().filter(|p| inside(p)).count();
+    let (n, _) = lamp::fsutil::lying_in(
+        paths.iter().map(PathBuf::as_path),
+        std::slice::from_ref(&dir),
+    );
     (n > 0).then_some((n, dir))
 }

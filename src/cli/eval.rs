@@ -57,11 +57,8 @@ pub fn eval(adapter: Option<&str>, a: EvalArgs) -> Result<()> {
         .get(super::train::CALIBRATION_FOLDERS)
         .and_then(|j| serde_json::from_str(j).ok())
         .unwrap_or_default();
-    let names = test.data.names.iter().map(Path::new);
-    let seen = lamp::fsutil::folders_of(names.clone())
-        .into_iter()
-        .filter(|f| calibrated_on.contains(f))
-        .collect::<Vec<_>>();
+    let (n_seen, seen) =
+        lamp::fsutil::lying_in(test.data.names.iter().map(Path::new), &calibrated_on);
     let device = Device::shared(adapter)?;
     let batch = a.batch.clamp(1, test.data.len().max(1));
     let det = Detector::from_checkpoint(device, ck, &a.model, batch)?;
@@ -81,20 +78,12 @@ pub fn eval(adapter: Option<&str>, a: EvalArgs) -> Result<()> {
         fmt_opt(&m["f1_max"]),
         a.out.join("report.html").display()
     )?;
-    if !seen.is_empty() {
-        let n = names
-            .filter(|p| {
-                p.canonicalize()
-                    .ok()
-                    .and_then(|c| c.parent().map(|d| d.to_string_lossy().into_owned()))
-                    .is_some_and(|d| seen.contains(&d))
-            })
-            .count();
+    if n_seen > 0 {
         lamp::sayln!(
             "lamp: warning: {} of these test images lie in {}, where the model's threshold was \
              set: the precision, recall and F1 at the calibrated threshold are optimistic \
              (AUROC and F1-max do not depend on it); recalibrate on other normal images",
-            n,
+            n_seen,
             seen.join(", ")
         );
     }

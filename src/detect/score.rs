@@ -74,6 +74,14 @@ impl Default for ScoreConfig {
 pub const MAX_SIGMA: f32 = 1024.0;
 
 impl ScoreConfig {
+    /// The image score in words: "mean error", "maximum of the map", "mean of the map's top 1%
+    /// of pixels".
+    pub fn describe_aggregate(&self) -> String {
+        match self.aggregate {
+            Aggregate::Topk => format!("mean of the map's top {}% of pixels", self.top_k * 100.0),
+            a => a.describe().to_string(),
+        }
+    }
     /// Smoothing scaled to maps of `side` pixels: σ = 4 at 256 px, between 1 and 8.
     pub fn sigma_for(side: u32) -> f32 {
         (4.0 * side as f32 / 256.0).clamp(1.0, 8.0)

@@ -9,7 +9,7 @@ use super::picture::{map_vmax, panel, png_bytes, Caption};
 use super::plot;
 use crate::data::TestSet;
 use crate::detect::eval::Evaluation;
-use crate::detect::score::{Aggregate, ScoreConfig};
+use crate::detect::score::ScoreConfig;
 use crate::detect::{metrics, Calibration};
 use crate::error::{Error, Result};
 use crate::fsutil::{ensure_dir, write_atomic};
@@ -32,11 +32,11 @@ pub struct Labels<'a> {
 
 /// How images are scored, in words.
 pub fn describe_score(c: &ScoreConfig) -> String {
-    let what = match c.aggregate {
-        Aggregate::Topk => format!("mean of the map's top {}% of pixels", c.top_k * 100.0),
-        a => a.describe().to_string(),
-    };
-    format!("{what}; maps smoothed with σ = {} px", c.sigma)
+    format!(
+        "{}; maps smoothed with σ = {} px",
+        c.describe_aggregate(),
+        c.sigma
+    )
 }
 
 /// The training recipe's main settings in one line, where the checkpoint has them.
