@@ -64,6 +64,8 @@ pub struct Chart {
     colour_bar: Option<ColourBar>,
     /// Ticks on x only at whole numbers (epochs, counts).
     whole_x: bool,
+    /// Labels of the y ticks, where not the axis's own numbers (a log axis's).
+    y_tick_label: Option<fn(f64) -> String>,
 }
 
 fn colour(c: Rgb<u8>) -> RGBColor {
@@ -144,6 +146,7 @@ impl Chart {
             legend: Vec::new(),
             colour_bar: None,
             whole_x: false,
+            y_tick_label: None,
         }
     }
 
@@ -257,6 +260,11 @@ impl Chart {
         self.whole_x = true;
     }
 
+    /// Labels y ticks with `label(v)` (e.g. 10^v where the items' y values are logarithms).
+    pub fn y_ticks(&mut self, label: fn(f64) -> String) {
+        self.y_tick_label = Some(label);
+    }
+
     /// A small square marker at `at`.
     pub fn point(&mut self, at: (f64, f64), c: Rgb<u8>) {
         self.items.push(Item::Point { at, colour: c });
@@ -346,7 +354,10 @@ impl Chart {
         };
         let (xd, yd) = (decimals(self.x, x_ticks), decimals(self.y, Y_TICKS));
         let x_fmt = |v: &f64| tick_label(*v, self.x, xd);
-        let y_fmt = |v: &f64| tick_label(*v, self.y, yd);
+        let y_fmt = |v: &f64| match self.y_tick_label {
+            Some(label) => label(*v),
+            None => tick_label(*v, self.y, yd),
+        };
         let none = |_: &f64| String::new();
         let mut mesh = chart.configure_mesh();
         mesh.x_desc(&self.x_label)

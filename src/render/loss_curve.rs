@@ -1,5 +1,6 @@
 //! The training curve beside every model: `MODEL.loss.csv` and `MODEL.loss.png` (the training
-//! loss, amplified as trained, and the plain error of the held-out normal images per epoch).
+//! loss, amplified as trained, and the plain error of the held-out normal images per epoch, on a
+//! log axis).
 
 use super::chart::Chart;
 use super::picture::png_bytes;
@@ -31,28 +32,31 @@ pub fn loss_curve(reports: &[EpochReport]) -> Result<(Vec<u8>, Vec<u8>)> {
         "images_per_s",
     ];
     let csv = super::table::csv(&header, &rows)?;
+    // A log axis: the loss falls by one or two orders of magnitude, and on a linear axis the
+    // last nine tenths of a run (where the detail the model learns shows) look flat.
     let xs: Vec<f64> = reports.iter().map(|r| r.epoch as f64).collect();
-    let loss: Vec<f64> = reports.iter().map(|r| r.mean_loss as f64).collect();
+    let loss: Vec<f64> = reports.iter().map(|r| log10(r.mean_loss)).collect();
     let held_out: Vec<(f64, f64)> = reports
         .iter()
-        .filter_map(|r| r.held_out_error.map(|v| (r.epoch as f64, v as f64)))
+        .filter_map(|r| r.held_out_error.map(|v| (r.epoch as f64, log10(v))))
         .collect();
-    let ymax = loss
-        .iter()
-        .chain(held_out.iter().map(|(_, y)| y))
-        .copied()
-        .fold(0.0, f64::max)
-        * 1.05;
+    let ys = || loss.iter().chain(held_out.iter().map(|(_, y)| y)).copied();
+    let (lo, hi) = match (ys().reduce(f64::min), ys().reduce(f64::max)) {
+        (Some(lo), Some(hi)) => (lo, hi),
+        _ => (-1.0, 0.0),
+    };
+    let pad = ((hi - lo) * 0.05).max(0.02);
     let xmax = xs.last().copied().unwrap_or(1.0).max(2.0);
     let mut c = Chart::new(
         700,
         420,
         "training loss",
         "epoch",
-        "loss",
+        "loss (log scale)",
         (1.0, xmax),
-        (0.0, ymax.max(1e-9)),
+        (lo - pad, hi + pad),
     );
+    c.y_ticks(|v| significant(10f64.powf(v)));
     c.whole_x();
     let mut series = vec![("training loss", plot::BLUE, xs.clone(), loss)];
     if !held_out.is_empty() {
@@ -66,4 +70,34 @@ pub fn loss_curve(reports: &[EpochReport]) -> Result<(Vec<u8>, Vec<u8>)> {
     let legend: Vec<(&str, image::Rgb<u8>)> = series.iter().map(|s| (s.0, s.1)).collect();
     c.legend(&legend);
     Ok((csv, png_bytes(&c.png()?)?))
+}
+
+/// log10 of a loss, kept finite: a loss of 0 (or a diverged one) sits at the axis's edge.
+fn log10(v: f32) -> f64 {
+    (v as f64).max(1e-30).log10().clamp(-30.0, 30.0)
+}
+
+/// `v` (positive) to two significant digits: "0.0063", "12", "4.1e-6".
+fn significant(v: f64) -> String {
+    let e = v.log10().floor();
+    if (-4.0..4.0).contains(&e) {
+        format!("{v:.*}", (1.0 - e).max(0.0) as usize)
+    } else {
+        format!("{v:.1e}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_ticks_keep_two_significant_digits() {
+        assert_eq!(significant(0.006309), "0.0063");
+        assert_eq!(significant(0.1), "0.10");
+        assert_eq!(significant(12.3), "12");
+        assert_eq!(significant(4.1e-6), "4.1e-6");
+        assert_eq!(log10(0.0), -30.0);
+        assert_eq!(log10(f32::INFINITY), 30.0);
+    }
 }
