@@ -197,6 +197,9 @@ fn train_on_a_folder_writes_a_checkpoint_that_resumes() {
     // --arch auto: a conv-ae of the images' size and colour.
     assert_eq!(c.arch, Arch::for_images(3, 40).unwrap());
     assert_eq!((c.arch.channels, c.arch.size), (3, 40));
+    // --score-agg auto: a conv-ae scores by the top of its map.
+    let sc: lamp::detect::ScoreConfig = c.meta("score").unwrap();
+    assert_eq!(sc.aggregate, lamp::detect::Aggregate::Topk);
     let opt = c.optimizer.expect("optimizer state saved");
     assert_eq!(opt.t, 3 * 3, "3 epochs of 3 steps (12 images, batch 5)");
     let csv = std::fs::read_to_string(d.join("m.loss.csv")).unwrap();

@@ -55,6 +55,8 @@ fn auto_model_and_batch_fit_rgb_photos() {
     );
     let ck = Checkpoint::load(&out, None).unwrap();
     assert_eq!((ck.arch.channels, ck.arch.size), (3, 128));
+    // Whole images: maps are scored above the held-out images' normal map.
+    assert_eq!(ck.normal_map.as_ref().map(Vec::len), Some(128 * 128));
     let train: serde_json::Value = serde_json::from_str(&ck.metadata["train"]).unwrap();
     let batch = train["batch"].as_u64().unwrap();
     assert!((1..=36).contains(&batch), "batch {batch}");
@@ -126,7 +128,9 @@ fn calibrate_score_threshold_and_trees() {
     }
     let model = d.join("m.safetensors");
     let o = ok(lamp()
+        // The mean score (conv-ae's default is topk): what follows recalibrates it to topk.
         .args(["train", "--epochs", "30", "--lr", "3e-3", "--quiet"])
+        .args(["--score-agg", "mean"])
         .arg(&root)
         .arg("--out")
         .arg(&model));
@@ -280,6 +284,20 @@ fn calibrate_score_threshold_and_trees() {
         Checkpoint::load(&topk, None).unwrap(),
     );
     assert_eq!(mean_ck.params, topk_ck.params);
+    // The normal map comes from the calibration images, and goes with --normal-map off.
+    let normal_of = |ck: &Checkpoint| ck.normal_map.clone().expect("a normal map");
+    assert_ne!(
+        normal_of(&mean_ck),
+        normal_of(&Checkpoint::load(&model, None).unwrap())
+    );
+    let plain = d.join("plain.safetensors");
+    ok(lamp()
+        .arg("calibrate")
+        .arg(&model)
+        .arg(root.join("test/good"))
+        .args(["--normal-map", "off", "--out"])
+        .arg(&plain));
+    assert!(Checkpoint::load(&plain, None).unwrap().normal_map.is_none());
     let sc: lamp::detect::ScoreConfig = topk_ck.meta("score").unwrap();
     assert_eq!(
         (sc.aggregate, sc.top_k),
@@ -388,6 +406,8 @@ fn patches_find_an_8_px_defect_in_a_512_px_image() {
         512,
         "the checkpoint knows the images' size"
     );
+    // Windows of textures need not line up: no normal map.
+    assert!(ck.normal_map.is_none());
     let mut det = Detector::from_checkpoint(dev, ck, Path::new("patches"), 64).unwrap();
     assert_eq!(det.image_shape(), [1, 512, 512]);
     // A bright bar 8 px wide and 40 px tall.

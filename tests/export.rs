@@ -384,3 +384,33 @@ fn bad_exports_end_in_one_line_errors() {
     assert!(String::from_utf8_lossy(&run.stderr).contains("onnx"));
     assert!(!Path::new(&out).exists(), "no export after errors");
 }
+
+#[test]
+fn a_normal_map_is_subtracted_in_the_graph() {
+    let arch = Arch::conv_ae(1, 16, vec![8, 16], 8).unwrap();
+    let path = Path::new("model.safetensors");
+    let normal: Vec<f32> = (0..16 * 16).map(|i| i as f32 * 1e-4).collect();
+    for aggregate in [Aggregate::Mean, Aggregate::Max, Aggregate::Topk] {
+        let mut ck = trained(&arch, Metric::Mse, scoring(aggregate, 0.05, 1.0));
+        ck.normal_map = Some(normal.clone());
+        let m = onnx::model(&ck, path).unwrap();
+        let ops = checked_ops(&m);
+        let score = &ops[ops.iter().rposition(|o| o == "Sigmoid").unwrap() + 1..];
+        let maps = aggregate != Aggregate::Mean;
+        // The last Sub of the graph: the normal map's where maps are scored; otherwise the
+        // reconstruction's difference from the input (the plain error has no map).
+        let g = m.graph.as_ref().unwrap();
+        let sub = g.node.iter().rfind(|n| op(n) == "Sub").unwrap();
+        let constant =
+            (g.node.iter()).any(|n| n.output == [sub.input[1].clone()] && op(n) == "Constant");
+        assert_eq!(constant, maps, "{aggregate:?}");
+        if maps {
+            assert_eq!(constant_f32(&m, &sub.input[1]), normal);
+            // Then clamped at 0, before the aggregate.
+            let at = score.iter().rposition(|o| o == "Sub").unwrap();
+            assert_eq!(score[at + 1], "Max");
+            let doc = g.doc_string.clone().unwrap_or_default();
+            assert!(doc.contains("above the normal map"), "{doc}");
+        }
+    }
+}

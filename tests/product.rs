@@ -105,6 +105,9 @@ fn mvtec_tree_train_eval_score() {
             "--val-split",
             "0.15",
             "--quiet",
+            // The mean score (conv-ae's default is topk), whose better alternatives eval names.
+            "--score-agg",
+            "mean",
         ])
         .arg(&root)
         .arg("--out")

@@ -3,6 +3,7 @@
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::Args;
 use lamp::data::ImageShape;
+use lamp::detect::Aggregate;
 use lamp::model::{Amp, Arch, Choice, Granularity, LossConfig, Metric};
 use lamp::{Error, Result};
 
@@ -10,6 +11,39 @@ use lamp::{Error, Result};
 pub fn choice<T: Choice + Clone + Send + Sync>() -> impl TypedValueParser<Value = T> {
     PossibleValuesParser::new(T::ALL.iter().map(|c| c.name()))
         .try_map(|s| T::parse(&s).ok_or_else(|| format!("unknown value {s:?}")))
+}
+
+/// `--score-agg` of `lamp train`: one of the image scores, or `auto` (the model's default,
+/// `Aggregate::default_for`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ScoreChoice {
+    Auto,
+    Fixed(Aggregate),
+}
+
+impl ScoreChoice {
+    /// The score for a model of `arch`.
+    pub fn resolve(self, arch: &Arch) -> Aggregate {
+        match self {
+            ScoreChoice::Auto => Aggregate::default_for(arch),
+            ScoreChoice::Fixed(a) => a,
+        }
+    }
+}
+
+impl Choice for ScoreChoice {
+    const ALL: &'static [Self] = &[
+        ScoreChoice::Auto,
+        ScoreChoice::Fixed(Aggregate::Mean),
+        ScoreChoice::Fixed(Aggregate::Max),
+        ScoreChoice::Fixed(Aggregate::Topk),
+    ];
+    fn name(self) -> &'static str {
+        match self {
+            ScoreChoice::Auto => "auto",
+            ScoreChoice::Fixed(a) => a.name(),
+        }
+    }
 }
 
 #[derive(Args, Clone)]

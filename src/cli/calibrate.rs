@@ -38,6 +38,11 @@ pub struct CalibrateArgs {
     /// The fraction of pixels --score-agg topk averages [default: the model's].
     #[arg(long)]
     top_k: Option<f64>,
+    /// on: set the normal map (the images' mean anomaly map, which maps and scores then count
+    /// only what lies above) from these images too; off: score maps as they are [default: on
+    /// where the model has one]. Models trained on patches have none.
+    #[arg(long, value_parser = ["on", "off"])]
+    normal_map: Option<String>,
 }
 
 pub fn run(adapter: Option<&str>, a: CalibrateArgs) -> Result<()> {
@@ -68,6 +73,12 @@ pub fn run(adapter: Option<&str>, a: CalibrateArgs) -> Result<()> {
         ..was
     };
     now.check()?;
+    if a.normal_map.as_deref() == Some("on") && ck.image_size() != ck.arch.size {
+        return Err(Error::setting(
+            "normal_map",
+            "a model trained on patches has none: its windows' maps need not line up",
+        ));
+    }
     let paths = expand_inputs(&a.inputs)?;
     let learnt = in_training_folder(&ck, &paths);
     if let Some((n, dir)) = &learnt {
@@ -100,6 +111,9 @@ pub fn run(adapter: Option<&str>, a: CalibrateArgs) -> Result<()> {
     );
     let device = Device::shared(adapter)?;
     let mut det = Detector::from_checkpoint(device, ck, &a.model, SCORE_BATCH)?;
+    if let Some(on) = &a.normal_map {
+        det.use_normal_map(on == "on");
+    }
     let changed = (now.aggregate, now.top_k) != (was.aggregate, was.top_k);
     if changed {
         det.set_score(now.aggregate, now.top_k)?;

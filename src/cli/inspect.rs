@@ -99,6 +99,7 @@ fn describe(ck: &Checkpoint, path: &std::path::Path) -> Value {
         "held_out": ck.meta::<HeldOut>("held_out"),
         "calibration": ck.meta::<Calibration>("calibration"),
         "score": ck.meta::<ScoreConfig>("score"),
+        "normal_map": ck.normal_map.is_some(),
         "patch": ck.meta::<Patches>("patch"),
         "image_size": ck.image_size(),
         "recipe": ck.metadata.get("recipe"),
@@ -200,13 +201,15 @@ fn text(ck: &Checkpoint, v: &Value) -> String {
         );
     }
     if let Some(sc) = ck.meta::<ScoreConfig>("score") {
-        let how = match sc.aggregate.name() {
-            "topk" => format!("the mean of the map's top {}%", sc.top_k * 100.0),
-            "max" => "the maximum of the map".into(),
-            _ => "the mean error".into(),
+        // Worded as eval's report and calibrate word it.
+        let above = if ck.normal_map.is_some() {
+            ", counted above the normal map"
+        } else {
+            ""
         };
         o += &format!(
-            "  scoring: {how}; maps smoothed with sigma {} px\n",
+            "  scoring: the {}; maps smoothed with sigma {} px{above}\n",
+            sc.describe_aggregate(),
             sc.sigma
         );
     }

@@ -318,10 +318,11 @@ fn write_output(a: &ScoreArgs, text: String, rows: &[Vec<String>]) -> Result<()>
     }
 }
 
-/// Unique file-name stems for the images' maps: the image's stem; where several images share
-/// it (an MVTec AD tree: train/good/000.png, test/good/000.png, test/crack/000.png), its folders
-/// below the images' common folder before it (`train_good_000`, `test_good_000`,
-/// `test_crack_000`); `-2`, `-3`, … after that only if names still collide.
+/// Unique file-name stems for the images' maps: the image's stem; where any images share one
+/// (an MVTec AD tree: train/good/000.png, test/good/000.png, test/crack/000.png), every image's
+/// folders below the images' common folder before it (`train_good_000`, `test_good_000`,
+/// `test_crack_000`, and `test_good_029` though no other image is called 029: one rule for a
+/// folder's names); `-2`, `-3`, … after that only if names still collide.
 fn map_names(paths: &[PathBuf]) -> std::collections::HashMap<PathBuf, String> {
     let stem = |p: &PathBuf| {
         p.file_stem()
@@ -332,6 +333,7 @@ fn map_names(paths: &[PathBuf]) -> std::collections::HashMap<PathBuf, String> {
     for p in paths {
         *count.entry(stem(p)).or_insert(0) += 1;
     }
+    let any_shared = count.values().any(|&n| n > 1);
     // The deepest folder that holds every image.
     let mut common: Option<PathBuf> = None;
     for p in paths {
@@ -365,7 +367,7 @@ fn map_names(paths: &[PathBuf]) -> std::collections::HashMap<PathBuf, String> {
                     .collect()
             })
             .unwrap_or_default();
-        let base = if count[&s] > 1 && !folders.is_empty() {
+        let base = if any_shared && !folders.is_empty() {
             format!("{}_{s}", folders.join("_"))
         } else {
             s
@@ -379,4 +381,28 @@ fn map_names(paths: &[PathBuf]) -> std::collections::HashMap<PathBuf, String> {
         names.insert(path.clone(), name);
     }
     names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::map_names;
+    use std::path::PathBuf;
+
+    #[test]
+    fn map_names_follow_one_rule_per_set() {
+        let names = |ps: &[&str]| {
+            let paths: Vec<PathBuf> = ps.iter().map(PathBuf::from).collect();
+            let n = map_names(&paths);
+            paths.iter().map(|p| n[p].clone()).collect::<Vec<_>>()
+        };
+        // Stems shared anywhere: every image named by its folders, 029 too.
+        assert_eq!(
+            names(&["t/good/000.png", "t/good/029.png", "t/spot/000.png"]),
+            ["good_000", "good_029", "spot_000"]
+        );
+        // No stem shared: the stems alone.
+        assert_eq!(names(&["t/good/000.png", "t/spot/001.png"]), ["000", "001"]);
+        // Shared within one folder (000.png and 000.jpg): numbered.
+        assert_eq!(names(&["t/000.png", "t/000.jpg"]), ["000", "000-2"]);
+    }
 }

@@ -1,11 +1,11 @@
 //! `lamp train`: train on normal images, calibrate, and write the checkpoint with its loss curve.
 
-use super::args::{choice, ArchArgs, LossArgs};
+use super::args::{choice, ArchArgs, LossArgs, ScoreChoice};
 use clap::Args;
 use lamp::data::ImageShape;
 use lamp::data::{self, Source};
 use lamp::detect::fit::{self, HeldOut};
-use lamp::detect::{self, Aggregate, Calibration, Checkpoint, EpochReport, FitOptions, Progress};
+use lamp::detect::{self, Calibration, Checkpoint, EpochReport, FitOptions, Progress};
 use lamp::detect::{ThresholdMethod, TrainConfig};
 use lamp::device::Device;
 use lamp::error::{Error, Result};
@@ -70,12 +70,18 @@ pub struct TrainArgs {
     #[arg(help_heading = "Calibration and scoring", long, default_value_t = FitOptions::default().sigma_k)]
     sigma_k: f64,
     /// An image's score: its mean error, the maximum of its smoothed anomaly map, or the mean of
-    /// the map's top --top-k pixels.
-    #[arg(help_heading = "Calibration and scoring", long, value_parser = choice::<Aggregate>(), default_value = "mean")]
-    score_agg: Aggregate,
+    /// the map's top --top-k pixels. auto: topk for conv-ae (defects on photographs are local),
+    /// mean for fmnist-ae.
+    #[arg(help_heading = "Calibration and scoring", long, value_parser = choice::<ScoreChoice>(), default_value = "auto")]
+    score_agg: ScoreChoice,
     /// The fraction of pixels --score-agg topk averages.
     #[arg(help_heading = "Calibration and scoring", long, default_value_t = FitOptions::default().top_k)]
     top_k: f64,
+    /// Score maps as they are, without subtracting the normal map (the mean map of the held-out
+    /// normal images, which the default subtracts for whole images so that places every image
+    /// reconstructs badly, such as edges and highlights, do not mask a defect elsewhere).
+    #[arg(help_heading = "Calibration and scoring", long)]
+    no_normal_map: bool,
     /// Train on random PxP patches of the images at their own size (the median of their smaller
     /// sides, at most 1024), and score them by overlapping windows stitched into a map of that
     /// size: large images keep their detail.
@@ -138,8 +144,10 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
         sigma_k: a.sigma_k,
         log_every: a.log_every,
         device_data_limit: a.device_data_mb << 20,
-        aggregate: a.score_agg,
+        // Set with the model below (auto); this model's own until then, for the checks.
+        aggregate: a.score_agg.resolve(&defaults.arch),
         top_k: a.top_k,
+        normal_map: !a.no_normal_map,
         // In every snapshot too: an interrupted run's says what it was trained on and how.
         metadata: [("data", a.data.clone()), ("recipe", recipe.clone())]
             .into_iter()
@@ -210,6 +218,7 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
     };
     let (arch, side) = model_and_size(&a, shape.as_ref())?;
     opts.arch = arch.clone();
+    opts.aggregate = a.score_agg.resolve(&arch);
     if let Some((s, first)) = shape
         .as_ref()
         .and_then(|s| Some((s, s.first_not_square.as_ref()?)))
@@ -270,7 +279,7 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
         let run = opts.resolved(&device, n).train;
         lamp::sayln!(
             "lamp: training {} on {} ({}, {:.0}% held out) with {} on {}: {} of batch {} ({}), \
-             lr {} ({})",
+             lr {} ({}); an image's score: the {}",
             arch.name,
             a.data,
             super::count(data.len() as u64, "image"),
@@ -284,7 +293,8 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
                 "step"
             ),
             run.lr,
-            run.schedule.name()
+            run.schedule.name(),
+            opts.score(side).describe_aggregate()
         );
         if let Some(asked) = a.epochs.filter(|&e| run.epochs > e) {
             lamp::sayln!(

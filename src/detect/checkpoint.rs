@@ -1,6 +1,7 @@
 //! Checkpoints: safetensors files with PyTorch's tensor names and layouts, the architecture and
 //! settings in the metadata, and (optionally) Adam's state under `optimizer.exp_avg.<name>` and
-//! `optimizer.exp_avg_sq.<name>`, so one file both scores and resumes training.
+//! `optimizer.exp_avg_sq.<name>`, so one file both scores and resumes training, and (optionally)
+//! the normal map its scores subtract, `score.normal_map` [S, S] (score::above_normal).
 //!
 //! Files are written canonically (tensors and metadata keys sorted, header padded to 8 bytes),
 //! so load → save reproduces a lamp checkpoint byte for byte; writes are atomic (fsutil).
@@ -16,6 +17,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 pub const FORMAT: &str = "lamp-checkpoint";
+/// The tensor of the normal map (Checkpoint::normal_map).
+pub const NORMAL_MAP: &str = "score.normal_map";
 /// Metadata version this build writes and the newest it reads.
 pub const VERSION: u32 = 1;
 
@@ -34,6 +37,9 @@ pub struct Checkpoint {
     /// The parameter arena (layout of `arch.param_table()`).
     pub params: Vec<f32>,
     pub optimizer: Option<OptimizerState>,
+    /// The mean anomaly map of normal images, per pixel, at the side images are scored at:
+    /// scores and maps count only what lies above it (score::above_normal).
+    pub normal_map: Option<Vec<f32>>,
     /// Every metadata entry, including the ones above as JSON strings; other tools' keys are kept.
     pub metadata: BTreeMap<String, String>,
 }
@@ -49,6 +55,7 @@ impl Checkpoint {
             loss,
             params,
             optimizer: None,
+            normal_map: None,
             // Which lamp wrote it (kept as read when a checkpoint is loaded and saved again).
             metadata: BTreeMap::from([(
                 "lamp_version".to_string(),
@@ -87,6 +94,10 @@ impl Checkpoint {
                     (e.shape.clone(), &o.exp_avg_sq[r]),
                 );
             }
+        }
+        if let Some(m) = &self.normal_map {
+            let s = self.image_size() as usize;
+            tensors.insert(NORMAL_MAP.into(), (vec![s, s], m.as_slice()));
         }
         Ok(write_safetensors(&meta, &tensors))
     }
@@ -174,14 +185,34 @@ impl Checkpoint {
             }),
             None => None,
         };
-        let ck = Checkpoint {
+        let mut ck = Checkpoint {
             arch,
             loss,
             params,
             optimizer,
+            normal_map: None,
             metadata,
         };
         ck.check_metadata()?;
+        if let Ok(t) = st.tensor(NORMAL_MAP) {
+            // Its side is the images' (checked with the metadata above); its values are errors.
+            let s = ck.image_size() as usize;
+            if t.dtype() != safetensors::Dtype::F32 || t.shape() != [s, s] {
+                return Err(Error::invalid(format!(
+                    "tensor {NORMAL_MAP} is {:?} {:?}, expected F32 [{s}, {s}]",
+                    t.dtype(),
+                    t.shape()
+                )));
+            }
+            let m: Vec<f32> = le_f32(t.data()).collect();
+            if let Some(v) = m.iter().find(|v| !(v.is_finite() && **v >= 0.0)) {
+                return Err(Error::invalid(format!(
+                    "tensor {NORMAL_MAP} holds {v}: errors are finite and never negative \
+                     (recalibrate with `lamp calibrate`)"
+                )));
+            }
+            ck.normal_map = Some(m);
+        }
         Ok(ck)
     }
 
@@ -346,6 +377,38 @@ mod tests {
             a,
             "load → save must reproduce the bytes"
         );
+    }
+
+    #[test]
+    fn a_normal_map_round_trips_and_is_checked() {
+        let arch = Arch::conv_ae(1, 16, vec![8, 16], 8).unwrap();
+        let mut c = Checkpoint::new(arch.clone(), None, arch.init(2));
+        c.normal_map = Some((0..256).map(|i| i as f32 * 1e-3).collect());
+        let a = c.to_bytes().unwrap();
+        let back = Checkpoint::from_bytes(&a, None).unwrap();
+        assert_eq!(back.normal_map, c.normal_map);
+        assert_eq!(back.to_bytes().unwrap(), a);
+        // Negative: refused, naming the tensor.
+        c.normal_map = Some(vec![-1.0; 256]);
+        let e = Checkpoint::from_bytes(&c.to_bytes().unwrap(), None).unwrap_err();
+        assert!(e.to_string().contains(NORMAL_MAP), "{e}");
+        // Of another shape than the images' side: refused too.
+        let map = vec![0.0f32; 256];
+        let table = arch.param_table();
+        let mut tensors: Tensors = table
+            .entries
+            .iter()
+            .map(|e| {
+                (
+                    e.name.clone(),
+                    (e.shape.clone(), &c.params[e.offset..e.offset + e.len()]),
+                )
+            })
+            .collect();
+        tensors.insert(NORMAL_MAP.into(), (vec![8, 32], map.as_slice()));
+        let meta = BTreeMap::from([("arch".to_string(), to_json(&arch).unwrap())]);
+        let e = Checkpoint::from_bytes(&write_safetensors(&meta, &tensors), None).unwrap_err();
+        assert!(e.to_string().contains("expected F32 [16, 16]"), "{e}");
     }
 
     #[test]

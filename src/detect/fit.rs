@@ -5,7 +5,9 @@
 use super::baseline::mean_image;
 use super::calibrate::{Calibration, ThresholdMethod};
 use super::checkpoint::{to_json, Checkpoint, OptimizerState, Patches};
-use super::score::{errors_and_maps, window_stride, Aggregate, ScoreConfig};
+use super::score::{
+    above_normal_leave_one_out, errors_and_maps, window_stride, Aggregate, ScoreConfig,
+};
 use super::train::{self, EpochReport, Progress, TrainConfig, AUTO_BATCH};
 use crate::data::{self, Dataset};
 use crate::device::Device;
@@ -43,6 +45,9 @@ pub struct FitOptions {
     /// model's size).
     pub aggregate: Aggregate,
     pub top_k: f64,
+    /// Score maps above the normal map of the calibration images (whole images only; not with
+    /// patches, whose windows need not line up).
+    pub normal_map: bool,
     /// Extra checkpoint metadata (the command line's data and recipe), written into every
     /// snapshot as well as the final model, so that an interrupted run's snapshot says what it
     /// was trained on and how to continue it.
@@ -64,6 +69,7 @@ impl Default for FitOptions {
             device_data_limit: 2048 << 20,
             aggregate: Aggregate::Mean,
             top_k: ScoreConfig::default().top_k,
+            normal_map: true,
             metadata: Default::default(),
         }
     }
@@ -367,21 +373,12 @@ pub fn fit_on(
     };
     let score = o.score(side);
     let (errors, maps) = errors_and_maps(&mut e, &cal_set.samples, side, score.sigma)?;
-    let scores: Vec<f32> = errors
-        .iter()
-        .zip(&maps)
-        .map(|(&err, m)| score.score(err, m))
-        .collect();
-    let pixels: Vec<f32> = maps.into_iter().flatten().collect();
-    let cal = Calibration::fit(
-        &scores,
-        &pixels,
-        o.threshold,
-        o.contamination,
-        o.sigma_k,
-        source,
-    )?;
+    // Maps of whole images line up pixel for pixel; windows of larger images need not.
+    let normal = o.normal_map && side == o.arch.size;
+    let rule = (o.threshold, o.contamination, o.sigma_k);
+    let (cal, normal_map) = calibrate_on(&errors, maps, &score, normal, rule, source)?;
     let mut ck = snapshot(&e, o, &reports, n_train)?;
+    ck.normal_map = normal_map;
     ck.metadata.insert("calibration".into(), to_json(&cal)?);
     ck.metadata.insert("score".into(), to_json(&score)?);
     if side > o.arch.size {
@@ -395,6 +392,29 @@ pub fn fit_on(
     held_out.on_training = source == "training";
     ck.metadata.insert("held_out".into(), to_json(&held_out)?);
     Ok((ck, reports))
+}
+
+/// Calibrates the threshold by `rule` (method, contamination, k) on normal images' plain
+/// `errors` and smoothed `maps`, scored by `score`. With `normal` (and two images or more), the
+/// maps' normal map comes first, returned, and each image is scored by its map above the others'
+/// (score::above_normal_leave_one_out), as new images will be scored by theirs above it.
+pub fn calibrate_on(
+    errors: &[f32],
+    mut maps: Vec<Vec<f32>>,
+    score: &ScoreConfig,
+    normal: bool,
+    (method, contamination, k): (ThresholdMethod, f64, f64),
+    source: &str,
+) -> Result<(Calibration, Option<Vec<f32>>)> {
+    let normal_map = (normal && maps.len() >= 2).then(|| above_normal_leave_one_out(&mut maps));
+    let scores: Vec<f32> = errors
+        .iter()
+        .zip(&maps)
+        .map(|(&err, m)| score.score(err, m))
+        .collect();
+    let pixels: Vec<f32> = maps.into_iter().flatten().collect();
+    let cal = Calibration::fit(&scores, &pixels, method, contamination, k, source)?;
+    Ok((cal, normal_map))
 }
 
 /// Four windows of the model's input size from each of the held-out images, at positions drawn

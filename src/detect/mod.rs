@@ -47,6 +47,8 @@ pub struct Detector {
     score: ScoreConfig,
     /// Trained on patches: the side of the images it scores (window by window).
     patches: Option<checkpoint::Patches>,
+    /// `recalibrate` sets a normal map (`use_normal_map`).
+    normal_wanted: bool,
     engine: Engine,
 }
 
@@ -61,7 +63,8 @@ pub struct Score {
     pub normalised: f32,
     /// Score above the calibrated threshold.
     pub anomalous: bool,
-    /// The smoothed pixel anomaly map [H × W] at the model's size, when asked for.
+    /// The smoothed pixel anomaly map [H × W] at the model's size, when asked for (above the
+    /// model's normal map, where it has one).
     pub map: Option<Vec<f32>>,
 }
 
@@ -107,6 +110,7 @@ impl Detector {
         let score = checkpoint.meta("score").unwrap_or_default();
         let patches = checkpoint.meta("patch");
         Ok(Detector {
+            normal_wanted: checkpoint.normal_map.is_some(),
             checkpoint,
             loss,
             calibration,
@@ -151,9 +155,15 @@ impl Detector {
         self.score = score;
         Ok(())
     }
+    /// Whether `recalibrate` sets the normal map from its images (`true`) or leaves the model
+    /// without one (`false`); by default, as the model has one or not.
+    pub fn use_normal_map(&mut self, on: bool) {
+        self.normal_wanted = on;
+    }
     /// Calibrates the threshold anew on normal samples `x` (model input layout), by `method`
-    /// with `contamination` or `k`, as training does on its held-out images; `source` says
-    /// where the images came from. The checkpoint is updated (write it with `save`).
+    /// with `contamination` or `k`, as training does on its held-out images, and the normal map
+    /// of a model that has one (with two images or more); `source` says where the images came
+    /// from. The checkpoint is updated (write it with `save`).
     pub fn recalibrate(
         &mut self,
         x: &[f32],
@@ -162,14 +172,17 @@ impl Detector {
         k: f64,
         source: &str,
     ) -> Result<()> {
-        let (errors, maps) = self.errors_and_maps(x)?;
-        let scores: Vec<f32> = errors
-            .iter()
-            .zip(&maps)
-            .map(|(&e, m)| self.score.score(e, m))
-            .collect();
-        let pixels: Vec<f32> = maps.into_iter().flatten().collect();
-        let cal = Calibration::fit(&scores, &pixels, method, contamination, k, source)?;
+        // The maps as they are: a model with a normal map gets one of these images instead.
+        let side = self.image_size();
+        let (errors, maps) = score::errors_and_maps(&mut self.engine, x, side, self.score.sigma)?;
+        let normal = self.normal_wanted;
+        let rule = (method, contamination, k);
+        let (cal, normal_map) =
+            fit::calibrate_on(&errors, maps, &self.score, normal, rule, source)?;
+        // One image makes no normal map: a model's own stays then.
+        if !normal || normal_map.is_some() {
+            self.checkpoint.normal_map = normal_map;
+        }
         self.checkpoint
             .metadata
             .insert("calibration".into(), checkpoint::to_json(&cal)?);
@@ -249,10 +262,18 @@ impl Detector {
             .collect())
     }
 
-    /// Plain errors and smoothed anomaly maps of images converted as `score_samples` takes them.
+    /// Plain errors and smoothed anomaly maps of images converted as `score_samples` takes them,
+    /// the maps above the model's normal map where it has one.
     pub fn errors_and_maps(&mut self, x: &[f32]) -> Result<(Vec<f32>, Vec<Vec<f32>>)> {
         let side = self.image_size();
-        score::errors_and_maps(&mut self.engine, x, side, self.score.sigma)
+        let (errors, mut maps) =
+            score::errors_and_maps(&mut self.engine, x, side, self.score.sigma)?;
+        if let Some(normal) = &self.checkpoint.normal_map {
+            for m in &mut maps {
+                score::above_normal(m, normal);
+            }
+        }
+        Ok((errors, maps))
     }
 
     /// The engine behind the detector (for batch work of your own).

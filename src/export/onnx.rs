@@ -52,7 +52,8 @@ pub fn model(ck: &Checkpoint, path: &Path) -> Result<ModelProto> {
     }
     let mut b = Builder::default();
     let recon = network(&mut b, ck)?;
-    score_graph(&mut b, loss.metric, score, [c, s, s], &recon);
+    let normal = ck.normal_map.as_deref();
+    score_graph(&mut b, loss.metric, score, normal, [c, s, s], &recon);
 
     let patches: Option<Patches> = ck.meta("patch");
     let doc = contract(ck, loss.metric, score, patches);
@@ -146,6 +147,12 @@ pub fn contract(
             score.sigma
         ),
     };
+    let what = match (&ck.normal_map, score.aggregate) {
+        (Some(_), Aggregate::Max | Aggregate::Topk) => {
+            format!("{what}, taken above the normal map (a constant of the graph: the map less it, 0 where below)")
+        }
+        _ => what,
+    };
     let mut t = format!(
         "lamp {}. Input `{INPUT}`: float32 [{BATCH}, {c}, {s}, {s}], pixel values in [0, 1] \
          (8-bit values / 255; {}), no other normalisation. Outputs: `{RECONSTRUCTION}` float32 \
@@ -232,7 +239,14 @@ fn network(b: &mut Builder, ck: &Checkpoint) -> Result<String> {
 }
 
 /// The `score` output from the input and its reconstruction `y` (images of `shape` [C, H, W]).
-fn score_graph(b: &mut Builder, metric: Metric, cfg: ScoreConfig, shape: [usize; 3], y: &str) {
+fn score_graph(
+    b: &mut Builder,
+    metric: Metric,
+    cfg: ScoreConfig,
+    normal: Option<&[f32]>,
+    shape: [usize; 3],
+    y: &str,
+) {
     let [_, h, w] = shape;
     if cfg.aggregate == Aggregate::Mean {
         let e = element_error(b, metric, y, shape);
@@ -240,7 +254,14 @@ fn score_graph(b: &mut Builder, metric: Metric, cfg: ScoreConfig, shape: [usize;
         return;
     }
     let map = pixel_map(b, metric, y, shape);
-    let map = smooth(b, &map, cfg.sigma);
+    let mut map = smooth(b, &map, cfg.sigma);
+    // `score::above_normal`: the map above the normal map, 0 where it is not.
+    if let Some(n) = normal.filter(|n| n.len() == h * w) {
+        let n = b.const_f32(&[1, 1, h, w], n);
+        let zero = b.const_f32(&[], &[0.0]);
+        let d = b.op("Sub", &[&map, &n], vec![]);
+        map = b.op("Max", &[&d, &zero], vec![]);
+    }
     if cfg.aggregate == Aggregate::Max {
         b.op_to(
             SCORE,

@@ -25,15 +25,22 @@ pub struct Labels<'a> {
     pub recipe: Option<serde_json::Value>,
     /// How the model scores: aggregate, top-k fraction, the maps' smoothing σ in pixels.
     pub score: ScoreConfig,
+    /// Maps count what lies above the model's normal map.
+    pub normal_map: bool,
     /// Warnings about the model itself (training that stayed on the mean-image plateau, a
     /// threshold from few images), shown at the top of the reports.
     pub checks: Vec<String>,
 }
 
 /// How images are scored, in words.
-pub fn describe_score(c: &ScoreConfig) -> String {
+pub fn describe_score(c: &ScoreConfig, normal_map: bool) -> String {
+    let above = if normal_map {
+        ", above the normal map (what normal images show at each pixel)"
+    } else {
+        ""
+    };
     format!(
-        "{}; maps smoothed with σ = {} px",
+        "{}; maps smoothed with σ = {} px{above}",
         c.describe_aggregate(),
         c.sigma
     )
@@ -324,11 +331,18 @@ impl Report<'_> {
              evenly spaced. Each image appears once. Each \
              panel: image | ground truth (when the data has masks) | heat map | predicted \
              region (pixel map above the calibrated pixel threshold {:.5}), under the image's \
-             score and verdict. Maps are the per-pixel error, Gaussian-smoothed (σ = {} px). \
+             score and verdict. Maps are the per-pixel error, Gaussian-smoothed (σ = {} px){}. \
              Every heat map uses one colour scale: 0 (dark blue) to {:.4} (dark red), the \
              largest smoothed pixel value of the held-out normal images (at least twice the \
              pixel threshold); larger values are drawn dark red.",
-            self.cal.pixel_threshold, self.labels.score.sigma, self.vmax
+            self.cal.pixel_threshold,
+            self.labels.score.sigma,
+            if self.labels.normal_map {
+                ", less the normal map (the calibration images' mean map; 0 where below it)"
+            } else {
+                ""
+            },
+            self.vmax
         )
     }
 
@@ -339,7 +353,7 @@ impl Report<'_> {
             l.model,
             l.data,
             l.loss,
-            describe_score(&l.score)
+            describe_score(&l.score, l.normal_map)
         );
         if let Some(r) = l.recipe.as_ref().and_then(describe_recipe) {
             md += &format!("Training: {r}  \n");
@@ -380,7 +394,7 @@ impl Report<'_> {
             vec![Cell::Text("loss".into()), Cell::Text(l.loss.to_string())],
             vec![
                 Cell::Text("score".into()),
-                Cell::Text(describe_score(&l.score)),
+                Cell::Text(describe_score(&l.score, l.normal_map)),
             ],
         ];
         if let Some(r) = l.recipe.as_ref().and_then(describe_recipe) {
