@@ -97,6 +97,12 @@ impl Checkpoint {
         }
         if let Some(m) = &self.normal_map {
             let s = self.image_size() as usize;
+            if m.len() != s * s {
+                return Err(Error::invalid(format!(
+                    "a normal map of {} values for images of {s}x{s}",
+                    m.len()
+                )));
+            }
             tensors.insert(NORMAL_MAP.into(), (vec![s, s], m.as_slice()));
         }
         Ok(write_safetensors(&meta, &tensors))
@@ -207,8 +213,8 @@ impl Checkpoint {
             let m: Vec<f32> = le_f32(t.data()).collect();
             if let Some(v) = m.iter().find(|v| !(v.is_finite() && **v >= 0.0)) {
                 return Err(Error::invalid(format!(
-                    "tensor {NORMAL_MAP} holds {v}: errors are finite and never negative \
-                     (recalibrate with `lamp calibrate`)"
+                    "tensor {NORMAL_MAP} holds {v}: errors are finite and never negative; the \
+                     file is damaged (train the model again)"
                 )));
             }
             ck.normal_map = Some(m);

@@ -6,7 +6,8 @@ use super::baseline::mean_image;
 use super::calibrate::{Calibration, ThresholdMethod};
 use super::checkpoint::{to_json, Checkpoint, OptimizerState, Patches};
 use super::score::{
-    above_normal_leave_one_out, errors_and_maps, window_stride, Aggregate, ScoreConfig,
+    above_normal, above_normal_leave_one_out, errors_and_maps, window_stride, Aggregate,
+    ScoreConfig,
 };
 use super::train::{self, EpochReport, Progress, TrainConfig, AUTO_BATCH};
 use crate::data::{self, Dataset};
@@ -376,7 +377,7 @@ pub fn fit_on(
     // Maps of whole images line up pixel for pixel; windows of larger images need not.
     let normal = o.normal_map && side == o.arch.size;
     let rule = (o.threshold, o.contamination, o.sigma_k);
-    let (cal, normal_map) = calibrate_on(&errors, maps, &score, normal, rule, source)?;
+    let (cal, normal_map) = calibrate_on(&errors, maps, &score, normal, None, rule, source)?;
     let mut ck = snapshot(&e, o, &reports, n_train)?;
     ck.normal_map = normal_map;
     ck.metadata.insert("calibration".into(), to_json(&cal)?);
@@ -397,16 +398,35 @@ pub fn fit_on(
 /// Calibrates the threshold by `rule` (method, contamination, k) on normal images' plain
 /// `errors` and smoothed `maps`, scored by `score`. With `normal` (and two images or more), the
 /// maps' normal map comes first, returned, and each image is scored by its map above the others'
-/// (score::above_normal_leave_one_out), as new images will be scored by theirs above it.
+/// (score::above_normal_leave_one_out), as new images will be scored by theirs above it; from
+/// one image, above the model's normal map `kept` (returned again), so that the threshold is set
+/// on maps as they will be scored.
 pub fn calibrate_on(
     errors: &[f32],
     mut maps: Vec<Vec<f32>>,
     score: &ScoreConfig,
     normal: bool,
+    kept: Option<&[f32]>,
     (method, contamination, k): (ThresholdMethod, f64, f64),
     source: &str,
 ) -> Result<(Calibration, Option<Vec<f32>>)> {
-    let normal_map = (normal && maps.len() >= 2).then(|| above_normal_leave_one_out(&mut maps));
+    let normal_map = match (normal, kept) {
+        (false, _) => None,
+        (true, _) if maps.len() >= 2 => Some(above_normal_leave_one_out(&mut maps)),
+        (true, Some(old)) => {
+            for m in &mut maps {
+                above_normal(m, old);
+            }
+            Some(old.to_vec())
+        }
+        (true, None) => None,
+    };
+    if normal_map.iter().flatten().any(|v| !v.is_finite()) {
+        return Err(Error::invalid(
+            "the calibration images' anomaly maps are not finite: the model is broken; train it \
+             again",
+        ));
+    }
     let scores: Vec<f32> = errors
         .iter()
         .zip(&maps)
@@ -455,5 +475,36 @@ fn held_out_check(train: &Dataset, images: &Dataset, errors: &[f32], loss: LossC
         on_training: false,
         model_error: train::mean(errors) as f64,
         mean_image_error: base / images.len().max(1) as f64,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calibration_sets_maps_as_they_will_be_scored() {
+        let score = ScoreConfig {
+            aggregate: Aggregate::Max,
+            ..Default::default()
+        };
+        let rule = (ThresholdMethod::Quantile, 0.0, 3.0);
+        let maps = vec![vec![1.0, 4.0], vec![3.0, 0.0], vec![2.0, 2.0]];
+        let cal = |maps: Vec<Vec<f32>>, normal, kept: Option<&[f32]>| {
+            let errors = vec![0.5; maps.len()];
+            calibrate_on(&errors, maps, &score, normal, kept, rule, "test").unwrap()
+        };
+        // Off: the maps as they are (the largest of all is the threshold at contamination 0).
+        let (c, m) = cal(maps.clone(), false, Some(&[9.0, 9.0]));
+        assert_eq!((c.threshold, m), (4.0, None));
+        // On: leave-one-out maps (0, 3), (1.5, 0), (0, 0); the new normal map is returned.
+        let (c, m) = cal(maps.clone(), true, None);
+        assert_eq!((c.threshold, m), (3.0, Some(vec![2.0, 2.0])));
+        // One image: above the model's own normal map, which stays.
+        let (c, m) = cal(vec![vec![1.0, 4.0]], true, Some(&[0.5, 1.0]));
+        assert_eq!((c.threshold, m), (3.0, Some(vec![0.5, 1.0])));
+        // One image and no normal map to keep: none.
+        let (_, m) = cal(vec![vec![1.0, 4.0]], true, None);
+        assert_eq!(m, None);
     }
 }

@@ -175,14 +175,13 @@ impl Detector {
         // The maps as they are: a model with a normal map gets one of these images instead.
         let side = self.image_size();
         let (errors, maps) = score::errors_and_maps(&mut self.engine, x, side, self.score.sigma)?;
-        let normal = self.normal_wanted;
+        // Windows of a patch model's images need not line up: no normal map there.
+        let normal = self.normal_wanted && self.patches.is_none();
         let rule = (method, contamination, k);
+        let kept = self.checkpoint.normal_map.as_deref();
         let (cal, normal_map) =
-            fit::calibrate_on(&errors, maps, &self.score, normal, rule, source)?;
-        // One image makes no normal map: a model's own stays then.
-        if !normal || normal_map.is_some() {
-            self.checkpoint.normal_map = normal_map;
-        }
+            fit::calibrate_on(&errors, maps, &self.score, normal, kept, rule, source)?;
+        self.checkpoint.normal_map = normal_map;
         self.checkpoint
             .metadata
             .insert("calibration".into(), checkpoint::to_json(&cal)?);

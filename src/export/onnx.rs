@@ -53,6 +53,14 @@ pub fn model(ck: &Checkpoint, path: &Path) -> Result<ModelProto> {
     let mut b = Builder::default();
     let recon = network(&mut b, ck)?;
     let normal = ck.normal_map.as_deref();
+    if normal.is_some_and(|n| n.len() != s * s) {
+        return Err(Error::file(
+            path,
+            format!(
+                "its normal map does not match its {s}x{s} input (a model trained on patches?)"
+            ),
+        ));
+    }
     score_graph(&mut b, loss.metric, score, normal, [c, s, s], &recon);
 
     let patches: Option<Patches> = ck.meta("patch");
@@ -149,7 +157,10 @@ pub fn contract(
     };
     let what = match (&ck.normal_map, score.aggregate) {
         (Some(_), Aggregate::Max | Aggregate::Topk) => {
-            format!("{what}, taken above the normal map (a constant of the graph: the map less it, 0 where below)")
+            format!(
+                "{what}, taken above the normal map (a constant of the graph: the map less it, \
+                 0 where below)"
+            )
         }
         _ => what,
     };
@@ -256,7 +267,7 @@ fn score_graph(
     let map = pixel_map(b, metric, y, shape);
     let mut map = smooth(b, &map, cfg.sigma);
     // `score::above_normal`: the map above the normal map, 0 where it is not.
-    if let Some(n) = normal.filter(|n| n.len() == h * w) {
+    if let Some(n) = normal {
         let n = b.const_f32(&[1, 1, h, w], n);
         let zero = b.const_f32(&[], &[0.0]);
         let d = b.op("Sub", &[&map, &n], vec![]);

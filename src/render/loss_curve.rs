@@ -34,11 +34,18 @@ pub fn loss_curve(reports: &[EpochReport]) -> Result<(Vec<u8>, Vec<u8>)> {
     let csv = super::table::csv(&header, &rows)?;
     // A log axis: the loss falls by one or two orders of magnitude, and on a linear axis the
     // last nine tenths of a run (where the detail the model learns shows) look flat.
-    let xs: Vec<f64> = reports.iter().map(|r| r.epoch as f64).collect();
-    let loss: Vec<f64> = reports.iter().map(|r| log10(r.mean_loss)).collect();
+    // A diverged epoch's NaN or infinity is left out (the CSV keeps it).
+    let (xs, loss): (Vec<f64>, Vec<f64>) = reports
+        .iter()
+        .filter(|r| r.mean_loss.is_finite())
+        .map(|r| (r.epoch as f64, log10(r.mean_loss)))
+        .unzip();
     let held_out: Vec<(f64, f64)> = reports
         .iter()
-        .filter_map(|r| r.held_out_error.map(|v| (r.epoch as f64, log10(v))))
+        .filter_map(|r| {
+            let v = r.held_out_error.filter(|v| v.is_finite())?;
+            Some((r.epoch as f64, log10(v)))
+        })
         .collect();
     let ys = || loss.iter().chain(held_out.iter().map(|(_, y)| y)).copied();
     let (lo, hi) = match (ys().reduce(f64::min), ys().reduce(f64::max)) {
@@ -46,7 +53,7 @@ pub fn loss_curve(reports: &[EpochReport]) -> Result<(Vec<u8>, Vec<u8>)> {
         _ => (-1.0, 0.0),
     };
     let pad = ((hi - lo) * 0.05).max(0.02);
-    let xmax = xs.last().copied().unwrap_or(1.0).max(2.0);
+    let xmax = reports.last().map_or(1.0, |r| r.epoch as f64).max(2.0);
     let mut c = Chart::new(
         700,
         420,
@@ -72,12 +79,13 @@ pub fn loss_curve(reports: &[EpochReport]) -> Result<(Vec<u8>, Vec<u8>)> {
     Ok((csv, png_bytes(&c.png()?)?))
 }
 
-/// log10 of a loss, kept finite: a loss of 0 (or a diverged one) sits at the axis's edge.
+/// log10 of a finite loss; a loss of 0 sits at 1e-30.
 fn log10(v: f32) -> f64 {
-    (v as f64).max(1e-30).log10().clamp(-30.0, 30.0)
+    (v as f64).max(1e-30).log10()
 }
 
-/// `v` (positive) to two significant digits: "0.0063", "12", "4.1e-6".
+/// `v` (positive) to two significant digits, all of its whole digits from 100 to 9999: "0.0063",
+/// "12", "4.1e-6".
 fn significant(v: f64) -> String {
     let e = v.log10().floor();
     if (-4.0..4.0).contains(&e) {
@@ -98,6 +106,5 @@ mod tests {
         assert_eq!(significant(12.3), "12");
         assert_eq!(significant(4.1e-6), "4.1e-6");
         assert_eq!(log10(0.0), -30.0);
-        assert_eq!(log10(f32::INFINITY), 30.0);
     }
 }

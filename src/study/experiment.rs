@@ -220,6 +220,8 @@ pub fn run(
                 ..Default::default()
             }
         } else {
+            // The maps as they are (no normal map): the tables' cells predate it, and a rerun
+            // of a table must give its figures again.
             let (errors, maps) = errors_and_maps(&mut e, &test.data.samples, side, score.sigma)?;
             let s: Vec<f32> = errors
                 .iter()
