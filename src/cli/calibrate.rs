@@ -110,6 +110,7 @@ pub fn run(adapter: Option<&str>, a: CalibrateArgs) -> Result<()> {
         serde_json::to_string(&folders).unwrap_or_default(),
     );
     let device = Device::shared(adapter)?;
+    let had_normal = ck.normal_map.is_some();
     let mut det = Detector::from_checkpoint(device, ck, &a.model, SCORE_BATCH)?;
     if let Some(on) = &a.normal_map {
         det.use_normal_map(on == "on");
@@ -123,6 +124,12 @@ pub fn run(adapter: Option<&str>, a: CalibrateArgs) -> Result<()> {
     let out = a.out.as_ref().unwrap_or(&a.model);
     det.save(out)?;
     let c = det.calibration();
+    // The normal map changes the maps, and with them max/topk scores and pixel metrics: say so.
+    let normal = match (had_normal, det.checkpoint().normal_map.is_some()) {
+        (_, true) if c.count >= 2 => "; normal map set anew from these images",
+        (true, false) => "; normal map dropped (maps scored as they are)",
+        _ => "",
+    };
     let score = if changed {
         format!(
             " for the score {} (was {}, {:.6})",
@@ -134,7 +141,7 @@ pub fn run(adapter: Option<&str>, a: CalibrateArgs) -> Result<()> {
         format!(" (was {:.6})", old.threshold)
     };
     lamp::sayln!(
-        "lamp: threshold {:.6}{score}; {} from {}; wrote {}",
+        "lamp: threshold {:.6}{score}; {} from {}{normal}; wrote {}",
         c.threshold,
         c.method.name(),
         super::count(c.count as u64, "image"),

@@ -519,7 +519,12 @@ pub fn progress_printer(quiet: bool) -> impl FnMut(Progress) {
 /// The checkpoint and, beside it, MODEL.loss.csv and MODEL.loss.png.
 pub fn save_model(ck: &Checkpoint, reports: &[EpochReport], out: &Path) -> Result<()> {
     ck.save(out)?;
-    let (csv, png) = loss_curve::loss_curve(reports)?;
+    // Whole images only: with patches the per-epoch figure is of windows, the baseline of images.
+    let mean_image = ck
+        .meta::<HeldOut>("held_out")
+        .filter(|_| ck.meta::<lamp::detect::Patches>("patch").is_none())
+        .map(|h| h.mean_image_error);
+    let (csv, png) = loss_curve::loss_curve(reports, mean_image)?;
     write_atomic(&sibling(out, "loss.csv"), &csv)?;
     write_atomic(&sibling(out, "loss.png"), &png)
 }

@@ -8,8 +8,10 @@ use super::plot;
 use crate::detect::EpochReport;
 use crate::error::Result;
 
-/// loss.csv and loss.png for the epoch reports.
-pub fn loss_curve(reports: &[EpochReport]) -> Result<(Vec<u8>, Vec<u8>)> {
+/// loss.csv and loss.png for the epoch reports; `mean_image`, the held-out images' error
+/// against the mean training image, is drawn as a line: a held-out error that sits on it is the
+/// plateau where the model reproduces the mean image.
+pub fn loss_curve(reports: &[EpochReport], mean_image: Option<f64>) -> Result<(Vec<u8>, Vec<u8>)> {
     let rows: Vec<Vec<String>> = reports
         .iter()
         .map(|r| {
@@ -47,17 +49,23 @@ pub fn loss_curve(reports: &[EpochReport]) -> Result<(Vec<u8>, Vec<u8>)> {
             Some((r.epoch as f64, log10(v)))
         })
         .collect();
-    let ys = || loss.iter().chain(held_out.iter().map(|(_, y)| y)).copied();
+    let base = mean_image
+        .filter(|v| v.is_finite() && *v > 0.0)
+        .map(|v| v.log10());
+    let ys = || {
+        let curves = loss.iter().chain(held_out.iter().map(|(_, y)| y));
+        curves.chain(base.iter()).copied()
+    };
     let (lo, hi) = match (ys().reduce(f64::min), ys().reduce(f64::max)) {
         (Some(lo), Some(hi)) => (lo, hi),
         _ => (-1.0, 0.0),
     };
-    let pad = ((hi - lo) * 0.05).max(0.02);
+    let pad = ((hi - lo) * 0.08).max(0.02);
     let xmax = reports.last().map_or(1.0, |r| r.epoch as f64).max(2.0);
     let mut c = Chart::new(
         700,
         420,
-        "training loss",
+        "training loss and held-out error",
         "epoch",
         "loss (log scale)",
         (1.0, xmax),
@@ -74,7 +82,11 @@ pub fn loss_curve(reports: &[EpochReport]) -> Result<(Vec<u8>, Vec<u8>)> {
         // Markers where they stay apart.
         c.line(x, y, *colour, x.len() <= 60);
     }
-    let legend: Vec<(&str, image::Rgb<u8>)> = series.iter().map(|s| (s.0, s.1)).collect();
+    let mut legend: Vec<(&str, image::Rgb<u8>)> = series.iter().map(|s| (s.0, s.1)).collect();
+    if let Some(b) = base {
+        c.hline_between(c.x.0, c.x.1, b, plot::DARK_GREY, 2);
+        legend.push(("mean image (held-out)", plot::DARK_GREY));
+    }
     c.legend(&legend);
     Ok((csv, png_bytes(&c.png()?)?))
 }
@@ -106,5 +118,27 @@ mod tests {
         assert_eq!(significant(12.3), "12");
         assert_eq!(significant(4.1e-6), "4.1e-6");
         assert_eq!(log10(0.0), -30.0);
+    }
+
+    #[test]
+    fn the_mean_image_line_is_drawn_and_diverged_epochs_left_out() {
+        let report = |epoch, loss: f32, held: f32| EpochReport {
+            epoch,
+            mean_loss: loss,
+            clamps: 0,
+            seconds: 1.0,
+            images_per_s: 10.0,
+            held_out_error: Some(held),
+        };
+        let reports = vec![report(1, 0.05, 0.04), report(2, 0.01, 0.012)];
+        let (csv, plain) = loss_curve(&reports, None).unwrap();
+        let (csv2, with_line) = loss_curve(&reports, Some(0.03)).unwrap();
+        assert_eq!(csv, csv2, "the line is in the picture only");
+        assert_ne!(plain, with_line);
+        // A NaN epoch keeps its CSV row and draws.
+        let mut diverged = reports.clone();
+        diverged.push(report(3, f32::NAN, f32::NAN));
+        let (csv, _) = loss_curve(&diverged, Some(0.03)).unwrap();
+        assert!(String::from_utf8(csv).unwrap().contains("NaN"));
     }
 }
