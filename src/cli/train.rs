@@ -57,9 +57,10 @@ pub struct TrainArgs {
     #[arg(help_heading = "Output and runs", long)]
     quiet: bool,
     /// Fraction of the normal images held out to calibrate the threshold (0: use the training
-    /// images).
-    #[arg(help_heading = "Data", long, default_value_t = FitOptions::default().val_split)]
-    val_split: f64,
+    /// images) [default: 0.1, or up to 0.15 where that holds out the 20 images a threshold
+    /// needs].
+    #[arg(help_heading = "Data", long)]
+    val_split: Option<f64>,
     /// How the threshold is set: quantile (1 − contamination) or sigma (mean + k·σ).
     #[arg(help_heading = "Calibration and scoring", long, value_parser = choice::<ThresholdMethod>(), default_value = "quantile")]
     threshold: ThresholdMethod,
@@ -138,7 +139,7 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
             (None, Some(_)) => 0,
             (None, None) => defaults.min_steps,
         },
-        val_split: a.val_split,
+        val_split: a.val_split.unwrap_or(defaults.val_split),
         threshold: a.threshold,
         contamination: a.contamination,
         sigma_k: a.sigma_k,
@@ -256,11 +257,14 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
         lamp::sayln!("lamp: skipped {n}");
     }
     let device = Device::shared(adapter)?;
-    let held = data::held_out_count(data.len(), a.val_split);
     let enough = lamp::detect::MIN_CALIBRATION_IMAGES;
+    if a.val_split.is_none() {
+        opts.val_split = data::default_split(data.len(), opts.val_split, enough);
+    }
+    let held = data::held_out_count(data.len(), opts.val_split);
     if (1..enough).contains(&held) {
         // Said now, not only after a training that may take an hour.
-        let more = match enough_split(data.len(), enough) {
+        let more = match data::enough_split(data.len(), enough) {
             Some(f) => format!(
                 "hold out more (--val-split {f:.2} holds out {}), or ",
                 data::held_out_count(data.len(), f)
@@ -283,7 +287,7 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
             arch.name,
             a.data,
             super::count(data.len() as u64, "image"),
-            a.val_split * 100.0,
+            opts.val_split * 100.0,
             opts.loss,
             device.describe(),
             super::count(run.epochs, "epoch"),
@@ -582,12 +586,4 @@ fn resume_command(snapshot: &Path) -> String {
         args.push("--resume".into());
     }
     args.join(" ")
-}
-
-/// The smallest `--val-split` (in hundredths) that holds out `enough` of `n` images, where that
-/// leaves at least half of them to train on.
-fn enough_split(n: usize, enough: usize) -> Option<f64> {
-    (1..=50)
-        .map(|h| h as f64 / 100.0)
-        .find(|&f| data::held_out_count(n, f) >= enough)
 }

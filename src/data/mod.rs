@@ -68,6 +68,26 @@ pub fn held_out_count(n: usize, fraction: f64) -> usize {
     ((n as f64 * fraction).round() as usize).min(n.saturating_sub(1))
 }
 
+/// The smallest fraction (in hundredths) that holds out `enough` of `n` images, where that
+/// leaves at least half of them to train on.
+pub fn enough_split(n: usize, enough: usize) -> Option<f64> {
+    (1..=50)
+        .map(|h| h as f64 / 100.0)
+        .find(|&f| held_out_count(n, f) >= enough)
+}
+
+/// The default fraction held out of `n` images: `base`, raised up to 0.15 where that holds out
+/// `enough` (150 images: 0.13, 20 held out), so that the defaults do not warn about themselves on
+/// a set of a few hundred; smaller sets keep `base` (and lamp's warning).
+pub fn default_split(n: usize, base: f64, enough: usize) -> f64 {
+    if held_out_count(n, base) >= enough {
+        return base;
+    }
+    enough_split(n, enough)
+        .filter(|&f| f <= 0.15)
+        .unwrap_or(base)
+}
+
 /// Splits `d` into (train, held-out) by a seeded shuffle: round(fraction × n) images held out
 /// (at least one left to train on), both parts in their original order.
 pub fn split(d: &Dataset, fraction: f64, seed: u64) -> Result<(Dataset, Option<Dataset>)> {
@@ -229,6 +249,18 @@ pub fn load_training_skipping(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_default_split_holds_out_enough_where_it_can() {
+        // 150 images: 15 at 10%, 20 at 13%.
+        assert_eq!(default_split(150, 0.1, 20), 0.13);
+        assert_eq!(held_out_count(150, 0.13), 20);
+        // Large sets keep 10%; small ones too (20 would be more than 15% of them).
+        assert_eq!(default_split(6000, 0.1, 20), 0.1);
+        assert_eq!(default_split(100, 0.1, 20), 0.1);
+        assert_eq!(enough_split(40, 20), Some(0.49));
+        assert_eq!(enough_split(30, 20), None);
+    }
 
     #[test]
     fn source_parsing() {
