@@ -293,10 +293,11 @@ impl Report<'_> {
         };
         rows.push((
             format!(
-                "calibrated threshold {:.5} ({}, contamination {})",
+                "calibrated threshold {:.5} ({}, contamination {}; from {})",
                 cal.threshold,
                 cal.method.name(),
-                cal.contamination
+                cal.contamination,
+                cal.images()
             ),
             at_threshold,
         ));
