@@ -1,6 +1,5 @@
 //! Crash safety through the binary: a resumed run ends with the same model bytes as an
-//! uninterrupted one; SIGKILL at random points never leaves an invalid checkpoint and loses at
-//! most one epoch; a NaN stops training cleanly and keeps the last good checkpoint; SIGINT and
+//! uninterrupted one; SIGKILL at random points never leaves an invalid checkpoint; a NaN stops training cleanly and keeps the last good checkpoint; SIGINT and
 //! SIGTERM stop at a step and resume to the same bytes; one writer per --out; temporary files of
 //! killed writers are cleaned up; a damaged pipeline cache is replaced, not used.
 
@@ -374,8 +373,11 @@ fn sigint_stops_at_a_step_and_resume_ends_with_the_same_bytes() {
     let (d, reference) = with_reference("sigint", epochs);
     let out = d.join("m.safetensors");
     let partial = d.join("m.partial.safetensors");
-    let child = spawn_train(&d.join("good"), &out, epochs, &[]);
+    // Snapshots an hour apart: the first epoch's is written at once, and the stop writes the
+    // last whole epoch's, which is the one the message names.
+    let child = spawn_train(&d.join("good"), &out, epochs, &["--snapshot-every", "3600"]);
     wait_for(&partial); // at least one epoch done
+    std::thread::sleep(Duration::from_millis(1500)); // some more
     signal(&child, "INT");
     let o = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
@@ -385,7 +387,12 @@ fn sigint_stops_at_a_step_and_resume_ends_with_the_same_bytes() {
         "{err}"
     );
     assert!(!out.exists(), "an interrupted run writes no finished model");
-    Checkpoint::load(&partial, None).expect("the snapshot is whole after SIGINT");
+    let ck = Checkpoint::load(&partial, None).expect("the snapshot is whole after SIGINT");
+    let done = &ck.metadata["epochs_done"];
+    assert!(
+        done != "1" && err.contains(&format!("the snapshot after epoch {done} is in")),
+        "the snapshot of the last whole epoch ({done}) is written when stopped: {err}"
+    );
     let o = train(&d.join("good"), &out, epochs, &["--resume"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_same_model(

@@ -98,9 +98,14 @@ pub struct TrainArgs {
     #[arg(help_heading = "Data", long)]
     denoise: bool,
     /// Continue a stopped run from its snapshot beside --out (MODEL.partial.safetensors, written
-    /// after every epoch), or else train the model at --out further, up to --epochs.
+    /// between epochs), or else train the model at --out further, up to --epochs.
     #[arg(help_heading = "Output and runs", long)]
     resume: bool,
+    /// Write the snapshot beside --out after the first epoch, then at most once every this many
+    /// seconds (0: after every epoch); Ctrl-C, a NaN or divergence still write the last whole
+    /// epoch's, so only a killed process loses more than the epoch in flight.
+    #[arg(help_heading = "Output and runs", long, value_name = "SECONDS", value_parser = super::args::whole::<u64>, default_value_t = FitOptions::default().snapshot_every.as_secs())]
+    snapshot_every: u64,
     /// Skip unreadable images (with a warning and a count) instead of stopping.
     #[arg(help_heading = "Data", long)]
     skip_bad: bool,
@@ -149,6 +154,7 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
         aggregate: a.score_agg.resolve(&defaults.arch),
         top_k: a.top_k,
         normal_map: !a.no_normal_map,
+        snapshot_every: std::time::Duration::from_secs(a.snapshot_every),
         // In every snapshot too: an interrupted run's says what it was trained on and how.
         metadata: [("data", a.data.clone()), ("recipe", recipe.clone())]
             .into_iter()

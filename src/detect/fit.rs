@@ -20,6 +20,7 @@ use crate::rng::SplitMix64;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// Everything a training run is told. `Default` is the command line's defaults: fmnist-ae, MSE
 /// without amplification, Adam at lr 1e-3 on a cosine schedule for 10 epochs and at least 500
@@ -49,6 +50,11 @@ pub struct FitOptions {
     /// Score maps above the normal map of the calibration images (whole images only; not with
     /// patches, whose windows need not line up).
     pub normal_map: bool,
+    /// Snapshots between epochs (with a checkpoint path): after the first epoch, then at most one
+    /// per this interval (zero: after every epoch). A run stopped by a signal, a NaN or
+    /// divergence still writes its last whole epoch; only a killed process loses more than the
+    /// epoch in flight, at most this much training.
+    pub snapshot_every: Duration,
     /// Extra checkpoint metadata (the command line's data and recipe), written into every
     /// snapshot as well as the final model, so that an interrupted run's snapshot says what it
     /// was trained on and how to continue it.
@@ -71,6 +77,7 @@ impl Default for FitOptions {
             aggregate: Aggregate::Mean,
             top_k: ScoreConfig::default().top_k,
             normal_map: true,
+            snapshot_every: Duration::from_secs(60),
             metadata: Default::default(),
         }
     }
@@ -252,6 +259,47 @@ fn snapshot(
     Ok(ck)
 }
 
+/// Snapshots between epochs, at most one write per interval (a checkpoint of a large model is
+/// tens of MB, and short epochs would write gigabytes in a run); the newest one not written is
+/// kept to be written when training stops early.
+struct Snapshots<'a> {
+    path: &'a Path,
+    every: Duration,
+    written: Option<Instant>,
+    pending: Option<Checkpoint>,
+}
+
+impl<'a> Snapshots<'a> {
+    fn new(path: &'a Path, every: Duration) -> Self {
+        Snapshots {
+            path,
+            every,
+            written: None,
+            pending: None,
+        }
+    }
+
+    /// Writes `ck` if it is the run's first or the interval has passed since the last write;
+    /// otherwise keeps it.
+    fn after_epoch(&mut self, ck: Checkpoint) -> Result<()> {
+        if self.written.is_some_and(|t| t.elapsed() < self.every) {
+            self.pending = Some(ck);
+            return Ok(());
+        }
+        self.pending = None;
+        ck.save(self.path)?;
+        self.written = Some(Instant::now());
+        Ok(())
+    }
+
+    fn write_pending(&mut self) -> Result<()> {
+        match self.pending.take() {
+            Some(ck) => ck.save(self.path),
+            None => Ok(()),
+        }
+    }
+}
+
 /// Checks that `ck` can continue the run `o` describes, and returns its epoch history.
 fn resumable(ck: &Checkpoint, o: &FitOptions) -> Result<Vec<EpochReport>> {
     let same = |what: &str, ok: bool| {
@@ -322,8 +370,10 @@ pub fn engine_for(
 }
 
 /// Trains (from scratch, or continuing `resume`) and calibrates; returns the final checkpoint
-/// (not yet saved) and the epoch reports. With `checkpoint`, the state after every epoch is
-/// written there atomically, so a killed run loses at most one epoch.
+/// (not yet saved) and the epoch reports. With `checkpoint`, the state after an epoch is written
+/// there atomically (the first epoch's, then at most one per `snapshot_every`), and when training
+/// stops early, the last whole epoch's: an interrupted run resumes from where it stopped, a
+/// killed one loses at most `snapshot_every` or one epoch.
 ///
 /// Images larger than the model's input train it on patches: each epoch draws one window of the
 /// model's size per image (metadata `patch` then records the images' size, and scoring stitches
@@ -356,18 +406,24 @@ pub fn fit_on(
     let held_out: Option<Vec<f32>> = val
         .as_ref()
         .map(|v| held_out_windows(v, o.arch.size, o.train.seed));
-    let reports = train::train(
+    let mut snapshots = checkpoint.map(|path| Snapshots::new(path, o.snapshot_every));
+    let trained = train::train(
         &mut e,
         &o.train,
         history,
         o.log_every,
         held_out.as_deref(),
         progress,
-        |e, reports| match checkpoint {
-            Some(path) => snapshot(e, o, reports, n_train)?.save(path),
+        |e, reports| match snapshots.as_mut() {
+            Some(s) => s.after_epoch(snapshot(e, o, reports, n_train)?),
             None => Ok(()),
         },
-    )?;
+    );
+    if let (Err(_), Some(s)) = (&trained, snapshots.as_mut()) {
+        // The last whole epoch, not yet written, is what a resumed run continues from.
+        s.write_pending()?;
+    }
+    let reports = trained?;
     let (cal_set, source) = match &val {
         Some(v) => (v, "held-out"),
         None => (&tr, "training"),
@@ -506,5 +562,38 @@ mod tests {
         // One image and no normal map to keep: none.
         let (_, m) = cal(vec![vec![1.0, 4.0]], true, None);
         assert_eq!(m, None);
+    }
+
+    #[test]
+    fn snapshots_are_written_first_then_by_interval_and_the_last_when_stopped() {
+        let dir = std::env::temp_dir().join(format!("lamp-snapshots-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("m.partial.safetensors");
+        let arch = Arch::fmnist_ae();
+        let after = |epoch: usize| {
+            let mut ck = Checkpoint::new(arch.clone(), None, arch.init(epoch as u64));
+            ck.metadata.insert("epochs_done".into(), epoch.to_string());
+            ck
+        };
+        let on_disk = || Checkpoint::load(&path, None).unwrap().metadata["epochs_done"].clone();
+        // An hour apart: the first epoch's, then none until training stops.
+        let mut s = Snapshots::new(&path, Duration::from_secs(3600));
+        for epoch in 1..=3 {
+            s.after_epoch(after(epoch)).unwrap();
+        }
+        assert_eq!(on_disk(), "1");
+        s.write_pending().unwrap();
+        assert_eq!(on_disk(), "3");
+        // Nothing is pending after a write.
+        s.after_epoch(after(4)).unwrap();
+        s.write_pending().unwrap();
+        s.write_pending().unwrap();
+        assert_eq!(on_disk(), "4");
+        // Zero: every epoch.
+        let mut s = Snapshots::new(&path, Duration::ZERO);
+        s.after_epoch(after(1)).unwrap();
+        s.after_epoch(after(2)).unwrap();
+        assert_eq!(on_disk(), "2");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -186,7 +186,7 @@ fn with_synthetic_defect(v: View, out: u32, rng: &mut SplitMix64) -> View {
 
 /// Set (to the signal's number) from a signal handler to stop training before the next group of
 /// steps is submitted (steps already submitted finish): `train` then returns
-/// `Error::Interrupted`, and the last epoch's snapshot stands.
+/// `Error::Interrupted` (`fit_on` then writes the last whole epoch's snapshot).
 pub static STOP_SIGNAL: AtomicI32 = AtomicI32::new(0);
 
 /// An epoch whose mean loss is this many times the run's best has diverged (a learning rate far
