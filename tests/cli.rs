@@ -253,10 +253,17 @@ fn train_on_a_folder_writes_a_checkpoint_that_resumes() {
     for needle in ["epochs = 2", "batch = 5", "augment = true", "lr = 0.001"] {
         assert!(recipe.contains(needle), "{needle:?} in {recipe}");
     }
-    // Paths given relative are written absolute: the recipe names the same files from any folder.
+    // Paths given relative are written absolute and canonical: the recipe names the same files
+    // from any folder.
     let o = lamp()
         .current_dir(&d)
-        .args(["train", "good", "-o", "rel.safetensors", "--print-config"])
+        .args([
+            "train",
+            "good/../good",
+            "-o",
+            "./rel.safetensors",
+            "--print-config",
+        ])
         .output()
         .unwrap();
     let rel = String::from_utf8(o.stdout).unwrap();

@@ -188,6 +188,12 @@ fn mvtec_tree_train_eval_score() {
     assert!(
         report.contains("image AUROC") && report.contains("roc.png") && report.contains("panels/")
     );
+    // The panels show a few mistakes of each kind; the text counts them all.
+    let all = |what: &str| m["calibrated"][what].as_u64().unwrap();
+    let counted = format!("{} false alarm", all("false_positives"));
+    assert!(report.contains(&counted), "{report}");
+    let counted = format!("{} missed anomal", all("false_negatives"));
+    assert!(report.contains(&counted), "{report}");
     let html = check_html_report(&out.join("report.html"), pictures, &d.join("eval.png"));
     assert!(html.contains("image AUROC") && html.contains("spot"));
 

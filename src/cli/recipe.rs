@@ -82,15 +82,24 @@ pub fn expand_config(args: Vec<OsString>) -> Result<Vec<OsString>, String> {
     Ok(out)
 }
 
-/// A relative path made absolute, so that a recipe (and a checkpoint's copy of it) names the same
-/// files from any folder. `data` may be a data set's name (`fashion-mnist:0`), so it changes only
-/// where such a file or folder exists; `--out` always (it may not exist yet).
+/// A relative path made absolute and canonical (`run/../data` is `data`), so that a recipe (and a
+/// checkpoint's copy of it) names the same files from any folder. `data` may be a data set's
+/// name (`fashion-mnist:0`), so it changes only where such a file or folder exists; `--out`
+/// always (it may not exist yet: its folder is made canonical).
 fn absolute(v: String, always: bool) -> String {
     let p = std::path::Path::new(&v);
     if p.is_absolute() || !(always || p.exists()) {
         return v;
     }
-    match std::path::absolute(p) {
+    let canonical = p.canonicalize().ok().or_else(|| {
+        let name = p.file_name()?;
+        let dir = match p.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => std::path::Path::new("."),
+        };
+        Some(dir.canonicalize().ok()?.join(name))
+    });
+    match canonical.map_or_else(|| std::path::absolute(p), Ok) {
         Ok(a) => a.to_string_lossy().into_owned(),
         Err(_) => v,
     }

@@ -325,10 +325,20 @@ impl Report<'_> {
     }
 
     fn panels_text(&self) -> String {
+        // The panels show a few of each kind; say how many mistakes there are in all.
+        let (mut false_alarms, mut missed) = (0, 0);
+        for (&s, &a) in self.ev.scores.iter().zip(&self.t.anomalous) {
+            match (a, self.cal.is_anomalous(s)) {
+                (false, true) => false_alarms += 1,
+                (true, false) => missed += 1,
+                _ => {}
+            }
+        }
         format!(
             "Panels: `false_alarm_*` normal images above the threshold (highest first) and \
              `missed_*` anomalies below it (lowest first), the mistakes at the calibrated \
-             threshold; `worst_*` the highest-scored of the other images; `sample_*` others, \
+             threshold ({} and {} in all; every image's verdict is in `scores.csv`); \
+             `worst_*` the highest-scored of the other images; `sample_*` others, \
              evenly spaced. Each image appears once. Each \
              panel: image | ground truth (when the data has masks) | heat map | predicted \
              region (pixel map above the calibrated pixel threshold {:.5}), under the image's \
@@ -336,6 +346,11 @@ impl Report<'_> {
              Every heat map uses one colour scale: 0 (dark blue) to {:.4} (dark red), the \
              largest smoothed pixel value of the held-out normal images (at least twice the \
              pixel threshold); larger values are drawn dark red.",
+            crate::error::count(false_alarms as u64, "false alarm"),
+            match missed {
+                1 => "1 missed anomaly".to_string(),
+                n => format!("{n} missed anomalies"),
+            },
             self.cal.pixel_threshold,
             self.labels.score.sigma,
             if self.labels.normal_map {
