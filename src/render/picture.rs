@@ -30,16 +30,17 @@ pub fn heat(map: &[f32], w: u32, h: u32, vmax: f32, scale: u32) -> RgbImage {
     })
 }
 
-/// Outlines the region where `mask` is set (its border pixels) in `c`, or in its complement
-/// where `c` would not stand out from the pixel underneath (a red outline on a red stain).
+/// Outlines the region where `mask` is set (its border pixels) in `c`, or, where most of the
+/// border would not stand out from the pixels underneath (a red outline on a red stain), all of
+/// it in `c`'s complement: one colour per picture, not a mix along one outline.
 pub fn outline(img: &mut RgbImage, mask: &[bool], w: u32, h: u32, scale: u32, c: Rgb<u8>) {
     let at = |x: i64, y: i64| {
         x >= 0 && y >= 0 && x < w as i64 && y < h as i64 && mask[(y as u32 * w + x as u32) as usize]
     };
+    let mut border = Vec::new();
     for y in 0..(h * scale) as i64 {
         for x in 0..(w * scale) as i64 {
-            let (mx, my) = (x / scale as i64, y / scale as i64);
-            if !at(mx, my) {
+            if !at(x / scale as i64, y / scale as i64) {
                 continue;
             }
             // Border of the upscaled region: a neighbour (in upscaled pixels) outside it.
@@ -50,20 +51,31 @@ pub fn outline(img: &mut RgbImage, mask: &[bool], w: u32, h: u32, scale: u32, c:
                 )
             });
             if outside {
-                let under = *img.get_pixel(x as u32, y as u32);
-                let far: u32 = (0..3).map(|i| under[i].abs_diff(c[i]) as u32).sum();
-                let colour = if far < 150 {
-                    Rgb(c.0.map(|v| 255 - v))
-                } else {
-                    c
-                };
-                img.put_pixel(x as u32, y as u32, colour);
+                border.push((x as u32, y as u32));
             }
         }
     }
+    let hidden = border
+        .iter()
+        .filter(|&&(x, y)| {
+            let under = img.get_pixel(x, y);
+            (0..3).map(|i| under[i].abs_diff(c[i]) as u32).sum::<u32>() < 150
+        })
+        .count();
+    let colour = if 2 * hidden > border.len() {
+        Rgb(c.0.map(|v| 255 - v))
+    } else {
+        c
+    };
+    for (x, y) in border {
+        img.put_pixel(x, y, colour);
+    }
 }
 
-/// Heat-map overlay: the image blended with the coloured map, the predicted region outlined in
+/// The heat map's weight in an overlay at the top of its scale (and above).
+const OVERLAY_ALPHA: f32 = 0.7;
+
+/// Heat-map overlay: the image blended with the coloured map (more of it where it is higher), the predicted region outlined in
 /// white, and a colour bar with its scale at the right.
 pub fn overlay(
     x: &[f32],
@@ -82,7 +94,11 @@ pub fn overlay(
     let mut out = RgbImage::from_pixel(iw + bar_w, ih.max(120), plot::WHITE);
     for (xx, yy, p) in base.enumerate_pixels() {
         let q = hm.get_pixel(xx, yy);
-        let mix = |a: u8, b: u8| ((a as u16 + b as u16) / 2) as u8;
+        // The heat map's weight grows with the value: where the map is 0 (most of an image
+        // above its normal map) the photograph shows as it is, not tinted blue.
+        let v = map[((yy / scale) * w + xx / scale) as usize];
+        let alpha = OVERLAY_ALPHA * (v / vmax.max(f32::EPSILON)).clamp(0.0, 1.0).sqrt();
+        let mix = |a: u8, b: u8| (a as f32 * (1.0 - alpha) + b as f32 * alpha).round() as u8;
         out.put_pixel(
             xx,
             yy,
@@ -273,6 +289,26 @@ mod tests {
         // On a red stain a red outline would vanish: it takes the complement.
         let mut red = RgbImage::from_pixel(8, 8, Rgb([220, 30, 30]));
         outline(&mut red, &mask, 8, 8, 1, plot::RED);
-        assert_eq!(*red.get_pixel(5, 5), Rgb(plot::RED.0.map(|v| 255 - v)));
+        let cyan = Rgb(plot::RED.0.map(|v| 255 - v));
+        assert_eq!(*red.get_pixel(5, 5), cyan);
+        // A third, then two thirds of the border on red: one colour for the whole outline,
+        // never a mix.
+        for left_red in [3, 5] {
+            let mut half = RgbImage::from_fn(8, 8, |x, _| {
+                if x < left_red {
+                    Rgb([220, 30, 30])
+                } else {
+                    Rgb([128, 128, 128])
+                }
+            });
+            outline(&mut half, &mask, 8, 8, 1, plot::RED);
+            let colours: std::collections::BTreeSet<_> = [(2, 2), (5, 2), (2, 5), (5, 5)]
+                .iter()
+                .map(|&(x, y)| half.get_pixel(x, y).0)
+                .collect();
+            assert_eq!(colours.len(), 1, "{left_red}: {colours:?}");
+            let want = if left_red == 5 { cyan } else { plot::RED };
+            assert_eq!(*half.get_pixel(2, 2), want, "{left_red}");
+        }
     }
 }
