@@ -25,12 +25,18 @@ pub enum Error {
     #[error("training stopped: {0}")]
     NonFinite(String),
     /// A stop was asked for (SIGINT, SIGTERM: `detect::STOP_SIGNAL`); training ended at a step
-    /// boundary after `epochs_done` whole epochs (their snapshot is on disk).
+    /// boundary, and the snapshot on disk is the one after `epochs_done` whole epochs (`unsaved`:
+    /// why a later epoch's could not be written, if one could not).
     #[error(
-        "interrupted by signal {signal} after {}",
-        count(*epochs_done, "whole epoch")
+        "interrupted by signal {signal} after {}{}",
+        count(*epochs_done, "whole epoch"),
+        unsaved.as_ref().map_or(String::new(), |e| format!("; a later epoch's snapshot could not be written: {e}"))
     )]
-    Interrupted { signal: i32, epochs_done: u32 },
+    Interrupted {
+        signal: i32,
+        epochs_done: u32,
+        unsaved: Option<String>,
+    },
     /// A checkpoint written between epochs of a run that never finished (so never calibrated).
     #[error(
         "{}: training stopped after epoch {epochs_done} and was never calibrated; finish the run by \

@@ -7,7 +7,7 @@ mod common;
 use common::*;
 use lamp::detect::Checkpoint;
 use lamp::rng::SplitMix64;
-use std::io::Write;
+use std::io::{BufRead, Write};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -375,13 +375,35 @@ fn sigint_stops_at_a_step_and_resume_ends_with_the_same_bytes() {
     let partial = d.join("m.partial.safetensors");
     // Snapshots an hour apart: the first epoch's is written at once, and the stop writes the
     // last whole epoch's, which is the one the message names.
-    let child = spawn_train(&d.join("good"), &out, epochs, &["--snapshot-every", "3600"]);
-    wait_for(&partial); // at least one epoch done
-    std::thread::sleep(Duration::from_millis(1500)); // some more
+    let mut child = lamp()
+        .arg("train")
+        .arg(d.join("good"))
+        .arg("--out")
+        .arg(&out)
+        .args(["--epochs", &epochs.to_string(), "--batch", "8"])
+        .args(["--snapshot-every", "3600"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Signalled once the third epoch's progress line is out (a line per epoch in a log), however
+    // fast the device: well before the last of 60.
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut err = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        err += &line;
+        err.push('\n');
+        if line.contains("epoch 3/") {
+            break;
+        }
+    }
     signal(&child, "INT");
-    let o = child.wait_with_output().unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(130), "{err}");
+    for line in lines {
+        err += &line.unwrap();
+        err.push('\n');
+    }
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{err}");
     assert!(
         err.contains("--resume") && !err.contains("panicked"),
         "{err}"

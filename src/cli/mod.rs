@@ -155,8 +155,8 @@ pub fn run(cli: Cli) -> ExitCode {
     })
 }
 
-/// SIGINT and SIGTERM ask training to stop at the next step boundary (the last epoch's
-/// snapshot stays valid and resumable; the process ends 130 or 143) instead of killing it
+/// SIGINT and SIGTERM ask training to stop at the next step boundary (the last whole epoch's
+/// snapshot is written and resumable; the process ends 130 or 143) instead of killing it
 /// wherever it is. Another signal a second or more later ends the process at once; one that comes
 /// with the first (`timeout` signals the process and then its group; a terminal's Ctrl-C reaches
 /// every process of a pipeline) is the same request.

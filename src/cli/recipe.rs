@@ -85,20 +85,27 @@ pub fn expand_config(args: Vec<OsString>) -> Result<Vec<OsString>, String> {
 /// A relative path made absolute and canonical (`run/../data` is `data`), so that a recipe (and a
 /// checkpoint's copy of it) names the same files from any folder. `data` may be a data set's
 /// name (`fashion-mnist:0`), so it changes only where such a file or folder exists; `--out`
-/// always (it may not exist yet: its folder is made canonical).
+/// always (it may not exist yet), by its folder.
 fn absolute(v: String, always: bool) -> String {
     let p = std::path::Path::new(&v);
     if p.is_absolute() || !(always || p.exists()) {
         return v;
     }
-    let canonical = p.canonicalize().ok().or_else(|| {
+    // The output by its folder: a link named as --out stays the name its snapshot and lock
+    // are made from.
+    let in_folder = || {
         let name = p.file_name()?;
         let dir = match p.parent() {
             Some(d) if !d.as_os_str().is_empty() => d,
             _ => std::path::Path::new("."),
         };
         Some(dir.canonicalize().ok()?.join(name))
-    });
+    };
+    let canonical = if always {
+        in_folder()
+    } else {
+        p.canonicalize().ok()
+    };
     match canonical.map_or_else(|| std::path::absolute(p), Ok) {
         Ok(a) => a.to_string_lossy().into_owned(),
         Err(_) => v,
@@ -118,7 +125,14 @@ pub fn from_matches(cmd: &Command, m: &ArgMatches) -> String {
         // Not the recipe: how this process runs (a resumed run repeats the same recipe).
         if matches!(
             id,
-            "help" | "version" | "config" | "print_config" | "adapter" | "resume" | "quiet"
+            "help"
+                | "version"
+                | "config"
+                | "print_config"
+                | "adapter"
+                | "resume"
+                | "quiet"
+                | "snapshot_every"
         ) {
             continue;
         }

@@ -363,6 +363,12 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
                     partial.display(),
                     resume_command(&partial)
                 );
+            } else if a.out.is_file() {
+                lamp::sayln!(
+                    "lamp: stopped before this run finished an epoch: no snapshot was written, \
+                     and {} is as it was",
+                    a.out.display()
+                );
             } else {
                 lamp::sayln!("lamp: stopped in the first epoch: nothing was saved");
             }

@@ -53,7 +53,7 @@ pub struct FitOptions {
     /// Snapshots between epochs (with a checkpoint path): after the first epoch, then at most one
     /// per this interval (zero: after every epoch). A run stopped by a signal, a NaN or
     /// divergence still writes its last whole epoch; only a killed process loses more than the
-    /// epoch in flight, at most this much training.
+    /// epoch in flight: at most this much training and that epoch.
     pub snapshot_every: Duration,
     /// Extra checkpoint metadata (the command line's data and recipe), written into every
     /// snapshot as well as the final model, so that an interrupted run's snapshot says what it
@@ -261,12 +261,14 @@ fn snapshot(
 
 /// Snapshots between epochs, at most one write per interval (a checkpoint of a large model is
 /// tens of MB, and short epochs would write gigabytes in a run); the newest one not written is
-/// kept to be written when training stops early.
+/// kept, to be written when training ends.
 struct Snapshots<'a> {
     path: &'a Path,
     every: Duration,
     written: Option<Instant>,
-    pending: Option<Checkpoint>,
+    /// The epoch of the snapshot this run last wrote.
+    on_disk: Option<u32>,
+    pending: Option<(u32, Checkpoint)>,
 }
 
 impl<'a> Snapshots<'a> {
@@ -275,27 +277,45 @@ impl<'a> Snapshots<'a> {
             path,
             every,
             written: None,
+            on_disk: None,
             pending: None,
         }
     }
 
-    /// Writes `ck` if it is the run's first or the interval has passed since the last write;
-    /// otherwise keeps it.
-    fn after_epoch(&mut self, ck: Checkpoint) -> Result<()> {
+    /// Writes `ck`, the state after `epoch` epochs, if it is the run's first or the interval has
+    /// passed since the last write; otherwise keeps it.
+    fn after_epoch(&mut self, epoch: u32, ck: Checkpoint) -> Result<()> {
         if self.written.is_some_and(|t| t.elapsed() < self.every) {
-            self.pending = Some(ck);
+            self.pending = Some((epoch, ck));
             return Ok(());
         }
         self.pending = None;
         ck.save(self.path)?;
         self.written = Some(Instant::now());
+        self.on_disk = Some(epoch);
         Ok(())
     }
 
-    fn write_pending(&mut self) -> Result<()> {
-        match self.pending.take() {
-            Some(ck) => ck.save(self.path),
-            None => Ok(()),
+    /// Writes the snapshot kept back, once training has ended with `trained`. A write that fails
+    /// is the error, except after a stop that was asked for, which stays one (its exit status
+    /// and resume hint), naming the snapshot that is on disk and why a later one is not.
+    fn finish(&mut self, trained: Result<Vec<EpochReport>>) -> Result<Vec<EpochReport>> {
+        let Some((epoch, ck)) = self.pending.take() else {
+            return trained;
+        };
+        let written = ck.save(self.path);
+        if written.is_ok() {
+            self.on_disk = Some(epoch);
+        }
+        match (trained, written) {
+            (trained, Ok(())) => trained,
+            (Err(Error::Interrupted { signal, .. }), Err(w)) => Err(Error::Interrupted {
+                signal,
+                // Something is on disk: the first epoch's snapshot is written at once.
+                epochs_done: self.on_disk.unwrap_or(0),
+                unsaved: Some(w.to_string()),
+            }),
+            (_, Err(w)) => Err(w),
         }
     }
 }
@@ -372,8 +392,8 @@ pub fn engine_for(
 /// Trains (from scratch, or continuing `resume`) and calibrates; returns the final checkpoint
 /// (not yet saved) and the epoch reports. With `checkpoint`, the state after an epoch is written
 /// there atomically (the first epoch's, then at most one per `snapshot_every`), and when training
-/// stops early, the last whole epoch's: an interrupted run resumes from where it stopped, a
-/// killed one loses at most `snapshot_every` or one epoch.
+/// ends, stopped or not, the last whole epoch's: an interrupted run resumes from where it
+/// stopped, a killed one loses at most `snapshot_every` and the epoch in flight.
 ///
 /// Images larger than the model's input train it on patches: each epoch draws one window of the
 /// model's size per image (metadata `patch` then records the images' size, and scoring stitches
@@ -415,15 +435,16 @@ pub fn fit_on(
         held_out.as_deref(),
         progress,
         |e, reports| match snapshots.as_mut() {
-            Some(s) => s.after_epoch(snapshot(e, o, reports, n_train)?),
+            Some(s) => s.after_epoch(reports.len() as u32, snapshot(e, o, reports, n_train)?),
             None => Ok(()),
         },
     );
-    if let (Err(_), Some(s)) = (&trained, snapshots.as_mut()) {
-        // The last whole epoch, not yet written, is what a resumed run continues from.
-        s.write_pending()?;
-    }
-    let reports = trained?;
+    // Stopped or finished, the last whole epoch goes to disk before anything else can fail
+    // (calibration, the final save): a resumed run continues from it.
+    let reports = match snapshots.as_mut() {
+        Some(s) => s.finish(trained)?,
+        None => trained?,
+    };
     let (cal_set, source) = match &val {
         Some(v) => (v, "held-out"),
         None => (&tr, "training"),
@@ -565,35 +586,59 @@ mod tests {
     }
 
     #[test]
-    fn snapshots_are_written_first_then_by_interval_and_the_last_when_stopped() {
+    fn snapshots_are_written_first_then_by_interval_and_the_last_when_ended() {
         let dir = std::env::temp_dir().join(format!("lamp-snapshots-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("m.partial.safetensors");
         let arch = Arch::fmnist_ae();
-        let after = |epoch: usize| {
+        let after = |epoch: u32| {
             let mut ck = Checkpoint::new(arch.clone(), None, arch.init(epoch as u64));
             ck.metadata.insert("epochs_done".into(), epoch.to_string());
             ck
         };
         let on_disk = || Checkpoint::load(&path, None).unwrap().metadata["epochs_done"].clone();
-        // An hour apart: the first epoch's, then none until training stops.
+        let stop = || Error::Interrupted {
+            signal: 2,
+            epochs_done: 3,
+            unsaved: None,
+        };
+        // An hour apart: the first epoch's, then none until training ends (stopped here).
         let mut s = Snapshots::new(&path, Duration::from_secs(3600));
         for epoch in 1..=3 {
-            s.after_epoch(after(epoch)).unwrap();
+            s.after_epoch(epoch, after(epoch)).unwrap();
         }
         assert_eq!(on_disk(), "1");
-        s.write_pending().unwrap();
+        assert!(matches!(
+            s.finish(Err(stop())),
+            Err(Error::Interrupted { .. })
+        ));
         assert_eq!(on_disk(), "3");
-        // Nothing is pending after a write.
-        s.after_epoch(after(4)).unwrap();
-        s.write_pending().unwrap();
-        s.write_pending().unwrap();
+        // Finished well: the last epoch too (calibration may still fail), and nothing twice.
+        s.after_epoch(4, after(4)).unwrap();
+        assert_eq!(s.finish(Ok(Vec::new())).unwrap().len(), 0);
         assert_eq!(on_disk(), "4");
         // Zero: every epoch.
         let mut s = Snapshots::new(&path, Duration::ZERO);
-        s.after_epoch(after(1)).unwrap();
-        s.after_epoch(after(2)).unwrap();
+        s.after_epoch(1, after(1)).unwrap();
+        s.after_epoch(2, after(2)).unwrap();
         assert_eq!(on_disk(), "2");
+        // A stop whose last snapshot cannot be written stays a stop, naming the one on disk.
+        let mut s = Snapshots::new(&path, Duration::from_secs(3600));
+        s.after_epoch(5, after(5)).unwrap();
+        s.after_epoch(6, after(6)).unwrap();
+        s.path = &dir; // a folder: the write fails
+        match s.finish(Err(stop())) {
+            Err(Error::Interrupted {
+                epochs_done: 5,
+                unsaved: Some(why),
+                ..
+            }) => assert!(why.contains("lamp-snapshots"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        // Any other end: the failed write is the error.
+        s.after_epoch(7, after(7)).unwrap();
+        s.after_epoch(8, after(8)).unwrap();
+        assert!(s.finish(Ok(Vec::new())).is_err());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -233,6 +233,7 @@ pub fn train(
                 return Err(Error::Interrupted {
                     signal,
                     epochs_done: epoch,
+                    unsaved: None,
                 });
             }
             // A group of steps in one submit, ending where the log asks for statistics.

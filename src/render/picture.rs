@@ -97,7 +97,12 @@ pub fn overlay(
         // The heat map's weight grows with the value: where the map is 0 (most of an image
         // above its normal map) the photograph shows as it is, not tinted blue.
         let v = map[((yy / scale) * w + xx / scale) as usize];
-        let alpha = OVERLAY_ALPHA * (v / vmax.max(f32::EPSILON)).clamp(0.0, 1.0).sqrt();
+        let t = (v / vmax.max(f32::EPSILON)).clamp(0.0, 1.0);
+        let alpha = if t.is_nan() {
+            0.0
+        } else {
+            OVERLAY_ALPHA * t.sqrt()
+        };
         let mix = |a: u8, b: u8| (a as f32 * (1.0 - alpha) + b as f32 * alpha).round() as u8;
         out.put_pixel(
             xx,
@@ -274,6 +279,20 @@ pub fn write_maps(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_overlay_shows_the_image_where_the_map_is_zero() {
+        // 4x4 grey image; the map 0 everywhere but one pixel at the top of the scale.
+        let x = vec![0.5; 16];
+        let mut map = vec![0.0; 16];
+        map[5] = 2.0;
+        let img = overlay(&x, [1, 4, 4], &map, 2.0, 10.0);
+        let scale = 256 / 4;
+        assert_eq!(*img.get_pixel(0, 0), Rgb([128, 128, 128]));
+        let hot = plot::turbo(1.0);
+        let want = Rgb(hot.0.map(|q| (128.0 * 0.3 + q as f32 * 0.7).round() as u8));
+        assert_eq!(*img.get_pixel(scale + 1, scale + 1), want);
+    }
 
     #[test]
     fn an_outline_stands_out_from_what_it_is_drawn_on() {
