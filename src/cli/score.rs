@@ -197,20 +197,21 @@ pub fn run(adapter: Option<&str>, a: ScoreArgs) -> Result<ExitCode> {
             let x = &images[i * p..][..p];
             write_maps(dir, name, x, shape, map, det.calibration())?;
         }
-        // The maps outline pixels over the pixel threshold, while a `mean` verdict weighs the
-        // whole image: a small defect can be outlined in an image judged normal. Say how to
-        // judge by the worst region instead.
+        // The maps outline pixels over the pixel threshold (set on normal images' highest
+        // pixels), while a `mean` or `topk` verdict weighs more of the map: a small or faint
+        // defect can be outlined in an image judged normal. Say how to judge by the worst pixel.
         let pixel_threshold = det.calibration().pixel_threshold;
-        let outlined_but_normal = if det.score_config().aggregate == Aggregate::Mean {
-            results
-                .iter()
-                .filter(|r| !r.anomalous)
-                .filter(|r| r.map.iter().flatten().any(|&v| v > pixel_threshold))
-                .count()
-        } else {
-            0
+        let weighs = match det.score_config().aggregate {
+            Aggregate::Mean => Some("the whole image's error".to_string()),
+            Aggregate::Topk => Some(format!("the {}", det.score_config().describe_aggregate())),
+            Aggregate::Max => None,
         };
-        if outlined_but_normal > 0 {
+        let outlined_but_normal = results
+            .iter()
+            .filter(|r| !r.anomalous)
+            .filter(|r| r.map.iter().flatten().any(|&v| v > pixel_threshold))
+            .count();
+        if let Some(weighs) = weighs.filter(|_| outlined_but_normal > 0) {
             let (verb, whose) = if outlined_but_normal == 1 {
                 ("has", "its map")
             } else {
@@ -218,9 +219,9 @@ pub fn run(adapter: Option<&str>, a: ScoreArgs) -> Result<ExitCode> {
             };
             lamp::sayln!(
                 "lamp: note: {} judged normal {verb} a region outlined in {whose} (pixels over \
-                 the pixel threshold); the verdict weighs the whole image's error. To judge by \
-                 the worst region, recalibrate with `lamp calibrate {} NORMAL_IMAGES \
-                 --score-agg max --out NEW_MODEL` (or topk): no training needed",
+                 the pixel threshold); the verdict weighs {weighs}. To judge by the worst \
+                 pixel, recalibrate with `lamp calibrate {} NORMAL_IMAGES --score-agg max --out \
+                 NEW_MODEL`: no training needed",
                 count(outlined_but_normal as u64, "image"),
                 a.model.display(),
             );

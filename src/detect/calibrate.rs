@@ -28,7 +28,9 @@ pub struct Calibration {
     pub max: f32,
     pub mean: f64,
     pub std: f64,
-    /// Threshold of pixel maps, same rule over the calibration images' pixels.
+    /// Threshold of pixel maps (the outlined region): the same rule over each calibration
+    /// image's highest map value, so that a normal image shows an outline about as seldom as it
+    /// is called anomalous.
     pub pixel_threshold: f32,
     /// Largest pixel value seen in calibration (scales heat maps).
     pub pixel_max: f32,
@@ -103,9 +105,10 @@ impl Calibration {
         Ok(())
     }
 
+    /// The calibration of normal images' `scores` and `peaks` (each image's highest map value).
     pub fn fit(
         scores: &[f32],
-        pixels: &[f32],
+        peaks: &[f32],
         method: ThresholdMethod,
         contamination: f64,
         k: f64,
@@ -134,8 +137,8 @@ impl Calibration {
             max,
             mean,
             std,
-            pixel_threshold: rule(pixels),
-            pixel_max: pixels.iter().copied().fold(0.0, f32::max),
+            pixel_threshold: rule(peaks),
+            pixel_max: peaks.iter().copied().fold(0.0, f32::max),
             count: scores.len(),
             source: source.into(),
         })
