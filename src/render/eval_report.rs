@@ -341,11 +341,12 @@ impl Report<'_> {
              `worst_*` the highest-scored of the other images; `sample_*` others, \
              evenly spaced. Each image appears once. Each \
              panel: image | ground truth (when the data has masks) | heat map | predicted \
-             region (pixel map above the calibrated pixel threshold {:.5}), under the image's \
-             score and verdict. Maps are the per-pixel error, Gaussian-smoothed (σ = {} px){}. \
-             Every heat map uses one colour scale: 0 (dark blue) to {:.4} (dark red), the \
-             largest smoothed pixel value of the held-out normal images (at least twice the \
-             pixel threshold); larger values are drawn dark red.",
+             region (pixel map above the pixel threshold {:.5}, set by the threshold's rule on \
+             the calibration images' highest pixels, so that a normal image seldom shows one), \
+             under the image's score and verdict. Maps are the per-pixel error, \
+             Gaussian-smoothed (σ = {} px){}. Every heat map uses one colour scale: 0 (dark \
+             blue) to {:.4} (dark red), the largest smoothed pixel value of the calibration \
+             images (at least twice the pixel threshold); larger values are drawn dark red.",
             crate::error::count(false_alarms as u64, "false alarm"),
             match missed {
                 1 => "1 missed anomaly".to_string(),
