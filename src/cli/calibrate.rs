@@ -141,8 +141,11 @@ pub fn run(adapter: Option<&str>, a: CalibrateArgs) -> Result<()> {
         format!(" (was {:.6})", old.threshold)
     };
     lamp::sayln!(
-        "lamp: threshold {:.6}{score}; {} from {}{normal}; wrote {}",
+        "lamp: threshold {:.6}{score}, pixel threshold {:.6} (was {:.6}); {} from {}{normal}; \
+         wrote {}",
         c.threshold,
+        c.pixel_threshold,
+        old.pixel_threshold,
         c.method.name(),
         super::count(c.count as u64, "image"),
         out.display()
