@@ -102,8 +102,7 @@ pub struct TrainArgs {
     #[arg(help_heading = "Output and runs", long)]
     resume: bool,
     /// Write the snapshot beside --out after the first epoch, then at most once every this many
-    /// seconds (0: after every epoch); Ctrl-C, a NaN or divergence still write the last whole
-    /// epoch's, so only a killed process loses more than the epoch in flight.
+    /// seconds (0: every epoch); a run that stops (Ctrl-C, a NaN) writes its last whole epoch's.
     #[arg(help_heading = "Output and runs", long, value_name = "SECONDS", value_parser = super::args::whole::<u64>, default_value_t = FitOptions::default().snapshot_every.as_secs())]
     snapshot_every: u64,
     /// Skip unreadable images (with a warning and a count) instead of stopping.
@@ -363,14 +362,14 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
                     partial.display(),
                     resume_command(&partial)
                 );
-            } else if a.out.is_file() {
-                lamp::sayln!(
-                    "lamp: stopped before this run finished an epoch: no snapshot was written, \
-                     and {} is as it was",
-                    a.out.display()
-                );
             } else {
-                lamp::sayln!("lamp: stopped in the first epoch: nothing was saved");
+                let kept = match a.out.is_file() {
+                    true => format!(" ({} is as it was)", a.out.display()),
+                    false => String::new(),
+                };
+                lamp::sayln!(
+                    "lamp: stopped before this run's first epoch ended: nothing was saved{kept}"
+                );
             }
         }
     })?;

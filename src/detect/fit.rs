@@ -9,6 +9,7 @@ use super::score::{
     above_normal, above_normal_leave_one_out, errors_and_maps, window_stride, Aggregate,
     ScoreConfig,
 };
+use super::snapshots::Snapshots;
 use super::train::{self, EpochReport, Progress, TrainConfig, AUTO_BATCH};
 use crate::data::{self, Dataset};
 use crate::device::Device;
@@ -20,7 +21,7 @@ use crate::rng::SplitMix64;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Everything a training run is told. `Default` is the command line's defaults: fmnist-ae, MSE
 /// without amplification, Adam at lr 1e-3 on a cosine schedule for 10 epochs and at least 500
@@ -257,67 +258,6 @@ fn snapshot(
     ck.metadata
         .insert("train_images".into(), train_images.to_string());
     Ok(ck)
-}
-
-/// Snapshots between epochs, at most one write per interval (a checkpoint of a large model is
-/// tens of MB, and short epochs would write gigabytes in a run); the newest one not written is
-/// kept, to be written when training ends.
-struct Snapshots<'a> {
-    path: &'a Path,
-    every: Duration,
-    written: Option<Instant>,
-    /// The epoch of the snapshot this run last wrote.
-    on_disk: Option<u32>,
-    pending: Option<(u32, Checkpoint)>,
-}
-
-impl<'a> Snapshots<'a> {
-    fn new(path: &'a Path, every: Duration) -> Self {
-        Snapshots {
-            path,
-            every,
-            written: None,
-            on_disk: None,
-            pending: None,
-        }
-    }
-
-    /// Writes `ck`, the state after `epoch` epochs, if it is the run's first or the interval has
-    /// passed since the last write; otherwise keeps it.
-    fn after_epoch(&mut self, epoch: u32, ck: Checkpoint) -> Result<()> {
-        if self.written.is_some_and(|t| t.elapsed() < self.every) {
-            self.pending = Some((epoch, ck));
-            return Ok(());
-        }
-        self.pending = None;
-        ck.save(self.path)?;
-        self.written = Some(Instant::now());
-        self.on_disk = Some(epoch);
-        Ok(())
-    }
-
-    /// Writes the snapshot kept back, once training has ended with `trained`. A write that fails
-    /// is the error, except after a stop that was asked for, which stays one (its exit status
-    /// and resume hint), naming the snapshot that is on disk and why a later one is not.
-    fn finish(&mut self, trained: Result<Vec<EpochReport>>) -> Result<Vec<EpochReport>> {
-        let Some((epoch, ck)) = self.pending.take() else {
-            return trained;
-        };
-        let written = ck.save(self.path);
-        if written.is_ok() {
-            self.on_disk = Some(epoch);
-        }
-        match (trained, written) {
-            (trained, Ok(())) => trained,
-            (Err(Error::Interrupted { signal, .. }), Err(w)) => Err(Error::Interrupted {
-                signal,
-                // Something is on disk: the first epoch's snapshot is written at once.
-                epochs_done: self.on_disk.unwrap_or(0),
-                unsaved: Some(w.to_string()),
-            }),
-            (_, Err(w)) => Err(w),
-        }
-    }
 }
 
 /// Checks that `ck` can continue the run `o` describes, and returns its epoch history.
@@ -594,62 +534,5 @@ mod tests {
         let half = (ThresholdMethod::Quantile, 0.5, 3.0);
         let (c, _) = calibrate_on(&[0.5; 3], maps, &score, false, None, half, "test").unwrap();
         assert_eq!((c.pixel_threshold, c.pixel_max), (3.0, 4.0));
-    }
-
-    #[test]
-    fn snapshots_are_written_first_then_by_interval_and_the_last_when_ended() {
-        let dir = std::env::temp_dir().join(format!("lamp-snapshots-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("m.partial.safetensors");
-        let arch = Arch::fmnist_ae();
-        let after = |epoch: u32| {
-            let mut ck = Checkpoint::new(arch.clone(), None, arch.init(epoch as u64));
-            ck.metadata.insert("epochs_done".into(), epoch.to_string());
-            ck
-        };
-        let on_disk = || Checkpoint::load(&path, None).unwrap().metadata["epochs_done"].clone();
-        let stop = || Error::Interrupted {
-            signal: 2,
-            epochs_done: 3,
-            unsaved: None,
-        };
-        // An hour apart: the first epoch's, then none until training ends (stopped here).
-        let mut s = Snapshots::new(&path, Duration::from_secs(3600));
-        for epoch in 1..=3 {
-            s.after_epoch(epoch, after(epoch)).unwrap();
-        }
-        assert_eq!(on_disk(), "1");
-        assert!(matches!(
-            s.finish(Err(stop())),
-            Err(Error::Interrupted { .. })
-        ));
-        assert_eq!(on_disk(), "3");
-        // Finished well: the last epoch too (calibration may still fail), and nothing twice.
-        s.after_epoch(4, after(4)).unwrap();
-        assert_eq!(s.finish(Ok(Vec::new())).unwrap().len(), 0);
-        assert_eq!(on_disk(), "4");
-        // Zero: every epoch.
-        let mut s = Snapshots::new(&path, Duration::ZERO);
-        s.after_epoch(1, after(1)).unwrap();
-        s.after_epoch(2, after(2)).unwrap();
-        assert_eq!(on_disk(), "2");
-        // A stop whose last snapshot cannot be written stays a stop, naming the one on disk.
-        let mut s = Snapshots::new(&path, Duration::from_secs(3600));
-        s.after_epoch(5, after(5)).unwrap();
-        s.after_epoch(6, after(6)).unwrap();
-        s.path = &dir; // a folder: the write fails
-        match s.finish(Err(stop())) {
-            Err(Error::Interrupted {
-                epochs_done: 5,
-                unsaved: Some(why),
-                ..
-            }) => assert!(why.contains("lamp-snapshots"), "{why}"),
-            other => panic!("{other:?}"),
-        }
-        // Any other end: the failed write is the error.
-        s.after_epoch(7, after(7)).unwrap();
-        s.after_epoch(8, after(8)).unwrap();
-        assert!(s.finish(Ok(Vec::new())).is_err());
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

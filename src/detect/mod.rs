@@ -20,6 +20,7 @@ pub mod eval;
 pub mod fit;
 pub mod metrics;
 pub mod score;
+pub mod snapshots;
 pub mod train;
 
 pub use calibrate::{Calibration, ThresholdMethod};
