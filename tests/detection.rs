@@ -80,6 +80,20 @@ fn auto_model_and_batch_fit_rgb_photos() {
         err.contains("warning: the threshold comes from only 4"),
         "{err}"
     );
+    // A size or channel count given with auto overrides the images' (they are resized).
+    let small = d.join("small.safetensors");
+    let o = ok(lamp()
+        .args(["train", "--epochs", "1", "--size", "32", "--channels", "1"])
+        .arg(d.join("photos"))
+        .arg("--out")
+        .arg(&small));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("conv-ae 1x32x32") && err.contains("--arch auto, --size 32, --channels 1"),
+        "{err}"
+    );
+    let ck = Checkpoint::load(&small, None).unwrap();
+    assert_eq!((ck.arch.channels, ck.arch.size), (1, 32));
     std::fs::remove_dir_all(&d).unwrap();
 }
 
@@ -153,6 +167,13 @@ fn calibrate_score_threshold_and_trees() {
         text.contains("pixel metrics need ground_truth/ masks"),
         "{text}"
     );
+    // The verdicts at the threshold in numbers, and the report's warnings on the terminal too.
+    assert!(
+        text.contains("at the calibrated threshold") && text.contains("of 6 anomalies flagged"),
+        "{text}"
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("threshold comes from only 3"), "{err}");
     let m: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(d.join("eval/metrics.json")).unwrap())
             .unwrap();

@@ -86,12 +86,14 @@ pub struct ArchArgs {
     /// --stages, --latent).
     #[arg(long)]
     pub arch: Option<String>,
-    /// conv-ae input size (pixels, a multiple of 2^stages).
-    #[arg(long, value_parser = whole::<u32>, default_value_t = 128)]
-    pub size: u32,
-    /// conv-ae input channels: 1 (grayscale) or 3 (RGB).
-    #[arg(long, value_parser = whole::<u32>, default_value_t = 1)]
-    pub channels: u32,
+    /// conv-ae input size (pixels, a multiple of 2^stages) [default: with auto, the images';
+    /// else 128]. Given with auto, a conv-ae of this size (images are resized to it).
+    #[arg(long, value_parser = whole::<u32>)]
+    pub size: Option<u32>,
+    /// conv-ae input channels: 1 (grayscale) or 3 (RGB) [default: with auto, the images'; else
+    /// 1].
+    #[arg(long, value_parser = whole::<u32>)]
+    pub channels: Option<u32>,
     /// conv-ae channels per encoder stage, comma-separated.
     #[arg(long, default_value = "32,64,128,128", value_delimiter = ',')]
     pub stages: Vec<u32>,
@@ -104,13 +106,26 @@ impl ArchArgs {
     /// The model named, or for `auto` (and by default) the one for images of `shape` (None:
     /// there are no images to look at; fmnist-ae).
     pub fn arch(&self, shape: Option<&ImageShape>) -> Result<Arch> {
+        let (size, channels) = (self.size, self.channels);
         match self.arch.as_deref().unwrap_or("auto") {
+            // A size or channel count asked for overrides what the images say.
             "auto" => match shape {
-                Some(s) => Arch::for_images(s.channels, s.median_side),
+                Some(s) => Arch::for_images(
+                    channels.unwrap_or(s.channels),
+                    size.unwrap_or(s.median_side),
+                ),
+                None if size.is_some() || channels.is_some() => {
+                    Arch::for_images(channels.unwrap_or(1), size.unwrap_or(128))
+                }
                 None => Ok(Arch::fmnist_ae()),
             },
             "fmnist-ae" => Ok(Arch::fmnist_ae()),
-            "conv-ae" => Arch::conv_ae(self.channels, self.size, self.stages.clone(), self.latent),
+            "conv-ae" => Arch::conv_ae(
+                channels.unwrap_or(1),
+                size.unwrap_or(128),
+                self.stages.clone(),
+                self.latent,
+            ),
             other => Arch::by_name(other),
         }
     }

@@ -126,7 +126,10 @@ pub fn run(adapter: Option<&str>, a: CalibrateArgs) -> Result<()> {
     let c = det.calibration();
     // The normal map changes the maps, and with them max/topk scores and pixel metrics: say so.
     let normal = match (had_normal, det.checkpoint().normal_map.is_some()) {
-        (_, true) if c.count >= 2 => "; normal map set anew from these images",
+        (_, true) if c.count >= 2 => {
+            "; normal map set anew from these images (maps change with it, and so do `max` \
+             and `topk` scores)"
+        }
         (true, false) => "; normal map dropped (maps scored as they are)",
         _ => "",
     };

@@ -1,7 +1,8 @@
 //! `lamp eval` (metrics and pictures on labelled test data) and `lamp demo` (train and evaluate
 //! on the Fashion-MNIST subset built into lamp).
 
-use super::train::{progress_printer, save_model};
+use super::progress::progress_printer;
+use super::train::save_model;
 use clap::Args;
 use lamp::data::{self, demo, Source, TestSet};
 use lamp::detect::{
@@ -63,6 +64,11 @@ pub fn eval(adapter: Option<&str>, a: EvalArgs) -> Result<()> {
     let batch = a.batch.clamp(1, test.data.len().max(1));
     let det = Detector::from_checkpoint(device, ck, &a.model, batch)?;
     let current = det.score_config().aggregate;
+    let calibration_images = det.calibration().count as u64;
+    // The report's warnings about the model, on the terminal too.
+    for c in model_checks(det.checkpoint(), det.calibration()) {
+        lamp::sayln!("lamp: warning: {c}");
+    }
     let model = a.model.display().to_string();
     let m = evaluate(det, &test, &model, &a.data, &a.out, a.panels)?;
     let pixel = if test.masks.is_some() {
@@ -78,6 +84,38 @@ pub fn eval(adapter: Option<&str>, a: EvalArgs) -> Result<()> {
         fmt_opt(&m["f1_max"]),
         a.out.join("report.html").display()
     )?;
+    let cal = &m["calibrated"];
+    let n = |k: &str| cal[k].as_u64().unwrap_or(0);
+    let (tp, fp, fn_, tn) = (
+        n("true_positives"),
+        n("false_positives"),
+        n("false_negatives"),
+        n("true_negatives"),
+    );
+    outln!(
+        "at the calibrated threshold {}: precision {}  recall {}  ({tp} of {} anomalies \
+         flagged, {fp} false alarms among {} normal images)",
+        fmt_opt(&cal["threshold"]),
+        fmt_opt(&cal["precision"]),
+        fmt_opt(&cal["recall"]),
+        tp + fn_,
+        fp + tn
+    )?;
+    // A quantile of a few normal images' scores is about their highest: a threshold that
+    // misses most anomalies which the scores separate. Say how to lower it.
+    let recall = cal["recall"].as_f64().unwrap_or(1.0);
+    if tp + fn_ > 0 && recall < 0.5 && fp + tn > 0 {
+        lamp::sayln!(
+            "lamp: note: the threshold flags {tp} of {} anomalies: it was set so that about {} \
+             of normal images are flagged, from {} (with few images, about their highest \
+             score). Trading false alarms for recall, without training: lamp calibrate {} \
+             NORMAL_IMAGES --contamination 0.05 --out NEW_MODEL (or --threshold sigma)",
+            tp + fn_,
+            cal["contamination"].as_f64().unwrap_or(0.0),
+            super::count(calibration_images, "image"),
+            a.model.display()
+        );
+    }
     if n_seen > 0 {
         lamp::sayln!(
             "lamp: warning: {} of these test images lie in {}, where the model's threshold was \

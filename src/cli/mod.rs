@@ -17,6 +17,7 @@ mod eval;
 mod export;
 mod inspect;
 mod merge;
+mod progress;
 pub mod recipe;
 mod score;
 mod study;

@@ -120,7 +120,7 @@ pub fn experiment(adapter: Option<&str>, a: ExperimentArgs) -> Result<()> {
         .collect::<Vec<_>>()
         .join(" ");
     let arch = match (a.patch, a.arch.arch.as_deref()) {
-        (Some(p), None | Some("auto")) => Arch::for_images(a.arch.channels, p)?,
+        (Some(p), None | Some("auto")) => Arch::for_images(a.arch.channels.unwrap_or(1), p)?,
         _ => a.arch.arch(None)?,
     };
     let (arch, classes, loader) = experiment::setup(

@@ -5,14 +5,13 @@ use clap::Args;
 use lamp::data::ImageShape;
 use lamp::data::{self, Source};
 use lamp::detect::fit::{self, HeldOut};
-use lamp::detect::{self, Calibration, Checkpoint, EpochReport, FitOptions, Progress};
+use lamp::detect::{self, Calibration, Checkpoint, EpochReport, FitOptions};
 use lamp::detect::{ThresholdMethod, TrainConfig};
 use lamp::device::Device;
 use lamp::error::{Error, Result};
 use lamp::fsutil::{lock_exclusive, write_atomic};
 use lamp::model::{Arch, Choice, Schedule};
 use lamp::render::loss_curve;
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 #[derive(Args)]
@@ -249,8 +248,12 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
         let patches = a.patch.map_or(String::new(), |p| {
             format!(", {p}x{p} patches of {side}x{side} images")
         });
+        let asked: String = [("size", a.arch.size), ("channels", a.arch.channels)]
+            .iter()
+            .filter_map(|(k, v)| Some(format!(", --{k} {}", (*v)?)))
+            .collect();
         lamp::sayln!(
-            "lamp: model {} for {from}{patches} (--arch auto)",
+            "lamp: model {} for {from}{patches} (--arch auto{asked})",
             arch.describe()
         );
     }
@@ -352,7 +355,7 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
         &opts,
         resume.as_ref(),
         Some(&partial),
-        progress_printer(a.quiet),
+        super::progress::progress_printer(a.quiet),
     )
     .inspect_err(|e| {
         if let Error::Interrupted { epochs_done, .. } = e {
@@ -454,81 +457,6 @@ fn model_and_size(a: &TrainArgs, shape: Option<&ImageShape>) -> Result<(Arch, u3
         ));
     }
     Ok((arch, side))
-}
-
-/// Progress lines: in place on a terminal, one line per epoch otherwise.
-pub fn progress_printer(quiet: bool) -> impl FnMut(Progress) {
-    let tty = std::io::stderr().is_terminal();
-    // The time to go is extrapolated from this process's own progress since its first report
-    // (a resumed run starts past 0), so that the start-up before it (reading images, compiling
-    // pipelines, the first step's) does not count as training time.
-    let mut first: Option<(f64, std::time::Instant)> = None;
-    // `done`: epochs done (fractional).
-    let mut eta = move |done: f64, epochs: u32| -> String {
-        let (from, start) = *first.get_or_insert((done, std::time::Instant::now()));
-        let here = done - from;
-        if here <= 0.0 {
-            return String::new();
-        }
-        let left = start.elapsed().as_secs_f64() / here * (epochs as f64 - done).max(0.0);
-        match left {
-            s if s >= 3600.0 => format!(
-                " ETA {:.0} h {:02.0} min",
-                (s / 3600.0).floor(),
-                (s % 3600.0) / 60.0
-            ),
-            s if s >= 120.0 => format!(" ETA {:.0} min", s / 60.0),
-            s => format!(" ETA {s:.0} s"),
-        }
-    };
-    move |p| {
-        if quiet {
-            return;
-        }
-        match p {
-            Progress::Step {
-                epoch,
-                epochs,
-                step,
-                steps,
-                loss,
-                images_per_s,
-            } if tty => {
-                let eta = eta(epoch as f64 + step as f64 / steps as f64, epochs);
-                lamp::say!(
-                    "\r  epoch {}/{epochs} step {step}/{steps} loss {loss:.6} {images_per_s:.0} img/s{eta}   ",
-                    epoch + 1
-                );
-            }
-            // Off a terminal nothing is printed per step, but the first step starts the clock.
-            Progress::Step {
-                epoch,
-                epochs,
-                step,
-                steps,
-                ..
-            } => {
-                eta(epoch as f64 + step as f64 / steps as f64, epochs);
-            }
-            Progress::Epoch { report: r, epochs } => {
-                if tty {
-                    lamp::say!("\r");
-                }
-                let held_out = r
-                    .held_out_error
-                    .map_or(String::new(), |v| format!(" held-out {v:.6}"));
-                let eta = if r.epoch < epochs {
-                    eta(r.epoch as f64, epochs)
-                } else {
-                    String::new()
-                };
-                lamp::sayln!(
-                    "  epoch {}/{epochs} loss {:.6}{held_out} clamps {} {:.1} s {:.0} img/s{eta}        ",
-                    r.epoch, r.mean_loss, r.clamps, r.seconds, r.images_per_s
-                );
-            }
-        }
-    }
 }
 
 /// The checkpoint and, beside it, MODEL.loss.csv and MODEL.loss.png.
