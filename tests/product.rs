@@ -244,6 +244,14 @@ fn mvtec_tree_train_eval_score() {
     assert_eq!(raw.color(), image::ColorType::L16, "raw map is 16-bit");
     assert_eq!((raw.width(), raw.height()), (SIZE, SIZE));
     assert!(maps.join("000_overlay.png").is_file() && maps.join("000_region.png").is_file());
+    // The overlay carries its caption (path, score, verdict) above the picture: taller than the
+    // region picture of the same scale.
+    let (ov, region) = (
+        image::open(maps.join("000_overlay.png")).unwrap(),
+        image::open(maps.join("000_region.png")).unwrap(),
+    );
+    let (oh, rh) = (ov.height(), region.height());
+    assert!(oh >= rh + 40, "overlay {oh} px high, region {rh}");
 
     shards_merge_into_the_single_run(&d, &model, &root);
 

@@ -8,7 +8,7 @@ use lamp::detect::{Aggregate, Checkpoint, Detector, SCORE_BATCH};
 use lamp::device::Device;
 use lamp::error::{count, Error, Result};
 use lamp::fsutil::{ensure_dir, path_text, write_atomic};
-use lamp::render::picture::write_maps;
+use lamp::render::picture::{write_maps, Caption};
 use lamp::render::table;
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -195,7 +195,15 @@ pub fn run(adapter: Option<&str>, a: ScoreArgs) -> Result<ExitCode> {
             let name = map_names.get(path).map_or("image", String::as_str);
             let map = r.map.as_deref().unwrap_or_default();
             let x = &images[i * p..][..p];
-            write_maps(dir, name, x, shape, map, det.calibration())?;
+            let path = path_text(path);
+            let caption = Caption {
+                name: &path,
+                kind: "",
+                score: r.score,
+                normalised: r.normalised,
+                anomalous: r.anomalous,
+            };
+            write_maps(dir, name, x, shape, map, det.calibration(), &caption)?;
         }
         // The maps outline pixels over the pixel threshold (set on normal images' highest
         // pixels), while a `mean` or `topk` verdict weighs more of the map: a small or faint
@@ -206,23 +214,32 @@ pub fn run(adapter: Option<&str>, a: ScoreArgs) -> Result<ExitCode> {
             Aggregate::Topk => Some(format!("the {}", det.score_config().describe_aggregate())),
             Aggregate::Max => None,
         };
-        let outlined_but_normal = results
+        let outlined: Vec<&str> = kept
             .iter()
-            .filter(|r| !r.anomalous)
-            .filter(|r| r.map.iter().flatten().any(|&v| v > pixel_threshold))
-            .count();
+            .zip(&results)
+            .filter(|(_, r)| !r.anomalous)
+            .filter(|(_, r)| r.map.iter().flatten().any(|&v| v > pixel_threshold))
+            .map(|(path, _)| map_names.get(path).map_or("image", String::as_str))
+            .collect();
+        let outlined_but_normal = outlined.len();
         if let Some(weighs) = weighs.filter(|_| outlined_but_normal > 0) {
             let (verb, whose) = if outlined_but_normal == 1 {
                 ("has", "its map")
             } else {
                 ("have", "their maps")
             };
+            let shown = outlined.len().min(5);
+            let more = match outlined.len() - shown {
+                0 => String::new(),
+                n => format!(" and {n} more"),
+            };
             lamp::sayln!(
                 "lamp: note: {} judged normal {verb} a region outlined in {whose} (pixels over \
-                 the pixel threshold); the verdict weighs {weighs}. To judge by the worst \
-                 pixel, recalibrate with `lamp calibrate {} NORMAL_IMAGES --score-agg max --out \
-                 NEW_MODEL`: no training needed",
+                 the pixel threshold; maps {}{more}); the verdict weighs {weighs}. To judge by \
+                 the worst pixel, recalibrate with `lamp calibrate {} NORMAL_IMAGES --score-agg \
+                 max --out NEW_MODEL`: no training needed",
                 count(outlined_but_normal as u64, "image"),
+                outlined[..shown].join(", "),
                 a.model.display(),
             );
         }

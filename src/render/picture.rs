@@ -37,18 +37,22 @@ pub fn outline(img: &mut RgbImage, mask: &[bool], w: u32, h: u32, scale: u32, c:
     let at = |x: i64, y: i64| {
         x >= 0 && y >= 0 && x < w as i64 && y < h as i64 && mask[(y as u32 * w + x as u32) as usize]
     };
+    // Two pixels wide where the image is scaled up 4 times or more: one is lost on a dark defect.
+    let width: i64 = if scale >= 4 { 2 } else { 1 };
     let mut border = Vec::new();
     for y in 0..(h * scale) as i64 {
         for x in 0..(w * scale) as i64 {
             if !at(x / scale as i64, y / scale as i64) {
                 continue;
             }
-            // Border of the upscaled region: a neighbour (in upscaled pixels) outside it.
-            let outside = [(-1, 0), (1, 0), (0, -1), (0, 1)].iter().any(|(dx, dy)| {
-                !at(
-                    (x + dx).div_euclid(scale as i64),
-                    (y + dy).div_euclid(scale as i64),
-                )
+            // Border of the upscaled region: a pixel outside it within `width` (upscaled pixels).
+            let outside = (1..=width).any(|d| {
+                [(-d, 0), (d, 0), (0, -d), (0, d)].iter().any(|(dx, dy)| {
+                    !at(
+                        (x + dx).div_euclid(scale as i64),
+                        (y + dy).div_euclid(scale as i64),
+                    )
+                })
             });
             if outside {
                 border.push((x as u32, y as u32));
@@ -153,6 +157,46 @@ pub struct Caption<'a> {
     pub anomalous: bool,
 }
 
+impl Caption<'_> {
+    /// The two lines: "NAME (TYPE)" and "score S, normalised N: " with the verdict after it.
+    fn lines(&self) -> (String, String, &'static str) {
+        let name = match self.kind {
+            "" => self.name.to_string(),
+            kind => format!("{} ({kind})", self.name),
+        };
+        let score = format!(
+            "score {:.5}, normalised {:.3}: ",
+            self.score, self.normalised
+        );
+        let verdict = if self.anomalous {
+            "anomalous"
+        } else {
+            "normal"
+        };
+        (name, score, verdict)
+    }
+
+    fn width(&self, size: f64) -> u32 {
+        let (name, score, verdict) = self.lines();
+        font::text_width(&name, size)
+            .max(font::text_width(&score, size) + font::text_width(verdict, size))
+    }
+
+    /// Draws the lines at (x, y), `line` pixels apart, the verdict red or green.
+    fn draw(&self, img: &mut RgbImage, x: i32, y: i32, size: f64, line: i32) {
+        let (name, score, verdict) = self.lines();
+        font::label(img, x, y, &name, size, plot::BLACK);
+        font::label(img, x, y + line, &score, size, plot::BLACK);
+        let colour = if self.anomalous {
+            plot::RED
+        } else {
+            plot::GREEN
+        };
+        let vx = x + font::text_width(&score, size) as i32;
+        font::label(img, vx, y + line, verdict, size, colour);
+    }
+}
+
 /// A panel: a header (name, type, score, normalised score, verdict), then image | ground truth |
 /// heat map | predicted region, each scaled to ~192 px and labelled. The heat map uses the
 /// colour scale 0 … `vmax` (one for every panel of a report; larger values are drawn at the top
@@ -193,38 +237,11 @@ pub fn panel(
     tiles.push(("predicted region", pred));
 
     let gap = 10;
-    let name = format!("{} ({})", caption.name, caption.kind);
-    let verdict = if caption.anomalous {
-        "anomalous"
-    } else {
-        "normal"
-    };
-    let score = format!(
-        "score {:.5}, normalised {:.3}: ",
-        caption.score, caption.normalised
-    );
     let tiles_w: u32 = tiles.iter().map(|(_, t)| t.width() + gap).sum::<u32>() + gap;
-    let header_w = font::text_width(&name, font::NORMAL)
-        .max(font::text_width(&score, font::NORMAL) + font::text_width(verdict, font::NORMAL))
-        + 2 * gap;
     let header = 48;
+    let header_w = caption.width(font::NORMAL) + 2 * gap;
     let mut out = RgbImage::from_pixel(tiles_w.max(header_w), ph + header + 24, plot::WHITE);
-    font::label(&mut out, gap as i32, 4, &name, font::NORMAL, plot::BLACK);
-    font::label(&mut out, gap as i32, 24, &score, font::NORMAL, plot::BLACK);
-    let verdict_colour = if caption.anomalous {
-        plot::RED
-    } else {
-        plot::GREEN
-    };
-    let vx = gap + font::text_width(&score, font::NORMAL);
-    font::label(
-        &mut out,
-        vx as i32,
-        24,
-        verdict,
-        font::NORMAL,
-        verdict_colour,
-    );
+    caption.draw(&mut out, gap as i32, 4, font::NORMAL, 20);
     let mut x0 = gap;
     for (label, t) in &tiles {
         font::label(
@@ -250,7 +267,8 @@ pub fn map_vmax(cal: &Calibration) -> f32 {
 /// `lamp score --maps`: `NAME_overlay.png` (the image blended with the heat map, predicted region
 /// outlined, colour bar), `NAME_map.png` (the raw map, 16-bit, value × 65535) and
 /// `NAME_region.png` (the image with the predicted region outlined), for one image `x` of `shape`
-/// and its smoothed map.
+/// and its smoothed map; the overlay under the `caption` (the image's path, score and verdict),
+/// so that it says what it shows wherever it is copied.
 pub fn write_maps(
     dir: &Path,
     name: &str,
@@ -258,10 +276,22 @@ pub fn write_maps(
     shape: [u32; 3],
     map: &[f32],
     cal: &Calibration,
+    caption: &Caption,
 ) -> Result<()> {
     let [_, h, w] = shape;
     let ov = overlay(x, shape, map, map_vmax(cal), cal.pixel_threshold);
-    write_atomic(&dir.join(format!("{name}_overlay.png")), &png_bytes(&ov)?)?;
+    let (gap, header) = (6, 40);
+    let mut captioned = RgbImage::from_pixel(
+        ov.width().max(caption.width(font::SMALL) + 2 * gap),
+        ov.height() + header,
+        plot::WHITE,
+    );
+    caption.draw(&mut captioned, gap as i32, 3, font::SMALL, 18);
+    image::imageops::overlay(&mut captioned, &ov, 0, header as i64);
+    write_atomic(
+        &dir.join(format!("{name}_overlay.png")),
+        &png_bytes(&captioned)?,
+    )?;
     write_atomic(
         &dir.join(format!("{name}_map.png")),
         &png_bytes(&map_u16(map, w, h))?,
@@ -310,6 +340,13 @@ mod tests {
         outline(&mut red, &mask, 8, 8, 1, plot::RED);
         let cyan = Rgb(plot::RED.0.map(|v| 255 - v));
         assert_eq!(*red.get_pixel(5, 5), cyan);
+        // Scaled up 4 times: two pixels wide (the region spans 8..24 in upscaled pixels).
+        let mut big = RgbImage::from_pixel(32, 32, Rgb([128, 128, 128]));
+        outline(&mut big, &mask, 8, 8, 4, plot::RED);
+        let row: Vec<bool> = (6..12)
+            .map(|x| *big.get_pixel(x, 16) == plot::RED)
+            .collect();
+        assert_eq!(row, [false, false, true, true, false, false]);
         // A third, then two thirds of the border on red: one colour for the whole outline,
         // never a mix.
         for left_red in [3, 5] {
