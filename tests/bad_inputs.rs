@@ -207,6 +207,11 @@ fn folders_and_arguments() {
         &train_args(&looped, &out, &["--val-split", "1.5"]),
         &["--val-split"],
     );
+    // The patch is the model's input: a --size that differs is refused, not ignored.
+    fails(
+        &train_args(&looped, &out, &["--patch", "16", "--size", "32"]),
+        &["--size", "32", "--patch 16"],
+    );
     // An output directory that cannot be created (a file stands in the way).
     std::fs::write(d.join("file"), "x").unwrap();
     fails(

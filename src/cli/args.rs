@@ -77,17 +77,20 @@ impl LossArgs {
     }
 }
 
-#[derive(Args)]
+#[derive(Args, Clone)]
 #[command(next_help_heading = "Model")]
 pub struct ArchArgs {
     /// Model: auto (the default: from the training images, fmnist-ae for 28x28 grey ones, else
-    /// conv-ae of their size and channels; fmnist-ae for commands without images, such as
-    /// init), fmnist-ae (1x28x28, the reference model) or conv-ae (--size, --channels,
-    /// --stages, --latent).
+    /// conv-ae of their size and channels, or of --size and --channels where given; fmnist-ae
+    /// for commands without images, such as init, unless --size or --channels is given),
+    /// fmnist-ae (1x28x28, the reference model) or conv-ae (--size, --channels, --stages,
+    /// --latent).
     #[arg(long)]
     pub arch: Option<String>,
     /// conv-ae input size (pixels, a multiple of 2^stages) [default: with auto, the images';
-    /// else 128]. Given with auto, a conv-ae of this size (images are resized to it).
+    /// with --patch, the patch; else 128]. Given with auto, the model auto would choose for
+    /// images of this size (rounded down to what its stages allow, at most 256; images are
+    /// resized to it).
     #[arg(long, value_parser = whole::<u32>)]
     pub size: Option<u32>,
     /// conv-ae input channels: 1 (grayscale) or 3 (RGB) [default: with auto, the images'; else
@@ -103,6 +106,23 @@ pub struct ArchArgs {
 }
 
 impl ArchArgs {
+    /// These options for a model trained on PxP patches: the patch is the model's input, so
+    /// --size, where given, must be P.
+    pub fn for_patch(&self, p: u32) -> Result<ArchArgs> {
+        match self.size {
+            Some(s) if s != p => Err(Error::setting(
+                "size",
+                format!(
+                    "{s} differs from --patch {p}, which is the model's input size: leave one out"
+                ),
+            )),
+            _ => Ok(ArchArgs {
+                size: Some(p),
+                ..self.clone()
+            }),
+        }
+    }
+
     /// The model named, or for `auto` (and by default) the one for images of `shape` (None:
     /// there are no images to look at; fmnist-ae).
     pub fn arch(&self, shape: Option<&ImageShape>) -> Result<Arch> {

@@ -97,26 +97,39 @@ pub fn eval(adapter: Option<&str>, a: EvalArgs) -> Result<()> {
         a.out.join("report.html").display()
     )?;
     outln!(
-        "at the calibrated threshold {}: precision {}  recall {}  ({tp} of {} anomalies \
+        "at the calibrated threshold {:.6}: precision {}  recall {}  ({tp} of {} anomalies \
          flagged, {fp} false alarms among {} normal images)",
-        fmt_opt(&cal["threshold"]),
+        cal["threshold"].as_f64().unwrap_or(f64::NAN),
         fmt_opt(&cal["precision"]),
         fmt_opt(&cal["recall"]),
         tp + fn_,
         fp + tn
     )?;
     // A quantile of a few normal images' scores is about their highest: a threshold that
-    // misses most anomalies which the scores separate. Say how to lower it.
+    // misses most anomalies which the scores separate. Say how to lower it, by the rule in use.
     let recall = cal["recall"].as_f64().unwrap_or(1.0);
-    if tp + fn_ > 0 && recall < 0.5 && fp + tn > 0 {
+    if recall < 0.5 && fp + tn > 0 {
+        let contamination = cal["contamination"].as_f64().unwrap_or(0.0);
+        let (rule, lower) = if cal["method"] == "sigma" {
+            (
+                "at mean + k·σ of".to_string(),
+                "--sigma-k 2 (or --threshold quantile --contamination 0.05)".to_string(),
+            )
+        } else {
+            (
+                format!(
+                    "so that about {:.1}% of normal images are flagged, from",
+                    100.0 * contamination
+                ),
+                format!("--contamination {:.2}", (2.0 * contamination).max(0.05)),
+            )
+        };
         lamp::sayln!(
-            "lamp: note: the threshold flags {tp} of {} anomalies: it was set so that about {} \
-             of normal images are flagged, from {} (with few images, about their highest \
-             score). Trading false alarms for recall, without training: lamp calibrate {} \
-             NORMAL_IMAGES --contamination 0.05 --out NEW_MODEL (or --threshold sigma)",
+            "lamp: note: the threshold flags {tp} of {} anomalies: it was set {rule} the scores \
+             of {} (with few images, about their highest). Trading false alarms for recall, \
+             without training: lamp calibrate {} NORMAL_IMAGES {lower} --out NEW_MODEL",
             tp + fn_,
-            cal["contamination"].as_f64().unwrap_or(0.0),
-            super::count(calibration_images, "image"),
+            super::count(calibration_images, "normal image"),
             a.model.display()
         );
     }

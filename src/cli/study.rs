@@ -7,7 +7,7 @@ use lamp::detect::Aggregate;
 use lamp::detect::{Checkpoint, TrainConfig};
 use lamp::device::Device;
 use lamp::error::{Error, Result};
-use lamp::model::{Amp, Arch, Granularity, Metric, OptimizerKind, Schedule};
+use lamp::model::{Amp, Granularity, Metric, OptimizerKind, Schedule};
 use lamp::study::{experiment, landscape};
 use std::path::PathBuf;
 
@@ -119,9 +119,9 @@ pub fn experiment(adapter: Option<&str>, a: ExperimentArgs) -> Result<()> {
         )
         .collect::<Vec<_>>()
         .join(" ");
-    let arch = match (a.patch, a.arch.arch.as_deref()) {
-        (Some(p), None | Some("auto")) => Arch::for_images(a.arch.channels.unwrap_or(1), p)?,
-        _ => a.arch.arch(None)?,
+    let arch = match a.patch {
+        Some(p) => a.arch.for_patch(p)?.arch(None)?,
+        None => a.arch.arch(None)?,
     };
     let (arch, classes, loader) = experiment::setup(
         &a.dataset,

@@ -101,7 +101,8 @@ pub struct TrainArgs {
     #[arg(help_heading = "Output and runs", long)]
     resume: bool,
     /// Write the snapshot beside --out after the first epoch, then at most once every this many
-    /// seconds (0: every epoch); a run that stops (Ctrl-C, a NaN) writes its last whole epoch's.
+    /// seconds (0: every epoch); a run that stops (Ctrl-C, a NaN, divergence) writes its last
+    /// whole epoch's.
     #[arg(help_heading = "Output and runs", long, value_name = "SECONDS", value_parser = super::args::whole::<u64>, default_value_t = FitOptions::default().snapshot_every.as_secs())]
     snapshot_every: u64,
     /// Skip unreadable images (with a warning and a count) instead of stopping.
@@ -446,7 +447,7 @@ fn model_and_size(a: &TrainArgs, shape: Option<&ImageShape>) -> Result<(Arch, u3
         median_side: p,
         ..shape.clone()
     };
-    let arch = a.arch.arch(Some(&patch))?;
+    let arch = a.arch.for_patch(p)?.arch(Some(&patch))?;
     if arch.size != p {
         return Err(Error::setting(
             "patch",
