@@ -326,14 +326,8 @@ impl Report<'_> {
 
     fn panels_text(&self) -> String {
         // The panels show a few of each kind; say how many mistakes there are in all.
-        let (mut false_alarms, mut missed) = (0, 0);
-        for (&s, &a) in self.ev.scores.iter().zip(&self.t.anomalous) {
-            match (a, self.cal.is_anomalous(s)) {
-                (false, true) => false_alarms += 1,
-                (true, false) => missed += 1,
-                _ => {}
-            }
-        }
+        let [_, false_alarms, _, missed] =
+            metrics::confusion(&self.ev.scores, &self.t.anomalous, self.cal.threshold);
         format!(
             "Panels: `false_alarm_*` normal images above the threshold (highest first) and \
              `missed_*` anomalies below it (lowest first), the mistakes at the calibrated \
