@@ -50,3 +50,13 @@ class ConvAE(nn.Module):
             x = deconv(x)
             x = torch.sigmoid(x) if i == len(self.dec) - 1 else F.leaky_relu(x, 0.2)
         return x
+
+
+def init_he(model):
+    """lamp's `--init he` (conv-ae's default): kaiming_normal_ for leaky ReLU 0.2 on every weight
+    (fan_in as PyTorch counts it), zero biases. PyTorch's own default is lamp's `--init pytorch`."""
+    for m in model.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.kaiming_normal_(m.weight, a=0.2, nonlinearity="leaky_relu", mode="fan_in")
+            nn.init.zeros_(m.bias)
+    return model

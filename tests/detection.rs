@@ -60,6 +60,8 @@ fn auto_model_and_batch_fit_rgb_photos() {
     let train: serde_json::Value = serde_json::from_str(&ck.metadata["train"]).unwrap();
     let batch = train["batch"].as_u64().unwrap();
     assert!((1..=36).contains(&batch), "batch {batch}");
+    // conv-ae starts from He's weights unless told otherwise, and the checkpoint says so.
+    assert_eq!(train["init"], "he", "{train}");
     // The held-out check and the per-epoch held-out error are stored and written out.
     let h: HeldOut = ck.meta("held_out").unwrap();
     assert_eq!(h.images, 4);
@@ -94,6 +96,48 @@ fn auto_model_and_batch_fit_rgb_photos() {
     );
     let ck = Checkpoint::load(&small, None).unwrap();
     assert_eq!((ck.arch.channels, ck.arch.size), (1, 32));
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn init_draws_the_weights_it_names() {
+    let d = tmpdir("init");
+    let draw = |how: &str| {
+        let out = d.join(format!("{how}.safetensors"));
+        let mut c = lamp();
+        c.args(["init", "--size", "32", "--channels", "1"]);
+        if how != "default" {
+            c.args(["--init", how]);
+        }
+        ok(c.arg("--out").arg(&out));
+        Checkpoint::load(&out, None).unwrap()
+    };
+    let (he, pytorch, default) = (draw("he"), draw("pytorch"), draw("default"));
+    assert_eq!(he.metadata["init"], "he");
+    assert_eq!(pytorch.metadata["init"], "pytorch");
+    // conv-ae's default is He's.
+    assert_eq!(default.params, he.params);
+    let table = he.arch.param_table();
+    let b = table.get("enc1.bias").unwrap();
+    let bias = |c: &Checkpoint| c.params[b.offset..b.offset + b.len()].to_vec();
+    assert!(bias(&he).iter().all(|&v| v == 0.0));
+    assert!(bias(&pytorch).iter().all(|&v| v != 0.0));
+    // fmnist-ae (no size given) keeps PyTorch's, the reference model's.
+    let out = d.join("fmnist.safetensors");
+    ok(lamp().args(["init", "--out"]).arg(&out));
+    let f = Checkpoint::load(&out, None).unwrap();
+    assert_eq!(f.metadata["init"], "pytorch");
+    let bad = lamp()
+        .args(["init", "--init", "xavier", "--out"])
+        .arg(d.join("x.safetensors"))
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("[possible values: auto, pytorch, he]"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
     std::fs::remove_dir_all(&d).unwrap();
 }
 

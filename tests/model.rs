@@ -198,6 +198,7 @@ fn streamed_data_trains_to_the_same_bytes_as_resident() {
             schedule: Schedule::Cosine,
             augment: true,
             denoise: true,
+            init: None,
         };
         let run = |device_data_limit: u64| {
             let options = FitOptions {

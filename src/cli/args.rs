@@ -4,7 +4,7 @@ use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::Args;
 use lamp::data::ImageShape;
 use lamp::detect::Aggregate;
-use lamp::model::{Amp, Arch, Choice, Granularity, LossConfig, Metric};
+use lamp::model::{Amp, Arch, Choice, Granularity, Init, LossConfig, Metric};
 use lamp::{Error, Result};
 
 /// A value parser for one of lamp's enums, listing its names in `--help`.
@@ -42,6 +42,42 @@ impl Choice for ScoreChoice {
         match self {
             ScoreChoice::Auto => "auto",
             ScoreChoice::Fixed(a) => a.name(),
+        }
+    }
+}
+
+/// `--init`: how the initial weights are drawn, or `auto` (the model's default,
+/// `Init::default_for`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum InitChoice {
+    Auto,
+    Fixed(Init),
+}
+
+impl InitChoice {
+    /// The choice as the training settings hold it (None: the model's default).
+    pub fn fixed(self) -> Option<Init> {
+        match self {
+            InitChoice::Auto => None,
+            InitChoice::Fixed(i) => Some(i),
+        }
+    }
+    /// The initial weights of a model of `arch`.
+    pub fn resolve(self, arch: &Arch) -> Init {
+        self.fixed().unwrap_or(Init::default_for(arch))
+    }
+}
+
+impl Choice for InitChoice {
+    const ALL: &'static [Self] = &[
+        InitChoice::Auto,
+        InitChoice::Fixed(Init::Pytorch),
+        InitChoice::Fixed(Init::He),
+    ];
+    fn name(self) -> &'static str {
+        match self {
+            InitChoice::Auto => "auto",
+            InitChoice::Fixed(i) => i.name(),
         }
     }
 }
@@ -103,6 +139,12 @@ pub struct ArchArgs {
     /// conv-ae latent size.
     #[arg(long, value_parser = whole::<u32>, default_value_t = 128)]
     pub latent: u32,
+    /// Initial weights: auto (the default: he for conv-ae, pytorch for fmnist-ae), he (normal,
+    /// He's variance for leaky ReLU, zero biases: a deep conv-ae leaves the mean-image plateau
+    /// several times sooner) or pytorch (PyTorch's default, uniform; the first tables' and the
+    /// reference model's).
+    #[arg(long, value_parser = choice::<InitChoice>(), default_value = "auto")]
+    pub init: InitChoice,
 }
 
 impl ArchArgs {

@@ -139,13 +139,15 @@ fn text(ck: &Checkpoint, v: &Value) -> String {
     }
     if let Some(t) = ck.meta::<TrainConfig>("train") {
         o += &format!(
-            "  training: {} epochs of batch {}, learning rate {} ({}), {}, seed {}{}{}\n",
+            "  training: {} epochs of batch {}, learning rate {} ({}), {}, seed {} ({} initial weights){}{}\n",
             t.epochs,
             t.batch,
             t.lr,
             t.schedule.name(),
             t.optimizer.name(),
             t.seed,
+            // Checkpoints from before the choice were all PyTorch's.
+            t.init.unwrap_or(lamp::model::Init::Pytorch).name(),
             if t.augment {
                 ", flips and rotations"
             } else {

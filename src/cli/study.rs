@@ -145,6 +145,7 @@ pub fn experiment(adapter: Option<&str>, a: ExperimentArgs) -> Result<()> {
         schedule: a.schedule,
         aggregate: a.score_agg,
         top_k: a.top_k,
+        init: a.arch.init.resolve(&arch),
     };
     let plan = experiment::Plan {
         dataset: a.dataset.clone(),
@@ -169,6 +170,7 @@ pub fn experiment(adapter: Option<&str>, a: ExperimentArgs) -> Result<()> {
         schedule: Schedule::Constant,
         augment: false,
         denoise: false,
+        init: None,
     }
     .check(usize::MAX)?;
     if a.batch == 0 {

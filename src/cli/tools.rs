@@ -11,7 +11,7 @@ use lamp::engine::Engine;
 use lamp::error::{Error, Result};
 use lamp::fsutil::write_atomic;
 use lamp::kernels::GemmCore;
-use lamp::model::Arch;
+use lamp::model::{Arch, Choice};
 use lamp::study::bench;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -33,7 +33,7 @@ pub struct GradArgs {
     /// Checkpoint, or a bare safetensors file of PyTorch-named tensors (with --arch).
     #[arg(long, conflicts_with = "init_seed")]
     model: Option<PathBuf>,
-    /// Build the model from this seed instead of loading it.
+    /// Build the model from this seed (PyTorch's initialisation) instead of loading it.
     #[arg(long, value_parser = super::args::whole::<u64>)]
     init_seed: Option<u64>,
     /// Architecture of --init-seed or of a bare --model file.
@@ -166,9 +166,11 @@ pub fn info(adapter: Option<&str>) -> Result<()> {
 
 pub fn init(a: InitArgs) -> Result<()> {
     let arch = a.arch.arch(None)?;
-    let p = arch.init(a.seed);
+    let init = a.arch.init.resolve(&arch);
+    let p = arch.init_with(init, a.seed);
     let mut c = Checkpoint::new(arch, None, p);
     c.metadata.insert("init_seed".into(), a.seed.to_string());
+    c.metadata.insert("init".into(), init.name().into());
     c.save(&a.out)
 }
 

@@ -136,6 +136,7 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
             schedule: a.schedule,
             augment: a.augment,
             denoise: a.denoise,
+            init: a.arch.init.fixed(),
             ..Default::default()
         },
         min_steps: match (a.min_steps, a.epochs) {

@@ -16,7 +16,7 @@ use crate::device::Device;
 use crate::engine::{fitting_batch_with, Engine};
 use crate::error::{Error, Result};
 use crate::kernels::View;
-use crate::model::{loss::sample_error, Arch, LossConfig};
+use crate::model::{loss::sample_error, Arch, Init, LossConfig};
 use crate::rng::SplitMix64;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -110,7 +110,7 @@ impl FitOptions {
 
     /// These options with the batch and the number of epochs settled for `n` training images on
     /// `device`: the largest batch up to `AUTO_BATCH` that both hold, and enough epochs for
-    /// `min_steps` steps.
+    /// `min_steps` steps, and the model's initial weights where none were asked for.
     pub fn resolved(&self, device: &Device, n: usize) -> FitOptions {
         let mut o = self.clone();
         if o.train.batch == 0 {
@@ -118,6 +118,7 @@ impl FitOptions {
             let fits = fitting_batch_with(device, &o.arch, o.loss, want, o.train.denoise);
             o.train.batch = fits.max(1);
         }
+        o.train.init = Some(o.train.init.unwrap_or(Init::default_for(&o.arch)));
         let steps = n.div_ceil(o.train.batch.max(1)) as u32;
         o.train.epochs = o.train.epochs.max(self.min_steps.div_ceil(steps.max(1)));
         o
@@ -356,7 +357,9 @@ pub fn fit_on(
     };
     let params = match resume {
         Some(ck) => ck.params.clone(),
-        None => o.arch.init(o.train.seed),
+        None => o
+            .arch
+            .init_with(o.train.init.unwrap_or(Init::Pytorch), o.train.seed),
     };
     let state = resume.and_then(|c| c.optimizer.as_ref());
     let mut e = engine_for(device, o, &params, state, &tr)?;

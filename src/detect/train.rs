@@ -8,7 +8,7 @@
 use crate::engine::{Engine, Stats, TrainStep};
 use crate::error::{Error, Result};
 use crate::kernels::View;
-use crate::model::{OptimizerKind, Schedule};
+use crate::model::{Init, OptimizerKind, Schedule};
 use crate::rng::SplitMix64;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicI32, Ordering};
@@ -40,6 +40,11 @@ pub struct TrainConfig {
     /// badly, including flat ones a plain autoencoder would copy.
     #[serde(default, skip_serializing_if = "is_false")]
     pub denoise: bool,
+    /// How the initial weights were drawn from `seed`; None: the model's default
+    /// (`Init::default_for`), settled before training, so a checkpoint says which. Checkpoints
+    /// from before the choice have none: theirs was PyTorch's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init: Option<Init>,
 }
 
 fn is_false(v: &bool) -> bool {
@@ -62,6 +67,7 @@ impl Default for TrainConfig {
             schedule: Schedule::Cosine,
             augment: false,
             denoise: false,
+            init: None,
         }
     }
 }

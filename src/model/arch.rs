@@ -1,5 +1,5 @@
 //! The autoencoder family: its layers, their PyTorch names and shapes, the parameter arena laid
-//! out from one (name, shape) table, and PyTorch's default initialisation from a seed.
+//! out from one (name, shape) table (the initial weights: `init`).
 //! (docs/design.md, "Architectures", has the table of `fmnist-ae`.)
 //!
 //! `conv-ae` (input C×S×S, stage channels c1..cn, latent d):
@@ -11,7 +11,6 @@
 
 use super::layer::{Act, Layer, LayerKind};
 use crate::error::{Error, Result};
-use crate::rng::SplitMix64;
 use serde::{Deserialize, Serialize};
 
 /// The largest input `Arch::for_images` chooses; larger images are shrunk to it (or cut into
@@ -267,26 +266,6 @@ impl Arch {
         }
         t
     }
-
-    /// PyTorch's default initialisation (kaiming_uniform_(a=√5) for weights, which is
-    /// U(±1/√fan_in), and U(±1/√fan_in) for biases), from a SplitMix64 stream of `seed`.
-    pub fn init(&self, seed: u64) -> Vec<f32> {
-        let table = self.param_table();
-        let mut rng = SplitMix64::new(seed);
-        let mut arena = vec![0f32; table.len()];
-        for l in self.layers() {
-            let bound = 1.0 / (l.fan_in() as f64).sqrt();
-            let (w, b) = table
-                .layer(&l.name)
-                .expect("every layer has a weight and a bias");
-            for e in [w, b] {
-                for v in &mut arena[e.offset..e.offset + e.len()] {
-                    *v = ((rng.next_f64() * 2.0 - 1.0) * bound) as f32;
-                }
-            }
-        }
-        arena
-    }
 }
 
 /// One entry of the (name, shape) table.
@@ -407,21 +386,5 @@ mod tests {
         for side in [4, 17, 31, 32, 63, 64, 200, 700] {
             Arch::for_images(3, side).unwrap().check().unwrap();
         }
-    }
-
-    #[test]
-    fn init_is_seeded_and_bounded() {
-        let a = Arch::fmnist_ae();
-        let p = a.init(7);
-        assert_eq!(p, a.init(7));
-        assert_ne!(p, a.init(8));
-        let t = a.param_table();
-        let e = t.get("enc2.weight").unwrap();
-        let bound = 1.0 / (288f32).sqrt();
-        let w = &p[e.offset..e.offset + e.len()];
-        assert!(w.iter().all(|v| v.abs() <= bound));
-        // Uniform on ±bound: the mean absolute value is close to bound/2.
-        let mean_abs = w.iter().map(|v| v.abs()).sum::<f32>() / w.len() as f32;
-        assert!((mean_abs / bound - 0.5).abs() < 0.02, "{mean_abs}");
     }
 }

@@ -1,9 +1,10 @@
 //! What the network is and what it computes, with no GPU in sight: the architectures and their
-//! parameter table (`arch`), layers and activations (`layer`), the loss vocabulary (`loss`),
+//! parameter table (`arch`), the initial weights (`init`), layers and activations (`layer`), the loss vocabulary (`loss`),
 //! SSIM's window (`ssim`), the optimizers' hyper-parameters (`optimizer`), and the f64 oracle
 //! every kernel is tested against (`reference`, for tests and benches only).
 
 pub mod arch;
+pub mod init;
 pub mod layer;
 pub mod loss;
 pub mod optimizer;
@@ -11,6 +12,7 @@ pub mod reference;
 pub mod ssim;
 
 pub use arch::{Arch, ParamEntry, ParamTable};
+pub use init::Init;
 pub use layer::{Act, ActCode, Layer, LayerKind};
 pub use loss::{Amp, Granularity, LossConfig, Metric};
 pub use optimizer::{AdamConfig, Optimizer, OptimizerKind, Schedule, SgdConfig};
@@ -46,6 +48,7 @@ mod tests {
         names_match_serde::<Granularity>();
         names_match_serde::<OptimizerKind>();
         names_match_serde::<Schedule>();
+        names_match_serde::<Init>();
     }
 
     #[test]

@@ -17,14 +17,17 @@ use crate::detect::train::{self, TrainConfig};
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::fsutil::ensure_dir;
-use crate::model::{Amp, Arch, Choice, Granularity, LossConfig, Metric, OptimizerKind, Schedule};
+use crate::model::{
+    Amp, Arch, Choice, Granularity, Init, LossConfig, Metric, OptimizerKind, Schedule,
+};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
 /// How cells train and score beyond the loss: the recipe of `lamp train`'s options. The default
-/// is the first tables' (whole images, a constant rate, the plain error, exactly `epochs`).
+/// is the first tables' (whole images, a constant rate, the plain error, exactly `epochs`,
+/// PyTorch's initial weights).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Recipe {
     /// Train on windows of this side of the full-size images, score by stitched windows.
@@ -35,6 +38,8 @@ pub struct Recipe {
     pub schedule: Schedule,
     pub aggregate: Aggregate,
     pub top_k: f64,
+    /// The initial weights (settled for the model: the command line's `auto` is resolved).
+    pub init: Init,
 }
 
 impl Default for Recipe {
@@ -47,6 +52,7 @@ impl Default for Recipe {
             schedule: Schedule::Constant,
             aggregate: Aggregate::Mean,
             top_k: ScoreConfig::default().top_k,
+            init: Init::Pytorch,
         }
     }
 }
@@ -76,6 +82,9 @@ impl Recipe {
         }
         if self.min_steps > 0 {
             parts.push(format!("{}steps", self.min_steps));
+        }
+        if self.init != d.init {
+            parts.push(format!("{}-init", self.init.name()));
         }
         parts.join(" ")
     }
@@ -203,12 +212,13 @@ pub fn run(
                 schedule: plan.recipe.schedule,
                 augment: plan.recipe.augment,
                 denoise: plan.recipe.denoise,
+                init: Some(plan.recipe.init),
             },
             min_steps: plan.recipe.min_steps,
             ..Default::default()
         }
         .resolved(&device, tr.len());
-        let params = arch.init(key.seed);
+        let params = arch.init_with(plan.recipe.init, key.seed);
         let mut e = engine_for(device.clone(), &options, &params, None, tr)?;
         let cfg = &options.train;
         let reports = train::train(&mut e, cfg, Vec::new(), 0, None, |_| {}, |_, _| Ok(()))?;
@@ -381,5 +391,29 @@ pub fn setup(
         other => Err(Error::invalid(format!(
             "unknown data set {other:?} (fashion-mnist or mvtec)"
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_recipe_is_named_by_what_differs_from_the_first_tables() {
+        assert_eq!(Recipe::default().name(), "");
+        let textures = Recipe {
+            patch: Some(32),
+            augment: true,
+            min_steps: 500,
+            schedule: Schedule::Cosine,
+            ..Default::default()
+        };
+        assert_eq!(textures.name(), "patch32 augment cosine 500steps");
+        // Cells from PyTorch's initial weights keep their names; He's are told apart.
+        let he = Recipe {
+            init: Init::He,
+            ..textures
+        };
+        assert_eq!(he.name(), "patch32 augment cosine 500steps he-init");
     }
 }
