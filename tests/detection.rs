@@ -50,7 +50,9 @@ fn auto_model_and_batch_fit_rgb_photos() {
         .arg(&out));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
-        err.contains("conv-ae 3x128x128") && err.contains("40 RGB images of 128x128"),
+        err.contains("conv-ae 3x128x128")
+            && err.contains("40 RGB images of 128x128")
+            && err.contains("initial weights he"),
         "{err}"
     );
     let ck = Checkpoint::load(&out, None).unwrap();
@@ -282,6 +284,50 @@ fn calibrate_score_threshold_and_trees() {
     let err = maps_of("1000");
     assert!(err.contains(note) && err.contains("--score-agg"), "{err}");
     assert!(!maps_of("0").contains(note));
+    // With --json, each row says what its map outlines: how many pixels are over the pixel
+    // threshold and the box that holds them, in the image's pixels. A dent's box overlaps its
+    // dark square ([10, 22) x [8, 20)).
+    let o = ok(lamp()
+        .arg("score")
+        .arg(&model)
+        .arg(root.join("test"))
+        .args(["--json", "--maps"])
+        .arg(d.join("maps-json")));
+    let mut dents_outlined = 0;
+    for line in String::from_utf8_lossy(&o.stdout).lines() {
+        let r: serde_json::Value = serde_json::from_str(line).unwrap();
+        let g = &r["outlined"];
+        if g.is_null() {
+            continue;
+        }
+        let pixels = g["pixels"].as_u64().unwrap();
+        assert!(pixels >= 1, "{r}");
+        assert_eq!(
+            g["fraction"].as_f64().unwrap(),
+            pixels as f64 / 1024.0,
+            "{r}"
+        );
+        let b: Vec<u64> = g["box"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap())
+            .collect();
+        assert!(
+            b[0] < b[2] && b[1] < b[3] && b[2] <= 32 && b[3] <= 32,
+            "{r}"
+        );
+        assert!(((b[2] - b[0]) * (b[3] - b[1])) >= pixels, "{r}");
+        if r["path"].as_str().unwrap().contains("/dent/") {
+            assert!(b[0] < 22 && b[2] > 10 && b[1] < 20 && b[3] > 8, "{r}");
+            dents_outlined += 1;
+        }
+    }
+    assert!(
+        dents_outlined >= 1,
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
 
     // Recalibration on new normal images, without training: the threshold moves, the weights
     // stay, and the count says where it came from.

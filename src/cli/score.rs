@@ -120,6 +120,8 @@ pub fn run(adapter: Option<&str>, a: ScoreArgs) -> Result<ExitCode> {
     let mut not_square = 0;
     let mut first_not_square = None;
     let mut sides = Vec::new();
+    // Each kept image's own width and height, for the outlined region's box.
+    let mut dims = Vec::new();
     for (i, r) in decoded {
         match r {
             Ok((v, (w, h))) => {
@@ -131,6 +133,7 @@ pub fn run(adapter: Option<&str>, a: ScoreArgs) -> Result<ExitCode> {
                     first_not_square = Some((paths[i].clone(), w, h));
                 }
                 sides.push(w.min(h));
+                dims.push((w, h));
             }
             Err(e) if a.skip_bad => {
                 lamp::sayln!("lamp: warning: skipped {e}");
@@ -261,8 +264,8 @@ pub fn run(adapter: Option<&str>, a: ScoreArgs) -> Result<ExitCode> {
         );
     }
     for (path, entry) in &entries {
-        let r = match entry {
-            Ok(k) => &results[*k],
+        let (r, k) = match entry {
+            Ok(k) => (&results[*k], *k),
             Err(why) => {
                 let shown = path_text(path);
                 if a.json {
@@ -289,6 +292,8 @@ pub fn run(adapter: Option<&str>, a: ScoreArgs) -> Result<ExitCode> {
                     .map(String::as_str)
                     .unwrap_or("image")
                     .into();
+                row["outlined"] =
+                    outlined_json(r, size, det.calibration().pixel_threshold, dims[k]);
             }
             out += &row.to_string();
             out += "\n";
@@ -315,6 +320,26 @@ pub fn run(adapter: Option<&str>, a: ScoreArgs) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// What the map's picture outlines, for a JSON row: the pixels over the pixel threshold (how
+/// many, their share of the map) and the box that holds them in the image's own pixels
+/// ([left, top, right, bottom), right and bottom exclusive); null where nothing is outlined.
+fn outlined_json(
+    r: &lamp::detect::Score,
+    side: u32,
+    pixel_threshold: f32,
+    (w, h): (u32, u32),
+) -> serde_json::Value {
+    let map = r.map.as_deref().unwrap_or_default();
+    match lamp::detect::score::outlined_region(map, side, pixel_threshold) {
+        Some(g) => serde_json::json!({
+            "pixels": g.pixels,
+            "fraction": g.pixels as f64 / map.len().max(1) as f64,
+            "box": g.in_image(side, w, h),
+        }),
+        None => serde_json::Value::Null,
+    }
 }
 
 /// The verdict of an image `--skip-bad` skipped: its row has no score.

@@ -293,7 +293,7 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
         let run = opts.resolved(&device, n).train;
         lamp::sayln!(
             "lamp: training {} on {} ({}, {:.0}% held out) with {} on {}: {} of batch {} ({}), \
-             lr {} ({}); an image's score: the {}",
+             lr {} ({}){}; an image's score: the {}",
             arch.name,
             a.data,
             super::count(data.len() as u64, "image"),
@@ -308,6 +308,10 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
             ),
             run.lr,
             run.schedule.name(),
+            match run.init.filter(|_| !a.resume) {
+                Some(init) => format!(", initial weights {}", init.name()),
+                None => String::new(),
+            },
             opts.score(side).describe_aggregate()
         );
         if let Some(asked) = a.epochs.filter(|&e| run.epochs > e) {

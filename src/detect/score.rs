@@ -179,6 +179,53 @@ pub fn above_normal_leave_one_out(maps: &mut [Vec<f32>]) -> Vec<f32> {
     normal
 }
 
+/// Where a map is over the pixel threshold: how many of its pixels, and the smallest box that
+/// holds them (map pixels; `right` and `bottom` exclusive). The region a map's picture outlines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Region {
+    pub pixels: usize,
+    pub left: u32,
+    pub top: u32,
+    pub right: u32,
+    pub bottom: u32,
+}
+
+/// The region of the `side`×`side` `map` over `threshold`, None where no pixel is.
+pub fn outlined_region(map: &[f32], side: u32, threshold: f32) -> Option<Region> {
+    let mut r: Option<Region> = None;
+    for (i, _) in map.iter().enumerate().filter(|(_, &v)| v > threshold) {
+        let (x, y) = ((i as u32) % side, (i as u32) / side);
+        let g = r.get_or_insert(Region {
+            pixels: 0,
+            left: x,
+            top: y,
+            right: x + 1,
+            bottom: y + 1,
+        });
+        g.pixels += 1;
+        g.left = g.left.min(x);
+        g.right = g.right.max(x + 1);
+        g.top = g.top.min(y);
+        g.bottom = g.bottom.max(y + 1);
+    }
+    r
+}
+
+impl Region {
+    /// The box in the pixels of an image of `w`×`h` that was resized to the map's `side`
+    /// (rounded outwards, so it still holds the region).
+    pub fn in_image(&self, side: u32, w: u32, h: u32) -> [u32; 4] {
+        let down = |v: u32, n: u32| (v as u64 * n as u64 / side as u64) as u32;
+        let up = |v: u32, n: u32| (v as u64 * n as u64).div_ceil(side as u64) as u32;
+        [
+            down(self.left, w),
+            down(self.top, h),
+            up(self.right, w),
+            up(self.bottom, h),
+        ]
+    }
+}
+
 /// How many of a map's `len` pixels `topk` averages: the top `top_k` fraction, at least one.
 pub fn top_count(len: usize, top_k: f64) -> usize {
     ((len as f64 * top_k).ceil() as usize).clamp(1, len.max(1))
@@ -407,6 +454,30 @@ mod tests {
         assert_eq!(Aggregate::default_for(&conv), Aggregate::Topk);
         let fmnist = crate::model::Arch::fmnist_ae();
         assert_eq!(Aggregate::default_for(&fmnist), Aggregate::Mean);
+    }
+
+    #[test]
+    fn the_outlined_region_holds_every_pixel_over_the_threshold() {
+        let side = 8;
+        let mut map = vec![0.1f32; 64];
+        assert_eq!(outlined_region(&map, side, 0.1), None);
+        for (x, y) in [(2, 5), (6, 3), (3, 4)] {
+            map[y * 8 + x] = 0.5;
+        }
+        let r = outlined_region(&map, side, 0.1).unwrap();
+        assert_eq!(
+            r,
+            Region {
+                pixels: 3,
+                left: 2,
+                top: 3,
+                right: 7,
+                bottom: 6
+            }
+        );
+        // An image of 100x50 resized to 8x8: map pixel x covers [12.5x, 12.5(x+1)).
+        assert_eq!(r.in_image(side, 100, 50), [25, 18, 88, 38]);
+        assert_eq!(r.in_image(side, 8, 8), [2, 3, 7, 6]);
     }
 
     #[test]

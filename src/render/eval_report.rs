@@ -53,6 +53,7 @@ fn describe_recipe(recipe: &serde_json::Value) -> Option<String> {
         ("batch", "batch"),
         ("lr", "learning rate"),
         ("schedule", "schedule"),
+        ("init", "initial weights"),
     ]
     .iter()
     .filter_map(|(k, name)| {
