@@ -53,10 +53,27 @@ class ConvAE(nn.Module):
 
 
 def init_he(model):
-    """lamp's `--init he` (conv-ae's default): kaiming_normal_ for leaky ReLU 0.2 on every weight
-    (fan_in as PyTorch counts it), zero biases. PyTorch's own default is lamp's `--init pytorch`."""
-    for m in model.modules():
-        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-            nn.init.kaiming_normal_(m.weight, a=0.2, nonlinearity="leaky_relu", mode="fan_in")
-            nn.init.zeros_(m.bias)
+    """lamp's `--init he` (conv-ae's default; src/model/init.rs): every weight normal with
+    variance gain^2 / n, n the inputs each output sums (in x k^2 for a convolution, in x (k/s)^2
+    for a transposed one, in for a linear layer), gain sqrt(2/1.04) before a leaky ReLU of slope
+    0.2 and 1 before the latent code or the sigmoid; zero biases. PyTorch's own default is lamp's
+    `--init pytorch`."""
+    if isinstance(model, FmnistAE):
+        layers = [model.enc1, model.enc2, model.enc3, model.dec1, model.dec2, model.dec3]
+        plain = {model.enc3, model.dec3}
+    else:
+        layers = list(model.enc) + [model.to_latent, model.from_latent] + list(model.dec)
+        plain = {model.to_latent, model.dec[-1]}
+    for m in layers:
+        w = m.weight
+        if isinstance(m, nn.Linear):
+            n = w.shape[1]
+        elif isinstance(m, nn.ConvTranspose2d):
+            n = w.shape[0] * (m.kernel_size[0] // m.stride[0]) * (m.kernel_size[1] // m.stride[1])
+        else:
+            n = w.shape[1] * m.kernel_size[0] * m.kernel_size[1]
+        gain = 1.0 if m in plain else (2.0 / (1 + 0.2 ** 2)) ** 0.5
+        with torch.no_grad():
+            w.normal_(0.0, gain / n ** 0.5)
+            m.bias.zero_()
     return model

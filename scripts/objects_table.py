@@ -11,6 +11,7 @@ Then writes OUT/results.md: image AUROC by each of lamp's image scores (mean err
 smoothed map, mean of its top 1%), pixel AUROC, AUPRO, and the model-free mean-image baseline.
 
     python3 scripts/objects_table.py [--objects objects] [--out results/objects] [--seeds 0,1]
+        [--init pytorch|he]
 
 Needs numpy, Pillow and scikit-learn for the baseline (not for lamp).
 """
@@ -69,6 +70,8 @@ def main():
     ap.add_argument("--configs", default=",".join(CONFIGS))
     ap.add_argument("--lamp", default="target/release/lamp")
     ap.add_argument("--work", default="runs/objects", help="models and eval reports")
+    ap.add_argument("--init", choices=["pytorch", "he"],
+                    help="lamp train's --init (default: none given, lamp's own default)")
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
     os.makedirs(a.work, exist_ok=True)
@@ -88,7 +91,8 @@ def main():
                     continue
                 if not os.path.exists(model):
                     t0 = time.time()
-                    run([a.lamp, "train", data, "--seed", str(seed), "--out", model], log)
+                    init = ["--init", a.init] if a.init else []
+                    run([a.lamp, "train", data, "--seed", str(seed), *init, "--out", model], log)
                     seconds = time.time() - t0
                 tag = f"{obj}-{seed}-normal-map-{CONFIGS[config]}"
                 variant = os.path.join(a.work, tag + ".safetensors")
@@ -120,11 +124,20 @@ def write_table(a, done):
             return f"{v[0]:.3f} (n=1)"
         return f"{np.mean(v):.3f} ± {np.std(v, ddof=1):.3f} (n={len(v)})"
 
+    command = "python3 scripts/objects_table.py"
+    if a.out != "results/objects":
+        command += f" --out {a.out}"
+    if a.seeds != "0,1":
+        command += f" --seeds {a.seeds}"
+    train = "lamp train objects/OBJECT --seed S"
+    if a.init:
+        command += f" --init {a.init}"
+        train += f" --init {a.init}"
     lines = [
         "# Object benchmark: which image score, by default",
         "",
         "Reproduce (resumes; finished runs are kept): `scripts/make_objects.sh` then "
-        "`python3 scripts/objects_table.py`. Each model is `lamp train objects/OBJECT --seed S` "
+        f"`{command}`. Each model is `{train}` "
         "with no other option; its two rows differ only in the maps (`lamp calibrate MODEL "
         "objects/OBJECT/calib/good --normal-map off|on`, 30 normal framings no model trained "
         "on), and its three image-AUROC columns only in the score (lamp's eval scores every test "

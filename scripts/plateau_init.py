@@ -3,7 +3,9 @@
 
 lamp's `--init pytorch` is PyTorch's default (kaiming_uniform with a = sqrt(5): weights of
 variance 1/(3 fan_in), a gain of about 0.58 per layer, so the signal fades through conv-ae's ten
-layers); `--init he`, conv-ae's default since this study, is lamp_torch.init_he. This trains scripts/lamp_torch.py's conv-ae 3x64 (stages 32,64,128,128, latent 128) on
+layers). 'he' here is PyTorch's kaiming_normal_, which counts a transposed convolution's fan_in
+by its output channels; lamp's `--init he` counts the inputs each output sums and gives the
+latent and sigmoid layers a gain of 1 (src/model/init.rs; lamp_torch.init_he). This trains scripts/lamp_torch.py's conv-ae 3x64 (stages 32,64,128,128, latent 128) on
 the object benchmark's cup with lamp's default recipe (batch 64, Adam 1e-3 on a cosine schedule
 to a hundredth, 501 steps, MSE, 20 images held out) from that init and from He's (kaiming_normal
 for leaky ReLU 0.2, zero biases), two seeds each, and prints the held-out error every 50-100
@@ -15,9 +17,10 @@ import glob, math, os, sys
 
 import numpy as np
 import torch
+import torch.nn as nn
 from PIL import Image
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lamp_torch import ConvAE, init_he
+from lamp_torch import ConvAE
 torch.set_num_threads(2)
 files = sorted(glob.glob(os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'objects', 'cup', 'train', 'good', '*.png')))
 x = np.stack([np.asarray(Image.open(f).convert('RGB'), dtype=np.float32).transpose(2, 0, 1) / 255 for f in files])
@@ -29,7 +32,10 @@ def run(init, seed, steps=501, batch=64):
     torch.manual_seed(seed)
     m = ConvAE(3, 64, [32, 64, 128, 128], 128)
     if init == 'he':
-        init_he(m)
+        for mod in m.modules():
+            if isinstance(mod, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+                nn.init.kaiming_normal_(mod.weight, a=0.2, nonlinearity='leaky_relu', mode='fan_in')
+                nn.init.zeros_(mod.bias)
     opt = torch.optim.Adam(m.parameters(), lr=1e-3)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * s / steps)))
     g = torch.Generator().manual_seed(seed); s = 0; first_below = None; curve = []

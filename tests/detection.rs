@@ -107,7 +107,7 @@ fn init_draws_the_weights_it_names() {
     let draw = |how: &str| {
         let out = d.join(format!("{how}.safetensors"));
         let mut c = lamp();
-        c.args(["init", "--size", "32", "--channels", "1"]);
+        c.args(["init", "--size", "64", "--channels", "1"]);
         if how != "default" {
             c.args(["--init", how]);
         }
@@ -117,8 +117,14 @@ fn init_draws_the_weights_it_names() {
     let (he, pytorch, default) = (draw("he"), draw("pytorch"), draw("default"));
     assert_eq!(he.metadata["init"], "he");
     assert_eq!(pytorch.metadata["init"], "pytorch");
-    // conv-ae's default is He's.
+    // A conv-ae of four stages (64 px) starts from He's by default; one of three, PyTorch's.
     assert_eq!(default.params, he.params);
+    let out = d.join("small.safetensors");
+    ok(lamp().args(["init", "--size", "32", "--out"]).arg(&out));
+    assert_eq!(
+        Checkpoint::load(&out, None).unwrap().metadata["init"],
+        "pytorch"
+    );
     let table = he.arch.param_table();
     let b = table.get("enc1.bias").unwrap();
     let bias = |c: &Checkpoint| c.params[b.offset..b.offset + b.len()].to_vec();

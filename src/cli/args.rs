@@ -139,10 +139,11 @@ pub struct ArchArgs {
     /// conv-ae latent size.
     #[arg(long, value_parser = whole::<u32>, default_value_t = 128)]
     pub latent: u32,
-    /// Initial weights: auto (the default: he for conv-ae, pytorch for fmnist-ae), he (normal,
-    /// He's variance for leaky ReLU, zero biases: a deep conv-ae leaves the mean-image plateau
-    /// several times sooner) or pytorch (PyTorch's default, uniform; the first tables' and the
-    /// reference model's).
+    /// Initial weights: auto (the default: he for a conv-ae of 4 stages or more, the model for
+    /// images of 64 px and up; pytorch for smaller ones and fmnist-ae), he (normal, the variance
+    /// that keeps the signal's scale through the layers, zero biases: a deep conv-ae leaves the
+    /// mean-image plateau several times sooner) or pytorch (PyTorch's default, uniform; the
+    /// first tables' and the reference model's).
     #[arg(long, value_parser = choice::<InitChoice>(), default_value = "auto")]
     pub init: InitChoice,
 }
