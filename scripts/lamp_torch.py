@@ -53,7 +53,7 @@ class ConvAE(nn.Module):
 
 
 def init_he(model):
-    """lamp's `--init he` (conv-ae's default; src/model/init.rs): every weight normal with
+    """lamp's `--init he` (the default for a conv-ae of 4 stages or more; src/model/init.rs): every weight normal with
     variance gain^2 / n, n the inputs each output sums (in x k^2 for a convolution, in x (k/s)^2
     for a transposed one, in for a linear layer), gain sqrt(2/1.04) before a leaky ReLU of slope
     0.2 and 1 before the latent code or the sigmoid; zero biases. PyTorch's own default is lamp's

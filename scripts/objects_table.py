@@ -79,12 +79,22 @@ def main():
     done = []
     if os.path.exists(path):
         done = [json.loads(l) for l in open(path) if l.strip()]
+    # One table, one kind of initial weights (rows from before --init was recorded: PyTorch's;
+    # lamp's default for these 64 px models is he).
+    want = a.init or "he"
+    for r in done:
+        got = (r.get("recipe") or {}).get("init", "pytorch")
+        if got != want:
+            sys.exit(f"{path} holds runs with --init {got}, not {want}: give --init {got} or "
+                     "another --out")
     have = {(r["object"], r["config"], r["seed"]) for r in done}
     for seed in [int(s) for s in a.seeds.split(",")]:
         for obj in OBJECTS:
             data = os.path.join(a.objects, obj)
-            model = os.path.join(a.work, f"{obj}-{seed}.safetensors")
-            log = os.path.join(a.work, f"{obj}-{seed}.log")
+            # A model of another --init is another model: its files are named apart.
+            name = f"{obj}-{seed}" + (f"-{a.init}" if a.init else "")
+            model = os.path.join(a.work, f"{name}.safetensors")
+            log = os.path.join(a.work, f"{name}.log")
             seconds = None
             for config in a.configs.split(","):
                 if (obj, config, seed) in have:
@@ -94,7 +104,7 @@ def main():
                     init = ["--init", a.init] if a.init else []
                     run([a.lamp, "train", data, "--seed", str(seed), *init, "--out", model], log)
                     seconds = time.time() - t0
-                tag = f"{obj}-{seed}-normal-map-{CONFIGS[config]}"
+                tag = f"{name}-normal-map-{CONFIGS[config]}"
                 variant = os.path.join(a.work, tag + ".safetensors")
                 report = os.path.join(a.work, tag + "-eval")
                 run([a.lamp, "calibrate", model, os.path.join(data, "calib/good"), "--normal-map",

@@ -5,8 +5,10 @@ lamp's `--init pytorch` is PyTorch's default (kaiming_uniform with a = sqrt(5): 
 variance 1/(3 fan_in), a gain of about 0.58 per layer, so the signal fades through conv-ae's ten
 layers). 'he' here is PyTorch's kaiming_normal_, which counts a transposed convolution's fan_in
 by its output channels; lamp's `--init he` counts the inputs each output sums and gives the
-latent and sigmoid layers a gain of 1 (src/model/init.rs; lamp_torch.init_he). This trains scripts/lamp_torch.py's conv-ae 3x64 (stages 32,64,128,128, latent 128) on
-the object benchmark's cup with lamp's default recipe (batch 64, Adam 1e-3 on a cosine schedule
+latent and sigmoid layers a gain of 1 (src/model/init.rs; lamp_torch.init_he).
+
+This trains scripts/lamp_torch.py's conv-ae 3x64 (stages 32,64,128,128, latent 128) on the
+object benchmark's cup with lamp's default training recipe (batch 64, Adam 1e-3 on a cosine schedule
 to a hundredth, 501 steps, MSE, 20 images held out) from that init and from He's (kaiming_normal
 for leaky ReLU 0.2, zero biases), two seeds each, and prints the held-out error every 50-100
 steps and the first step at which it falls below 0.8x the mean image's.

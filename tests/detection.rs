@@ -62,8 +62,12 @@ fn auto_model_and_batch_fit_rgb_photos() {
     let train: serde_json::Value = serde_json::from_str(&ck.metadata["train"]).unwrap();
     let batch = train["batch"].as_u64().unwrap();
     assert!((1..=36).contains(&batch), "batch {batch}");
-    // conv-ae starts from He's weights unless told otherwise, and the checkpoint says so.
+    // conv-ae starts from He's weights unless told otherwise, and the checkpoint says so, as
+    // does its recipe (which the command line gave as auto).
     assert_eq!(train["init"], "he", "{train}");
+    let recipe = ok(lamp().arg("inspect").arg(&out).arg("--recipe")).stdout;
+    let recipe = String::from_utf8_lossy(&recipe);
+    assert!(recipe.contains("\ninit = \"he\"\n"), "{recipe}");
     // The held-out check and the per-epoch held-out error are stored and written out.
     let h: HeldOut = ck.meta("held_out").unwrap();
     assert_eq!(h.images, 4);

@@ -60,7 +60,8 @@ enum Cmd {
         after_help = "Examples:\n  lamp grad --init-seed 0 --arch fmnist-ae --input batch.safetensors -o grads.safetensors\n  lamp grad --model tshirt.safetensors --input batch.safetensors --metric ssim --amp lamp -o grads.safetensors\n  lamp grad --init-seed 0 --arch fmnist-ae --input batch.safetensors --adam-steps 5 --lr 0.01 -o params.safetensors"
     )]
     Grad(tools::GradArgs),
-    /// Write a freshly initialised model (PyTorch's default initialisation from a seed).
+    /// Write a freshly initialised model (from a seed; --init: He's for a conv-ae of 4 stages or
+    /// more, else PyTorch's default).
     #[command(after_help = "Examples:\n  lamp init --seed 0 -o init.safetensors")]
     Init(tools::InitArgs),
     /// Score images with a trained model: raw score, normalised score, verdict; heat maps.

@@ -269,7 +269,10 @@ pub fn run(adapter: Option<&str>, a: ScoreArgs) -> Result<ExitCode> {
             Err(why) => {
                 let shown = path_text(path);
                 if a.json {
-                    let row = serde_json::json!({ "path": shown, "score": null, "normalised": null, "anomalous": null, "verdict": UNREADABLE, "error": why });
+                    let mut row = serde_json::json!({ "path": shown, "score": null, "normalised": null, "anomalous": null, "verdict": UNREADABLE, "error": why });
+                    if a.maps.is_some() {
+                        row["outlined"] = serde_json::Value::Null;
+                    }
                     out += &row.to_string();
                     out += "\n";
                 } else if a.csv {

@@ -16,7 +16,7 @@ use crate::device::Device;
 use crate::engine::{fitting_batch_with, Engine};
 use crate::error::{Error, Result};
 use crate::kernels::View;
-use crate::model::{loss::sample_error, Arch, Init, LossConfig};
+use crate::model::{loss::sample_error, Arch, Choice, Init, LossConfig};
 use crate::rng::SplitMix64;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -261,6 +261,27 @@ fn snapshot(
     Ok(ck)
 }
 
+/// The initial weights the run of `ck` started from (PyTorch's for checkpoints from before the
+/// choice), which a resumed or further-trained run keeps; `asked`, where given, must be those.
+fn started_from(ck: &Checkpoint, asked: Option<Init>) -> Result<Init> {
+    let had = ck
+        .meta::<TrainConfig>("train")
+        .and_then(|t| t.init)
+        .or_else(|| ck.metadata.get("init").and_then(|s| Init::parse(s)))
+        .unwrap_or(Init::Pytorch);
+    match asked {
+        Some(a) if a != had => Err(Error::setting(
+            "init",
+            format!(
+                "{}: the model's weights started from {} ones and go on from where they are                  (leave --init out)",
+                a.name(),
+                had.name()
+            ),
+        )),
+        _ => Ok(had),
+    }
+}
+
 /// Checks that `ck` can continue the run `o` describes, and returns its epoch history.
 fn resumable(ck: &Checkpoint, o: &FitOptions) -> Result<Vec<EpochReport>> {
     let same = |what: &str, ok: bool| {
@@ -349,7 +370,11 @@ pub fn fit_on(
 ) -> Result<(Checkpoint, Vec<EpochReport>)> {
     options.check()?;
     let (tr, val) = data::split(data, options.val_split, options.train.seed)?;
-    let o = &options.resolved(&device, tr.len());
+    let mut o = options.resolved(&device, tr.len());
+    if let Some(ck) = resume {
+        o.train.init = Some(started_from(ck, options.train.init)?);
+    }
+    let o = &o;
     o.train.check(tr.len())?;
     let history = match resume {
         Some(ck) => resumable(ck, o)?,
@@ -507,6 +532,35 @@ fn held_out_check(train: &Dataset, images: &Dataset, errors: &[f32], loss: LossC
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_resumed_run_keeps_the_initial_weights_it_started_from() {
+        let arch = Arch::for_images(1, 64).unwrap();
+        let mut ck = Checkpoint::new(arch.clone(), None, arch.init(0));
+        // From before the choice: PyTorch's, whatever auto now means for this model.
+        ck.metadata.insert(
+            "train".into(),
+            r#"{"epochs":3,"batch":4,"lr":0.001,"seed":0}"#.into(),
+        );
+        assert_eq!(started_from(&ck, None).unwrap(), Init::Pytorch);
+        assert_eq!(
+            started_from(&ck, Some(Init::Pytorch)).unwrap(),
+            Init::Pytorch
+        );
+        let t = TrainConfig {
+            init: Some(Init::He),
+            ..Default::default()
+        };
+        ck.metadata.insert("train".into(), to_json(&t).unwrap());
+        assert_eq!(started_from(&ck, None).unwrap(), Init::He);
+        let e = started_from(&ck, Some(Init::Pytorch))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("started from he") && e.contains("leave --init out"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn calibration_sets_maps_as_they_will_be_scored() {

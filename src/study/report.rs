@@ -111,8 +111,10 @@ impl Table {
                     rows.entry(name).or_default().insert(k.class.clone(), v);
                 }
             };
-            let mean_image = format!("mean image ({}){}", k.metric, recipe(k));
-            let gaussian = format!("per-pixel Gaussian{}", recipe(k));
+            // The baselines have no model: no initial weights in their names.
+            let plain = recipe(k).replace(" he-init", "");
+            let mean_image = format!("mean image ({}){plain}", k.metric);
+            let gaussian = format!("per-pixel Gaussian{plain}");
             base(
                 &mut t.base_pixel,
                 mean_image.clone(),
