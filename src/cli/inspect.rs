@@ -26,7 +26,17 @@ pub fn run(a: InspectArgs) -> Result<()> {
     let ck = Checkpoint::load(&a.model, None)?;
     if a.recipe {
         return match ck.metadata.get("recipe") {
-            Some(r) => out!("{}", with_init(r, &ck)),
+            // The weights the run started from (recipes from before the choice have none: their
+            // models started from PyTorch's), so that the recipe repeats the run.
+            Some(r) => out!(
+                "{}",
+                super::recipe::with_init(
+                    r,
+                    ck.meta::<TrainConfig>("train")
+                        .and_then(|t| t.init)
+                        .unwrap_or(lamp::model::Init::Pytorch)
+                )
+            ),
             None => Err(lamp::Error::file(
                 &a.model,
                 "no recipe in the metadata: only `lamp train` writes one (this model came from \
@@ -40,33 +50,6 @@ pub fn run(a: InspectArgs) -> Result<()> {
     } else {
         out!("{}", text(&ck, &v))
     }
-}
-
-/// The recipe with the initial weights the run started from: the recipe keeps the command
-/// line's `auto`, whose meaning depends on the model (and may change), and recipes from before
-/// the choice have none (their models started from PyTorch's), so that a recipe repeats its run.
-fn with_init(recipe: &str, ck: &Checkpoint) -> String {
-    let init = ck
-        .meta::<TrainConfig>("train")
-        .and_then(|t| t.init)
-        .unwrap_or(lamp::model::Init::Pytorch);
-    let line = format!("init = \"{}\"", init.name());
-    let mut found = false;
-    let mut out: Vec<String> = recipe
-        .lines()
-        .map(|l| {
-            if l.starts_with("init =") {
-                found = true;
-                line.clone()
-            } else {
-                l.to_string()
-            }
-        })
-        .collect();
-    if !found {
-        out.push(line);
-    }
-    out.join("\n") + "\n"
 }
 
 /// Everything `inspect` reports, as JSON.

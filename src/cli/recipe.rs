@@ -195,3 +195,27 @@ fn toml_value(v: &str) -> String {
         toml::Value::String(v.to_string()).to_string()
     }
 }
+
+/// `recipe` with its `init` line saying `init` (added where it has none): the command line's
+/// `auto` depends on the model and may change meaning, so a checkpoint's recipe names the
+/// initial weights its run started from, and repeating it draws the same ones.
+pub fn with_init(recipe: &str, init: lamp::model::Init) -> String {
+    use lamp::model::Choice;
+    let line = format!("init = \"{}\"", init.name());
+    let mut found = false;
+    let mut out: Vec<String> = recipe
+        .lines()
+        .map(|l| {
+            if l.starts_with("init =") {
+                found = true;
+                line.clone()
+            } else {
+                l.to_string()
+            }
+        })
+        .collect();
+    if !found {
+        out.push(line);
+    }
+    out.join("\n") + "\n"
+}

@@ -226,6 +226,11 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
     let (arch, side) = model_and_size(&a, shape.as_ref())?;
     opts.arch = arch.clone();
     opts.aggregate = a.score_agg.resolve(&arch);
+    if !a.resume {
+        if let Some(r) = opts.metadata.get_mut("recipe") {
+            *r = super::recipe::with_init(r, a.arch.init.resolve(&arch));
+        }
+    }
     if let Some((s, first)) = shape
         .as_ref()
         .and_then(|s| Some((s, s.first_not_square.as_ref()?)))
