@@ -55,6 +55,14 @@ def mean_image_baseline(root):
     return roc_auc_score(labels, err.mean(axis=1)), roc_auc_score(labels, top)
 
 
+def model_init(path):
+    """The initial weights a lamp checkpoint's run started from (PyTorch's before the choice)."""
+    with open(path, "rb") as f:
+        n = int.from_bytes(f.read(8), "little")
+        meta = json.loads(f.read(n)).get("__metadata__", {})
+    return json.loads(meta.get("train", "{}")).get("init") or "pytorch"
+
+
 def run(cmd, log):
     with open(log, "a") as f:
         f.write("$ " + " ".join(cmd) + "\n")
@@ -104,6 +112,10 @@ def main():
                     init = ["--init", a.init] if a.init else []
                     run([a.lamp, "train", data, "--seed", str(seed), *init, "--out", model], log)
                     seconds = time.time() - t0
+                elif model_init(model) != want:
+                    # A model left by a run of another init under the same name.
+                    sys.exit(f"{model} started from {model_init(model)} initial weights, not "
+                             f"{want}: move it away or give another --work")
                 tag = f"{name}-normal-map-{CONFIGS[config]}"
                 variant = os.path.join(a.work, tag + ".safetensors")
                 report = os.path.join(a.work, tag + "-eval")

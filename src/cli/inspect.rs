@@ -28,15 +28,7 @@ pub fn run(a: InspectArgs) -> Result<()> {
         return match ck.metadata.get("recipe") {
             // The weights the run started from (recipes from before the choice have none: their
             // models started from PyTorch's), so that the recipe repeats the run.
-            Some(r) => out!(
-                "{}",
-                super::recipe::with_init(
-                    r,
-                    ck.meta::<TrainConfig>("train")
-                        .and_then(|t| t.init)
-                        .unwrap_or(lamp::model::Init::Pytorch)
-                )
-            ),
+            Some(r) => out!("{}", super::recipe::with_init(r, ck.started_init())),
             None => Err(lamp::Error::file(
                 &a.model,
                 "no recipe in the metadata: only `lamp train` writes one (this model came from \
@@ -156,8 +148,7 @@ fn text(ck: &Checkpoint, v: &Value) -> String {
             t.schedule.name(),
             t.optimizer.name(),
             t.seed,
-            // Checkpoints from before the choice were all PyTorch's.
-            t.init.unwrap_or(lamp::model::Init::Pytorch).name(),
+            ck.started_init().name(),
             if t.augment {
                 ", flips and rotations"
             } else {

@@ -8,10 +8,11 @@
 
 use super::calibrate::Calibration;
 use super::score::ScoreConfig;
+use super::train::TrainConfig;
 use crate::data::tensors::{le_f32, write_safetensors, Tensors};
 use crate::error::{Error, Result};
 use crate::fsutil;
-use crate::model::{Arch, LossConfig, ParamTable};
+use crate::model::{Arch, Choice, Init, LossConfig, ParamTable};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -268,6 +269,15 @@ impl Checkpoint {
     pub fn image_size(&self) -> u32 {
         self.meta::<Patches>("patch")
             .map_or(self.arch.size, |p| p.image)
+    }
+
+    /// The initial weights the run that made this checkpoint started from: its train settings'
+    /// choice, `lamp init`'s record, or PyTorch's (checkpoints from before the choice).
+    pub fn started_init(&self) -> Init {
+        self.meta::<TrainConfig>("train")
+            .and_then(|t| t.init)
+            .or_else(|| self.metadata.get("init").and_then(|s| Init::parse(s)))
+            .unwrap_or(Init::Pytorch)
     }
 
     pub fn meta<T: serde::de::DeserializeOwned>(&self, key: &str) -> Option<T> {

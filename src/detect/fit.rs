@@ -264,16 +264,13 @@ fn snapshot(
 /// The initial weights the run of `ck` started from (PyTorch's for checkpoints from before the
 /// choice), which a resumed or further-trained run keeps; `asked`, where given, must be those.
 fn started_from(ck: &Checkpoint, asked: Option<Init>) -> Result<Init> {
-    let had = ck
-        .meta::<TrainConfig>("train")
-        .and_then(|t| t.init)
-        .or_else(|| ck.metadata.get("init").and_then(|s| Init::parse(s)))
-        .unwrap_or(Init::Pytorch);
+    let had = ck.started_init();
     match asked {
         Some(a) if a != had => Err(Error::setting(
             "init",
             format!(
-                "{}: the model's weights started from {} ones and go on from where they are                  (leave --init out)",
+                "{}: the model's weights started from {} ones and go on from where they are \
+                 (leave --init out)",
                 a.name(),
                 had.name()
             ),

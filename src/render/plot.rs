@@ -18,6 +18,8 @@ pub const PINK: Rgb<u8> = Rgb([227, 119, 194]);
 pub const OLIVE: Rgb<u8> = Rgb([188, 189, 34]);
 /// Distinct colours for series, in order (the "tab10" palette, less its grey).
 pub const SERIES: [Rgb<u8>; 8] = [BLUE, ORANGE, GREEN, RED, PURPLE, BROWN, PINK, OLIVE];
+/// Greys for series that are baselines, apart from each other and from GREY's grid lines.
+pub const GREYS: [Rgb<u8>; 3] = [DARK_GREY, Rgb([150, 150, 150]), Rgb([70, 70, 70])];
 
 /// Turbo colour map (Mikhail, Google 2019), polynomial approximation; t in [0, 1].
 pub fn turbo(t: f32) -> Rgb<u8> {

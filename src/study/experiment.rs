@@ -84,10 +84,22 @@ impl Recipe {
             parts.push(format!("{}steps", self.min_steps));
         }
         if self.init != d.init {
-            parts.push(format!("{}-init", self.init.name()));
+            parts.push(format!("{}{INIT_SUFFIX}", self.init.name()));
         }
         parts.join(" ")
     }
+}
+
+/// The last word of a recipe's name that names its initial weights ("he-init").
+const INIT_SUFFIX: &str = "-init";
+
+/// A recipe's name (Recipe::name) without its initial weights: the name of what a model-free
+/// baseline beside its cells saw.
+pub fn name_without_init(name: &str) -> String {
+    name.split(' ')
+        .filter(|p| !p.ends_with(INIT_SUFFIX))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 pub struct Plan {
@@ -415,5 +427,9 @@ mod tests {
             ..textures
         };
         assert_eq!(he.name(), "patch32 augment cosine 500steps he-init");
+        assert_eq!(
+            name_without_init(&he.name()),
+            "patch32 augment cosine 500steps"
+        );
     }
 }

@@ -112,7 +112,7 @@ impl Table {
                 }
             };
             // The baselines have no model: no initial weights in their names.
-            let plain = recipe(k).replace(" he-init", "");
+            let plain = super::experiment::name_without_init(&recipe(k));
             let mean_image = format!("mean image ({}){plain}", k.metric);
             let gaussian = format!("per-pixel Gaussian{plain}");
             base(
@@ -419,17 +419,19 @@ fn auroc_charts(t: &Table, metrics: &BTreeSet<&String>) -> Vec<Chart> {
         .fold(1.0f64, |a, &b| a.min(b));
     let lo = ((lo - 0.02).min(0.5) * 20.0).floor() / 20.0;
     for m in metrics {
-        // The baseline first and in grey, then the LAMP configurations.
+        // The baselines first and in greys (one each: recipes differ, e.g. in initial
+        // weights), then the LAMP configurations in colours.
         let mut cfgs: Vec<&String> = t.image.keys().filter(|c| t.metric[*c] == **m).collect();
         cfgs.sort_by_key(|c| (t.pairs.contains_key(*c), *c));
         let mut series = plot::SERIES.iter().cycle();
+        let mut greys = plot::GREYS.iter().cycle();
         let legend: Vec<(&str, image::Rgb<u8>)> = cfgs
             .iter()
             .map(|c| {
                 let colour = if t.pairs.contains_key(*c) {
                     *series.next().unwrap_or(&plot::BLUE)
                 } else {
-                    plot::DARK_GREY
+                    *greys.next().unwrap_or(&plot::DARK_GREY)
                 };
                 (c.as_str(), colour)
             })
