@@ -254,6 +254,19 @@ fn calibrate_score_threshold_and_trees() {
     assert_eq!(lines.len(), 12);
     let mismatch = "the model takes images of 32x32";
     assert!(!String::from_utf8_lossy(&o.stderr).contains(mismatch));
+    // A grey image given to this colour model: scored, with a warning that says why it scores
+    // high; colour images get none.
+    let grey = "grey and the model was trained on colour images";
+    assert!(!String::from_utf8_lossy(&o.stderr).contains(grey));
+    std::fs::create_dir_all(d.join("grey")).unwrap();
+    image::open(root.join("test/good/000.png"))
+        .unwrap()
+        .to_luma8()
+        .save(d.join("grey/000.png"))
+        .unwrap();
+    let o = ok(lamp().arg("score").arg(&model).arg(d.join("grey")));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains(grey) && err.contains("grey/000.png"), "{err}");
     // Images of another size than the model's are scored, resized, with a warning.
     photos(&d.join("big"), 2, 96, 6);
     let o = ok(lamp().arg("score").arg(&model).arg(d.join("big")));
@@ -337,6 +350,42 @@ fn calibrate_score_threshold_and_trees() {
         dents_outlined >= 1,
         "{}",
         String::from_utf8_lossy(&o.stdout)
+    );
+
+    // Defects are not normal images: a tree that holds them (named whole, or its test/) is
+    // refused, with the folder of normal ones named; nothing is written.
+    for tree in [root.clone(), root.join("test")] {
+        fails(
+            &[
+                "calibrate".as_ref(),
+                model.as_os_str(),
+                tree.as_os_str(),
+                "--out".as_ref(),
+                d.join("never.safetensors").as_os_str(),
+            ],
+            &["6 of these", "folders of defects", "test/dent", "test/good"],
+        );
+        assert!(!d.join("never.safetensors").exists());
+    }
+    // An unreadable file among normal images stops calibrate, which says how to go past it;
+    // with --skip-bad it is skipped with a warning and the rest set the threshold.
+    let mixed = d.join("mixed");
+    photos(&mixed, 6, 32, 7);
+    std::fs::write(mixed.join("broken.png"), b"\x89PNG\r\n\x1a\n").unwrap();
+    let mixed_out = d.join("mixed.safetensors");
+    let args = [
+        "calibrate".as_ref(),
+        model.as_os_str(),
+        mixed.as_os_str(),
+        "--out".as_ref(),
+        mixed_out.as_os_str(),
+    ];
+    fails(&args, &["broken.png", "--skip-bad"]);
+    let o = ok(lamp().args(args).arg("--skip-bad"));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("skipped 1 unreadable image") && err.contains("from 6 images"),
+        "{err}"
     );
 
     // Recalibration on new normal images, without training: the threshold moves, the weights

@@ -415,8 +415,21 @@ fn sigint_stops_at_a_step_and_resume_ends_with_the_same_bytes() {
         done != "1" && err.contains(&format!("the snapshot after epoch {done} is in")),
         "the snapshot of the last whole epoch ({done}) is written when stopped: {err}"
     );
+    // Its loss curve beside it, a line per whole epoch, until the run finishes.
+    let curve = d.join("m.partial.loss.csv");
+    let rows = std::fs::read_to_string(&curve).expect("the stopped run's loss curve");
+    assert_eq!(
+        rows.lines().count(),
+        done.parse::<usize>().unwrap() + 1,
+        "{rows}"
+    );
+    assert!(
+        err.contains("m.partial.loss.png") && d.join("m.partial.loss.png").is_file(),
+        "{err}"
+    );
     let o = train(&d.join("good"), &out, epochs, &["--resume"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!curve.exists() && !d.join("m.partial.loss.png").exists());
     assert_same_model(
         &reference,
         &out,

@@ -43,6 +43,9 @@ pub struct CalibrateArgs {
     /// where the model has one]. Models trained on patches have none.
     #[arg(long, value_parser = ["on", "off"])]
     normal_map: Option<String>,
+    /// Skip images that cannot be read (with a warning and a count) instead of stopping.
+    #[arg(long)]
+    skip_bad: bool,
 }
 
 pub fn run(adapter: Option<&str>, a: CalibrateArgs) -> Result<()> {
@@ -80,6 +83,7 @@ pub fn run(adapter: Option<&str>, a: CalibrateArgs) -> Result<()> {
         ));
     }
     let paths = expand_inputs(&a.inputs)?;
+    refuse_defects(&paths)?;
     let learnt = in_training_folder(&ck, &paths);
     if let Some((n, dir)) = &learnt {
         let what = format!(
@@ -102,7 +106,16 @@ pub fn run(adapter: Option<&str>, a: CalibrateArgs) -> Result<()> {
         lamp::sayln!("lamp: warning: {what}; calibrate on normal images it has not seen");
     }
     let arch = ck.arch.clone();
-    let images = data::load_images(&paths, arch.channels, ck.image_size())?;
+    let (images, skipped) =
+        data::load_images_skipping(&paths, arch.channels, ck.image_size(), a.skip_bad)
+            .map_err(super::args::with_skip_bad_hint)?;
+    for e in &skipped {
+        lamp::sayln!("lamp: warning: skipped {e}");
+    }
+    if !skipped.is_empty() {
+        let n = super::count(skipped.len() as u64, "unreadable image");
+        lamp::sayln!("lamp: skipped {n}");
+    }
     let mut ck = ck;
     let folders = lamp::fsutil::folders_of(paths.iter().map(PathBuf::as_path));
     ck.metadata.insert(
@@ -160,6 +173,32 @@ pub fn run(adapter: Option<&str>, a: CalibrateArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Refuses images that the MVTec AD layout labels as defects (`test/<defect>/`): a threshold
+/// set from them lets defects pass (a folder named whole, `parts` or `parts/test`, holds them).
+fn refuse_defects(paths: &[PathBuf]) -> Result<()> {
+    let defects = data::inputs::defect_folders(paths);
+    let Some((first, _)) = defects.first() else {
+        return Ok(());
+    };
+    let n: usize = defects.iter().map(|(_, n)| n).sum();
+    let folders: Vec<String> = defects
+        .iter()
+        .take(4)
+        .map(|(d, _)| lamp::fsutil::path_text(d))
+        .collect();
+    let more = if defects.len() > 4 { ", …" } else { "" };
+    let good = first.with_file_name("good");
+    Err(Error::file(
+        first,
+        format!(
+            "{n} of these {} lie in folders of defects ({}{more}): a threshold is set from              normal images only; name those, e.g. {} (images the model has not been trained on)",
+            lamp::error::count(paths.len() as u64, "image"),
+            folders.join(", "),
+            lamp::fsutil::path_text(&good)
+        ),
+    ))
 }
 
 /// How many of `paths` lie in the folder the model was trained on, and that folder: the one

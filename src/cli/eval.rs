@@ -92,7 +92,11 @@ pub fn eval(adapter: Option<&str>, a: EvalArgs) -> Result<()> {
     outln!(
         "image AUROC {}  pixel AUROC {pixel}  F1-max {} (flagging every image: {all_flagged:.4})  \
          -> {}",
-        fmt_opt(&m["image_auroc"]),
+        if m["image_auroc"].is_null() {
+            "n/a (needs normal and anomalous test images)".into()
+        } else {
+            fmt_opt(&m["image_auroc"])
+        },
         fmt_opt(&m["f1_max"]),
         a.out.join("report.html").display()
     )?;
@@ -265,7 +269,11 @@ pub fn demo(adapter: Option<&str>, a: DemoArgs) -> Result<()> {
     let m = evaluate(det, &test, &label, &data_label, &report_dir, 6)?;
     outln!(
         "lamp demo: image AUROC {} (F1-max {}) in {:.0} s. Report: {}",
-        fmt_opt(&m["image_auroc"]),
+        if m["image_auroc"].is_null() {
+            "n/a (needs normal and anomalous test images)".into()
+        } else {
+            fmt_opt(&m["image_auroc"])
+        },
         fmt_opt(&m["f1_max"]),
         t0.elapsed().as_secs_f64(),
         report_dir.join("report.html").display()

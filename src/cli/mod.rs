@@ -181,6 +181,27 @@ fn stop_on_signals() {
             })
         };
     }
+    // Said at once, from a thread (a handler may not print): the step or the compiling under way
+    // can take a minute on a CPU device, and a user who sees nothing presses Ctrl-C again.
+    std::thread::spawn(|| loop {
+        use std::sync::atomic::Ordering;
+        if lamp::detect::STOP_SIGNAL.load(Ordering::SeqCst) != 0 {
+            // (on a new line: a terminal's progress line is being rewritten in place)
+            use std::io::IsTerminal;
+            let nl = if std::io::stderr().is_terminal() {
+                "\n"
+            } else {
+                ""
+            };
+            lamp::sayln!(
+                "{nl}lamp: stopping after the work under way (compiling, or the steps already \
+                 submitted; up to a minute or so on a CPU device); the last whole epoch's \
+                 snapshot is kept. Another signal, a second or more from now, ends the process at once"
+            );
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    });
 }
 
 /// When the first stop signal came (ms since the Unix epoch), 0 before.

@@ -119,12 +119,18 @@ pub fn run(adapter: Option<&str>, a: ScoreArgs) -> Result<ExitCode> {
     let mut entries: Vec<(PathBuf, std::result::Result<usize, String>)> = Vec::new();
     let mut not_square = 0;
     let mut first_not_square = None;
+    // Grey images given to a colour model: none of its normal images looked like them.
+    let (mut greys, mut first_grey) = (0, None);
     let mut sides = Vec::new();
     // Each kept image's own width and height, for the outlined region's box.
     let mut dims = Vec::new();
     for (i, r) in decoded {
         match r {
             Ok((v, (w, h))) => {
+                if channels == 3 && lamp::data::images::colourless(&v) {
+                    greys += 1;
+                    first_grey.get_or_insert_with(|| paths[i].clone());
+                }
                 images.extend(v);
                 entries.push((paths[i].clone(), Ok(kept.len())));
                 kept.push(paths[i].clone());
@@ -151,6 +157,18 @@ pub fn run(adapter: Option<&str>, a: ScoreArgs) -> Result<ExitCode> {
         lamp::sayln!(
             "lamp: warning: {which} stretched to the model's {size}x{size} to be scored (maps \
              included); crop images square to keep their proportions"
+        );
+    }
+    if let Some(first) = &first_grey {
+        let which = match (greys, kept.len()) {
+            (_, 1) => format!("the image {} is", first.display()),
+            (1, n) => format!("1 of the {n} images, {}, is", first.display()),
+            (k, n) => format!("{k} of the {n} images (the first {}) are", first.display()),
+        };
+        lamp::sayln!(
+            "lamp: warning: {which} grey and the model was trained on colour images: grey is \
+             unlike every normal image it saw, so such images score as anomalous; score colour \
+             images, or train a model on grey ones (--channels 1)"
         );
     }
     // A model made for other images (e.g. the 28x28 demo model on photos) scores them all the

@@ -371,8 +371,21 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
     .inspect_err(|e| {
         if let Error::Interrupted { epochs_done, .. } = e {
             if partial.is_file() && *epochs_done > 0 {
+                // The curve so far, beside the snapshot: how far the run got, and how well.
+                let curve = Checkpoint::load(&partial, None).and_then(|ck| {
+                    let history: Vec<EpochReport> = ck.meta("history").unwrap_or_default();
+                    write_loss_curve(&ck, &history, &partial)
+                });
+                let curve = match curve {
+                    Ok(()) => format!(
+                        " (its loss curve: {})",
+                        sibling(&partial, "loss.png").display()
+                    ),
+                    Err(_) => String::new(),
+                };
                 lamp::sayln!(
-                    "lamp: the snapshot after epoch {epochs_done} is in {}; continue with: {}",
+                    "lamp: the snapshot after epoch {epochs_done} is in {}{curve}; continue \
+                     with: {}",
                     partial.display(),
                     resume_command(&partial)
                 );
@@ -388,11 +401,17 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
         }
     })?;
     save_model(&ck, &reports, &a.out)?;
-    match std::fs::remove_file(&partial) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            return Err(Error::file(&partial, format!("cannot remove: {e}")))
+    for p in [
+        partial.clone(),
+        sibling(&partial, "loss.csv"),
+        sibling(&partial, "loss.png"),
+    ] {
+        match std::fs::remove_file(&p) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(Error::file(&p, format!("cannot remove: {e}")))
+            }
+            _ => {}
         }
-        _ => {}
     }
     if !a.quiet {
         let cal: Option<Calibration> = ck.meta("calibration");
@@ -473,6 +492,11 @@ fn model_and_size(a: &TrainArgs, shape: Option<&ImageShape>) -> Result<(Arch, u3
 /// The checkpoint and, beside it, MODEL.loss.csv and MODEL.loss.png.
 pub fn save_model(ck: &Checkpoint, reports: &[EpochReport], out: &Path) -> Result<()> {
     ck.save(out)?;
+    write_loss_curve(ck, reports, out)
+}
+
+/// MODEL.loss.csv and MODEL.loss.png beside `out`, from the epochs of `reports`.
+fn write_loss_curve(ck: &Checkpoint, reports: &[EpochReport], out: &Path) -> Result<()> {
     // Whole images only: with patches the per-epoch figure is of windows, the baseline of images.
     let mean_image = ck
         .meta::<HeldOut>("held_out")

@@ -13,6 +13,27 @@ pub fn is_mvtec_category(dir: &Path) -> bool {
     dir.join("test").is_dir() && dir.join(MASKS_DIR).is_dir()
 }
 
+/// The folders among `paths`' that hold defects by the MVTec AD layout (`test/<defect>/` beside
+/// `test/good/`), each with how many of `paths` lie in it, in the order first met.
+pub fn defect_folders(paths: &[PathBuf]) -> Vec<(PathBuf, usize)> {
+    let mut out: Vec<(PathBuf, usize)> = Vec::new();
+    for p in paths {
+        let Some(dir) = p.parent() else { continue };
+        let labelled = dir.file_name().is_some_and(|n| n != "good")
+            && dir.parent().is_some_and(|split| {
+                split.file_name().is_some_and(|n| n == "test") && split.join("good").is_dir()
+            });
+        if !labelled {
+            continue;
+        }
+        match out.iter_mut().find(|(d, _)| d == dir) {
+            Some((_, n)) => *n += 1,
+            None => out.push((dir.to_path_buf(), 1)),
+        }
+    }
+    out
+}
+
 /// Expands files, folders and patterns into image paths, in the order given (a folder's images,
 /// its subfolders' included, and a pattern's files sorted by path). A file named twice is kept
 /// once. The masks of an MVTec AD category named as a folder (its `ground_truth/`) are not

@@ -18,7 +18,8 @@ fn load_mask(path: &Path, image_dims: (u32, u32), size: u32) -> Result<Vec<bool>
         return Err(Error::file(
             path,
             format!(
-                "mask is {}x{} but its image is {}x{}",
+                "mask is {}x{} but its image is {}x{}: a mask marks its image's pixels, at \
+                 its width and height",
                 g.width(),
                 g.height(),
                 image_dims.0,
@@ -100,7 +101,12 @@ pub fn mvtec_test(root: &Path, channels: u32, size: u32) -> Result<TestSet> {
                 if !mp.is_file() {
                     return Err(Error::file(
                         &mp,
-                        format!("missing ground-truth mask for {}", p.display()),
+                        format!(
+                            "missing ground-truth mask for {}: each image of a defect folder \
+                             needs one (white where the defect is), or, with no ground_truth/ \
+                             folder at all, eval reports image metrics only",
+                            p.display()
+                        ),
                     ));
                 }
                 load_mask(&mp, image_dims(&p)?, size)?

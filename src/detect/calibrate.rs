@@ -41,16 +41,19 @@ pub struct Calibration {
 
 impl Calibration {
     /// The images the threshold came from, counted: "20 held-out images", "1 training image",
-    /// "5 images recalibrated on good/".
+    /// "5 images of good/, by lamp calibrate".
     pub fn images(&self) -> String {
         match self.source.as_str() {
             "held-out" | "training" => {
                 crate::error::count(self.count as u64, &format!("{} image", self.source))
             }
-            other => format!(
-                "{} {other}",
-                crate::error::count(self.count as u64, "image")
-            ),
+            other => {
+                let n = crate::error::count(self.count as u64, "image");
+                match other.strip_prefix("recalibrated on ") {
+                    Some(inputs) => format!("{n} of {inputs}, by lamp calibrate"),
+                    None => format!("{n} ({other})"),
+                }
+            }
         }
     }
 

@@ -208,9 +208,10 @@ impl Evaluation {
                 "method": cal.method,
                 "contamination": cal.contamination,
                 // Precision is undefined when nothing is flagged, recall when there is nothing
-                // to find: null, not 0.
+                // to find, F1 when both: null, not 0.
                 "precision": (tp + fp > 0).then_some(prec),
-                "recall": (tp + fn_ > 0).then_some(rec), "f1": f1_cal,
+                "recall": (tp + fn_ > 0).then_some(rec),
+                "f1": (2 * tp + fp + fn_ > 0).then_some(f1_cal),
                 "true_positives": tp, "false_positives": fp,
                 "true_negatives": tn, "false_negatives": fn_,
             },
