@@ -5,15 +5,15 @@
 //! plain loops, no resampling library), so the same photographs give the same bytes on every
 //! machine.
 //!
-//!     cargo run --release --example make_objects -- PHOTOS_DIR OUT_DIR
+//!     cargo run --release --example make_objects -- PHOTOS_DIR OUT_DIR [REACH]
 //!
 //! PHOTOS_DIR holds coffee.png, rocket.jpg, camera.png and chelsea.png from scikit-image's wheel
 //! (skimage/data; CC0 or public domain, see scripts/make_objects.sh, which fetches them). For each
 //! object (`cup`: the coffee cup on its saucer, RGB; `rocket`: the rocket on its pad, RGB;
 //! `camera`: the cameraman, grey), OUT_DIR/<object>/ gets 64×64 images:
 //!
-//! - `train/good`: 200 framings of the object: shifted by up to 2 px (at 64 px; finer than a
-//!   pixel in the photograph), brightness ×0.94–1.06, sensor noise σ = 2 levels;
+//! - `train/good`: 200 framings of the object: shifted by up to REACH px (default 2, at 64 px;
+//!   finer than a pixel in the photograph), brightness ×0.94–1.06, sensor noise σ = 2 levels;
 //! - `test/good`: 30 more framings;
 //! - `test/<defect>` and `ground_truth/<defect>/<name>_mask.png` (255 on the defect): 20 framings
 //!   each with one defect of the kind:
@@ -65,9 +65,17 @@ const OBJECTS: [Object; 3] = [
 
 fn main() {
     let args: Vec<PathBuf> = std::env::args().skip(1).map(PathBuf::from).collect();
-    let [photos, out] = args.as_slice() else {
-        eprintln!("usage: make_objects PHOTOS_DIR OUT_DIR");
+    let usage = || -> ! {
+        eprintln!("usage: make_objects PHOTOS_DIR OUT_DIR [REACH]");
         std::process::exit(2);
+    };
+    let (photos, out, reach) = match args.as_slice() {
+        [p, o] => (p, o, 2),
+        [p, o, r] => match r.to_str().and_then(|r| r.parse::<u32>().ok()) {
+            Some(r) => (p, o, r),
+            None => usage(),
+        },
+        _ => usage(),
     };
     let open = |name: &str| {
         let p = photos.join(name);
@@ -80,7 +88,7 @@ fn main() {
         let photo = open(object.photo);
         let mut rng = SplitMix64::new(0x0B1E + i as u64);
         let root = out.join(object.name);
-        let mut frame = || framing(&photo, object.frame, &mut rng);
+        let mut frame = || framing(&photo, object.frame, reach, &mut rng);
         let goods: Vec<RgbImage> = (0..TRAIN + TEST_GOOD).map(|_| frame()).collect();
         for (k, img) in goods.iter().enumerate() {
             let (dir, k) = if k < TRAIN {
@@ -92,7 +100,7 @@ fn main() {
         }
         for defect in ["spot", "scratch", "foreign"] {
             for k in 0..PER_DEFECT {
-                let mut img = framing(&photo, object.frame, &mut rng);
+                let mut img = framing(&photo, object.frame, reach, &mut rng);
                 let mask = match defect {
                     "spot" => spot(&mut img, &mut rng),
                     "scratch" => scratch(&mut img, &mut rng),
@@ -107,7 +115,7 @@ fn main() {
         // More normal framings, for `lamp calibrate` (images no model has trained on); drawn
         // last, so that the sets above stay as they were.
         for k in 0..CALIB {
-            let img = framing(&photo, object.frame, &mut rng);
+            let img = framing(&photo, object.frame, reach, &mut rng);
             save(&img, object.grey, &root.join("calib/good"), k);
         }
         println!(
@@ -118,12 +126,17 @@ fn main() {
     }
 }
 
-/// One SIZE×SIZE image of the object: the frame shifted by up to 2 output pixels (any whole
-/// number of photograph pixels), each output pixel the mean of its block of the photograph,
-/// then a brightness gain and Gaussian sensor noise.
-fn framing(photo: &RgbImage, (left, top, side): (u32, u32, u32), rng: &mut SplitMix64) -> RgbImage {
+/// One SIZE×SIZE image of the object: the frame shifted by up to `reach` output pixels (any
+/// whole number of photograph pixels), each output pixel the mean of its block of the
+/// photograph, then a brightness gain and Gaussian sensor noise.
+fn framing(
+    photo: &RgbImage,
+    (left, top, side): (u32, u32, u32),
+    reach: u32,
+    rng: &mut SplitMix64,
+) -> RgbImage {
     let f = side / SIZE;
-    let reach = 2 * f as i64;
+    let reach = (reach * f) as i64;
     let mut shift = || rng.below(2 * reach as u64 + 1) as i64 - reach;
     let (x0, y0) = (left as i64 + shift(), top as i64 + shift());
     let gain = 0.94 + 0.12 * rng.next_f64();

@@ -48,6 +48,7 @@ fn scoring(aggregate: Aggregate, top_k: f64, sigma: f32) -> ScoreConfig {
         aggregate,
         top_k,
         sigma,
+        align: 0,
     }
 }
 

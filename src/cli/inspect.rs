@@ -210,8 +210,12 @@ fn text(ck: &Checkpoint, v: &Value) -> String {
         } else {
             ""
         };
+        let aligned = match sc.align {
+            0 => String::new(),
+            r => format!("; images aligned to the training images' reference by up to {r} px"),
+        };
         o += &format!(
-            "  scoring: the {}; maps smoothed with sigma {} px{above}\n",
+            "  scoring: the {}; maps smoothed with sigma {} px{above}{aligned}\n",
             sc.describe_aggregate(),
             sc.sigma
         );

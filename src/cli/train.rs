@@ -82,6 +82,12 @@ pub struct TrainArgs {
     /// reconstructs badly, such as edges and highlights, do not mask a defect elsewhere).
     #[arg(help_heading = "Calibration and scoring", long)]
     no_normal_map: bool,
+    /// Align each image to the training images' reference (their mean, aligned) by the shift of
+    /// up to PX pixels each way, at the model's input size, that matches it best, before training
+    /// and scoring: for parts that sit a few pixels apart from photo to photo. 0: off. Whole
+    /// images only (not with --patch).
+    #[arg(help_heading = "Calibration and scoring", long, value_name = "PX", value_parser = super::args::whole::<u32>, default_value_t = 0, conflicts_with = "patch")]
+    align: u32,
     /// Train on random PxP patches of the images at their own size (the median of their smaller
     /// sides, at most 1024), and score them by overlapping windows stitched into a map of that
     /// size: large images keep their detail.
@@ -154,6 +160,7 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
         aggregate: a.score_agg.resolve(&defaults.arch),
         top_k: a.top_k,
         normal_map: !a.no_normal_map,
+        align: a.align,
         snapshot_every: std::time::Duration::from_secs(a.snapshot_every),
         // In every snapshot too: an interrupted run's says what it was trained on and how.
         metadata: [("data", a.data.clone()), ("recipe", recipe.clone())]
@@ -251,10 +258,19 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
             count: data.len(),
             ..s
         });
-        let from = loaded.map_or("Fashion-MNIST (1x28x28)".into(), |s| s.describe());
-        let patches = a.patch.map_or(String::new(), |p| {
-            format!(", {p}x{p} patches of {side}x{side} images")
-        });
+        let from = loaded
+            .as_ref()
+            .map_or("Fashion-MNIST (1x28x28)".into(), |s| s.describe());
+        let patches = match (a.patch, &loaded) {
+            (Some(p), _) => format!(", {p}x{p} patches of {side}x{side} images"),
+            // Images well over the model's size (the largest auto makes): said, with the way to
+            // keep their detail.
+            (None, Some(s)) if 4 * s.median_side > 5 * side => format!(
+                ", shrunk to {side}x{side} (--patch P trains on PxP windows of the images at \
+                 their own size instead)"
+            ),
+            _ => String::new(),
+        };
         let asked: String = [("size", a.arch.size), ("channels", a.arch.channels)]
             .iter()
             .filter_map(|(k, v)| Some(format!(", --{k} {}", (*v)?)))
@@ -298,7 +314,7 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
         let run = opts.resolved(&device, n).train;
         lamp::sayln!(
             "lamp: training {} on {} ({}, {:.0}% held out) with {} on {}: {} of batch {} ({}), \
-             lr {} ({}){}; an image's score: the {}",
+             lr {} ({}){}; an image's score: the {}{}",
             arch.name,
             a.data,
             super::count(data.len() as u64, "image"),
@@ -317,7 +333,11 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
                 Some(init) => format!(", initial weights {}", init.name()),
                 None => String::new(),
             },
-            opts.score(side).describe_aggregate()
+            opts.score(side).describe_aggregate(),
+            match opts.align {
+                0 => String::new(),
+                r => format!(", images aligned by up to {r} px"),
+            }
         );
         if let Some(asked) = a.epochs.filter(|&e| run.epochs > e) {
             lamp::sayln!(

@@ -1,7 +1,8 @@
 //! Checkpoints: safetensors files with PyTorch's tensor names and layouts, the architecture and
 //! settings in the metadata, and (optionally) Adam's state under `optimizer.exp_avg.<name>` and
 //! `optimizer.exp_avg_sq.<name>`, so one file both scores and resumes training, and (optionally)
-//! the normal map its scores subtract, `score.normal_map` [S, S] (score::above_normal).
+//! the normal map its scores subtract, `score.normal_map` [S, S] (score::above_normal), and the
+//! image it aligns images to, `score.reference` [C, S, S] (align.rs).
 //!
 //! Files are written canonically (tensors and metadata keys sorted, header padded to 8 bytes),
 //! so load → save reproduces a lamp checkpoint byte for byte; writes are atomic (fsutil).
@@ -20,6 +21,8 @@ use std::path::Path;
 pub const FORMAT: &str = "lamp-checkpoint";
 /// The tensor of the normal map (Checkpoint::normal_map).
 pub const NORMAL_MAP: &str = "score.normal_map";
+/// The tensor of the image that images are aligned to (Checkpoint::reference).
+pub const REFERENCE: &str = "score.reference";
 /// Metadata version this build writes and the newest it reads.
 pub const VERSION: u32 = 1;
 
@@ -41,6 +44,9 @@ pub struct Checkpoint {
     /// The mean anomaly map of normal images, per pixel, at the side images are scored at:
     /// scores and maps count only what lies above it (score::above_normal).
     pub normal_map: Option<Vec<f32>>,
+    /// The image [C, S, S] that images are aligned to before scoring (align.rs), where the model
+    /// aligns them.
+    pub reference: Option<Vec<f32>>,
     /// Every metadata entry, including the ones above as JSON strings; other tools' keys are kept.
     pub metadata: BTreeMap<String, String>,
 }
@@ -57,6 +63,7 @@ impl Checkpoint {
             params,
             optimizer: None,
             normal_map: None,
+            reference: None,
             // Which lamp wrote it (kept as read when a checkpoint is loaded and saved again).
             metadata: BTreeMap::from([(
                 "lamp_version".to_string(),
@@ -105,6 +112,16 @@ impl Checkpoint {
                 )));
             }
             tensors.insert(NORMAL_MAP.into(), (vec![s, s], m.as_slice()));
+        }
+        if let Some(r) = &self.reference {
+            let [c, s, _] = self.arch.input_shape().map(|v| v as usize);
+            if r.len() != c * s * s {
+                return Err(Error::invalid(format!(
+                    "a reference image of {} values for images of {c}x{s}x{s}",
+                    r.len()
+                )));
+            }
+            tensors.insert(REFERENCE.into(), (vec![c, s, s], r.as_slice()));
         }
         Ok(write_safetensors(&meta, &tensors))
     }
@@ -198,6 +215,7 @@ impl Checkpoint {
             params,
             optimizer,
             normal_map: None,
+            reference: None,
             metadata,
         };
         ck.check_metadata()?;
@@ -220,6 +238,7 @@ impl Checkpoint {
             }
             ck.normal_map = Some(m);
         }
+        ck.reference = read_reference(&st, &ck)?;
         Ok(ck)
     }
 
@@ -322,6 +341,42 @@ impl Checkpoint {
 pub struct Patches {
     pub image: u32,
     pub stride: u32,
+}
+
+/// The reference image of a checkpoint that aligns images (its `score` says how far), checked:
+/// the model's input shape, pixel values in [0, 1]; refused where the one needs the other.
+fn read_reference(st: &safetensors::SafeTensors, ck: &Checkpoint) -> Result<Option<Vec<f32>>> {
+    let reach = ck.meta::<ScoreConfig>("score").map_or(0, |s| s.align);
+    let t = match (st.tensor(REFERENCE), reach) {
+        (Err(_), 0) => return Ok(None),
+        (Err(_), _) => {
+            return Err(Error::invalid(format!(
+                "the model aligns images (by up to {reach} px) but has no tensor {REFERENCE} to \
+                 align them to; the file is damaged (train the model again)"
+            )))
+        }
+        (Ok(_), 0) => {
+            return Err(Error::invalid(format!(
+                "tensor {REFERENCE} in a model that does not align images: the file is damaged"
+            )))
+        }
+        (Ok(t), _) => t,
+    };
+    let shape: Vec<usize> = ck.arch.input_shape().iter().map(|&v| v as usize).collect();
+    if t.dtype() != safetensors::Dtype::F32 || t.shape() != shape.as_slice() {
+        return Err(Error::invalid(format!(
+            "tensor {REFERENCE} is {:?} {:?}, expected F32 {shape:?}",
+            t.dtype(),
+            t.shape()
+        )));
+    }
+    let r: Vec<f32> = le_f32(t.data()).collect();
+    if let Some(v) = r.iter().find(|v| !(0.0..=1.0).contains(*v)) {
+        return Err(Error::invalid(format!(
+            "tensor {REFERENCE} holds {v}: pixel values lie in [0, 1]; the file is damaged"
+        )));
+    }
+    Ok(Some(r))
 }
 
 /// A metadata value as JSON text.

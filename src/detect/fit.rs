@@ -2,13 +2,11 @@
 //! engine (`engine_for`, which the experiment runner uses too), train, calibrate the threshold on
 //! the held-out images, and assemble the checkpoint.
 
+use super::align::{self, Alignment};
 use super::baseline::mean_image;
-use super::calibrate::{Calibration, ThresholdMethod};
+use super::calibrate::{calibrate_on, Calibration, ThresholdMethod};
 use super::checkpoint::{to_json, Checkpoint, OptimizerState, Patches};
-use super::score::{
-    above_normal, above_normal_leave_one_out, errors_and_maps, window_stride, Aggregate,
-    ScoreConfig,
-};
+use super::score::{window_stride, Aggregate, ScoreConfig};
 use super::snapshots::Snapshots;
 use super::train::{self, EpochReport, Progress, TrainConfig, AUTO_BATCH};
 use crate::data::{self, Dataset};
@@ -51,6 +49,9 @@ pub struct FitOptions {
     /// Score maps above the normal map of the calibration images (whole images only; not with
     /// patches, whose windows need not line up).
     pub normal_map: bool,
+    /// Align the images to the training images' reference by shifts of up to this many pixels
+    /// each way (align.rs; whole images only); 0: not aligned.
+    pub align: u32,
     /// Snapshots between epochs (with a checkpoint path): after the first epoch, then at most one
     /// per this interval (zero: after every epoch). A run stopped by a signal, a NaN or
     /// divergence still writes its last whole epoch; only a killed process loses more than the
@@ -78,6 +79,7 @@ impl Default for FitOptions {
             aggregate: Aggregate::Mean,
             top_k: ScoreConfig::default().top_k,
             normal_map: true,
+            align: 0,
             snapshot_every: Duration::from_secs(60),
             metadata: Default::default(),
         }
@@ -105,6 +107,7 @@ impl FitOptions {
             aggregate: self.aggregate,
             top_k: self.top_k,
             sigma: ScoreConfig::sigma_for(side),
+            align: self.align,
         }
     }
 
@@ -208,11 +211,16 @@ pub fn warnings(ck: &Checkpoint) -> Vec<String> {
                 100.0 * h.ratio()
             ));
         } else if h.on_plateau() {
+            // Patches only where there is an image to cut them from (not fmnist-ae's 28 px).
+            let patches = match ck.arch.name.as_str() {
+                "conv-ae" => ", or train on patches (`patch`)",
+                _ => "",
+            };
             w.push(format!(
                 "the model reconstructs {} no better than their mean image \
                  does (error {:.5} against {:.5}, {:.0}%): it has learnt little beyond the mean, \
                  and will score anomalies much as the mean image would. Train longer \
-                 (`min_steps`), try another learning rate (`lr`), or train on patches (`patch`)",
+                 (`min_steps`) or try another learning rate (`lr`){patches}",
                 h.images(),
                 h.model_error,
                 h.mean_image_error,
@@ -384,13 +392,22 @@ pub fn fit_on(
             .init_with(o.train.init.unwrap_or(Init::Pytorch), o.train.seed),
     };
     let state = resume.and_then(|c| c.optimizer.as_ref());
-    let mut e = engine_for(device, o, &params, state, &tr)?;
+    // Parts aligned onto the training images' reference (`align`): trained on, and scored, there.
+    let aligned = align::training_sets(&tr, val.as_ref(), o.align, o.arch.size)?;
+    let (tr_fit, val_fit) = match &aligned {
+        Some(a) => (&a.train, a.held_out.as_ref()),
+        None => (&tr, val.as_ref()),
+    };
+    let alignment = aligned.as_ref().map(|a| Alignment {
+        reference: &a.reference,
+        reach: o.align,
+    });
+    let mut e = engine_for(device, o, &params, state, tr_fit)?;
     let n_train = tr.len();
     let side = data.shape[1];
     // The held-out error per epoch: whole images, or fixed windows of them.
-    let held_out: Option<Vec<f32>> = val
-        .as_ref()
-        .map(|v| held_out_windows(v, o.arch.size, o.train.seed));
+    let held_out: Option<Vec<f32>> =
+        val_fit.map(|v| held_out_windows(v, o.arch.size, o.train.seed));
     let mut snapshots = checkpoint.map(|path| Snapshots::new(path, o.snapshot_every));
     let trained = train::train(
         &mut e,
@@ -410,18 +427,20 @@ pub fn fit_on(
         Some(s) => s.finish(trained)?,
         None => trained?,
     };
-    let (cal_set, source) = match &val {
-        Some(v) => (v, "held-out"),
-        None => (&tr, "training"),
+    let (cal_set, cal_fit, source) = match (&val, val_fit) {
+        (Some(v), Some(f)) => (v, f, "held-out"),
+        _ => (&tr, tr_fit, "training"),
     };
     let score = o.score(side);
-    let (errors, maps) = errors_and_maps(&mut e, &cal_set.samples, side, score.sigma)?;
+    let (errors, maps, _) =
+        align::errors_and_maps(&mut e, &cal_set.samples, side, score.sigma, alignment)?;
     // Maps of whole images line up pixel for pixel; windows of larger images need not.
     let normal = o.normal_map && side == o.arch.size;
     let rule = (o.threshold, o.contamination, o.sigma_k);
     let (cal, normal_map) = calibrate_on(&errors, maps, &score, normal, None, rule, source)?;
     let mut ck = snapshot(&e, o, &reports, n_train)?;
     ck.normal_map = normal_map;
+    ck.reference = alignment.map(|a| a.reference.to_vec());
     ck.metadata.insert("calibration".into(), to_json(&cal)?);
     ck.metadata.insert("score".into(), to_json(&score)?);
     if side > o.arch.size {
@@ -431,58 +450,10 @@ pub fn fit_on(
         };
         ck.metadata.insert("patch".into(), to_json(&patch)?);
     }
-    let mut held_out = held_out_check(&tr, cal_set, &errors, o.loss);
+    let mut held_out = held_out_check(tr_fit, cal_fit, &errors, o.loss);
     held_out.on_training = source == "training";
     ck.metadata.insert("held_out".into(), to_json(&held_out)?);
     Ok((ck, reports))
-}
-
-/// Calibrates the threshold by `rule` (method, contamination, k) on normal images' plain
-/// `errors` and smoothed `maps`, scored by `score`. With `normal` (and two images or more), the
-/// maps' normal map comes first, returned, and each image is scored by its map above the others'
-/// (score::above_normal_leave_one_out), as new images will be scored by theirs above it; from
-/// one image, above the model's normal map `kept` (returned again), so that the threshold is set
-/// on maps as they will be scored.
-pub fn calibrate_on(
-    errors: &[f32],
-    mut maps: Vec<Vec<f32>>,
-    score: &ScoreConfig,
-    normal: bool,
-    kept: Option<&[f32]>,
-    (method, contamination, k): (ThresholdMethod, f64, f64),
-    source: &str,
-) -> Result<(Calibration, Option<Vec<f32>>)> {
-    let normal_map = match (normal, kept) {
-        (false, _) => None,
-        (true, _) if maps.len() >= 2 => Some(above_normal_leave_one_out(&mut maps)),
-        (true, Some(old)) => {
-            for m in &mut maps {
-                above_normal(m, old);
-            }
-            Some(old.to_vec())
-        }
-        (true, None) => None,
-    };
-    if normal_map.iter().flatten().any(|v| !v.is_finite()) {
-        return Err(Error::invalid(
-            "the calibration images' anomaly maps are not finite: the model is broken; train it \
-             again",
-        ));
-    }
-    let scores: Vec<f32> = errors
-        .iter()
-        .zip(&maps)
-        .map(|(&err, m)| score.score(err, m))
-        .collect();
-    // The pixel threshold by the same rule over each image's highest pixel, not over all
-    // pixels: at the 99th percentile of all of them, most normal images had a region outlined
-    // (28 of 30 on the object benchmark's cup), and an outline said nothing.
-    let peaks: Vec<f32> = maps
-        .iter()
-        .map(|m| m.iter().copied().fold(0.0, f32::max))
-        .collect();
-    let cal = Calibration::fit(&scores, &peaks, method, contamination, k, source)?;
-    Ok((cal, normal_map))
 }
 
 /// Four windows of the model's input size from each of the held-out images, at positions drawn
@@ -557,36 +528,5 @@ mod tests {
             e.contains("started from he") && e.contains("leave --init out"),
             "{e}"
         );
-    }
-
-    #[test]
-    fn calibration_sets_maps_as_they_will_be_scored() {
-        let score = ScoreConfig {
-            aggregate: Aggregate::Max,
-            ..Default::default()
-        };
-        let rule = (ThresholdMethod::Quantile, 0.0, 3.0);
-        let maps = vec![vec![1.0, 4.0], vec![3.0, 0.0], vec![2.0, 2.0]];
-        let cal = |maps: Vec<Vec<f32>>, normal, kept: Option<&[f32]>| {
-            let errors = vec![0.5; maps.len()];
-            calibrate_on(&errors, maps, &score, normal, kept, rule, "test").unwrap()
-        };
-        // Off: the maps as they are (the largest of all is the threshold at contamination 0).
-        let (c, m) = cal(maps.clone(), false, Some(&[9.0, 9.0]));
-        assert_eq!((c.threshold, m), (4.0, None));
-        // On: leave-one-out maps (0, 3), (1.5, 0), (0, 0); the new normal map is returned.
-        let (c, m) = cal(maps.clone(), true, None);
-        assert_eq!((c.threshold, m), (3.0, Some(vec![2.0, 2.0])));
-        // One image: above the model's own normal map, which stays.
-        let (c, m) = cal(vec![vec![1.0, 4.0]], true, Some(&[0.5, 1.0]));
-        assert_eq!((c.threshold, m), (3.0, Some(vec![0.5, 1.0])));
-        // One image and no normal map to keep: none.
-        let (_, m) = cal(vec![vec![1.0, 4.0]], true, None);
-        assert_eq!(m, None);
-        // The pixel threshold: the rule over each image's highest pixel (4, 3, 2: median 3), not
-        // over all pixels (median 2).
-        let half = (ThresholdMethod::Quantile, 0.5, 3.0);
-        let (c, _) = calibrate_on(&[0.5; 3], maps, &score, false, None, half, "test").unwrap();
-        assert_eq!((c.pixel_threshold, c.pixel_max), (3.0, 4.0));
     }
 }

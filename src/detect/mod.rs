@@ -13,6 +13,7 @@
 //! # }
 //! ```
 
+pub mod align;
 pub mod baseline;
 pub mod calibrate;
 pub mod checkpoint;
@@ -34,6 +35,7 @@ use crate::device::Device;
 use crate::engine::{fitting_batch, Engine};
 use crate::error::{Error, Result};
 use crate::model::{Arch, LossConfig};
+use align::Alignment;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -173,15 +175,21 @@ impl Detector {
         k: f64,
         source: &str,
     ) -> Result<()> {
-        // The maps as they are: a model with a normal map gets one of these images instead.
+        // The maps as they are (aligned, where the model aligns): a model with a normal map gets
+        // one of these images instead.
         let side = self.image_size();
-        let (errors, maps) = score::errors_and_maps(&mut self.engine, x, side, self.score.sigma)?;
+        let al = self.checkpoint.reference.as_deref().map(|r| Alignment {
+            reference: r,
+            reach: self.score.align,
+        });
+        let (errors, maps, _) =
+            align::errors_and_maps(&mut self.engine, x, side, self.score.sigma, al)?;
         // Windows of a patch model's images need not line up: no normal map there.
         let normal = self.normal_wanted && self.patches.is_none();
         let rule = (method, contamination, k);
         let kept = self.checkpoint.normal_map.as_deref();
         let (cal, normal_map) =
-            fit::calibrate_on(&errors, maps, &self.score, normal, kept, rule, source)?;
+            calibrate::calibrate_on(&errors, maps, &self.score, normal, kept, rule, source)?;
         self.checkpoint.normal_map = normal_map;
         self.checkpoint
             .metadata
@@ -245,7 +253,17 @@ impl Detector {
                 .collect();
             (s, m.into_iter().map(|m| maps.then_some(m)).collect())
         } else {
-            let s = self.engine.score(x)?;
+            let s = match self.checkpoint.reference.as_deref() {
+                Some(r) => {
+                    let al = Alignment {
+                        reference: r,
+                        reach: cfg.align,
+                    };
+                    let c = self.checkpoint.arch.channels as usize;
+                    self.engine.score(&al.align_all(x, c).0)?
+                }
+                None => self.engine.score(x)?,
+            };
             let n = s.len();
             (s, vec![None; n])
         };
@@ -263,15 +281,24 @@ impl Detector {
     }
 
     /// Plain errors and smoothed anomaly maps of images converted as `score_samples` takes them,
-    /// the maps above the model's normal map where it has one.
+    /// the maps above the model's normal map where it has one. A model that aligns images
+    /// (`align`) scores them aligned and moves each map back onto its image's own pixels.
     pub fn errors_and_maps(&mut self, x: &[f32]) -> Result<(Vec<f32>, Vec<Vec<f32>>)> {
         let side = self.image_size();
-        let (errors, mut maps) =
-            score::errors_and_maps(&mut self.engine, x, side, self.score.sigma)?;
+        let al = self.checkpoint.reference.as_deref().map(|r| Alignment {
+            reference: r,
+            reach: self.score.align,
+        });
+        let (errors, mut maps, shifts) =
+            align::errors_and_maps(&mut self.engine, x, side, self.score.sigma, al)?;
         if let Some(normal) = &self.checkpoint.normal_map {
             for m in &mut maps {
                 score::above_normal(m, normal);
             }
+        }
+        // (A map's values, and so the image's score, are the same after the move.)
+        for (m, &d) in maps.iter_mut().zip(&shifts) {
+            *m = align::map_back(m, side as usize, d);
         }
         Ok((errors, maps))
     }

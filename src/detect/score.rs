@@ -70,6 +70,14 @@ pub struct ScoreConfig {
     pub top_k: f64,
     /// The maps' Gaussian smoothing, σ in pixels.
     pub sigma: f32,
+    /// Images are aligned to the checkpoint's reference image by shifts of up to this many pixels
+    /// each way before they are scored (align.rs); 0: not aligned.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub align: u32,
+}
+
+fn is_zero(v: &u32) -> bool {
+    *v == 0
 }
 
 impl Default for ScoreConfig {
@@ -79,6 +87,7 @@ impl Default for ScoreConfig {
             aggregate: Aggregate::Mean,
             top_k: 0.01,
             sigma: MAP_SIGMA,
+            align: 0,
         }
     }
 }

@@ -171,9 +171,11 @@ impl Engine {
             })
             .map_err(|e| Error::Device(format!("device lost or timed out: {e}")))?;
         self.device.check()?;
-        // The wait above ran the callback; an empty channel is an error, never a hang.
+        // The wait above ran the callback, or another thread's poll of the same device is
+        // running it (detectors on one device in several threads): wait for it, never forever
+        // (a dropped callback ends the wait at once).
         done.mapped
-            .try_recv()
+            .recv_timeout(std::time::Duration::from_secs(60))
             .map_err(|_| Error::Device("scoring readback: the callback never ran".into()))?
             .map_err(|e| Error::Device(format!("scoring readback failed: {e}")))?;
         debug_assert!(done.kept <= done.run);

@@ -40,6 +40,16 @@ pub fn model(ck: &Checkpoint, path: &Path) -> Result<ModelProto> {
     let (loss, cal) = ck.trained(path)?;
     let score: ScoreConfig = ck.meta("score").unwrap_or_default();
     let [c, s, _] = ck.arch.input_shape().map(|v| v as usize);
+    if score.align > 0 {
+        return Err(Error::file(
+            path,
+            format!(
+                "the model aligns images (by up to {} px) before scoring them, which an ONNX \
+                 graph of the network cannot do: its scores would not be lamp's",
+                score.align
+            ),
+        ));
+    }
     if loss.metric == Metric::Ssim && ssim::map_side(s) == 0 {
         return Err(Error::file(
             path,

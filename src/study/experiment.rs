@@ -5,7 +5,7 @@
 //! are rebuilt from the JSONL after every cell (study::report).
 
 use super::report;
-use super::results::{append, read_results, CellKey, CellResult};
+use super::results::{append, read_results, CellKey, CellResult, INIT_SUFFIX};
 use crate::data::{self, Dataset, TestSet};
 use crate::detect::baseline::{
     gaussian_separation, mean_image_auroc, mean_image_separation, separation, Separation,
@@ -88,18 +88,6 @@ impl Recipe {
         }
         parts.join(" ")
     }
-}
-
-/// The last word of a recipe's name that names its initial weights ("he-init").
-const INIT_SUFFIX: &str = "-init";
-
-/// A recipe's name (Recipe::name) without its initial weights: the name of what a model-free
-/// baseline beside its cells saw.
-pub fn name_without_init(name: &str) -> String {
-    name.split(' ')
-        .filter(|p| !p.ends_with(INIT_SUFFIX))
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 pub struct Plan {
@@ -202,6 +190,7 @@ pub fn run(
             aggregate: plan.recipe.aggregate,
             top_k: plan.recipe.top_k,
             sigma: ScoreConfig::sigma_for(side),
+            align: 0,
         };
         let (mean_image, gaussian) = *baselines
             .entry((key.class.clone(), key.metric.clone()))
@@ -428,7 +417,7 @@ mod tests {
         };
         assert_eq!(he.name(), "patch32 augment cosine 500steps he-init");
         assert_eq!(
-            name_without_init(&he.name()),
+            super::super::results::name_without_init(&he.name()),
             "patch32 augment cosine 500steps"
         );
     }

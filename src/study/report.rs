@@ -112,7 +112,7 @@ impl Table {
                 }
             };
             // The baselines have no model: no initial weights in their names.
-            let plain = super::experiment::name_without_init(&recipe(k));
+            let plain = super::results::name_without_init(&recipe(k));
             let mean_image = format!("mean image ({}){plain}", k.metric);
             let gaussian = format!("per-pixel Gaussian{plain}");
             base(

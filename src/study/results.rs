@@ -25,6 +25,18 @@ pub struct CellKey {
     pub recipe: String,
 }
 
+/// The last word of a recipe's name that names its initial weights ("he-init").
+pub const INIT_SUFFIX: &str = "-init";
+
+/// A recipe's name (experiment's Recipe::name, which writes it) without its initial weights:
+/// the name of what a model-free baseline beside its cells saw.
+pub fn name_without_init(name: &str) -> String {
+    name.split(' ')
+        .filter(|p| !p.ends_with(INIT_SUFFIX))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// A finished cell, one line of results.jsonl.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CellResult {
