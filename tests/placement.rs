@@ -159,6 +159,14 @@ fn aligned_parts_show_a_defect_where_it_is() {
     let e = Checkpoint::from_bytes(&lost.to_bytes().unwrap(), None).unwrap_err();
     assert!(e.to_string().contains("score.reference"), "{e}");
 
+    // Continued without alignment, the run would train on other images: refused.
+    let unaligned = FitOptions {
+        align: 0,
+        ..options.clone()
+    };
+    let e = fit_on(dev.clone(), &data, &unaligned, Some(&ck), None, |_| {}).unwrap_err();
+    assert!(e.to_string().contains("alignment"), "{e}");
+
     let mut det = Detector::from_checkpoint(dev, ck, Path::new("aligned"), 16).unwrap();
     // A dark spot 4 px wide on the part's stripes, the part framed 3 px right and 2 px up.
     let d = (3, -2);

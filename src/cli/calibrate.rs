@@ -193,8 +193,11 @@ fn refuse_defects(paths: &[PathBuf]) -> Result<()> {
     Err(Error::file(
         first,
         format!(
-            "{n} of these {} lie in folders of defects ({}{more}): a threshold is set from              normal images only; name those, e.g. {} (images the model has not been trained on)",
+            "{n} of these {} {} in folders of defects ({}{more}): a threshold is set from \
+             normal images only; calibrate on normal images instead, e.g. {} (ones the model \
+             has not been trained on)",
             lamp::error::count(paths.len() as u64, "image"),
+            if n == 1 { "lies" } else { "lie" },
             folders.join(", "),
             lamp::fsutil::path_text(&good)
         ),

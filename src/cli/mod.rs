@@ -195,8 +195,8 @@ fn stop_on_signals() {
             };
             lamp::sayln!(
                 "{nl}lamp: stopping after the work under way (compiling, or the steps already \
-                 submitted; up to a minute or so on a CPU device); the last whole epoch's \
-                 snapshot is kept. Another signal, a second or more from now, ends the process at once"
+                 submitted: up to a minute or so on a CPU device). Another signal, a second or \
+                 more from now, ends the process at once"
             );
             return;
         }

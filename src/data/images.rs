@@ -375,7 +375,6 @@ pub fn load_images_skipping(
     ))
 }
 
-/// One image decoded by `load_image_sized`: its values, and its own width and height.
 /// Whether a decoded colour image ([3, S, S], planes in order) has no colour: its three planes
 /// equal, as a grey file's become.
 pub fn colourless(rgb: &[f32]) -> bool {
@@ -383,6 +382,7 @@ pub fn colourless(rgb: &[f32]) -> bool {
     n > 0 && rgb[..n] == rgb[n..2 * n] && rgb[..n] == rgb[2 * n..]
 }
 
+/// One image decoded by `load_image_sized`: its values, and its own width and height.
 pub type Decoded = Result<(Vec<f32>, (u32, u32))>;
 
 /// Decodes `paths` on all cores as `load_image_sized` does, each result beside its index, in

@@ -110,8 +110,14 @@ impl Alignment<'_> {
     }
 
     /// Every image of `x` ([n, C, S, S]) aligned, and the shift of each.
-    pub fn align_all(&self, x: &[f32], channels: usize) -> (Vec<f32>, Vec<Shift>) {
+    pub fn align_all(&self, x: &[f32], channels: usize) -> Result<(Vec<f32>, Vec<Shift>)> {
         let per = self.reference.len().max(1);
+        if !x.len().is_multiple_of(per) {
+            return Err(Error::invalid(format!(
+                "{} values are not whole images of the reference's {per}",
+                x.len()
+            )));
+        }
         let n = x.len() / per;
         let threads = std::thread::available_parallelism()
             .map_or(2, |t| t.get())
@@ -134,7 +140,7 @@ impl Alignment<'_> {
                 .collect();
             handles
                 .into_iter()
-                .map(|h| h.join().unwrap_or_default())
+                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
                 .collect()
         });
         let (mut out, mut shifts) = (Vec::with_capacity(x.len()), Vec::with_capacity(n));
@@ -142,13 +148,13 @@ impl Alignment<'_> {
             out.extend(o);
             shifts.extend(s);
         }
-        (out, shifts)
+        Ok((out, shifts))
     }
 }
 
 /// The reference of training images `x` ([n, C, S, S]): their mean, then twice the mean of the
 /// images aligned to it.
-pub fn reference_of(x: &[f32], channels: usize, side: usize, reach: u32) -> Vec<f32> {
+pub fn reference_of(x: &[f32], channels: usize, side: usize, reach: u32) -> Result<Vec<f32>> {
     let per = channels * side * side;
     let mean = |v: &[f32]| {
         let n = (v.len() / per).max(1);
@@ -166,9 +172,9 @@ pub fn reference_of(x: &[f32], channels: usize, side: usize, reach: u32) -> Vec<
             reference: &reference,
             reach,
         };
-        reference = mean(&al.align_all(x, channels).0);
+        reference = mean(&al.align_all(x, channels)?.0);
     }
-    reference
+    Ok(reference)
 }
 
 /// A training run's images, aligned.
@@ -203,18 +209,20 @@ pub fn training_sets(
     }
     check_reach(reach, side)?;
     let c = c as usize;
-    let reference = reference_of(&tr.samples, c, s as usize, reach);
+    let reference = reference_of(&tr.samples, c, s as usize, reach)?;
     let al = Alignment {
         reference: &reference,
         reach,
     };
-    let moved = |d: &Dataset| Dataset {
-        samples: al.align_all(&d.samples, c).0,
-        shape: d.shape,
-        names: d.names.clone(),
-        labels: d.labels.clone(),
+    let moved = |d: &Dataset| -> Result<Dataset> {
+        Ok(Dataset {
+            samples: al.align_all(&d.samples, c)?.0,
+            shape: d.shape,
+            names: d.names.clone(),
+            labels: d.labels.clone(),
+        })
     };
-    let (train, held_out) = (moved(tr), val.map(moved));
+    let (train, held_out) = (moved(tr)?, val.map(moved).transpose()?);
     Ok(Some(TrainingSets {
         reference,
         train,
@@ -283,7 +291,7 @@ pub fn errors_and_maps(
         return Ok((errors, maps, Vec::new()));
     };
     let channels = e.arch.channels as usize;
-    let (moved, shifts) = al.align_all(x, channels);
+    let (moved, shifts) = al.align_all(x, channels)?;
     let (errors, mut maps) = score::errors_and_maps(e, &moved, side, sigma)?;
     for (m, &d) in maps.iter_mut().zip(&shifts) {
         clear_uncovered(m, side as usize, d);
@@ -409,8 +417,8 @@ mod tests {
             let d = (r.below(7) as i32 - 3, r.below(7) as i32 - 3);
             x.extend(displaced(&base, channels, side, d));
         }
-        let reference = reference_of(&x, channels, side, 3);
-        let plain = reference_of(&x, channels, side, 0);
+        let reference = reference_of(&x, channels, side, 3).unwrap();
+        let plain = reference_of(&x, channels, side, 0).unwrap();
         // Against the picture, up to a shift of the whole (the reference's frame is the
         // images' mean frame): the aligned mean is nearer than the plain mean.
         let near = |m: &[f32]| {

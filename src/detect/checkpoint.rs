@@ -360,6 +360,12 @@ fn read_reference(st: &safetensors::SafeTensors, ck: &Checkpoint) -> Result<Opti
                 "tensor {REFERENCE} in a model that does not align images: the file is damaged"
             )))
         }
+        (Ok(_), _) if ck.metadata.contains_key("patch") => {
+            return Err(Error::invalid(format!(
+                "tensor {REFERENCE} in a model trained on patches, which lamp does not align: \
+                 the file is damaged"
+            )))
+        }
         (Ok(t), _) => t,
     };
     let shape: Vec<usize> = ck.arch.input_shape().iter().map(|&v| v as usize).collect();
@@ -480,6 +486,46 @@ mod tests {
         let meta = BTreeMap::from([("arch".to_string(), to_json(&arch).unwrap())]);
         let e = Checkpoint::from_bytes(&write_safetensors(&meta, &tensors), None).unwrap_err();
         assert!(e.to_string().contains("expected F32 [16, 16]"), "{e}");
+    }
+
+    #[test]
+    fn a_reference_image_round_trips_and_is_checked() {
+        let arch = Arch::conv_ae(1, 16, vec![8, 16], 8).unwrap();
+        let mut c = Checkpoint::new(arch.clone(), None, arch.init(2));
+        let aligns = |c: &mut Checkpoint, reach: u32| {
+            let score = ScoreConfig {
+                align: reach,
+                ..Default::default()
+            };
+            c.metadata.insert("score".into(), to_json(&score).unwrap());
+        };
+        aligns(&mut c, 3);
+        c.reference = Some((0..256).map(|i| i as f32 / 256.0).collect());
+        let a = c.to_bytes().unwrap();
+        let back = Checkpoint::from_bytes(&a, None).unwrap();
+        assert_eq!(back.reference, c.reference);
+        assert_eq!(back.to_bytes().unwrap(), a);
+        let refused = |c: &Checkpoint, why: &str| {
+            let e = Checkpoint::from_bytes(&c.to_bytes().unwrap(), None).unwrap_err();
+            assert!(
+                e.to_string().contains(REFERENCE) && e.to_string().contains(why),
+                "{e}"
+            );
+        };
+        // Pixel values outside [0, 1]; a reference the score does not use; a model that aligns
+        // without one; a model of patches with one.
+        c.reference = Some(vec![1.5; 256]);
+        refused(&c, "[0, 1]");
+        c.reference = Some(vec![0.5; 256]);
+        aligns(&mut c, 0);
+        refused(&c, "does not align");
+        aligns(&mut c, 3);
+        let mut lost = c.clone();
+        lost.reference = None;
+        refused(&lost, "has no tensor");
+        c.metadata
+            .insert("patch".into(), r#"{"image":64,"stride":8}"#.into());
+        refused(&c, "patches");
     }
 
     #[test]

@@ -246,6 +246,10 @@ fn snapshot(
 ) -> Result<Checkpoint> {
     let (m, v) = e.read_moments()?;
     let mut ck = Checkpoint::new(o.arch.clone(), Some(o.loss), e.read_params()?);
+    // A resumed run must align as this one did (the reference comes again from the same split).
+    if o.align > 0 {
+        ck.metadata.insert("align".into(), o.align.to_string());
+    }
     ck.optimizer = Some(OptimizerState {
         t: e.t,
         exp_avg: m,
@@ -299,6 +303,12 @@ fn resumable(ck: &Checkpoint, o: &FitOptions) -> Result<Vec<EpochReport>> {
         }
     };
     same("architecture", ck.arch == o.arch)?;
+    let aligned: u32 = ck
+        .metadata
+        .get("align")
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(0);
+    same("alignment (`align`)", aligned == o.align)?;
     same("loss", ck.loss == Some(o.loss))?;
     let t: Option<TrainConfig> = ck.meta("train");
     let t =

@@ -260,7 +260,7 @@ impl Detector {
                         reach: cfg.align,
                     };
                     let c = self.checkpoint.arch.channels as usize;
-                    self.engine.score(&al.align_all(x, c).0)?
+                    self.engine.score(&al.align_all(x, c)?.0)?
                 }
                 None => self.engine.score(x)?,
             };

@@ -39,8 +39,12 @@ pub fn describe_score(c: &ScoreConfig, normal_map: bool) -> String {
     } else {
         ""
     };
+    let aligned = match c.align {
+        0 => String::new(),
+        r => format!("; images aligned to the training images' reference by up to {r} px"),
+    };
     format!(
-        "{}; maps smoothed with σ = {} px{above}",
+        "{}; maps smoothed with σ = {} px{above}{aligned}",
         c.describe_aggregate(),
         c.sigma
     )
