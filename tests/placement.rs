@@ -7,6 +7,12 @@ use lamp::detect::{fit_on, Checkpoint, Detector, FitOptions, TrainConfig};
 use lamp::model::Arch;
 use lamp::rng::SplitMix64;
 use std::path::Path;
+use std::sync::Mutex;
+
+/// One test at a time on the shared device: each trains and scores a while, and the two side by
+/// side on 2 cores only slow each other (readbacks that another thread's poll delivers are
+/// handled by the engine, but not what these tests are about).
+static DEVICE_TURN: Mutex<()> = Mutex::new(());
 
 /// 512×512 stripes with a random phase and noise, as a grey image in [0, 1].
 fn stripes(r: &mut SplitMix64) -> Vec<f32> {
@@ -25,6 +31,7 @@ fn stripes(r: &mut SplitMix64) -> Vec<f32> {
 /// stitched windows, and the map, at full resolution, ranks an 8 px wide defect above the rest.
 #[test]
 fn patches_find_an_8_px_defect_in_a_512_px_image() {
+    let _turn = DEVICE_TURN.lock().unwrap_or_else(|e| e.into_inner());
     let mut r = SplitMix64::new(8);
     let n = 12;
     let data = lamp::data::Dataset {
@@ -103,6 +110,7 @@ fn part(r: &mut SplitMix64, (dx, dy): (i32, i32)) -> Vec<f32> {
 /// pixels, and the checkpoint refuses to lose its reference.
 #[test]
 fn aligned_parts_show_a_defect_where_it_is() {
+    let _turn = DEVICE_TURN.lock().unwrap_or_else(|e| e.into_inner());
     let mut r = SplitMix64::new(21);
     let shift = |r: &mut SplitMix64| (r.below(7) as i32 - 3, r.below(7) as i32 - 3);
     let n = 40;

@@ -128,7 +128,17 @@ impl Engine {
     pub fn wait_stats(&mut self) -> Result<Stats> {
         self.request_stats();
         self.device.wait()?;
-        self.poll_stats()?
-            .ok_or_else(|| Error::Device("statistics readback did not complete".into()))
+        // The wait ran the callback, or another thread's poll of the same device is running it
+        // (engines on one device in several threads): wait for it a while, never forever.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            if let Some(s) = self.poll_stats()? {
+                return Ok(s);
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(Error::Device("statistics readback did not complete".into()));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
     }
 }
