@@ -23,12 +23,8 @@ pub const FORMAT: &str = "lamp-checkpoint";
 pub const NORMAL_MAP: &str = "score.normal_map";
 /// The tensor of the image that images are aligned to (Checkpoint::reference).
 pub const REFERENCE: &str = "score.reference";
-/// The newest metadata version this build reads, and the one it writes for a model that aligns
-/// images (a lamp that reads only version 1 would score such a model unaligned, against a
-/// threshold set on aligned maps: it must refuse it instead).
-pub const VERSION: u32 = 2;
-/// The version written for every other model, which lamps of version 1 read as before.
-pub const VERSION_PLAIN: u32 = 1;
+/// Metadata version this build writes and the newest it reads.
+pub const VERSION: u32 = 1;
 
 /// Adam's state: the step count and both moments (arena layout).
 #[derive(Clone, Debug, PartialEq)]
@@ -81,11 +77,7 @@ impl Checkpoint {
         let table = self.arch.param_table();
         let mut meta = self.metadata.clone();
         meta.insert("format".into(), FORMAT.into());
-        let version = match self.reference {
-            Some(_) => VERSION,
-            None => VERSION_PLAIN,
-        };
-        meta.insert("version".into(), version.to_string());
+        meta.insert("version".into(), VERSION.to_string());
         meta.insert("arch".into(), to_json(&self.arch)?);
         if let Some(l) = &self.loss {
             meta.insert("loss".into(), to_json(l)?);
@@ -512,11 +504,6 @@ mod tests {
         let a = c.to_bytes().unwrap();
         let back = Checkpoint::from_bytes(&a, None).unwrap();
         assert_eq!(back.reference, c.reference);
-        // Version 2, which a lamp that cannot align refuses; other models stay at 1.
-        assert_eq!(back.metadata["version"], "2");
-        let plain = Checkpoint::new(arch.clone(), None, arch.init(2));
-        let plain = Checkpoint::from_bytes(&plain.to_bytes().unwrap(), None).unwrap();
-        assert_eq!(plain.metadata["version"], "1");
         assert_eq!(back.to_bytes().unwrap(), a);
         let refused = |c: &Checkpoint, why: &str| {
             let e = Checkpoint::from_bytes(&c.to_bytes().unwrap(), None).unwrap_err();
