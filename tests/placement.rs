@@ -27,20 +27,19 @@ fn stripes(r: &mut SplitMix64) -> Vec<f32> {
     v
 }
 
-/// Patch mode: trained on 32×32 windows of 512×512 images, the model scores a 512×512 image by
-/// stitched windows, and the map, at full resolution, ranks an 8 px wide defect above the rest.
-#[test]
-fn patches_find_an_8_px_defect_in_a_512_px_image() {
-    let _turn = DEVICE_TURN.lock().unwrap_or_else(|e| e.into_inner());
-    let mut r = SplitMix64::new(8);
-    let n = 12;
-    let data = lamp::data::Dataset {
-        samples: (0..n).flat_map(|_| stripes(&mut r)).collect(),
-        shape: [1, 512, 512],
+/// `n` grey images of side `side`.
+fn dataset(samples: Vec<f32>, n: usize, side: u32) -> lamp::data::Dataset {
+    lamp::data::Dataset {
+        samples,
+        shape: [1, side, side],
         names: (0..n).map(|i| i.to_string()).collect(),
         labels: None,
-    };
-    let options = FitOptions {
+    }
+}
+
+/// A small grey 32 px model, trained briefly: both tests' start.
+fn options() -> FitOptions {
+    FitOptions {
         arch: Arch::for_images(1, 32).unwrap(),
         train: TrainConfig {
             epochs: 1,
@@ -48,9 +47,22 @@ fn patches_find_an_8_px_defect_in_a_512_px_image() {
             lr: 3e-3,
             ..Default::default()
         },
+        ..Default::default()
+    }
+}
+
+/// Patch mode: trained on 32×32 windows of 512×512 images, the model scores a 512×512 image by
+/// stitched windows, and the map, at full resolution, ranks an 8 px wide defect above the rest.
+#[test]
+fn patches_find_an_8_px_defect_in_a_512_px_image() {
+    let _turn = DEVICE_TURN.lock().unwrap_or_else(|e| e.into_inner());
+    let mut r = SplitMix64::new(8);
+    let n = 12;
+    let data = dataset((0..n).flat_map(|_| stripes(&mut r)).collect(), n, 512);
+    let options = FitOptions {
         min_steps: 400,
         val_split: 0.2,
-        ..Default::default()
+        ..options()
     };
     let dev = device();
     let (ck, _) = fit_on(dev.clone(), &data, &options, None, None, |_| {}).unwrap();
@@ -114,29 +126,18 @@ fn aligned_parts_show_a_defect_where_it_is() {
     let mut r = SplitMix64::new(21);
     let shift = |r: &mut SplitMix64| (r.below(7) as i32 - 3, r.below(7) as i32 - 3);
     let n = 40;
-    let data = lamp::data::Dataset {
-        samples: (0..n)
-            .flat_map(|_| {
-                let d = shift(&mut r);
-                part(&mut r, d)
-            })
-            .collect(),
-        shape: [1, 32, 32],
-        names: (0..n).map(|i| i.to_string()).collect(),
-        labels: None,
-    };
+    let samples = (0..n)
+        .flat_map(|_| {
+            let d = shift(&mut r);
+            part(&mut r, d)
+        })
+        .collect();
+    let data = dataset(samples, n, 32);
     let options = FitOptions {
-        arch: Arch::for_images(1, 32).unwrap(),
-        train: TrainConfig {
-            epochs: 1,
-            batch: 10,
-            lr: 3e-3,
-            ..Default::default()
-        },
         min_steps: 300,
         val_split: 0.25,
         align: 4,
-        ..Default::default()
+        ..options()
     };
     let dev = device();
     let (ck, _) = fit_on(dev.clone(), &data, &options, None, None, |_| {}).unwrap();

@@ -33,7 +33,12 @@ pub struct Alignment<'a> {
 /// Shifts of more than this fraction of the side would leave too little interior to compare.
 pub const MAX_REACH_FRACTION: f64 = 0.25;
 
-impl Alignment<'_> {
+impl<'a> Alignment<'a> {
+    /// The alignment of a model with this reference (none without one).
+    pub fn of(reference: Option<&'a [f32]>, reach: u32) -> Option<Self> {
+        reference.map(|reference| Alignment { reference, reach })
+    }
+
     fn side(&self, channels: usize) -> usize {
         ((self.reference.len() / channels.max(1)) as f64).sqrt() as usize
     }

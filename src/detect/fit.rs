@@ -408,10 +408,7 @@ pub fn fit_on(
         Some(a) => (&a.train, a.held_out.as_ref()),
         None => (&tr, val.as_ref()),
     };
-    let alignment = aligned.as_ref().map(|a| Alignment {
-        reference: &a.reference,
-        reach: o.align,
-    });
+    let alignment = Alignment::of(aligned.as_ref().map(|a| &a.reference[..]), o.align);
     let mut e = engine_for(device, o, &params, state, tr_fit)?;
     let n_train = tr.len();
     let side = data.shape[1];

@@ -178,10 +178,7 @@ impl Detector {
         // The maps as they are (aligned, where the model aligns): a model with a normal map gets
         // one of these images instead.
         let side = self.image_size();
-        let al = self.checkpoint.reference.as_deref().map(|r| Alignment {
-            reference: r,
-            reach: self.score.align,
-        });
+        let al = Alignment::of(self.checkpoint.reference.as_deref(), self.score.align);
         let (errors, maps, _) =
             align::errors_and_maps(&mut self.engine, x, side, self.score.sigma, al)?;
         // Windows of a patch model's images need not line up: no normal map there.
@@ -253,12 +250,8 @@ impl Detector {
                 .collect();
             (s, m.into_iter().map(|m| maps.then_some(m)).collect())
         } else {
-            let s = match self.checkpoint.reference.as_deref() {
-                Some(r) => {
-                    let al = Alignment {
-                        reference: r,
-                        reach: cfg.align,
-                    };
+            let s = match Alignment::of(self.checkpoint.reference.as_deref(), cfg.align) {
+                Some(al) => {
                     let c = self.checkpoint.arch.channels as usize;
                     self.engine.score(&al.align_all(x, c)?.0)?
                 }
@@ -285,10 +278,7 @@ impl Detector {
     /// (`align`) scores them aligned and moves each map back onto its image's own pixels.
     pub fn errors_and_maps(&mut self, x: &[f32]) -> Result<(Vec<f32>, Vec<Vec<f32>>)> {
         let side = self.image_size();
-        let al = self.checkpoint.reference.as_deref().map(|r| Alignment {
-            reference: r,
-            reach: self.score.align,
-        });
+        let al = Alignment::of(self.checkpoint.reference.as_deref(), self.score.align);
         let (errors, mut maps, shifts) =
             align::errors_and_maps(&mut self.engine, x, side, self.score.sigma, al)?;
         if let Some(normal) = &self.checkpoint.normal_map {
