@@ -71,8 +71,10 @@ fn patches_find_an_8_px_defect_in_a_512_px_image() {
         512,
         "the checkpoint knows the images' size"
     );
-    // Windows of textures need not line up: no normal map.
+    // Windows of textures need not line up: no normal map, an edge profile instead, by
+    // distances up to a window (32 px).
     assert!(ck.normal_map.is_none());
+    assert_eq!(ck.edge_profile.as_ref().map(|p| p.reach), Some(32));
     let mut det = Detector::from_checkpoint(dev, ck, Path::new("patches"), 64).unwrap();
     assert_eq!(det.image_shape(), [1, 512, 512]);
     // A bright bar 8 px wide and 40 px tall.

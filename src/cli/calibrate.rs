@@ -40,7 +40,7 @@ pub struct CalibrateArgs {
     top_k: Option<f64>,
     /// on: set the normal map (the images' mean anomaly map, which maps and scores then count
     /// only what lies above) from these images too; off: score maps as they are [default: on
-    /// where the model has one]. Models trained on patches have none.
+    /// where the model has one]. For a model trained on patches, the edge profile instead.
     #[arg(long, value_parser = ["on", "off"])]
     normal_map: Option<String>,
     /// Skip images that cannot be read (with a warning and a count) instead of stopping.
@@ -76,12 +76,6 @@ pub fn run(adapter: Option<&str>, a: CalibrateArgs) -> Result<()> {
         ..was
     };
     now.check()?;
-    if a.normal_map.as_deref() == Some("on") && ck.image_size() != ck.arch.size {
-        return Err(Error::setting(
-            "normal_map",
-            "a model trained on patches has none: its windows' maps need not line up",
-        ));
-    }
     let paths = expand_inputs(&a.inputs)?;
     refuse_defects(&paths)?;
     let learnt = in_training_folder(&ck, &paths);
@@ -123,7 +117,7 @@ pub fn run(adapter: Option<&str>, a: CalibrateArgs) -> Result<()> {
         serde_json::to_string(&folders).unwrap_or_default(),
     );
     let device = Device::shared(adapter)?;
-    let had_normal = ck.normal_map.is_some();
+    let had_normal = ck.counted_against().is_some();
     let mut det = Detector::from_checkpoint(device, ck, &a.model, SCORE_BATCH)?;
     if let Some(on) = &a.normal_map {
         det.use_normal_map(on == "on");
@@ -138,13 +132,17 @@ pub fn run(adapter: Option<&str>, a: CalibrateArgs) -> Result<()> {
     det.save(out)?;
     let c = det.calibration();
     // The normal map changes the maps, and with them max/topk scores and pixel metrics: say so.
-    let normal = match (had_normal, det.checkpoint().normal_map.is_some()) {
-        (_, true) if c.count >= 2 => {
-            "; normal map set anew from these images (maps change with it, and so do `max` \
-             and `topk` scores)"
-        }
-        (true, false) => "; normal map dropped (maps scored as they are)",
-        _ => "",
+    let what = match det.checkpoint().edge_profile {
+        Some(_) => "edge profile",
+        None => "normal map",
+    };
+    let normal = match (had_normal, det.checkpoint().counted_against().is_some()) {
+        (_, true) if c.count >= 2 => format!(
+            "; {what} set anew from these images (maps change with it, and so do `max` and \
+             `topk` scores)"
+        ),
+        (true, false) => "; maps scored as they are from now on".to_string(),
+        _ => String::new(),
     };
     let score = if changed {
         format!(

@@ -199,7 +199,7 @@ fn evaluate(
         loss,
         recipe,
         score: *det.score_config(),
-        normal_map: det.checkpoint().normal_map.is_some(),
+        counted: det.checkpoint().counted_against(),
         checks: model_checks(det.checkpoint(), &cal),
     };
     eval_report::write(out, &ev, test, &cal, &labels, panels)

@@ -102,6 +102,7 @@ fn describe(ck: &Checkpoint, path: &std::path::Path) -> Value {
         "calibration": ck.meta::<Calibration>("calibration"),
         "score": ck.meta::<ScoreConfig>("score"),
         "normal_map": ck.normal_map.is_some(),
+        "edge_profile": ck.edge_profile.is_some(),
         "patch": ck.meta::<Patches>("patch"),
         "image_size": ck.image_size(),
         "recipe": ck.metadata.get("recipe"),
@@ -205,11 +206,10 @@ fn text(ck: &Checkpoint, v: &Value) -> String {
     }
     if let Some(sc) = ck.meta::<ScoreConfig>("score") {
         // Worded as eval's report and calibrate word it.
-        let above = if ck.normal_map.is_some() {
-            ", counted above the normal map"
-        } else {
-            ""
-        };
+        let above = ck
+            .counted_against()
+            .map(|w| format!(", counted {w}"))
+            .unwrap_or_default();
         let aligned = match sc.align {
             0 => String::new(),
             r => format!("; images aligned to the training images' reference by up to {r} px"),

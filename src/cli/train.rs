@@ -79,7 +79,9 @@ pub struct TrainArgs {
     top_k: f64,
     /// Score maps as they are, without subtracting the normal map (the mean map of the held-out
     /// normal images, which the default subtracts for whole images so that places every image
-    /// reconstructs badly, such as edges and highlights, do not mask a defect elsewhere).
+    /// reconstructs badly, such as edges and highlights, do not mask a defect elsewhere; with
+    /// --patch, without the edge profile, which counts maps near the edges in the inside's
+    /// spread).
     #[arg(help_heading = "Calibration and scoring", long)]
     no_normal_map: bool,
     /// Align each image to the training images' reference (their mean, aligned) by the shift of

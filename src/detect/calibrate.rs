@@ -2,6 +2,7 @@
 //! key `calibration`). An image is anomalous when its score > threshold (PyOD's convention); its
 //! normalised score maps the threshold to 0.5 (anomalib's convention; `Calibration::normalise`).
 
+use super::edges::EdgeProfile;
 use super::metrics::{population_mean_std, quantile};
 use super::score::{above_normal, above_normal_leave_one_out, ScoreConfig};
 use crate::error::{Error, Result};
@@ -167,33 +168,95 @@ impl Calibration {
     }
 }
 
+/// Where calibration takes what maps are counted against (`calibrate_on`).
+pub enum NormalFrom<'a> {
+    /// Nowhere: maps count as they are.
+    Off,
+    /// A normal map of the images' maps (whole images); with one image, the model's, `kept`.
+    Maps { kept: Option<&'a [f32]> },
+    /// An edge profile of the images' maps, `side` px a side, by distances up to `reach` (a
+    /// model trained on patches: edges.rs); with one image, the model's, `kept`.
+    Edges {
+        side: u32,
+        reach: u32,
+        kept: Option<&'a EdgeProfile>,
+    },
+}
+
+impl<'a> NormalFrom<'a> {
+    /// For a model of `window` px inputs scoring images of `side` px (`on`: with one at all),
+    /// keeping its own where it has one: an edge profile for a model trained on patches, whose
+    /// windows' maps do not line up from image to image, a normal map for whole images.
+    pub fn for_model(
+        on: bool,
+        side: u32,
+        window: u32,
+        kept: (Option<&'a [f32]>, Option<&'a EdgeProfile>),
+    ) -> NormalFrom<'a> {
+        match (on, side > window) {
+            (false, _) => NormalFrom::Off,
+            (true, false) => NormalFrom::Maps { kept: kept.0 },
+            (true, true) => NormalFrom::Edges {
+                side,
+                reach: window,
+                kept: kept.1,
+            },
+        }
+    }
+}
+
+/// What calibration set for maps to be counted against.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Normal {
+    Map(Vec<f32>),
+    Edges(EdgeProfile),
+}
+
 /// Calibrates the threshold by `rule` (method, contamination, k) on normal images' plain
-/// `errors` and smoothed `maps`, scored by `score`. With `normal` (and two images or more), the
-/// maps' normal map comes first, returned, and each image is scored by its map above the others'
-/// (score::above_normal_leave_one_out), as new images will be scored by theirs above it; from
-/// one image, above the model's normal map `kept` (returned again), so that the threshold is set
-/// on maps as they will be scored.
+/// `errors` and smoothed `maps`, scored by `score`. With a normal map or an edge profile
+/// (`normal`, and two images or more), it is made from the maps first, returned, and each image
+/// is scored by its map counted against the *others'* (score::above_normal_leave_one_out,
+/// EdgeProfile::leave_one_out), as new images will be scored against it; with one image,
+/// against the model's own (`kept`, returned again), so that the threshold is set on maps as
+/// they will be scored.
 pub fn calibrate_on(
     errors: &[f32],
     mut maps: Vec<Vec<f32>>,
     score: &ScoreConfig,
-    normal: bool,
-    kept: Option<&[f32]>,
+    normal: NormalFrom,
     (method, contamination, k): (ThresholdMethod, f64, f64),
     source: &str,
-) -> Result<(Calibration, Option<Vec<f32>>)> {
-    let normal_map = match (normal, kept) {
-        (false, _) => None,
-        (true, _) if maps.len() >= 2 => Some(above_normal_leave_one_out(&mut maps)),
-        (true, Some(old)) => {
+) -> Result<(Calibration, Option<Normal>)> {
+    let two = maps.len() >= 2;
+    let normal = match normal {
+        NormalFrom::Off => None,
+        NormalFrom::Maps { .. } if two => Some(Normal::Map(above_normal_leave_one_out(&mut maps))),
+        NormalFrom::Maps { kept } => kept.map(|old| {
             for m in &mut maps {
                 above_normal(m, old);
             }
-            Some(old.to_vec())
+            Normal::Map(old.to_vec())
+        }),
+        NormalFrom::Edges { side, reach, .. } if two => {
+            EdgeProfile::leave_one_out(&mut maps, side, reach).map(Normal::Edges)
         }
-        (true, None) => None,
+        NormalFrom::Edges { side, kept, .. } => kept.map(|old| {
+            for m in &mut maps {
+                old.count(m, side);
+            }
+            Normal::Edges(old.clone())
+        }),
     };
-    if normal_map.iter().flatten().any(|v| !v.is_finite()) {
+    let values = match &normal {
+        Some(Normal::Map(m)) => m.as_slice(),
+        Some(Normal::Edges(p)) => p.mean.as_slice(),
+        None => &[],
+    };
+    if values
+        .iter()
+        .chain(maps.iter().flatten())
+        .any(|v| !v.is_finite())
+    {
         return Err(Error::invalid(
             "the calibration images' anomaly maps are not finite: the model is broken; train it \
              again",
@@ -212,7 +275,7 @@ pub fn calibrate_on(
         .map(|m| m.iter().copied().fold(0.0, f32::max))
         .collect();
     let cal = Calibration::fit(&scores, &peaks, method, contamination, k, source)?;
-    Ok((cal, normal_map))
+    Ok((cal, normal))
 }
 
 #[cfg(test)]
@@ -254,7 +317,16 @@ mod tests {
         let maps = vec![vec![1.0, 4.0], vec![3.0, 0.0], vec![2.0, 2.0]];
         let cal = |maps: Vec<Vec<f32>>, normal, kept: Option<&[f32]>| {
             let errors = vec![0.5; maps.len()];
-            calibrate_on(&errors, maps, &score, normal, kept, rule, "test").unwrap()
+            let from = match normal {
+                true => NormalFrom::Maps { kept },
+                false => NormalFrom::Off,
+            };
+            let (c, n) = calibrate_on(&errors, maps, &score, from, rule, "test").unwrap();
+            let map = n.map(|n| match n {
+                Normal::Map(m) => m,
+                Normal::Edges(_) => panic!("an edge profile of whole images"),
+            });
+            (c, map)
         };
         // Off: the maps as they are (the largest of all is the threshold at contamination 0).
         let (c, m) = cal(maps.clone(), false, Some(&[9.0, 9.0]));
@@ -271,7 +343,52 @@ mod tests {
         // The pixel threshold: the rule over each image's highest pixel (4, 3, 2: median 3), not
         // over all pixels (median 2).
         let half = (ThresholdMethod::Quantile, 0.5, 3.0);
-        let (c, _) = calibrate_on(&[0.5; 3], maps, &score, false, None, half, "test").unwrap();
+        let (c, _) = calibrate_on(&[0.5; 3], maps, &score, NormalFrom::Off, half, "test").unwrap();
         assert_eq!((c.pixel_threshold, c.pixel_max), (3.0, 4.0));
+    }
+
+    #[test]
+    fn a_patch_model_calibrates_an_edge_profile() {
+        let score = ScoreConfig {
+            aggregate: Aggregate::Max,
+            ..Default::default()
+        };
+        let rule = (ThresholdMethod::Quantile, 0.0, 3.0);
+        // 6×6 maps, high on the edges: against the others' profile, nothing stands out.
+        let map = |k: f32| -> Vec<f32> {
+            (0..36)
+                .map(|q| {
+                    let (y, x) = (q / 6, q % 6);
+                    let edge = y.min(x).min(5 - y).min(5 - x) == 0;
+                    (if edge { 4.0 } else { 1.0 }) + k * ((q * 5) % 7) as f32 * 0.01
+                })
+                .collect()
+        };
+        let from = NormalFrom::for_model(true, 6, 2, (None, None));
+        let maps = vec![map(1.0), map(2.0), map(3.0)];
+        let (c, n) = calibrate_on(&[0.5; 3], maps, &score, from, rule, "test").unwrap();
+        let Some(Normal::Edges(p)) = n else {
+            panic!("{n:?}")
+        };
+        assert_eq!(p.reach, 2);
+        assert!(c.threshold < 0.5, "{}", c.threshold);
+        // One image: counted against the model's own profile, which stays.
+        let from = NormalFrom::for_model(true, 6, 2, (None, Some(&p)));
+        let (c, n) = calibrate_on(&[0.5], vec![map(9.0)], &score, from, rule, "test").unwrap();
+        assert_eq!(n, Some(Normal::Edges(p)));
+        assert!(
+            c.threshold < 3.0,
+            "the edges' 4 are counted: {}",
+            c.threshold
+        );
+        // Off, or whole images: no profile.
+        assert!(matches!(
+            NormalFrom::for_model(false, 6, 2, (None, None)),
+            NormalFrom::Off
+        ));
+        assert!(matches!(
+            NormalFrom::for_model(true, 6, 6, (None, None)),
+            NormalFrom::Maps { .. }
+        ));
     }
 }

@@ -1,13 +1,15 @@
 //! Checkpoints: safetensors files with PyTorch's tensor names and layouts, the architecture and
 //! settings in the metadata, and (optionally) Adam's state under `optimizer.exp_avg.<name>` and
 //! `optimizer.exp_avg_sq.<name>`, so one file both scores and resumes training, and (optionally)
-//! the normal map its scores subtract, `score.normal_map` [S, S] (score::above_normal), and the
-//! image it aligns images to, `score.reference` [C, S, S] (align.rs).
+//! the normal map its scores subtract, `score.normal_map` [S, S] (score::above_normal), the
+//! image it aligns images to, `score.reference` [C, S, S] (align.rs), and a patch model's edge
+//! profile, `score.edge_profile` [2, R+1, R+1] (edges.rs).
 //!
 //! Files are written canonically (tensors and metadata keys sorted, header padded to 8 bytes),
 //! so load → save reproduces a lamp checkpoint byte for byte; writes are atomic (fsutil).
 
-use super::calibrate::Calibration;
+use super::calibrate::{Calibration, Normal};
+use super::edges::EdgeProfile;
 use super::score::ScoreConfig;
 use super::train::TrainConfig;
 use crate::data::tensors::{le_f32, write_safetensors, Tensors};
@@ -23,9 +25,12 @@ pub const FORMAT: &str = "lamp-checkpoint";
 pub const NORMAL_MAP: &str = "score.normal_map";
 /// The tensor of the image that images are aligned to (Checkpoint::reference).
 pub const REFERENCE: &str = "score.reference";
+/// The tensor of a patch model's edge profile (Checkpoint::edge_profile).
+pub const EDGE_PROFILE: &str = "score.edge_profile";
 /// The newest metadata version this build reads, and the one it writes for a model that aligns
-/// images (a lamp that reads only version 1 would score such a model unaligned, against a
-/// threshold set on aligned maps: it must refuse it instead).
+/// images or counts its maps against an edge profile (a lamp that reads only version 1 would
+/// score it unaligned, or its maps as they are, against a threshold set on maps made otherwise:
+/// it must refuse it instead).
 pub const VERSION: u32 = 2;
 /// The version written for every other model, which lamps of version 1 read as before.
 pub const VERSION_PLAIN: u32 = 1;
@@ -51,6 +56,8 @@ pub struct Checkpoint {
     /// The image [C, S, S] that images are aligned to before scoring (align.rs), where the model
     /// aligns them.
     pub reference: Option<Vec<f32>>,
+    /// A patch model's edge profile, which its maps are counted against (edges.rs).
+    pub edge_profile: Option<EdgeProfile>,
     /// Every metadata entry, including the ones above as JSON strings; other tools' keys are kept.
     pub metadata: BTreeMap<String, String>,
 }
@@ -68,6 +75,7 @@ impl Checkpoint {
             optimizer: None,
             normal_map: None,
             reference: None,
+            edge_profile: None,
             // Which lamp wrote it (kept as read when a checkpoint is loaded and saved again).
             metadata: BTreeMap::from([(
                 "lamp_version".to_string(),
@@ -76,14 +84,35 @@ impl Checkpoint {
         }
     }
 
+    /// What the model's maps are counted against, in words, for reports (None: nothing).
+    pub fn counted_against(&self) -> Option<&'static str> {
+        match (&self.normal_map, &self.edge_profile) {
+            (Some(_), _) => Some("above the normal map (what normal images show at each pixel)"),
+            (_, Some(_)) => Some(
+                "against the edge profile (what normal images show at each distance from the \
+                 edges, in the inside's spread)",
+            ),
+            _ => None,
+        }
+    }
+
+    /// Keeps what calibration set for maps to be counted against (and nothing else).
+    pub fn set_normal(&mut self, normal: Option<Normal>) {
+        (self.normal_map, self.edge_profile) = match normal {
+            None => (None, None),
+            Some(Normal::Map(m)) => (Some(m), None),
+            Some(Normal::Edges(p)) => (None, Some(p)),
+        };
+    }
+
     /// Serialises to safetensors bytes.
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
         let table = self.arch.param_table();
         let mut meta = self.metadata.clone();
         meta.insert("format".into(), FORMAT.into());
-        let version = match self.reference {
-            Some(_) => VERSION,
-            None => VERSION_PLAIN,
+        let version = match self.reference.is_some() || self.edge_profile.is_some() {
+            true => VERSION,
+            false => VERSION_PLAIN,
         };
         meta.insert("version".into(), version.to_string());
         meta.insert("arch".into(), to_json(&self.arch)?);
@@ -120,6 +149,10 @@ impl Checkpoint {
                 )));
             }
             tensors.insert(NORMAL_MAP.into(), (vec![s, s], m.as_slice()));
+        }
+        let edges = self.edge_profile.as_ref().map(EdgeProfile::to_tensor);
+        if let Some((shape, values)) = &edges {
+            tensors.insert(EDGE_PROFILE.into(), (shape.clone(), values.as_slice()));
         }
         if let Some(r) = &self.reference {
             let [c, s, _] = self.arch.input_shape().map(|v| v as usize);
@@ -224,6 +257,7 @@ impl Checkpoint {
             optimizer,
             normal_map: None,
             reference: None,
+            edge_profile: None,
             metadata,
         };
         ck.check_metadata()?;
@@ -247,6 +281,7 @@ impl Checkpoint {
             ck.normal_map = Some(m);
         }
         ck.reference = read_reference(&st, &ck)?;
+        ck.edge_profile = read_edge_profile(&st, &ck)?;
         Ok(ck)
     }
 
@@ -349,6 +384,41 @@ impl Checkpoint {
 pub struct Patches {
     pub image: u32,
     pub stride: u32,
+}
+
+/// The edge profile of a patch model, checked: its reach is the one the model's windows and
+/// images make (edges.rs); refused in a model of whole images.
+fn read_edge_profile(
+    st: &safetensors::SafeTensors,
+    ck: &Checkpoint,
+) -> Result<Option<EdgeProfile>> {
+    let t = match st.tensor(EDGE_PROFILE) {
+        Err(_) => return Ok(None),
+        Ok(t) => t,
+    };
+    let image = match ck.meta::<Patches>("patch") {
+        Some(p) => p.image,
+        None => {
+            return Err(Error::invalid(format!(
+                "tensor {EDGE_PROFILE} in a model not trained on patches: the file is damaged"
+            )))
+        }
+    };
+    let damaged =
+        |why: String| Error::invalid(format!("tensor {EDGE_PROFILE}: {why}; the file is damaged"));
+    if t.dtype() != safetensors::Dtype::F32 {
+        return Err(damaged(format!("{:?}, not F32", t.dtype())));
+    }
+    let values: Vec<f32> = le_f32(t.data()).collect();
+    let p = EdgeProfile::from_tensor(t.shape(), &values).map_err(|e| damaged(e.to_string()))?;
+    let reach = ck.arch.size.min(image.saturating_sub(1) / 2);
+    if p.reach != reach {
+        return Err(damaged(format!(
+            "a reach of {} px, where windows of {} px on images of {image} px make {reach}",
+            p.reach, ck.arch.size
+        )));
+    }
+    Ok(Some(p))
 }
 
 /// The reference image of a checkpoint that aligns images (its `score` says how far), checked:

@@ -4,7 +4,7 @@
 
 use super::align::{self, Alignment};
 use super::baseline::mean_image;
-use super::calibrate::{calibrate_on, Calibration, ThresholdMethod};
+use super::calibrate::{calibrate_on, Calibration, NormalFrom, ThresholdMethod};
 use super::checkpoint::{to_json, Checkpoint, OptimizerState, Patches};
 use super::score::{window_stride, Aggregate, ScoreConfig};
 use super::snapshots::Snapshots;
@@ -46,8 +46,8 @@ pub struct FitOptions {
     /// model's size).
     pub aggregate: Aggregate,
     pub top_k: f64,
-    /// Score maps above the normal map of the calibration images (whole images only; not with
-    /// patches, whose windows need not line up).
+    /// Count maps above the normal map of the calibration images (whole images), or against
+    /// their edge profile (patches, whose windows need not line up: edges.rs).
     pub normal_map: bool,
     /// Align the images to the training images' reference by shifts of up to this many pixels
     /// each way (align.rs; whole images only); 0: not aligned.
@@ -441,12 +441,11 @@ pub fn fit_on(
     let score = o.score(side);
     let (errors, maps, _) =
         align::errors_and_maps(&mut e, &cal_set.samples, side, score.sigma, alignment)?;
-    // Maps of whole images line up pixel for pixel; windows of larger images need not.
-    let normal = o.normal_map && side == o.arch.size;
+    let normal = NormalFrom::for_model(o.normal_map, side, o.arch.size, (None, None));
     let rule = (o.threshold, o.contamination, o.sigma_k);
-    let (cal, normal_map) = calibrate_on(&errors, maps, &score, normal, None, rule, source)?;
+    let (cal, normal) = calibrate_on(&errors, maps, &score, normal, rule, source)?;
     let mut ck = snapshot(&e, o, &reports, n_train)?;
-    ck.normal_map = normal_map;
+    ck.set_normal(normal);
     ck.reference = alignment.map(|a| a.reference.to_vec());
     ck.metadata.insert("calibration".into(), to_json(&cal)?);
     ck.metadata.insert("score".into(), to_json(&score)?);

@@ -1,5 +1,6 @@
 //! Anomaly detection with a trained model: training to a calibrated checkpoint (`train`, `fit`,
-//! `calibrate`, `checkpoint`), scoring images and drawing their anomaly maps (`score`), and
+//! `calibrate`, `checkpoint`), scoring images and drawing their anomaly maps (`score`; `align`
+//! for parts that shift, `edges` for a patch model's image edges), and
 //! measuring how well scores separate good from bad (`eval`, `metrics`, `baseline`).
 //!
 //! `Detector` and `fit` are the library's front door:
@@ -17,6 +18,7 @@ pub mod align;
 pub mod baseline;
 pub mod calibrate;
 pub mod checkpoint;
+pub mod edges;
 pub mod eval;
 pub mod fit;
 pub mod metrics;
@@ -113,7 +115,7 @@ impl Detector {
         let score = checkpoint.meta("score").unwrap_or_default();
         let patches = checkpoint.meta("patch");
         Ok(Detector {
-            normal_wanted: checkpoint.normal_map.is_some(),
+            normal_wanted: checkpoint.normal_map.is_some() || checkpoint.edge_profile.is_some(),
             checkpoint,
             loss,
             calibration,
@@ -181,13 +183,13 @@ impl Detector {
         let al = Alignment::of(self.checkpoint.reference.as_deref(), self.score.align);
         let (errors, maps, _) =
             align::errors_and_maps(&mut self.engine, x, side, self.score.sigma, al)?;
-        // Windows of a patch model's images need not line up: no normal map there.
-        let normal = self.normal_wanted && self.patches.is_none();
+        let ck = &self.checkpoint;
+        let kept = (ck.normal_map.as_deref(), ck.edge_profile.as_ref());
+        let normal = calibrate::NormalFrom::for_model(self.normal_wanted, side, ck.arch.size, kept);
         let rule = (method, contamination, k);
-        let kept = self.checkpoint.normal_map.as_deref();
-        let (cal, normal_map) =
-            calibrate::calibrate_on(&errors, maps, &self.score, normal, kept, rule, source)?;
-        self.checkpoint.normal_map = normal_map;
+        let (cal, normal) =
+            calibrate::calibrate_on(&errors, maps, &self.score, normal, rule, source)?;
+        self.checkpoint.set_normal(normal);
         self.checkpoint
             .metadata
             .insert("calibration".into(), checkpoint::to_json(&cal)?);
@@ -284,6 +286,11 @@ impl Detector {
         if let Some(normal) = &self.checkpoint.normal_map {
             for m in &mut maps {
                 score::above_normal(m, normal);
+            }
+        }
+        if let Some(profile) = &self.checkpoint.edge_profile {
+            for m in &mut maps {
+                profile.count(m, side);
             }
         }
         // (A map's values, and so the image's score, are the same after the move.)

@@ -189,6 +189,10 @@ pub fn contract(
              windows every {1} px and stitches their maps).",
             p.image, p.stride
         );
+        if ck.edge_profile.is_some() {
+            t += " lamp counts the stitched map against the model's edge profile (how normal \
+                  images' maps run near the image's edges); the graph, of one window, does not.";
+        }
     }
     t
 }

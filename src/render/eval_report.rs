@@ -25,20 +25,18 @@ pub struct Labels<'a> {
     pub recipe: Option<serde_json::Value>,
     /// How the model scores: aggregate, top-k fraction, the maps' smoothing σ in pixels.
     pub score: ScoreConfig,
-    /// Maps count what lies above the model's normal map.
-    pub normal_map: bool,
+    /// What maps are counted against, in words (Checkpoint::counted_against).
+    pub counted: Option<&'static str>,
     /// Warnings about the model itself (training that stayed on the mean-image plateau, a
     /// threshold from few images), shown at the top of the reports.
     pub checks: Vec<String>,
 }
 
 /// How images are scored, in words.
-pub fn describe_score(c: &ScoreConfig, normal_map: bool) -> String {
-    let above = if normal_map {
-        ", above the normal map (what normal images show at each pixel)"
-    } else {
-        ""
-    };
+pub fn describe_score(c: &ScoreConfig, counted: Option<&str>) -> String {
+    let above = counted
+        .map(|w| format!(", counted {w}"))
+        .unwrap_or_default();
     let aligned = match c.align {
         0 => String::new(),
         r => format!("; images aligned to the training images' reference by up to {r} px"),
@@ -353,11 +351,10 @@ impl Report<'_> {
             },
             self.cal.pixel_threshold,
             self.labels.score.sigma,
-            if self.labels.normal_map {
-                ", less the normal map (the calibration images' mean map; 0 where below it)"
-            } else {
-                ""
-            },
+            self.labels
+                .counted
+                .map(|w| format!(", counted {w} (0 where below)"))
+                .unwrap_or_default(),
             self.vmax
         )
     }
@@ -369,7 +366,7 @@ impl Report<'_> {
             l.model,
             l.data,
             l.loss,
-            describe_score(&l.score, l.normal_map)
+            describe_score(&l.score, l.counted)
         );
         if let Some(r) = l.recipe.as_ref().and_then(describe_recipe) {
             md += &format!("Training: {r}  \n");
@@ -410,7 +407,7 @@ impl Report<'_> {
             vec![Cell::Text("loss".into()), Cell::Text(l.loss.to_string())],
             vec![
                 Cell::Text("score".into()),
-                Cell::Text(describe_score(&l.score, l.normal_map)),
+                Cell::Text(describe_score(&l.score, l.counted)),
             ],
         ];
         if let Some(r) = l.recipe.as_ref().and_then(describe_recipe) {

@@ -1,6 +1,7 @@
 //! Checkpoint tests: round trips, bit exactness and the damaged files the loader must refuse.
 
 use super::*;
+use crate::detect::edges::EdgeProfile;
 
 #[test]
 fn load_save_is_bit_exact_and_keeps_optimizer_state() {
@@ -161,4 +162,46 @@ fn rejects_wrong_shapes_missing_tensors_and_future_versions() {
 
     let e = Checkpoint::from_bytes(b"not a checkpoint at all", None).unwrap_err();
     assert!(e.to_string().contains("not a valid safetensors"), "{e}");
+}
+
+#[test]
+fn an_edge_profile_round_trips_and_is_checked() {
+    let arch = Arch::conv_ae(1, 16, vec![8, 16], 8).unwrap();
+    let mut c = Checkpoint::new(arch.clone(), None, arch.init(2));
+    let patch = Patches {
+        image: 64,
+        stride: 8,
+    };
+    c.metadata.insert("patch".into(), to_json(&patch).unwrap());
+    let maps: Vec<Vec<f32>> = (0..3)
+        .map(|i| {
+            (0..64 * 64)
+                .map(|q| ((q * 7 + i) % 13) as f32 * 1e-3)
+                .collect()
+        })
+        .collect();
+    c.edge_profile = Some(EdgeProfile::of(&maps, 64, 16));
+    let a = c.to_bytes().unwrap();
+    let back = Checkpoint::from_bytes(&a, None).unwrap();
+    assert_eq!(back.edge_profile, c.edge_profile);
+    assert_eq!(back.to_bytes().unwrap(), a);
+    // Version 2: a lamp that reads only 1 would score the maps as they are.
+    assert_eq!(back.metadata["version"], "2");
+    let refused = |c: &Checkpoint, why: &str| {
+        let e = Checkpoint::from_bytes(&c.to_bytes().unwrap(), None).unwrap_err();
+        assert!(e.to_string().contains(EDGE_PROFILE), "{e}");
+        assert!(e.to_string().contains(why), "{e}");
+    };
+    // Of another reach than the windows (16 px) make; in a model of whole images; negative.
+    let mut other = c.clone();
+    other.edge_profile = Some(EdgeProfile::of(&maps, 64, 8));
+    refused(&other, "a reach of 8 px");
+    let mut whole = c.clone();
+    whole.metadata.remove("patch");
+    refused(&whole, "not trained on patches");
+    let mut negative = c.clone();
+    if let Some(p) = negative.edge_profile.as_mut() {
+        p.sd[3] = -1.0;
+    }
+    refused(&negative, "never negative");
 }
