@@ -75,7 +75,11 @@ fn patches_find_an_8_px_defect_in_a_512_px_image() {
     // distances up to a window (32 px).
     assert!(ck.normal_map.is_none());
     assert_eq!(ck.edge_profile.as_ref().map(|p| p.reach), Some(32));
-    let mut det = Detector::from_checkpoint(dev, ck, Path::new("patches"), 64).unwrap();
+    let raw = Checkpoint {
+        edge_profile: None,
+        ..ck.clone()
+    };
+    let mut det = Detector::from_checkpoint(dev.clone(), ck, Path::new("patches"), 64).unwrap();
     assert_eq!(det.image_shape(), [1, 512, 512]);
     // A bright bar 8 px wide and 40 px tall.
     let mut x = stripes(&mut r);
@@ -92,6 +96,10 @@ fn patches_find_an_8_px_defect_in_a_512_px_image() {
     let auroc = lamp::detect::metrics::auroc(&map, &mask).unwrap();
     eprintln!("patch mode: pixel AUROC {auroc:.4} on the 512x512 image");
     assert!(auroc >= 0.95, "pixel AUROC {auroc}");
+    // Scoring counts the map against the profile: without it, the map is the raw one.
+    let mut raw = Detector::from_checkpoint(dev, raw, Path::new("raw"), 64).unwrap();
+    let raw_map = raw.score_samples(&x, true).unwrap().remove(0).map.unwrap();
+    assert!(raw_map.iter().zip(&map).all(|(r, m)| r >= m) && raw_map != map);
     let normal = det
         .score_samples(&stripes(&mut r), false)
         .unwrap()
@@ -195,6 +203,17 @@ fn aligned_parts_show_a_defect_where_it_is() {
     let auroc = lamp::detect::metrics::auroc(&map, &mask).unwrap();
     eprintln!("aligned: pixel AUROC {auroc:.4} on a part framed {d:?} off");
     assert!(auroc >= 0.9, "pixel AUROC {auroc}");
+    // Each score says how far its part was moved (up to the reference's own frame), with maps
+    // or without: parts framed (0, 0) and (-2, 1) were moved 2 px and -1 px apart.
+    let mut moved = |det: &mut Detector, d, maps| {
+        let s = det.score_samples(&part(&mut r, d), maps).unwrap();
+        s[0].shift.expect("an aligned model's score has its shift")
+    };
+    let (a, b) = (
+        moved(&mut det, (0, 0), false),
+        moved(&mut det, (-2, 1), true),
+    );
+    assert_eq!((a.0 - b.0, a.1 - b.1), (2, -1), "{a:?} {b:?}");
     // Normal parts framed up to 3 px off score below the defect.
     for k in 0..4 {
         let d = shift(&mut r);

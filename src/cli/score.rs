@@ -307,6 +307,9 @@ pub fn run(adapter: Option<&str>, a: ScoreArgs) -> Result<ExitCode> {
         let shown = path_text(path);
         if a.json {
             let mut row = serde_json::json!({ "path": shown, "score": s, "normalised": n, "anomalous": bad, "verdict": verdict });
+            if let Some((dx, dy)) = r.shift {
+                row["shift"] = serde_json::json!([dx, dy]);
+            }
             if a.maps.is_some() {
                 row["maps"] = map_names
                     .get(path)

@@ -186,7 +186,8 @@ pub enum NormalFrom<'a> {
 impl<'a> NormalFrom<'a> {
     /// For a model of `window` px inputs scoring images of `side` px (`on`: with one at all),
     /// keeping its own where it has one: an edge profile for a model trained on patches, whose
-    /// windows' maps do not line up from image to image, a normal map for whole images.
+    /// windows' maps do not line up from image to image (images of 3 windows a side or more), a
+    /// normal map for whole images.
     pub fn for_model(
         on: bool,
         side: u32,
@@ -196,6 +197,9 @@ impl<'a> NormalFrom<'a> {
         match (on, side > window) {
             (false, _) => NormalFrom::Off,
             (true, false) => NormalFrom::Maps { kept: kept.0 },
+            // The inside's spread, which every class is counted in, is measured where no window
+            // touches an edge: less than a window of it would be a few pixels of noise.
+            (true, true) if side < 3 * window => NormalFrom::Off,
             (true, true) => NormalFrom::Edges {
                 side,
                 reach: window,
@@ -240,12 +244,15 @@ pub fn calibrate_on(
         NormalFrom::Edges { side, reach, .. } if two => {
             EdgeProfile::leave_one_out(&mut maps, side, reach).map(Normal::Edges)
         }
-        NormalFrom::Edges { side, kept, .. } => kept.map(|old| {
-            for m in &mut maps {
-                old.count(m, side);
+        NormalFrom::Edges { side, kept, .. } => match kept {
+            Some(old) => {
+                for m in &mut maps {
+                    old.count(m, side)?;
+                }
+                Some(Normal::Edges(old.clone()))
             }
-            Normal::Edges(old.clone())
-        }),
+            None => None,
+        },
     };
     let values = match &normal {
         Some(Normal::Map(m)) => m.as_slice(),
@@ -365,6 +372,11 @@ mod tests {
                 .collect()
         };
         let from = NormalFrom::for_model(true, 6, 2, (None, None));
+        // (Images under 3 windows a side have too little inside to measure: none.)
+        assert!(matches!(
+            NormalFrom::for_model(true, 5, 2, (None, None)),
+            NormalFrom::Off
+        ));
         let maps = vec![map(1.0), map(2.0), map(3.0)];
         let (c, n) = calibrate_on(&[0.5; 3], maps, &score, from, rule, "test").unwrap();
         let Some(Normal::Edges(p)) = n else {

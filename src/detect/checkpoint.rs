@@ -84,6 +84,28 @@ impl Checkpoint {
         }
     }
 
+    /// An edge profile fits a model trained on patches, with no normal map, and has the reach
+    /// its windows and images make (edges.rs).
+    fn check_edge_profile(&self, p: &EdgeProfile) -> Result<()> {
+        let Some(image) = self.meta::<Patches>("patch").map(|p| p.image) else {
+            return Err(Error::invalid(
+                "an edge profile in a model not trained on patches",
+            ));
+        };
+        if self.normal_map.is_some() {
+            return Err(Error::invalid("an edge profile beside a normal map"));
+        }
+        let reach = self.arch.size.min(image.saturating_sub(1) / 2);
+        if p.reach != reach {
+            return Err(Error::invalid(format!(
+                "an edge profile of reach {} px, where windows of {} px on images of {image} px \
+                 make {reach}",
+                p.reach, self.arch.size
+            )));
+        }
+        Ok(())
+    }
+
     /// What the model's maps are counted against, in words, for reports (None: nothing).
     pub fn counted_against(&self) -> Option<&'static str> {
         match (&self.normal_map, &self.edge_profile) {
@@ -149,6 +171,9 @@ impl Checkpoint {
                 )));
             }
             tensors.insert(NORMAL_MAP.into(), (vec![s, s], m.as_slice()));
+        }
+        if let Some(p) = &self.edge_profile {
+            self.check_edge_profile(p)?;
         }
         let edges = self.edge_profile.as_ref().map(EdgeProfile::to_tensor);
         if let Some((shape, values)) = &edges {
@@ -278,6 +303,12 @@ impl Checkpoint {
                      file is damaged (train the model again)"
                 )));
             }
+            if ck.metadata.contains_key("patch") {
+                return Err(Error::invalid(format!(
+                    "tensor {NORMAL_MAP} in a model trained on patches, whose windows' maps do \
+                     not line up (it counts them against an edge profile): the file is damaged"
+                )));
+            }
             ck.normal_map = Some(m);
         }
         ck.reference = read_reference(&st, &ck)?;
@@ -396,14 +427,6 @@ fn read_edge_profile(
         Err(_) => return Ok(None),
         Ok(t) => t,
     };
-    let image = match ck.meta::<Patches>("patch") {
-        Some(p) => p.image,
-        None => {
-            return Err(Error::invalid(format!(
-                "tensor {EDGE_PROFILE} in a model not trained on patches: the file is damaged"
-            )))
-        }
-    };
     let damaged =
         |why: String| Error::invalid(format!("tensor {EDGE_PROFILE}: {why}; the file is damaged"));
     if t.dtype() != safetensors::Dtype::F32 {
@@ -411,13 +434,8 @@ fn read_edge_profile(
     }
     let values: Vec<f32> = le_f32(t.data()).collect();
     let p = EdgeProfile::from_tensor(t.shape(), &values).map_err(|e| damaged(e.to_string()))?;
-    let reach = ck.arch.size.min(image.saturating_sub(1) / 2);
-    if p.reach != reach {
-        return Err(damaged(format!(
-            "a reach of {} px, where windows of {} px on images of {image} px make {reach}",
-            p.reach, ck.arch.size
-        )));
-    }
+    ck.check_edge_profile(&p)
+        .map_err(|e| damaged(e.to_string()))?;
     Ok(Some(p))
 }
 

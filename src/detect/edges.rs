@@ -10,9 +10,8 @@
 //! `reach` (one window; farther is the inside, one class). A map then counts, pixel by pixel,
 //! max(0, (m − mean) · min(1, sd_inside / sd)): inside, what lies above its mean, as a normal
 //! map counts (score::above_normal); nearer the edges, in the inside's units of spread where
-//! theirs is larger. The four sides are
-//! folded together (a conv-ae reconstructs them alike), so a corner class holds four pixels of
-//! every image.
+//! theirs is larger. The four sides are folded together (a conv-ae reconstructs them alike), so
+//! a corner class holds four pixels of every image.
 
 use crate::error::{Error, Result};
 
@@ -104,14 +103,19 @@ impl EdgeProfile {
         Some(all.profile(r as u32))
     }
 
-    /// Counts a map (side × side) against the profile, in place.
-    pub fn count(&self, map: &mut [f32], side: u32) {
+    /// Counts a map (side × side) against the profile, in place: maps of the images the
+    /// profile was made for (the checkpoint's load checks that they are).
+    pub fn count(&self, map: &mut [f32], side: u32) -> Result<()> {
         let r = (self.reach as usize).min(side.saturating_sub(1) as usize / 2);
-        if r != self.reach as usize || map.len() != (side * side) as usize {
-            // Images too small for the profile's reach are not scored by windows.
-            return;
+        if r != self.reach as usize || map.len() != (side as usize).pow(2) {
+            return Err(Error::invalid(format!(
+                "an edge profile of reach {} px cannot count a map of {} values as {side}x{side}",
+                self.reach,
+                map.len()
+            )));
         }
         self.count_with(map, &classes(side as usize, r));
+        Ok(())
     }
 
     fn count_with(&self, map: &mut [f32], classes: &[usize]) {
@@ -222,14 +226,38 @@ mod tests {
         let mut fresh = normal_maps(&mut r, 2, side);
         fresh[1][20 * side + 20] += 12.0;
         for m in &mut fresh {
-            profile.count(m, side as u32);
+            profile.count(m, side as u32).unwrap();
         }
+        // Another side than the profile's reach allows: refused, not counted wrongly.
+        assert!(profile.count(&mut vec![0.0; 100], 10).is_err());
         let top = |m: &[f32]| {
             let q = (0..m.len()).max_by(|&a, &b| m[a].total_cmp(&m[b])).unwrap();
             (q, m[q])
         };
         assert_eq!(top(&fresh[1]).0, 20 * side + 20);
         assert!(top(&fresh[1]).1 > 1.5 * top(&fresh[0]).1);
+    }
+
+    #[test]
+    fn each_map_is_counted_against_the_others_only_and_spread_is_never_added() {
+        // Two flat maps, 3 and 1: each against the other's profile (spread 0, so counted above
+        // its mean alone): 2 and 0. Against a profile that included itself, 1 and 0.
+        let side = 12;
+        let mut maps = vec![vec![3.0f32; side * side], vec![1.0; side * side]];
+        let p = EdgeProfile::leave_one_out(&mut maps, side as u32, 3).unwrap();
+        assert!(maps[0].iter().all(|&v| v == 2.0), "{:?}", &maps[0][..4]);
+        assert!(maps[1].iter().all(|&v| v == 0.0));
+        assert!(p.mean.iter().all(|&m| m == 2.0) && p.sd.iter().all(|&s| s == 1.0));
+        // A class quieter than the inside is counted above its mean, not scaled up.
+        let quiet = EdgeProfile {
+            reach: 1,
+            mean: vec![0.0, 0.0, 0.0, 0.0],
+            sd: vec![0.5, 2.0, 2.0, 1.0],
+        };
+        let mut m = vec![1.0f32; 9];
+        quiet.count(&mut m, 3).unwrap();
+        // Corners (class 0, quieter): 1; edges (class 1 or 2, twice the spread): 0.5; inside: 1.
+        assert_eq!(m, vec![1.0, 0.5, 1.0, 0.5, 1.0, 0.5, 1.0, 0.5, 1.0]);
     }
 
     #[test]

@@ -52,7 +52,7 @@ pub struct Detector {
     score: ScoreConfig,
     /// Trained on patches: the side of the images it scores (window by window).
     patches: Option<checkpoint::Patches>,
-    /// `recalibrate` sets a normal map (`use_normal_map`).
+    /// `recalibrate` sets a normal map, or a patch model's edge profile (`use_normal_map`).
     normal_wanted: bool,
     engine: Engine,
 }
@@ -69,8 +69,12 @@ pub struct Score {
     /// Score above the calibrated threshold.
     pub anomalous: bool,
     /// The smoothed pixel anomaly map [H × W] at the model's size, when asked for (above the
-    /// model's normal map, where it has one).
+    /// model's normal map, or counted against its edge profile, where it has one).
     pub map: Option<Vec<f32>>,
+    /// For a model that aligns images: the shift (dx, dy), in pixels at the model's input size,
+    /// that moved the image onto the reference (the part sat that far from where the
+    /// reference has it).
+    pub shift: Option<align::Shift>,
 }
 
 /// A threshold a detector can take: finite and not negative.
@@ -160,14 +164,16 @@ impl Detector {
         self.score = score;
         Ok(())
     }
-    /// Whether `recalibrate` sets the normal map from its images (`true`) or leaves the model
-    /// without one (`false`); by default, as the model has one or not.
+    /// Whether `recalibrate` sets the normal map (a patch model's edge profile) from its images
+    /// (`true`) or leaves the model without one (`false`); by default, as the model has one or
+    /// not.
     pub fn use_normal_map(&mut self, on: bool) {
         self.normal_wanted = on;
     }
     /// Calibrates the threshold anew on normal samples `x` (model input layout), by `method`
     /// with `contamination` or `k`, as training does on its held-out images, and the normal map
-    /// of a model that has one (with two images or more); `source` says where the images came
+    /// or edge profile of a model that has one (with two images or more); `source` says where
+    /// the images came
     /// from. The checkpoint is updated (write it with `save`).
     pub fn recalibrate(
         &mut self,
@@ -177,8 +183,8 @@ impl Detector {
         k: f64,
         source: &str,
     ) -> Result<()> {
-        // The maps as they are (aligned, where the model aligns): a model with a normal map gets
-        // one of these images instead.
+        // The maps as they are (aligned, where the model aligns): a model with a normal map or
+        // an edge profile gets one of these images instead.
         let side = self.image_size();
         let al = Alignment::of(self.checkpoint.reference.as_deref(), self.score.align);
         let (errors, maps, _) =
@@ -243,42 +249,55 @@ impl Detector {
     /// batches; `maps` adds each one's anomaly map (S × S).
     pub fn score_samples(&mut self, x: &[f32], maps: bool) -> Result<Vec<Score>> {
         let cfg = self.score;
-        let (scores, maps) = if maps || cfg.needs_maps() || self.patches.is_some() {
-            let (errors, m) = self.errors_and_maps(x)?;
+        let (scores, maps, shifts) = if maps || cfg.needs_maps() || self.patches.is_some() {
+            let (errors, m, shifts) = self.errors_maps_shifts(x)?;
             let s = errors
                 .iter()
                 .zip(&m)
                 .map(|(&e, m)| cfg.score(e, m))
                 .collect();
-            (s, m.into_iter().map(|m| maps.then_some(m)).collect())
+            (
+                s,
+                m.into_iter().map(|m| maps.then_some(m)).collect(),
+                shifts,
+            )
         } else {
-            let s = match Alignment::of(self.checkpoint.reference.as_deref(), cfg.align) {
+            let (s, shifts) = match Alignment::of(self.checkpoint.reference.as_deref(), cfg.align) {
                 Some(al) => {
                     let c = self.checkpoint.arch.channels as usize;
-                    self.engine.score(&al.align_all(x, c)?.0)?
+                    let (moved, shifts) = al.align_all(x, c)?;
+                    (self.engine.score(&moved)?, shifts)
                 }
-                None => self.engine.score(x)?,
+                None => (self.engine.score(x)?, Vec::new()),
             };
             let n = s.len();
-            (s, vec![None; n])
+            (s, vec![None; n], shifts)
         };
         let cal = &self.calibration;
         Ok(scores
             .into_iter()
             .zip(maps)
-            .map(|(s, map)| Score {
+            .enumerate()
+            .map(|(i, (s, map))| Score {
                 score: s,
                 normalised: cal.normalise(s),
                 anomalous: cal.is_anomalous(s),
                 map,
+                shift: shifts.get(i).copied(),
             })
             .collect())
     }
 
     /// Plain errors and smoothed anomaly maps of images converted as `score_samples` takes them,
-    /// the maps above the model's normal map where it has one. A model that aligns images
+    /// the maps above the model's normal map or counted against its edge profile, where it has
+    /// one. A model that aligns images
     /// (`align`) scores them aligned and moves each map back onto its image's own pixels.
     pub fn errors_and_maps(&mut self, x: &[f32]) -> Result<(Vec<f32>, Vec<Vec<f32>>)> {
+        self.errors_maps_shifts(x).map(|(e, m, _)| (e, m))
+    }
+
+    /// As `errors_and_maps`, with each image's shift where the model aligns images (else none).
+    fn errors_maps_shifts(&mut self, x: &[f32]) -> Result<align::ErrorsMapsShifts> {
         let side = self.image_size();
         let al = Alignment::of(self.checkpoint.reference.as_deref(), self.score.align);
         let (errors, mut maps, shifts) =
@@ -290,14 +309,14 @@ impl Detector {
         }
         if let Some(profile) = &self.checkpoint.edge_profile {
             for m in &mut maps {
-                profile.count(m, side);
+                profile.count(m, side)?;
             }
         }
         // (A map's values, and so the image's score, are the same after the move.)
         for (m, &d) in maps.iter_mut().zip(&shifts) {
             *m = align::map_back(m, side as usize, d);
         }
-        Ok((errors, maps))
+        Ok((errors, maps, shifts))
     }
 
     /// The engine behind the detector (for batch work of your own).

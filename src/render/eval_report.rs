@@ -353,7 +353,7 @@ impl Report<'_> {
             self.labels.score.sigma,
             self.labels
                 .counted
-                .map(|w| format!(", counted {w} (0 where below)"))
+                .map(|w| format!(", counted {w}; 0 where below"))
                 .unwrap_or_default(),
             self.vmax
         )

@@ -187,21 +187,34 @@ fn an_edge_profile_round_trips_and_is_checked() {
     assert_eq!(back.to_bytes().unwrap(), a);
     // Version 2: a lamp that reads only 1 would score the maps as they are.
     assert_eq!(back.metadata["version"], "2");
+    // Neither written nor read (the loader runs the same check): of another reach than the
+    // windows (16 px) make, in a model of whole images, beside a normal map.
     let refused = |c: &Checkpoint, why: &str| {
-        let e = Checkpoint::from_bytes(&c.to_bytes().unwrap(), None).unwrap_err();
-        assert!(e.to_string().contains(EDGE_PROFILE), "{e}");
+        let e = c.to_bytes().unwrap_err();
         assert!(e.to_string().contains(why), "{e}");
     };
-    // Of another reach than the windows (16 px) make; in a model of whole images; negative.
     let mut other = c.clone();
     other.edge_profile = Some(EdgeProfile::of(&maps, 64, 8));
-    refused(&other, "a reach of 8 px");
+    refused(&other, "reach 8 px");
     let mut whole = c.clone();
     whole.metadata.remove("patch");
     refused(&whole, "not trained on patches");
+    let mut both = c.clone();
+    both.normal_map = Some(vec![0.0; 64 * 64]);
+    refused(&both, "beside a normal map");
+    // Damaged on disk: negative values; a normal map in a patch model.
+    let read_refused = |c: &Checkpoint, tensor: &str, why: &str| {
+        let e = Checkpoint::from_bytes(&c.to_bytes().unwrap(), None).unwrap_err();
+        assert!(e.to_string().contains(tensor), "{e}");
+        assert!(e.to_string().contains(why), "{e}");
+    };
     let mut negative = c.clone();
     if let Some(p) = negative.edge_profile.as_mut() {
         p.sd[3] = -1.0;
     }
-    refused(&negative, "never negative");
+    read_refused(&negative, EDGE_PROFILE, "never negative");
+    let mut normal = c.clone();
+    normal.edge_profile = None;
+    normal.normal_map = Some(vec![0.0; 64 * 64]);
+    read_refused(&normal, NORMAL_MAP, "patches");
 }
