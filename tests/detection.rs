@@ -468,6 +468,15 @@ fn calibrate_score_threshold_and_trees() {
         .args(["--normal-map", "off", "--out"])
         .arg(&plain));
     assert!(Checkpoint::load(&plain, None).unwrap().normal_map.is_none());
+    // Asked for one from a single image, it says none was set.
+    let o = ok(lamp()
+        .arg("calibrate")
+        .arg(&plain)
+        .arg(root.join("test/good/000.png"))
+        .args(["--normal-map", "on"]));
+    let said = String::from_utf8_lossy(&o.stdout) + String::from_utf8_lossy(&o.stderr);
+    assert!(said.contains("no normal map set"), "{said}");
+    assert!(Checkpoint::load(&plain, None).unwrap().normal_map.is_none());
     let sc: lamp::detect::ScoreConfig = topk_ck.meta("score").unwrap();
     assert_eq!(
         (sc.aggregate, sc.top_k),

@@ -142,6 +142,11 @@ pub fn run(adapter: Option<&str>, a: CalibrateArgs) -> Result<()> {
              `topk` scores)"
         ),
         (true, false) => "; maps scored as they are from now on".to_string(),
+        (false, false) if a.normal_map.as_deref() == Some("on") => {
+            "; no normal map set: it takes two images or more (a patch model's edge profile, \
+             images of 3 windows a side or more too)"
+                .to_string()
+        }
         _ => String::new(),
     };
     let score = if changed {
