@@ -246,9 +246,7 @@ pub fn calibrate_on(
         }
         NormalFrom::Edges { side, kept, .. } => match kept {
             Some(old) => {
-                for m in &mut maps {
-                    old.count(m, side)?;
-                }
+                old.count(&mut maps, side)?;
                 Some(Normal::Edges(old.clone()))
             }
             None => None,

@@ -103,18 +103,22 @@ impl EdgeProfile {
         Some(all.profile(r as u32))
     }
 
-    /// Counts a map (side × side) against the profile, in place: maps of the images the
+    /// Counts maps (side × side each) against the profile, in place: maps of the images the
     /// profile was made for (the checkpoint's load checks that they are).
-    pub fn count(&self, map: &mut [f32], side: u32) -> Result<()> {
+    pub fn count(&self, maps: &mut [Vec<f32>], side: u32) -> Result<()> {
         let r = (self.reach as usize).min(side.saturating_sub(1) as usize / 2);
-        if r != self.reach as usize || map.len() != (side as usize).pow(2) {
-            return Err(Error::invalid(format!(
-                "an edge profile of reach {} px cannot count a map of {} values as {side}x{side}",
-                self.reach,
-                map.len()
-            )));
+        let cls = classes(side as usize, r);
+        for map in maps {
+            if r != self.reach as usize || map.len() != cls.len() {
+                return Err(Error::invalid(format!(
+                    "an edge profile of reach {} px cannot count a map of {} values as \
+                     {side}x{side}",
+                    self.reach,
+                    map.len()
+                )));
+            }
+            self.count_with(map, &cls);
         }
-        self.count_with(map, &classes(side as usize, r));
         Ok(())
     }
 
@@ -225,11 +229,9 @@ mod tests {
         // A new normal image, and one with a defect inside: only the defect stands out.
         let mut fresh = normal_maps(&mut r, 2, side);
         fresh[1][20 * side + 20] += 12.0;
-        for m in &mut fresh {
-            profile.count(m, side as u32).unwrap();
-        }
+        profile.count(&mut fresh, side as u32).unwrap();
         // Another side than the profile's reach allows: refused, not counted wrongly.
-        assert!(profile.count(&mut vec![0.0; 100], 10).is_err());
+        assert!(profile.count(&mut [vec![0.0; 100]], 10).is_err());
         let top = |m: &[f32]| {
             let q = (0..m.len()).max_by(|&a, &b| m[a].total_cmp(&m[b])).unwrap();
             (q, m[q])
@@ -254,10 +256,10 @@ mod tests {
             mean: vec![0.0, 0.0, 0.0, 0.0],
             sd: vec![0.5, 2.0, 2.0, 1.0],
         };
-        let mut m = vec![1.0f32; 9];
+        let mut m = [vec![1.0f32; 9]];
         quiet.count(&mut m, 3).unwrap();
         // Corners (class 0, quieter): 1; edges (class 1 or 2, twice the spread): 0.5; inside: 1.
-        assert_eq!(m, vec![1.0, 0.5, 1.0, 0.5, 1.0, 0.5, 1.0, 0.5, 1.0]);
+        assert_eq!(m[0], vec![1.0, 0.5, 1.0, 0.5, 1.0, 0.5, 1.0, 0.5, 1.0]);
     }
 
     #[test]

@@ -308,9 +308,7 @@ impl Detector {
             }
         }
         if let Some(profile) = &self.checkpoint.edge_profile {
-            for m in &mut maps {
-                profile.count(m, side)?;
-            }
+            profile.count(&mut maps, side)?;
         }
         // (A map's values, and so the image's score, are the same after the move.)
         for (m, &d) in maps.iter_mut().zip(&shifts) {
