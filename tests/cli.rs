@@ -4,26 +4,14 @@
 
 mod common;
 use common::*;
-use lamp::data::tensors::write_safetensors;
+use lamp::data::tensors::{read_safetensors, write_safetensors, OwnedTensors};
 use lamp::detect::Checkpoint;
 use lamp::model::{Amp, Arch, Granularity, LossConfig, Metric};
 use std::collections::BTreeMap;
 use std::path::Path;
 
-fn read_tensors(path: &Path) -> BTreeMap<String, (Vec<usize>, Vec<f32>)> {
-    let bytes = std::fs::read(path).unwrap();
-    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    st.tensors()
-        .into_iter()
-        .map(|(n, t)| {
-            let v = t
-                .data()
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect();
-            (n, (t.shape().to_vec(), v))
-        })
-        .collect()
+fn read_tensors(path: &Path) -> OwnedTensors {
+    read_safetensors(&std::fs::read(path).unwrap()).unwrap()
 }
 
 fn write_batch(path: &Path, x: &[f32], shape: Vec<usize>) {

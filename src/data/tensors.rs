@@ -1,5 +1,5 @@
 //! Tensor files in the safetensors layout: writing them canonically (checkpoints, `lamp grad`'s
-//! output) and reading a batch `x` [B, C, H, W] for `lamp grad`.
+//! output), reading them back whole, and reading a batch `x` [B, C, H, W] for `lamp grad`.
 
 use crate::error::{Error, Result};
 use std::collections::BTreeMap;
@@ -7,6 +7,9 @@ use std::path::Path;
 
 /// Named f32 tensors: name → (shape, values).
 pub type Tensors<'a> = BTreeMap<String, (Vec<usize>, &'a [f32])>;
+
+/// Named f32 tensors that own their values, as `read_safetensors` returns them.
+pub type OwnedTensors = BTreeMap<String, (Vec<usize>, Vec<f32>)>;
 
 /// The safetensors layout: u64 header length, JSON header (padded with spaces to 8 bytes),
 /// then the tensors' little-endian bytes in header order.
@@ -50,6 +53,22 @@ pub fn le_f32(bytes: &[u8]) -> impl Iterator<Item = f32> + '_ {
         .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
 }
 
+/// Every tensor of safetensors `bytes`, which must all be F32 (a checkpoint's, `lamp grad`'s).
+pub fn read_safetensors(bytes: &[u8]) -> Result<OwnedTensors> {
+    let st = safetensors::SafeTensors::deserialize(bytes)
+        .map_err(|e| Error::invalid(format!("not a valid safetensors file ({e})")))?;
+    st.tensors()
+        .into_iter()
+        .map(|(name, t)| match t.dtype() {
+            safetensors::Dtype::F32 => {
+                let values = le_f32(t.data()).collect();
+                Ok((name, (t.shape().to_vec(), values)))
+            }
+            d => Err(Error::invalid(format!("{name} is {d:?}, expected F32"))),
+        })
+        .collect()
+}
+
 /// Reads `x` [B, C, H, W] (F32 or F64, values in [0, 1]) from a safetensors file.
 pub fn read_batch(path: &Path) -> Result<(Vec<f32>, [usize; 4])> {
     let bytes = std::fs::read(path).map_err(|e| Error::file(path, format!("cannot read: {e}")))?;
@@ -77,4 +96,26 @@ pub fn read_batch(path: &Path) -> Result<(Vec<f32>, [usize; 4])> {
         return Err(Error::file(path, format!("x holds {v}, outside [0, 1]")));
     }
     Ok((x, shape))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::SplitMix64;
+
+    #[test]
+    fn written_tensors_read_back_bit_for_bit() {
+        let mut r = SplitMix64::new(5);
+        let a: Vec<f32> = (0..24).map(|_| r.next_f64() as f32 - 0.5).collect();
+        let b: Vec<f32> = (0..3).map(|_| r.next_f64() as f32 * 1e-30).collect();
+        let mut t = Tensors::new();
+        t.insert("a".into(), (vec![2, 3, 4], &a));
+        t.insert("b".into(), (vec![3], &b));
+        let back = read_safetensors(&write_safetensors(&BTreeMap::new(), &t)).unwrap();
+        assert_eq!(back.len(), 2);
+        assert_eq!(back["a"], (vec![2, 3, 4], a.clone()));
+        assert_eq!(back["b"], (vec![3], b));
+        let e = read_safetensors(b"\x08\0\0\0\0\0\0\0{}").unwrap_err();
+        assert!(e.to_string().contains("not a valid safetensors"), "{e}");
+    }
 }

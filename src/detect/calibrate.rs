@@ -216,6 +216,25 @@ pub enum Normal {
     Edges(EdgeProfile),
 }
 
+/// Counts `side` px maps against what a model keeps for them (`kept`: its normal map, or its
+/// edge profile; a model has one at most): what scoring does to every map, and calibration from
+/// a single image.
+pub fn count_against(
+    maps: &mut [Vec<f32>],
+    kept: (Option<&[f32]>, Option<&EdgeProfile>),
+    side: u32,
+) -> Result<()> {
+    if let Some(normal) = kept.0 {
+        for m in maps.iter_mut() {
+            above_normal(m, normal);
+        }
+    }
+    match kept.1 {
+        Some(profile) => profile.count(maps, side),
+        None => Ok(()),
+    }
+}
+
 /// Calibrates the threshold by `rule` (method, contamination, k) on normal images' plain
 /// `errors` and smoothed `maps`, scored by `score`. With a normal map or an edge profile
 /// (`normal`, and two images or more), it is made from the maps first, returned, and each image
@@ -235,22 +254,17 @@ pub fn calibrate_on(
     let normal = match normal {
         NormalFrom::Off => None,
         NormalFrom::Maps { .. } if two => Some(Normal::Map(above_normal_leave_one_out(&mut maps))),
-        NormalFrom::Maps { kept } => kept.map(|old| {
-            for m in &mut maps {
-                above_normal(m, old);
-            }
-            Normal::Map(old.to_vec())
-        }),
+        NormalFrom::Maps { kept } => {
+            count_against(&mut maps, (kept, None), 0)?;
+            kept.map(|old| Normal::Map(old.to_vec()))
+        }
         NormalFrom::Edges { side, reach, .. } if two => {
             EdgeProfile::leave_one_out(&mut maps, side, reach).map(Normal::Edges)
         }
-        NormalFrom::Edges { side, kept, .. } => match kept {
-            Some(old) => {
-                old.count(&mut maps, side)?;
-                Some(Normal::Edges(old.clone()))
-            }
-            None => None,
-        },
+        NormalFrom::Edges { side, kept, .. } => {
+            count_against(&mut maps, (None, kept), side)?;
+            kept.cloned().map(Normal::Edges)
+        }
     };
     let values = match &normal {
         Some(Normal::Map(m)) => m.as_slice(),

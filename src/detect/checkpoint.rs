@@ -118,6 +118,11 @@ impl Checkpoint {
         }
     }
 
+    /// What maps are counted against: the normal map, or the edge profile (one at most).
+    pub fn kept_normal(&self) -> (Option<&[f32]>, Option<&EdgeProfile>) {
+        (self.normal_map.as_deref(), self.edge_profile.as_ref())
+    }
+
     /// Keeps what calibration set for maps to be counted against (and nothing else).
     pub fn set_normal(&mut self, normal: Option<Normal>) {
         (self.normal_map, self.edge_profile) = match normal {

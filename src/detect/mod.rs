@@ -190,7 +190,7 @@ impl Detector {
         let (errors, maps, _) =
             align::errors_and_maps(&mut self.engine, x, side, self.score.sigma, al)?;
         let ck = &self.checkpoint;
-        let kept = (ck.normal_map.as_deref(), ck.edge_profile.as_ref());
+        let kept = ck.kept_normal();
         let normal = calibrate::NormalFrom::for_model(self.normal_wanted, side, ck.arch.size, kept);
         let rule = (method, contamination, k);
         let (cal, normal) =
@@ -302,14 +302,7 @@ impl Detector {
         let al = Alignment::of(self.checkpoint.reference.as_deref(), self.score.align);
         let (errors, mut maps, shifts) =
             align::errors_and_maps(&mut self.engine, x, side, self.score.sigma, al)?;
-        if let Some(normal) = &self.checkpoint.normal_map {
-            for m in &mut maps {
-                score::above_normal(m, normal);
-            }
-        }
-        if let Some(profile) = &self.checkpoint.edge_profile {
-            profile.count(&mut maps, side)?;
-        }
+        calibrate::count_against(&mut maps, self.checkpoint.kept_normal(), side)?;
         // (A map's values, and so the image's score, are the same after the move.)
         for (m, &d) in maps.iter_mut().zip(&shifts) {
             *m = align::map_back(m, side as usize, d);

@@ -1,6 +1,7 @@
 //! Checkpoint tests: round trips, bit exactness and the damaged files the loader must refuse.
 
 use super::*;
+use crate::data::tensors::read_safetensors;
 use crate::detect::edges::EdgeProfile;
 
 #[test]
@@ -114,22 +115,10 @@ fn rejects_wrong_shapes_missing_tensors_and_future_versions() {
     // Claims fmnist-ae but holds another shape of enc1.
     let mut meta: BTreeMap<String, String> = BTreeMap::new();
     meta.insert("arch".into(), serde_json::to_string(&arch).unwrap());
-    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    let owned: Vec<(String, Vec<usize>, Vec<f32>)> = st
-        .tensors()
-        .into_iter()
-        .map(|(n, t)| {
-            let v = t
-                .data()
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect();
-            (n, t.shape().to_vec(), v)
-        })
-        .collect();
+    let owned = read_safetensors(&bytes).unwrap();
     let tensors: Tensors = owned
         .iter()
-        .map(|(n, s, v)| (n.clone(), (s.clone(), v.as_slice())))
+        .map(|(n, (s, v))| (n.clone(), (s.clone(), v.as_slice())))
         .collect();
     let e = Checkpoint::from_bytes(&write_safetensors(&meta, &tensors), None).unwrap_err();
     assert!(e.to_string().contains("enc1.weight has shape"), "{e}");
