@@ -267,6 +267,15 @@ fn calibrate_score_threshold_and_trees() {
     let o = ok(lamp().arg("score").arg(&model).arg(d.join("grey")));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains(grey) && err.contains("grey/000.png"), "{err}");
+    // A model trained on colour images among which were grey ones (train counts them) has
+    // seen grey images: no warning. (The same model, said to have been.)
+    let mut ck = Checkpoint::load(&model, None).unwrap();
+    assert_eq!(ck.metadata["grey_images"], "0");
+    ck.metadata.insert("grey_images".into(), "2".into());
+    let seen = d.join("seen_grey.safetensors");
+    ck.save(&seen).unwrap();
+    let o = ok(lamp().arg("score").arg(&seen).arg(d.join("grey")));
+    assert!(!String::from_utf8_lossy(&o.stderr).contains(grey));
     // Images of another size than the model's are scored, resized, with a warning.
     photos(&d.join("big"), 2, 96, 6);
     let o = ok(lamp().arg("score").arg(&model).arg(d.join("big")));

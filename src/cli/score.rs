@@ -99,6 +99,12 @@ pub fn run(adapter: Option<&str>, a: ScoreArgs) -> Result<ExitCode> {
     let batch = a.batch.clamp(1, total);
     let (size, channels) = (ck.image_size(), arch.channels);
     let is_patch_model = ck.meta::<lamp::detect::Patches>("patch").is_some();
+    // Grey images among a colour model's normal ones (older checkpoints do not say: none).
+    let trained_on_grey = ck
+        .metadata
+        .get(super::train::GREY_IMAGES)
+        .and_then(|n| n.parse::<usize>().ok())
+        .is_some_and(|n| n > 0);
     let (decoded, det) = std::thread::scope(|s| {
         let setup = s.spawn(|| -> Result<Detector> {
             let device = Device::shared(adapter)?;
@@ -159,7 +165,7 @@ pub fn run(adapter: Option<&str>, a: ScoreArgs) -> Result<ExitCode> {
              included); crop images square to keep their proportions"
         );
     }
-    if let Some(first) = &first_grey {
+    if let (Some(first), false) = (&first_grey, trained_on_grey) {
         let which = match (greys, kept.len()) {
             (_, 1) => format!("the image {} is", first.display()),
             (1, n) => format!("1 of the {n} images, {}, is", first.display()),

@@ -282,6 +282,14 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
             arch.describe()
         );
     }
+    // Grey files among colour ones are trained on as RGB (grey on all three planes): `score`
+    // warns about grey images only where the model has seen none.
+    if arch.channels == 3 {
+        let greys = (0..data.len())
+            .filter(|&i| data::images::colourless(data.sample(i)))
+            .count();
+        opts.metadata.insert(GREY_IMAGES.into(), greys.to_string());
+    }
     for e in &skipped {
         lamp::sayln!("lamp: warning: skipped {e}");
     }
@@ -474,6 +482,10 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
 /// Checkpoint metadata: the folders (resolved) of the images the threshold was set on, as a JSON
 /// list; `eval` warns when it is given some of them.
 pub(crate) const CALIBRATION_FOLDERS: &str = "calibration_folders";
+
+/// Checkpoint metadata of a colour model: how many of its training images were grey (`score`
+/// warns about grey images only where there were none).
+pub(crate) const GREY_IMAGES: &str = "grey_images";
 
 /// Largest image side patch mode keeps (larger images are shrunk to it).
 pub(crate) const MAX_PATCH_IMAGE: u32 = 1024;
