@@ -252,6 +252,69 @@ pub fn check_writable(out: &std::path::Path) -> Result<()> {
     Ok(())
 }
 
+/// Where `p` is, links and `..` resolved: itself where it exists, else its folder's place and
+/// its name (None where the folder does not exist either: nothing can be written there).
+fn resolved(p: &std::path::Path) -> Option<std::path::PathBuf> {
+    if let Ok(c) = p.canonicalize() {
+        return Some(c);
+    }
+    let dir = match p.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    Some(dir.canonicalize().ok()?.join(p.file_name()?))
+}
+
+/// Refuses to write `out` (the file of `flag`) over one of the images being read (`inputs`):
+/// the image would be lost.
+pub fn check_not_an_input(
+    out: &std::path::Path,
+    flag: &str,
+    inputs: &[std::path::PathBuf],
+) -> Result<()> {
+    let Some(o) = resolved(out) else {
+        return Ok(());
+    };
+    if inputs
+        .iter()
+        .any(|p| p.canonicalize().is_ok_and(|p| p == o))
+    {
+        return Err(Error::file(
+            out,
+            format!("is one of the images being read: {flag} would replace it; write elsewhere"),
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses `out` (of `flag`) inside one of `folders`, whose images are being read: the images
+/// written there (`what`) would be read with them the next time.
+pub fn check_not_inside(
+    out: &std::path::Path,
+    flag: &str,
+    folders: &[&std::path::Path],
+    what: &str,
+) -> Result<()> {
+    let Some(o) = resolved(out) else {
+        return Ok(());
+    };
+    for f in folders {
+        if let Ok(f) = f.canonicalize() {
+            if o.starts_with(&f) {
+                return Err(Error::file(
+                    out,
+                    format!(
+                        "is inside {}, whose images are being read: {what} would be read as \
+                         images the next time; give {flag} a place outside it",
+                        lamp::fsutil::path_text(&f)
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// An unreadable image's error with the way past it, for commands that read many images and
 /// stop at the first bad one. Other errors (a missing folder, a data set file) stay as they are:
 /// skipping would not help them.

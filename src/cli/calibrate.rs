@@ -77,6 +77,9 @@ pub fn run(adapter: Option<&str>, a: CalibrateArgs) -> Result<()> {
     };
     now.check()?;
     let paths = expand_inputs(&a.inputs)?;
+    if let Some(out) = &a.out {
+        super::args::check_not_an_input(out, "--out", &paths)?;
+    }
     refuse_defects(&paths)?;
     let learnt = in_training_folder(&ck, &paths);
     if let Some((n, dir)) = &learnt {

@@ -2,14 +2,14 @@
 //! on the Fashion-MNIST subset built into lamp).
 
 use super::progress::progress_printer;
-use super::train::save_model;
+use super::run_files::save_model;
 use clap::Args;
 use lamp::data::{self, demo, Source, TestSet};
 use lamp::detect::{
     self, eval, Aggregate, Checkpoint, Detector, FitOptions, ThresholdMethod, TrainConfig,
 };
 use lamp::device::Device;
-use lamp::error::Result;
+use lamp::error::{Error, Result};
 use lamp::model::{Arch, Choice, LossConfig, Schedule};
 use lamp::render::eval_report::{self, Labels};
 use std::io::IsTerminal;
@@ -48,6 +48,15 @@ pub struct DemoArgs {
 }
 
 pub fn eval(adapter: Option<&str>, a: EvalArgs) -> Result<()> {
+    if a.batch == 0 {
+        return Err(Error::setting("batch", "must be at least 1"));
+    }
+    if a.out.is_file() {
+        return Err(Error::file(
+            &a.out,
+            "is a file: --out names the folder the report is written to",
+        ));
+    }
     let ck = Checkpoint::load(&a.model, None)?;
     ck.trained(&a.model)?;
     let src = Source::parse(&a.data, a.idx_dir.as_deref())?;
@@ -102,11 +111,12 @@ pub fn eval(adapter: Option<&str>, a: EvalArgs) -> Result<()> {
     )?;
     outln!(
         "at the calibrated threshold {:.6}: precision {}  recall {}  ({tp} of {} anomalies \
-         flagged, {fp} false alarms among {} normal images)",
+         flagged, {} among {} normal images)",
         cal["threshold"].as_f64().unwrap_or(f64::NAN),
         fmt_opt(&cal["precision"]),
         fmt_opt(&cal["recall"]),
         tp + fn_,
+        super::count(fp, "false alarm"),
         fp + tn
     )?;
     // A quantile of a few normal images' scores is about their highest: a threshold that

@@ -187,11 +187,11 @@ fn text(ck: &Checkpoint, v: &Value) -> String {
     }
     if let Some(h) = ck.meta::<HeldOut>("held_out") {
         o += &format!(
-            "  held-out check: error{} {:.6}, the mean image's {:.6} ({:.0}%) on {}\n",
+            "  held-out check: error{} {:.6}, the mean image's {:.6} ({}) on {}\n",
             if patched { " on whole images" } else { "" },
             h.model_error,
             h.mean_image_error,
-            100.0 * h.ratio(),
+            h.share(),
             lamp::error::count(h.images as u64, &format!("{} image", h.source()))
         );
     }

@@ -19,6 +19,7 @@ mod inspect;
 mod merge;
 mod progress;
 pub mod recipe;
+mod run_files;
 mod score;
 mod study;
 mod tools;
@@ -237,7 +238,7 @@ fn message(e: &Error) -> String {
             "{}: training stopped after epoch {epochs_done} and was never calibrated; finish it \
              by running its `lamp train` command again with `--resume` (it writes --out {})",
             path.display(),
-            train::out_of_partial(path).display()
+            run_files::out_of_partial(path).display()
         ),
         other => other.to_string(),
     };

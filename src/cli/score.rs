@@ -71,6 +71,16 @@ pub fn run(adapter: Option<&str>, a: ScoreArgs) -> Result<ExitCode> {
     let arch = ck.arch.clone();
     let shape = [arch.channels, ck.image_size(), ck.image_size()];
     let mut paths = expand_inputs(&a.inputs)?;
+    if let Some(out) = &a.out {
+        super::args::check_not_an_input(out, "-o", &paths)?;
+    }
+    if let Some(dir) = &a.maps {
+        let folders: Vec<&std::path::Path> = (a.inputs.iter())
+            .map(std::path::Path::new)
+            .filter(|p| p.is_dir())
+            .collect();
+        super::args::check_not_inside(dir, "--maps", &folders, "the heat maps written there")?;
+    }
     for dir in a.inputs.iter().map(std::path::Path::new) {
         if dir.is_dir() && data::inputs::is_mvtec_category(dir) {
             lamp::sayln!(
@@ -180,18 +190,37 @@ pub fn run(adapter: Option<&str>, a: ScoreArgs) -> Result<ExitCode> {
     // A model made for other images (e.g. the 28x28 demo model on photos) scores them all the
     // same, resized: say so, since the scores then mean little. Larger images only where
     // training on them would have made a larger model (below the sizes `train` caps at).
-    sides.sort_unstable();
-    let median = sides[sides.len() / 2];
+    // Image by image: a 1 px or a 6000 px image among ordinary ones is said too.
     let cap = if is_patch_model {
         super::train::MAX_PATCH_IMAGE
     } else {
         lamp::model::arch::MAX_AUTO_SIZE
     };
-    if 2 * median <= size || (median >= 2 * size && size < cap) {
+    let unlike = |side: u32| 2 * side <= size || (side >= 2 * size && size < cap);
+    let mut far: Vec<(usize, u32)> = (sides.iter().copied().enumerate())
+        .filter(|&(_, side)| unlike(side))
+        .collect();
+    let these = match far.len() {
+        0 => None,
+        n if n == sides.len() => {
+            sides.sort_unstable();
+            Some(format!("these are about {} pixels a side", sides[n / 2]))
+        }
+        n => {
+            let (i, side) = far.swap_remove(0);
+            let first = lamp::fsutil::path_text(&kept[i]);
+            let all = sides.len();
+            Some(match n {
+                1 => format!("1 of the {all} images, {first}, is {side} px a side"),
+                n => format!("{n} of the {all} images (the first {first}, {side} px a side) are half that or less, or twice or more"),
+            })
+        }
+    };
+    if let Some(these) = these {
         lamp::sayln!(
-            "lamp: warning: the model takes images of {size}x{size}; these are about \
-             {median} pixels a side and are resized to be scored: a model trained on images \
-             like these (lamp train FOLDER) would judge them better"
+            "lamp: warning: the model takes images of {size}x{size}; {these}, resized to be \
+             scored: a model trained on images like these (lamp train FOLDER) would judge them \
+             better"
         );
     }
     let mut det = det?;

@@ -1,6 +1,7 @@
 //! `lamp train`: train on normal images, calibrate, and write the checkpoint with its loss curve.
 
 use super::args::{choice, ArchArgs, LossArgs, ScoreChoice};
+use super::run_files::{partial_path, resume_command, save_model, sibling, write_loss_curve};
 use clap::Args;
 use lamp::data::ImageShape;
 use lamp::data::{self, Source};
@@ -9,9 +10,8 @@ use lamp::detect::{self, Calibration, Checkpoint, EpochReport, FitOptions};
 use lamp::detect::{ThresholdMethod, TrainConfig};
 use lamp::device::Device;
 use lamp::error::{Error, Result};
-use lamp::fsutil::{lock_exclusive, write_atomic};
+use lamp::fsutil::lock_exclusive;
 use lamp::model::{Arch, Choice, Schedule};
-use lamp::render::loss_curve;
 use std::path::{Path, PathBuf};
 
 #[derive(Args)]
@@ -214,6 +214,10 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
         );
     }
     let src = Source::parse(&a.data, a.idx_dir.as_deref())?;
+    if let Some(dir) = src.training_folder() {
+        let curve = "the loss curve (a PNG) written beside the model";
+        super::args::check_not_inside(&a.out, "--out", &[&dir], curve)?;
+    }
     // Where the training images are, wherever lamp runs later (`lamp calibrate` warns about
     // thresholds set on them).
     if let Some(dir) = src.training_folder().and_then(|d| d.canonicalize().ok()) {
@@ -323,12 +327,13 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
         let n = data.len() - held;
         let run = opts.resolved(&device, n).train;
         lamp::sayln!(
-            "lamp: training {} on {} ({}, {:.0}% held out) with {} on {}: {} of batch {} ({}), \
+            "lamp: training {} on {} ({}, {} held out) with {} on {}: {} of batch {} ({}), \
              lr {} ({}){}; an image's score: the {}{}",
             arch.name,
             a.data,
             super::count(data.len() as u64, "image"),
-            opts.val_split * 100.0,
+            // The count, not the fraction: of a few images, 10% may be none.
+            held,
             opts.loss,
             device.describe(),
             super::count(run.epochs, "epoch"),
@@ -359,36 +364,15 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
             );
         }
     }
-    let resume = if a.resume {
-        // The interrupted run's snapshot, else the model at --out (to train it further).
-        let from = if partial.is_file() { &partial } else { &a.out };
-        if !from.is_file() {
-            return Err(Error::file(
-                &a.out,
-                "nothing to resume: no checkpoint there yet",
-            ));
+    let resume = match a.resume {
+        true => {
+            let now = opts.resolved(&device, data.len() - held).train.epochs as u64;
+            match resumed(&a, &partial, now)? {
+                Some(ck) => Some(ck),
+                None => return Ok(()),
+            }
         }
-        let ck = Checkpoint::load(from, None)?;
-        if !a.quiet {
-            let done: String = ck.metadata.get("epochs_done").cloned().unwrap_or_default();
-            lamp::sayln!("lamp: resuming {} after epoch {done}", from.display());
-        }
-        // Continuing an interrupted run with another length also changes its learning-rate
-        // schedule: say so (training a finished model further is a choice, not a slip).
-        let started: Option<serde_json::Value> = ck.meta("train");
-        let planned = started.as_ref().and_then(|t| t["epochs"].as_u64());
-        let now = opts.resolved(&device, data.len() - held).train.epochs as u64;
-        if let Some(planned) = planned.filter(|&p| p != now && from == &partial) {
-            lamp::sayln!(
-                "lamp: warning: {} was started as a run of {planned} epochs; this one goes to \
-                 {now} (its learning-rate schedule follows the new length). Give --epochs \
-                 {planned} to finish the run as started",
-                from.display()
-            );
-        }
-        Some(ck)
-    } else {
-        None
+        false => None,
     };
     let (ck, reports) = detect::fit_on(
         device,
@@ -462,11 +446,11 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
                 None => "",
             };
             lamp::sayln!(
-                "lamp: {} error{whole} {:.6}, the mean image's {:.6} ({:.0}%)",
+                "lamp: {} error{whole} {:.6}, the mean image's {:.6} ({})",
                 h.source(),
                 h.model_error,
                 h.mean_image_error,
-                100.0 * h.ratio()
+                h.share()
             );
         }
     }
@@ -477,6 +461,50 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The checkpoint `--resume` continues from (to train for `now` epochs in all): the interrupted
+/// run's snapshot at `partial`, else the model at --out (to train it further); None where that
+/// model is already trained for `now` epochs (said): rewriting it would only replace its
+/// threshold (a `lamp calibrate` since, say) with the held-out images' again.
+fn resumed(a: &TrainArgs, partial: &Path, now: u64) -> Result<Option<Checkpoint>> {
+    let from = if partial.is_file() { partial } else { &a.out };
+    if !from.is_file() {
+        return Err(Error::file(
+            &a.out,
+            "nothing to resume: no checkpoint there yet",
+        ));
+    }
+    let ck = Checkpoint::load(from, None)?;
+    let done = ck
+        .meta::<Vec<EpochReport>>("history")
+        .map_or(0, |h| h.len() as u64);
+    if from == a.out && done >= now {
+        lamp::sayln!(
+            "lamp: {} is already trained for {}: nothing to do (a larger --epochs trains it \
+             further)",
+            a.out.display(),
+            super::count(done, "epoch")
+        );
+        return Ok(None);
+    }
+    if !a.quiet {
+        let done: String = ck.metadata.get("epochs_done").cloned().unwrap_or_default();
+        lamp::sayln!("lamp: resuming {} after epoch {done}", from.display());
+    }
+    // Continuing an interrupted run with another length also changes its learning-rate
+    // schedule: say so (training a finished model further is a choice, not a slip).
+    let started: Option<serde_json::Value> = ck.meta("train");
+    let planned = started.as_ref().and_then(|t| t["epochs"].as_u64());
+    if let Some(planned) = planned.filter(|&p| p != now && from == partial) {
+        lamp::sayln!(
+            "lamp: warning: {} was started as a run of {planned} epochs; this one goes to \
+             {now} (its learning-rate schedule follows the new length). Give --epochs \
+             {planned} to finish the run as started",
+            from.display()
+        );
+    }
+    Ok(Some(ck))
 }
 
 /// Checkpoint metadata: the folders (resolved) of the images the threshold was set on, as a JSON
@@ -500,10 +528,11 @@ fn model_and_size(a: &TrainArgs, shape: Option<&ImageShape>) -> Result<(Arch, u3
     };
     let shape = shape.ok_or_else(|| Error::setting("patch", "needs a folder of images"))?;
     let side = shape.median_side.min(MAX_PATCH_IMAGE);
-    if p == 0 || p > side {
+    // (The smallest conv-ae takes 4 px: two stages that halve it.)
+    if p < 4 || p > side {
         return Err(Error::setting(
             "patch",
-            format!("{p} must be between 1 and the images' size ({side})"),
+            format!("{p} must be between 4 and the images' size ({side})"),
         ));
     }
     let patch = ImageShape {
@@ -515,83 +544,12 @@ fn model_and_size(a: &TrainArgs, shape: Option<&ImageShape>) -> Result<(Arch, u3
         return Err(Error::setting(
             "patch",
             format!(
-                "{p} is not an input size of {} (it takes {}x{1})",
-                arch.name, arch.size
+                "{p} is not an input size of {}: the nearest are {} and {}",
+                arch.name,
+                arch.size,
+                arch.size + (1 << arch.stages.len())
             ),
         ));
     }
     Ok((arch, side))
-}
-
-/// The checkpoint and, beside it, MODEL.loss.csv and MODEL.loss.png.
-pub fn save_model(ck: &Checkpoint, reports: &[EpochReport], out: &Path) -> Result<()> {
-    ck.save(out)?;
-    write_loss_curve(ck, reports, out)
-}
-
-/// MODEL.loss.csv and MODEL.loss.png beside `out`, from the epochs of `reports`.
-fn write_loss_curve(ck: &Checkpoint, reports: &[EpochReport], out: &Path) -> Result<()> {
-    // Whole images only: with patches the per-epoch figure is of windows, the baseline of images.
-    let mean_image = ck
-        .meta::<HeldOut>("held_out")
-        .filter(|_| ck.meta::<lamp::detect::Patches>("patch").is_none())
-        .map(|h| h.mean_image_error);
-    let (csv, png) = loss_curve::loss_curve(reports, mean_image)?;
-    write_atomic(&sibling(out, "loss.csv"), &csv)?;
-    write_atomic(&sibling(out, "loss.png"), &png)
-}
-
-/// Where a run's snapshots between epochs go: `model.safetensors` → `model.partial.safetensors`.
-pub fn partial_path(out: &Path) -> PathBuf {
-    sibling(out, "partial.safetensors")
-}
-
-/// The `--out` a snapshot belongs to (`model.partial.safetensors` → `model.safetensors`).
-pub fn out_of_partial(p: &Path) -> PathBuf {
-    match p.file_name().and_then(|n| n.to_str()) {
-        Some(n) if n.ends_with(".partial.safetensors") => {
-            p.with_file_name(n.replace(".partial.safetensors", ".safetensors"))
-        }
-        _ => p.to_path_buf(),
-    }
-}
-
-/// `model.safetensors` → `model.<suffix>`.
-fn sibling(p: &Path, suffix: &str) -> PathBuf {
-    let stem = p
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "model".into());
-    p.with_file_name(format!("{stem}.{suffix}"))
-}
-
-/// This process's own command line with `--resume` added: what continues an interrupted run
-/// with the same options. Arguments are quoted for a POSIX shell where they need it.
-fn resume_command(snapshot: &Path) -> String {
-    let quote = |a: std::ffi::OsString| {
-        let a = a.to_string_lossy().into_owned();
-        let plain = !a.is_empty()
-            && a.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "_-./:=,+@%".contains(c));
-        if plain {
-            a
-        } else {
-            format!("'{}'", a.replace('\'', r"'\''"))
-        }
-    };
-    let args: Vec<String> = std::env::args_os().map(quote).collect();
-    // A recipe read from a pipe (`--config <(...)`) is gone: name the one the snapshot keeps.
-    if args
-        .iter()
-        .any(|a| a.starts_with("/dev/fd/") || a.starts_with("/proc/self/fd/"))
-    {
-        let exe = args.first().cloned().unwrap_or_else(|| "lamp".into());
-        let snapshot = quote(snapshot.as_os_str().to_owned());
-        return format!("{exe} train --config <({exe} inspect {snapshot} --recipe) --resume");
-    }
-    let mut args = args;
-    if !args.iter().any(|a| a == "--resume") {
-        args.push("--resume".into());
-    }
-    args.join(" ")
 }

@@ -5,7 +5,13 @@ use super::Dataset;
 use crate::error::{Error, Result};
 use std::path::{Path, PathBuf};
 
-const IMAGE_EXTENSIONS: [&str; 7] = ["png", "jpg", "jpeg", "bmp", "tif", "tiff", "gif"];
+const IMAGE_EXTENSIONS: [&str; 8] = ["png", "jpg", "jpeg", "bmp", "tif", "tiff", "gif", "webp"];
+
+/// Image formats lamp does not decode: left out of a folder's images, with a warning that names
+/// them (an image the user meant to give must not vanish without a word).
+const UNREAD_EXTENSIONS: [&str; 13] = [
+    "avif", "heic", "heif", "jxl", "jp2", "tga", "ico", "pnm", "ppm", "pgm", "exr", "hdr", "dng",
+];
 
 /// Whether `p` is named as an image lamp reads (by its extension).
 pub fn is_image(p: &Path) -> bool {
@@ -20,7 +26,8 @@ pub fn list_images(dir: &Path) -> Result<Vec<PathBuf>> {
 }
 
 /// The image files in `dir` and its subfolders (symbolic links to folders are not followed, so
-/// a loop cannot trap the walk), sorted by path.
+/// a loop cannot trap the walk), sorted by path. Hidden files and folders (named `.…`: macOS's
+/// `._x.png` companions, `.git`) are not images of the set.
 pub fn walk_images(dir: &Path) -> Result<Vec<PathBuf>> {
     list(dir, true)
 }
@@ -34,6 +41,7 @@ fn list(dir: &Path, recursive: bool) -> Result<Vec<PathBuf>> {
     }
     let mut v = Vec::new();
     let mut others = 0;
+    let mut unread = Vec::new();
     // Subfolders passed over (not recursive): named in the error when no image is found.
     let mut skipped_folders = Vec::new();
     let mut folders = vec![dir.to_path_buf()];
@@ -44,7 +52,13 @@ fn list(dir: &Path, recursive: bool) -> Result<Vec<PathBuf>> {
             let p = entry
                 .map_err(|e| Error::file(&folder, format!("cannot list: {e}")))?
                 .path();
-            if is_image(&p) && !p.is_dir() {
+            let hidden = p
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'));
+            let extension = p.extension().map(|e| e.to_string_lossy().to_lowercase());
+            if hidden {
+                others += 1;
+            } else if is_image(&p) && !p.is_dir() {
                 // Not only regular files: a FIFO named x.png is reported by name when read.
                 v.push(p);
             } else if recursive && p.is_dir() && !p.is_symlink() {
@@ -56,9 +70,23 @@ fn list(dir: &Path, recursive: bool) -> Result<Vec<PathBuf>> {
                 );
                 others += 1;
             } else {
+                if extension.is_some_and(|e| UNREAD_EXTENSIONS.contains(&e.as_str())) {
+                    unread.push(p);
+                }
                 others += 1;
             }
         }
+    }
+    if let Some(first) = unread.iter().min() {
+        crate::sayln!(
+            "lamp: warning: {}: left out {} of a format lamp does not read (the first {}): \
+             convert {} to PNG to use {}",
+            crate::fsutil::path_text(dir),
+            crate::error::count(unread.len() as u64, "file"),
+            crate::fsutil::path_text(first),
+            if unread.len() == 1 { "it" } else { "them" },
+            if unread.len() == 1 { "it" } else { "them" },
+        );
     }
     if v.is_empty() {
         let what = if others == 0 {
@@ -167,7 +195,8 @@ impl ImageShape {
                 self.min_side, self.max_side, self.median_side
             )
         };
-        format!("{} {colour} images of {size}", self.count)
+        let images = if self.count == 1 { "image" } else { "images" };
+        format!("{} {colour} {images} of {size}", self.count)
     }
 }
 
@@ -242,7 +271,7 @@ pub(super) fn reader(path: &Path) -> Result<image::ImageReader<std::io::BufReade
         return Err(Error::file(
             path,
             "not an image lamp reads: neither its first bytes nor its name say PNG, JPEG, BMP, \
-             TIFF or GIF",
+             TIFF, GIF or WebP",
         ));
     }
     let mut limits = image::Limits::default();
@@ -458,5 +487,34 @@ mod tests {
             s.describe(),
             "150 grey images of 96 to 300 pixels a side (median 96)"
         );
+        s.count = 1;
+        s.max_side = 96;
+        assert_eq!(s.describe(), "1 grey image of 96x96");
+    }
+
+    /// A folder's images: WebP read as PNG is (lossless: the same values); hidden files and
+    /// formats lamp does not decode left out; the walk goes into subfolders but not hidden ones.
+    #[test]
+    fn a_folder_lists_the_images_lamp_reads() {
+        let d = std::env::temp_dir().join(format!("lamp-list-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(d.join("sub")).unwrap();
+        std::fs::create_dir_all(d.join(".hidden")).unwrap();
+        let mut r = crate::rng::SplitMix64::new(9);
+        let img = image::RgbImage::from_fn(20, 20, |_, _| {
+            image::Rgb([0, 1, 2].map(|_| (r.next_f64() * 255.0) as u8))
+        });
+        img.save(d.join("a.png")).unwrap();
+        img.save(d.join("sub/b.webp")).unwrap();
+        img.save(d.join(".hidden/c.png")).unwrap();
+        img.save(d.join("._a.png")).unwrap();
+        std::fs::write(d.join("photo.heic"), b"not read").unwrap();
+        let found = walk_images(&d).unwrap();
+        assert_eq!(found, vec![d.join("a.png"), d.join("sub/b.webp")]);
+        let png = load_image(&found[0], 3, 20).unwrap();
+        let webp = load_image(&found[1], 3, 20).unwrap();
+        assert_eq!(png, webp);
+        assert!(png.iter().any(|&v| v > 0.1) && png.iter().any(|&v| v < 0.9));
+        std::fs::remove_dir_all(&d).unwrap();
     }
 }

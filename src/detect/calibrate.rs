@@ -101,10 +101,12 @@ impl Calibration {
                 format!("must be in [0, 1), got {contamination}"),
             ));
         }
-        if method == ThresholdMethod::Sigma && !k.is_finite() {
+        // Below the normal images' mean, a threshold flags most of them, and below 0 every
+        // image (a model with one could not be loaded again).
+        if method == ThresholdMethod::Sigma && !(k.is_finite() && k >= 0.0) {
             return Err(Error::setting(
                 "sigma_k",
-                format!("must be a finite number, got {k}"),
+                format!("must be a finite number of 0 or more, got {k}"),
             ));
         }
         Ok(())
@@ -133,7 +135,7 @@ impl Calibration {
         };
         let min = scores.iter().copied().fold(f32::INFINITY, f32::min);
         let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        Ok(Calibration {
+        let cal = Calibration {
             method,
             contamination,
             k,
@@ -146,7 +148,11 @@ impl Calibration {
             pixel_max: peaks.iter().copied().fold(0.0, f32::max),
             count: scores.len(),
             source: source.into(),
-        })
+        };
+        // Nothing is written that the loader would refuse.
+        cal.check_values()
+            .map_err(|e| Error::invalid(format!("the calibration came out unusable: {e}")))?;
+        Ok(cal)
     }
 
     /// The score on [0, 1] with the threshold t at 0.5: 0.5·s/t up to it (0 for a perfect
@@ -277,8 +283,8 @@ pub fn calibrate_on(
         .any(|v| !v.is_finite())
     {
         return Err(Error::invalid(
-            "the calibration images' anomaly maps are not finite: the model is broken; train it \
-             again",
+            "the calibration images' anomaly maps are not finite: the model's weights are \
+             broken (by a learning rate too high?); train it again (a lower `lr`)",
         ));
     }
     let scores: Vec<f32> = errors

@@ -27,6 +27,10 @@ pub const NORMAL_MAP: &str = "score.normal_map";
 pub const REFERENCE: &str = "score.reference";
 /// The tensor of a patch model's edge profile (Checkpoint::edge_profile).
 pub const EDGE_PROFILE: &str = "score.edge_profile";
+/// Metadata: the CRC-32 of the tensor data (8 hex digits), written with every checkpoint and
+/// checked where present (files from before it have none): a bit flipped on a disk or in a
+/// copy would otherwise change the scores without a word.
+pub const DATA_CRC32: &str = "data_crc32";
 /// The newest metadata version this build reads, and the one it writes for a model that aligns
 /// images or counts its maps against an edge profile (a lamp that reads only version 1 would
 /// score it unaligned, or its maps as they are, against a threshold set on maps made otherwise:
@@ -132,8 +136,10 @@ impl Checkpoint {
         };
     }
 
-    /// Serialises to safetensors bytes.
+    /// Serialises to safetensors bytes, after the checks the loader makes of the metadata:
+    /// nothing is written that could not be read back.
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        self.check_metadata()?;
         let table = self.arch.param_table();
         let mut meta = self.metadata.clone();
         meta.insert("format".into(), FORMAT.into());
@@ -194,6 +200,7 @@ impl Checkpoint {
             }
             tensors.insert(REFERENCE.into(), (vec![c, s, s], r.as_slice()));
         }
+        meta.insert(DATA_CRC32.into(), format!("{:08x}", data_crc32(&tensors)));
         Ok(write_safetensors(&meta, &tensors))
     }
 
@@ -228,13 +235,24 @@ impl Checkpoint {
     pub fn from_bytes(bytes: &[u8], arch_hint: Option<&Arch>) -> Result<Checkpoint> {
         let st = safetensors::SafeTensors::deserialize(bytes)
             .map_err(|e| Error::invalid(format!("not a valid safetensors file ({e})")))?;
-        let (_, header) = safetensors::SafeTensors::read_metadata(bytes)
+        let (header_len, header) = safetensors::SafeTensors::read_metadata(bytes)
             .map_err(|e| Error::invalid(format!("not a valid safetensors file ({e})")))?;
         let metadata: BTreeMap<String, String> = header
             .metadata()
             .clone()
             .map(|m| m.into_iter().collect())
             .unwrap_or_default();
+        if let Some(want) = metadata.get(DATA_CRC32) {
+            // The data follow the 8-byte length and the header (safetensors' layout).
+            let got = format!("{:08x}", crc32fast::hash(&bytes[8 + header_len..]));
+            if got != *want {
+                return Err(Error::invalid(format!(
+                    "the tensor data do not match the checksum written with them (CRC-32 \
+                     {want}, read {got}): the file was damaged after lamp wrote it (a disk or a \
+                     copy); restore it, or train again"
+                )));
+            }
+        }
         if let Some(v) = metadata.get("version") {
             let v: u32 = v
                 .parse()
@@ -489,6 +507,20 @@ fn read_reference(st: &safetensors::SafeTensors, ck: &Checkpoint) -> Result<Opti
 /// A metadata value as JSON text.
 pub fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
     serde_json::to_string(v).map_err(|e| Error::invalid(format!("cannot encode metadata: {e}")))
+}
+
+/// The CRC-32 of the tensors' bytes in the order write_safetensors writes them (by name,
+/// little-endian).
+fn data_crc32(tensors: &Tensors) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    for (_, values) in tensors.values() {
+        if cfg!(target_endian = "little") {
+            h.update(bytemuck::cast_slice(values));
+        } else {
+            values.iter().for_each(|v| h.update(&v.to_le_bytes()));
+        }
+    }
+    h.finalize()
 }
 
 /// Reads every tensor of `table` (prefixed) into one arena, checking dtype and shape.

@@ -169,6 +169,14 @@ impl HeldOut {
     pub fn ratio(&self) -> f64 {
         self.model_error / self.mean_image_error.max(f64::MIN_POSITIVE)
     }
+    /// The model's error as a share of the mean image's, for people: "8%", or "no share" where
+    /// the mean image makes no error (identical images) and a percentage would mean nothing.
+    pub fn share(&self) -> String {
+        match self.mean_image_error > 0.0 {
+            true => format!("{:.0}%", 100.0 * self.ratio()),
+            false => "the images are all alike: no share".into(),
+        }
+    }
     /// Also true where the ratio is not a number (a model that made no finite error).
     pub fn on_plateau(&self) -> bool {
         let r = self.ratio();
@@ -202,29 +210,30 @@ pub fn warnings(ck: &Checkpoint) -> Vec<String> {
             // rate far too high saturates the output within the first epoch, with no NaN).
             w.push(format!(
                 "the model reconstructs {} far worse than their mean image \
-                 does (error {:.5} against {:.5}, {:.0}%): training diverged, saturated or barely \
+                 does (error {:.5} against {:.5}, {}): training diverged, saturated or barely \
                  started. If the loss did not fall from epoch to epoch, lower the learning rate \
                  (`lr`); else train longer (`min_steps`)",
                 h.images(),
                 h.model_error,
                 h.mean_image_error,
-                100.0 * h.ratio()
+                h.share()
             ));
         } else if h.on_plateau() {
             // Patches only where there is an image to cut them from (not fmnist-ae's 28 px).
+            let patched = ck.meta::<Patches>("patch").is_some();
             let patches = match ck.arch.name.as_str() {
-                "conv-ae" => ", or train on patches (`patch`)",
+                "conv-ae" if !patched => ", or train on patches (`patch`)",
                 _ => "",
             };
             w.push(format!(
                 "the model reconstructs {} no better than their mean image \
-                 does (error {:.5} against {:.5}, {:.0}%): it has learnt little beyond the mean, \
+                 does (error {:.5} against {:.5}, {}): it has learnt little beyond the mean, \
                  and will score anomalies much as the mean image would. Train longer \
                  (`min_steps`) or try another learning rate (`lr`){patches}",
                 h.images(),
                 h.model_error,
                 h.mean_image_error,
-                100.0 * h.ratio()
+                h.share()
             ));
         }
     }

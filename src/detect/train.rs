@@ -298,6 +298,13 @@ pub fn train(
             epochs: cfg.epochs,
         });
         // Before the snapshot: a diverged epoch never replaces the last good one.
+        if r.held_out_error.is_some_and(|e| !e.is_finite()) {
+            return Err(Error::NonFinite(format!(
+                "the held-out error became non-finite after epoch {}: the last steps left the \
+                 weights non-finite; lower the learning rate (`lr`)",
+                r.epoch
+            )));
+        }
         check_diverged(&reports, &r)?;
         reports.push(r);
         on_epoch(engine, &reports)?;

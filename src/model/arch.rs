@@ -77,7 +77,7 @@ impl Arch {
         let step = 1u32 << stages.len();
         if side < step {
             return Err(Error::invalid(format!(
-                "images of {side} pixels are too small for a model (at least {step})"
+                "images of {side} px are too small for a model: it takes {step} px or more"
             )));
         }
         Arch::conv_ae(channels, side - side % step, stages, latent)

@@ -163,6 +163,18 @@ pub fn checkpoints(e: &Env) -> Vec<Case> {
             "enc1.weight",
         ),
         (
+            // One bit of one weight flipped after lamp wrote the file: a finite value, so only
+            // the checksum sees it.
+            "flipped-bit",
+            {
+                let mut v = ck.to_vec();
+                let at = v.len() - 1000;
+                v[at] ^= 0x10;
+                v
+            },
+            "checksum",
+        ),
+        (
             "inf-weight",
             edited(ck, "x", None, Some(("dec3.bias", f32::INFINITY))),
             "dec3.bias",

@@ -207,3 +207,29 @@ fn an_edge_profile_round_trips_and_is_checked() {
     normal.normal_map = Some(vec![0.0; 64 * 64]);
     read_refused(&normal, NORMAL_MAP, "patches");
 }
+
+#[test]
+fn a_damaged_file_fails_its_checksum_and_files_without_one_still_load() {
+    let arch = Arch::fmnist_ae();
+    let c = Checkpoint::new(arch.clone(), None, arch.init(4));
+    let bytes = c.to_bytes().unwrap();
+    let back = Checkpoint::from_bytes(&bytes, None).unwrap();
+    assert_eq!(back.params, c.params);
+    // One bit of the last weight's bytes flipped: still a finite number.
+    let mut flipped = bytes.clone();
+    let at = flipped.len() - 2;
+    flipped[at] ^= 0x01;
+    let e = Checkpoint::from_bytes(&flipped, None).unwrap_err();
+    assert!(e.to_string().contains("checksum"), "{e}");
+    // Written without the checksum (as before it existed), the same damage is not seen.
+    let mut meta = back.metadata.clone();
+    assert!(meta.remove(DATA_CRC32).is_some());
+    meta.insert("arch".into(), to_json(&arch).unwrap());
+    let owned = read_safetensors(&flipped).unwrap();
+    let tensors: Tensors = owned
+        .iter()
+        .map(|(n, (s, v))| (n.clone(), (s.clone(), v.as_slice())))
+        .collect();
+    let old = Checkpoint::from_bytes(&write_safetensors(&meta, &tensors), None).unwrap();
+    assert_ne!(old.params, c.params);
+}
