@@ -9,16 +9,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use yaml_rust2::{Yaml, YamlLoader};
 
-fn ok(c: &mut Command) -> std::process::Output {
-    let o = c.output().unwrap();
-    assert!(
-        o.status.success(),
-        "{c:?} failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    o
-}
-
 /// A small trained model and a folder of 13 images in two subfolders.
 fn model_and_images(d: &Path) -> (PathBuf, PathBuf) {
     let mut rng = lamp::rng::SplitMix64::new(5);

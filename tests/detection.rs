@@ -26,16 +26,6 @@ fn photos(dir: &Path, n: usize, size: u32, seed: u64) {
     }
 }
 
-fn ok(c: &mut std::process::Command) -> std::process::Output {
-    let o = c.output().unwrap();
-    assert!(
-        o.status.success(),
-        "{c:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    o
-}
-
 #[test]
 fn auto_model_and_batch_fit_rgb_photos() {
     let d = tmpdir("auto");

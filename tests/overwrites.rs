@@ -22,52 +22,43 @@ fn waves(dir: &Path, n: usize, size: u32, seed: u64) {
     }
 }
 
-fn run(args: &[&std::ffi::OsStr]) -> std::process::Output {
-    let o = lamp().args(args).output().unwrap();
-    assert!(
-        o.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    o
-}
-
 #[test]
 fn outputs_never_replace_inputs_and_models_stay_loadable() {
     let d = tmpdir("overwrites");
     let good = d.join("good");
     waves(&good, 12, 32, 1);
     let model = d.join("m.safetensors");
+    let train = |extra: &[&str]| {
+        let mut c = lamp();
+        c.arg("train")
+            .arg(&good)
+            .args(["--epochs", "2", "--min-steps", "0"]);
+        c.args(extra).arg("--out").arg(&model);
+        c
+    };
+    ok(&mut train(&["--quiet"]));
     let s = |p: &Path| p.as_os_str().to_owned();
     let (good_s, model_s) = (s(&good), s(&model));
-    run(&[
-        "train".as_ref(),
-        &good_s,
-        "--epochs".as_ref(),
-        "2".as_ref(),
-        "--min-steps".as_ref(),
-        "0".as_ref(),
-        "--quiet".as_ref(),
-        "--out".as_ref(),
-        &model_s,
-    ]);
     let image = good.join("003.png");
     let image_bytes = std::fs::read(&image).unwrap();
     let model_bytes = std::fs::read(&model).unwrap();
 
     // A model written into its own training folder: its loss curve would be trained on next.
     let inside = good.join("m2.safetensors");
-    fails(
-        &[
+    let train_to = |out: &Path| {
+        vec![
             s(Path::new("train")),
             good_s.clone(),
             s(Path::new("--out")),
-            s(&inside),
-        ],
+            s(out),
+        ]
+    };
+    fails(
+        &train_to(&inside),
         &["m2.safetensors", "loss curve", "--out"],
     );
     assert!(!inside.exists() && !good.join("m2.loss.png").exists());
-    // score -o and calibrate --out over an image being read.
+    // score -o and calibrate --out over an image being read; score -o over the model.
     let score = |extra: &[&Path]| {
         let mut v = vec![s(Path::new("score")), model_s.clone(), good_s.clone()];
         v.extend(extra.iter().map(|p| s(p)));
@@ -77,13 +68,18 @@ fn outputs_never_replace_inputs_and_models_stay_loadable() {
         &score(&[Path::new("-o"), &image]),
         &["003.png", "-o", "one of the images"],
     );
-    // --maps inside a folder being scored: its maps would be scored the next time.
-    let maps = good.join("maps");
+    fails(
+        &score(&[Path::new("-o"), &model]),
+        &["m.safetensors", "the model"],
+    );
+    // --maps inside a folder being scored, also where it is yet to be made a level or two
+    // below: its maps would be scored the next time.
+    let maps = good.join("new/maps");
     fails(
         &score(&[Path::new("--maps"), &maps]),
         &["maps", "--maps", "heat maps"],
     );
-    assert!(!maps.exists());
+    assert!(!good.join("new").exists());
     let calibrate = |extra: &[&str]| {
         let mut v = vec![s(Path::new("calibrate")), model_s.clone(), good_s.clone()];
         v.extend(extra.iter().map(|e| s(Path::new(e))));
@@ -102,17 +98,7 @@ fn outputs_never_replace_inputs_and_models_stay_loadable() {
     assert_eq!(std::fs::read(&model).unwrap(), model_bytes);
 
     // Resumed with no epoch left to train: nothing to do, and the model is not rewritten.
-    let o = run(&[
-        "train".as_ref(),
-        &good_s,
-        "--epochs".as_ref(),
-        "2".as_ref(),
-        "--min-steps".as_ref(),
-        "0".as_ref(),
-        "--resume".as_ref(),
-        "--out".as_ref(),
-        &model_s,
-    ]);
+    let o = ok(&mut train(&["--resume"]));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("already trained for 2 epochs"), "{err}");
     assert_eq!(std::fs::read(&model).unwrap(), model_bytes);
@@ -123,11 +109,49 @@ fn outputs_never_replace_inputs_and_models_stay_loadable() {
     image::GrayImage::from_pixel(1, 1, image::Luma([128]))
         .save(mixed.join("tiny.png"))
         .unwrap();
-    let o = run(&["score".as_ref(), &model_s, &s(&mixed)]);
+    let o = ok(lamp().arg("score").arg(&model).arg(&mixed));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         err.contains("1 of the 4 images") && err.contains("tiny.png") && err.contains("1 px"),
         "{err}"
     );
+
+    // A model an older lamp calibrated out of range (a negative threshold): refused by every
+    // command but calibrate, which sets it anew.
+    let (_, header) = safetensors::SafeTensors::read_metadata(&model_bytes).unwrap();
+    let mut meta: std::collections::BTreeMap<String, String> =
+        header.metadata().clone().unwrap().into_iter().collect();
+    let mut cal: serde_json::Value = serde_json::from_str(&meta["calibration"]).unwrap();
+    cal["threshold"] = serde_json::json!(-0.001);
+    meta.insert("calibration".into(), cal.to_string());
+    let tensors = lamp::data::tensors::read_safetensors(&model_bytes).unwrap();
+    let t: lamp::data::tensors::Tensors = (tensors.iter())
+        .map(|(k, (shape, v))| (k.clone(), (shape.clone(), v.as_slice())))
+        .collect();
+    let bad = d.join("bad.safetensors");
+    std::fs::write(&bad, lamp::data::tensors::write_safetensors(&meta, &t)).unwrap();
+    fails(
+        &[s(Path::new("score")), s(&bad), s(&image)],
+        &["bad.safetensors", "threshold is -0.001"],
+    );
+    // (On its training images, which calibrate accepts only for a copy.)
+    let fixed = d.join("fixed.safetensors");
+    ok(lamp()
+        .arg("calibrate")
+        .arg(&bad)
+        .arg(&good)
+        .arg("-o")
+        .arg(&fixed));
+    ok(lamp().arg("score").arg(&fixed).arg(&image));
+
+    // A model in a subfolder of the training folder (which training does not read) may go.
+    let sub = good.join("models");
+    std::fs::create_dir(&sub).unwrap();
+    ok(lamp()
+        .arg("train")
+        .arg(&good)
+        .args(["--epochs", "1", "--min-steps", "0", "--quiet", "--out"])
+        .arg(sub.join("m.safetensors")));
+    assert!(sub.join("m.safetensors").is_file());
     std::fs::remove_dir_all(&d).unwrap();
 }

@@ -252,64 +252,92 @@ pub fn check_writable(out: &std::path::Path) -> Result<()> {
     Ok(())
 }
 
-/// Where `p` is, links and `..` resolved: itself where it exists, else its folder's place and
-/// its name (None where the folder does not exist either: nothing can be written there).
-fn resolved(p: &std::path::Path) -> Option<std::path::PathBuf> {
-    if let Ok(c) = p.canonicalize() {
-        return Some(c);
-    }
-    let dir = match p.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => std::path::Path::new("."),
+/// Where the entry `p` names would be, its folders resolved (links, `..`) as far as they
+/// exist, the rest as given: a file is replaced by writing to its entry (lamp renames a
+/// finished file into place), which is not where a link there points.
+fn entry(p: &std::path::Path) -> std::path::PathBuf {
+    use std::path::{Component, Path};
+    let mut rest = Vec::new();
+    let mut at = p.parent();
+    let name = p.file_name().map(|n| n.to_os_string());
+    let base = loop {
+        match at {
+            Some(d) if !d.as_os_str().is_empty() => match d.canonicalize() {
+                Ok(c) => break c,
+                Err(_) => {
+                    rest.extend(d.file_name().map(|n| n.to_os_string()));
+                    at = d.parent();
+                }
+            },
+            _ => break Path::new(".").canonicalize().unwrap_or_default(),
+        }
     };
-    Some(dir.canonicalize().ok()?.join(p.file_name()?))
+    let mut out = base;
+    for part in rest.into_iter().rev().chain(name) {
+        match Path::new(&part).components().next() {
+            Some(Component::ParentDir) => {
+                out.pop();
+            }
+            Some(Component::Normal(_)) => out.push(part),
+            _ => {}
+        }
+    }
+    out
 }
 
-/// Refuses to write `out` (the file of `flag`) over one of the images being read (`inputs`):
-/// the image would be lost.
+/// Refuses to write `out` (the file of `flag`) over one of `inputs` (images being read, or the
+/// model): it would be lost.
 pub fn check_not_an_input(
     out: &std::path::Path,
     flag: &str,
     inputs: &[std::path::PathBuf],
 ) -> Result<()> {
-    let Some(o) = resolved(out) else {
-        return Ok(());
-    };
-    if inputs
-        .iter()
-        .any(|p| p.canonicalize().is_ok_and(|p| p == o))
-    {
+    let o = entry(out);
+    let hit = inputs.iter().find(|p| {
+        // The input's own entry, and the file it reads through a link.
+        entry(p) == o || p.canonicalize().is_ok_and(|c| c == o)
+    });
+    if let Some(hit) = hit {
+        let what = match lamp::data::images::is_image(hit) {
+            true => "one of the images being read",
+            false => "the model being read",
+        };
         return Err(Error::file(
             out,
-            format!("is one of the images being read: {flag} would replace it; write elsewhere"),
+            format!("is {what}: {flag} would replace it; write elsewhere"),
         ));
     }
     Ok(())
 }
 
-/// Refuses `out` (of `flag`) inside one of `folders`, whose images are being read: the images
-/// written there (`what`) would be read with them the next time.
+/// Refuses `out` (of `flag`) inside one of `folders` (or in it, with `directly`), whose images
+/// are being read: the images written there (`what`) would be read with them the next time.
 pub fn check_not_inside(
     out: &std::path::Path,
     flag: &str,
     folders: &[&std::path::Path],
+    directly: bool,
     what: &str,
 ) -> Result<()> {
-    let Some(o) = resolved(out) else {
-        return Ok(());
-    };
+    let o = entry(out);
     for f in folders {
-        if let Ok(f) = f.canonicalize() {
-            if o.starts_with(&f) {
-                return Err(Error::file(
-                    out,
-                    format!(
-                        "is inside {}, whose images are being read: {what} would be read as \
-                         images the next time; give {flag} a place outside it",
-                        lamp::fsutil::path_text(&f)
-                    ),
-                ));
-            }
+        let Ok(f) = f.canonicalize() else {
+            continue;
+        };
+        let caught = match directly {
+            true => o.parent() == Some(f.as_path()),
+            false => o.starts_with(&f),
+        };
+        if caught {
+            return Err(Error::file(
+                out,
+                format!(
+                    "is {} {}, whose images are being read: {what} would be read as images \
+                     the next time; give {flag} a place outside it",
+                    if directly { "in" } else { "inside" },
+                    lamp::fsutil::path_text(&f)
+                ),
+            ));
         }
     }
     Ok(())

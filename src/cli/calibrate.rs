@@ -26,7 +26,8 @@ pub struct CalibrateArgs {
     /// Expected fraction of anomalies among the images (quantile method) [default: the model's].
     #[arg(long)]
     contamination: Option<f64>,
-    /// k of the sigma method [default: the model's].
+    /// k of the sigma method (threshold: mean + k standard deviations; 0 or more) [default: the
+    /// model's].
     #[arg(long)]
     sigma_k: Option<f64>,
     /// Score images from now on by their mean error, the maximum of the smoothed anomaly map,
@@ -49,12 +50,25 @@ pub struct CalibrateArgs {
 }
 
 pub fn run(adapter: Option<&str>, a: CalibrateArgs) -> Result<()> {
-    let ck = Checkpoint::load(&a.model, None)?;
+    let ck = Checkpoint::load_to_recalibrate(&a.model)?;
     let (_, old) = ck.trained(&a.model)?;
     let method = a.threshold.unwrap_or(old.method);
     let contamination = a.contamination.unwrap_or(old.contamination);
     let k = a.sigma_k.unwrap_or(old.k);
-    lamp::detect::Calibration::check(method, contamination, k)?;
+    // The values given first; then the model's own, which a lamp before these checks may have
+    // written out of range: said as the model's.
+    use lamp::detect::Calibration;
+    Calibration::check(
+        method,
+        a.contamination.unwrap_or(0.01),
+        a.sigma_k.unwrap_or(3.0),
+    )?;
+    Calibration::check(method, contamination, k).map_err(|e| {
+        Error::file(
+            &a.model,
+            format!("its calibration: {e}; give a value of your own"),
+        )
+    })?;
     // The score's settings, checked before any image is read.
     let was: ScoreConfig = ck.meta("score").unwrap_or_default();
     let aggregate = a.score_agg.unwrap_or(was.aggregate);

@@ -72,14 +72,17 @@ pub fn run(adapter: Option<&str>, a: ScoreArgs) -> Result<ExitCode> {
     let shape = [arch.channels, ck.image_size(), ck.image_size()];
     let mut paths = expand_inputs(&a.inputs)?;
     if let Some(out) = &a.out {
-        super::args::check_not_an_input(out, "-o", &paths)?;
+        let model = std::iter::once(a.model.clone());
+        let read: Vec<PathBuf> = paths.iter().cloned().chain(model).collect();
+        super::args::check_not_an_input(out, "-o", &read)?;
     }
     if let Some(dir) = &a.maps {
         let folders: Vec<&std::path::Path> = (a.inputs.iter())
             .map(std::path::Path::new)
             .filter(|p| p.is_dir())
             .collect();
-        super::args::check_not_inside(dir, "--maps", &folders, "the heat maps written there")?;
+        let what = "the heat maps written there";
+        super::args::check_not_inside(dir, "--maps", &folders, false, what)?;
     }
     for dir in a.inputs.iter().map(std::path::Path::new) {
         if dir.is_dir() && data::inputs::is_mvtec_category(dir) {
@@ -200,28 +203,36 @@ pub fn run(adapter: Option<&str>, a: ScoreArgs) -> Result<ExitCode> {
     let mut far: Vec<(usize, u32)> = (sides.iter().copied().enumerate())
         .filter(|&(_, side)| unlike(side))
         .collect();
+    let advice = "a model trained on images like these (lamp train FOLDER) would judge them \
+                  better";
     let these = match far.len() {
         0 => None,
         n if n == sides.len() => {
             sides.sort_unstable();
-            Some(format!("these are about {} pixels a side", sides[n / 2]))
+            let median = sides[n / 2];
+            Some(format!(
+                "these are about {median} pixels a side, resized to be scored: {advice}"
+            ))
         }
         n => {
             let (i, side) = far.swap_remove(0);
             let first = lamp::fsutil::path_text(&kept[i]);
             let all = sides.len();
+            // A stray image among fitting ones: its score, not the model, is in doubt.
             Some(match n {
-                1 => format!("1 of the {all} images, {first}, is {side} px a side"),
-                n => format!("{n} of the {all} images (the first {first}, {side} px a side) are half that or less, or twice or more"),
+                1 => format!(
+                    "1 of the {all} images, {first}, is {side} px a side, resized to be scored: \
+                     its score means little"
+                ),
+                n => format!(
+                    "{n} of the {all} images (the first {first}, {side} px a side) are half that \
+                     or less, or twice or more, resized to be scored: their scores mean little"
+                ),
             })
         }
     };
     if let Some(these) = these {
-        lamp::sayln!(
-            "lamp: warning: the model takes images of {size}x{size}; {these}, resized to be \
-             scored: a model trained on images like these (lamp train FOLDER) would judge them \
-             better"
-        );
+        lamp::sayln!("lamp: warning: the model takes images of {size}x{size}; {these}");
     }
     let mut det = det?;
     // Every batch at the job's size (a partial one padded): one plan, so a shard's scores are

@@ -66,7 +66,7 @@ pub struct TrainArgs {
     /// Expected fraction of anomalies among normal-looking images (quantile method).
     #[arg(help_heading = "Calibration and scoring", long, default_value_t = FitOptions::default().contamination)]
     contamination: f64,
-    /// k of the sigma method.
+    /// k of the sigma method (threshold: mean + k standard deviations; 0 or more).
     #[arg(help_heading = "Calibration and scoring", long, default_value_t = FitOptions::default().sigma_k)]
     sigma_k: f64,
     /// An image's score: its mean error, the maximum of its smoothed anomaly map, or the mean of
@@ -216,7 +216,8 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
     let src = Source::parse(&a.data, a.idx_dir.as_deref())?;
     if let Some(dir) = src.training_folder() {
         let curve = "the loss curve (a PNG) written beside the model";
-        super::args::check_not_inside(&a.out, "--out", &[&dir], curve)?;
+        // (Training reads the folder's own images, not its subfolders'.)
+        super::args::check_not_inside(&a.out, "--out", &[&dir], true, curve)?;
     }
     // Where the training images are, wherever lamp runs later (`lamp calibrate` warns about
     // thresholds set on them).
@@ -307,6 +308,17 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
         opts.val_split = data::default_split(data.len(), opts.val_split, enough);
     }
     let held = data::held_out_count(data.len(), opts.val_split);
+    // Before any word on the run: a finished model may have nothing left to train.
+    let resume = match a.resume {
+        true => {
+            let now = opts.resolved(&device, data.len() - held).train.epochs as u64;
+            match resumed(&a, &partial, now)? {
+                Some(ck) => Some(ck),
+                None => return Ok(()),
+            }
+        }
+        false => None,
+    };
     if (1..enough).contains(&held) {
         // Said now, not only after a training that may take an hour.
         let more = match data::enough_split(data.len(), enough) {
@@ -321,6 +333,16 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
              unreliable): {more}recalibrate the trained model on other normal images with \
              `lamp calibrate`",
             super::count(held as u64, "held-out image"),
+        );
+    }
+    // Most of a small set held out by hand leaves the model next to nothing to learn from.
+    if a.val_split.is_some() && held > 0 && 2 * held > data.len() {
+        lamp::sayln!(
+            "lamp: warning: --val-split {} holds out {held} of the {} images: the model trains \
+             on {}; hold out fewer, and recalibrate on more normal images with `lamp calibrate`",
+            opts.val_split,
+            data.len(),
+            super::count((data.len() - held) as u64, "image")
         );
     }
     if !a.quiet {
@@ -364,16 +386,6 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
             );
         }
     }
-    let resume = match a.resume {
-        true => {
-            let now = opts.resolved(&device, data.len() - held).train.epochs as u64;
-            match resumed(&a, &partial, now)? {
-                Some(ck) => Some(ck),
-                None => return Ok(()),
-            }
-        }
-        false => None,
-    };
     let (ck, reports) = detect::fit_on(
         device,
         &data,
@@ -535,20 +547,25 @@ fn model_and_size(a: &TrainArgs, shape: Option<&ImageShape>) -> Result<(Arch, u3
             format!("{p} must be between 4 and the images' size ({side})"),
         ));
     }
-    let patch = ImageShape {
-        median_side: p,
-        ..shape.clone()
+    // The model for patches of q px: its input size is q, or the nearest it can take below.
+    let model_for = |q: u32| {
+        let patch = ImageShape {
+            median_side: q,
+            ..shape.clone()
+        };
+        a.arch.for_patch(q)?.arch(Some(&patch))
     };
-    let arch = a.arch.for_patch(p)?.arch(Some(&patch))?;
+    let arch = model_for(p)?;
     if arch.size != p {
+        let above = arch.size + (1 << arch.stages.len());
+        let fits = above <= side && model_for(above).is_ok_and(|m| m.size == above);
+        let nearest = match fits {
+            true => format!("the nearest are {} and {above}", arch.size),
+            false => format!("the nearest is {}", arch.size),
+        };
         return Err(Error::setting(
             "patch",
-            format!(
-                "{p} is not an input size of {}: the nearest are {} and {}",
-                arch.name,
-                arch.size,
-                arch.size + (1 << arch.stages.len())
-            ),
+            format!("{p} is not an input size of {}: {nearest}", arch.name),
         ));
     }
     Ok((arch, side))

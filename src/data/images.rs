@@ -77,7 +77,17 @@ fn list(dir: &Path, recursive: bool) -> Result<Vec<PathBuf>> {
             }
         }
     }
-    if let Some(first) = unread.iter().min() {
+    // Once per folder and process: training lists its folder twice (sizes, then pixels).
+    static WARNED: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+    let first_time = |d: &Path| {
+        let mut w = WARNED.lock().unwrap_or_else(|e| e.into_inner());
+        let new = !w.iter().any(|x| x == d);
+        if new {
+            w.push(d.to_path_buf());
+        }
+        new
+    };
+    if let Some(first) = unread.iter().min().filter(|_| first_time(dir)) {
         crate::sayln!(
             "lamp: warning: {}: left out {} of a format lamp does not read (the first {}): \
              convert {} to PNG to use {}",

@@ -74,7 +74,7 @@ impl Calibration {
         for (name, v) in values {
             if !v.is_finite() || v < 0.0 {
                 return Err(format!(
-                    "{name} is {v}; errors are finite and never negative (recalibrate with `lamp calibrate`)"
+                    "{name} is {v}; errors are finite and never negative"
                 ));
             }
         }

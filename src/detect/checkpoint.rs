@@ -232,6 +232,37 @@ impl Checkpoint {
         })
     }
 
+    /// As `load`, for `lamp calibrate`, which replaces the calibration: one the loader refuses
+    /// (out of range: written by a lamp before the check) is kept unchecked, to be replaced.
+    pub fn load_to_recalibrate(path: &Path) -> Result<Checkpoint> {
+        let first = Self::load(path, None);
+        let bad_calibration =
+            matches!(&first, Err(Error::File { msg, .. }) if msg.starts_with("calibration:"));
+        if !bad_calibration {
+            return first;
+        }
+        let bytes =
+            std::fs::read(path).map_err(|e| Error::file(path, format!("cannot read: {e}")))?;
+        let ours = |e: Error| Error::file(path, e.to_string());
+        let (_, header) = safetensors::SafeTensors::read_metadata(&bytes)
+            .map_err(|e| Error::file(path, format!("not a valid safetensors file ({e})")))?;
+        let mut meta: BTreeMap<String, String> = header
+            .metadata()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        let calibration = meta.remove("calibration");
+        let owned = crate::data::tensors::read_safetensors(&bytes).map_err(ours)?;
+        let tensors: Tensors = (owned.iter())
+            .map(|(n, (shape, v))| (n.clone(), (shape.clone(), v.as_slice())))
+            .collect();
+        let mut ck = Self::from_bytes(&write_safetensors(&meta, &tensors), None).map_err(ours)?;
+        ck.metadata
+            .extend(calibration.map(|c| ("calibration".into(), c)));
+        Ok(ck)
+    }
+
     pub fn from_bytes(bytes: &[u8], arch_hint: Option<&Arch>) -> Result<Checkpoint> {
         let st = safetensors::SafeTensors::deserialize(bytes)
             .map_err(|e| Error::invalid(format!("not a valid safetensors file ({e})")))?;
@@ -374,8 +405,11 @@ impl Checkpoint {
                 .map_err(|e| Error::invalid(format!("score settings: {e}")))?;
         }
         if let Some(c) = parsed::<Calibration>(m, "calibration", "calibration")? {
-            c.check_values()
-                .map_err(|e| Error::invalid(format!("calibration: {e}")))?;
+            c.check_values().map_err(|e| {
+                Error::invalid(format!(
+                    "calibration: {e} (set it anew: lamp calibrate MODEL NORMAL_IMAGES)"
+                ))
+            })?;
         }
         Ok(())
     }

@@ -204,7 +204,9 @@ pub fn warnings(ck: &Checkpoint) -> Vec<String> {
             ));
         }
     }
-    if let Some(h) = ck.meta::<HeldOut>("held_out") {
+    // (Where the images are all alike, the mean image is perfect and no model can beat it.)
+    let held_out = ck.meta::<HeldOut>("held_out");
+    if let Some(h) = held_out.filter(|h| h.mean_image_error > 0.0) {
         if h.ratio() > DIVERGED_HELD_OUT {
             // Worse than a constant image: the step blew the model out of range (a learning
             // rate far too high saturates the output within the first epoch, with no NaN).

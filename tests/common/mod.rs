@@ -87,6 +87,17 @@ pub fn lamp() -> std::process::Command {
     c
 }
 
+/// Runs a command (lamp's, mostly) and asserts that it succeeded, with its stderr if not.
+pub fn ok(c: &mut std::process::Command) -> std::process::Output {
+    let o = c.output().unwrap();
+    assert!(
+        o.status.success(),
+        "{c:?} failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    o
+}
+
 /// A fresh, empty temporary folder for one test.
 pub fn tmpdir(name: &str) -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!("lamp-test-{name}-{}", std::process::id()));
