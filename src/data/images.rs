@@ -89,12 +89,12 @@ fn list(dir: &Path, recursive: bool) -> Result<Vec<PathBuf>> {
     };
     if let Some(first) = unread.iter().min().filter(|_| first_time(dir)) {
         crate::sayln!(
-            "lamp: warning: {}: left out {} of a format lamp does not read (the first {}): \
-             convert {} to PNG to use {}",
+            "lamp: warning: {}: left out {} of a format lamp does not read ({}{}): convert {} \
+             to PNG to use {4}",
             crate::fsutil::path_text(dir),
             crate::error::count(unread.len() as u64, "file"),
+            if unread.len() == 1 { "" } else { "the first " },
             crate::fsutil::path_text(first),
-            if unread.len() == 1 { "it" } else { "them" },
             if unread.len() == 1 { "it" } else { "them" },
         );
     }
