@@ -90,7 +90,7 @@ pub fn run(adapter: Option<&str>, a: CalibrateArgs) -> Result<()> {
         ..was
     };
     now.check()?;
-    let paths = expand_inputs(&a.inputs)?;
+    let paths = expand_inputs(&a.inputs, a.skip_bad)?;
     if let Some(out) = &a.out {
         super::args::check_not_an_input(out, "--out", &paths)?;
     }

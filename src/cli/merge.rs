@@ -140,10 +140,11 @@ pub fn run(a: MergeArgs) -> Result<()> {
 
 /// Every image of `inputs` is in `records` and nothing else is.
 fn check_complete(inputs: &[String], records: &[Record]) -> Result<()> {
-    let want: std::collections::BTreeSet<String> = lamp::data::inputs::expand_inputs(inputs)?
-        .iter()
-        .map(|p| path_text(p))
-        .collect();
+    let want: std::collections::BTreeSet<String> =
+        lamp::data::inputs::expand_inputs(inputs, false)?
+            .iter()
+            .map(|p| path_text(p))
+            .collect();
     let got: std::collections::BTreeSet<String> = records.iter().map(|r| r.path.clone()).collect();
     let missing: Vec<&String> = want.difference(&got).collect();
     let extra: Vec<&String> = got.difference(&want).collect();

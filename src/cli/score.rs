@@ -70,7 +70,7 @@ pub fn run(adapter: Option<&str>, a: ScoreArgs) -> Result<ExitCode> {
     ck.trained(&a.model)?;
     let arch = ck.arch.clone();
     let shape = [arch.channels, ck.image_size(), ck.image_size()];
-    let mut paths = expand_inputs(&a.inputs)?;
+    let mut paths = expand_inputs(&a.inputs, a.skip_bad)?;
     if let Some(out) = &a.out {
         let model = std::iter::once(a.model.clone());
         let read: Vec<PathBuf> = paths.iter().cloned().chain(model).collect();

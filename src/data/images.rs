@@ -22,17 +22,19 @@ pub fn is_image(p: &Path) -> bool {
 
 /// The image files directly in `dir`, sorted by name.
 pub fn list_images(dir: &Path) -> Result<Vec<PathBuf>> {
-    list(dir, false)
+    list(dir, false, false)
 }
 
 /// The image files in `dir` and its subfolders (symbolic links to folders are not followed, so
 /// a loop cannot trap the walk), sorted by path. Hidden files and folders (named `.…`: macOS's
 /// `._x.png` companions, `.git`) are not images of the set.
-pub fn walk_images(dir: &Path) -> Result<Vec<PathBuf>> {
-    list(dir, true)
+/// With `skip_bad`, a subfolder that cannot be listed is passed over with a warning (as an
+/// unreadable image is), not an error.
+pub fn walk_images(dir: &Path, skip_bad: bool) -> Result<Vec<PathBuf>> {
+    list(dir, true, skip_bad)
 }
 
-fn list(dir: &Path, recursive: bool) -> Result<Vec<PathBuf>> {
+fn list(dir: &Path, recursive: bool, skip_bad: bool) -> Result<Vec<PathBuf>> {
     if !dir.exists() {
         return Err(Error::file(dir, "no such file or directory"));
     }
@@ -46,8 +48,15 @@ fn list(dir: &Path, recursive: bool) -> Result<Vec<PathBuf>> {
     let mut skipped_folders = Vec::new();
     let mut folders = vec![dir.to_path_buf()];
     while let Some(folder) = folders.pop() {
-        let rd = std::fs::read_dir(&folder)
-            .map_err(|e| Error::file(&folder, format!("cannot list: {e}")))?;
+        let rd = match std::fs::read_dir(&folder) {
+            Ok(rd) => rd,
+            Err(e) if skip_bad && folder != dir => {
+                let f = crate::fsutil::path_text(&folder);
+                crate::sayln!("lamp: warning: skipped the folder {f}: cannot list: {e}");
+                continue;
+            }
+            Err(e) => return Err(Error::file(&folder, format!("cannot list: {e}"))),
+        };
         for entry in rd {
             let p = entry
                 .map_err(|e| Error::file(&folder, format!("cannot list: {e}")))?
@@ -519,12 +528,27 @@ mod tests {
         img.save(d.join(".hidden/c.png")).unwrap();
         img.save(d.join("._a.png")).unwrap();
         std::fs::write(d.join("photo.heic"), b"not read").unwrap();
-        let found = walk_images(&d).unwrap();
+        let found = walk_images(&d, false).unwrap();
         assert_eq!(found, vec![d.join("a.png"), d.join("sub/b.webp")]);
         let png = load_image(&found[0], 3, 20).unwrap();
         let webp = load_image(&found[1], 3, 20).unwrap();
         assert_eq!(png, webp);
         assert!(png.iter().any(|&v| v > 0.1) && png.iter().any(|&v| v < 0.9));
+        // A subfolder that cannot be listed: an error, or passed over with `skip_bad`. (Only
+        // where permissions bind: root lists it anyway.)
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let locked = d.join("locked");
+            std::fs::create_dir(&locked).unwrap();
+            std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o000)).unwrap();
+            if std::fs::read_dir(&locked).is_err() {
+                let e = walk_images(&d, false).unwrap_err();
+                assert!(e.to_string().contains("cannot list"), "{e}");
+                assert_eq!(walk_images(&d, true).unwrap(), found);
+            }
+            std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
         std::fs::remove_dir_all(&d).unwrap();
     }
 }

@@ -37,14 +37,15 @@ pub fn defect_folders(paths: &[PathBuf]) -> Vec<(PathBuf, usize)> {
 /// Expands files, folders and patterns into image paths, in the order given (a folder's images,
 /// its subfolders' included, and a pattern's files sorted by path). A file named twice is kept
 /// once. The masks of an MVTec AD category named as a folder (its `ground_truth/`) are not
-/// images to score and are left out.
-pub fn expand_inputs(inputs: &[String]) -> Result<Vec<PathBuf>> {
+/// images to score and are left out. With `skip_bad`, subfolders that cannot be listed are
+/// passed over with a warning.
+pub fn expand_inputs(inputs: &[String], skip_bad: bool) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for s in inputs {
         let p = PathBuf::from(s);
         if p.is_dir() {
             let masks = is_mvtec_category(&p).then(|| p.join(MASKS_DIR));
-            let images = walk_images(&p)?;
+            let images = walk_images(&p, skip_bad)?;
             out.extend(
                 images
                     .into_iter()
