@@ -58,6 +58,32 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     })
 }
 
+/// Moves every file under `stage` to the same place under `dest` (folders created as needed),
+/// replacing what is there, and syncs the folders. A rename within one file system needs no new
+/// space, so a set of files written whole into `stage` first (where a full disk fails the write)
+/// appears whole, and what `dest` held stays as it was if the write failed.
+pub fn move_into(stage: &Path, dest: &Path) -> Result<()> {
+    ensure_dir(dest)?;
+    let unreadable = |e: std::io::Error| Error::file(stage, format!("cannot read: {e}"));
+    for e in std::fs::read_dir(stage).map_err(unreadable)? {
+        let from = e.map_err(unreadable)?.path();
+        let Some(name) = from.file_name() else {
+            continue;
+        };
+        let to = dest.join(name);
+        if from.is_dir() {
+            move_into(&from, &to)?;
+        } else {
+            std::fs::rename(&from, &to)
+                .map_err(|e| Error::file(&to, format!("cannot write: {e}")))?;
+        }
+    }
+    if let Ok(d) = std::fs::File::open(dest) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
 /// Creates a directory (and parents), naming it in the error.
 pub fn ensure_dir(dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir)
@@ -84,6 +110,36 @@ pub fn path_text(p: &Path) -> String {
     {
         p.display().to_string()
     }
+}
+
+/// Where the entry `p` names would be, its folders resolved (links, `..`) as far as they
+/// exist, the rest as given: a file is replaced by writing to its entry (lamp renames a
+/// finished file into place), which is not where a link there points.
+pub fn entry(p: &Path) -> std::path::PathBuf {
+    use std::path::{Component, PathBuf};
+    let parts: Vec<Component> = p.components().collect();
+    let folders = parts.len().saturating_sub(1);
+    // The longest run of leading folders that exists, resolved; "." where none does.
+    let (mut out, done) = (0..=folders)
+        .rev()
+        .find_map(|k| {
+            let base = match k {
+                0 => Path::new(".").canonicalize(),
+                _ => parts[..k].iter().collect::<PathBuf>().canonicalize(),
+            };
+            base.ok().map(|b| (b, k))
+        })
+        .unwrap_or_default();
+    for part in &parts[done..] {
+        match part {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::Normal(n) => out.push(n),
+            _ => {}
+        }
+    }
+    out
 }
 
 /// Removes `.NAME.tmp-PID` files beside `path` left by `write_atomic` in processes that were
@@ -269,6 +325,27 @@ mod tests {
         assert!(file.exists());
         drop(again);
         drop(late);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn an_entry_resolves_its_existing_folders_only() {
+        let d = std::env::temp_dir().join(format!("lamp-entry-{}", std::process::id()));
+        std::fs::create_dir_all(d.join("a")).unwrap();
+        let real = d.canonicalize().unwrap();
+        // Folders that do not exist yet, and `..` among them, are taken as written.
+        assert_eq!(entry(&d.join("a/new/../x.png")), real.join("a/x.png"));
+        assert_eq!(entry(&d.join("a/../a/x.png")), real.join("a/x.png"));
+        #[cfg(unix)]
+        {
+            // A link is its own entry (a rename replaces the link), not its target's.
+            std::fs::write(d.join("a/target.png"), b"x").unwrap();
+            std::os::unix::fs::symlink(d.join("a/target.png"), d.join("link.png")).unwrap();
+            assert_eq!(entry(&d.join("link.png")), real.join("link.png"));
+            // A linked folder is resolved: writing through it lands in its target.
+            std::os::unix::fs::symlink(d.join("a"), d.join("b")).unwrap();
+            assert_eq!(entry(&d.join("b/x.png")), real.join("a/x.png"));
+        }
         std::fs::remove_dir_all(&d).unwrap();
     }
 }

@@ -128,7 +128,13 @@ fn image_files() {
     std::fs::write(ok.join("actually_png.jpg"), &good).unwrap();
     std::fs::write(ok.join("indexed.png"), indexed_png()).unwrap();
     png(&ok.join("big.png"), 300, 200);
-    succeeds(&train_args(&ok, &out, &[]));
+    // A format lamp does not decode is left out with one warning, although training reads the
+    // folder's headers and then its pixels.
+    std::fs::write(ok.join("photo.heic"), b"not read").unwrap();
+    let o = lamp().args(train_args(&ok, &out, &[])).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert_eq!(err.matches("photo.heic").count(), 1, "{err}");
     std::fs::remove_dir_all(&d).unwrap();
 }
 

@@ -252,39 +252,6 @@ pub fn check_writable(out: &std::path::Path) -> Result<()> {
     Ok(())
 }
 
-/// Where the entry `p` names would be, its folders resolved (links, `..`) as far as they
-/// exist, the rest as given: a file is replaced by writing to its entry (lamp renames a
-/// finished file into place), which is not where a link there points.
-fn entry(p: &std::path::Path) -> std::path::PathBuf {
-    use std::path::{Component, Path};
-    let mut rest = Vec::new();
-    let mut at = p.parent();
-    let name = p.file_name().map(|n| n.to_os_string());
-    let base = loop {
-        match at {
-            Some(d) if !d.as_os_str().is_empty() => match d.canonicalize() {
-                Ok(c) => break c,
-                Err(_) => {
-                    rest.extend(d.file_name().map(|n| n.to_os_string()));
-                    at = d.parent();
-                }
-            },
-            _ => break Path::new(".").canonicalize().unwrap_or_default(),
-        }
-    };
-    let mut out = base;
-    for part in rest.into_iter().rev().chain(name) {
-        match Path::new(&part).components().next() {
-            Some(Component::ParentDir) => {
-                out.pop();
-            }
-            Some(Component::Normal(_)) => out.push(part),
-            _ => {}
-        }
-    }
-    out
-}
-
 /// Refuses to write `out` (the file of `flag`) over one of `inputs` (images being read, or the
 /// model): it would be lost.
 pub fn check_not_an_input(
@@ -292,10 +259,10 @@ pub fn check_not_an_input(
     flag: &str,
     inputs: &[std::path::PathBuf],
 ) -> Result<()> {
-    let o = entry(out);
+    let o = lamp::fsutil::entry(out);
     let hit = inputs.iter().find(|p| {
         // The input's own entry, and the file it reads through a link.
-        entry(p) == o || p.canonicalize().is_ok_and(|c| c == o)
+        lamp::fsutil::entry(p) == o || p.canonicalize().is_ok_and(|c| c == o)
     });
     if let Some(hit) = hit {
         let what = match lamp::data::images::is_image(hit) {
@@ -319,7 +286,7 @@ pub fn check_not_inside(
     directly: bool,
     what: &str,
 ) -> Result<()> {
-    let o = entry(out);
+    let o = lamp::fsutil::entry(out);
     for f in folders {
         let Ok(f) = f.canonicalize() else {
             continue;

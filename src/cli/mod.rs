@@ -158,6 +158,16 @@ pub fn run(cli: Cli) -> ExitCode {
     })
 }
 
+/// Whether `sig`'s disposition, inherited from the parent, is to ignore it.
+#[cfg(unix)]
+fn ignored_at_start(sig: i32) -> bool {
+    // SAFETY: a zeroed sigaction is a valid value to be overwritten, and a null new action only
+    // reads the current one.
+    let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+    let read = unsafe { libc::sigaction(sig, std::ptr::null(), &mut old) };
+    read == 0 && old.sa_sigaction == libc::SIG_IGN
+}
+
 /// SIGINT and SIGTERM ask training to stop at the next step boundary (the last whole epoch's
 /// snapshot is written and resumable; the process ends 130 or 143) instead of killing it
 /// wherever it is. Another signal a second or more later ends the process at once; one that comes
@@ -166,6 +176,11 @@ pub fn run(cli: Cli) -> ExitCode {
 fn stop_on_signals() {
     #[cfg(unix)]
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // A signal ignored when lamp started stays ignored: a shell script's background job
+        // (`lamp train … &`) is meant to outlive the Ctrl-C that stops the script's foreground.
+        if ignored_at_start(sig) {
+            continue;
+        }
         // SAFETY: the handlers only read the clock (clock_gettime is async-signal-safe) and
         // touch atomics.
         let _ = unsafe {

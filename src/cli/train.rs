@@ -232,8 +232,11 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
     }
     // The images' headers say which model fits them (--arch auto) and their size (--patch).
     let auto = matches!(a.arch.arch.as_deref(), None | Some("auto"));
+    let training = src.training()?;
     let shape = if auto || a.patch.is_some() {
-        data::training_shape(&src, a.skip_bad).map_err(super::args::with_skip_bad_hint)?
+        training
+            .shape(a.skip_bad)
+            .map_err(super::args::with_skip_bad_hint)?
     } else {
         None
     };
@@ -257,7 +260,8 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
     }
     // With --skip-bad an unreadable image never ends the load, so the hint only meets errors
     // it can help with (as for the headers above).
-    let (data, skipped) = data::load_training_skipping(&src, arch.channels, side, a.skip_bad)
+    let (data, skipped) = training
+        .load(arch.channels, side, a.skip_bad)
         .map_err(super::args::with_skip_bad_hint)?;
     if auto && !a.quiet {
         // Counted after loading: a file whose header reads but whose pixels do not is skipped.
@@ -319,6 +323,10 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
         }
         false => None,
     };
+    // A batch that cannot run, said before the run is announced.
+    let run = opts.resolved(&device, data.len() - held).train;
+    run.check(data.len() - held)?;
+    lamp::engine::check_batch(&device, &arch, opts.loss, run.batch, run.denoise)?;
     if (1..enough).contains(&held) {
         // Said now, not only after a training that may take an hour.
         let more = match data::enough_split(data.len(), enough) {
@@ -347,7 +355,6 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
     }
     if !a.quiet {
         let n = data.len() - held;
-        let run = opts.resolved(&device, n).train;
         lamp::sayln!(
             "lamp: training {} on {} ({}, {} held out) with {} on {}: {} of batch {} ({}), \
              lr {} ({}){}; an image's score: the {}{}",

@@ -86,17 +86,7 @@ fn list(dir: &Path, recursive: bool, skip_bad: bool) -> Result<Vec<PathBuf>> {
             }
         }
     }
-    // Once per folder and process: training lists its folder twice (sizes, then pixels).
-    static WARNED: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
-    let first_time = |d: &Path| {
-        let mut w = WARNED.lock().unwrap_or_else(|e| e.into_inner());
-        let new = !w.iter().any(|x| x == d);
-        if new {
-            w.push(d.to_path_buf());
-        }
-        new
-    };
-    if let Some(first) = unread.iter().min().filter(|_| first_time(dir)) {
+    if let Some(first) = unread.iter().min() {
         crate::sayln!(
             "lamp: warning: {}: left out {} of a format lamp does not read ({}{}): convert {} \
              to PNG to use {4}",

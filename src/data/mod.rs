@@ -187,63 +187,76 @@ fn check_fashion_shape(channels: u32, size: u32) -> Result<()> {
     Ok(())
 }
 
-/// The channels and sizes of the training images a source names (from their headers), or None
-/// for Fashion-MNIST (1×28×28). With `skip_bad`, unreadable images are left out.
-pub fn training_shape(src: &Source, skip_bad: bool) -> Result<Option<ImageShape>> {
-    match training_folder(src)? {
-        None => Ok(None),
-        Some(dir) => inspect(&list_images(&dir)?, skip_bad).map(Some),
+/// A source's training images, listed once: the headers (`shape`) and then the pixels (`load`)
+/// are read from the same list, so a folder is walked, and its warnings said, once.
+pub enum Training {
+    FashionMnist { class: u8, dir: PathBuf },
+    Files(Vec<PathBuf>),
+}
+
+impl Training {
+    /// The channels and sizes of the images (from their headers), or None for Fashion-MNIST
+    /// (1×28×28). With `skip_bad`, unreadable images are left out.
+    pub fn shape(&self, skip_bad: bool) -> Result<Option<ImageShape>> {
+        match self {
+            Training::FashionMnist { .. } => Ok(None),
+            Training::Files(files) => inspect(files, skip_bad).map(Some),
+        }
+    }
+
+    /// The images converted to the model's input; with `skip_bad`, unreadable images are
+    /// skipped and returned as errors.
+    pub fn load(&self, channels: u32, size: u32, skip_bad: bool) -> Result<(Dataset, Vec<Error>)> {
+        match self {
+            Training::FashionMnist { class, dir } => {
+                check_fashion_shape(channels, size)?;
+                let d = idx::filter_class(&fashion_mnist(dir, "train")?, *class);
+                if d.is_empty() {
+                    return Err(Error::file(
+                        dir,
+                        format!(
+                            "the training split holds no images of class {class} ({})",
+                            FASHION_MNIST_CLASSES[*class as usize]
+                        ),
+                    ));
+                }
+                Ok((d, Vec::new()))
+            }
+            Training::Files(files) => load_images_skipping(files, channels, size, skip_bad),
+        }
     }
 }
 
-/// The folder of training images a source names (None for Fashion-MNIST).
-fn training_folder(src: &Source) -> Result<Option<PathBuf>> {
-    match src {
-        Source::FashionMnist { .. } => Ok(None),
-        Source::Mvtec(root) => {
-            let good = root.join("train").join("good");
-            if !good.is_dir() {
-                return Err(Error::file(
-                    &good,
-                    "missing: an MVTec AD category needs train/good",
-                ));
+impl Source {
+    /// The training images this source names: Fashion-MNIST's class, a folder's own images or
+    /// an MVTec AD category's `train/good`.
+    pub fn training(&self) -> Result<Training> {
+        let dir = match self {
+            Source::FashionMnist { class, dir } => {
+                return Ok(Training::FashionMnist {
+                    class: *class,
+                    dir: dir.clone(),
+                })
             }
-            Ok(Some(good))
-        }
-        Source::Folder(dir) => Ok(Some(dir.clone())),
+            Source::Mvtec(root) => {
+                let good = root.join("train").join("good");
+                if !good.is_dir() {
+                    return Err(Error::file(
+                        &good,
+                        "missing: an MVTec AD category needs train/good",
+                    ));
+                }
+                good
+            }
+            Source::Folder(dir) => dir.clone(),
+        };
+        Ok(Training::Files(list_images(&dir)?))
     }
 }
 
 /// The training set a `Source` names, converted to the model's input.
 pub fn load_training(src: &Source, channels: u32, size: u32) -> Result<Dataset> {
-    Ok(load_training_skipping(src, channels, size, false)?.0)
-}
-
-/// As `load_training`; with `skip_bad`, unreadable images are skipped and returned as errors.
-pub fn load_training_skipping(
-    src: &Source,
-    channels: u32,
-    size: u32,
-    skip_bad: bool,
-) -> Result<(Dataset, Vec<Error>)> {
-    match (src, training_folder(src)?) {
-        (Source::FashionMnist { class, dir }, _) => {
-            check_fashion_shape(channels, size)?;
-            let d = idx::filter_class(&fashion_mnist(dir, "train")?, *class);
-            if d.is_empty() {
-                return Err(Error::file(
-                    dir,
-                    format!(
-                        "the training split holds no images of class {class} ({})",
-                        FASHION_MNIST_CLASSES[*class as usize]
-                    ),
-                ));
-            }
-            Ok((d, Vec::new()))
-        }
-        (_, Some(dir)) => load_images_skipping(&list_images(&dir)?, channels, size, skip_bad),
-        (_, None) => Err(Error::invalid("no training images")),
-    }
+    Ok(src.training()?.load(channels, size, false)?.0)
 }
 
 #[cfg(test)]

@@ -139,7 +139,7 @@ impl Checkpoint {
     /// Serialises to safetensors bytes, after the checks the loader makes of the metadata:
     /// nothing is written that could not be read back.
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
-        self.check_metadata()?;
+        self.check_metadata(true)?;
         let table = self.arch.param_table();
         let mut meta = self.metadata.clone();
         meta.insert("format".into(), FORMAT.into());
@@ -214,6 +214,16 @@ impl Checkpoint {
     /// Reads a lamp checkpoint, or a bare safetensors file of PyTorch-named tensors when `arch`
     /// says what they are.
     pub fn load(path: &Path, arch: Option<&Arch>) -> Result<Checkpoint> {
+        Self::read(path, arch, true)
+    }
+
+    /// As `load`, for `lamp calibrate`, which replaces the calibration: one the loader refuses
+    /// (out of range: written by a lamp before the check) is kept unchecked, to be replaced.
+    pub fn load_to_recalibrate(path: &Path) -> Result<Checkpoint> {
+        Self::read(path, None, false)
+    }
+
+    fn read(path: &Path, arch: Option<&Arch>, check_calibration: bool) -> Result<Checkpoint> {
         let meta = fsutil::regular_file(path)?;
         if meta.len() > MAX_CHECKPOINT_BYTES {
             return Err(Error::file(
@@ -226,44 +236,21 @@ impl Checkpoint {
         }
         let bytes =
             std::fs::read(path).map_err(|e| Error::file(path, format!("cannot read: {e}")))?;
-        Self::from_bytes(&bytes, arch).map_err(|e| match e {
+        Self::parse(&bytes, arch, check_calibration).map_err(|e| match e {
             Error::Invalid(m) => Error::file(path, m),
             other => other,
         })
     }
 
-    /// As `load`, for `lamp calibrate`, which replaces the calibration: one the loader refuses
-    /// (out of range: written by a lamp before the check) is kept unchecked, to be replaced.
-    pub fn load_to_recalibrate(path: &Path) -> Result<Checkpoint> {
-        let first = Self::load(path, None);
-        let bad_calibration =
-            matches!(&first, Err(Error::File { msg, .. }) if msg.starts_with("calibration:"));
-        if !bad_calibration {
-            return first;
-        }
-        let bytes =
-            std::fs::read(path).map_err(|e| Error::file(path, format!("cannot read: {e}")))?;
-        let ours = |e: Error| Error::file(path, e.to_string());
-        let (_, header) = safetensors::SafeTensors::read_metadata(&bytes)
-            .map_err(|e| Error::file(path, format!("not a valid safetensors file ({e})")))?;
-        let mut meta: BTreeMap<String, String> = header
-            .metadata()
-            .clone()
-            .unwrap_or_default()
-            .into_iter()
-            .collect();
-        let calibration = meta.remove("calibration");
-        let owned = crate::data::tensors::read_safetensors(&bytes).map_err(ours)?;
-        let tensors: Tensors = (owned.iter())
-            .map(|(n, (shape, v))| (n.clone(), (shape.clone(), v.as_slice())))
-            .collect();
-        let mut ck = Self::from_bytes(&write_safetensors(&meta, &tensors), None).map_err(ours)?;
-        ck.metadata
-            .extend(calibration.map(|c| ("calibration".into(), c)));
-        Ok(ck)
+    pub fn from_bytes(bytes: &[u8], arch_hint: Option<&Arch>) -> Result<Checkpoint> {
+        Self::parse(bytes, arch_hint, true)
     }
 
-    pub fn from_bytes(bytes: &[u8], arch_hint: Option<&Arch>) -> Result<Checkpoint> {
+    fn parse(
+        bytes: &[u8],
+        arch_hint: Option<&Arch>,
+        check_calibration: bool,
+    ) -> Result<Checkpoint> {
         let st = safetensors::SafeTensors::deserialize(bytes)
             .map_err(|e| Error::invalid(format!("not a valid safetensors file ({e})")))?;
         let (header_len, header) = safetensors::SafeTensors::read_metadata(bytes)
@@ -339,7 +326,7 @@ impl Checkpoint {
             edge_profile: None,
             metadata,
         };
-        ck.check_metadata()?;
+        ck.check_metadata(check_calibration)?;
         if let Ok(t) = st.tensor(NORMAL_MAP) {
             // Its side is the images' (checked with the metadata above); its values are errors.
             let s = ck.image_size() as usize;
@@ -372,7 +359,7 @@ impl Checkpoint {
 
     /// The metadata that sizes work or decides verdicts is checked when the file is read, not
     /// trusted: a patch setting sizes every image loaded, a score setting the smoothing kernel.
-    fn check_metadata(&self) -> Result<()> {
+    fn check_metadata(&self, check_calibration: bool) -> Result<()> {
         fn parsed<T: serde::de::DeserializeOwned>(
             meta: &BTreeMap<String, String>,
             key: &str,
@@ -404,7 +391,8 @@ impl Checkpoint {
             s.check()
                 .map_err(|e| Error::invalid(format!("score settings: {e}")))?;
         }
-        if let Some(c) = parsed::<Calibration>(m, "calibration", "calibration")? {
+        let calibration = parsed::<Calibration>(m, "calibration", "calibration");
+        if let Some(c) = calibration?.filter(|_| check_calibration) {
             c.check_values().map_err(|e| {
                 Error::invalid(format!(
                     "calibration: {e} (set it anew: lamp calibrate MODEL NORMAL_IMAGES)"

@@ -2,6 +2,7 @@
 //! each layer's offsets in both arenas, and the largest batch a device can hold.
 
 use crate::device::Device;
+use crate::error::{Error, Result};
 use crate::kernels::{LayerOffsets, Layout, LossSpec, Packing, SplitK};
 use crate::model::{Arch, Layer, LayerKind, LossConfig, Metric, ParamTable};
 
@@ -238,6 +239,28 @@ impl ActLayout {
             packed_input_grad,
         }
     }
+}
+
+/// Whether a batch of `batch` samples fits this device (`fitting_batch_with`); the error says
+/// how many do.
+pub fn check_batch(
+    dev: &Device,
+    arch: &Arch,
+    loss: LossConfig,
+    batch: usize,
+    targets: bool,
+) -> Result<()> {
+    let fits = fitting_batch_with(dev, arch, loss, usize::MAX, targets);
+    if batch <= fits {
+        return Ok(());
+    }
+    let layout = ActLayout::of(dev, arch, loss, batch, targets);
+    Err(Error::invalid(format!(
+        "batch {batch} needs {} MiB of activations, more than the device binds ({} MiB); at \
+         most {fits} samples per batch fit",
+        (layout.len as u64 * 4) >> 20,
+        dev.limits.max_storage_buffer_binding_size >> 20,
+    )))
 }
 
 /// The largest batch up to `want` whose activations fit one storage binding (and 32-bit

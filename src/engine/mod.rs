@@ -18,7 +18,7 @@ mod scoring;
 pub mod stats;
 
 pub use arenas::Arenas;
-pub use layout::{fitting_batch, fitting_batch_with, ActLayout};
+pub use layout::{check_batch, fitting_batch, fitting_batch_with, ActLayout};
 pub use stats::Stats;
 
 use crate::device::Device;
@@ -131,16 +131,8 @@ impl Engine {
                 table.len()
             )));
         }
+        check_batch(&device, &arch, loss, max_batch, targets)?;
         let layout = ActLayout::of(&device, &arch, loss, max_batch, targets);
-        let fits = fitting_batch_with(&device, &arch, loss, usize::MAX, targets);
-        if max_batch > fits {
-            return Err(Error::invalid(format!(
-                "batch {max_batch} needs {} MiB of activations, more than the device binds ({} MiB); \
-                 at most {fits} samples per batch fit",
-                (layout.len as u64 * 4) >> 20,
-                device.limits.max_storage_buffer_binding_size >> 20,
-            )));
-        }
         let dev = &*device;
         let arenas = Arenas::with_packed(
             dev,

@@ -1,18 +1,17 @@
 //! The files of `lamp eval`: metrics.json, scores.csv, roc.png, hist.png, heat-map panels (the
 //! mistakes at the threshold, the highest-scored images, a sample), and report.md and report.html tying them together
-//! (the HTML one self-contained: charts inline, panels embedded). Every file is written
-//! atomically.
+//! (the HTML one self-contained: charts inline, panels embedded). The report is written whole
+//! into a hidden folder and then moved into place.
 
-use super::chart::Chart;
 use super::html::{self, Cell, Page};
 use super::picture::{map_vmax, panel, png_bytes, Caption};
-use super::plot;
+use super::score_charts::{histogram, roc_chart};
 use crate::data::TestSet;
 use crate::detect::eval::Evaluation;
 use crate::detect::score::ScoreConfig;
 use crate::detect::{metrics, Calibration};
 use crate::error::{Error, Result};
-use crate::fsutil::{ensure_dir, write_atomic};
+use crate::fsutil::{ensure_dir, lock_exclusive, move_into, write_atomic};
 use crate::model::{Choice, LossConfig};
 use std::path::Path;
 
@@ -69,6 +68,35 @@ fn describe_recipe(recipe: &serde_json::Value) -> Option<String> {
 /// Writes the report of `ev` on `t` into `out`, with up to `panels` panels of each kind
 /// (`panel_picks`); returns metrics.json's value.
 pub fn write(
+    out: &Path,
+    ev: &Evaluation,
+    t: &TestSet,
+    cal: &Calibration,
+    labels: &Labels,
+    panels: usize,
+) -> Result<serde_json::Value> {
+    ensure_dir(out)?;
+    // Written whole into a hidden folder, then moved into place: a full disk or a killed run
+    // leaves the report that was there, not half of a new one mixed with it.
+    let _lock = lock_exclusive(&out.join("report"), "report folder")?;
+    let stage = out.join(".report.partial");
+    let _ = std::fs::remove_dir_all(&stage); // a killed run's
+    let written = write_files(&stage, ev, t, cal, labels, panels).and_then(|m| {
+        remove_old_panels(&out.join("panels"))?;
+        move_into(&stage, out)?;
+        Ok(m)
+    });
+    let _ = std::fs::remove_dir_all(&stage);
+    written.map_err(|e| match e {
+        Error::File { path, msg } => Error::file(
+            &path,
+            format!("{msg} (the report in {} is left as it was)", out.display()),
+        ),
+        e => e,
+    })
+}
+
+fn write_files(
     out: &Path,
     ev: &Evaluation,
     t: &TestSet,
@@ -175,6 +203,27 @@ pub fn panel_picks(
     [false_alarms, missed, worst, sample]
 }
 
+/// Removes the panels a report written before left in `panels_dir` (of other kinds or counts
+/// than the new report's), keeping any other file.
+fn remove_old_panels(panels_dir: &Path) -> Result<()> {
+    let unreadable = |e: std::io::Error| Error::file(panels_dir, format!("cannot read: {e}"));
+    let entries = match std::fs::read_dir(panels_dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        r => r.map_err(unreadable)?,
+    };
+    for e in entries {
+        let p = e.map_err(unreadable)?.path();
+        let name = p.file_name().map(|n| n.to_string_lossy().into_owned());
+        let ours = name.is_some_and(|n| {
+            n.ends_with(".png") && PANEL_KINDS.iter().any(|k| n.starts_with(&format!("{k}_")))
+        });
+        if ours {
+            let _ = std::fs::remove_file(&p);
+        }
+    }
+    Ok(())
+}
+
 fn write_panels_and_md(
     out: &Path,
     ev: &Evaluation,
@@ -186,18 +235,6 @@ fn write_panels_and_md(
     let (scores, shape) = (&ev.scores, t.data.shape);
     let panels_dir = out.join("panels");
     ensure_dir(&panels_dir)?;
-    // A report folder written before may hold panels of other kinds or counts.
-    let unreadable = |e: std::io::Error| Error::file(&panels_dir, format!("cannot read: {e}"));
-    for e in std::fs::read_dir(&panels_dir).map_err(unreadable)? {
-        let p = e.map_err(unreadable)?.path();
-        let name = p.file_name().map(|n| n.to_string_lossy().into_owned());
-        let ours = name.is_some_and(|n| {
-            n.ends_with(".png") && PANEL_KINDS.iter().any(|k| n.starts_with(&format!("{k}_")))
-        });
-        if ours {
-            let _ = std::fs::remove_file(&p);
-        }
-    }
     let verdicts: Vec<bool> = scores.iter().map(|&s| cal.is_anomalous(s)).collect();
     let picks = panel_picks(scores, &t.anomalous, &verdicts, panels);
     // One colour scale for every panel of the report.
@@ -470,73 +507,6 @@ fn safe_name(s: &str) -> String {
     s.chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
         .collect()
-}
-
-pub fn roc_chart(scores: &[f32], labels: &[bool], auroc: Option<f64>) -> Chart {
-    let title = format!(
-        "ROC (AUROC {})",
-        auroc.map_or("n/a".into(), |a| format!("{a:.4}"))
-    );
-    let mut c = Chart::new(
-        640,
-        440,
-        &title,
-        "false-positive rate",
-        "true-positive rate",
-        (0.0, 1.0),
-        (0.0, 1.0),
-    );
-    c.polyline(&[0.0, 1.0], &[0.0, 1.0], plot::GREY);
-    if let Some((fpr, tpr, _)) = metrics::roc(scores, labels) {
-        c.polyline(&fpr, &tpr, plot::BLUE);
-    }
-    c.legend(&[("model", plot::BLUE), ("chance", plot::GREY)]);
-    c
-}
-
-pub fn histogram(scores: &[f32], labels: &[bool], threshold: f32, score: &ScoreConfig) -> Chart {
-    let lo = scores.iter().copied().fold(f32::INFINITY, f32::min) as f64;
-    let hi =
-        (scores.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64).max(threshold as f64);
-    let bins = 40;
-    let width = ((hi - lo) / bins as f64).max(1e-12);
-    let count = |want: bool| {
-        let mut v = vec![0usize; bins];
-        for (&s, &l) in scores.iter().zip(labels) {
-            if l == want {
-                v[(((s as f64 - lo) / width) as usize).min(bins - 1)] += 1;
-            }
-        }
-        let total = v.iter().sum::<usize>().max(1) as f64;
-        v.into_iter()
-            .map(|c| c as f64 / total)
-            .collect::<Vec<f64>>()
-    };
-    let (n, a) = (count(false), count(true));
-    let top = n.iter().chain(&a).copied().fold(0.0, f64::max).max(1e-9) * 1.1;
-    let mut c = Chart::new(
-        640,
-        440,
-        "score distribution",
-        &format!("score ({})", score.aggregate.describe()),
-        "fraction",
-        // A bin's width of room each side, so the first and last bars clear the axes.
-        (lo - width, hi + width),
-        (0.0, top),
-    );
-    for k in 0..bins {
-        let x0 = lo + k as f64 * width;
-        let mid = x0 + width / 2.0;
-        c.bar(x0, mid, n[k], plot::BLUE);
-        c.bar(mid, x0 + width, a[k], plot::ORANGE);
-    }
-    c.vline(threshold as f64, plot::RED, "threshold");
-    c.legend(&[
-        ("normal", plot::BLUE),
-        ("anomalous", plot::ORANGE),
-        ("threshold", plot::RED),
-    ]);
-    c
 }
 
 #[cfg(test)]

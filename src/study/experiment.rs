@@ -291,7 +291,8 @@ pub fn mvtec_loader(
 ) -> impl Fn(&str) -> Result<(Dataset, TestSet)> {
     move |category: &str| {
         let src = data::Source::Mvtec(root.join(category));
-        let side = match data::training_shape(&src, false)? {
+        let training = src.training()?;
+        let side = match training.shape(false)? {
             Some(s) if patch => s.median_side.min(1024),
             _ => size,
         };
@@ -301,7 +302,7 @@ pub fn mvtec_loader(
             )));
         }
         Ok((
-            data::load_training(&src, channels, side)?,
+            training.load(channels, side, false)?.0,
             data::load_test(&src, channels, side)?,
         ))
     }
