@@ -58,28 +58,59 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     })
 }
 
-/// Moves every file under `stage` to the same place under `dest` (folders created as needed),
-/// replacing what is there, and syncs the folders. A rename within one file system needs no new
-/// space, so a set of files written whole into `stage` first (where a full disk fails the write)
-/// appears whole, and what `dest` held stays as it was if the write failed.
-pub fn move_into(stage: &Path, dest: &Path) -> Result<()> {
-    ensure_dir(dest)?;
-    let unreadable = |e: std::io::Error| Error::file(stage, format!("cannot read: {e}"));
-    for e in std::fs::read_dir(stage).map_err(unreadable)? {
-        let from = e.map_err(unreadable)?.path();
-        let Some(name) = from.file_name() else {
-            continue;
-        };
-        let to = dest.join(name);
-        if from.is_dir() {
-            move_into(&from, &to)?;
-        } else {
-            std::fs::rename(&from, &to)
-                .map_err(|e| Error::file(&to, format!("cannot write: {e}")))?;
+/// The files under `stage` (relative paths), once every place they will take under `dest` is
+/// checked: a file or a link there is replaced, a folder on their way is entered, anything else
+/// (a folder where a file goes, a link where a folder goes) is an error, before anything moves.
+pub fn places_in(stage: &Path, dest: &Path) -> Result<Vec<std::path::PathBuf>> {
+    let mut files = Vec::new();
+    let mut todo = vec![std::path::PathBuf::new()];
+    while let Some(rel) = todo.pop() {
+        let unreadable = |e: std::io::Error| Error::file(stage.join(&rel), format!("{e}"));
+        for e in std::fs::read_dir(stage.join(&rel)).map_err(unreadable)? {
+            let e = e.map_err(unreadable)?;
+            let r = rel.join(e.file_name());
+            let folder = e.file_type().map_err(unreadable)?.is_dir();
+            let there = std::fs::symlink_metadata(dest.join(&r)).map(|m| m.file_type());
+            let fits = match (&there, folder) {
+                (Err(_), _) => true,
+                (Ok(t), true) => t.is_dir(),
+                (Ok(t), false) => t.is_file() || t.is_symlink(),
+            };
+            if !fits {
+                let what = if folder { "folder" } else { "file" };
+                return Err(Error::file(
+                    dest.join(&r),
+                    format!("is in the way of the {what} lamp writes there: move it away"),
+                ));
+            }
+            if folder {
+                todo.push(r);
+            } else {
+                files.push(r);
+            }
         }
     }
-    if let Ok(d) = std::fs::File::open(dest) {
-        let _ = d.sync_all();
+    Ok(files)
+}
+
+/// Moves `files` (from `places_in`) from `stage` to the same places under `dest` and syncs the
+/// folders. A rename within one file system writes no data, so files written whole into `stage`
+/// first (where a full disk fails the write) appear whole.
+pub fn move_into(stage: &Path, dest: &Path, files: &[std::path::PathBuf]) -> Result<()> {
+    let mut folders = std::collections::BTreeSet::new();
+    for r in files {
+        let to = dest.join(r);
+        if let Some(folder) = to.parent() {
+            ensure_dir(folder)?;
+            folders.insert(folder.to_path_buf());
+        }
+        std::fs::rename(stage.join(r), &to)
+            .map_err(|e| Error::file(&to, format!("cannot write: {e}")))?;
+    }
+    for f in folders {
+        if let Ok(d) = std::fs::File::open(f) {
+            let _ = d.sync_all();
+        }
     }
     Ok(())
 }
@@ -112,11 +143,13 @@ pub fn path_text(p: &Path) -> String {
     }
 }
 
-/// Where the entry `p` names would be, its folders resolved (links, `..`) as far as they
-/// exist, the rest as given: a file is replaced by writing to its entry (lamp renames a
-/// finished file into place), which is not where a link there points.
+/// Where a write to `p` lands: `p` resolved (links, `..`) as far as it exists, the rest as
+/// given. A link at `p` itself is followed, as `write_atomic` follows it.
 pub fn entry(p: &Path) -> std::path::PathBuf {
     use std::path::{Component, PathBuf};
+    if let Ok(whole) = p.canonicalize() {
+        return whole;
+    }
     let parts: Vec<Component> = p.components().collect();
     let folders = parts.len().saturating_sub(1);
     // The longest run of leading folders that exists, resolved; "." where none does.
@@ -333,18 +366,23 @@ mod tests {
         let d = std::env::temp_dir().join(format!("lamp-entry-{}", std::process::id()));
         std::fs::create_dir_all(d.join("a")).unwrap();
         let real = d.canonicalize().unwrap();
+        assert_eq!(entry(Path::new("/")), Path::new("/"));
         // Folders that do not exist yet, and `..` among them, are taken as written.
         assert_eq!(entry(&d.join("a/new/../x.png")), real.join("a/x.png"));
         assert_eq!(entry(&d.join("a/../a/x.png")), real.join("a/x.png"));
         #[cfg(unix)]
         {
-            // A link is its own entry (a rename replaces the link), not its target's.
+            // A write through a link lands in its target; a dangling link is replaced.
             std::fs::write(d.join("a/target.png"), b"x").unwrap();
             std::os::unix::fs::symlink(d.join("a/target.png"), d.join("link.png")).unwrap();
-            assert_eq!(entry(&d.join("link.png")), real.join("link.png"));
-            // A linked folder is resolved: writing through it lands in its target.
+            assert_eq!(entry(&d.join("link.png")), real.join("a/target.png"));
+            std::os::unix::fs::symlink(d.join("gone.png"), d.join("dangling.png")).unwrap();
+            assert_eq!(entry(&d.join("dangling.png")), real.join("dangling.png"));
+            // Linked folders too, the last part of the path included.
             std::os::unix::fs::symlink(d.join("a"), d.join("b")).unwrap();
             assert_eq!(entry(&d.join("b/x.png")), real.join("a/x.png"));
+            assert_eq!(entry(&d.join("b")), real.join("a"));
+            assert_eq!(entry(&d.join("b/.")), real.join("a"));
         }
         std::fs::remove_dir_all(&d).unwrap();
     }

@@ -4,41 +4,36 @@
 
 mod common;
 use common::*;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-/// Mounts a tmpfs of `kib` KiB at `dir` (created).
-fn mount_tmpfs(dir: &Path, kib: u64) {
-    std::fs::create_dir_all(dir).unwrap();
-    let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", &format!("size={kib}k"), "tmpfs"])
-        .arg(dir)
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(mounted, "cannot mount a tmpfs here: this test needs root");
-}
+/// A tmpfs mounted at a folder, unmounted when dropped (also when an assertion fails).
+struct Tmpfs(std::path::PathBuf);
 
-fn umount(dir: &Path) {
-    let _ = Command::new("umount").arg(dir).status();
-}
-
-/// The files under `dir` (relative paths, sorted) with their bytes.
-fn files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut todo = vec![dir.to_path_buf()];
-    while let Some(d) = todo.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                todo.push(p);
-            } else {
-                let rel = p.strip_prefix(dir).unwrap().to_path_buf();
-                out.push((rel, std::fs::read(&p).unwrap()));
-            }
-        }
+impl Tmpfs {
+    /// Mounts a tmpfs of `kib` KiB at `dir` (created).
+    fn mount(dir: &Path, kib: u64) -> Tmpfs {
+        std::fs::create_dir_all(dir).unwrap();
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={kib}k"), "tmpfs"])
+            .arg(dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(mounted, "cannot mount a tmpfs here: this test needs root");
+        Tmpfs(dir.to_path_buf())
     }
-    out.sort();
-    out
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// The memory page's size in bytes (a tmpfs counts whole pages).
+fn page_size() -> u64 {
+    let o = Command::new("getconf").arg("PAGESIZE").output().unwrap();
+    String::from_utf8_lossy(&o.stdout).trim().parse().unwrap()
 }
 
 /// Training on a full disk fails at its first snapshot, and leaves neither a partial checkpoint
@@ -51,7 +46,7 @@ fn full_disk_is_a_clean_error() {
     let mnt = d.join("mnt");
     // The fmnist-ae checkpoint (~2 MB with Adam's state) cannot fit in 256 KiB: the first
     // snapshot (m.partial.safetensors) fails.
-    mount_tmpfs(&mnt, 256);
+    let tmpfs = Tmpfs::mount(&mnt, 256);
     let out = mnt.join("m.safetensors");
     let o = lamp()
         .arg("train")
@@ -68,7 +63,7 @@ fn full_disk_is_a_clean_error() {
         .map(|e| e.unwrap().file_name())
         .filter(|n| n != ".m.safetensors.lock")
         .collect();
-    umount(&mnt);
+    drop(tmpfs);
     assert!(!o.status.success(), "a full disk must fail the run");
     assert!(
         err.contains("m.partial.safetensors") && err.contains("No space left"),
@@ -122,14 +117,15 @@ fn full_disk_keeps_the_last_report() {
     };
     let old = d.join("old");
     assert!(eval(&model, &old).status.success());
-    let before = files(&old);
+    let before = files_under(&old);
     // Room for the old report and a few pages more: not for a second report beside it.
+    let page = page_size();
     let pages: u64 = before
         .iter()
-        .map(|(_, b)| (b.len() as u64).div_ceil(4096))
+        .map(|(_, b)| (b.len() as u64).div_ceil(page))
         .sum();
     let mnt = d.join("mnt");
-    mount_tmpfs(&mnt, 4 * (pages + 4));
+    let tmpfs = Tmpfs::mount(&mnt, (pages + 4) * page / 1024);
     let report = mnt.join("report");
     for (rel, bytes) in &before {
         std::fs::create_dir_all(report.join(rel).parent().unwrap()).unwrap();
@@ -140,13 +136,13 @@ fn full_disk_keeps_the_last_report() {
     std::fs::copy(&model, &other).unwrap();
     let o = eval(&other, &report);
     let err = String::from_utf8_lossy(&o.stderr);
-    let after = files(&report);
+    let after = files_under(&report);
     let hidden: Vec<_> = std::fs::read_dir(&report)
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .filter(|n| n.to_string_lossy().starts_with('.'))
         .collect();
-    umount(&mnt);
+    drop(tmpfs);
     assert!(!o.status.success(), "a full disk must fail the evaluation");
     assert!(
         err.contains("No space left")

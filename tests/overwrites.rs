@@ -1,7 +1,8 @@
 //! Nothing a user has is lost to a slip of an option: an output named like one of the images
 //! being read, or placed where its images would be read the next time, is refused before
 //! anything is written; a calibration that could not be loaded again is never written; a
-//! finished model resumed with no epoch left is left as it is.
+//! finished model resumed with no epoch left is left as it is; an evaluation report that cannot
+//! be put in place leaves the one before it.
 
 mod common;
 use common::*;
@@ -80,6 +81,22 @@ fn outputs_never_replace_inputs_and_models_stay_loadable() {
         &["maps", "--maps", "heat maps"],
     );
     assert!(!good.join("new").exists());
+    // Through links: a write to a link lands in its target.
+    #[cfg(unix)]
+    {
+        let link = d.join("out.json");
+        std::os::unix::fs::symlink(&image, &link).unwrap();
+        fails(
+            &score(&[Path::new("-o"), &link]),
+            &["out.json", "-o", "one of the images"],
+        );
+        let maps_link = d.join("maps");
+        std::os::unix::fs::symlink(&good, &maps_link).unwrap();
+        fails(
+            &score(&[Path::new("--maps"), &maps_link]),
+            &["maps", "--maps"],
+        );
+    }
     let calibrate = |extra: &[&str]| {
         let mut v = vec![s(Path::new("calibrate")), model_s.clone(), good_s.clone()];
         v.extend(extra.iter().map(|e| s(Path::new(e))));
@@ -153,5 +170,69 @@ fn outputs_never_replace_inputs_and_models_stay_loadable() {
         .args(["--epochs", "1", "--min-steps", "0", "--quiet", "--out"])
         .arg(sub.join("m.safetensors")));
     assert!(sub.join("m.safetensors").is_file());
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn a_report_that_cannot_be_put_in_place_leaves_the_one_before() {
+    let d = tmpdir("report-in-place");
+    let cat = d.join("cat");
+    waves(&cat.join("train/good"), 12, 32, 1);
+    waves(&cat.join("test/good"), 4, 32, 2);
+    waves(&cat.join("test/odd"), 4, 32, 3);
+    let model = d.join("m.safetensors");
+    ok(lamp()
+        .arg("train")
+        .arg(&cat)
+        .args(["--epochs", "1", "--min-steps", "0", "--quiet", "--out"])
+        .arg(&model));
+    let report = d.join("report");
+    let eval = |model: &Path, panels: &str| {
+        let mut c = lamp();
+        c.arg("eval").arg(model).arg(&cat).arg("--out").arg(&report);
+        c.args(["--panels", panels]);
+        c
+    };
+    ok(&mut eval(&model, "3"));
+    // A folder where report.html goes: found before anything moves, and nothing is changed
+    // (another model's report would change every file).
+    std::fs::remove_file(report.join("report.html")).unwrap();
+    std::fs::create_dir(report.join("report.html")).unwrap();
+    let before = files_under(&report);
+    let other = d.join("other.safetensors");
+    std::fs::copy(&model, &other).unwrap();
+    let o = eval(&other, "3").output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("report.html") && err.contains("left as it was"),
+        "{err}"
+    );
+    assert!(
+        files_under(&report) == before,
+        "the report before is changed"
+    );
+    // Out of the way, a report of fewer panels replaces the old ones, and a file of the
+    // user's among them stays.
+    std::fs::remove_dir(report.join("report.html")).unwrap();
+    std::fs::write(report.join("panels/notes.txt"), b"mine").unwrap();
+    ok(&mut eval(&other, "1"));
+    let panels: Vec<String> = std::fs::read_dir(report.join("panels"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(panels.contains(&"notes.txt".to_string()), "{panels:?}");
+    assert!(
+        panels
+            .iter()
+            .all(|p| !p.contains("_01_") && !p.contains("_02_")),
+        "{panels:?}"
+    );
+    assert!(report.join("report.html").is_file());
+    let hidden: Vec<_> = std::fs::read_dir(&report)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n.to_string_lossy().starts_with('.'))
+        .collect();
+    assert!(hidden.is_empty(), "nothing is left behind: {hidden:?}");
     std::fs::remove_dir_all(&d).unwrap();
 }

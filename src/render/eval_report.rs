@@ -11,7 +11,7 @@ use crate::detect::eval::Evaluation;
 use crate::detect::score::ScoreConfig;
 use crate::detect::{metrics, Calibration};
 use crate::error::{Error, Result};
-use crate::fsutil::{ensure_dir, lock_exclusive, move_into, write_atomic};
+use crate::fsutil::{ensure_dir, lock_exclusive, move_into, places_in, write_atomic};
 use crate::model::{Choice, LossConfig};
 use std::path::Path;
 
@@ -81,19 +81,28 @@ pub fn write(
     let _lock = lock_exclusive(&out.join("report"), "report folder")?;
     let stage = out.join(".report.partial");
     let _ = std::fs::remove_dir_all(&stage); // a killed run's
-    let written = write_files(&stage, ev, t, cal, labels, panels).and_then(|m| {
-        remove_old_panels(&out.join("panels"))?;
-        move_into(&stage, out)?;
-        Ok(m)
-    });
-    let _ = std::fs::remove_dir_all(&stage);
-    written.map_err(|e| match e {
+    let as_it_was = |e: Error| match e {
         Error::File { path, msg } => Error::file(
             &path,
             format!("{msg} (the report in {} is left as it was)", out.display()),
         ),
         e => e,
-    })
+    };
+    let written = write_files(&stage, ev, t, cal, labels, panels).map_err(as_it_was);
+    let placed = written.and_then(|m| Ok((m, places_in(&stage, out).map_err(as_it_was)?)));
+    let moved = placed.and_then(|(m, files)| {
+        move_into(&stage, out, &files).map_err(|e| {
+            Error::invalid(format!(
+                "{e} (the report in {} is partly replaced: run lamp eval again)",
+                out.display()
+            ))
+        })?;
+        // Panels of the report before whose names the new one does not use.
+        remove_old_panels(&out.join("panels"), &files)?;
+        Ok(m)
+    });
+    let _ = std::fs::remove_dir_all(&stage);
+    moved
 }
 
 fn write_files(
@@ -203,9 +212,9 @@ pub fn panel_picks(
     [false_alarms, missed, worst, sample]
 }
 
-/// Removes the panels a report written before left in `panels_dir` (of other kinds or counts
-/// than the new report's), keeping any other file.
-fn remove_old_panels(panels_dir: &Path) -> Result<()> {
+/// Removes the panels a report written before left in `panels_dir` that are not among `kept`
+/// (the new report's files, relative to the report folder), keeping any other file.
+fn remove_old_panels(panels_dir: &Path, kept: &[std::path::PathBuf]) -> Result<()> {
     let unreadable = |e: std::io::Error| Error::file(panels_dir, format!("cannot read: {e}"));
     let entries = match std::fs::read_dir(panels_dir) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
@@ -217,7 +226,10 @@ fn remove_old_panels(panels_dir: &Path) -> Result<()> {
         let ours = name.is_some_and(|n| {
             n.ends_with(".png") && PANEL_KINDS.iter().any(|k| n.starts_with(&format!("{k}_")))
         });
-        if ours {
+        let new = p
+            .file_name()
+            .is_some_and(|n| kept.iter().any(|k| k == &Path::new("panels").join(n)));
+        if ours && !new {
             let _ = std::fs::remove_file(&p);
         }
     }
