@@ -236,3 +236,131 @@ fn a_report_that_cannot_be_put_in_place_leaves_the_one_before() {
     assert!(hidden.is_empty(), "nothing is left behind: {hidden:?}");
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+#[test]
+fn every_command_refuses_to_replace_what_it_reads() {
+    let d = tmpdir("every-command");
+    let good = d.join("good");
+    waves(&good, 12, 28, 4);
+    let model = d.join("m.safetensors");
+    ok(lamp()
+        .arg("train")
+        .arg(&good)
+        .args(["--epochs", "1", "--min-steps", "0", "--quiet", "--out"])
+        .arg(&model));
+    let model_bytes = std::fs::read(&model).unwrap();
+    let image = good.join("000.png");
+    let image_bytes = std::fs::read(&image).unwrap();
+    let s = |p: &Path| p.to_string_lossy().into_owned();
+    // grad's -o over its input batch or its model.
+    let x = d.join("x.safetensors");
+    let batch: Vec<f32> = random(2 * 28 * 28, 3, 0.1, 0.9);
+    let t: lamp::data::tensors::Tensors =
+        [("x".to_string(), (vec![2, 1, 28, 28], batch.as_slice()))].into();
+    std::fs::write(
+        &x,
+        lamp::data::tensors::write_safetensors(&Default::default(), &t),
+    )
+    .unwrap();
+    let x_bytes = std::fs::read(&x).unwrap();
+    for (from, out) in [("--init-seed", &x), ("--model", &model)] {
+        let seed_or_model = if from == "--model" {
+            s(&model)
+        } else {
+            "0".into()
+        };
+        fails(
+            &[
+                "grad",
+                from,
+                &seed_or_model,
+                "--input",
+                &s(&x),
+                "-o",
+                &s(out),
+            ],
+            &["-o", "would replace it"],
+        );
+    }
+    assert_eq!(std::fs::read(&x).unwrap(), x_bytes);
+    // --lr without --adam-steps would be ignored.
+    fails(
+        &[
+            "grad",
+            "--init-seed",
+            "0",
+            "--input",
+            &s(&x),
+            "-o",
+            &s(&d.join("g")),
+            "--lr",
+            "0.5",
+        ],
+        &["--adam-steps"],
+    );
+    // init over a trained model or an image; options fmnist-ae does not take.
+    fails(
+        &["init", "-o", &s(&model)],
+        &["m.safetensors", "not an untrained model"],
+    );
+    fails(
+        &["init", "-o", &s(&image)],
+        &["000.png", "not an untrained model"],
+    );
+    fails(
+        &[
+            "init",
+            "-o",
+            &s(&d.join("i.safetensors")),
+            "--arch",
+            "fmnist-ae",
+            "--size",
+            "64",
+        ],
+        &["--size", "fmnist-ae"],
+    );
+    // merge's -o over one of its shards.
+    let shard = d.join("all.jsonl");
+    ok(lamp()
+        .arg("score")
+        .arg(&model)
+        .arg(&good)
+        .arg("-o")
+        .arg(&shard));
+    let shard_bytes = std::fs::read(&shard).unwrap();
+    assert!(
+        shard_bytes.starts_with(b"{"),
+        "-o x.jsonl writes JSON lines"
+    );
+    fails(
+        &["merge", &s(&shard), "-o", &s(&shard)],
+        &["all.jsonl", "would replace it"],
+    );
+    assert_eq!(std::fs::read(&shard).unwrap(), shard_bytes);
+    // landscape's pictures among the images it reads.
+    fails(
+        &["landscape", &s(&model), &s(&good), "-o", &s(&good)],
+        &["-o", "being read"],
+    );
+    // Heat maps named like one of the images named one by one.
+    let named = d.join("named");
+    waves(&named, 2, 28, 5);
+    let overlay = named.join("000_overlay.png");
+    std::fs::rename(named.join("001.png"), &overlay).unwrap();
+    let overlay_bytes = std::fs::read(&overlay).unwrap();
+    fails(
+        &[
+            "score",
+            &s(&model),
+            &s(&named.join("000.png")),
+            &s(&overlay),
+            "--maps",
+            &s(&named),
+        ],
+        &["000_overlay.png", "--maps"],
+    );
+    assert_eq!(std::fs::read(&overlay).unwrap(), overlay_bytes);
+    assert_eq!(std::fs::read(&model).unwrap(), model_bytes);
+    assert_eq!(std::fs::read(&image).unwrap(), image_bytes);
+    std::fs::remove_dir_all(&d).unwrap();
+}

@@ -191,7 +191,7 @@ fn experiment_killed_mid_run_resumes_without_recomputing() {
     let d = tmpdir("experiment");
     let idx = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/fashion-mnist-mini");
     let out = d.join("exp");
-    let args = |c: &mut Command| {
+    let args_with = |c: &mut Command, batch: &str| {
         c.args([
             "experiment",
             "fashion-mnist",
@@ -208,13 +208,14 @@ fn experiment_killed_mid_run_resumes_without_recomputing() {
             "--epochs",
             "1",
             "--batch",
-            "32",
+            batch,
             "--idx-dir",
         ])
         .arg(&idx)
         .arg("--out")
         .arg(&out);
     };
+    let args = |c: &mut Command| args_with(c, "32");
     let results = out.join("results.jsonl");
     let lines = || {
         std::fs::read_to_string(&results)
@@ -237,6 +238,23 @@ fn experiment_killed_mid_run_resumes_without_recomputing() {
         (1..4).contains(&done),
         "{done} cells finished before the kill"
     );
+    // Resumed with another learning rate or batch: the finished cells are not this run's.
+    for (batch, lr) in [("32", "0.5"), ("16", "0.001")] {
+        let mut c = lamp();
+        args_with(&mut c, batch);
+        let o = c.args(["--lr", lr]).output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        let named = if batch == "32" {
+            "--lr 0.001"
+        } else {
+            "--batch 32"
+        };
+        assert!(
+            !o.status.success() && err.contains(named) && err.contains("results.jsonl"),
+            "{err}"
+        );
+    }
+    assert_eq!(std::fs::read_to_string(&results).unwrap(), first);
     // A torn line, as a kill during a write would leave.
     std::fs::OpenOptions::new()
         .append(true)

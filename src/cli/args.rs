@@ -182,7 +182,22 @@ impl ArchArgs {
                 }
                 None => Ok(Arch::fmnist_ae()),
             },
-            "fmnist-ae" => Ok(Arch::fmnist_ae()),
+            "fmnist-ae" => {
+                let fixed = [
+                    ("--channels", channels.is_some_and(|c| c != 1)),
+                    ("--size", size.is_some_and(|s| s != 28)),
+                    // (their defaults are conv-ae's)
+                    ("--stages", self.stages != [32, 64, 128, 128]),
+                    ("--latent", self.latent != 128),
+                ];
+                match fixed.iter().find(|(_, given)| *given) {
+                    Some((flag, _)) => Err(Error::invalid(format!(
+                        "{flag} does not apply to fmnist-ae (1x28x28, its layers fixed): it \
+                         sizes a conv-ae (--arch conv-ae, or auto)"
+                    ))),
+                    None => Ok(Arch::fmnist_ae()),
+                }
+            }
             "conv-ae" => Arch::conv_ae(
                 channels.unwrap_or(1),
                 size.unwrap_or(128),
@@ -265,9 +280,10 @@ pub fn check_not_an_input(
         lamp::fsutil::entry(p) == o || p.canonicalize().is_ok_and(|c| c == o)
     });
     if let Some(hit) = hit {
-        let what = match lamp::data::images::is_image(hit) {
-            true => "one of the images being read",
-            false => "the model being read",
+        let what = match hit.extension().and_then(|e| e.to_str()) {
+            _ if lamp::data::images::is_image(hit) => "one of the images being read",
+            Some("safetensors") => "the model being read",
+            _ => "one of the files being read",
         };
         return Err(Error::file(
             out,

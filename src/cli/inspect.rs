@@ -17,7 +17,8 @@ pub struct InspectArgs {
     /// Machine-readable output.
     #[arg(long)]
     json: bool,
-    /// Only the training recipe, as TOML for `lamp train --config` (repeats the run).
+    /// Only the training recipe, as TOML for `lamp train --config` (repeats the run; its
+    /// `out` is left as a comment, so that the model is not replaced by mistake).
     #[arg(long, conflicts_with = "json")]
     recipe: bool,
 }
@@ -28,7 +29,10 @@ pub fn run(a: InspectArgs) -> Result<()> {
         return match ck.metadata.get("recipe") {
             // The weights the run started from (recipes from before the choice have none: their
             // models started from PyTorch's), so that the recipe repeats the run.
-            Some(r) => out!("{}", super::recipe::with_init(r, ck.started_init())),
+            Some(r) => {
+                let r = super::recipe::with_init(r, ck.started_init());
+                out!("{}", super::recipe::without_out(&r))
+            }
             None => Err(lamp::Error::file(
                 &a.model,
                 "no recipe in the metadata: only `lamp train` writes one (this model came from \

@@ -39,6 +39,7 @@ enum Line {
 pub fn run(a: MergeArgs) -> Result<()> {
     if let Some(out) = &a.out {
         super::args::check_writable(out)?;
+        super::args::check_not_an_input(out, "-o", &a.shards)?;
     }
     let mut records = Vec::new();
     let mut csv = None;
@@ -190,6 +191,12 @@ fn read_json(file: &Path, text: &str, from: usize, records: &mut Vec<Record>) ->
             .get("path")
             .and_then(|p| p.as_str())
             .ok_or_else(|| bad("no \"path\": not a line of lamp score --json"))?;
+        let verdict = v
+            .get("verdict")
+            .and_then(|v| v.as_str())
+            .unwrap_or_default();
+        let score = v.get("score").map(|s| s.as_f64().is_some());
+        check_row(verdict, score == Some(true)).map_err(|e| bad(&e))?;
         records.push(Record {
             path: path.to_string(),
             line: Line::Json(line.to_string()),
@@ -223,6 +230,11 @@ fn read_csv(file: &Path, text: &str, from: usize, records: &mut Vec<Record>) -> 
                 format!("line {line}: {} fields, not 4", fields.len()),
             ));
         }
+        let scored = fields[1].parse::<f32>().is_ok() && fields[2].parse::<f32>().is_ok();
+        check_row(&fields[3], scored).map_err(|e| {
+            let line = row.position().map_or(0, |p| p.line());
+            Error::file(file, format!("line {line}: {e}"))
+        })?;
         records.push(Record {
             path: fields[0].clone(),
             line: Line::Csv(fields),
@@ -230,4 +242,18 @@ fn read_csv(file: &Path, text: &str, from: usize, records: &mut Vec<Record>) -> 
         });
     }
     Ok(())
+}
+
+/// A row of lamp score's: a verdict it writes, with a score (an unreadable image has none). A
+/// shard cut short, or a file of other rows, is not merged as if it were whole.
+fn check_row(verdict: &str, scored: bool) -> std::result::Result<(), String> {
+    match (verdict, scored) {
+        ("normal" | "anomalous", true) | (super::score::UNREADABLE, false) => Ok(()),
+        ("normal" | "anomalous", false) => Err(format!("a verdict {verdict:?} without a score")),
+        _ => Err(format!(
+            "the verdict {verdict:?} is not lamp score's (normal, anomalous or {}): a line cut \
+             short, or not an output of lamp score",
+            super::score::UNREADABLE
+        )),
+    }
 }

@@ -219,3 +219,19 @@ pub fn with_init(recipe: &str, init: lamp::model::Init) -> String {
     }
     out.join("\n") + "\n"
 }
+
+/// `recipe` with its `out` line made a comment: a finished model's recipe repeats its run, and
+/// run as it is it would write over that model (or one of the same name) without a word.
+pub fn without_out(recipe: &str) -> String {
+    let lines: Vec<String> = recipe
+        .lines()
+        .map(|l| match l.strip_prefix("out = ") {
+            Some(was) => format!(
+                "# out = {was}: the model this recipe made; give --out (or an `out` line) to \
+                 train again"
+            ),
+            None => l.to_string(),
+        })
+        .collect();
+    lines.join("\n") + "\n"
+}

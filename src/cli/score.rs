@@ -50,12 +50,27 @@ pub struct ScoreArgs {
     #[arg(long, value_name = "I/N", value_parser = ShardSpec::parse)]
     shard: Option<ShardSpec>,
     /// Write the table, JSON lines or CSV to this file (atomically: complete or not at all)
-    /// instead of standard output.
+    /// instead of standard output; without --json or --csv, a name ending in .csv writes CSV,
+    /// .jsonl (or .json, .ndjson) JSON lines.
     #[arg(short, long, value_name = "FILE")]
     out: Option<PathBuf>,
 }
 
 pub fn run(adapter: Option<&str>, a: ScoreArgs) -> Result<ExitCode> {
+    // `-o scores.csv` with no format named: the file's extension names it.
+    let mut a = a;
+    if !a.csv && !a.json {
+        let ext = a
+            .out
+            .as_ref()
+            .and_then(|o| o.extension())
+            .and_then(|e| e.to_str());
+        match ext.map(str::to_lowercase).as_deref() {
+            Some("csv") => a.csv = true,
+            Some("jsonl" | "json" | "ndjson") => a.json = true,
+            _ => {}
+        }
+    }
     if a.batch == 0 {
         return Err(Error::setting("batch", "must be at least 1"));
     }
@@ -94,6 +109,9 @@ pub fn run(adapter: Option<&str>, a: ScoreArgs) -> Result<ExitCode> {
     }
     // Map files are named from the whole job's list, so shards never write the same name.
     let map_names = map_names(&paths);
+    if let Some(dir) = &a.maps {
+        check_maps_replace_no_input(dir, &paths, &map_names)?;
+    }
     let total = paths.len();
     if let Some(spec) = a.shard {
         let shard = spec.resolve(|k| std::env::var(k).ok())?;
@@ -413,7 +431,7 @@ fn outlined_json(
 }
 
 /// The verdict of an image `--skip-bad` skipped: its row has no score.
-const UNREADABLE: &str = "unreadable";
+pub const UNREADABLE: &str = "unreadable";
 
 /// The header of `lamp score --csv` (and of what `lamp merge` joins).
 pub const CSV_HEADER: [&str; 4] = ["path", "score", "normalised", "verdict"];
@@ -436,6 +454,30 @@ fn write_output(a: &ScoreArgs, text: String, rows: &[Vec<String>]) -> Result<()>
 /// folders below the images' common folder before it (`train_good_000`, `test_good_000`,
 /// `test_crack_000`, and `test_good_029` though no other image is called 029: one rule for a
 /// folder's names); `-2`, `-3`, … after that only if names still collide.
+/// Refuses a heat map that would be written over one of the images being scored (images named
+/// one by one, a folder's `x_overlay.png` beside `x.png`).
+fn check_maps_replace_no_input(
+    dir: &std::path::Path,
+    paths: &[PathBuf],
+    names: &std::collections::HashMap<PathBuf, String>,
+) -> Result<()> {
+    let inputs: std::collections::HashSet<PathBuf> =
+        paths.iter().map(|p| lamp::fsutil::entry(p)).collect();
+    for name in names.values() {
+        for suffix in lamp::render::picture::MAP_SUFFIXES {
+            let map = dir.join(format!("{name}{suffix}"));
+            if inputs.contains(&lamp::fsutil::entry(&map)) {
+                return Err(Error::file(
+                    &map,
+                    "is one of the images being scored: --maps would replace it with a heat \
+                     map; give --maps a folder of its own",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 fn map_names(paths: &[PathBuf]) -> std::collections::HashMap<PathBuf, String> {
     let stem = |p: &PathBuf| {
         p.file_stem()

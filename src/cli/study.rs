@@ -137,6 +137,12 @@ pub fn experiment(adapter: Option<&str>, a: ExperimentArgs) -> Result<()> {
             format!("{p} is not the model's input size ({})", arch.size),
         ));
     }
+    let score = lamp::detect::score::ScoreConfig {
+        aggregate: a.score_agg,
+        top_k: a.top_k,
+        ..Default::default()
+    };
+    score.check()?;
     let recipe = experiment::Recipe {
         patch: a.patch,
         augment: a.augment,
@@ -190,6 +196,10 @@ pub fn landscape(adapter: Option<&str>, a: LandscapeArgs) -> Result<()> {
         return Err(Error::file(&a.model, "no loss settings in the metadata"));
     }
     let src = Source::parse(&a.data, a.idx_dir.as_deref())?;
+    if let Some(dir) = src.training_folder() {
+        let what = "the pictures written there";
+        super::args::check_not_inside(&a.out, "-o", &[&dir], false, what)?;
+    }
     let d = data::load_training(&src, ck.arch.channels, ck.arch.size)?;
     let options = landscape::Options {
         grid: a.grid,

@@ -49,9 +49,9 @@ pub struct GradArgs {
     /// Take K Adam steps on the batch instead, and write the parameters.
     #[arg(long, value_parser = super::args::whole::<u32>, default_value_t = 0)]
     adam_steps: u32,
-    /// Adam's learning rate for --adam-steps.
-    #[arg(long, default_value_t = 1e-3, allow_negative_numbers = true)]
-    lr: f64,
+    /// Adam's learning rate for --adam-steps [default: 0.001].
+    #[arg(long, allow_negative_numbers = true)]
+    lr: Option<f64>,
     #[command(flatten)]
     loss: LossArgs,
 }
@@ -143,28 +143,43 @@ pub fn info(adapter: Option<&str>) -> Result<()> {
         g.subgroup_sizes.0,
         g.subgroup_sizes.1,
         core.describe(),
-        if std::env::var(lamp::kernels::gemm::GEMM_ENV).is_ok() {
-            "as asked"
-        } else {
-            "chosen for this device"
+        match std::env::var(lamp::kernels::gemm::GEMM_ENV) {
+            Ok(v) if v == core.name() => "as asked".to_string(),
+            Ok(v) => format!("{v:?} asked: not one this device runs; chosen for this device"),
+            Err(_) => "chosen for this device".to_string(),
         },
         lamp::kernels::gemm::GEMM_ENV,
         GemmCore::NAMES.join("|"),
     )?;
     let layout = lamp::engine::layout::layout_name();
+    let env = lamp::engine::layout::LAYOUT_ENV;
+    let ignored = match std::env::var(env) {
+        Ok(v) if v != "plain" && v != "grouped" => format!("; {env}={v:?} ignored"),
+        _ => String::new(),
+    };
     outln!(
-        "activation layout: {layout} ({}; {} = plain|grouped to choose)",
+        "activation layout: {layout} ({}{ignored}; {env} = plain|grouped to choose)",
         if layout == "plain" {
             "every map NCHW, as asked"
         } else {
             "hidden maps in channel groups of four, read four at a time"
         },
-        lamp::engine::layout::LAYOUT_ENV,
     )?;
     Ok(())
 }
 
 pub fn init(a: InitArgs) -> Result<()> {
+    // A fresh model replaces only a fresh model (or nothing): not a trained one, not an image.
+    if a.out.exists() {
+        let untrained = Checkpoint::load(&a.out, None).is_ok_and(|c| c.trained(&a.out).is_err());
+        if !untrained {
+            return Err(Error::file(
+                &a.out,
+                "exists and is not an untrained model (a trained one, or another file): init \
+                 would replace it; write elsewhere, or remove it first",
+            ));
+        }
+    }
     let arch = a.arch.arch(None)?;
     let init = a.arch.init.resolve(&arch);
     let p = arch.init_with(init, a.seed);
@@ -189,6 +204,19 @@ pub fn bench(adapter: Option<&str>, a: BenchArgs) -> Result<()> {
 }
 
 pub fn grad(adapter: Option<&str>, a: GradArgs) -> Result<()> {
+    let read: Vec<std::path::PathBuf> = std::iter::once(a.input.clone())
+        .chain(a.model.clone())
+        .collect();
+    super::args::check_not_an_input(&a.out, "-o", &read)?;
+    let lr = match (a.lr, a.adam_steps) {
+        (Some(_), 0) => {
+            return Err(Error::setting(
+                "lr",
+                "applies to --adam-steps only (without them grad takes no step)",
+            ))
+        }
+        (lr, _) => lr.unwrap_or(1e-3),
+    };
     let hint = a.arch.as_deref().map(Arch::by_name).transpose()?;
     let (arch, params) = match (&a.model, a.init_seed) {
         (Some(p), _) => {
@@ -217,15 +245,15 @@ pub fn grad(adapter: Option<&str>, a: GradArgs) -> Result<()> {
     if batch == 0 {
         return Err(Error::file(&a.input, "x holds no samples"));
     }
-    if !(a.lr > 0.0 && a.lr.is_finite()) {
+    if !(lr > 0.0 && lr.is_finite()) {
         return Err(Error::setting(
             "lr",
-            format!("must be a positive number, got {}", a.lr),
+            format!("must be a positive number, got {lr}"),
         ));
     }
     let loss = a.loss.config();
     let mut e = Engine::new(Device::shared(adapter)?, arch.clone(), loss, batch, &params)?;
-    e.optimizer.set_lr(a.lr);
+    e.optimizer.set_lr(lr);
     e.upload_batch(&x, batch)?;
     let table = arch.param_table();
     let mut out: BTreeMap<String, (Vec<usize>, Vec<f32>)> = BTreeMap::new();
@@ -236,6 +264,12 @@ pub fn grad(adapter: Option<&str>, a: GradArgs) -> Result<()> {
             losses.push(e.wait_stats()?.loss);
         }
         let p = e.read_params()?;
+        if p.iter().any(|v| !v.is_finite()) || losses.iter().any(|l| !l.is_finite()) {
+            return Err(Error::NonFinite(format!(
+                "{} Adam steps of lr {lr} left the loss or the parameters non-finite: lower --lr",
+                a.adam_steps
+            )));
+        }
         for t in &table.entries {
             out.insert(
                 t.name.clone(),

@@ -199,6 +199,10 @@ pub static STOP_SIGNAL: AtomicI32 = AtomicI32::new(0);
 /// too high: 0.03 → 1.12 in a few epochs, weights at 1e5, and no NaN to stop it).
 pub const DIVERGED_RATIO: f32 = 10.0;
 
+/// ...and is above this fraction of the first epoch's: a rise from 1e-6 to 1e-5 on a model
+/// that has all but converged is noise, not divergence.
+pub const DIVERGED_FLOOR: f32 = 0.1;
+
 /// Trains on the engine's data set, epochs `first..cfg.epochs`, after the epochs of `history`,
 /// with the learning rate of `cfg.schedule` at each step. After each epoch the `held_out`
 /// samples (if any) are scored, and `on_epoch` runs with every report so far (to write a
@@ -324,7 +328,10 @@ fn check_diverged(before: &[EpochReport], r: &EpochReport) -> Result<()> {
     else {
         return Ok(());
     };
-    if best.mean_loss > 0.0 && r.mean_loss > DIVERGED_RATIO * best.mean_loss {
+    let first = before[0].mean_loss;
+    let risen =
+        r.mean_loss > DIVERGED_RATIO * best.mean_loss && r.mean_loss > DIVERGED_FLOOR * first;
+    if best.mean_loss > 0.0 && risen {
         return Err(Error::NonFinite(format!(
             "training diverged: epoch {}'s mean loss {:.6} is {:.0} times the best so far ({:.6}, \
              epoch {}); lower the learning rate (`lr`)",
@@ -347,4 +354,32 @@ fn check_finite(st: &Stats, epoch: u32, step: usize) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn epoch(epoch: u32, mean_loss: f32) -> EpochReport {
+        EpochReport {
+            epoch,
+            mean_loss,
+            clamps: 0,
+            seconds: 0.0,
+            images_per_s: 0.0,
+            held_out_error: None,
+        }
+    }
+
+    #[test]
+    fn divergence_is_a_rise_far_above_the_best_and_back_towards_the_start() {
+        let run = [epoch(1, 0.03), epoch(2, 0.004), epoch(3, 0.001)];
+        // A learning rate far too high: back above the first epoch's loss.
+        assert!(check_diverged(&run, &epoch(4, 1.12)).is_err());
+        assert!(check_diverged(&run, &epoch(4, 0.011)).is_err());
+        // Within 10 times the best, or far below where the run started: not divergence.
+        assert!(check_diverged(&run, &epoch(4, 0.009)).is_ok());
+        let converged = [epoch(1, 0.03), epoch(359, 1e-6)];
+        assert!(check_diverged(&converged, &epoch(368, 1.4e-5)).is_ok());
+    }
 }

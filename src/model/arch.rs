@@ -101,6 +101,11 @@ impl Arch {
         match name {
             "fmnist-ae" => Ok(Arch::fmnist_ae()),
             "conv-ae" => Arch::conv_ae(1, 128, vec![32, 64, 128, 128], 128),
+            // (`auto` is the command line's: it picks one of these from the images.)
+            "auto" => Err(Error::invalid(
+                "architecture auto is chosen from training images, which this command has none \
+                 of: name fmnist-ae or conv-ae",
+            )),
             other => Err(Error::invalid(format!(
                 "unknown architecture {other:?} (known: auto, fmnist-ae, conv-ae)"
             ))),
@@ -153,7 +158,7 @@ impl Arch {
         let div = 1u32 << self.stages.len();
         if self.size < div || !self.size.is_multiple_of(div) {
             return Err(Error::invalid(format!(
-                "input size {} must be a multiple of {div} (2^stages) for {} stages",
+                "input size {} must be a positive multiple of {div} (2^stages) for {} stages",
                 self.size,
                 self.stages.len()
             )));

@@ -264,6 +264,9 @@ pub fn map_vmax(cal: &Calibration) -> f32 {
     cal.pixel_max.max(cal.pixel_threshold * 2.0).max(1e-6)
 }
 
+/// The files `write_maps` writes for an image named NAME: NAME followed by each of these.
+pub const MAP_SUFFIXES: [&str; 3] = ["_overlay.png", "_map.png", "_region.png"];
+
 /// `lamp score --maps`: `NAME_overlay.png` (the image blended with the heat map, predicted region
 /// outlined, colour bar), `NAME_map.png` (the raw map, 16-bit, value × 65535) and
 /// `NAME_region.png` (the image with the predicted region outlined), for one image `x` of `shape`
@@ -289,11 +292,11 @@ pub fn write_maps(
     caption.draw(&mut captioned, gap as i32, 3, font::SMALL, 18);
     image::imageops::overlay(&mut captioned, &ov, 0, header as i64);
     write_atomic(
-        &dir.join(format!("{name}_overlay.png")),
+        &dir.join(format!("{name}{}", MAP_SUFFIXES[0])),
         &png_bytes(&captioned)?,
     )?;
     write_atomic(
-        &dir.join(format!("{name}_map.png")),
+        &dir.join(format!("{name}{}", MAP_SUFFIXES[1])),
         &png_bytes(&map_u16(map, w, h))?,
     )?;
     let mask: Vec<bool> = map.iter().map(|&v| v > cal.pixel_threshold).collect();
@@ -301,7 +304,7 @@ pub fn write_maps(
     let mut region = to_rgb(x, shape, scale);
     outline(&mut region, &mask, w, h, scale, plot::RED);
     write_atomic(
-        &dir.join(format!("{name}_region.png")),
+        &dir.join(format!("{name}{}", MAP_SUFFIXES[2])),
         &png_bytes(&region)?,
     )
 }

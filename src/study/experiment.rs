@@ -165,8 +165,30 @@ pub fn run(
 ) -> Result<()> {
     ensure_dir(out)?;
     let path = out.join("results.jsonl");
-    let done: BTreeSet<CellKey> = read_results(&path)?.into_iter().map(|r| r.key).collect();
+    let results = read_results(&path)?;
     let cells = plan.cells();
+    // A cell of this table trained otherwise would be taken as done: its figures are not this
+    // run's.
+    let wanted: BTreeSet<&CellKey> = cells.iter().map(|(k, _)| k).collect();
+    for r in results.iter().filter(|r| wanted.contains(&r.key)) {
+        let other = match (r.lr, r.batch) {
+            (Some(lr), _) if lr != plan.lr => Some(format!("--lr {lr} (this run: {})", plan.lr)),
+            (_, Some(b)) if b != plan.batch => {
+                Some(format!("--batch {b} (this run: {})", plan.batch))
+            }
+            _ => None,
+        };
+        if let Some(other) = other {
+            return Err(Error::file(
+                &path,
+                format!(
+                    "holds cells of this table trained with {other}: give the same options to \
+                     resume it, or another output folder"
+                ),
+            ));
+        }
+    }
+    let done: BTreeSet<CellKey> = results.into_iter().map(|r| r.key).collect();
     let todo: Vec<&(CellKey, LossConfig)> = cells
         .iter()
         .filter(|(key, _)| !done.contains(key))
@@ -261,6 +283,8 @@ pub fn run(
             images_per_s: (tr.len() as f64 * cfg.epochs as f64) / train_seconds,
             device: device.describe(),
             command: plan.command.clone(),
+            lr: Some(plan.lr),
+            batch: Some(plan.batch),
         };
         append(&path, &r)?;
         crate::sayln!(

@@ -6,7 +6,8 @@
 //! Directions: Gaussian, then each filter (a weight tensor's slice along its first dimension)
 //! rescaled to the norm of the same filter of the trained weights; biases get no direction (Li
 //! et al.'s "ignore biases" setting). Sharpness: the mean rise of each loss over the grid points
-//! within radius r of the trained weights, absolute and relative to the loss there.
+//! within radius r of the trained weights (the centre left out), absolute and relative to the
+//! loss there.
 
 use crate::data::Dataset;
 use crate::detect::Checkpoint;
@@ -108,10 +109,12 @@ pub fn run(
         .loss
         .ok_or_else(|| Error::invalid("the checkpoint has no loss settings"))?;
     let (grid, radius, seed) = (o.grid, o.radius, o.seed);
-    if !(3..=MAX_GRID).contains(&grid) {
+    // Odd, so that the trained weights are the centre point; 5 or more, so that points other
+    // than the centre lie within the sharpness radius (half the grid's).
+    if !(5..=MAX_GRID).contains(&grid) || grid % 2 == 0 {
         return Err(Error::setting(
             "grid",
-            format!("must be from 3 to {MAX_GRID}, got {grid}"),
+            format!("must be an odd number from 5 to {MAX_GRID}, got {grid}"),
         ));
     }
     if o.batch == 0 {
@@ -164,12 +167,19 @@ pub fn run(
     let (mut rp, mut ra, mut cnt) = (0.0, 0.0, 0usize);
     for (i, &a) in alphas.iter().enumerate() {
         for (j, &b) in alphas.iter().enumerate() {
-            if (a * a + b * b).sqrt() <= r + 1e-12 {
+            let d = (a * a + b * b).sqrt();
+            if d > 0.0 && d <= r + 1e-12 {
                 rp += plain[i][j] - p0;
                 ra += amplified[i][j] - a0;
                 cnt += 1;
             }
         }
+    }
+    if [p0, a0, rp, ra].iter().any(|v| !v.is_finite()) {
+        return Err(Error::NonFinite(format!(
+            "the losses are not finite within radius {r} of the trained weights: the radius \
+             ({radius}) takes the weights too far; give a smaller --radius"
+        )));
     }
     let s = Surface {
         plain_mean_rise: rp / cnt as f64,

@@ -67,6 +67,12 @@ pub struct CellResult {
     pub images_per_s: f64,
     pub device: String,
     pub command: String,
+    /// The learning rate and batch the cell trained with (not in the key: older results lack
+    /// them); a resumed table with others is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lr: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<usize>,
 }
 
 /// Reads results.jsonl, dropping (and rewriting without) a torn or unreadable last line.

@@ -159,6 +159,14 @@ pub fn options(e: &Env) -> Vec<Case> {
     let _ = std::fs::write(&notes_file, "garbage line\n");
     let bad_json = d.join("not-scores.jsonl");
     let _ = std::fs::write(&bad_json, "{\"score\": 1}\n");
+    // A CSV shard cut inside its last verdict; JSON rows of another shape.
+    let cut_csv = d.join("cut.csv");
+    let _ = std::fs::write(
+        &cut_csv,
+        "path,score,normalised,verdict\na.png,0.01,0.5,normal\nb.png,0.02,0.6,nor",
+    );
+    let odd_json = d.join("odd.jsonl");
+    let _ = std::fs::write(&odd_json, "{\"path\":\"a.png\",\"score\":\"abc\"}\n");
     for (name, file, needle) in [
         ("merge a checkpoint", model.clone(), "UTF-8"),
         ("merge a folder", d.clone(), "not a regular file"),
@@ -169,6 +177,12 @@ pub fn options(e: &Env) -> Vec<Case> {
         ),
         ("merge a CSV of another header", bad_csv, "name,value"),
         ("merge JSON lines without paths", bad_json, "line 1"),
+        ("merge a CSV cut inside a verdict", cut_csv, "line 3"),
+        (
+            "merge JSON rows without a verdict",
+            odd_json,
+            "not lamp score's",
+        ),
         (
             "merge a text file",
             notes_file.clone(),
