@@ -319,6 +319,26 @@ fn every_command_refuses_to_replace_what_it_reads() {
         ],
         &["--size", "fmnist-ae"],
     );
+    let train_fmnist = |extra: &[&str]| {
+        let mut v = vec![
+            "train".to_string(),
+            s(&good),
+            "-o".into(),
+            s(&d.join("f.safetensors")),
+        ];
+        v.extend(
+            ["--arch", "fmnist-ae"]
+                .iter()
+                .chain(extra)
+                .map(|e| e.to_string()),
+        );
+        v
+    };
+    fails(&train_fmnist(&["--patch", "14"]), &["--patch", "fmnist-ae"]);
+    fails(
+        &train_fmnist(&["--latent", "64", "--print-config"]),
+        &["--latent"],
+    );
     // merge's -o over one of its shards.
     let shard = d.join("all.jsonl");
     ok(lamp()

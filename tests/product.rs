@@ -374,6 +374,19 @@ fn demo_runs_and_writes_a_report() {
         l["amplified_at_center"].as_f64().unwrap() > c,
         "-ln(1 - e) > e"
     );
+    // The trained weights are the grid's centre exactly, and the mean rise within r = 0.5 is
+    // over the four points at 0.5 from it (the centre left out).
+    assert_eq!(l["alphas"][2].as_f64(), Some(0.0), "{}", l["alphas"]);
+    let rise: f64 = [(1, 2), (3, 2), (2, 1), (2, 3)]
+        .map(|(i, j)| plain[i][j].as_f64().unwrap() - c)
+        .iter()
+        .sum::<f64>()
+        / 4.0;
+    let got = l["plain_mean_rise"].as_f64().unwrap();
+    assert!(
+        (got - rise).abs() <= 1e-12 * rise.abs().max(1.0),
+        "{got} vs {rise}"
+    );
     std::fs::remove_dir_all(&d).unwrap();
 }
 

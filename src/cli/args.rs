@@ -152,6 +152,12 @@ impl ArchArgs {
     /// These options for a model trained on PxP patches: the patch is the model's input, so
     /// --size, where given, must be P.
     pub fn for_patch(&self, p: u32) -> Result<ArchArgs> {
+        if self.arch.as_deref() == Some("fmnist-ae") && p != 28 {
+            return Err(Error::setting(
+                "patch",
+                format!("{p}: fmnist-ae takes 28x28 inputs only; --arch conv-ae takes {p}x{p}"),
+            ));
+        }
         match self.size {
             Some(s) if s != p => Err(Error::setting(
                 "size",
@@ -215,9 +221,9 @@ pub fn whole<T: TryFrom<u64>>(s: &str) -> std::result::Result<T, String> {
     let v: i128 = s
         .trim()
         .parse()
-        .map_err(|_| format!("must be a whole number ≥ 0, got {s:?}"))?;
+        .map_err(|_| format!("must be a whole number, got {s:?}"))?;
     if v < 0 {
-        return Err(format!("must be ≥ 0, got {v}"));
+        return Err(format!("cannot be negative, got {v}"));
     }
     u64::try_from(v)
         .ok()

@@ -29,10 +29,7 @@ pub fn run(a: InspectArgs) -> Result<()> {
         return match ck.metadata.get("recipe") {
             // The weights the run started from (recipes from before the choice have none: their
             // models started from PyTorch's), so that the recipe repeats the run.
-            Some(r) => {
-                let r = super::recipe::with_init(r, ck.started_init());
-                out!("{}", super::recipe::without_out(&r))
-            }
+            Some(_) => out!("{}", recipe_of(&ck).unwrap_or_default()),
             None => Err(lamp::Error::file(
                 &a.model,
                 "no recipe in the metadata: only `lamp train` writes one (this model came from \
@@ -109,7 +106,7 @@ fn describe(ck: &Checkpoint, path: &std::path::Path) -> Value {
         "edge_profile": ck.edge_profile.is_some(),
         "patch": ck.meta::<Patches>("patch"),
         "image_size": ck.image_size(),
-        "recipe": ck.metadata.get("recipe"),
+        "recipe": recipe_of(ck),
     })
 }
 
@@ -230,7 +227,7 @@ fn text(ck: &Checkpoint, v: &Value) -> String {
             p.image, p.stride
         );
     }
-    if let Some(r) = ck.metadata.get("recipe") {
+    if let Some(r) = recipe_of(ck) {
         // The recipe as `lamp train --print-config` wrote it: save it to repeat the run.
         o += "  recipe (for lamp train --config):\n";
         for line in r.lines() {
@@ -238,4 +235,12 @@ fn text(ck: &Checkpoint, v: &Value) -> String {
         }
     }
     o
+}
+
+/// A checkpoint's recipe as it repeats the run: the initial weights it started from named, its
+/// output only in a comment (see recipe::without_out).
+fn recipe_of(ck: &Checkpoint) -> Option<String> {
+    let r = ck.metadata.get("recipe")?;
+    let r = super::recipe::with_init(r, ck.started_init());
+    Some(super::recipe::without_out(&r))
 }

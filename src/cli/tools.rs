@@ -169,14 +169,17 @@ pub fn info(adapter: Option<&str>) -> Result<()> {
 }
 
 pub fn init(a: InitArgs) -> Result<()> {
-    // A fresh model replaces only a fresh model (or nothing): not a trained one, not an image.
+    // A fresh model replaces only a fresh model (or nothing): not a trained one or a run's
+    // snapshot (they have an optimizer state), not an image.
     if a.out.exists() {
-        let untrained = Checkpoint::load(&a.out, None).is_ok_and(|c| c.trained(&a.out).is_err());
-        if !untrained {
+        let fresh = Checkpoint::load(&a.out, None).is_ok_and(|c| {
+            c.optimizer.is_none() && !c.metadata.contains_key("history") && c.loss.is_none()
+        });
+        if !fresh {
             return Err(Error::file(
                 &a.out,
-                "exists and is not an untrained model (a trained one, or another file): init \
-                 would replace it; write elsewhere, or remove it first",
+                "exists and is not an untrained model (a trained one, a run's snapshot, or \
+                 another file): init would replace it; write elsewhere, or remove it first",
             ));
         }
     }
@@ -204,10 +207,14 @@ pub fn bench(adapter: Option<&str>, a: BenchArgs) -> Result<()> {
 }
 
 pub fn grad(adapter: Option<&str>, a: GradArgs) -> Result<()> {
-    let read: Vec<std::path::PathBuf> = std::iter::once(a.input.clone())
-        .chain(a.model.clone())
-        .collect();
-    super::args::check_not_an_input(&a.out, "-o", &read)?;
+    if lamp::fsutil::entry(&a.out) == lamp::fsutil::entry(&a.input) {
+        return Err(Error::file(
+            &a.out,
+            "is the input batch being read: -o would replace it; write elsewhere",
+        ));
+    }
+    let model: Vec<std::path::PathBuf> = a.model.iter().cloned().collect();
+    super::args::check_not_an_input(&a.out, "-o", &model)?;
     let lr = match (a.lr, a.adam_steps) {
         (Some(_), 0) => {
             return Err(Error::setting(

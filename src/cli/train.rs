@@ -176,6 +176,9 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
         return Err(Error::setting("batch", "must be at least 1"));
     }
     // A recipe that could not run is not written.
+    if a.arch.arch.as_deref() == Some("fmnist-ae") {
+        a.arch.arch(None)?;
+    }
     if a.print_config {
         return out!("{recipe}");
     }

@@ -387,6 +387,10 @@ impl Checkpoint {
                 )));
             }
         }
+        // What inspect, eval and --resume read back: dropped silently if it did not parse.
+        parsed::<Vec<super::train::EpochReport>>(m, "history", "training history")?;
+        parsed::<super::fit::HeldOut>(m, "held_out", "held-out check")?;
+        parsed::<serde_json::Value>(m, "train", "training settings")?;
         if let Some(s) = parsed::<ScoreConfig>(m, "score", "score settings")? {
             s.check()
                 .map_err(|e| Error::invalid(format!("score settings: {e}")))?;

@@ -143,8 +143,10 @@ pub fn run(
     e.upload_batch(&x, n)?;
     let mut rng = SplitMix64::new(seed);
     let (d1, d2) = (direction(ck, &mut rng), direction(ck, &mut rng));
+    // From the centre (exactly 0: the trained weights) out to ±radius.
+    let c = grid / 2;
     let alphas: Vec<f64> = (0..grid)
-        .map(|i| -radius + 2.0 * radius * i as f64 / (grid - 1) as f64)
+        .map(|i| radius * (i as f64 - c as f64) / c as f64)
         .collect();
     let mut plain = vec![vec![0.0; grid]; grid];
     let mut amplified = vec![vec![0.0; grid]; grid];
@@ -161,25 +163,29 @@ pub fn run(
             amplified[i][j] = e.wait_stats()?.loss as f64;
         }
     }
-    let c = grid / 2;
+    let finite = plain
+        .iter()
+        .chain(&amplified)
+        .flatten()
+        .all(|v| v.is_finite());
+    if !finite {
+        return Err(Error::NonFinite(format!(
+            "some losses on the grid are not finite: the radius ({radius}) takes the weights \
+             too far from the trained ones; give a smaller --radius"
+        )));
+    }
     let (p0, a0) = (plain[c][c], amplified[c][c]);
     let r = radius / 2.0;
     let (mut rp, mut ra, mut cnt) = (0.0, 0.0, 0usize);
     for (i, &a) in alphas.iter().enumerate() {
         for (j, &b) in alphas.iter().enumerate() {
-            let d = (a * a + b * b).sqrt();
-            if d > 0.0 && d <= r + 1e-12 {
+            let centre = i == c && j == c;
+            if !centre && (a * a + b * b).sqrt() <= r + 1e-12 {
                 rp += plain[i][j] - p0;
                 ra += amplified[i][j] - a0;
                 cnt += 1;
             }
         }
-    }
-    if [p0, a0, rp, ra].iter().any(|v| !v.is_finite()) {
-        return Err(Error::NonFinite(format!(
-            "the losses are not finite within radius {r} of the trained weights: the radius \
-             ({radius}) takes the weights too far; give a smaller --radius"
-        )));
     }
     let s = Surface {
         plain_mean_rise: rp / cnt as f64,

@@ -359,6 +359,16 @@ pub fn checkpoints(e: &Env) -> Vec<Case> {
             "loss",
         ),
         (
+            "history-not-json",
+            edited(ck, "history", Some("[{\"epoch\": 1"), None),
+            "training history",
+        ),
+        (
+            "held-out-wrong-shape",
+            edited(ck, "held_out", Some("{\"images\": \"many\"}"), None),
+            "held-out check",
+        ),
+        (
             "version-99",
             edited(ck, "version", Some("99"), None),
             "version",
