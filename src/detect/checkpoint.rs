@@ -389,7 +389,8 @@ impl Checkpoint {
         }
         // What inspect, eval and --resume read back: dropped silently if it did not parse.
         parsed::<Vec<super::train::EpochReport>>(m, "history", "training history")?;
-        parsed::<super::fit::HeldOut>(m, "held_out", "held-out check")?;
+        // (as JSON: its type, in detect::fit, builds on this module)
+        parsed::<serde_json::Value>(m, "held_out", "held-out check")?;
         parsed::<serde_json::Value>(m, "train", "training settings")?;
         if let Some(s) = parsed::<ScoreConfig>(m, "score", "score settings")? {
             s.check()

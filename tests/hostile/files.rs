@@ -364,8 +364,8 @@ pub fn checkpoints(e: &Env) -> Vec<Case> {
             "training history",
         ),
         (
-            "held-out-wrong-shape",
-            edited(ck, "held_out", Some("{\"images\": \"many\"}"), None),
+            "held-out-not-json",
+            edited(ck, "held_out", Some("{\"images\": 4,"), None),
             "held-out check",
         ),
         (
