@@ -84,6 +84,20 @@ pub fn lamp() -> std::process::Command {
     let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_lamp"));
     c.env("XDG_RUNTIME_DIR", std::env::temp_dir());
     c.env("LAMP_PIPELINE_CACHE", "off");
+    // SIGINT and SIGTERM at their defaults, as from a terminal: tests started in the background
+    // of a script inherit SIGINT ignored, and lamp leaves a signal ignored at its start ignored.
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: signal() is async-signal-safe, as code between fork and exec must be.
+        unsafe {
+            c.pre_exec(|| {
+                libc::signal(libc::SIGINT, libc::SIG_DFL);
+                libc::signal(libc::SIGTERM, libc::SIG_DFL);
+                Ok(())
+            });
+        }
+    }
     c
 }
 
