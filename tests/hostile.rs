@@ -165,7 +165,12 @@ fn names_stay_distinct_and_csv_keeps_its_columns() {
         .map(|r| r.unwrap().iter().map(str::to_owned).collect())
         .collect();
     assert_eq!(rows.len(), 4);
-    assert!(rows.iter().all(|r| r.len() == 4), "{rows:?}");
+    assert!(rows.iter().all(|r| r.len() == 5), "{rows:?}");
+    // One model scored every row: its fingerprint, 8 hex digits, the same on each.
+    assert!(
+        rows.iter().all(|r| r[4].len() == 8 && r[4] == rows[0][4]),
+        "{rows:?}"
+    );
     assert!(
         rows.iter().any(|r| r[0].ends_with("b,\"c\".png")),
         "{rows:?}"
@@ -183,7 +188,10 @@ fn names_stay_distinct_and_csv_keeps_its_columns() {
     match py {
         Ok(o) if o.status.success() => {
             let read: Vec<Vec<String>> = serde_json::from_slice(&o.stdout).unwrap();
-            assert_eq!(read[0], ["path", "score", "normalised", "verdict"]);
+            assert_eq!(
+                read[0],
+                ["path", "score", "normalised", "verdict", "model_id"]
+            );
             assert_eq!(read[1..], rows[..], "Python's csv module reads other rows");
             assert!(read.iter().any(|r| r[0].ends_with("d\ne.png")), "{read:?}");
         }

@@ -478,6 +478,24 @@ fn shards_merge_into_the_single_run(d: &Path, model: &Path, root: &Path) {
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && err.contains("in no shard"), "{err}");
+    // A part scored with another threshold has verdicts of its own: refused, though it covers
+    // the missing images.
+    let other = d.join("other-threshold.jsonl");
+    run(&mut score(
+        &["--json", "--shard", "3/4", "--threshold", "1e-9"],
+        &other,
+    ));
+    let o = lamp()
+        .arg("merge")
+        .args(&parts[..3])
+        .arg(&other)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("one --threshold"),
+        "{err}"
+    );
     // 30 shards of 24 images: shard 0 is empty, and says so.
     let empty = d.join("empty.jsonl");
     let o = run(&mut score(&["--json", "--shard", "0/30"], &empty));

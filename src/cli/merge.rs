@@ -1,7 +1,7 @@
 //! `lamp merge`: joins the outputs of `lamp score --shard I/N` (JSON lines or CSV) into what one
 //! run over all the inputs writes: records in the order of their paths, each once.
 
-use super::score::CSV_HEADER;
+use super::score::{CSV_HEADER, CSV_HEADER_UNNAMED};
 use clap::Args;
 use lamp::error::{Error, Result};
 use lamp::fsutil::{path_text, regular_file, write_atomic};
@@ -29,6 +29,9 @@ struct Record {
     /// A JSON line's text, or a CSV row's fields.
     line: Line,
     from: usize,
+    /// The fingerprint of the model that scored it (none in rows of a lamp before they had
+    /// one).
+    model: Option<String>,
 }
 
 enum Line {
@@ -42,7 +45,8 @@ pub fn run(a: MergeArgs) -> Result<()> {
         super::args::check_not_an_input(out, "-o", &a.shards)?;
     }
     let mut records = Vec::new();
-    let mut csv = None;
+    // CSV's header, from the first shard that is CSV; None for JSON lines.
+    let mut csv: Option<Option<&[&str]>> = None;
     let mut seen = std::collections::HashMap::new();
     for (k, file) in a.shards.iter().enumerate() {
         regular_file(file)?;
@@ -64,9 +68,14 @@ pub fn run(a: MergeArgs) -> Result<()> {
             continue;
         }
         let first_line = text.trim_start().lines().next().unwrap_or_default();
+        let header: &[&str] = if first_line.trim_end() == CSV_HEADER_UNNAMED.join(",") {
+            &CSV_HEADER_UNNAMED
+        } else {
+            &CSV_HEADER
+        };
         let is_csv = if first_line.starts_with('{') {
             false
-        } else if first_line.trim_end() == CSV_HEADER.join(",") {
+        } else if first_line.trim_end() == header.join(",") {
             true
         } else {
             return Err(Error::file(
@@ -77,7 +86,8 @@ pub fn run(a: MergeArgs) -> Result<()> {
                 ),
             ));
         };
-        if *csv.get_or_insert(is_csv) != is_csv {
+        let this = is_csv.then_some(header);
+        if (*csv.get_or_insert(this)).is_some() != is_csv {
             return Err(Error::file(
                 file,
                 "is CSV and an earlier shard JSON lines, or the other way round: score every \
@@ -85,7 +95,7 @@ pub fn run(a: MergeArgs) -> Result<()> {
             ));
         }
         if is_csv {
-            read_csv(file, &text, k, &mut records)?;
+            read_csv(file, &text, k, header, &mut records)?;
         } else {
             read_json(file, &text, k, &mut records)?;
         }
@@ -105,11 +115,12 @@ pub fn run(a: MergeArgs) -> Result<()> {
             ));
         }
     }
+    check_one_model(&a.shards, &records)?;
     if !a.inputs.is_empty() {
         check_complete(&a.inputs, &records)?;
     }
     let count = records.len();
-    let bytes = if csv == Some(true) {
+    let bytes = if let Some(Some(header)) = csv {
         let rows: Vec<Vec<String>> = records
             .into_iter()
             .filter_map(|r| match r.line {
@@ -117,7 +128,7 @@ pub fn run(a: MergeArgs) -> Result<()> {
                 Line::Json(_) => None,
             })
             .collect();
-        table::csv(&CSV_HEADER, &rows)?
+        table::csv(header, &rows)?
     } else {
         let mut s = String::new();
         for r in records {
@@ -137,6 +148,34 @@ pub fn run(a: MergeArgs) -> Result<()> {
         a.shards.len()
     );
     Ok(())
+}
+
+/// Every record was scored by one model with one threshold: a part scored by a model trained
+/// again, or with another `--threshold`, has scores and verdicts of its own.
+fn check_one_model(shards: &[PathBuf], records: &[Record]) -> Result<()> {
+    let Some(first) = records.first() else {
+        return Ok(());
+    };
+    let Some(other) = records.iter().find(|r| r.model != first.model) else {
+        return Ok(());
+    };
+    let name = |m: &Option<String>| match m {
+        Some(id) => format!("model {id}"),
+        None => "a lamp that did not record its model".to_string(),
+    };
+    Err(Error::file(
+        &shards[other.from],
+        format!(
+            "{:?} was scored by {}, {:?} in {} by {}: parts of one job are scored by one model \
+             file with one --threshold (model_id is a fingerprint of both); score the part \
+             again",
+            other.path,
+            name(&other.model),
+            first.path,
+            shards[first.from].display(),
+            name(&first.model)
+        ),
+    ))
 }
 
 /// Every image of `inputs` is in `records` and nothing else is.
@@ -197,37 +236,50 @@ fn read_json(file: &Path, text: &str, from: usize, records: &mut Vec<Record>) ->
             .unwrap_or_default();
         let score = v.get("score").map(|s| s.as_f64().is_some());
         check_row(verdict, score == Some(true)).map_err(|e| bad(&e))?;
+        let model = match v.get("model_id") {
+            None => None,
+            Some(m) => Some(m.as_str().map(str::to_string).ok_or_else(|| {
+                bad("its \"model_id\" is not a string: not a line of lamp score --json")
+            })?),
+        };
         records.push(Record {
             path: path.to_string(),
             line: Line::Json(line.to_string()),
             from,
+            model,
         });
     }
     Ok(())
 }
 
-fn read_csv(file: &Path, text: &str, from: usize, records: &mut Vec<Record>) -> Result<()> {
+fn read_csv(
+    file: &Path,
+    text: &str,
+    from: usize,
+    want: &[&str],
+    records: &mut Vec<Record>,
+) -> Result<()> {
     let mut r = csv::Reader::from_reader(text.as_bytes());
     let header = r
         .headers()
         .map_err(|e| Error::file(file, format!("not CSV: {e}")))?;
-    if header.iter().ne(CSV_HEADER) {
+    if header.iter().ne(want.iter().copied()) {
         return Err(Error::file(
             file,
             format!(
                 "its header is not lamp score's ({}): not an output of lamp score --csv",
-                CSV_HEADER.join(",")
+                want.join(",")
             ),
         ));
     }
     for row in r.records() {
         let row = row.map_err(|e| Error::file(file, format!("not CSV: {e}")))?;
         let fields: Vec<String> = row.iter().map(str::to_string).collect();
-        if fields.len() != CSV_HEADER.len() {
+        if fields.len() != want.len() {
             let line = row.position().map_or(0, |p| p.line());
             return Err(Error::file(
                 file,
-                format!("line {line}: {} fields, not 4", fields.len()),
+                format!("line {line}: {} fields, not {}", fields.len(), want.len()),
             ));
         }
         let scored = fields[1].parse::<f32>().is_ok() && fields[2].parse::<f32>().is_ok();
@@ -237,6 +289,7 @@ fn read_csv(file: &Path, text: &str, from: usize, records: &mut Vec<Record>) -> 
         })?;
         records.push(Record {
             path: fields[0].clone(),
+            model: fields.get(4).cloned(),
             line: Line::Csv(fields),
             from,
         });

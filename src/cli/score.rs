@@ -260,6 +260,7 @@ pub fn run(adapter: Option<&str>, a: ScoreArgs) -> Result<ExitCode> {
     if let Some(t) = a.threshold {
         det.set_threshold(t)?;
     }
+    let model_id = det.fingerprint()?;
     // In chunks, so that a terminal shows how far a long run has got.
     let per_image = shape.iter().product::<u32>() as usize;
     let tty = std::io::stderr().is_terminal();
@@ -351,14 +352,20 @@ pub fn run(adapter: Option<&str>, a: ScoreArgs) -> Result<ExitCode> {
             Err(why) => {
                 let shown = path_text(path);
                 if a.json {
-                    let mut row = serde_json::json!({ "path": shown, "score": null, "normalised": null, "anomalous": null, "verdict": UNREADABLE, "error": why });
+                    let mut row = serde_json::json!({ "path": shown, "score": null, "normalised": null, "anomalous": null, "verdict": UNREADABLE, "error": why, "model_id": model_id });
                     if a.maps.is_some() {
                         row["outlined"] = serde_json::Value::Null;
                     }
                     out += &row.to_string();
                     out += "\n";
                 } else if a.csv {
-                    rows.push(vec![shown, String::new(), String::new(), UNREADABLE.into()]);
+                    rows.push(vec![
+                        shown,
+                        String::new(),
+                        String::new(),
+                        UNREADABLE.into(),
+                        model_id.clone(),
+                    ]);
                 } else {
                     out += &format!("{shown:width$}  {:>12}  {:>10}  {UNREADABLE}\n", "-", "-");
                 }
@@ -370,7 +377,7 @@ pub fn run(adapter: Option<&str>, a: ScoreArgs) -> Result<ExitCode> {
         let verdict = if bad { "anomalous" } else { "normal" };
         let shown = path_text(path);
         if a.json {
-            let mut row = serde_json::json!({ "path": shown, "score": s, "normalised": n, "anomalous": bad, "verdict": verdict });
+            let mut row = serde_json::json!({ "path": shown, "score": s, "normalised": n, "anomalous": bad, "verdict": verdict, "model_id": model_id });
             if let Some((dx, dy)) = r.shift {
                 row["shift"] = serde_json::json!([dx, dy]);
             }
@@ -391,6 +398,7 @@ pub fn run(adapter: Option<&str>, a: ScoreArgs) -> Result<ExitCode> {
                 s.to_string(),
                 format!("{n:.6}"),
                 verdict.into(),
+                model_id.clone(),
             ]);
         } else {
             out += &format!("{shown:width$}  {s:>12.6}  {n:>10.4}  {verdict}\n");
@@ -433,8 +441,11 @@ fn outlined_json(
 /// The verdict of an image `--skip-bad` skipped: its row has no score.
 pub const UNREADABLE: &str = "unreadable";
 
-/// The header of `lamp score --csv` (and of what `lamp merge` joins).
-pub const CSV_HEADER: [&str; 4] = ["path", "score", "normalised", "verdict"];
+/// The header of `lamp score --csv` (and of what `lamp merge` joins). `model_id` is the
+/// detector's fingerprint (`Detector::fingerprint`), the same on every row of one job.
+pub const CSV_HEADER: [&str; 5] = ["path", "score", "normalised", "verdict", "model_id"];
+/// The header of lamp score --csv before rows named their model (lamp merge still joins them).
+pub const CSV_HEADER_UNNAMED: [&str; 4] = ["path", "score", "normalised", "verdict"];
 
 /// Writes the table or JSON lines in `text`, or the CSV of `rows`, to `--out` or standard output.
 fn write_output(a: &ScoreArgs, text: String, rows: &[Vec<String>]) -> Result<()> {

@@ -38,10 +38,10 @@ impl ShardSpec {
         let (i, n) = s
             .split_once('/')
             .ok_or_else(|| format!("{s:?} is not I/N (e.g. 0/4, or auto/4)"))?;
-        let count: usize = n
-            .trim()
-            .parse()
-            .map_err(|_| format!("the number of shards {n:?} is not a whole number"))?;
+        let count = whole(n).map_err(|huge| match huge {
+            true => format!("the number of shards {n:?} is too large (at most {MAX_SHARDS})"),
+            false => format!("the number of shards {n:?} is not a whole number"),
+        })?;
         if count == 0 || count > MAX_SHARDS {
             return Err(format!(
                 "the number of shards must be from 1 to {MAX_SHARDS}, got {count}"
@@ -50,10 +50,10 @@ impl ShardSpec {
         if i.trim() == "auto" {
             return Ok(ShardSpec::Auto { count });
         }
-        let index: usize = i
-            .trim()
-            .parse()
-            .map_err(|_| format!("the shard index {i:?} is not a whole number or auto"))?;
+        let index = whole(i).map_err(|huge| match huge {
+            true => format!("the shard index {i:?} is not below the number of shards {count}"),
+            false => format!("the shard index {i:?} is not a whole number or auto"),
+        })?;
         Shard::new(index, count).map(ShardSpec::Given)
     }
 
@@ -92,6 +92,14 @@ impl ShardSpec {
         };
         Shard::new(index, count).map_err(|m| Error::setting("shard", format!("auto: {m}")))
     }
+}
+
+/// `text` as a count: `Err(true)` where it is a whole number too large for one (named as such,
+/// not as "not a number"), `Err(false)` where it is no whole number.
+fn whole(text: &str) -> std::result::Result<usize, bool> {
+    text.trim()
+        .parse()
+        .map_err(|e: std::num::ParseIntError| *e.kind() == std::num::IntErrorKind::PosOverflow)
 }
 
 impl Shard {
@@ -164,6 +172,11 @@ mod tests {
         assert_eq!(ShardSpec::parse("auto/8"), Ok(ShardSpec::Auto { count: 8 }));
         for bad in ["4/4", "1/0", "x/2", "1", "-1/3", "0/99999999999"] {
             assert!(ShardSpec::parse(bad).is_err(), "{bad}");
+        }
+        // Numbers past usize are "too large", not "not a whole number".
+        for huge in ["0/99999999999999999999", "99999999999999999999/4"] {
+            let e = ShardSpec::parse(huge).unwrap_err();
+            assert!(!e.contains("not a whole number"), "{huge}: {e}");
         }
         let env = |vars: &'static [(&'static str, &'static str)]| {
             move |k: &str| {

@@ -135,6 +135,16 @@ impl Detector {
     pub fn calibration(&self) -> &Calibration {
         &self.calibration
     }
+    /// What decides this detector's scores and verdicts (weights, score settings, calibration,
+    /// the threshold in effect), as 8 hex digits: the CRC-32 of its checkpoint as `save` would
+    /// write it. `lamp score` puts it in every row, so `lamp merge` can tell parts scored by
+    /// another model, or with another `--threshold`, from parts of one job.
+    pub fn fingerprint(&self) -> Result<String> {
+        Ok(format!(
+            "{:08x}",
+            crc32fast::hash(&self.checkpoint.to_bytes()?)
+        ))
+    }
     /// How images are scored (the checkpoint's, or the plain error for one that does not say).
     pub fn score_config(&self) -> &ScoreConfig {
         &self.score

@@ -167,6 +167,45 @@ pub fn options(e: &Env) -> Vec<Case> {
     );
     let odd_json = d.join("odd.jsonl");
     let _ = std::fs::write(&odd_json, "{\"path\":\"a.png\",\"score\":\"abc\"}\n");
+    // Parts scored by two models (or thresholds), and by a lamp that did not name its model.
+    let by = |name: &str, text: &str| {
+        let f = d.join(name);
+        let _ = std::fs::write(&f, text);
+        f
+    };
+    let row = |path: &str, id: &str| {
+        format!(
+            "{{\"path\":\"{path}\",\"score\":0.01,\"normalised\":0.5,\"anomalous\":false,\
+             \"verdict\":\"normal\"{id}}}\n"
+        )
+    };
+    let part_a = by("part-a.jsonl", &row("a.png", ",\"model_id\":\"0a1b2c3d\""));
+    let part_b = by("part-b.jsonl", &row("b.png", ",\"model_id\":\"99999999\""));
+    let part_old = by("part-old.jsonl", &row("c.png", ""));
+    let csv_a = by(
+        "part-a.csv",
+        "path,score,normalised,verdict,model_id\na.png,0.01,0.5,normal,0a1b2c3d\n",
+    );
+    let csv_old = by(
+        "part-old.csv",
+        "path,score,normalised,verdict\nc.png,0.01,0.5,normal\n",
+    );
+    for (name, other, needle) in [
+        ("merge parts of two models", &part_b, "model 99999999"),
+        (
+            "merge parts of an unnamed model",
+            &part_old,
+            "did not record",
+        ),
+    ] {
+        cases.push(case(name, &[&"merge", &part_a, other], 1, &[needle]));
+    }
+    cases.push(case(
+        "merge CSV parts of a named and an unnamed model",
+        &[&"merge", &csv_a, &csv_old],
+        1,
+        &["did not record"],
+    ));
     for (name, file, needle) in [
         ("merge a checkpoint", model.clone(), "UTF-8"),
         ("merge a folder", d.clone(), "not a regular file"),
