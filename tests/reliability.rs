@@ -191,7 +191,7 @@ fn experiment_killed_mid_run_resumes_without_recomputing() {
     let d = tmpdir("experiment");
     let idx = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/fashion-mnist-mini");
     let out = d.join("exp");
-    let args_with = |c: &mut Command, batch: &str| {
+    let args_on = |c: &mut Command, batch: &str, idx: &Path| {
         c.args([
             "experiment",
             "fashion-mnist",
@@ -211,10 +211,11 @@ fn experiment_killed_mid_run_resumes_without_recomputing() {
             batch,
             "--idx-dir",
         ])
-        .arg(&idx)
+        .arg(idx)
         .arg("--out")
         .arg(&out);
     };
+    let args_with = |c: &mut Command, batch: &str| args_on(c, batch, &idx);
     let args = |c: &mut Command| args_with(c, "32");
     let results = out.join("results.jsonl");
     let lines = || {
@@ -254,6 +255,31 @@ fn experiment_killed_mid_run_resumes_without_recomputing() {
             "{err}"
         );
     }
+    // Resumed on other images of the class (a copy of the IDX files, pixels inverted).
+    let other = d.join("other-idx");
+    std::fs::create_dir(&other).unwrap();
+    for f in std::fs::read_dir(&idx).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::copy(&f, other.join(f.file_name().unwrap())).unwrap();
+    }
+    let gz = other.join("train-images-idx3-ubyte.gz");
+    let mut raw = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::GzDecoder::new(std::fs::File::open(&gz).unwrap()),
+        &mut raw,
+    )
+    .unwrap();
+    raw[16..].iter_mut().for_each(|v| *v = 255 - *v);
+    std::fs::remove_file(&gz).unwrap();
+    std::fs::write(other.join("train-images-idx3-ubyte"), &raw).unwrap();
+    let mut c = lamp();
+    args_on(&mut c, "32", &other);
+    let o = c.output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("other images") && err.contains("results.jsonl"),
+        "{err}"
+    );
     assert_eq!(std::fs::read_to_string(&results).unwrap(), first);
     // A torn line, as a kill during a write would leave.
     std::fs::OpenOptions::new()

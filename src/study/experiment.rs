@@ -188,7 +188,7 @@ pub fn run(
             ));
         }
     }
-    let done: BTreeSet<CellKey> = results.into_iter().map(|r| r.key).collect();
+    let done: BTreeSet<CellKey> = results.iter().map(|r| r.key.clone()).collect();
     let todo: Vec<&(CellKey, LossConfig)> = cells
         .iter()
         .filter(|(key, _)| !done.contains(key))
@@ -199,14 +199,17 @@ pub fn run(
         cells.len() - todo.len(),
         todo.len()
     );
-    let mut cache: BTreeMap<String, (Dataset, TestSet)> = BTreeMap::new();
+    let mut cache: BTreeMap<String, (Dataset, TestSet, String)> = BTreeMap::new();
     let mut baselines: BTreeMap<(String, String), (Separation, Separation)> = BTreeMap::new();
     for (i, (key, loss)) in todo.iter().enumerate() {
         if !cache.contains_key(&key.class) {
             cache.clear();
-            cache.insert(key.class.clone(), load(&key.class)?);
+            let (tr, test) = load(&key.class)?;
+            let id = data_id(&tr, &test);
+            check_same_data(&path, &results, &key.dataset, &key.class, &id)?;
+            cache.insert(key.class.clone(), (tr, test, id));
         }
-        let (tr, test) = &cache[&key.class];
+        let (tr, test, id) = &cache[&key.class];
         let side = tr.shape[1];
         let score = ScoreConfig {
             aggregate: plan.recipe.aggregate,
@@ -285,6 +288,7 @@ pub fn run(
             command: plan.command.clone(),
             lr: Some(plan.lr),
             batch: Some(plan.batch),
+            data_id: Some(id.clone()),
         };
         append(&path, &r)?;
         crate::sayln!(
@@ -303,6 +307,51 @@ pub fn run(
         report::write(out, &plan.command)?;
     }
     report::write(out, &plan.command)
+}
+
+/// A fingerprint of a class's images as loaded (training set, test set, labels and masks), as 8
+/// hex digits: the CRC-32 of their values.
+pub fn data_id(tr: &Dataset, test: &TestSet) -> String {
+    let mut h = crc32fast::Hasher::new();
+    for d in [tr, &test.data] {
+        d.shape.iter().for_each(|v| h.update(&v.to_le_bytes()));
+        h.update(&(d.len() as u64).to_le_bytes());
+        d.samples.iter().for_each(|v| h.update(&v.to_le_bytes()));
+    }
+    h.update(&test.anomalous.iter().map(|&a| a as u8).collect::<Vec<u8>>());
+    for m in test.masks.iter().flatten() {
+        h.update(&m.iter().map(|&a| a as u8).collect::<Vec<u8>>());
+    }
+    format!("{:08x}", h.finalize())
+}
+
+/// The cells of `class` already in the table were trained on the images `load` gives now (where
+/// they say: older results do not): a data folder changed since, or another with the same
+/// name, would make one table of two data sets.
+fn check_same_data(
+    path: &Path,
+    results: &[CellResult],
+    dataset: &str,
+    class: &str,
+    id: &str,
+) -> Result<()> {
+    let other = results.iter().find(|r| {
+        r.key.dataset == dataset
+            && r.key.class == class
+            && r.data_id.as_deref().is_some_and(|d| d != id)
+    });
+    match other {
+        None => Ok(()),
+        Some(r) => Err(Error::file(
+            path,
+            format!(
+                "holds cells of {class} trained on other images (data fingerprint {}, the \
+                 images read now: {id}): the data changed since; resume with the images the \
+                 table began with, or give another output folder",
+                r.data_id.as_deref().unwrap_or_default()
+            ),
+        )),
+    }
 }
 
 /// Loader for MVTec AD categories under `root` (each `root/<category>`), at the model's input

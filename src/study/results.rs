@@ -73,6 +73,10 @@ pub struct CellResult {
     pub lr: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch: Option<usize>,
+    /// A fingerprint of the images the cell trained and was tested on (`experiment::data_id`;
+    /// older results lack it): a table resumed on other images of a class is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_id: Option<String>,
 }
 
 /// Reads results.jsonl, dropping (and rewriting without) a torn or unreadable last line.
