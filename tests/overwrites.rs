@@ -263,7 +263,10 @@ fn every_command_refuses_to_replace_what_it_reads() {
     )
     .unwrap();
     let x_bytes = std::fs::read(&x).unwrap();
-    for (from, out) in [("--init-seed", &x), ("--model", &model)] {
+    for (from, out, what) in [
+        ("--init-seed", &x, "the input batch"),
+        ("--model", &model, "the model"),
+    ] {
         let seed_or_model = if from == "--model" {
             s(&model)
         } else {
@@ -279,7 +282,7 @@ fn every_command_refuses_to_replace_what_it_reads() {
                 "-o",
                 &s(out),
             ],
-            &["-o", "would replace it"],
+            &["-o", "would replace it", what],
         );
     }
     assert_eq!(std::fs::read(&x).unwrap(), x_bytes);

@@ -280,17 +280,28 @@ pub fn check_not_an_input(
     flag: &str,
     inputs: &[std::path::PathBuf],
 ) -> Result<()> {
+    check_not_read(out, flag, inputs, None)
+}
+
+/// As `check_not_an_input`, naming what the inputs are as `label` says (by their extension
+/// where it says nothing).
+pub fn check_not_read(
+    out: &std::path::Path,
+    flag: &str,
+    inputs: &[std::path::PathBuf],
+    label: Option<&str>,
+) -> Result<()> {
     let o = lamp::fsutil::entry(out);
     let hit = inputs.iter().find(|p| {
         // The input's own entry, and the file it reads through a link.
         lamp::fsutil::entry(p) == o || p.canonicalize().is_ok_and(|c| c == o)
     });
     if let Some(hit) = hit {
-        let what = match hit.extension().and_then(|e| e.to_str()) {
+        let what = label.unwrap_or(match hit.extension().and_then(|e| e.to_str()) {
             _ if lamp::data::images::is_image(hit) => "one of the images being read",
             Some("safetensors") => "the model being read",
             _ => "one of the files being read",
-        };
+        });
         return Err(Error::file(
             out,
             format!("is {what}: {flag} would replace it; write elsewhere"),

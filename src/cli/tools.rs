@@ -207,12 +207,8 @@ pub fn bench(adapter: Option<&str>, a: BenchArgs) -> Result<()> {
 }
 
 pub fn grad(adapter: Option<&str>, a: GradArgs) -> Result<()> {
-    if lamp::fsutil::entry(&a.out) == lamp::fsutil::entry(&a.input) {
-        return Err(Error::file(
-            &a.out,
-            "is the input batch being read: -o would replace it; write elsewhere",
-        ));
-    }
+    let batch = [a.input.clone()];
+    super::args::check_not_read(&a.out, "-o", &batch, Some("the input batch being read"))?;
     let model: Vec<std::path::PathBuf> = a.model.iter().cloned().collect();
     super::args::check_not_an_input(&a.out, "-o", &model)?;
     let lr = match (a.lr, a.adam_steps) {
