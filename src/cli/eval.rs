@@ -260,7 +260,7 @@ pub fn demo(adapter: Option<&str>, a: DemoArgs) -> Result<()> {
         &opts,
         None,
         None,
-        progress_printer(false),
+        progress_printer(false, false),
     )?;
     ck.metadata.insert(
         "data".into(),

@@ -3,8 +3,15 @@
 use lamp::detect::Progress;
 use std::io::IsTerminal;
 
-/// Progress lines: in place on a terminal, one line per epoch otherwise.
-pub fn progress_printer(quiet: bool) -> impl FnMut(Progress) {
+/// Progress lines: in place on a terminal, one line per epoch otherwise. `windows`: the model
+/// trains on windows of larger images (`--patch`), and each epoch's held-out error is of fixed
+/// windows of the held-out images, not of the images as they are scored (the summary's).
+pub fn progress_printer(quiet: bool, windows: bool) -> impl FnMut(Progress) {
+    let held_out_of = if windows {
+        "held-out windows"
+    } else {
+        "held-out"
+    };
     let tty = std::io::stderr().is_terminal();
     // The time to go is extrapolated from this process's own progress since its first report
     // (a resumed run starts past 0), so that the start-up before it (reading images, compiling
@@ -63,7 +70,7 @@ pub fn progress_printer(quiet: bool) -> impl FnMut(Progress) {
                 }
                 let held_out = r
                     .held_out_error
-                    .map_or(String::new(), |v| format!(" held-out {v:.6}"));
+                    .map_or(String::new(), |v| format!(" {held_out_of} {v:.6}"));
                 let eta = if r.epoch < epochs {
                     eta(r.epoch as f64, epochs)
                 } else {

@@ -11,17 +11,24 @@ use std::path::{Path, PathBuf};
 /// The checkpoint and, beside it, MODEL.loss.csv and MODEL.loss.png.
 pub fn save_model(ck: &Checkpoint, reports: &[EpochReport], out: &Path) -> Result<()> {
     ck.save(out)?;
-    write_loss_curve(ck, reports, out)
+    let windows = ck.meta::<lamp::detect::Patches>("patch").is_some();
+    write_loss_curve(ck, reports, out, windows)
 }
 
-/// MODEL.loss.csv and MODEL.loss.png beside `out`, from the epochs of `reports`.
-pub fn write_loss_curve(ck: &Checkpoint, reports: &[EpochReport], out: &Path) -> Result<()> {
+/// MODEL.loss.csv and MODEL.loss.png beside `out`, from the epochs of `reports`; `windows`: the
+/// model trained on windows of larger images (`--patch`).
+pub fn write_loss_curve(
+    ck: &Checkpoint,
+    reports: &[EpochReport],
+    out: &Path,
+    windows: bool,
+) -> Result<()> {
     // Whole images only: with patches the per-epoch figure is of windows, the baseline of images.
     let mean_image = ck
         .meta::<HeldOut>("held_out")
-        .filter(|_| ck.meta::<lamp::detect::Patches>("patch").is_none())
+        .filter(|_| !windows)
         .map(|h| h.mean_image_error);
-    let (csv, png) = loss_curve::loss_curve(reports, mean_image)?;
+    let (csv, png) = loss_curve::loss_curve(reports, mean_image, windows)?;
     write_atomic(&sibling(out, "loss.csv"), &csv)?;
     write_atomic(&sibling(out, "loss.png"), &png)
 }

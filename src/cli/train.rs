@@ -396,13 +396,15 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
             );
         }
     }
+    // With --patch the model trains on windows of larger images.
+    let windows = data.shape[1] > arch.size;
     let (ck, reports) = detect::fit_on(
         device,
         &data,
         &opts,
         resume.as_ref(),
         Some(&partial),
-        super::progress::progress_printer(a.quiet),
+        super::progress::progress_printer(a.quiet, windows),
     )
     .inspect_err(|e| {
         if let Error::Interrupted { epochs_done, .. } = e {
@@ -410,7 +412,7 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
                 // The curve so far, beside the snapshot: how far the run got, and how well.
                 let curve = Checkpoint::load(&partial, None).and_then(|ck| {
                     let history: Vec<EpochReport> = ck.meta("history").unwrap_or_default();
-                    write_loss_curve(&ck, &history, &partial)
+                    write_loss_curve(&ck, &history, &partial, windows)
                 });
                 let curve = match curve {
                     Ok(()) => format!(

@@ -65,7 +65,7 @@ pub struct Chart {
     /// Ticks on x only at whole numbers (epochs, counts).
     whole_x: bool,
     /// Labels of the y ticks, where not the axis's own numbers (a log axis's).
-    y_tick_label: Option<fn(f64) -> String>,
+    y_tick_label: Option<fn(f64, f64) -> String>,
 }
 
 fn colour(c: Rgb<u8>) -> RGBColor {
@@ -260,8 +260,10 @@ impl Chart {
         self.whole_x = true;
     }
 
-    /// Labels y ticks with `label(v)` (e.g. 10^v where the items' y values are logarithms).
-    pub fn y_ticks(&mut self, label: fn(f64) -> String) {
+    /// Labels y ticks with `label(v, step)` (e.g. 10^v where the items' y values are
+    /// logarithms), `step` the least distance between two ticks (for as many digits as tell
+    /// them apart).
+    pub fn y_ticks(&mut self, label: fn(f64, f64) -> String) {
         self.y_tick_label = Some(label);
     }
 
@@ -355,7 +357,7 @@ impl Chart {
         let (xd, yd) = (decimals(self.x, x_ticks), decimals(self.y, Y_TICKS));
         let x_fmt = |v: &f64| tick_label(*v, self.x, xd);
         let y_fmt = |v: &f64| match self.y_tick_label {
-            Some(label) => label(*v),
+            Some(label) => label(*v, (self.y.1 - self.y.0) / Y_TICKS as f64),
             None => tick_label(*v, self.y, yd),
         };
         let none = |_: &f64| String::new();

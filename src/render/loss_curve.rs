@@ -10,8 +10,13 @@ use crate::error::Result;
 
 /// loss.csv and loss.png for the epoch reports; `mean_image`, the held-out images' error
 /// against the mean training image, is drawn as a line: a held-out error that sits on it is the
-/// plateau where the model reproduces the mean image.
-pub fn loss_curve(reports: &[EpochReport], mean_image: Option<f64>) -> Result<(Vec<u8>, Vec<u8>)> {
+/// plateau where the model reproduces the mean image. `windows`: the held-out error is of
+/// windows of the held-out images (a model trained with `--patch`), and the chart says so.
+pub fn loss_curve(
+    reports: &[EpochReport],
+    mean_image: Option<f64>,
+    windows: bool,
+) -> Result<(Vec<u8>, Vec<u8>)> {
     let rows: Vec<Vec<String>> = reports
         .iter()
         .map(|r| {
@@ -71,12 +76,16 @@ pub fn loss_curve(reports: &[EpochReport], mean_image: Option<f64>) -> Result<(V
         (1.0, xmax),
         (lo - pad, hi + pad),
     );
-    c.y_ticks(|v| significant(10f64.powf(v)));
+    c.y_ticks(|v, step| significant(10f64.powf(v), digits_apart(step)));
     c.whole_x();
     let mut series = vec![("training loss", plot::BLUE, xs.clone(), loss)];
     if !held_out.is_empty() {
         let (hx, hy) = held_out.into_iter().unzip();
-        series.push(("held-out error (plain)", plot::ORANGE, hx, hy));
+        let name = match windows {
+            true => "held-out error, windows (plain)",
+            false => "held-out error (plain)",
+        };
+        series.push((name, plot::ORANGE, hx, hy));
     }
     for (_, colour, x, y) in &series {
         // Markers where they stay apart.
@@ -96,15 +105,23 @@ fn log10(v: f32) -> f64 {
     (v as f64).max(1e-30).log10()
 }
 
-/// `v` (positive) to two significant digits, all of its whole digits from 100 to 9999: "0.0063",
-/// "12", "4.1e-6".
-fn significant(v: f64) -> String {
+/// `v` (positive) to `digits` significant digits, all of its whole digits from 100 to 9999: at
+/// two, "0.0063", "12", "4.1e-6".
+fn significant(v: f64, digits: usize) -> String {
     let e = v.log10().floor();
     if (-4.0..4.0).contains(&e) {
-        format!("{v:.*}", (1.0 - e).max(0.0) as usize)
+        format!("{v:.*}", (digits as f64 - 1.0 - e).max(0.0) as usize)
     } else {
-        format!("{v:.1e}")
+        format!("{v:.*e}", digits.max(1) - 1)
     }
+}
+
+/// Significant digits (2 to 6) that tell apart values `step` apart on a log10 axis: a loss that
+/// changed by a few percent has ticks a few percent apart, which two digits print alike.
+fn digits_apart(step: f64) -> usize {
+    // Neighbours differ by a factor 10^step, about 1 + step · ln 10; d digits resolve 10^(1 − d).
+    let relative = (step * std::f64::consts::LN_10).max(1e-9);
+    (1.0 + (-relative.log10()).ceil()).clamp(2.0, 6.0) as usize
 }
 
 #[cfg(test)]
@@ -113,10 +130,24 @@ mod tests {
 
     #[test]
     fn log_ticks_keep_two_significant_digits() {
-        assert_eq!(significant(0.006309), "0.0063");
-        assert_eq!(significant(0.1), "0.10");
-        assert_eq!(significant(12.3), "12");
-        assert_eq!(significant(4.1e-6), "4.1e-6");
+        assert_eq!(significant(0.006309, 2), "0.0063");
+        assert_eq!(significant(0.1, 2), "0.10");
+        assert_eq!(significant(12.3, 2), "12");
+        assert_eq!(significant(4.1e-6, 2), "4.1e-6");
+        assert_eq!(significant(0.015849, 3), "0.0158");
+        // Ticks as close as the chart may put them, over spans from a few percent of a loss to
+        // several orders of magnitude, at any offset: no two neighbours print alike.
+        for span in [0.004, 0.01, 0.03, 0.073, 0.2, 1.0, 3.0, 8.0] {
+            let step = span / 6.0;
+            for lo in [-7.3, -4.0, -1.9, -1.05, 0.0, 2.7] {
+                let labels: Vec<String> = (0..7)
+                    .map(|k| significant(10f64.powf(lo + k as f64 * step), digits_apart(step)))
+                    .collect();
+                for w in labels.windows(2) {
+                    assert_ne!(w[0], w[1], "span {span} from 10^{lo}: {labels:?}");
+                }
+            }
+        }
         assert_eq!(log10(0.0), -30.0);
     }
 
@@ -131,14 +162,14 @@ mod tests {
             held_out_error: Some(held),
         };
         let reports = vec![report(1, 0.05, 0.04), report(2, 0.01, 0.012)];
-        let (csv, plain) = loss_curve(&reports, None).unwrap();
-        let (csv2, with_line) = loss_curve(&reports, Some(0.03)).unwrap();
+        let (csv, plain) = loss_curve(&reports, None, false).unwrap();
+        let (csv2, with_line) = loss_curve(&reports, Some(0.03), false).unwrap();
         assert_eq!(csv, csv2, "the line is in the picture only");
         assert_ne!(plain, with_line);
         // A NaN epoch keeps its CSV row and draws.
         let mut diverged = reports.clone();
         diverged.push(report(3, f32::NAN, f32::NAN));
-        let (csv, _) = loss_curve(&diverged, Some(0.03)).unwrap();
+        let (csv, _) = loss_curve(&diverged, Some(0.03), true).unwrap();
         assert!(String::from_utf8(csv).unwrap().contains("NaN"));
     }
 }
