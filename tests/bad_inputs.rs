@@ -1,7 +1,7 @@
 //! A corpus of bad inputs, generated here, each driven through the binary: every case must end
 //! with a non-zero exit and a one-line error that names the file (or argument) and the problem,
-//! and none may panic. Inputs that are merely unusual (16-bit, palette, wrong extension, mixed
-//! sizes) must work.
+//! and none may panic. Inputs that are merely unusual (16-bit, palette, one-channel float TIFF,
+//! wrong extension, mixed sizes) must work.
 
 mod common;
 use common::*;
@@ -128,6 +128,12 @@ fn image_files() {
     std::fs::write(ok.join("actually_png.jpg"), &good).unwrap();
     std::fs::write(ok.join("indexed.png"), indexed_png()).unwrap();
     png(&ok.join("big.png"), 300, 200);
+    // A height map: one channel of 32-bit floats, which the image library does not decode.
+    let heights: Vec<f32> = (0..32 * 32).map(|i| (i % 29) as f32 / 29.0).collect();
+    tiff::encoder::TiffEncoder::new(std::fs::File::create(ok.join("height.tif")).unwrap())
+        .unwrap()
+        .write_image::<tiff::encoder::colortype::Gray32Float>(32, 32, &heights)
+        .unwrap();
     // A format lamp does not decode is left out with one warning, although training reads the
     // folder's headers and then its pixels.
     std::fs::write(ok.join("photo.heic"), b"not read").unwrap();

@@ -225,21 +225,31 @@ pub fn inspect(paths: &[PathBuf], skip_bad: bool) -> Result<ImageShape> {
     };
     let mut sides = Vec::with_capacity(paths.len());
     for p in paths {
-        let d = match reader(p).and_then(|r| {
+        let d = reader(p).and_then(|r| {
             r.into_decoder()
                 .map_err(|e| Error::file(p, format!("cannot decode image: {e}")))
-        }) {
-            Ok(d) => d,
-            Err(_) if skip_bad => continue,
-            Err(e) => return Err(e),
+        });
+        // A one-channel TIFF of 32- or 64-bit samples, which the image library does not read.
+        let grey_tiff = d
+            .as_ref()
+            .err()
+            .and_then(|_| super::grey_tiff::dimensions(p));
+        let (w, h, colour) = match (d, grey_tiff) {
+            (Ok(d), _) => (
+                d.dimensions().0,
+                d.dimensions().1,
+                d.color_type().has_color(),
+            ),
+            (Err(_), Some((w, h))) => (w, h, false),
+            (Err(_), None) if skip_bad => continue,
+            (Err(e), None) => return Err(e),
         };
-        let (w, h) = d.dimensions();
         match check_pixels(p, w, h) {
             Ok(()) => {}
             Err(_) if skip_bad => continue,
             Err(e) => return Err(e),
         }
-        if d.color_type().has_color() {
+        if colour {
             shape.channels = 3;
         } else {
             shape.grey += 1;
@@ -305,17 +315,31 @@ pub fn load_image_sized(path: &Path, channels: u32, size: u32) -> Result<(Vec<f3
         check_jpeg_end(path)?;
     }
     let decode_err = |e: image::ImageError| Error::file(path, format!("cannot decode image: {e}"));
-    let d = r.into_decoder().map_err(decode_err)?;
-    let (w, h) = d.dimensions();
-    check_pixels(path, w, h)?;
-    let img = image::DynamicImage::from_decoder(d).map_err(decode_err)?;
-    check_finite(&img).map_err(|m| Error::file(path, m))?;
+    let img = match r.into_decoder() {
+        Ok(d) => {
+            let (w, h) = d.dimensions();
+            check_pixels(path, w, h)?;
+            image::DynamicImage::from_decoder(d).map_err(decode_err)?
+        }
+        // A one-channel TIFF of 32- or 64-bit samples, which the image library does not read.
+        Err(e) => match super::grey_tiff::dimensions(path) {
+            Some((w, h)) => {
+                check_pixels(path, w, h)?;
+                super::grey_tiff::decode(path)?
+            }
+            None => return Err(decode_err(e)),
+        },
+    };
+    let (w, h) = (img.width(), img.height());
+    check_float_values(&img).map_err(|m| Error::file(path, m))?;
     Ok((convert(&img, channels, size), (w, h)))
 }
 
 /// Float images (TIFF, OpenEXR) can hold NaN or infinity, which would poison training or make a
-/// score that no threshold compares with: refused by position.
-pub fn check_finite(img: &image::DynamicImage) -> std::result::Result<(), String> {
+/// score that no threshold compares with: refused by position. lamp reads their values as
+/// intensities from 0 to 1; values far outside are other units (a depth in millimetres, a
+/// temperature), which clamping would flatten: refused, with their range.
+pub fn check_float_values(img: &image::DynamicImage) -> std::result::Result<(), String> {
     use image::DynamicImage::{ImageRgb32F, ImageRgba32F};
     let (w, values, per_pixel): (u32, &[f32], u32) = match img {
         ImageRgb32F(b) => (b.width(), b.as_raw(), 3),
@@ -332,9 +356,26 @@ pub fn check_finite(img: &image::DynamicImage) -> std::result::Result<(), String
                 p / w
             ))
         }
-        None => Ok(()),
+        None => {
+            let (lo, hi) = values
+                .iter()
+                .fold((f32::MAX, f32::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+            if lo < -FLOAT_SLACK || hi > 1.0 + FLOAT_SLACK {
+                return Err(format!(
+                    "its float pixel values run from {lo} to {hi}, where lamp reads float \
+                     images as intensities from 0 to 1 (values up to {FLOAT_SLACK} outside are \
+                     clamped): scale it to [0, 1] first (a depth, height or temperature map in \
+                     its own units?)"
+                ));
+            }
+            Ok(())
+        }
     }
 }
+
+/// How far outside [0, 1] a float image's values may lie (rounding, a filter's overshoot) and
+/// still be read, clamped.
+pub const FLOAT_SLACK: f32 = 0.01;
 
 /// Converts a decoded image to `channels` × size × size f32 in [0, 1] (CHW).
 pub fn convert(img: &image::DynamicImage, channels: u32, size: u32) -> Vec<f32> {

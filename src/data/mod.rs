@@ -4,6 +4,7 @@
 //! and tensor files (`tensors`). Every failure names the file and the problem.
 
 pub mod demo;
+pub mod grey_tiff;
 pub mod idx;
 pub mod images;
 pub mod inputs;

@@ -22,6 +22,28 @@ pub fn images(e: &Env) -> Vec<Case> {
     float_tiff(&inf_tif, f32::INFINITY);
     let ninf_tif = d.join("ninf.tif");
     float_tiff(&ninf_tif, f32::NEG_INFINITY);
+    // One channel of 32-bit floats: read (lamp decodes it itself), unless not finite or in other
+    // units than intensities from 0 to 1; RGB floats likewise.
+    let grey_tif = d.join("depth-ok.tif");
+    grey_float_tiff(&grey_tif, 0.5);
+    cases.push(case(
+        "score a one-channel float TIFF",
+        &[&"score", &model, &grey_tif],
+        0,
+        &[],
+    ));
+    let grey_nan_tif = d.join("depth-nan.tif");
+    grey_float_tiff(&grey_nan_tif, f32::NAN);
+    let grey_mm_tif = d.join("depth-mm.tif");
+    grey_float_tiff(&grey_mm_tif, 812.5);
+    cases.push(case(
+        "score a float TIFF in millimetres",
+        &[&"score", &model, &grey_mm_tif],
+        1,
+        &["depth-mm.tif", "812.5", "scale it to [0, 1]"],
+    ));
+    let rgb_far_tif = d.join("rgb-far.tif");
+    float_tiff(&rgb_far_tif, -3.0);
     let mut bad_images = vec![
         write(
             "corrupt.png",
@@ -45,6 +67,8 @@ pub fn images(e: &Env) -> Vec<Case> {
         nan_tif.clone(),
         inf_tif.clone(),
         ninf_tif,
+        grey_nan_tif,
+        rgb_far_tif,
     ];
     let dir_png = d.join("folder.png");
     std::fs::create_dir_all(&dir_png).unwrap();

@@ -38,13 +38,24 @@ pub fn png_claiming(w: u32, h: u32) -> Vec<u8> {
     v
 }
 
-/// A float RGB TIFF with one non-finite value.
+/// A float RGB TIFF with one value `bad` (non-finite, or far outside [0, 1]).
 pub fn float_tiff(path: &Path, bad: f32) {
     let mut img = image::Rgb32FImage::from_fn(28, 28, |x, y| {
         image::Rgb([x as f32 / 28.0, y as f32 / 28.0, 0.5])
     });
     img.get_pixel_mut(4, 3).0[1] = bad;
     image::DynamicImage::ImageRgb32F(img).save(path).unwrap();
+}
+
+/// A one-channel 32-bit float TIFF of 28x28 (a depth or height map), `bad` at x 5, y 2.
+pub fn grey_float_tiff(path: &Path, bad: f32) {
+    let mut v: Vec<f32> = (0..28 * 28).map(|i| (i % 28) as f32 / 28.0).collect();
+    v[2 * 28 + 5] = bad;
+    let f = std::fs::File::create(path).unwrap();
+    tiff::encoder::TiffEncoder::new(f)
+        .unwrap()
+        .write_image::<tiff::encoder::colortype::Gray32Float>(28, 28, &v)
+        .unwrap();
 }
 
 pub fn gz(bytes: &[u8]) -> Vec<u8> {
