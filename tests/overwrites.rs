@@ -365,6 +365,22 @@ fn every_command_refuses_to_replace_what_it_reads() {
         &["landscape", &s(&model), &s(&good), "-o", &s(&good)],
         &["-o", "being read"],
     );
+    // An evaluation report, or a model's loss curve, inside an MVTec AD category: the next
+    // eval would count the report's charts among its test images, `score CATEGORY` the curve.
+    let cat = d.join("cat");
+    waves(&cat.join("train/good"), 8, 28, 6);
+    waves(&cat.join("test/good"), 2, 28, 7);
+    waves(&cat.join("test/odd"), 2, 28, 8);
+    let inside = s(&cat.join("test/good"));
+    fails(
+        &["eval", &s(&model), &s(&cat), "--out", &inside],
+        &["--out", "being read"],
+    );
+    let cat_model = s(&cat.join("m.safetensors"));
+    fails(
+        &["train", &s(&cat), "--epochs", "1", "--out", &cat_model],
+        &["--out", "being read"],
+    );
     // Heat maps named like one of the images named one by one.
     let named = d.join("named");
     waves(&named, 2, 28, 5);

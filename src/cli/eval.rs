@@ -60,6 +60,10 @@ pub fn eval(adapter: Option<&str>, a: EvalArgs) -> Result<()> {
     let ck = Checkpoint::load(&a.model, None)?;
     ck.trained(&a.model)?;
     let src = Source::parse(&a.data, a.idx_dir.as_deref())?;
+    if let Source::Mvtec(root) | Source::Folder(root) = &src {
+        let what = "the report's pictures";
+        super::args::check_not_inside(&a.out, "--out", &[root], false, what)?;
+    }
     let test = data::load_test(&src, ck.arch.channels, ck.image_size())?;
     // Test images the threshold was set on make its precision and recall look better.
     let calibrated_on: Vec<String> = ck

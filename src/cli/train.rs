@@ -217,10 +217,15 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
         );
     }
     let src = Source::parse(&a.data, a.idx_dir.as_deref())?;
-    if let Some(dir) = src.training_folder() {
-        let curve = "the loss curve (a PNG) written beside the model";
-        // (Training reads the folder's own images, not its subfolders'.)
-        super::args::check_not_inside(&a.out, "--out", &[&dir], true, curve)?;
+    let curve = "the loss curve (a PNG) written beside the model";
+    match &src {
+        // Training reads a folder's own images, not its subfolders'.
+        Source::Folder(dir) => super::args::check_not_inside(&a.out, "--out", &[dir], true, curve)?,
+        // Anywhere in a category: `lamp score CATEGORY` walks all of it.
+        Source::Mvtec(root) => {
+            super::args::check_not_inside(&a.out, "--out", &[root], false, curve)?
+        }
+        Source::FashionMnist { .. } => {}
     }
     // Where the training images are, wherever lamp runs later (`lamp calibrate` warns about
     // thresholds set on them).
