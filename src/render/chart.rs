@@ -64,8 +64,8 @@ pub struct Chart {
     colour_bar: Option<ColourBar>,
     /// Ticks on x only at whole numbers (epochs, counts).
     whole_x: bool,
-    /// Labels of the y ticks, where not the axis's own numbers (a log axis's).
-    y_tick_label: Option<fn(f64, f64) -> String>,
+    /// The y ticks (position, label), where not the axis's own numbers (a log axis's).
+    y_ticks: Option<Vec<(f64, String)>>,
 }
 
 fn colour(c: Rgb<u8>) -> RGBColor {
@@ -146,7 +146,7 @@ impl Chart {
             legend: Vec::new(),
             colour_bar: None,
             whole_x: false,
-            y_tick_label: None,
+            y_ticks: None,
         }
     }
 
@@ -260,11 +260,10 @@ impl Chart {
         self.whole_x = true;
     }
 
-    /// Labels y ticks with `label(v, step)` (e.g. 10^v where the items' y values are
-    /// logarithms), `step` the least distance between two ticks (for as many digits as tell
-    /// them apart).
-    pub fn y_ticks(&mut self, label: fn(f64, f64) -> String) {
-        self.y_tick_label = Some(label);
+    /// Puts the y ticks and their grid lines at these positions, with these labels, instead of
+    /// at the axis's own round numbers (a log axis: round values at their logarithms).
+    pub fn y_ticks_at(&mut self, ticks: Vec<(f64, String)>) {
+        self.y_ticks = Some(ticks);
     }
 
     /// A small square marker at `at`.
@@ -356,10 +355,7 @@ impl Chart {
         };
         let (xd, yd) = (decimals(self.x, x_ticks), decimals(self.y, Y_TICKS));
         let x_fmt = |v: &f64| tick_label(*v, self.x, xd);
-        let y_fmt = |v: &f64| match self.y_tick_label {
-            Some(label) => label(*v, (self.y.1 - self.y.0) / Y_TICKS as f64),
-            None => tick_label(*v, self.y, yd),
-        };
+        let y_fmt = |v: &f64| tick_label(*v, self.y, yd);
         let none = |_: &f64| String::new();
         let mut mesh = chart.configure_mesh();
         mesh.x_desc(&self.x_label)
@@ -370,12 +366,29 @@ impl Chart {
             .light_line_style(TRANSPARENT)
             .y_labels(Y_TICKS)
             .y_label_formatter(&y_fmt);
+        if self.y_ticks.is_some() {
+            mesh.disable_y_mesh().y_labels(0).y_label_formatter(&none);
+        }
         if self.categories.is_empty() {
             mesh.x_labels(x_ticks).x_label_formatter(&x_fmt);
         } else {
             mesh.disable_x_mesh().x_labels(0).x_label_formatter(&none);
         }
         mesh.draw().map_err(drawing)?;
+        // Ticks of our own: a grid line across the plot and the label left of the axis.
+        for (y, label) in self.y_ticks.iter().flatten() {
+            let grid = RGBColor(225, 225, 225).stroke_width(1);
+            chart
+                .draw_series(std::iter::once(PathElement::new(
+                    vec![(self.x.0, *y), (self.x.1, *y)],
+                    grid,
+                )))
+                .map_err(drawing)?;
+            let (px, py) = chart.backend_coord(&(self.x.0, *y));
+            let style = text(font::SMALL).pos(Pos::new(HPos::Right, VPos::Center));
+            root.draw(&Text::new(label.clone(), (px - 8, py), style))
+                .map_err(drawing)?;
+        }
 
         let dx = xspan / 200.0;
         for item in &self.items {

@@ -20,13 +20,24 @@ pub fn loss_curve(
     let rows: Vec<Vec<String>> = reports
         .iter()
         .map(|r| {
+            let timed = r.seconds > 0.0 || r.images_per_s > 0.0;
             vec![
                 r.epoch.to_string(),
                 r.mean_loss.to_string(),
                 r.held_out_error.map_or(String::new(), |v| v.to_string()),
                 r.clamps.to_string(),
-                format!("{:.3}", r.seconds),
-                format!("{:.1}", r.images_per_s),
+                // Epochs read back from a snapshot carry no timing (snapshots leave it out, so
+                // that a resumed run ends with the same bytes): empty, not 0.
+                if timed {
+                    format!("{:.3}", r.seconds)
+                } else {
+                    String::new()
+                },
+                if timed {
+                    format!("{:.1}", r.images_per_s)
+                } else {
+                    String::new()
+                },
             ]
         })
         .collect();
@@ -76,7 +87,7 @@ pub fn loss_curve(
         (1.0, xmax),
         (lo - pad, hi + pad),
     );
-    c.y_ticks(|v, step| significant(10f64.powf(v), digits_apart(step)));
+    c.y_ticks_at(log_ticks(lo - pad, hi + pad));
     c.whole_x();
     let mut series = vec![("training loss", plot::BLUE, xs.clone(), loss)];
     if !held_out.is_empty() {
@@ -105,49 +116,109 @@ fn log10(v: f32) -> f64 {
     (v as f64).max(1e-30).log10()
 }
 
-/// `v` (positive) to `digits` significant digits, all of its whole digits from 100 to 9999: at
-/// two, "0.0063", "12", "4.1e-6".
-fn significant(v: f64, digits: usize) -> String {
-    let e = v.log10().floor();
-    if (-4.0..4.0).contains(&e) {
-        format!("{v:.*}", (digits as f64 - 1.0 - e).max(0.0) as usize)
-    } else {
-        format!("{v:.*e}", digits.max(1) - 1)
+/// Ticks for a log10 axis from `lo` to `hi` (logarithms), at round values: decades (with 2× and
+/// 5× where there are few) over a span of more than a decade, otherwise multiples of a round step
+/// (1, 2 or 5 × 10^k) chosen for about five ticks. Each is (its logarithm, its value as text).
+pub fn log_ticks(lo: f64, hi: f64) -> Vec<(f64, String)> {
+    let inside = |v: f64| v > 0.0 && (lo..=hi).contains(&v.log10());
+    let mut values: Vec<f64> = Vec::new();
+    if hi - lo > 1.0 {
+        let decades = (lo.floor() as i32)..=(hi.ceil() as i32);
+        for mantissas in [&[1.0][..], &[1.0, 2.0, 5.0]] {
+            values = decades
+                .clone()
+                // Parsed, not multiplied: the nearest f64 to the round value, which prints as it.
+                .flat_map(|k| mantissas.iter().map(move |m| format!("{m}e{k}")))
+                .filter_map(|text| text.parse::<f64>().ok())
+                .filter(|&v| inside(v))
+                .collect();
+            if values.len() >= 3 {
+                break;
+            }
+        }
+        // Every n-th decade where there are many.
+        let every = values.len().div_ceil(7).max(1);
+        values = values.into_iter().step_by(every).collect();
     }
+    let mut decimals = 0;
+    if values.len() < 2 {
+        let (a, b) = (10f64.powf(lo), 10f64.powf(hi));
+        let rough = (b - a) / 5.0;
+        let k = rough.log10().floor();
+        let unit = 10f64.powf(k);
+        let step = [1.0, 2.0, 5.0, 10.0]
+            .into_iter()
+            .map(|m| m * unit)
+            .find(|&s| s >= rough)
+            .unwrap_or(10.0 * unit);
+        decimals = (-step.log10().floor()).max(0.0) as usize;
+        let first = (a / step).ceil() as i64;
+        values = (first..)
+            .map(|i| i as f64 * step)
+            .take_while(|&v| v <= b)
+            .filter(|&v| inside(v))
+            .collect();
+    }
+    values
+        .into_iter()
+        .map(|v| (v.log10(), round_text(v, decimals)))
+        .collect()
 }
 
-/// Significant digits (2 to 6) that tell apart values `step` apart on a log10 axis: a loss that
-/// changed by a few percent has ticks a few percent apart, which two digits print alike.
-fn digits_apart(step: f64) -> usize {
-    // Neighbours differ by a factor 10^step, about 1 + step · ln 10; d digits resolve 10^(1 − d).
-    let relative = (step * std::f64::consts::LN_10).max(1e-9);
-    (1.0 + (-relative.log10()).ceil()).clamp(2.0, 6.0) as usize
+/// A round value as text: `decimals` where it is a multiple of a step, otherwise as many as its
+/// one significant digit needs ("0.005", "20", "2e-5").
+fn round_text(v: f64, decimals: usize) -> String {
+    let e = v.log10().floor();
+    if decimals > 0 || (-4.0..5.0).contains(&e) {
+        format!("{v:.*}", decimals.max((-e).max(0.0) as usize))
+    } else {
+        format!("{v:e}")
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// Log ticks sit on round values inside the axis, say exactly what they mark, are never
+    /// alike, and there are 2 to 8 of them, from a loss that moved 2% to one over 12 decades.
     #[test]
-    fn log_ticks_keep_two_significant_digits() {
-        assert_eq!(significant(0.006309, 2), "0.0063");
-        assert_eq!(significant(0.1, 2), "0.10");
-        assert_eq!(significant(12.3, 2), "12");
-        assert_eq!(significant(4.1e-6, 2), "4.1e-6");
-        assert_eq!(significant(0.015849, 3), "0.0158");
-        // Ticks as close as the chart may put them, over spans from a few percent of a loss to
-        // several orders of magnitude, at any offset: no two neighbours print alike.
-        for span in [0.004, 0.01, 0.03, 0.073, 0.2, 1.0, 3.0, 8.0] {
-            let step = span / 6.0;
-            for lo in [-7.3, -4.0, -1.9, -1.05, 0.0, 2.7] {
-                let labels: Vec<String> = (0..7)
-                    .map(|k| significant(10f64.powf(lo + k as f64 * step), digits_apart(step)))
-                    .collect();
-                for w in labels.windows(2) {
-                    assert_ne!(w[0], w[1], "span {span} from 10^{lo}: {labels:?}");
-                }
+    fn log_ticks_are_round_values() {
+        for (lo, hi) in [
+            (-1.87, -1.78),
+            (-1.95, -1.86),
+            (-2.0, -1.99),
+            (-3.3, -2.1),
+            (-1.2, 0.4),
+            (-4.5, -0.7),
+            (-30.0, -1.0),
+            (0.2, 3.9),
+        ] {
+            let t = log_ticks(lo, hi);
+            assert!((2..=8).contains(&t.len()), "{lo}..{hi}: {t:?}");
+            let value = |label: &str| label.parse::<f64>().unwrap();
+            // Round: one significant digit each, or multiples of a step of 1, 2 or 5 × 10^k.
+            let step = value(&t[1].1) - value(&t[0].1);
+            let mantissa = step / 10f64.powf((step.log10() + 1e-6).floor());
+            for (y, label) in &t {
+                assert!((lo..=hi).contains(y), "{lo}..{hi}: {t:?}");
+                let v = value(label);
+                assert!((v.log10() - y).abs() < 1e-9, "{label} at 10^{y}");
+                let mantissa_text = label.split('e').next().unwrap_or_default();
+                let digits: String = mantissa_text.chars().filter(char::is_ascii_digit).collect();
+                let one_digit = digits.trim_matches('0').len() == 1;
+                let multiple = [1.0, 2.0, 5.0].iter().any(|m| (mantissa - m).abs() < 1e-6)
+                    && ((v / step) - (v / step).round()).abs() < 1e-6;
+                assert!(one_digit || multiple, "{label} is not round: {t:?}");
+            }
+            for w in t.windows(2) {
+                assert!(w[0].0 < w[1].0 && w[0].1 != w[1].1, "{t:?}");
             }
         }
+        assert_eq!(round_text(0.005, 0), "0.005");
+        assert_eq!(round_text(20.0, 0), "20");
+        assert_eq!(round_text(2e-5, 0), "2e-5");
+        assert_eq!(round_text(0.0135, 4), "0.0135");
         assert_eq!(log10(0.0), -30.0);
     }
 
