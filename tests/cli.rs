@@ -159,6 +159,56 @@ fn grad_matches_reference_and_adam_steps_run() {
     std::fs::remove_dir_all(&d).unwrap();
 }
 
+/// `--arch conv-ae` without --size or --channels takes them from the images (it made a 1x128x128
+/// grey model of 40 px colour images), and --stages and --latent shape the model auto chooses
+/// (they were ignored there); each says what it chose.
+#[test]
+fn a_conv_ae_takes_its_shape_from_the_images_and_the_flags_given() {
+    let d = tmpdir("conv-shape");
+    let imgs = d.join("good");
+    std::fs::create_dir_all(&imgs).unwrap();
+    for i in 0..6u32 {
+        image::RgbImage::from_fn(40, 40, |x, y| {
+            image::Rgb([(x * 6) as u8, (y * 6) as u8, i as u8])
+        })
+        .save(imgs.join(format!("{i}.png")))
+        .unwrap();
+    }
+    let out = d.join("m.safetensors");
+    for (flags, want) in [
+        (&["--arch", "conv-ae"][..], Arch::for_images(3, 40).unwrap()),
+        (
+            &["--stages", "8,16", "--latent", "8"][..],
+            Arch::conv_ae(3, 40, vec![8, 16], 8).unwrap(),
+        ),
+        (
+            &["--arch", "conv-ae", "--channels", "1", "--latent", "12"][..],
+            Arch::conv_ae(1, 40, vec![32, 64, 128], 12).unwrap(),
+        ),
+    ] {
+        let o = lamp()
+            .args(["train", "--epochs", "1", "--min-steps", "0", "--batch", "3"])
+            .arg(&imgs)
+            .args(flags)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{flags:?}: {err}");
+        assert_eq!(
+            Checkpoint::load(&out, None).unwrap().arch,
+            want,
+            "{flags:?}"
+        );
+        assert!(
+            err.contains(&format!("lamp: model {}", want.describe())),
+            "{err}"
+        );
+    }
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
 #[test]
 fn train_on_a_folder_writes_a_checkpoint_that_resumes() {
     let d = tmpdir("train");

@@ -133,12 +133,13 @@ pub struct ArchArgs {
     /// 1].
     #[arg(long, value_parser = whole::<u32>)]
     pub channels: Option<u32>,
-    /// conv-ae channels per encoder stage, comma-separated.
-    #[arg(long, default_value = "32,64,128,128", value_delimiter = ',')]
-    pub stages: Vec<u32>,
-    /// conv-ae latent size.
-    #[arg(long, value_parser = whole::<u32>, default_value_t = 128)]
-    pub latent: u32,
+    /// conv-ae channels per encoder stage, comma-separated [default: from the images' size: 4
+    /// stages (32,64,128,128) from 64 px, 3 from 32 px, else 2; without images 32,64,128,128].
+    #[arg(long, value_delimiter = ',')]
+    pub stages: Option<Vec<u32>>,
+    /// conv-ae latent size [default: 128 with 4 stages, 64 with 3, 32 with 2].
+    #[arg(long, value_parser = whole::<u32>)]
+    pub latent: Option<u32>,
     /// Initial weights: auto (the default: he for a conv-ae of 4 stages or more, the model for
     /// images of 64 px and up; pytorch for smaller ones and fmnist-ae), he (normal, the variance
     /// that keeps the signal's scale through the layers, zero biases: a deep conv-ae leaves the
@@ -176,15 +177,25 @@ impl ArchArgs {
     /// there are no images to look at; fmnist-ae).
     pub fn arch(&self, shape: Option<&ImageShape>) -> Result<Arch> {
         let (size, channels) = (self.size, self.channels);
+        let (stages, latent) = (self.stages.clone(), self.latent);
+        // A conv-ae shaped by what was asked for, the rest as auto chooses it.
+        let shaped = stages.is_some() || latent.is_some();
         match self.arch.as_deref().unwrap_or("auto") {
             // A size or channel count asked for overrides what the images say.
             "auto" => match shape {
-                Some(s) => Arch::for_images(
-                    channels.unwrap_or(s.channels),
-                    size.unwrap_or(s.median_side),
-                ),
-                None if size.is_some() || channels.is_some() => {
-                    Arch::for_images(channels.unwrap_or(1), size.unwrap_or(128))
+                Some(s) => {
+                    let (c, side) = (
+                        channels.unwrap_or(s.channels),
+                        size.unwrap_or(s.median_side),
+                    );
+                    match shaped {
+                        true => Arch::conv_ae_for(c, side, stages, latent),
+                        false => Arch::for_images(c, side),
+                    }
+                }
+                None if size.is_some() || channels.is_some() || shaped => {
+                    let (c, side) = (channels.unwrap_or(1), size.unwrap_or(128));
+                    Arch::conv_ae_for(c, side, stages, latent)
                 }
                 None => Ok(Arch::fmnist_ae()),
             },
@@ -193,8 +204,8 @@ impl ArchArgs {
                     ("--channels", channels.is_some_and(|c| c != 1)),
                     ("--size", size.is_some_and(|s| s != 28)),
                     // (their defaults are conv-ae's)
-                    ("--stages", self.stages != [32, 64, 128, 128]),
-                    ("--latent", self.latent != 128),
+                    ("--stages", self.stages.is_some()),
+                    ("--latent", self.latent.is_some()),
                 ];
                 match fixed.iter().find(|(_, given)| *given) {
                     Some((flag, _)) => Err(Error::invalid(format!(
@@ -204,12 +215,19 @@ impl ArchArgs {
                     None => Ok(Arch::fmnist_ae()),
                 }
             }
-            "conv-ae" => Arch::conv_ae(
-                channels.unwrap_or(1),
-                size.unwrap_or(128),
-                self.stages.clone(),
-                self.latent,
-            ),
+            // Of the images' channels and size where not given (as auto, but never fmnist-ae).
+            "conv-ae" => {
+                let c = channels.or(shape.map(|s| s.channels)).unwrap_or(1);
+                match (size, shape) {
+                    (None, Some(s)) => Arch::conv_ae_for(c, s.median_side, stages, latent),
+                    _ => Arch::conv_ae(
+                        c,
+                        size.unwrap_or(128),
+                        stages.unwrap_or_else(|| vec![32, 64, 128, 128]),
+                        latent.unwrap_or(128),
+                    ),
+                }
+            }
             other => Arch::by_name(other),
         }
     }

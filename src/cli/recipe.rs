@@ -154,7 +154,8 @@ pub fn from_matches(cmd: &Command, m: &ArgMatches) -> String {
             .and_then(|mut v| v.next())
             .is_none_or(|v| v == "auto");
         let shape = matches!(id, "size" | "channels" | "stages" | "latent");
-        if auto && shape && m.value_source(id) == Some(clap::parser::ValueSource::DefaultValue) {
+        let given = m.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
+        if auto && shape && !given {
             out += &format!("# {key}: chosen from the images (arch auto)\n");
             continue;
         }

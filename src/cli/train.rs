@@ -238,10 +238,13 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
             serde_json::to_string(&[dir.to_string_lossy()]).unwrap_or_default(),
         );
     }
-    // The images' headers say which model fits them (--arch auto) and their size (--patch).
+    // The images' headers say which model fits them (--arch auto), the size and channels of a
+    // conv-ae where not given, and the images' size (--patch).
     let auto = matches!(a.arch.arch.as_deref(), None | Some("auto"));
+    let conv_from_images = a.arch.arch.as_deref() == Some("conv-ae")
+        && (a.arch.size.is_none() || a.arch.channels.is_none());
     let training = src.training()?;
-    let shape = if auto || a.patch.is_some() {
+    let shape = if auto || conv_from_images || a.patch.is_some() {
         training
             .shape(a.skip_bad)
             .map_err(super::args::with_skip_bad_hint)?
@@ -271,7 +274,7 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
     let (data, skipped) = training
         .load(arch.channels, side, a.skip_bad)
         .map_err(super::args::with_skip_bad_hint)?;
-    if auto && !a.quiet {
+    if (auto || conv_from_images) && !a.quiet {
         // Counted after loading: a file whose header reads but whose pixels do not is skipped.
         let loaded = shape.map(|s| ImageShape {
             count: data.len(),
@@ -288,14 +291,21 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
                 ", shrunk to {side}x{side} (--patch P trains on PxP windows of the images at \
                  their own size instead)"
             ),
+            // A model larger than the images: they are enlarged to it.
+            (None, Some(s)) if 5 * s.median_side < 4 * side => format!(
+                ", enlarged to {side}x{side} from about {0}x{0} (a model of the images' own size \
+                 sees the same detail for less work)",
+                s.median_side
+            ),
             _ => String::new(),
         };
         let asked: String = [("size", a.arch.size), ("channels", a.arch.channels)]
             .iter()
             .filter_map(|(k, v)| Some(format!(", --{k} {}", (*v)?)))
             .collect();
+        let chosen = a.arch.arch.as_deref().unwrap_or("auto");
         lamp::sayln!(
-            "lamp: model {} for {from}{patches} (--arch auto{asked})",
+            "lamp: model {} for {from}{patches} (--arch {chosen}{asked})",
             arch.describe()
         );
     }

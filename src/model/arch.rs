@@ -68,13 +68,27 @@ impl Arch {
         if channels == 1 && side == 28 {
             return Ok(Arch::fmnist_ae());
         }
+        Arch::conv_ae_for(channels, side, None, None)
+    }
+
+    /// A conv-ae for images of `channels` × `side` × `side`: `stages` and `latent` where given,
+    /// else as `for_images` chooses them by the side; its input the largest size up to `side`
+    /// (and at most `MAX_AUTO_SIZE`) that the stages allow.
+    pub fn conv_ae_for(
+        channels: u32,
+        side: u32,
+        stages: Option<Vec<u32>>,
+        latent: Option<u32>,
+    ) -> Result<Arch> {
         let side = side.min(MAX_AUTO_SIZE);
-        let (stages, latent) = match side {
+        let (by_side, latent_by_side) = match side {
             64.. => (vec![32, 64, 128, 128], 128),
             32..=63 => (vec![32, 64, 128], 64),
             _ => (vec![32, 64], 32),
         };
-        let step = 1u32 << stages.len();
+        let stages = stages.unwrap_or(by_side);
+        let latent = latent.unwrap_or(latent_by_side);
+        let step = 1u32 << stages.len().min(31);
         if side < step {
             return Err(Error::invalid(format!(
                 "images of {side} px are too small for a model: it takes {step} px or more"

@@ -377,13 +377,8 @@ impl Chart {
         mesh.draw().map_err(drawing)?;
         // Ticks of our own: a grid line across the plot and the label left of the axis.
         for (y, label) in self.y_ticks.iter().flatten() {
-            let grid = RGBColor(225, 225, 225).stroke_width(1);
-            chart
-                .draw_series(std::iter::once(PathElement::new(
-                    vec![(self.x.0, *y), (self.x.1, *y)],
-                    grid,
-                )))
-                .map_err(drawing)?;
+            let grid = PathElement::new([(self.x.0, *y), (self.x.1, *y)], RGBColor(225, 225, 225));
+            chart.draw_series([grid]).map_err(drawing)?;
             let (px, py) = chart.backend_coord(&(self.x.0, *y));
             let style = text(font::SMALL).pos(Pos::new(HPos::Right, VPos::Center));
             root.draw(&Text::new(label.clone(), (px - 8, py), style))
