@@ -161,7 +161,7 @@ fn grad_matches_reference_and_adam_steps_run() {
 
 /// `--arch conv-ae` without --size or --channels takes them from the images (it made a 1x128x128
 /// grey model of 40 px colour images), and --stages and --latent shape the model auto chooses
-/// (they were ignored there); each says what it chose.
+/// (they were ignored there); each says what it chose. With --val-split 0, a warning.
 #[test]
 fn a_conv_ae_takes_its_shape_from_the_images_and_the_flags_given() {
     let d = tmpdir("conv-shape");
@@ -178,7 +178,7 @@ fn a_conv_ae_takes_its_shape_from_the_images_and_the_flags_given() {
     for (flags, want) in [
         (&["--arch", "conv-ae"][..], Arch::for_images(3, 40).unwrap()),
         (
-            &["--stages", "8,16", "--latent", "8"][..],
+            &["--stages", "8,16", "--latent", "8", "--val-split", "0"][..],
             Arch::conv_ae(3, 40, vec![8, 16], 8).unwrap(),
         ),
         (
@@ -205,6 +205,9 @@ fn a_conv_ae_takes_its_shape_from_the_images_and_the_flags_given() {
             err.contains(&format!("lamp: model {}", want.describe())),
             "{err}"
         );
+        // Nothing held out: the threshold comes from the training images, and lamp says so.
+        let none_held = flags.contains(&"--val-split");
+        assert_eq!(err.contains("no images are held out"), none_held, "{err}");
     }
     std::fs::remove_dir_all(&d).unwrap();
 }

@@ -231,6 +231,51 @@ impl ArchArgs {
             other => Arch::by_name(other),
         }
     }
+
+    /// The model, and the side the training images are loaded at: the model's input, or with
+    /// `--patch P` the images' own size.
+    pub fn model_and_size(
+        &self,
+        patch: Option<u32>,
+        shape: Option<&ImageShape>,
+    ) -> Result<(Arch, u32)> {
+        let Some(p) = patch else {
+            let arch = self.arch(shape)?;
+            let side = arch.size;
+            return Ok((arch, side));
+        };
+        let shape = shape.ok_or_else(|| Error::setting("patch", "needs a folder of images"))?;
+        let side = shape.median_side.min(super::train::MAX_PATCH_IMAGE);
+        // (The smallest conv-ae takes 4 px: two stages that halve it.)
+        if p < 4 || p > side {
+            return Err(Error::setting(
+                "patch",
+                format!("{p} must be between 4 and the images' size ({side})"),
+            ));
+        }
+        // The model for patches of q px: its input size is q, or the nearest it can take below.
+        let model_for = |q: u32| {
+            let patch = ImageShape {
+                median_side: q,
+                ..shape.clone()
+            };
+            self.for_patch(q)?.arch(Some(&patch))
+        };
+        let arch = model_for(p)?;
+        if arch.size != p {
+            let above = arch.size + (1 << arch.stages.len());
+            let fits = above <= side && model_for(above).is_ok_and(|m| m.size == above);
+            let nearest = match fits {
+                true => format!("the nearest are {} and {above}", arch.size),
+                false => format!("the nearest is {}", arch.size),
+            };
+            return Err(Error::setting(
+                "patch",
+                format!("{p} is not an input size of {}: {nearest}", arch.name),
+            ));
+        }
+        Ok((arch, side))
+    }
 }
 
 /// Parses a whole number ≥ 0 into `T` (clap's value parser for counts, sizes and seeds), saying

@@ -27,7 +27,7 @@ pub fn write_loss_curve(
     let mean_image = ck
         .meta::<HeldOut>("held_out")
         .filter(|_| !windows)
-        .map(|h| h.mean_image_error);
+        .map(|h| (h.mean_image_error, h.on_training));
     let (csv, png) = loss_curve::loss_curve(reports, mean_image, windows)?;
     write_atomic(&sibling(out, "loss.csv"), &csv)?;
     write_atomic(&sibling(out, "loss.png"), &png)

@@ -11,7 +11,7 @@ use lamp::detect::{ThresholdMethod, TrainConfig};
 use lamp::device::Device;
 use lamp::error::{Error, Result};
 use lamp::fsutil::lock_exclusive;
-use lamp::model::{Arch, Choice, Schedule};
+use lamp::model::{Choice, Schedule};
 use std::path::{Path, PathBuf};
 
 #[derive(Args)]
@@ -251,7 +251,7 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
     } else {
         None
     };
-    let (arch, side) = model_and_size(&a, shape.as_ref())?;
+    let (arch, side) = a.arch.model_and_size(a.patch, shape.as_ref())?;
     opts.arch = arch.clone();
     opts.aggregate = a.score_agg.resolve(&arch);
     if !a.resume {
@@ -345,6 +345,18 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
     let run = opts.resolved(&device, data.len() - held).train;
     run.check(data.len() - held)?;
     lamp::engine::check_batch(&device, &arch, opts.loss, run.batch, run.denoise)?;
+    if held == 0 && !a.resume {
+        lamp::sayln!(
+            "lamp: warning: no images are held out{}: the threshold will be set on the training \
+             images, whose errors run lower than new normal images' (expect false alarms); \
+             recalibrate the trained model on other normal images with `lamp calibrate`",
+            if a.val_split == Some(0.0) {
+                " (--val-split 0)"
+            } else {
+                ""
+            }
+        );
+    }
     if (1..enough).contains(&held) {
         // Said now, not only after a training that may take an hour.
         let more = match data::enough_split(data.len(), enough) {
@@ -556,44 +568,3 @@ pub(crate) const GREY_IMAGES: &str = "grey_images";
 
 /// Largest image side patch mode keeps (larger images are shrunk to it).
 pub(crate) const MAX_PATCH_IMAGE: u32 = 1024;
-
-/// The model, and the side the training images are loaded at: the model's input, or with
-/// `--patch` the images' own size.
-fn model_and_size(a: &TrainArgs, shape: Option<&ImageShape>) -> Result<(Arch, u32)> {
-    let Some(p) = a.patch else {
-        let arch = a.arch.arch(shape)?;
-        let side = arch.size;
-        return Ok((arch, side));
-    };
-    let shape = shape.ok_or_else(|| Error::setting("patch", "needs a folder of images"))?;
-    let side = shape.median_side.min(MAX_PATCH_IMAGE);
-    // (The smallest conv-ae takes 4 px: two stages that halve it.)
-    if p < 4 || p > side {
-        return Err(Error::setting(
-            "patch",
-            format!("{p} must be between 4 and the images' size ({side})"),
-        ));
-    }
-    // The model for patches of q px: its input size is q, or the nearest it can take below.
-    let model_for = |q: u32| {
-        let patch = ImageShape {
-            median_side: q,
-            ..shape.clone()
-        };
-        a.arch.for_patch(q)?.arch(Some(&patch))
-    };
-    let arch = model_for(p)?;
-    if arch.size != p {
-        let above = arch.size + (1 << arch.stages.len());
-        let fits = above <= side && model_for(above).is_ok_and(|m| m.size == above);
-        let nearest = match fits {
-            true => format!("the nearest are {} and {above}", arch.size),
-            false => format!("the nearest is {}", arch.size),
-        };
-        return Err(Error::setting(
-            "patch",
-            format!("{p} is not an input size of {}: {nearest}", arch.name),
-        ));
-    }
-    Ok((arch, side))
-}

@@ -8,13 +8,14 @@ use super::plot;
 use crate::detect::EpochReport;
 use crate::error::Result;
 
-/// loss.csv and loss.png for the epoch reports; `mean_image`, the held-out images' error
+/// loss.csv and loss.png for the epoch reports; `mean_image`, the held-out images' error (or,
+/// with `on_training`, the training images' where none were held out)
 /// against the mean training image, is drawn as a line: a held-out error that sits on it is the
 /// plateau where the model reproduces the mean image. `windows`: the held-out error is of
 /// windows of the held-out images (a model trained with `--patch`), and the chart says so.
 pub fn loss_curve(
     reports: &[EpochReport],
-    mean_image: Option<f64>,
+    mean_image: Option<(f64, bool)>,
     windows: bool,
 ) -> Result<(Vec<u8>, Vec<u8>)> {
     let rows: Vec<Vec<String>> = reports
@@ -65,7 +66,9 @@ pub fn loss_curve(
             Some((r.epoch as f64, log10(v)))
         })
         .collect();
+    let on_training = mean_image.is_some_and(|(_, t)| t);
     let base = mean_image
+        .map(|(v, _)| v)
         .filter(|v| v.is_finite() && *v > 0.0)
         .map(|v| v.log10());
     let ys = || {
@@ -81,7 +84,10 @@ pub fn loss_curve(
     let mut c = Chart::new(
         700,
         420,
-        "training loss and held-out error",
+        match held_out.is_empty() {
+            true => "training loss",
+            false => "training loss and held-out error",
+        },
         "epoch",
         "loss (log scale)",
         (1.0, xmax),
@@ -105,7 +111,11 @@ pub fn loss_curve(
     let mut legend: Vec<(&str, image::Rgb<u8>)> = series.iter().map(|s| (s.0, s.1)).collect();
     if let Some(b) = base {
         c.hline_between(c.x.0, c.x.1, b, plot::DARK_GREY, 2);
-        legend.push(("mean image (held-out)", plot::DARK_GREY));
+        let name = match on_training {
+            true => "mean image (training images)",
+            false => "mean image (held-out)",
+        };
+        legend.push((name, plot::DARK_GREY));
     }
     c.legend(&legend);
     Ok((csv, png_bytes(&c.png()?)?))
@@ -234,13 +244,13 @@ mod tests {
         };
         let reports = vec![report(1, 0.05, 0.04), report(2, 0.01, 0.012)];
         let (csv, plain) = loss_curve(&reports, None, false).unwrap();
-        let (csv2, with_line) = loss_curve(&reports, Some(0.03), false).unwrap();
+        let (csv2, with_line) = loss_curve(&reports, Some((0.03, false)), false).unwrap();
         assert_eq!(csv, csv2, "the line is in the picture only");
         assert_ne!(plain, with_line);
         // A NaN epoch keeps its CSV row and draws.
         let mut diverged = reports.clone();
         diverged.push(report(3, f32::NAN, f32::NAN));
-        let (csv, _) = loss_curve(&diverged, Some(0.03), true).unwrap();
+        let (csv, _) = loss_curve(&diverged, Some((0.03, false)), true).unwrap();
         assert!(String::from_utf8(csv).unwrap().contains("NaN"));
     }
 }
