@@ -300,7 +300,17 @@ pub fn demo(adapter: Option<&str>, a: DemoArgs) -> Result<()> {
 fn model_checks(ck: &Checkpoint, cal: &lamp::detect::Calibration) -> Vec<String> {
     let mut checks = Vec::new();
     if let Some(h) = ck.meta::<lamp::detect::HeldOut>("held_out") {
-        if h.ratio() > lamp::detect::HeldOut::PLATEAU {
+        if h.ratio() > lamp::detect::fit::DIVERGED_HELD_OUT {
+            checks.push(format!(
+                "on {} the model's error was {:.0}% of the mean training image's ({:.5} against \
+                 {:.5}), far worse than that model-free baseline: training diverged, saturated \
+                 or barely started, and its scores say little",
+                h.images(),
+                100.0 * h.ratio(),
+                h.model_error,
+                h.mean_image_error
+            ));
+        } else if h.ratio() > lamp::detect::HeldOut::PLATEAU {
             checks.push(format!(
                 "on {} the model's error was {:.0}% of the mean \
                  training image's ({:.5} against {:.5}): it learnt little beyond the mean image, \
@@ -320,4 +330,45 @@ fn model_checks(ck: &Checkpoint, cal: &lamp::detect::Calibration) -> Vec<String>
         ));
     }
     checks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A model far worse than the mean image is said to have diverged (eval called it one that
+    /// learnt little, as of a model on the plateau); one on the plateau, that; a good one, nothing.
+    #[test]
+    fn model_checks_tell_a_diverged_model_from_one_on_the_plateau() {
+        let cal = lamp::detect::Calibration {
+            method: ThresholdMethod::Quantile,
+            contamination: 0.05,
+            k: 3.0,
+            threshold: 0.1,
+            min: 0.0,
+            max: 0.2,
+            mean: 0.05,
+            std: 0.01,
+            pixel_threshold: 0.3,
+            pixel_max: 0.5,
+            count: 40,
+            source: "held-out".into(),
+        };
+        for (model_error, said) in [
+            (0.0315, Some("diverged")),
+            (0.009, Some("learnt little")),
+            (0.004, None),
+        ] {
+            let mut ck = Checkpoint::new(Arch::fmnist_ae(), None, Vec::new());
+            let h = serde_json::json!({"images": 40, "model_error": model_error, "mean_image_error": 0.01});
+            ck.metadata.insert("held_out".into(), h.to_string());
+            let checks = model_checks(&ck, &cal);
+            match said {
+                Some(words) => {
+                    assert!(checks.len() == 1 && checks[0].contains(words), "{checks:?}")
+                }
+                None => assert!(checks.is_empty(), "{checks:?}"),
+            }
+        }
+    }
 }
