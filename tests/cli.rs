@@ -501,3 +501,20 @@ fn bad_inputs_end_in_one_line_errors() {
     );
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+/// A WGPU_BACKEND that selects no adapter (an unknown name, or a backend absent here) is named
+/// as the reason, not "install lavapipe" where lavapipe is installed.
+#[test]
+fn a_backend_that_selects_nothing_is_named() {
+    let o = lamp()
+        .arg("info")
+        .env("WGPU_BACKEND", "foo")
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("(none)") && out.contains("WGPU_BACKEND=\"foo\""),
+        "{out}"
+    );
+    assert!(!out.contains("apt-get"), "{out}");
+}

@@ -73,7 +73,9 @@ pub fn info(adapter: Option<&str>) -> Result<()> {
     let all = device::list_adapters();
     outln!("adapters:")?;
     if all.is_empty() {
-        outln!("  (none) — {}", device::NO_ADAPTER_HINT)?;
+        // (As an error is worded: `adapter` becomes --adapter.)
+        let why = super::message(&Error::NoAdapter(device::no_adapter_hint()));
+        outln!("  (none) — {why}")?;
     }
     for a in &all {
         outln!(

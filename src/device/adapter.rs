@@ -13,6 +13,18 @@ pub const NO_ADAPTER_HINT: &str = "no GPU or software adapter found; on Debian/U
      lavapipe with `apt-get install mesa-vulkan-drivers libvulkan1`, or select another by name \
      (`adapter` or WGPU_ADAPTER_NAME) or backend (WGPU_BACKEND)";
 
+/// Why no adapter was found: `WGPU_BACKEND` where it is set (an unknown name, or a backend with
+/// no adapter here, hides the ones there are), else how to get a software one.
+pub fn no_adapter_hint() -> String {
+    match std::env::var("WGPU_BACKEND") {
+        Ok(v) => format!(
+            "no adapter on the backends WGPU_BACKEND={v:?} names (lamp uses vulkan, metal and \
+             dx12; names it does not know select nothing): unset WGPU_BACKEND to search them all"
+        ),
+        Err(_) => NO_ADAPTER_HINT.to_string(),
+    }
+}
+
 pub(super) fn instance() -> wgpu::Instance {
     let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
     desc.backends = wgpu::Backends::from_env().unwrap_or(wgpu::Backends::PRIMARY);
@@ -55,7 +67,7 @@ pub(super) fn choose(name: Option<&str>) -> Result<wgpu::Adapter> {
     let inst = instance();
     let adapters = pollster::block_on(inst.enumerate_adapters(wgpu::Backends::all()));
     if adapters.is_empty() {
-        return Err(Error::NoAdapter(NO_ADAPTER_HINT.into()));
+        return Err(Error::NoAdapter(no_adapter_hint()));
     }
     let env_name = std::env::var("WGPU_ADAPTER_NAME").ok();
     let wanted = name.map(str::to_owned).or(env_name);

@@ -11,7 +11,7 @@ pub mod memory;
 pub mod pipeline_cache;
 pub mod registry;
 
-pub use adapter::{list_adapters, NO_ADAPTER_HINT};
+pub use adapter::{list_adapters, no_adapter_hint, NO_ADAPTER_HINT};
 pub use registry::{validate, Constants, Group1, ShaderSource};
 
 use crate::error::{Error, Result};
