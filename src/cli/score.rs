@@ -204,7 +204,8 @@ pub fn run(adapter: Option<&str>, a: ScoreArgs) -> Result<ExitCode> {
         };
         lamp::sayln!(
             "lamp: warning: {which} grey and the model was trained on colour images: grey is \
-             unlike every normal image it saw, so such images score as anomalous; score colour \
+             unlike every normal image it saw, so their scores run high and mean little (a grey \
+             defect-free part can be called anomalous, a defect missed); score colour \
              images, or train a model on grey ones (--channels 1)"
         );
     }
