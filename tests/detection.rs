@@ -114,7 +114,13 @@ fn init_draws_the_weights_it_names() {
     // A conv-ae of four stages (64 px) starts from He's by default; one of three, PyTorch's.
     assert_eq!(default.params, he.params);
     let out = d.join("small.safetensors");
-    ok(lamp().args(["init", "--size", "32", "--out"]).arg(&out));
+    let o = ok(lamp().args(["init", "--size", "32", "--out"]).arg(&out));
+    // It says what it wrote.
+    let said = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        said.contains("initial weights pytorch") && said.contains("untrained"),
+        "{said}"
+    );
     assert_eq!(
         Checkpoint::load(&out, None).unwrap().metadata["init"],
         "pytorch"

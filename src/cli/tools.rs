@@ -188,10 +188,18 @@ pub fn init(a: InitArgs) -> Result<()> {
     let arch = a.arch.arch(None)?;
     let init = a.arch.init.resolve(&arch);
     let p = arch.init_with(init, a.seed);
+    let what = arch.describe();
     let mut c = Checkpoint::new(arch, None, p);
     c.metadata.insert("init_seed".into(), a.seed.to_string());
     c.metadata.insert("init".into(), init.name().into());
-    c.save(&a.out)
+    c.save(&a.out)?;
+    lamp::sayln!(
+        "lamp: wrote {} ({what}, initial weights {}, seed {}; untrained)",
+        a.out.display(),
+        init.name(),
+        a.seed
+    );
+    Ok(())
 }
 
 pub fn bench(adapter: Option<&str>, a: BenchArgs) -> Result<()> {
