@@ -30,9 +30,10 @@ pub fn heat(map: &[f32], w: u32, h: u32, vmax: f32, scale: u32) -> RgbImage {
     })
 }
 
-/// Outlines the region where `mask` is set (its border pixels) in `c`, or, where most of the
-/// border would not stand out from the pixels underneath (a red outline on a red stain), all of
-/// it in `c`'s complement: one colour per picture, not a mix along one outline.
+/// Outlines the region where `mask` is set (its border pixels) in `c`, or, where a quarter of the
+/// border or more would not stand out from the pixels underneath (a red outline on a red part)
+/// and `c`'s complement would hide less of it, all of it in the complement: one colour per
+/// picture, not a mix along one outline.
 pub fn outline(img: &mut RgbImage, mask: &[bool], w: u32, h: u32, scale: u32, c: Rgb<u8>) {
     let at = |x: i64, y: i64| {
         x >= 0 && y >= 0 && x < w as i64 && y < h as i64 && mask[(y as u32 * w + x as u32) as usize]
@@ -59,17 +60,19 @@ pub fn outline(img: &mut RgbImage, mask: &[bool], w: u32, h: u32, scale: u32, c:
             }
         }
     }
-    let hidden = border
-        .iter()
-        .filter(|&&(x, y)| {
-            let under = img.get_pixel(x, y);
-            (0..3).map(|i| under[i].abs_diff(c[i]) as u32).sum::<u32>() < 150
-        })
-        .count();
-    let colour = if 2 * hidden > border.len() {
-        Rgb(c.0.map(|v| 255 - v))
-    } else {
-        c
+    let hidden = |c: Rgb<u8>| {
+        border
+            .iter()
+            .filter(|&&(x, y)| {
+                let under = img.get_pixel(x, y);
+                (0..3).map(|i| under[i].abs_diff(c[i]) as u32).sum::<u32>() < 150
+            })
+            .count()
+    };
+    let complement = Rgb(c.0.map(|v| 255 - v));
+    let colour = match hidden(c) {
+        n if 4 * n >= border.len() && hidden(complement) < n => complement,
+        _ => c,
     };
     for (x, y) in border {
         img.put_pixel(x, y, colour);
@@ -350,9 +353,9 @@ mod tests {
             .map(|x| *big.get_pixel(x, 16) == plot::RED)
             .collect();
         assert_eq!(row, [false, false, true, true, false, false]);
-        // A third, then two thirds of the border on red: one colour for the whole outline,
-        // never a mix.
-        for left_red in [3, 5] {
+        // None, a third, then two thirds of the border on red: one colour for the whole
+        // outline, never a mix, and the complement once a quarter of the red would be lost.
+        for left_red in [1, 3, 5] {
             let mut half = RgbImage::from_fn(8, 8, |x, _| {
                 if x < left_red {
                     Rgb([220, 30, 30])
@@ -366,7 +369,7 @@ mod tests {
                 .map(|&(x, y)| half.get_pixel(x, y).0)
                 .collect();
             assert_eq!(colours.len(), 1, "{left_red}: {colours:?}");
-            let want = if left_red == 5 { cyan } else { plot::RED };
+            let want = if left_red >= 3 { cyan } else { plot::RED };
             assert_eq!(*half.get_pixel(2, 2), want, "{left_red}");
         }
     }
