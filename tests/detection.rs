@@ -445,6 +445,13 @@ fn calibrate_score_threshold_and_trees() {
         if warned {
             assert!(err.contains("6 of these test images"), "{err}");
         }
+        // The report says it too, where its precision and recall are read, and gives the
+        // metrics.json figures it once left out.
+        let md = std::fs::read_to_string(d.join("eval-cal/report.md")).unwrap();
+        assert_eq!(md.contains(optimistic), warned, "{md}");
+        for row in ["image average precision", "recall at a 5% false-alarm rate"] {
+            assert!(md.contains(row), "{row}: {md}");
+        }
     }
     // Another way of scoring, without training: the score and its threshold change together.
     let topk = d.join("topk.safetensors");

@@ -82,8 +82,25 @@ pub fn eval(adapter: Option<&str>, a: EvalArgs) -> Result<()> {
     for c in model_checks(det.checkpoint(), det.calibration()) {
         lamp::sayln!("lamp: warning: {c}");
     }
+    // Said after the figures on the terminal, and at the top of the report with the checks.
+    let overlap = (n_seen > 0).then(|| {
+        format!(
+            "{n_seen} of these test images lie in {}, where the model's threshold was set: the \
+             precision, recall and F1 at the calibrated threshold are optimistic (AUROC and \
+             F1-max do not depend on it); recalibrate on other normal images",
+            seen.join(", ")
+        )
+    });
     let model = a.model.display().to_string();
-    let m = evaluate(det, &test, &model, &a.data, &a.out, a.panels)?;
+    let m = evaluate(
+        det,
+        &test,
+        &model,
+        &a.data,
+        &a.out,
+        a.panels,
+        overlap.clone(),
+    )?;
     let pixel = if test.masks.is_some() {
         fmt_opt(&m["pixel_auroc"])
     } else if matches!(src, Source::Mvtec(_)) {
@@ -151,14 +168,8 @@ pub fn eval(adapter: Option<&str>, a: EvalArgs) -> Result<()> {
             a.model.display()
         );
     }
-    if n_seen > 0 {
-        lamp::sayln!(
-            "lamp: warning: {} of these test images lie in {}, where the model's threshold was \
-             set: the precision, recall and F1 at the calibrated threshold are optimistic \
-             (AUROC and F1-max do not depend on it); recalibrate on other normal images",
-            n_seen,
-            seen.join(", ")
-        );
+    if let Some(w) = overlap {
+        lamp::sayln!("lamp: warning: {w}");
     }
     // Another way of scoring that separates these images clearly better: say how to use it
     // (local defects often rank better by the map's worst region than by the mean error).
@@ -194,6 +205,7 @@ fn evaluate(
     data: &str,
     out: &Path,
     panels: usize,
+    overlap: Option<String>,
 ) -> Result<serde_json::Value> {
     // On a terminal, how far a long evaluation has got (scoring is most of its time).
     let tty = std::io::stderr().is_terminal() && test.data.len() > eval::PROGRESS_CHUNK;
@@ -214,7 +226,10 @@ fn evaluate(
         recipe,
         score: *det.score_config(),
         counted: det.checkpoint().counted_against(),
-        checks: model_checks(det.checkpoint(), &cal),
+        checks: model_checks(det.checkpoint(), &cal)
+            .into_iter()
+            .chain(overlap)
+            .collect(),
     };
     eval_report::write(out, &ev, test, &cal, &labels, panels)
 }
@@ -280,7 +295,7 @@ pub fn demo(adapter: Option<&str>, a: DemoArgs) -> Result<()> {
         test.data.len()
     );
     let label = model.display().to_string();
-    let m = evaluate(det, &test, &label, &data_label, &report_dir, 6)?;
+    let m = evaluate(det, &test, &label, &data_label, &report_dir, 6, None)?;
     outln!(
         "lamp demo: image AUROC {} (F1-max {}) in {:.0} s. Report: {}",
         if m["image_auroc"].is_null() {

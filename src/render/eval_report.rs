@@ -319,6 +319,17 @@ impl Report<'_> {
         let (ev, cal) = (self.ev, self.cal);
         let (prec, rec, f1_cal) = ev.calibrated;
         let mut rows = vec![("image AUROC".to_string(), num(ev.image_auroc))];
+        // The same figures as metrics.json's.
+        let (scores, anomalous) = (&ev.scores, &self.t.anomalous);
+        let ap = crate::detect::metrics::average_precision(scores, anomalous);
+        rows.push(("image average precision".into(), num(ap)));
+        for fpr in [0.01, 0.05] {
+            let tpr = crate::detect::metrics::tpr_at_fpr(scores, anomalous, fpr);
+            rows.push((
+                format!("recall at a {:.0}% false-alarm rate", 100.0 * fpr),
+                num(tpr),
+            ));
+        }
         if ev.has_masks {
             rows.push(("pixel AUROC".into(), num(ev.pixel_auroc)));
             rows.push(("AUPRO (FPR ≤ 0.3)".into(), num(ev.aupro)));
