@@ -495,6 +495,16 @@ fn mvtec_trees() {
         ]
     };
     succeeds(&eval(&root));
+    // A test image that is not square is stretched to be scored: eval says so, as score does,
+    // on the terminal and in the report.
+    let oblong = root.join("test/good/9.png");
+    png(&oblong, 40, 28);
+    let o = lamp().args(eval(&root)).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success() && err.contains("9.png (40x28)"), "{err}");
+    let md = std::fs::read_to_string(d.join("eval/report.md")).unwrap();
+    assert!(md.contains("stretched to the model's 28x28"), "{md}");
+    std::fs::remove_file(&oblong).unwrap();
     // `score` on the category's root: every test image once, its masks not at all, and map
     // files named so that test/good/0.png and test/hole/0.png can be told apart.
     let maps = d.join("maps");

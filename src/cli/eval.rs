@@ -91,16 +91,18 @@ pub fn eval(adapter: Option<&str>, a: EvalArgs) -> Result<()> {
             seen.join(", ")
         )
     });
+    // Test images that are not square, or far from the model's size, as `score` says of them.
+    let patched = det
+        .checkpoint()
+        .meta::<lamp::detect::Patches>("patch")
+        .is_some();
+    let shapes = test_image_checks(&test, det.image_size(), patched);
+    for w in &shapes {
+        lamp::sayln!("lamp: warning: {w}");
+    }
+    let extra: Vec<String> = shapes.into_iter().chain(overlap.clone()).collect();
     let model = a.model.display().to_string();
-    let m = evaluate(
-        det,
-        &test,
-        &model,
-        &a.data,
-        &a.out,
-        a.panels,
-        overlap.clone(),
-    )?;
+    let m = evaluate(det, &test, &model, &a.data, &a.out, a.panels, extra)?;
     let pixel = if test.masks.is_some() {
         fmt_opt(&m["pixel_auroc"])
     } else if matches!(src, Source::Mvtec(_)) {
@@ -205,7 +207,7 @@ fn evaluate(
     data: &str,
     out: &Path,
     panels: usize,
-    overlap: Option<String>,
+    extra: Vec<String>,
 ) -> Result<serde_json::Value> {
     // On a terminal, how far a long evaluation has got (scoring is most of its time).
     let tty = std::io::stderr().is_terminal() && test.data.len() > eval::PROGRESS_CHUNK;
@@ -228,7 +230,7 @@ fn evaluate(
         counted: det.checkpoint().counted_against(),
         checks: model_checks(det.checkpoint(), &cal)
             .into_iter()
-            .chain(overlap)
+            .chain(extra)
             .collect(),
     };
     eval_report::write(out, &ev, test, &cal, &labels, panels)
@@ -295,7 +297,7 @@ pub fn demo(adapter: Option<&str>, a: DemoArgs) -> Result<()> {
         test.data.len()
     );
     let label = model.display().to_string();
-    let m = evaluate(det, &test, &label, &data_label, &report_dir, 6, None)?;
+    let m = evaluate(det, &test, &label, &data_label, &report_dir, 6, Vec::new())?;
     outln!(
         "lamp demo: image AUROC {} (F1-max {}) in {:.0} s. Report: {}",
         if m["image_auroc"].is_null() {
@@ -308,6 +310,36 @@ pub fn demo(adapter: Option<&str>, a: DemoArgs) -> Result<()> {
         report_dir.join("report.html").display()
     )?;
     Ok(())
+}
+
+/// What the test images' headers say against the model: images stretched to its square, and
+/// sizes far from its own (resized, their scores mean little), as `lamp score` warns.
+fn test_image_checks(test: &TestSet, size: u32, patched: bool) -> Vec<String> {
+    let paths: Vec<std::path::PathBuf> = test.data.names.iter().map(Into::into).collect();
+    // (Fashion-MNIST's images are no files: nothing to say.)
+    let Ok(s) = data::images::inspect(&paths, true) else {
+        return Vec::new();
+    };
+    let mut checks = Vec::new();
+    if let Some(first) = &s.first_not_square {
+        let which = super::not_square(s.not_square, s.count, first);
+        checks.push(format!(
+            "{which} stretched to the model's {size}x{size} to be scored (maps included); crop \
+             test images square to keep their proportions"
+        ));
+    }
+    let cap = match patched {
+        true => super::train::MAX_PATCH_IMAGE,
+        false => lamp::model::arch::MAX_AUTO_SIZE,
+    };
+    if 2 * s.min_side <= size || (s.max_side >= 2 * size && size < cap) {
+        checks.push(format!(
+            "test images of {} to {} px a side are resized to the model's {size}x{size}: the \
+             scores of those half its size or less, or twice or more, mean little",
+            s.min_side, s.max_side
+        ));
+    }
+    checks
 }
 
 /// What training and calibration said about the model, for the report's reader: a model on the
