@@ -428,6 +428,25 @@ fn calibrate_score_threshold_and_trees() {
         .arg(d.join("recal-test.safetensors")));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!err.contains(learnt), "{err}");
+    // Files named one by one (a shell's expansion: possibly thousands) are recorded as the
+    // first few and their number.
+    let mut files: Vec<_> = std::fs::read_dir(root.join("test/good"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let by_name = d.join("recal-files.safetensors");
+    ok(lamp()
+        .arg("calibrate")
+        .arg(&model)
+        .args(&files[..5])
+        .arg("--out")
+        .arg(&by_name));
+    let cal: lamp::detect::Calibration = Checkpoint::load(&by_name, None)
+        .unwrap()
+        .meta("calibration")
+        .unwrap();
+    assert!(cal.source.ends_with("… (5 inputs)"), "{}", cal.source);
     // Evaluated on the images its threshold was set on, a model gets a warning; not otherwise.
     let optimistic = "where the model's threshold was set";
     for (m, warned) in [

@@ -143,7 +143,12 @@ pub fn run(adapter: Option<&str>, a: CalibrateArgs) -> Result<()> {
     if changed {
         det.set_score(now.aggregate, now.top_k)?;
     }
-    let source = format!("recalibrated on {}", a.inputs.join(" "));
+    // A shell's expansion can name thousands of files: the first few, and how many.
+    let named = match a.inputs.len() {
+        n if n > 4 => format!("{} … ({n} inputs)", a.inputs[..3].join(" ")),
+        _ => a.inputs.join(" "),
+    };
+    let source = format!("recalibrated on {named}");
     det.recalibrate(&images.samples, method, contamination, k, &source)?;
     let out = a.out.as_ref().unwrap_or(&a.model);
     det.save(out)?;
