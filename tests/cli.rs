@@ -401,7 +401,26 @@ fn train_on_a_folder_writes_a_checkpoint_that_resumes() {
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success() && err.contains("--epoch"), "{err}");
+    assert!(
+        !o.status.success() && err.contains("--epoch") && err.contains("recipe.toml"),
+        "{err}"
+    );
+    // A relative data path in a recipe is the recipe's folder's (lamp runs from another).
+    let sub = d.join("recipes");
+    std::fs::create_dir_all(&sub).unwrap();
+    std::fs::write(sub.join("r.toml"), "data = \"../good\"\nepochs = 1\n").unwrap();
+    let o = lamp()
+        .args(["train", "--print-config", "-o", "x.safetensors", "--config"])
+        .arg(sub.join("r.toml"))
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&o.stdout);
+    let good = imgs.canonicalize().unwrap();
+    assert!(
+        printed.contains(&format!("data = \"{}\"", good.display())),
+        "{printed}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     std::fs::remove_dir_all(&d).unwrap();
 }
 

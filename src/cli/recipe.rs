@@ -42,9 +42,28 @@ pub fn expand_config(args: Vec<OsString>) -> Result<Vec<OsString>, String> {
         .parse()
         .map_err(|e| format!("{shown}: not a TOML recipe: {e}"))?;
     let table_has_out = table.contains_key("out");
+    // Keys are `lamp train`'s long options: one it does not have is named with the file (clap
+    // would name only the flag, as if typed).
+    let cli = <super::Cli as clap::CommandFactory>::command();
+    let known: Vec<String> = cli
+        .find_subcommand("train")
+        .map(|t| {
+            t.get_arguments()
+                .filter_map(|a| a.get_long().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    // Relative paths in a recipe are the recipe's folder's, where they name something there.
+    let folder = file.parent().unwrap_or(std::path::Path::new(""));
     let mut options = Vec::new();
     for (key, value) in table {
         let flag = format!("--{}", key.replace('_', "-"));
+        if key != "data" && !known.iter().any(|k| *k == flag[2..]) {
+            return Err(format!(
+                "{shown}: {key:?} is not an option of lamp train ({flag} is unknown): keys are \
+                 train's long options (min-steps or min_steps, …) and data"
+            ));
+        }
         let plain = |v: &toml::Value| match v {
             toml::Value::String(s) => Ok(s.clone()),
             toml::Value::Integer(i) => Ok(i.to_string()),
@@ -64,6 +83,15 @@ pub fn expand_config(args: Vec<OsString>) -> Result<Vec<OsString>, String> {
                     .join(","),
             ),
             v => Some(plain(v)?),
+        };
+        let value = match (key.as_str(), value) {
+            ("data" | "idx_dir" | "idx-dir", Some(v)) if std::path::Path::new(&v).is_relative() => {
+                match folder.join(&v).canonicalize() {
+                    Ok(there) => Some(there.to_string_lossy().into_owned()),
+                    Err(_) => Some(v),
+                }
+            }
+            (_, v) => v,
         };
         match (key.as_str(), value) {
             ("data", Some(v)) => options.push(OsString::from(v)),
