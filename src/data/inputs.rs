@@ -71,6 +71,13 @@ pub fn expand_inputs(inputs: &[String], skip_bad: bool) -> Result<Vec<PathBuf>> 
             }
             hits.sort();
             out.extend(hits);
+        } else if s.starts_with("fashion-mnist:") {
+            // A data set's name, which train and eval take: here images are wanted.
+            return Err(Error::file(
+                &p,
+                "no such file or directory: a data set's name is for lamp train and lamp eval; \
+                 this command takes image files, folders or patterns",
+            ));
         } else {
             return Err(Error::file(&p, "no such file or directory"));
         }

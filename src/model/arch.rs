@@ -88,7 +88,11 @@ impl Arch {
         };
         let stages = stages.unwrap_or(by_side);
         let latent = latent.unwrap_or(latent_by_side);
-        let step = 1u32 << stages.len().min(31);
+        if stages.is_empty() || stages.len() > MAX_STAGES {
+            // Refused for the stages, before any size is worked out from them.
+            return Arch::conv_ae(channels, side, stages, latent);
+        }
+        let step = 1u32 << stages.len();
         if side < step {
             return Err(Error::invalid(format!(
                 "images of {side} px are too small for a model: it takes {step} px or more"

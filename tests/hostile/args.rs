@@ -152,6 +152,13 @@ pub fn options(e: &Env) -> Vec<Case> {
             &[needle],
         ));
     }
+    // A data set's name where images are wanted.
+    cases.push(case(
+        "score fashion-mnist:1",
+        &[&"score", &model, &"fashion-mnist:1"],
+        1,
+        &["fashion-mnist:1", "lamp train and lamp eval"],
+    ));
     // `lamp merge` of what is not a shard's output.
     let bad_csv = d.join("not-scores.csv");
     let _ = std::fs::write(&bad_csv, "name,value\na.png,1\n");
