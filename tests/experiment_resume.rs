@@ -135,6 +135,16 @@ fn experiment_killed_mid_run_resumes_without_recomputing() {
         row.contains("LAMP") || row.contains("no measurable effect"),
         "{row}"
     );
+    // The model-free baseline's row fills its mean column too (one class: its own value).
+    let base = md
+        .lines()
+        .find(|l| l.starts_with("| mean image (mse) |"))
+        .unwrap_or_else(|| panic!("no mean-image row in:\n{md}"));
+    let cells: Vec<&str> = base.trim_matches('|').split('|').map(str::trim).collect();
+    assert!(
+        cells.len() == 3 && cells[1] == cells[2] && !cells[2].is_empty(),
+        "{base}"
+    );
     for png in ["results.png", "results-difference.png"] {
         image::open(out.join(png)).unwrap_or_else(|e| panic!("{png}: {e}"));
     }

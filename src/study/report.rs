@@ -232,13 +232,18 @@ pub fn write(out: &Path, command: &str) -> Result<()> {
     let metrics: BTreeSet<&String> = t.metric.values().collect();
     for m in &metrics {
         md += &format!("| mean image ({m}) |");
-        for c in &t.classes {
-            md += &t
-                .mean_image
-                .get(&((*m).clone(), c.clone()))
-                .map_or(" |".into(), |b| format!(" {b:.4} |"));
+        let per_class: Vec<Option<f64>> = (t.classes.iter())
+            .map(|c| t.mean_image.get(&((*m).clone(), c.clone())).copied())
+            .collect();
+        for b in &per_class {
+            md += &b.map_or(" |".into(), |b| format!(" {b:.4} |"));
         }
-        md += " |\n";
+        // Over the classes, as the configurations' column is, where every class has one.
+        let all: Option<Vec<f64>> = per_class.into_iter().collect();
+        md += &match all.filter(|v| !v.is_empty()) {
+            Some(v) => format!(" {:.4} |\n", v.iter().sum::<f64>() / v.len() as f64),
+            None => " |\n".into(),
+        };
     }
     baseline_rows(&mut md, &t.classes, &t.base_image);
     if !t.pixel.is_empty() {
