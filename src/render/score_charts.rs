@@ -58,13 +58,15 @@ pub fn histogram(scores: &[f32], labels: &[bool], threshold: f32, score: &ScoreC
         (lo - width, hi + width),
         (0.0, top),
     );
+    // The threshold first: the bars are drawn over it, so a bar at the threshold stays whole
+    // and the line shows above it.
+    c.vline(threshold as f64, plot::RED, "threshold");
     for k in 0..bins {
         let x0 = lo + k as f64 * width;
         let mid = x0 + width / 2.0;
         c.bar(x0, mid, n[k], plot::BLUE);
         c.bar(mid, x0 + width, a[k], plot::ORANGE);
     }
-    c.vline(threshold as f64, plot::RED, "threshold");
     c.legend(&[
         ("normal", plot::BLUE),
         ("anomalous", plot::ORANGE),
