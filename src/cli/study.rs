@@ -46,9 +46,10 @@ pub struct ExperimentArgs {
     /// adam, or sgd (momentum 0.9).
     #[arg(long, value_parser = choice::<OptimizerKind>(), default_value = "adam")]
     optimizer: OptimizerKind,
-    /// Training batch size.
-    #[arg(long, value_parser = super::args::whole::<usize>, default_value_t = 64)]
-    batch: usize,
+    /// Training batch size [default: 64, or a class's number of training images where it has
+    /// fewer].
+    #[arg(long, value_parser = super::args::whole::<usize>)]
+    batch: Option<usize>,
     /// Default: 1e-3 for Adam, 1e-2 for SGD.
     #[arg(long)]
     lr: Option<f64>,
@@ -161,7 +162,8 @@ pub fn experiment(adapter: Option<&str>, a: ExperimentArgs) -> Result<()> {
         granularities: a.granularity.clone(),
         seeds: a.seeds.clone(),
         epochs: a.epochs,
-        batch: a.batch,
+        batch: a.batch.unwrap_or(experiment::DEFAULT_BATCH),
+        batch_given: a.batch.is_some(),
         lr,
         optimizer: a.optimizer,
         recipe,
@@ -169,7 +171,7 @@ pub fn experiment(adapter: Option<&str>, a: ExperimentArgs) -> Result<()> {
     };
     TrainConfig {
         epochs: a.epochs,
-        batch: a.batch,
+        batch: plan.batch,
         lr,
         seed: 0,
         optimizer: a.optimizer,
@@ -179,7 +181,7 @@ pub fn experiment(adapter: Option<&str>, a: ExperimentArgs) -> Result<()> {
         init: None,
     }
     .check(usize::MAX)?;
-    if a.batch == 0 {
+    if a.batch == Some(0) {
         return Err(Error::setting("batch", "must be at least 1"));
     }
     // One writer per results folder: a second run on it would train every cell twice.

@@ -98,7 +98,11 @@ pub struct Plan {
     pub granularities: Vec<Granularity>,
     pub seeds: Vec<u64>,
     pub epochs: u32,
+    /// The batch asked for, or `DEFAULT_BATCH`: recorded with each cell as asked.
     pub batch: usize,
+    /// Whether `batch` was asked for: the default is cut to a class's training images where
+    /// it has fewer (a batch larger than the set is refused).
+    pub batch_given: bool,
     pub lr: f64,
     pub optimizer: OptimizerKind,
     pub recipe: Recipe,
@@ -151,6 +155,9 @@ impl Plan {
         v
     }
 }
+
+/// `lamp experiment`'s batch where none is asked for (the tables' batch).
+pub const DEFAULT_BATCH: usize = 64;
 
 /// Loads (training set, test set) for one class or category.
 pub type Loader = Box<dyn Fn(&str) -> Result<(Dataset, TestSet)>>;
@@ -231,7 +238,10 @@ pub fn run(
             loss: *loss,
             train: TrainConfig {
                 epochs: plan.epochs,
-                batch: plan.batch,
+                batch: match plan.batch_given {
+                    true => plan.batch,
+                    false => plan.batch.min(tr.len()).max(1),
+                },
                 lr: plan.lr,
                 seed: key.seed,
                 optimizer: plan.optimizer,
