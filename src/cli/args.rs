@@ -195,7 +195,10 @@ impl ArchArgs {
                 }
                 None if size.is_some() || channels.is_some() || shaped => {
                     let (c, side) = (channels.unwrap_or(1), size.unwrap_or(128));
-                    Arch::conv_ae_for(c, side, stages, latent)
+                    match shaped {
+                        true => Arch::conv_ae_for(c, side, stages, latent),
+                        false => Arch::for_images(c, side),
+                    }
                 }
                 None => Ok(Arch::fmnist_ae()),
             },

@@ -60,7 +60,7 @@ pub fn eval(adapter: Option<&str>, a: EvalArgs) -> Result<()> {
     let ck = Checkpoint::load(&a.model, None)?;
     ck.trained(&a.model)?;
     let src = Source::parse(&a.data, a.idx_dir.as_deref())?;
-    if let Source::Mvtec(root) | Source::Folder(root) = &src {
+    if let Source::Mvtec(root) = &src {
         let what = "the report's pictures";
         super::args::check_not_inside(&a.out, "--out", &[root], false, what)?;
     }
@@ -346,7 +346,9 @@ fn test_image_checks(test: &TestSet, size: u32, patched: bool) -> Vec<String> {
 /// mean-image plateau, a threshold from few images.
 fn model_checks(ck: &Checkpoint, cal: &lamp::detect::Calibration) -> Vec<String> {
     let mut checks = Vec::new();
-    if let Some(h) = ck.meta::<lamp::detect::HeldOut>("held_out") {
+    // (Where the images are all alike, the mean image is perfect and no model can beat it.)
+    let held_out = ck.meta::<lamp::detect::HeldOut>("held_out");
+    if let Some(h) = held_out.filter(|h| h.mean_image_error > 0.0) {
         if h.ratio() > lamp::detect::fit::DIVERGED_HELD_OUT {
             checks.push(format!(
                 "on {} the model's error was {:.0}% of the mean training image's ({:.5} against \

@@ -94,6 +94,20 @@ pub fn run(a: MergeArgs) -> Result<()> {
                  shard with the same --json or --csv",
             ));
         }
+        // (An empty shard's CSV has its header only: the rows' check cannot catch it.)
+        if let Some(Some(first)) = csv.filter(|_| is_csv) {
+            if first != header {
+                return Err(Error::file(
+                    file,
+                    format!(
+                        "its header ({}) is not the earlier shards' ({}): scored by another \
+                         version of lamp; score every shard with one",
+                        header.join(","),
+                        first.join(",")
+                    ),
+                ));
+            }
+        }
         if is_csv {
             read_csv(file, &text, k, header, &mut records)?;
         } else {

@@ -44,7 +44,9 @@ pub fn expand_config(args: Vec<OsString>) -> Result<Vec<OsString>, String> {
     let table_has_out = table.contains_key("out");
     // Keys are `lamp train`'s long options: one it does not have is named with the file (clap
     // would name only the flag, as if typed).
-    let cli = <super::Cli as clap::CommandFactory>::command();
+    let mut cli = <super::Cli as clap::CommandFactory>::command();
+    // (Built, so that the global options, --adapter among them, reach the subcommands.)
+    cli.build();
     let known: Vec<String> = cli
         .find_subcommand("train")
         .map(|t| {
@@ -230,12 +232,18 @@ fn toml_value(v: &str) -> String {
 /// initial weights its run started from, and repeating it draws the same ones.
 pub fn with_init(recipe: &str, init: lamp::model::Init) -> String {
     use lamp::model::Choice;
-    let line = format!("init = \"{}\"", init.name());
+    with_value(recipe, "init", &format!("\"{}\"", init.name()))
+}
+
+/// `recipe` with `key = value` (TOML) in place of its line for `key`, set or commented out
+/// (`# key: …`), or added at its end.
+pub fn with_value(recipe: &str, key: &str, value: &str) -> String {
+    let line = format!("{key} = {value}");
     let mut found = false;
     let mut out: Vec<String> = recipe
         .lines()
         .map(|l| {
-            if l.starts_with("init =") {
+            if l.starts_with(&format!("{key} =")) || l.starts_with(&format!("# {key}:")) {
                 found = true;
                 line.clone()
             } else {

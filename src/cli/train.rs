@@ -251,12 +251,34 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
     } else {
         None
     };
-    let (arch, side) = a.arch.model_and_size(a.patch, shape.as_ref())?;
+    // Fashion-MNIST has no headers to read: its images are 1x28x28, which a conv-ae shaped by
+    // --stages or --latent, or --arch conv-ae, takes its size from.
+    let fashion = ImageShape {
+        count: 1,
+        channels: 1,
+        min_side: 28,
+        max_side: 28,
+        median_side: 28,
+        not_square: 0,
+        first_not_square: None,
+        grey: 1,
+    };
+    let for_model = match (&src, a.patch) {
+        (Source::FashionMnist { .. }, None) => shape.as_ref().or(Some(&fashion)),
+        _ => shape.as_ref(),
+    };
+    let (arch, side) = a.arch.model_and_size(a.patch, for_model)?;
     opts.arch = arch.clone();
     opts.aggregate = a.score_agg.resolve(&arch);
     if !a.resume {
         if let Some(r) = opts.metadata.get_mut("recipe") {
             *r = super::recipe::with_init(r, a.arch.init.resolve(&arch));
+            // An explicit conv-ae's size and channels, where the images chose them: repeating
+            // the recipe makes this model, whatever a later lamp would choose.
+            if a.arch.arch.as_deref() == Some("conv-ae") {
+                *r = super::recipe::with_value(r, "size", &arch.size.to_string());
+                *r = super::recipe::with_value(r, "channels", &arch.channels.to_string());
+            }
         }
     }
     if let Some((s, first)) = shape

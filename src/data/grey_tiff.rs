@@ -14,6 +14,8 @@ type TiffFile = Decoder<BufReader<std::fs::File>>;
 /// A decoder of `path` where it is a one-channel TIFF of 32- or 64-bit samples; `None` otherwise
 /// (the image library's own error then says what it is).
 fn decoder(path: &Path) -> Option<TiffFile> {
+    // (Opening a FIFO would wait for a writer.)
+    crate::fsutil::regular_file(path).ok()?;
     let file = std::fs::File::open(path).ok()?;
     let mut d = Decoder::new(BufReader::new(file)).ok()?;
     matches!(d.colortype().ok()?, tiff::ColorType::Gray(32 | 64)).then_some(d)

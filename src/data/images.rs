@@ -225,15 +225,18 @@ pub fn inspect(paths: &[PathBuf], skip_bad: bool) -> Result<ImageShape> {
     };
     let mut sides = Vec::with_capacity(paths.len());
     for p in paths {
+        let mut tiff = false;
         let d = reader(p).and_then(|r| {
+            tiff = r.format() == Some(image::ImageFormat::Tiff);
             r.into_decoder()
                 .map_err(|e| Error::file(p, format!("cannot decode image: {e}")))
         });
-        // A one-channel TIFF of 32- or 64-bit samples, which the image library does not read.
-        let grey_tiff = d
-            .as_ref()
-            .err()
-            .and_then(|_| super::grey_tiff::dimensions(p));
+        // A one-channel TIFF of 32- or 64-bit samples, which the image library does not read
+        // (only a file the reader opened as TIFF: never a FIFO, which would block).
+        let grey_tiff = match (&d, tiff) {
+            (Err(_), true) => super::grey_tiff::dimensions(p),
+            _ => None,
+        };
         let (w, h, colour) = match (d, grey_tiff) {
             (Ok(d), _) => (
                 d.dimensions().0,
@@ -315,6 +318,7 @@ pub fn load_image_sized(path: &Path, channels: u32, size: u32) -> Result<(Vec<f3
         check_jpeg_end(path)?;
     }
     let decode_err = |e: image::ImageError| Error::file(path, format!("cannot decode image: {e}"));
+    let tiff = r.format() == Some(image::ImageFormat::Tiff);
     let img = match r.into_decoder() {
         Ok(d) => {
             let (w, h) = d.dimensions();
@@ -322,7 +326,7 @@ pub fn load_image_sized(path: &Path, channels: u32, size: u32) -> Result<(Vec<f3
             image::DynamicImage::from_decoder(d).map_err(decode_err)?
         }
         // A one-channel TIFF of 32- or 64-bit samples, which the image library does not read.
-        Err(e) => match super::grey_tiff::dimensions(path) {
+        Err(e) => match tiff.then(|| super::grey_tiff::dimensions(path)).flatten() {
             Some((w, h)) => {
                 check_pixels(path, w, h)?;
                 super::grey_tiff::decode(path)?

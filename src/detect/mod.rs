@@ -139,11 +139,13 @@ impl Detector {
     /// the threshold in effect), as 8 hex digits: the CRC-32 of its checkpoint as `save` would
     /// write it. `lamp score` puts it in every row, so `lamp merge` can tell parts scored by
     /// another model, or with another `--threshold`, from parts of one job.
-    pub fn fingerprint(&self) -> Result<String> {
-        Ok(format!(
-            "{:08x}",
-            crc32fast::hash(&self.checkpoint.to_bytes()?)
-        ))
+    pub fn fingerprint(&mut self) -> Result<String> {
+        // Without Adam's moments (twice the weights, and no part of a score): out for the
+        // moment, back after.
+        let optimizer = self.checkpoint.optimizer.take();
+        let bytes = self.checkpoint.to_bytes();
+        self.checkpoint.optimizer = optimizer;
+        Ok(format!("{:08x}", crc32fast::hash(&bytes?)))
     }
     /// How images are scored (the checkpoint's, or the plain error for one that does not say).
     pub fn score_config(&self) -> &ScoreConfig {

@@ -19,7 +19,8 @@ pub fn no_adapter_hint() -> String {
     match std::env::var("WGPU_BACKEND") {
         Ok(v) => format!(
             "no adapter on the backends WGPU_BACKEND={v:?} names (lamp uses vulkan, metal and \
-             dx12; names it does not know select nothing): unset WGPU_BACKEND to search them all"
+             dx12; names it does not know select nothing): unset WGPU_BACKEND to search them \
+             all; where none is found then either, {NO_ADAPTER_HINT}"
         ),
         Err(_) => NO_ADAPTER_HINT.to_string(),
     }

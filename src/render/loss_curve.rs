@@ -179,6 +179,11 @@ pub fn log_ticks(lo: f64, hi: f64) -> Vec<(f64, String)> {
 /// one significant digit needs ("0.005", "20", "2e-5").
 fn round_text(v: f64, decimals: usize) -> String {
     let e = v.log10().floor();
+    if e < -4.0 {
+        // Tiny losses in exponent form, with the digits a step's multiples need.
+        let digits = decimals.saturating_sub((-e) as usize);
+        return format!("{v:.digits$e}");
+    }
     if decimals > 0 || (-4.0..5.0).contains(&e) {
         format!("{v:.*}", decimals.max((-e).max(0.0) as usize))
     } else {
@@ -229,6 +234,9 @@ mod tests {
         assert_eq!(round_text(20.0, 0), "20");
         assert_eq!(round_text(2e-5, 0), "2e-5");
         assert_eq!(round_text(0.0135, 4), "0.0135");
+        assert_eq!(round_text(1.005e-9, 12), "1.005e-9");
+        // A loss that sits at 1e-30 (an all-zero error) gets short labels too.
+        assert!(log_ticks(-30.01, -29.99).iter().all(|(_, l)| l.len() <= 10));
         assert_eq!(log10(0.0), -30.0);
     }
 

@@ -211,7 +211,15 @@ pub fn options(e: &Env) -> Vec<Case> {
         "merge CSV parts of a named and an unnamed model",
         &[&"merge", &csv_a, &csv_old],
         1,
-        &["did not record"],
+        &["part-old.csv", "not the earlier shards'"],
+    ));
+    // An empty shard's CSV (its header only) beside a part of an older lamp.
+    let csv_empty = by("part-empty.csv", "path,score,normalised,verdict,model_id\n");
+    cases.push(case(
+        "merge an empty CSV part and an older one",
+        &[&"merge", &csv_empty, &csv_old],
+        1,
+        &["part-old.csv", "not the earlier shards'"],
     ));
     for (name, file, needle) in [
         ("merge a checkpoint", model.clone(), "UTF-8"),

@@ -157,6 +157,18 @@ pub fn images(e: &Env) -> Vec<Case> {
             1,
             &["x.png", "not a regular file"],
         ));
+        // With the model chosen from the headers (the default), named .tif: the one-channel
+        // TIFF reader must not open it (it would wait for a writer).
+        let dir = d.join("train-fifo-auto");
+        std::fs::create_dir_all(&dir).unwrap();
+        png(&dir.join("g.png"), 28, 28, 1);
+        mkfifo(&dir.join("x.tif"));
+        cases.push(case(
+            "train (arch auto) on a folder holding a FIFO named x.tif",
+            &[&"train", &dir, &"--out", &out],
+            1,
+            &["x.tif", "not a regular file"],
+        ));
     }
 
     cases
