@@ -138,6 +138,9 @@ fn mvtec_tree_train_eval_score() {
         best_other >= by["mean"].as_f64().unwrap() + 0.02,
         "{by}"
     );
+    // The report says it as the terminal does.
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert_eq!(md.contains("separates better"), hinted, "{md}");
     let image_auroc = m["image_auroc"].as_f64().unwrap();
     let pixel_auroc = m["pixel_auroc"].as_f64().unwrap();
     eprintln!("synthetic MVTec: image AUROC {image_auroc:.4}, pixel AUROC {pixel_auroc:.4}");
