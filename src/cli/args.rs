@@ -181,27 +181,20 @@ impl ArchArgs {
         // A conv-ae shaped by what was asked for, the rest as auto chooses it.
         let shaped = stages.is_some() || latent.is_some();
         match self.arch.as_deref().unwrap_or("auto") {
-            // A size or channel count asked for overrides what the images say.
-            "auto" => match shape {
-                Some(s) => {
-                    let (c, side) = (
-                        channels.unwrap_or(s.channels),
-                        size.unwrap_or(s.median_side),
-                    );
-                    match shaped {
-                        true => Arch::conv_ae_for(c, side, stages, latent),
-                        false => Arch::for_images(c, side),
-                    }
+            // Nothing to go by: the reference model.
+            "auto" if shape.is_none() && size.is_none() && channels.is_none() && !shaped => {
+                Ok(Arch::fmnist_ae())
+            }
+            // A size or channel count asked for overrides what the images say (without images:
+            // 1 channel, 128 px).
+            "auto" => {
+                let c = channels.or(shape.map(|s| s.channels)).unwrap_or(1);
+                let side = size.or(shape.map(|s| s.median_side)).unwrap_or(128);
+                match shaped {
+                    true => Arch::conv_ae_for(c, side, stages, latent),
+                    false => Arch::for_images(c, side),
                 }
-                None if size.is_some() || channels.is_some() || shaped => {
-                    let (c, side) = (channels.unwrap_or(1), size.unwrap_or(128));
-                    match shaped {
-                        true => Arch::conv_ae_for(c, side, stages, latent),
-                        false => Arch::for_images(c, side),
-                    }
-                }
-                None => Ok(Arch::fmnist_ae()),
-            },
+            }
             "fmnist-ae" => {
                 let fixed = [
                     ("--channels", channels.is_some_and(|c| c != 1)),
