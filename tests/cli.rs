@@ -185,6 +185,12 @@ fn a_conv_ae_takes_its_shape_from_the_images_and_the_flags_given() {
             &["--arch", "conv-ae", "--channels", "1", "--latent", "12"][..],
             Arch::conv_ae(1, 40, vec![32, 64, 128], 12).unwrap(),
         ),
+        // A size asked for takes the stages auto would give it (24 px: 2; the fixed 4 stages
+        // refused it as not a multiple of 16).
+        (
+            &["--arch", "conv-ae", "--size", "24"][..],
+            Arch::conv_ae(3, 24, vec![32, 64], 32).unwrap(),
+        ),
     ] {
         let o = lamp()
             .args(["train", "--epochs", "1", "--min-steps", "0", "--batch", "3"])
@@ -208,6 +214,19 @@ fn a_conv_ae_takes_its_shape_from_the_images_and_the_flags_given() {
         // Nothing held out: the threshold comes from the training images, and lamp says so.
         let none_held = flags.contains(&"--val-split");
         assert_eq!(err.contains("no images are held out"), none_held, "{err}");
+        // An explicit conv-ae's recipe names its whole shape, so that it repeats as it ran.
+        if flags.contains(&"conv-ae") {
+            let recipe = &Checkpoint::load(&out, None).unwrap().metadata["recipe"];
+            let stages: Vec<String> = want.stages.iter().map(u32::to_string).collect();
+            for line in [
+                format!("size = {}", want.size),
+                format!("channels = {}", want.channels),
+                format!("stages = \"{}\"", stages.join(",")),
+                format!("latent = {}", want.latent),
+            ] {
+                assert!(recipe.lines().any(|l| l == line), "{line} in\n{recipe}");
+            }
+        }
     }
     std::fs::remove_dir_all(&d).unwrap();
 }

@@ -173,6 +173,58 @@ fn outputs_never_replace_inputs_and_models_stay_loadable() {
     std::fs::remove_dir_all(&d).unwrap();
 }
 
+/// A folder that holds its images in subfolders (by day) trains on all of them and says so;
+/// its outputs are refused anywhere in it (the loss curve beside the model would be trained on
+/// next), and calibrating on a day's images says those were learnt.
+#[test]
+fn a_folder_of_subfolders_trains_on_them_all_and_keeps_outputs_out() {
+    let d = tmpdir("subfolders");
+    let days = d.join("days");
+    waves(&days.join("mon"), 5, 16, 1);
+    waves(&days.join("tue/cam2"), 4, 16, 2);
+    let train = |out: &Path| {
+        let mut c = lamp();
+        c.arg("train")
+            .arg(&days)
+            .args(["--epochs", "1", "--min-steps", "0", "--batch", "4", "--out"])
+            .arg(out);
+        c
+    };
+    fails(
+        &train(&days.join("m.safetensors"))
+            .get_args()
+            .collect::<Vec<_>>(),
+        &["m.safetensors", "inside", "loss curve"],
+    );
+    let model = d.join("m.safetensors");
+    let o = ok(&mut train(&model));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(
+            "holds no images itself: training on the 9 images in its 2 subfolders (mon/ 5, tue/ 4)"
+        ),
+        "{err}"
+    );
+    let c = lamp::detect::Checkpoint::load(&model, None).unwrap();
+    let folders: Vec<String> = serde_json::from_str(&c.metadata["training_folders"]).unwrap();
+    assert_eq!(folders.len(), 2, "{folders:?}");
+    assert!(folders[1].ends_with("cam2"), "{folders:?}");
+    // Images of a folder trained on, as a calibration set: said.
+    let o = ok(lamp()
+        .arg("calibrate")
+        .arg(&model)
+        .arg(days.join("tue/cam2"))
+        .arg("--out")
+        .arg(d.join("recal.safetensors")));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("4 of these 4 images are in")
+            && err.contains("the folder the model was trained on"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
 #[test]
 fn a_report_that_cannot_be_put_in_place_leaves_the_one_before() {
     let d = tmpdir("report-in-place");

@@ -133,8 +133,8 @@ pub struct ArchArgs {
     /// 1].
     #[arg(long, value_parser = whole::<u32>)]
     pub channels: Option<u32>,
-    /// conv-ae channels per encoder stage, comma-separated [default: from the images' size: 4
-    /// stages (32,64,128,128) from 64 px, 3 from 32 px, else 2; without images 32,64,128,128].
+    /// conv-ae channels per encoder stage, comma-separated [default: by the model's input size:
+    /// 4 stages (32,64,128,128) from 64 px, 3 (32,64,128) from 32 px, else 2 (32,64)].
     #[arg(long, value_delimiter = ',')]
     pub stages: Option<Vec<u32>>,
     /// conv-ae latent size [default: 128 with 4 stages, 64 with 3, 32 with 2].
@@ -216,12 +216,18 @@ impl ArchArgs {
                 let c = channels.or(shape.map(|s| s.channels)).unwrap_or(1);
                 match (size, shape) {
                     (None, Some(s)) => Arch::conv_ae_for(c, s.median_side, stages, latent),
-                    _ => Arch::conv_ae(
-                        c,
-                        size.unwrap_or(128),
-                        stages.unwrap_or_else(|| vec![32, 64, 128, 128]),
-                        latent.unwrap_or(128),
-                    ),
+                    // A size asked for is taken as it is (not rounded), with the stages auto
+                    // would choose for it where none are given.
+                    _ => {
+                        let side = size.unwrap_or(128);
+                        let (by_side, latent_by_side) = Arch::stages_for(side);
+                        Arch::conv_ae(
+                            c,
+                            side,
+                            stages.unwrap_or(by_side),
+                            latent.unwrap_or(latent_by_side),
+                        )
+                    }
                 }
             }
             other => Arch::by_name(other),

@@ -96,13 +96,14 @@ pub fn run(adapter: Option<&str>, a: CalibrateArgs) -> Result<()> {
     }
     refuse_defects(&paths)?;
     let learnt = in_training_folder(&ck, &paths);
-    if let Some((n, dir)) = &learnt {
+    if let Some((n, dirs)) = &learnt {
         let what = format!(
-            "{n} of these {} {} in {}, the folder the model was trained on: a model scores \
+            "{n} of these {} {} in {}, the folder{} the model was trained on: a model scores \
              images it has learnt lower than new ones, so the threshold would come out too low",
             lamp::error::count(paths.len() as u64, "image"),
             if *n == 1 { "is" } else { "are" },
-            dir
+            dirs.join(", "),
+            if dirs.len() == 1 { "" } else { "s" },
         );
         if a.out.is_none() {
             // Nothing lost: the model's own threshold stays unless the user asks for a copy.
@@ -130,7 +131,7 @@ pub fn run(adapter: Option<&str>, a: CalibrateArgs) -> Result<()> {
     let mut ck = ck;
     let folders = lamp::fsutil::folders_of(paths.iter().map(PathBuf::as_path));
     ck.metadata.insert(
-        super::train::CALIBRATION_FOLDERS.into(),
+        super::run_files::CALIBRATION_FOLDERS.into(),
         serde_json::to_string(&folders).unwrap_or_default(),
     );
     let device = Device::shared(adapter)?;
@@ -229,10 +230,19 @@ fn refuse_defects(paths: &[PathBuf]) -> Result<()> {
     ))
 }
 
-/// How many of `paths` lie in the folder the model was trained on, and that folder: the one
-/// its checkpoint recorded (`data_dir`), or for older checkpoints its `data` where that is an
-/// absolute path. Training reads that folder's images, not its subfolders'.
-fn in_training_folder(ck: &Checkpoint, paths: &[PathBuf]) -> Option<(usize, String)> {
+/// How many of `paths` lie in a folder the model was trained on, and the folders they lie in:
+/// those its checkpoint recorded (`training_folders`; before, `data_dir`), or for older
+/// checkpoints its `data` where that is an absolute path. Training reads a folder's images, not
+/// its subfolders' (unless it holds none: then `training_folders` names the subfolders).
+fn in_training_folder(ck: &Checkpoint, paths: &[PathBuf]) -> Option<(usize, Vec<String>)> {
+    let recorded: Option<Vec<String>> = ck
+        .metadata
+        .get(super::run_files::TRAINING_FOLDERS)
+        .and_then(|j| serde_json::from_str(j).ok());
+    if let Some(folders) = recorded {
+        let (n, which) = lamp::fsutil::lying_in(paths.iter().map(PathBuf::as_path), &folders);
+        return (n > 0).then_some((n, which));
+    }
     let dir = match ck.metadata.get("data_dir") {
         Some(d) => d.clone(),
         None => {
@@ -247,5 +257,5 @@ fn in_training_folder(ck: &Checkpoint, paths: &[PathBuf]) -> Option<(usize, Stri
         paths.iter().map(PathBuf::as_path),
         std::slice::from_ref(&dir),
     );
-    (n > 0).then_some((n, dir))
+    (n > 0).then_some((n, vec![dir]))
 }

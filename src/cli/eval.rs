@@ -68,7 +68,7 @@ pub fn eval(adapter: Option<&str>, a: EvalArgs) -> Result<()> {
     // Test images the threshold was set on make its precision and recall look better.
     let calibrated_on: Vec<String> = ck
         .metadata
-        .get(super::train::CALIBRATION_FOLDERS)
+        .get(super::run_files::CALIBRATION_FOLDERS)
         .and_then(|j| serde_json::from_str(j).ok())
         .unwrap_or_default();
     let (n_seen, seen) =

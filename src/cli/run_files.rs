@@ -1,17 +1,68 @@
-//! Where a training run's files go: the model with its loss curve beside it, the snapshots of
-//! an interrupted run, and the command that resumes one.
+//! Where a training run's files go: the model with its loss curve beside it (never where its
+//! images are read), the snapshots of an interrupted run, and the command that resumes one.
 
+use lamp::data::{Source, Training};
 use lamp::detect::fit::HeldOut;
 use lamp::detect::{Checkpoint, EpochReport};
 use lamp::error::Result;
 use lamp::fsutil::write_atomic;
 use lamp::render::loss_curve;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+/// Checkpoint metadata: the folders (resolved) of the training images, as a JSON list; `lamp
+/// calibrate` refuses (or warns about) thresholds set on images there.
+pub(crate) const TRAINING_FOLDERS: &str = "training_folders";
+
+/// Checkpoint metadata: the folders (resolved) of the images the threshold was set on, as a JSON
+/// list; `eval` warns when it is given some of them.
+pub(crate) const CALIBRATION_FOLDERS: &str = "calibration_folders";
+
+/// Refuses `out` where the training images are read (its loss curve would be read as one of
+/// them the next time), and records in `metadata` where they are, wherever lamp runs later
+/// (`lamp calibrate` and `eval` warn about thresholds set on images there).
+pub fn place_beside_images(
+    src: &Source,
+    training: &Training,
+    out: &Path,
+    metadata: &mut BTreeMap<String, String>,
+) -> Result<()> {
+    // The folders the training images lie in: the folder named, or where it holds none, its
+    // subfolders that do.
+    let folders = match training {
+        Training::Files(files) => lamp::fsutil::folders_of(files.iter().map(PathBuf::as_path)),
+        Training::FashionMnist { .. } => Vec::new(),
+    };
+    let curve = "the loss curve (a PNG) written beside the model";
+    match src {
+        // Training reads a folder's own images, not its subfolders', where it has some.
+        Source::Folder(dir) => {
+            let own = folders.len() == 1
+                && dir
+                    .canonicalize()
+                    .is_ok_and(|d| Path::new(&folders[0]) == d);
+            super::args::check_not_inside(out, "--out", &[dir], own, curve)?
+        }
+        // Anywhere in a category: `lamp score CATEGORY` walks all of it.
+        Source::Mvtec(root) => super::args::check_not_inside(out, "--out", &[root], false, curve)?,
+        Source::FashionMnist { .. } => {}
+    }
+    if let Some(dir) = src.training_folder().and_then(|d| d.canonicalize().ok()) {
+        metadata.insert("data_dir".into(), dir.to_string_lossy().into_owned());
+        // The threshold comes from images of those folders (held out, or trained on).
+        let folders = serde_json::to_string(&folders).unwrap_or_default();
+        metadata.insert(TRAINING_FOLDERS.into(), folders.clone());
+        metadata.insert(CALIBRATION_FOLDERS.into(), folders);
+    }
+    Ok(())
+}
 
 /// The checkpoint and, beside it, MODEL.loss.csv and MODEL.loss.png.
 pub fn save_model(ck: &Checkpoint, reports: &[EpochReport], out: &Path) -> Result<()> {
     ck.save(out)?;
-    let windows = ck.meta::<lamp::detect::Patches>("patch").is_some();
+    // (A patch as large as the images is the whole image: no windows.)
+    let windows = ck
+        .meta::<lamp::detect::Patches>("patch")
+        .is_some_and(|p| p.image > ck.arch.size);
     write_loss_curve(ck, reports, out, windows)
 }
 

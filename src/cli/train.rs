@@ -16,8 +16,9 @@ use std::path::{Path, PathBuf};
 
 #[derive(Args)]
 pub struct TrainArgs {
-    /// Training images: a folder of normal images, an MVTec AD category (its train/good), or
-    /// fashion-mnist:C (class C of Fashion-MNIST).
+    /// Training images: a folder of normal images (where it holds none itself, those of its
+    /// subfolders), an MVTec AD category (its train/good), or fashion-mnist:C (class C of
+    /// Fashion-MNIST).
     data: String,
     /// Checkpoint to write (safetensors).
     #[arg(help_heading = "Output and runs", short, long)]
@@ -217,33 +218,13 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
         );
     }
     let src = Source::parse(&a.data, a.idx_dir.as_deref())?;
-    let curve = "the loss curve (a PNG) written beside the model";
-    match &src {
-        // Training reads a folder's own images, not its subfolders'.
-        Source::Folder(dir) => super::args::check_not_inside(&a.out, "--out", &[dir], true, curve)?,
-        // Anywhere in a category: `lamp score CATEGORY` walks all of it.
-        Source::Mvtec(root) => {
-            super::args::check_not_inside(&a.out, "--out", &[root], false, curve)?
-        }
-        Source::FashionMnist { .. } => {}
-    }
-    // Where the training images are, wherever lamp runs later (`lamp calibrate` warns about
-    // thresholds set on them).
-    if let Some(dir) = src.training_folder().and_then(|d| d.canonicalize().ok()) {
-        opts.metadata
-            .insert("data_dir".into(), dir.to_string_lossy().into_owned());
-        // The threshold comes from images of that folder (held out, or trained on).
-        opts.metadata.insert(
-            CALIBRATION_FOLDERS.into(),
-            serde_json::to_string(&[dir.to_string_lossy()]).unwrap_or_default(),
-        );
-    }
+    let training = src.training()?;
+    super::run_files::place_beside_images(&src, &training, &a.out, &mut opts.metadata)?;
     // The images' headers say which model fits them (--arch auto), the size and channels of a
     // conv-ae where not given, and the images' size (--patch).
     let auto = matches!(a.arch.arch.as_deref(), None | Some("auto"));
     let conv_from_images = a.arch.arch.as_deref() == Some("conv-ae")
         && (a.arch.size.is_none() || a.arch.channels.is_none());
-    let training = src.training()?;
     let shape = if auto || conv_from_images || a.patch.is_some() {
         training
             .shape(a.skip_bad)
@@ -273,11 +254,14 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
     if !a.resume {
         if let Some(r) = opts.metadata.get_mut("recipe") {
             *r = super::recipe::with_init(r, a.arch.init.resolve(&arch));
-            // An explicit conv-ae's size and channels, where the images chose them: repeating
-            // the recipe makes this model, whatever a later lamp would choose.
+            // An explicit conv-ae's shape, where the images or the size chose it: repeating the
+            // recipe makes this model, whatever a later lamp would choose.
             if a.arch.arch.as_deref() == Some("conv-ae") {
+                let stages: Vec<String> = arch.stages.iter().map(u32::to_string).collect();
                 *r = super::recipe::with_value(r, "size", &arch.size.to_string());
                 *r = super::recipe::with_value(r, "channels", &arch.channels.to_string());
+                *r = super::recipe::with_value(r, "stages", &format!("\"{}\"", stages.join(",")));
+                *r = super::recipe::with_value(r, "latent", &arch.latent.to_string());
             }
         }
     }
@@ -579,10 +563,6 @@ fn resumed(a: &TrainArgs, partial: &Path, now: u64) -> Result<Option<Checkpoint>
     }
     Ok(Some(ck))
 }
-
-/// Checkpoint metadata: the folders (resolved) of the images the threshold was set on, as a JSON
-/// list; `eval` warns when it is given some of them.
-pub(crate) const CALIBRATION_FOLDERS: &str = "calibration_folders";
 
 /// Checkpoint metadata of a colour model: how many of its training images were grey (`score`
 /// warns about grey images only where there were none).

@@ -229,8 +229,9 @@ impl Training {
 }
 
 impl Source {
-    /// The training images this source names: Fashion-MNIST's class, a folder's own images or
-    /// an MVTec AD category's `train/good`.
+    /// The training images this source names: Fashion-MNIST's class, a folder's own images
+    /// (or, where it holds none, its subfolders': `inputs::training_images`) or an MVTec AD
+    /// category's `train/good`.
     pub fn training(&self) -> Result<Training> {
         let dir = match self {
             Source::FashionMnist { class, dir } => {
@@ -249,7 +250,7 @@ impl Source {
                 }
                 good
             }
-            Source::Folder(dir) => dir.clone(),
+            Source::Folder(dir) => return Ok(Training::Files(inputs::training_images(dir)?)),
         };
         Ok(Training::Files(list_images(&dir)?))
     }

@@ -71,6 +71,16 @@ impl Arch {
         Arch::conv_ae_for(channels, side, None, None)
     }
 
+    /// The stages and latent size of a conv-ae for `side` px inputs: 4 stages from 64 px, 3 from
+    /// 32 px, else 2 (a stage halves the side; the bottleneck stays 4 to 8 px wide).
+    pub fn stages_for(side: u32) -> (Vec<u32>, u32) {
+        match side {
+            64.. => (vec![32, 64, 128, 128], 128),
+            32..=63 => (vec![32, 64, 128], 64),
+            _ => (vec![32, 64], 32),
+        }
+    }
+
     /// A conv-ae for images of `channels` × `side` × `side`: `stages` and `latent` where given,
     /// else as `for_images` chooses them by the side; its input the largest size up to `side`
     /// (and at most `MAX_AUTO_SIZE`) that the stages allow.
@@ -81,11 +91,7 @@ impl Arch {
         latent: Option<u32>,
     ) -> Result<Arch> {
         let side = side.min(MAX_AUTO_SIZE);
-        let (by_side, latent_by_side) = match side {
-            64.. => (vec![32, 64, 128, 128], 128),
-            32..=63 => (vec![32, 64, 128], 64),
-            _ => (vec![32, 64], 32),
-        };
+        let (by_side, latent_by_side) = Arch::stages_for(side);
         let stages = stages.unwrap_or(by_side);
         let latent = latent.unwrap_or(latent_by_side);
         if stages.is_empty() || stages.len() > MAX_STAGES {

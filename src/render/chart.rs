@@ -555,6 +555,9 @@ mod tests {
         assert_eq!(decimals((0.0, 1.0), X_TICKS), 1);
         assert_eq!(decimals((1.0, 10.0), X_TICKS), 0);
         assert_eq!(decimals((0.0068, 0.0153), X_TICKS), 3);
+        // A one-epoch loss chart's axis (0.5 to 1.5, two whole ticks at most): one tick, at 1.
+        use plotters::coord::{ranged1d::Ranged, types::RangedCoordf64};
+        assert_eq!(RangedCoordf64::from(0.5..1.5).key_points(2), vec![1.0]);
         assert_eq!(tick_label(0.05, (0.0, 0.17), 2), "0.05");
         assert_eq!(tick_label(-1e-18, (0.0, 0.2), 2), "0.00");
         assert_eq!(tick_label(2e-6, (0.0, 1e-5), 0), "2.0e-6");

@@ -80,7 +80,12 @@ pub fn loss_curve(
         _ => (-1.0, 0.0),
     };
     let pad = ((hi - lo) * 0.08).max(0.02);
-    let xmax = reports.last().map_or(1.0, |r| r.epoch as f64).max(2.0);
+    // One epoch: its point in the middle of an axis around it, not at the edge of one to 2.
+    let last = reports.last().map_or(1.0, |r| r.epoch as f64);
+    let xs_range = match last > 1.0 {
+        true => (1.0, last),
+        false => (0.5, 1.5),
+    };
     let mut c = Chart::new(
         700,
         420,
@@ -90,7 +95,7 @@ pub fn loss_curve(
         },
         "epoch",
         "loss (log scale)",
-        (1.0, xmax),
+        xs_range,
         (lo - pad, hi + pad),
     );
     c.y_ticks_at(log_ticks(lo - pad, hi + pad));
@@ -121,37 +126,53 @@ pub fn loss_curve(
     Ok((csv, png_bytes(&c.png()?)?))
 }
 
+/// Whether every value is a power of ten (1e-3, 0.01, 1, 100).
+fn mantissas_are_decades(values: &[f64]) -> bool {
+    values
+        .iter()
+        .all(|v| (v.log10() - v.log10().round()).abs() < 1e-9)
+}
+
 /// log10 of a finite loss; a loss of 0 sits at 1e-30.
 fn log10(v: f32) -> f64 {
     (v as f64).max(1e-30).log10()
 }
 
 /// Ticks for a log10 axis from `lo` to `hi` (logarithms), at round values: decades (with 2× and
-/// 5× where there are few) over a span of more than a decade, otherwise multiples of a round step
-/// (1, 2 or 5 × 10^k) chosen for about five ticks. Each is (its logarithm, its value as text).
+/// 5× where there are few) over a span of more than a decade; within one, 1, 2 and 5 × 10^k, or
+/// every digit × 10^k, where those give three or more; otherwise multiples of a round step (1, 2
+/// or 5 × 10^k) chosen for about five ticks. Each is (its logarithm, its value as text).
 pub fn log_ticks(lo: f64, hi: f64) -> Vec<(f64, String)> {
     let inside = |v: f64| v > 0.0 && (lo..=hi).contains(&v.log10());
     let mut values: Vec<f64> = Vec::new();
-    if hi - lo > 1.0 {
-        let decades = (lo.floor() as i32)..=(hi.ceil() as i32);
-        for mantissas in [&[1.0][..], &[1.0, 2.0, 5.0]] {
-            values = decades
-                .clone()
-                // Parsed, not multiplied: the nearest f64 to the round value, which prints as it.
-                .flat_map(|k| mantissas.iter().map(move |m| format!("{m}e{k}")))
-                .filter_map(|text| text.parse::<f64>().ok())
-                .filter(|&v| inside(v))
-                .collect();
-            if values.len() >= 3 {
-                break;
-            }
+    let decades = (lo.floor() as i32)..=(hi.ceil() as i32);
+    let all: [f64; 9] = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0];
+    // Decades over a span of more than one; within a decade or so, 1, 2, 5, then every digit
+    // (spaced as a log axis spaces them, where equal steps would crowd at its top).
+    let sets: &[&[f64]] = match hi - lo > 1.0 {
+        true => &[&[1.0], &[1.0, 2.0, 5.0]],
+        false => &[&[1.0, 2.0, 5.0], &all],
+    };
+    for mantissas in sets {
+        values = decades
+            .clone()
+            // Parsed, not multiplied: the nearest f64 to the round value, which prints as it.
+            .flat_map(|k| mantissas.iter().map(move |m| format!("{m}e{k}")))
+            .filter_map(|text| text.parse::<f64>().ok())
+            .filter(|&v| inside(v))
+            .collect();
+        if values.len() >= 3 {
+            break;
         }
-        // Every n-th decade where there are many.
+    }
+    // Every n-th decade where there are many.
+    if mantissas_are_decades(&values) {
         let every = values.len().div_ceil(7).max(1);
         values = values.into_iter().step_by(every).collect();
     }
     let mut decimals = 0;
-    if values.len() < 2 {
+    // Too few round values (a span of a few per cent): equal steps.
+    if values.len() < 3 && hi - lo <= 1.0 || values.len() < 2 {
         let (a, b) = (10f64.powf(lo), 10f64.powf(hi));
         let rough = (b - a) / 5.0;
         let k = rough.log10().floor();
@@ -205,6 +226,8 @@ mod tests {
             (-2.0, -1.99),
             (-3.3, -2.1),
             (-1.2, 0.4),
+            (-1.696, -0.916),
+            (-0.6, -0.1),
             (-4.5, -0.7),
             (-30.0, -1.0),
             (0.2, 3.9),
@@ -230,6 +253,13 @@ mod tests {
                 assert!(w[0].0 < w[1].0 && w[0].1 != w[1].1, "{t:?}");
             }
         }
+        // Within a decade, ticks spaced as the log axis spaces them: a line at 0.0228 (a
+        // mean image's error) has one close by, not only 0.05 and 0.1 far above it.
+        let labels: Vec<String> = log_ticks(-1.696, -0.916).into_iter().map(|t| t.1).collect();
+        assert_eq!(
+            labels,
+            ["0.03", "0.04", "0.05", "0.06", "0.07", "0.08", "0.09", "0.1"]
+        );
         assert_eq!(round_text(0.005, 0), "0.005");
         assert_eq!(round_text(20.0, 0), "20");
         assert_eq!(round_text(2e-5, 0), "2e-5");

@@ -327,15 +327,17 @@ pub fn data_sets(e: &Env) -> Vec<Case> {
         1,
         &["notes"],
     ));
-    // A folder whose images sit one level down (an MVTec category's train/): named.
+    // A folder whose images sit one level down, sorted by label: refused, naming good/.
     let nested = d.join("nested");
-    let _ = std::fs::create_dir_all(nested.join("good"));
-    let _ = std::fs::copy(e.good.join("g0.png"), nested.join("good/g0.png"));
+    for (sub, from) in [("good", "g0.png"), ("crack", "g1.png")] {
+        let _ = std::fs::create_dir_all(nested.join(sub));
+        let _ = std::fs::copy(e.good.join(from), nested.join(sub).join(from));
+    }
     cases.push(case(
-        "train on a folder whose images are in a subfolder",
+        "train on a folder whose images are in subfolders by label",
         &[&"train", &nested, &"--out", &out],
         1,
-        &["nested", "good/", "not searched"],
+        &["nested", "good/ beside crack/", "normal images only"],
     ));
     cases.push(case(
         "train on a missing folder",
