@@ -276,8 +276,7 @@ fn mvtec_tree_train_eval_score() {
             "3",
         ])
         .args([
-            "--arch", "conv-ae", "--size", "48", "--stages", "8,16", "--latent", "24", "--batch",
-            "8", "--out",
+            "--arch", "conv-ae", "--size", "48", "--stages", "8,16", "--latent", "24", "--out",
         ])
         .arg(&exp));
     let rows: Vec<serde_json::Value> = std::fs::read_to_string(exp.join("results.jsonl"))
@@ -288,6 +287,12 @@ fn mvtec_tree_train_eval_score() {
     assert_eq!(rows.len(), 2);
     for r in &rows {
         assert_eq!(r["class"], "textures");
+        // The default batch (64), cut to the category's 60 training images, as recorded.
+        assert_eq!(
+            (&r["batch"], &r["batch_used"]),
+            (&64.into(), &60.into()),
+            "{r}"
+        );
         assert!(
             r["auroc"].as_f64().is_some() && r["pixel_auroc"].as_f64().is_some(),
             "{r}"

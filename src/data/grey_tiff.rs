@@ -9,29 +9,40 @@ use std::io::BufReader;
 use std::path::Path;
 use tiff::decoder::{Decoder, DecodingResult};
 
-type TiffFile = Decoder<BufReader<std::fs::File>>;
+/// A one-channel TIFF of 32- or 64-bit samples, opened, its header read.
+pub struct GreyTiff {
+    decoder: Decoder<BufReader<std::fs::File>>,
+    /// Width and height.
+    pub dimensions: (u32, u32),
+}
 
-/// A decoder of `path` where it is a one-channel TIFF of 32- or 64-bit samples; `None` otherwise
-/// (the image library's own error then says what it is).
-fn decoder(path: &Path) -> Option<TiffFile> {
+/// The image at `path` where it is such a TIFF; `None` otherwise (the image library's own error
+/// then says what it is).
+pub fn open(path: &Path) -> Option<GreyTiff> {
     // (Opening a FIFO would wait for a writer.)
     crate::fsutil::regular_file(path).ok()?;
     let file = std::fs::File::open(path).ok()?;
-    let mut d = Decoder::new(BufReader::new(file)).ok()?;
-    matches!(d.colortype().ok()?, tiff::ColorType::Gray(32 | 64)).then_some(d)
+    let mut decoder = Decoder::new(BufReader::new(file)).ok()?;
+    if !matches!(decoder.colortype().ok()?, tiff::ColorType::Gray(32 | 64)) {
+        return None;
+    }
+    let dimensions = decoder.dimensions().ok()?;
+    Some(GreyTiff {
+        decoder,
+        dimensions,
+    })
 }
 
 /// The width and height of the image at `path` where it is such a TIFF; `None` otherwise.
 pub fn dimensions(path: &Path) -> Option<(u32, u32)> {
-    decoder(path)?.dimensions().ok()
+    open(path).map(|t| t.dimensions)
 }
 
-/// Decodes such a TIFF (once `dimensions` has said it is one and its size passed lamp's limits):
-/// floats as they are, unsigned integers over their full range (0 → 0, the largest → 1).
-pub fn decode(path: &Path) -> Result<image::DynamicImage> {
+/// Decodes such a TIFF (once its size has passed lamp's limits): floats as they are, unsigned
+/// integers over their full range (0 → 0, the largest → 1).
+pub fn decode(path: &Path, tiff: GreyTiff) -> Result<image::DynamicImage> {
     let bad = |why: String| Error::file(path, format!("cannot decode image: {why}"));
-    let mut d = decoder(path).ok_or_else(|| bad("not a one-channel TIFF".into()))?;
-    let (w, h) = d.dimensions().map_err(|e| bad(e.to_string()))?;
+    let (mut d, (w, h)) = (tiff.decoder, tiff.dimensions);
     let values: Vec<f32> = match d.read_image().map_err(|e| bad(e.to_string()))? {
         DecodingResult::F32(v) => v,
         DecodingResult::F64(v) => v.into_iter().map(|x| x as f32).collect(),

@@ -326,10 +326,10 @@ pub fn load_image_sized(path: &Path, channels: u32, size: u32) -> Result<(Vec<f3
             image::DynamicImage::from_decoder(d).map_err(decode_err)?
         }
         // A one-channel TIFF of 32- or 64-bit samples, which the image library does not read.
-        Err(e) => match tiff.then(|| super::grey_tiff::dimensions(path)).flatten() {
-            Some((w, h)) => {
-                check_pixels(path, w, h)?;
-                super::grey_tiff::decode(path)?
+        Err(e) => match tiff.then(|| super::grey_tiff::open(path)).flatten() {
+            Some(t) => {
+                check_pixels(path, t.dimensions.0, t.dimensions.1)?;
+                super::grey_tiff::decode(path, t)?
             }
             None => return Err(decode_err(e)),
         },

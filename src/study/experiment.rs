@@ -298,6 +298,7 @@ pub fn run(
             command: plan.command.clone(),
             lr: Some(plan.lr),
             batch: Some(plan.batch),
+            batch_used: (cfg.batch != plan.batch).then_some(cfg.batch),
             data_id: Some(id.clone()),
         };
         append(&path, &r)?;

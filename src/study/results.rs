@@ -67,12 +67,16 @@ pub struct CellResult {
     pub images_per_s: f64,
     pub device: String,
     pub command: String,
-    /// The learning rate and batch the cell trained with (not in the key: older results lack
+    /// The learning rate and batch the table was run with (not in the key: older results lack
     /// them); a resumed table with others is refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lr: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch: Option<usize>,
+    /// The batch the cell trained with, where it differs from `batch`: the default cut to a
+    /// class with fewer training images.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_used: Option<usize>,
     /// A fingerprint of the images the cell trained and was tested on (`experiment::data_id`;
     /// older results lack it): a table resumed on other images of a class is refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
