@@ -505,6 +505,20 @@ fn mvtec_trees() {
     let md = std::fs::read_to_string(d.join("eval/report.md")).unwrap();
     assert!(md.contains("stretched to the model's 28x28"), "{md}");
     std::fs::remove_file(&oblong).unwrap();
+    // Every image far from the model's size, the sizes far apart: named by their range (it
+    // said "about 200 pixels a side" of a 8 px and a 200 px image).
+    let (small, large) = (d.join("s8.png"), d.join("s200.png"));
+    png(&small, 8, 8);
+    png(&large, 200, 200);
+    let o = lamp()
+        .args(["score", &s(&model), &s(&small), &s(&large)])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("28x28; these are 8 to 200 pixels a side, resized"),
+        "{err}"
+    );
     // `score` on the category's root: every test image once, its masks not at all, and map
     // files named so that test/good/0.png and test/hole/0.png can be told apart.
     let maps = d.join("maps");

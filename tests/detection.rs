@@ -463,6 +463,13 @@ fn calibrate_score_threshold_and_trees() {
         assert_eq!(err.contains(optimistic), warned, "{m:?}: {err}");
         if warned {
             assert!(err.contains("6 of these test images"), "{err}");
+            // Its normal map came from them too: the AUROC is in doubt as well.
+            let normal = Checkpoint::load(&m, None).unwrap().counted_against();
+            assert_eq!(
+                err.contains("so may be the AUROC"),
+                normal.is_some(),
+                "{err}"
+            );
         }
         // The report says it too, where its precision and recall are read, and gives the
         // metrics.json figures it once left out.

@@ -37,6 +37,18 @@ fn assert_same_model(a: &Path, b: &Path, what: &str) {
         Checkpoint::load(b, None).unwrap(),
     );
     assert!(tensors(&a) == tensors(&b), "{what}");
+    // Their recipes too, but for the output's name: a resumed run names its model's shape and
+    // initial weights as an uninterrupted one does.
+    let recipe = |c: &Checkpoint| {
+        let r = c.metadata.get("recipe").cloned().unwrap_or_default();
+        let kept: Vec<String> = r
+            .lines()
+            .filter(|l| !l.contains("out ="))
+            .map(String::from)
+            .collect();
+        kept
+    };
+    assert_eq!(recipe(&a), recipe(&b), "{what}: recipes");
 }
 
 fn tensors(ck: &Checkpoint) -> (Vec<f32>, Vec<f32>, Vec<f32>, u32) {

@@ -137,7 +137,8 @@ pub struct ArchArgs {
     /// 4 stages (32,64,128,128) from 64 px, 3 (32,64,128) from 32 px, else 2 (32,64)].
     #[arg(long, value_delimiter = ',')]
     pub stages: Option<Vec<u32>>,
-    /// conv-ae latent size [default: 128 with 4 stages, 64 with 3, 32 with 2].
+    /// conv-ae latent size [default: by the model's input size: 128 from 64 px, 64 from 32 px,
+    /// else 32].
     #[arg(long, value_parser = whole::<u32>)]
     pub latent: Option<u32>,
     /// Initial weights: auto (the default: he for a conv-ae of 4 stages or more, the model for

@@ -82,12 +82,26 @@ pub fn eval(adapter: Option<&str>, a: EvalArgs) -> Result<()> {
         lamp::sayln!("lamp: warning: {c}");
     }
     // Said after the figures on the terminal, and at the top of the report with the checks.
+    // The normal map (or a patch model's edge profile) comes from the same images as the
+    // threshold, and every map subtracts it: then AUROC depends on them too.
+    let normal = det.checkpoint().counted_against().is_some();
+    let what = match det.checkpoint().edge_profile {
+        Some(_) => "edge profile",
+        None => "normal map",
+    };
     let overlap = (n_seen > 0).then(|| {
         format!(
             "{n_seen} of these test images lie in {}, where the model's threshold was set: the \
-             precision, recall and F1 at the calibrated threshold are optimistic (AUROC and \
-             F1-max do not depend on it); recalibrate on other normal images",
-            seen.join(", ")
+             precision, recall and F1 at the calibrated threshold are optimistic {}; \
+             recalibrate on other normal images",
+            seen.join(", "),
+            match normal {
+                true => format!(
+                    "and so may be the AUROC and F1-max (the {what} that every map is measured \
+                     against came from those images too)"
+                ),
+                false => "(AUROC and F1-max do not depend on it)".into(),
+            }
         )
     });
     // Test images that are not square, or far from the model's size, as `score` says of them.
@@ -362,7 +376,8 @@ fn model_checks(ck: &Checkpoint, cal: &lamp::detect::Calibration) -> Vec<String>
             checks.push(format!(
                 "on {} the model's error was {:.0}% of the mean training image's ({:.5} against \
                  {:.5}), far worse than that model-free baseline: training diverged, saturated \
-                 or barely started, and its scores say little",
+                 or barely started; a model trained longer, or at a lower --lr, may separate \
+                 these images better than the figures here say",
                 h.images(),
                 100.0 * h.ratio(),
                 h.model_error,

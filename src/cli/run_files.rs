@@ -9,6 +9,10 @@ use lamp::fsutil::write_atomic;
 use lamp::render::loss_curve;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+/// Checkpoint metadata of a colour model: how many of its training images were grey (`score`
+/// warns about grey images only where there were none).
+pub(crate) const GREY_IMAGES: &str = "grey_images";
+
 /// Checkpoint metadata: the folders (resolved) of the training images, as a JSON list; `lamp
 /// calibrate` refuses (or warns about) thresholds set on images there.
 pub(crate) const TRAINING_FOLDERS: &str = "training_folders";
@@ -28,18 +32,16 @@ pub fn place_beside_images(
 ) -> Result<()> {
     // The folders the training images lie in: the folder named, or where it holds none, its
     // subfolders that do.
-    let folders = match training {
-        Training::Files(files) => lamp::fsutil::folders_of(files.iter().map(PathBuf::as_path)),
-        Training::FashionMnist { .. } => Vec::new(),
+    let files = match training {
+        Training::Files { files, .. } => files.as_slice(),
+        Training::FashionMnist { .. } => &[],
     };
+    let folders = lamp::fsutil::folders_of(files.iter().map(PathBuf::as_path));
     let curve = "the loss curve (a PNG) written beside the model";
     match src {
         // Training reads a folder's own images, not its subfolders', where it has some.
         Source::Folder(dir) => {
-            let own = folders.len() == 1
-                && dir
-                    .canonicalize()
-                    .is_ok_and(|d| Path::new(&folders[0]) == d);
+            let own = files.iter().all(|f| f.parent() == Some(dir.as_path()));
             super::args::check_not_inside(out, "--out", &[dir], own, curve)?
         }
         // Anywhere in a category: `lamp score CATEGORY` walks all of it.

@@ -133,7 +133,7 @@ pub fn run(adapter: Option<&str>, a: ScoreArgs) -> Result<ExitCode> {
     // Grey images among a colour model's normal ones (older checkpoints do not say: none).
     let trained_on_grey = ck
         .metadata
-        .get(super::train::GREY_IMAGES)
+        .get(super::run_files::GREY_IMAGES)
         .and_then(|n| n.parse::<usize>().ok())
         .is_some_and(|n| n > 0);
     let (decoded, det) = std::thread::scope(|s| {
@@ -228,10 +228,13 @@ pub fn run(adapter: Option<&str>, a: ScoreArgs) -> Result<ExitCode> {
         0 => None,
         n if n == sides.len() => {
             sides.sort_unstable();
-            let median = sides[n / 2];
-            Some(format!(
-                "these are about {median} pixels a side, resized to be scored: {advice}"
-            ))
+            let (least, most) = (sides[0], sides[n - 1]);
+            // Sizes far apart (16 px and 200 px) are named as a range, not by their middle.
+            let these = match 5 * least < 4 * most {
+                true => format!("these are {least} to {most} pixels a side"),
+                false => format!("these are about {} pixels a side", sides[n / 2]),
+            };
+            Some(format!("{these}, resized to be scored: {advice}"))
         }
         n => {
             let (i, side) = far.swap_remove(0);

@@ -11,7 +11,7 @@ use lamp::detect::{ThresholdMethod, TrainConfig};
 use lamp::device::Device;
 use lamp::error::{Error, Result};
 use lamp::fsutil::lock_exclusive;
-use lamp::model::{Choice, Schedule};
+use lamp::model::{Arch, Choice, Schedule};
 use std::path::{Path, PathBuf};
 
 #[derive(Args)]
@@ -133,44 +133,7 @@ pub struct TrainArgs {
 
 pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
     let recipe = super::recipe::RECIPE.get().cloned().unwrap_or_default();
-    let defaults = FitOptions::default();
-    let mut opts = FitOptions {
-        arch: defaults.arch.clone(),
-        loss: a.loss.config(),
-        train: TrainConfig {
-            epochs: a.epochs.unwrap_or(defaults.train.epochs),
-            batch: a.batch.unwrap_or(0),
-            lr: a.lr,
-            seed: a.seed,
-            schedule: a.schedule,
-            augment: a.augment,
-            denoise: a.denoise,
-            init: a.arch.init.fixed(),
-            ..Default::default()
-        },
-        min_steps: match (a.min_steps, a.epochs) {
-            (Some(m), _) => m,
-            (None, Some(_)) => 0,
-            (None, None) => defaults.min_steps,
-        },
-        val_split: a.val_split.unwrap_or(defaults.val_split),
-        threshold: a.threshold,
-        contamination: a.contamination,
-        sigma_k: a.sigma_k,
-        log_every: a.log_every,
-        device_data_limit: a.device_data_mb << 20,
-        // Set with the model below (auto); this model's own until then, for the checks.
-        aggregate: a.score_agg.resolve(&defaults.arch),
-        top_k: a.top_k,
-        normal_map: !a.no_normal_map,
-        align: a.align,
-        snapshot_every: std::time::Duration::from_secs(a.snapshot_every),
-        // In every snapshot too: an interrupted run's says what it was trained on and how.
-        metadata: [("data", a.data.clone()), ("recipe", recipe.clone())]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect(),
-    };
+    let mut opts = fit_options(&a, &recipe);
     // Option errors first, before any file is read.
     opts.check()?;
     if a.batch == Some(0) {
@@ -218,7 +181,18 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
         );
     }
     let src = Source::parse(&a.data, a.idx_dir.as_deref())?;
-    let training = src.training()?;
+    let training = src
+        .training(a.skip_bad)
+        .map_err(super::args::with_skip_bad_hint)?;
+    // Where the images came from (their subfolders), and warnings (a folder named `NG`).
+    if let data::Training::Files { notes, .. } = &training {
+        for n in notes
+            .iter()
+            .filter(|n| !a.quiet || n.starts_with("warning:"))
+        {
+            lamp::sayln!("lamp: {n}");
+        }
+    }
     super::run_files::place_beside_images(&src, &training, &a.out, &mut opts.metadata)?;
     // The images' headers say which model fits them (--arch auto), the size and channels of a
     // conv-ae where not given, and the images' size (--patch).
@@ -251,18 +225,17 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
     let (arch, side) = a.arch.model_and_size(a.patch, for_model)?;
     opts.arch = arch.clone();
     opts.aggregate = a.score_agg.resolve(&arch);
-    if !a.resume {
-        if let Some(r) = opts.metadata.get_mut("recipe") {
-            *r = super::recipe::with_init(r, a.arch.init.resolve(&arch));
-            // An explicit conv-ae's shape, where the images or the size chose it: repeating the
-            // recipe makes this model, whatever a later lamp would choose.
-            if a.arch.arch.as_deref() == Some("conv-ae") {
-                let stages: Vec<String> = arch.stages.iter().map(u32::to_string).collect();
-                *r = super::recipe::with_value(r, "size", &arch.size.to_string());
-                *r = super::recipe::with_value(r, "channels", &arch.channels.to_string());
-                *r = super::recipe::with_value(r, "stages", &format!("\"{}\"", stages.join(",")));
-                *r = super::recipe::with_value(r, "latent", &arch.latent.to_string());
-            }
+    // The recipe names the initial weights and an explicit conv-ae's shape, where the images or
+    // the size chose it: repeating it makes this model, whatever a later lamp would choose (a
+    // resumed run's recipe, too, is the one of the run it continues).
+    if let Some(r) = opts.metadata.get_mut("recipe") {
+        *r = super::recipe::with_init(r, a.arch.init.resolve(&arch));
+        if a.arch.arch.as_deref() == Some("conv-ae") {
+            let stages: Vec<String> = arch.stages.iter().map(u32::to_string).collect();
+            *r = super::recipe::with_value(r, "size", &arch.size.to_string());
+            *r = super::recipe::with_value(r, "channels", &arch.channels.to_string());
+            *r = super::recipe::with_value(r, "stages", &format!("\"{}\"", stages.join(",")));
+            *r = super::recipe::with_value(r, "latent", &arch.latent.to_string());
         }
     }
     if let Some((s, first)) = shape
@@ -281,39 +254,7 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
         .load(arch.channels, side, a.skip_bad)
         .map_err(super::args::with_skip_bad_hint)?;
     if (auto || conv_from_images) && !a.quiet {
-        // Counted after loading: a file whose header reads but whose pixels do not is skipped.
-        let loaded = shape.map(|s| ImageShape {
-            count: data.len(),
-            ..s
-        });
-        let from = loaded
-            .as_ref()
-            .map_or("Fashion-MNIST (1x28x28)".into(), |s| s.describe());
-        let patches = match (a.patch, &loaded) {
-            (Some(p), _) => format!(", {p}x{p} patches of {side}x{side} images"),
-            // Images well over the model's size (the largest auto makes): said, with the way to
-            // keep their detail.
-            (None, Some(s)) if 4 * s.median_side > 5 * side => format!(
-                ", shrunk to {side}x{side} (--patch P trains on PxP windows of the images at \
-                 their own size instead)"
-            ),
-            // A model larger than the images: they are enlarged to it.
-            (None, Some(s)) if 5 * s.median_side < 4 * side => format!(
-                ", enlarged to {side}x{side} from about {0}x{0} (a model of the images' own size \
-                 sees the same detail for less work)",
-                s.median_side
-            ),
-            _ => String::new(),
-        };
-        let asked: String = [("size", a.arch.size), ("channels", a.arch.channels)]
-            .iter()
-            .filter_map(|(k, v)| Some(format!(", --{k} {}", (*v)?)))
-            .collect();
-        let chosen = a.arch.arch.as_deref().unwrap_or("auto");
-        lamp::sayln!(
-            "lamp: model {} for {from}{patches} (--arch {chosen}{asked})",
-            arch.describe()
-        );
+        say_model(&a, &arch, shape, data.len(), side);
     }
     // Grey files among colour ones are trained on as RGB (grey on all three planes): `score`
     // warns about grey images only where the model has seen none.
@@ -321,7 +262,8 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
         let greys = (0..data.len())
             .filter(|&i| data::images::colourless(data.sample(i)))
             .count();
-        opts.metadata.insert(GREY_IMAGES.into(), greys.to_string());
+        opts.metadata
+            .insert(super::run_files::GREY_IMAGES.into(), greys.to_string());
     }
     for e in &skipped {
         lamp::sayln!("lamp: warning: skipped {e}");
@@ -351,44 +293,7 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
     let run = opts.resolved(&device, data.len() - held).train;
     run.check(data.len() - held)?;
     lamp::engine::check_batch(&device, &arch, opts.loss, run.batch, run.denoise)?;
-    if held == 0 && !a.resume {
-        lamp::sayln!(
-            "lamp: warning: no images are held out{}: the threshold will be set on the training \
-             images, whose errors run lower than new normal images' (expect false alarms); \
-             recalibrate the trained model on other normal images with `lamp calibrate`",
-            if a.val_split == Some(0.0) {
-                " (--val-split 0)"
-            } else {
-                ""
-            }
-        );
-    }
-    if (1..enough).contains(&held) {
-        // Said now, not only after a training that may take an hour.
-        let more = match data::enough_split(data.len(), enough) {
-            Some(f) => format!(
-                "hold out more (--val-split {f:.2} holds out {}), or ",
-                data::held_out_count(data.len(), f)
-            ),
-            None => String::new(),
-        };
-        lamp::sayln!(
-            "lamp: warning: the threshold will come from only {} (fewer than {enough} make it \
-             unreliable): {more}recalibrate the trained model on other normal images with \
-             `lamp calibrate`",
-            super::count(held as u64, "held-out image"),
-        );
-    }
-    // Most of a small set held out by hand leaves the model next to nothing to learn from.
-    if a.val_split.is_some() && held > 0 && 2 * held > data.len() {
-        lamp::sayln!(
-            "lamp: warning: --val-split {} holds out {held} of the {} images: the model trains \
-             on {}; hold out fewer, and recalibrate on more normal images with `lamp calibrate`",
-            opts.val_split,
-            data.len(),
-            super::count((data.len() - held) as u64, "image")
-        );
-    }
+    warn_about_held_out(&a, opts.val_split, data.len(), held);
     if !a.quiet {
         let n = data.len() - held;
         lamp::sayln!(
@@ -519,6 +424,132 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
     }
     Ok(())
 }
+/// The options of the fit as the command line gives them; the model (and its way of scoring)
+/// is set once the images are read.
+fn fit_options(a: &TrainArgs, recipe: &str) -> FitOptions {
+    let defaults = FitOptions::default();
+    FitOptions {
+        arch: defaults.arch.clone(),
+        loss: a.loss.config(),
+        train: TrainConfig {
+            epochs: a.epochs.unwrap_or(defaults.train.epochs),
+            batch: a.batch.unwrap_or(0),
+            lr: a.lr,
+            seed: a.seed,
+            schedule: a.schedule,
+            augment: a.augment,
+            denoise: a.denoise,
+            init: a.arch.init.fixed(),
+            ..Default::default()
+        },
+        min_steps: match (a.min_steps, a.epochs) {
+            (Some(m), _) => m,
+            (None, Some(_)) => 0,
+            (None, None) => defaults.min_steps,
+        },
+        val_split: a.val_split.unwrap_or(defaults.val_split),
+        threshold: a.threshold,
+        contamination: a.contamination,
+        sigma_k: a.sigma_k,
+        log_every: a.log_every,
+        device_data_limit: a.device_data_mb << 20,
+        // Set with the model below (auto); this model's own until then, for the checks.
+        aggregate: a.score_agg.resolve(&defaults.arch),
+        top_k: a.top_k,
+        normal_map: !a.no_normal_map,
+        align: a.align,
+        snapshot_every: std::time::Duration::from_secs(a.snapshot_every),
+        // In every snapshot too: an interrupted run's says what it was trained on and how.
+        metadata: [("data", a.data.clone()), ("recipe", recipe.to_string())]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+    }
+}
+
+/// Says which model was chosen for the images (`loaded` of them, of `shape`; None for
+/// Fashion-MNIST), at what size they are read, and which options chose it.
+fn say_model(a: &TrainArgs, arch: &Arch, shape: Option<ImageShape>, loaded: usize, side: u32) {
+    // Counted after loading: a file whose header reads but whose pixels do not is skipped.
+    let loaded = shape.map(|s| ImageShape { count: loaded, ..s });
+    let from = loaded
+        .as_ref()
+        .map_or("Fashion-MNIST (1x28x28)".into(), |s| s.describe());
+    let patches = match (a.patch, &loaded) {
+        (Some(p), _) => format!(", {p}x{p} patches of {side}x{side} images"),
+        // Images well over the model's size (the largest auto makes): said, with the way to
+        // keep their detail.
+        (None, Some(s)) if 4 * s.median_side > 5 * side => format!(
+            ", shrunk to {side}x{side} (--patch P trains on PxP windows of the images at \
+             their own size instead)"
+        ),
+        // A model larger than the images: they are enlarged to it.
+        (None, Some(s)) if 5 * s.median_side < 4 * side => format!(
+            ", enlarged to {side}x{side} from about {0}x{0} (a model of the images' own size \
+             sees the same detail for less work)",
+            s.median_side
+        ),
+        // Any other resize (a --size asked for, a size rounded to the stages): said plainly.
+        (None, Some(s)) if s.median_side != side => format!(
+            ", resized to {side}x{side} from about {0}x{0}",
+            s.median_side
+        ),
+        _ => String::new(),
+    };
+    let asked: String = [("size", a.arch.size), ("channels", a.arch.channels)]
+        .iter()
+        .filter_map(|(k, v)| Some(format!(", --{k} {}", (*v)?)))
+        .collect();
+    let chosen = a.arch.arch.as_deref().unwrap_or("auto");
+    lamp::sayln!(
+        "lamp: model {} for {from}{patches} (--arch {chosen}{asked})",
+        arch.describe()
+    );
+}
+
+/// Warns, before training, about a threshold that will come from the training images or from
+/// few held out (`held` of `n` images at `val_split`), and about most of a set held out by hand.
+fn warn_about_held_out(a: &TrainArgs, val_split: f64, n: usize, held: usize) {
+    let enough = lamp::detect::MIN_CALIBRATION_IMAGES;
+    if held == 0 && !a.resume {
+        lamp::sayln!(
+            "lamp: warning: no images are held out{}: the threshold will be set on the training \
+             images, whose errors run lower than new normal images' (expect false alarms); \
+             recalibrate the trained model on other normal images with `lamp calibrate`",
+            if a.val_split == Some(0.0) {
+                " (--val-split 0)"
+            } else {
+                ""
+            }
+        );
+    }
+    if (1..enough).contains(&held) {
+        // Said now, not only after a training that may take an hour.
+        let more = match data::enough_split(n, enough) {
+            Some(f) => format!(
+                "hold out more (--val-split {f:.2} holds out {}), or ",
+                data::held_out_count(n, f)
+            ),
+            None => String::new(),
+        };
+        lamp::sayln!(
+            "lamp: warning: the threshold will come from only {} (fewer than {enough} make it \
+             unreliable): {more}recalibrate the trained model on other normal images with \
+             `lamp calibrate`",
+            super::count(held as u64, "held-out image"),
+        );
+    }
+    // Most of a small set held out by hand leaves the model next to nothing to learn from.
+    if a.val_split.is_some() && held > 0 && 2 * held > n {
+        lamp::sayln!(
+            "lamp: warning: --val-split {} holds out {held} of the {} images: the model trains \
+             on {}; hold out fewer, and recalibrate on more normal images with `lamp calibrate`",
+            val_split,
+            n,
+            super::count((n - held) as u64, "image")
+        );
+    }
+}
 
 /// The checkpoint `--resume` continues from (to train for `now` epochs in all): the interrupted
 /// run's snapshot at `partial`, else the model at --out (to train it further); None where that
@@ -563,10 +594,6 @@ fn resumed(a: &TrainArgs, partial: &Path, now: u64) -> Result<Option<Checkpoint>
     }
     Ok(Some(ck))
 }
-
-/// Checkpoint metadata of a colour model: how many of its training images were grey (`score`
-/// warns about grey images only where there were none).
-pub(crate) const GREY_IMAGES: &str = "grey_images";
 
 /// Largest image side patch mode keeps (larger images are shrunk to it).
 pub(crate) const MAX_PATCH_IMAGE: u32 = 1024;

@@ -47,7 +47,10 @@ fn list(dir: &Path, recursive: bool, skip_bad: bool) -> Result<Vec<PathBuf>> {
     // Subfolders passed over (not recursive): named in the error when no image is found.
     let mut skipped_folders = Vec::new();
     let mut folders = vec![dir.to_path_buf()];
+    // Subfolders walked (recursive).
+    let mut searched = 0;
     while let Some(folder) = folders.pop() {
+        searched += usize::from(folder != dir);
         let rd = match std::fs::read_dir(&folder) {
             Ok(rd) => rd,
             Err(e) if skip_bad && folder != dir => {
@@ -98,10 +101,11 @@ fn list(dir: &Path, recursive: bool, skip_bad: bool) -> Result<Vec<PathBuf>> {
         );
     }
     if v.is_empty() {
-        let what = if others == 0 {
-            "empty directory".to_string()
-        } else {
-            format!("no images among {others} entries")
+        let what = match (others, searched) {
+            (0, 0) => "empty directory".to_string(),
+            (0, _) => "no images in it or its subfolders".to_string(),
+            (n, 0) => format!("no images among {n} entries"),
+            (n, _) => format!("no images among {n} entries, its subfolders' included"),
         };
         skipped_folders.sort();
         let hint = match skipped_folders.len() {

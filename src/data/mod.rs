@@ -11,6 +11,7 @@ pub mod inputs;
 pub mod mvtec;
 pub mod shard;
 pub mod tensors;
+pub mod training_images;
 
 pub use idx::{fashion_mnist, FASHION_MNIST_CLASSES, FASHION_MNIST_DIR};
 pub use images::{
@@ -142,8 +143,9 @@ impl Source {
         Ok(Source::Folder(p))
     }
 
-    /// The folder whose images training reads: a folder's own, an MVTec AD category's
-    /// `train/good`; none for Fashion-MNIST.
+    /// The folder whose images training reads (the folder named, whose subfolders' images it
+    /// reads where it holds none itself; an MVTec AD category's `train/good`); none for
+    /// Fashion-MNIST.
     pub fn training_folder(&self) -> Option<PathBuf> {
         match self {
             Source::Mvtec(root) => Some(root.join("train").join("good")),
@@ -172,6 +174,7 @@ pub fn load_test(src: &Source, channels: u32, size: u32) -> Result<TestSet> {
             idx::one_class_test(fashion_mnist(dir, "t10k")?, *class)
         }
         Source::Mvtec(root) => mvtec_test(root, channels, size),
+        Source::Folder(p) if !p.exists() => Err(Error::file(p, "no such file or directory")),
         Source::Folder(p) => Err(Error::file(
             p,
             "not an MVTec AD category (no test/ folder); evaluation needs labelled test images",
@@ -191,8 +194,15 @@ fn check_fashion_shape(channels: u32, size: u32) -> Result<()> {
 /// A source's training images, listed once: the headers (`shape`) and then the pixels (`load`)
 /// are read from the same list, so a folder is walked, and its warnings said, once.
 pub enum Training {
-    FashionMnist { class: u8, dir: PathBuf },
-    Files(Vec<PathBuf>),
+    FashionMnist {
+        class: u8,
+        dir: PathBuf,
+    },
+    /// Image files, with lines on where they came from (`training_images`), if any.
+    Files {
+        files: Vec<PathBuf>,
+        notes: Vec<String>,
+    },
 }
 
 impl Training {
@@ -201,7 +211,7 @@ impl Training {
     pub fn shape(&self, skip_bad: bool) -> Result<Option<ImageShape>> {
         match self {
             Training::FashionMnist { .. } => Ok(None),
-            Training::Files(files) => inspect(files, skip_bad).map(Some),
+            Training::Files { files, .. } => inspect(files, skip_bad).map(Some),
         }
     }
 
@@ -223,23 +233,21 @@ impl Training {
                 }
                 Ok((d, Vec::new()))
             }
-            Training::Files(files) => load_images_skipping(files, channels, size, skip_bad),
+            Training::Files { files, .. } => load_images_skipping(files, channels, size, skip_bad),
         }
     }
 }
 
 impl Source {
     /// The training images this source names: Fashion-MNIST's class, a folder's own images
-    /// (or, where it holds none, its subfolders': `inputs::training_images`) or an MVTec AD
-    /// category's `train/good`.
-    pub fn training(&self) -> Result<Training> {
-        let dir = match self {
-            Source::FashionMnist { class, dir } => {
-                return Ok(Training::FashionMnist {
-                    class: *class,
-                    dir: dir.clone(),
-                })
-            }
+    /// (or, where it holds none, its subfolders': `training_images`) or an MVTec AD category's
+    /// `train/good`. With `skip_bad`, a subfolder that cannot be listed is passed over.
+    pub fn training(&self, skip_bad: bool) -> Result<Training> {
+        match self {
+            Source::FashionMnist { class, dir } => Ok(Training::FashionMnist {
+                class: *class,
+                dir: dir.clone(),
+            }),
             Source::Mvtec(root) => {
                 let good = root.join("train").join("good");
                 if !good.is_dir() {
@@ -248,17 +256,21 @@ impl Source {
                         "missing: an MVTec AD category needs train/good",
                     ));
                 }
-                good
+                let files = list_images(&good)?;
+                let notes = Vec::new();
+                Ok(Training::Files { files, notes })
             }
-            Source::Folder(dir) => return Ok(Training::Files(inputs::training_images(dir)?)),
-        };
-        Ok(Training::Files(list_images(&dir)?))
+            Source::Folder(dir) => {
+                let (files, notes) = training_images::in_folder(dir, skip_bad)?;
+                Ok(Training::Files { files, notes })
+            }
+        }
     }
 }
 
 /// The training set a `Source` names, converted to the model's input.
 pub fn load_training(src: &Source, channels: u32, size: u32) -> Result<Dataset> {
-    Ok(src.training()?.load(channels, size, false)?.0)
+    Ok(src.training(false)?.load(channels, size, false)?.0)
 }
 
 #[cfg(test)]

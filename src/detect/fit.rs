@@ -190,10 +190,20 @@ pub fn warnings(ck: &Checkpoint) -> Vec<String> {
     let mut w = Vec::new();
     if let Some(c) = ck.meta::<Calibration>("calibration") {
         if c.count < MIN_CALIBRATION_IMAGES {
+            // Holding out more helps where the set has enough images to hold out that many
+            // and keep half to train on.
+            let held = if c.source == "held-out" { c.count } else { 0 };
+            let images = ck.meta::<usize>("train_images").map(|n| n + held);
+            let can_hold_out = images
+                .is_none_or(|n| crate::data::enough_split(n, MIN_CALIBRATION_IMAGES).is_some());
             let what = match c.source.as_str() {
-                "held-out" | "training" => {
+                "held-out" | "training" if can_hold_out => {
                     "hold out more (`val_split`), or recalibrate on more normal images with \
                      `lamp calibrate`"
+                }
+                "held-out" | "training" => {
+                    "recalibrate on more normal images with `lamp calibrate` (too few images \
+                     to hold out more)"
                 }
                 _ => "recalibrate on more normal images",
             };
@@ -545,5 +555,35 @@ mod tests {
             e.contains("started from he") && e.contains("leave --init out"),
             "{e}"
         );
+    }
+
+    /// A threshold from few images: holding out more is advised only where the set could.
+    #[test]
+    fn a_small_set_is_not_told_to_hold_out_more() {
+        let arch = Arch::fmnist_ae();
+        let mut ck = Checkpoint::new(arch.clone(), None, arch.init(0));
+        let cal = Calibration {
+            method: ThresholdMethod::Quantile,
+            contamination: 0.05,
+            k: 3.0,
+            threshold: 0.1,
+            min: 0.0,
+            max: 0.2,
+            mean: 0.05,
+            std: 0.01,
+            pixel_threshold: 0.3,
+            pixel_max: 0.5,
+            count: 4,
+            source: "held-out".into(),
+        };
+        ck.metadata
+            .insert("calibration".into(), to_json(&cal).unwrap());
+        for (trained, advised) in [(36, true), (6, false)] {
+            ck.metadata
+                .insert("train_images".into(), trained.to_string());
+            let w = warnings(&ck).join(" ");
+            assert!(w.contains("only 4 held-out images"), "{w}");
+            assert_eq!(w.contains("hold out more ("), advised, "{trained}: {w}");
+        }
     }
 }

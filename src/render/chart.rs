@@ -60,7 +60,7 @@ pub struct Chart {
     /// Names of the unit slots [i, i + 1) along x, for bar charts (no numeric x ticks then).
     categories: Vec<String>,
     items: Vec<Item>,
-    legend: Vec<(String, Rgb<u8>)>,
+    pub(crate) legend: Vec<(String, Rgb<u8>)>,
     colour_bar: Option<ColourBar>,
     /// Ticks on x only at whole numbers (epochs, counts).
     whole_x: bool,

@@ -401,8 +401,8 @@ impl Report<'_> {
              region (pixel map above the pixel threshold {:.5}, set by the threshold's rule on \
              the calibration images' highest pixels, so that a normal image seldom shows one), \
              under the image's score and verdict. Maps are the per-pixel error, \
-             Gaussian-smoothed (σ = {} px){}. Every heat map uses one colour scale: 0 (dark \
-             blue) to {:.4} (dark red), the largest smoothed pixel value of the calibration \
+             Gaussian-smoothed (σ = {} px){}. Every heat map uses one colour scale: 0 (near \
+             black) through blue, green and yellow to {:.4} (dark red), the largest smoothed pixel value of the calibration \
              images (at least twice the pixel threshold); larger values are drawn dark red.",
             crate::error::count(false_alarms as u64, "false alarm"),
             match missed {

@@ -23,7 +23,8 @@ pub fn to_rgb(x: &[f32], shape: [u32; 3], scale: u32) -> RgbImage {
     })
 }
 
-/// The map through the turbo colour map, 0 ↦ blue and `vmax` ↦ red, scaled up.
+/// The map through the turbo colour map, 0 ↦ near black (then blue) and `vmax` ↦ dark red,
+/// scaled up.
 pub fn heat(map: &[f32], w: u32, h: u32, vmax: f32, scale: u32) -> RgbImage {
     RgbImage::from_fn(w * scale, h * scale, |xx, yy| {
         plot::turbo(map[((yy / scale) * w + xx / scale) as usize] / vmax.max(f32::EPSILON))

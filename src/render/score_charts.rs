@@ -21,10 +21,14 @@ pub fn roc_chart(scores: &[f32], labels: &[bool], auroc: Option<f64>) -> Chart {
         (0.0, 1.0),
     );
     c.polyline(&[0.0, 1.0], &[0.0, 1.0], plot::GREY);
-    if let Some((fpr, tpr, _)) = metrics::roc(scores, labels) {
-        c.polyline(&fpr, &tpr, plot::BLUE);
+    // (No curve where the images are all of one kind: nor a legend entry for one.)
+    match metrics::roc(scores, labels) {
+        Some((fpr, tpr, _)) => {
+            c.polyline(&fpr, &tpr, plot::BLUE);
+            c.legend(&[("model", plot::BLUE), ("chance", plot::GREY)]);
+        }
+        None => c.legend(&[("chance", plot::GREY)]),
     }
-    c.legend(&[("model", plot::BLUE), ("chance", plot::GREY)]);
     c
 }
 
@@ -67,10 +71,41 @@ pub fn histogram(scores: &[f32], labels: &[bool], threshold: f32, score: &ScoreC
         c.bar(x0, mid, n[k], plot::BLUE);
         c.bar(mid, x0 + width, a[k], plot::ORANGE);
     }
-    c.legend(&[
-        ("normal", plot::BLUE),
-        ("anomalous", plot::ORANGE),
-        ("threshold", plot::RED),
-    ]);
+    // The kinds of image there are (an evaluation may hold only one).
+    let kinds = [
+        ("normal", plot::BLUE, false),
+        ("anomalous", plot::ORANGE, true),
+    ];
+    let mut legend: Vec<(&str, image::Rgb<u8>)> = kinds
+        .iter()
+        .filter(|(_, _, kind)| labels.contains(kind))
+        .map(|&(name, colour, _)| (name, colour))
+        .collect();
+    legend.push(("threshold", plot::RED));
+    c.legend(&legend);
     c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Legends name what is drawn: no "model" without a curve, no kind of image that is absent.
+    #[test]
+    fn legends_name_only_what_is_drawn() {
+        let names = |c: &Chart| c.legend.iter().map(|l| l.0.clone()).collect::<Vec<_>>();
+        let (scores, score) = ([0.1, 0.4, 0.2], ScoreConfig::default());
+        let one_kind = [false; 3];
+        assert_eq!(names(&roc_chart(&scores, &one_kind, None)), ["chance"]);
+        let hist = histogram(&scores, &one_kind, 0.3, &score);
+        assert_eq!(names(&hist), ["normal", "threshold"]);
+        let both = [false, true, false];
+        assert_eq!(
+            names(&roc_chart(&scores, &both, Some(1.0))),
+            ["model", "chance"]
+        );
+        let hist = histogram(&scores, &[true; 3], 0.3, &score);
+        assert_eq!(names(&hist), ["anomalous", "threshold"]);
+        assert_eq!(names(&histogram(&scores, &both, 0.3, &score)).len(), 3);
+    }
 }

@@ -375,7 +375,7 @@ pub fn mvtec_loader(
 ) -> impl Fn(&str) -> Result<(Dataset, TestSet)> {
     move |category: &str| {
         let src = data::Source::Mvtec(root.join(category));
-        let training = src.training()?;
+        let training = src.training(false)?;
         let side = match training.shape(false)? {
             Some(s) if patch => s.median_side.min(1024),
             _ => size,

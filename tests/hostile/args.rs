@@ -159,6 +159,30 @@ pub fn options(e: &Env) -> Vec<Case> {
         1,
         &["fashion-mnist:1", "lamp train and lamp eval"],
     ));
+    // The model left out: the first image taken for it; a folder that does not exist, to eval.
+    let image = e.good.join("g0.png");
+    cases.push(case(
+        "score without the model",
+        &[&"score", &image, &image],
+        1,
+        &[
+            "g0.png",
+            "a PNG image, not a lamp checkpoint",
+            "take the model first",
+        ],
+    ));
+    cases.push(case(
+        "eval on a missing folder",
+        &[
+            &"eval",
+            &model,
+            &d.join("nowhere"),
+            &"--out",
+            &d.join("ev0"),
+        ],
+        1,
+        &["nowhere", "no such file or directory"],
+    ));
     // `lamp merge` of what is not a shard's output.
     let bad_csv = d.join("not-scores.csv");
     let _ = std::fs::write(&bad_csv, "name,value\na.png,1\n");
