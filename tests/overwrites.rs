@@ -195,9 +195,17 @@ fn a_folder_of_subfolders_trains_on_them_all_and_keeps_outputs_out() {
         let args: Vec<_> = train(&inside).get_args().map(|a| a.to_owned()).collect();
         fails(&args, &["m.safetensors", "inside", "loss curve"]);
     }
+    // A link to a folder is not followed, and said.
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(days.join("mon"), days.join("wed")).unwrap();
     let model = d.join("m.safetensors");
     let o = ok(&mut train(&model));
     let err = String::from_utf8_lossy(&o.stderr);
+    #[cfg(unix)]
+    assert!(
+        err.contains("left out 1 link to a folder (the first"),
+        "{err}"
+    );
     assert!(
         err.contains(
             "holds no images itself: training on the 9 images in its 2 subfolders (mon/ 5, tue/ 4)"

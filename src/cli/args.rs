@@ -364,7 +364,7 @@ pub fn check_not_read(
     });
     if let Some(hit) = hit {
         let what = label.unwrap_or(match hit.extension().and_then(|e| e.to_str()) {
-            _ if lamp::data::images::is_image(hit) => "one of the images being read",
+            _ if lamp::data::listing::is_image(hit) => "one of the images being read",
             Some("safetensors") => "the model being read",
             _ => "one of the files being read",
         });
@@ -414,7 +414,7 @@ pub fn check_not_inside(
 /// skipping would not help them.
 pub fn with_skip_bad_hint(e: Error) -> Error {
     match e {
-        Error::File { path, msg } if path.is_file() && lamp::data::images::is_image(&path) => {
+        Error::File { path, msg } if path.is_file() && lamp::data::listing::is_image(&path) => {
             Error::File {
                 path,
                 msg: format!(

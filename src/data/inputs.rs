@@ -1,7 +1,7 @@
 //! The images a user names on the command line (or in code): files, folders (with their
 //! subfolders) and glob patterns (`*`, `?`, `[...]`, `**`, in any part of the path).
 
-use super::images::walk_images;
+use super::listing::walk_images;
 use crate::error::{Error, Result};
 use std::path::{Path, PathBuf};
 

@@ -1,13 +1,16 @@
 //! Data sets: where they come from (`Source`), the training and test sets they give, the
-//! held-out split, and the loaders behind them: Fashion-MNIST IDX files (`idx`), images and
-//! folders (`images`, `inputs`), MVTec AD trees (`mvtec`), the demo set built into lamp (`demo`)
-//! and tensor files (`tensors`). Every failure names the file and the problem.
+//! held-out split, and the loaders behind them: Fashion-MNIST IDX files (`idx`), images
+//! (`images`, `grey_tiff`), finding them in folders (`listing`), the images a command line names
+//! (`inputs`) and a training folder holds (`training_images`), MVTec AD trees (`mvtec`), the
+//! demo set built into lamp (`demo`) and tensor files (`tensors`). Every failure names the file
+//! and the problem.
 
 pub mod demo;
 pub mod grey_tiff;
 pub mod idx;
 pub mod images;
 pub mod inputs;
+pub mod listing;
 pub mod mvtec;
 pub mod shard;
 pub mod tensors;
@@ -15,9 +18,9 @@ pub mod training_images;
 
 pub use idx::{fashion_mnist, FASHION_MNIST_CLASSES, FASHION_MNIST_DIR};
 pub use images::{
-    decode_in_parallel, inspect, list_images, load_image, load_images, load_images_skipping,
-    ImageShape,
+    decode_in_parallel, inspect, load_image, load_images, load_images_skipping, ImageShape,
 };
+pub use listing::{list_images, walk_images};
 pub use mvtec::mvtec_test;
 
 use crate::error::{Error, Result};

@@ -1,7 +1,8 @@
 //! The MVTec AD layout: `<category>/train/good`, `<category>/test/<type>` and
 //! `<category>/ground_truth/<type>/<name>_mask.png`.
 
-use super::images::{list_images, load_images, reader};
+use super::images::{load_images, reader};
+use super::listing::list_images;
 use super::TestSet;
 use crate::error::{Error, Result};
 use std::path::Path;

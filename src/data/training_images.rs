@@ -3,7 +3,7 @@
 //! takes normal images only: a subfolder named as anomalies (`bad/`, `NG/`, `defects/`) or a
 //! layout sorted by label (`good/` beside `crack/`, at any depth) is refused.
 
-use super::images::walk_images;
+use super::listing::walk_images;
 use crate::error::{Error, Result};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -126,16 +126,19 @@ pub fn in_folder(dir: &Path, skip_bad: bool) -> Result<(Vec<PathBuf>, Vec<String
         .into_iter()
         .collect();
     if !own.is_empty() {
-        let unread = (!below.is_empty()).then(|| {
-            format!(
-                "training on the {} in {} itself; its subfolders' {} ({}) are not read (name a \
-                 subfolder to train on it)",
+        // More images below than its own (a stray picture among day folders): a warning.
+        let unread =
+            (!below.is_empty()).then(|| {
+                format!(
+                "{}training on the {} in {} itself; its subfolders' {} ({}) are not read (name \
+                 a subfolder to train on it)",
+                if below.len() > own.len() { "warning: " } else { "" },
                 crate::error::count(own.len() as u64, "image"),
                 crate::fsutil::path_text(dir),
                 crate::error::count(below.len() as u64, "image"),
                 shown(&subfolders(dir, &below)),
             )
-        });
+            });
         notes.extend(unread);
         return Ok((own, notes));
     }
@@ -306,7 +309,20 @@ mod tests {
         let (files, notes) = in_folder(&d, false).unwrap();
         assert_eq!(files, [d.join("a.png"), d.join("b.png")]);
         assert!(
+            notes[0].starts_with("training on the 2 images in"),
+            "{notes:?}"
+        );
+        assert!(
             notes[0].contains("subfolders' 1 image (bad/ 1) are not read"),
+            "{notes:?}"
+        );
+        std::fs::remove_dir_all(&d).unwrap();
+        // One stray image beside folders of many: a warning.
+        let d = folder_of("stray", &["a.png", "day1/b.png", "day2/c.png"]);
+        let (files, notes) = in_folder(&d, false).unwrap();
+        assert_eq!(
+            (files.len(), notes[0].starts_with("warning: ")),
+            (1, true),
             "{notes:?}"
         );
         std::fs::remove_dir_all(&d).unwrap();
