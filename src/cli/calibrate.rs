@@ -193,10 +193,7 @@ pub fn run(adapter: Option<&str>, a: CalibrateArgs) -> Result<()> {
         out.display()
     );
     for w in det.warnings() {
-        lamp::sayln!(
-            "lamp: warning: {}",
-            super::message(&lamp::Error::Invalid(w))
-        );
+        lamp::sayln!("lamp: warning: {}", super::warning_text(w));
     }
     Ok(())
 }

@@ -78,7 +78,7 @@ pub fn eval(adapter: Option<&str>, a: EvalArgs) -> Result<()> {
     let det = Detector::from_checkpoint(device, ck, &a.model, batch)?;
     let calibration_images = det.calibration().count as u64;
     // The report's warnings about the model, on the terminal too.
-    for c in model_checks(det.checkpoint(), det.calibration()) {
+    for c in model_checks(det.checkpoint()) {
         lamp::sayln!("lamp: warning: {c}");
     }
     // Said after the figures on the terminal, and at the top of the report with the checks.
@@ -249,7 +249,7 @@ fn evaluate(
         recipe,
         score: *det.score_config(),
         counted: det.checkpoint().counted_against(),
-        checks: model_checks(det.checkpoint(), &cal)
+        checks: model_checks(det.checkpoint())
             .into_iter()
             .chain(extra)
             .chain(better.clone())
@@ -351,11 +351,8 @@ fn test_image_checks(test: &TestSet, size: u32, patched: bool) -> Vec<String> {
              test images square to keep their proportions"
         ));
     }
-    let cap = match patched {
-        true => super::train::MAX_PATCH_IMAGE,
-        false => lamp::model::arch::MAX_AUTO_SIZE,
-    };
-    if 2 * s.min_side <= size || (s.max_side >= 2 * size && size < cap) {
+    let far = |side| super::far_from_model(side, size, patched);
+    if far(s.min_side) || far(s.max_side) {
         checks.push(format!(
             "test images of {} to {} px a side are resized to the model's {size}x{size}: the \
              scores of those half its size or less, or twice or more, mean little",
@@ -365,44 +362,14 @@ fn test_image_checks(test: &TestSet, size: u32, patched: bool) -> Vec<String> {
     checks
 }
 
-/// What training and calibration said about the model, for the report's reader: a model on the
-/// mean-image plateau, a threshold from few images.
-fn model_checks(ck: &Checkpoint, cal: &lamp::detect::Calibration) -> Vec<String> {
-    let mut checks = Vec::new();
-    // (Where the images are all alike, the mean image is perfect and no model can beat it.)
-    let held_out = ck.meta::<lamp::detect::HeldOut>("held_out");
-    if let Some(h) = held_out.filter(|h| h.mean_image_error > 0.0) {
-        if h.ratio() > lamp::detect::fit::DIVERGED_HELD_OUT {
-            checks.push(format!(
-                "on {} the model's error was {:.0}% of the mean training image's ({:.5} against \
-                 {:.5}), far worse than that model-free baseline: training diverged, saturated \
-                 or barely started; a model trained longer, or at a lower --lr, may separate \
-                 these images better than the figures here say",
-                h.images(),
-                100.0 * h.ratio(),
-                h.model_error,
-                h.mean_image_error
-            ));
-        } else if h.ratio() > lamp::detect::HeldOut::PLATEAU {
-            checks.push(format!(
-                "on {} the model's error was {:.0}% of the mean \
-                 training image's ({:.5} against {:.5}): it learnt little beyond the mean image, \
-                 and scores much as that model-free baseline would",
-                h.images(),
-                100.0 * h.ratio(),
-                h.model_error,
-                h.mean_image_error
-            ));
-        }
-    }
-    if cal.count < lamp::detect::MIN_CALIBRATION_IMAGES {
-        checks.push(format!(
-            "the threshold comes from only {}: recalibrate on more normal images (lamp \
-             calibrate) before trusting the verdicts",
-            cal.images()
-        ));
-    }
-    checks
+/// What training and calibration said about the model (`fit::warnings`, as `train` and
+/// `calibrate` say it), for the report's reader: a model on the mean-image plateau or worse, a
+/// threshold from few images.
+fn model_checks(ck: &Checkpoint) -> Vec<String> {
+    lamp::detect::fit::warnings(ck)
+        .into_iter()
+        .map(super::warning_text)
+        .collect()
 }
 
 #[cfg(test)]
@@ -432,20 +399,6 @@ mod tests {
     /// learnt little, as of a model on the plateau); one on the plateau, that; a good one, nothing.
     #[test]
     fn model_checks_tell_a_diverged_model_from_one_on_the_plateau() {
-        let cal = lamp::detect::Calibration {
-            method: ThresholdMethod::Quantile,
-            contamination: 0.05,
-            k: 3.0,
-            threshold: 0.1,
-            min: 0.0,
-            max: 0.2,
-            mean: 0.05,
-            std: 0.01,
-            pixel_threshold: 0.3,
-            pixel_max: 0.5,
-            count: 40,
-            source: "held-out".into(),
-        };
         for (model_error, said) in [
             (0.0315, Some("diverged")),
             (0.009, Some("learnt little")),
@@ -454,7 +407,7 @@ mod tests {
             let mut ck = Checkpoint::new(Arch::fmnist_ae(), None, Vec::new());
             let h = serde_json::json!({"images": 40, "model_error": model_error, "mean_image_error": 0.01});
             ck.metadata.insert("held_out".into(), h.to_string());
-            let checks = model_checks(&ck, &cal);
+            let checks = model_checks(&ck);
             match said {
                 Some(words) => {
                     assert!(checks.len() == 1 && checks[0].contains(words), "{checks:?}")

@@ -288,6 +288,22 @@ fn message(e: &Error) -> String {
 
 pub(crate) use lamp::error::count;
 
+/// A warning of the library (`fit::warnings`) in the command line's words (`--lr`, not `lr`).
+pub(crate) fn warning_text(w: String) -> String {
+    message(&Error::Invalid(w))
+}
+
+/// Whether images `side` px a side are far from a model's `size`: half of it or less, or twice
+/// or more where training on them would have made a larger model (below the sizes `train` caps
+/// at: `patched`, a patch model's). Resized to be scored, their scores mean little.
+pub(crate) fn far_from_model(side: u32, size: u32, patched: bool) -> bool {
+    let cap = match patched {
+        true => train::MAX_PATCH_IMAGE,
+        false => lamp::model::arch::MAX_AUTO_SIZE,
+    };
+    2 * side <= size || (side >= 2 * size && size < cap)
+}
+
 /// The start of the warning for `k` of `n` images that are not square: "1 of the 3 images is
 /// not square: it is" (stretched …).
 pub(crate) fn not_square(k: usize, n: usize, first: &(std::path::PathBuf, u32, u32)) -> String {

@@ -217,7 +217,7 @@ pub fn from_matches(cmd: &Command, m: &ArgMatches) -> String {
 }
 
 /// A number as a TOML number, anything else as a TOML string.
-fn toml_value(v: &str) -> String {
+pub(super) fn toml_value(v: &str) -> String {
     let numeric = v.parse::<f64>().is_ok_and(f64::is_finite)
         && format!("x = {v}").parse::<toml::Table>().is_ok();
     if numeric {

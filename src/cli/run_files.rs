@@ -9,6 +9,7 @@ use lamp::fsutil::write_atomic;
 use lamp::render::loss_curve;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
 /// Checkpoint metadata of a colour model: how many of its training images were grey (`score`
 /// warns about grey images only where there were none).
 pub(crate) const GREY_IMAGES: &str = "grey_images";

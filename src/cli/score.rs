@@ -213,14 +213,8 @@ pub fn run(adapter: Option<&str>, a: ScoreArgs) -> Result<ExitCode> {
     // same, resized: say so, since the scores then mean little. Larger images only where
     // training on them would have made a larger model (below the sizes `train` caps at).
     // Image by image: a 1 px or a 6000 px image among ordinary ones is said too.
-    let cap = if is_patch_model {
-        super::train::MAX_PATCH_IMAGE
-    } else {
-        lamp::model::arch::MAX_AUTO_SIZE
-    };
-    let unlike = |side: u32| 2 * side <= size || (side >= 2 * size && size < cap);
     let mut far: Vec<(usize, u32)> = (sides.iter().copied().enumerate())
-        .filter(|&(_, side)| unlike(side))
+        .filter(|&(_, side)| super::far_from_model(side, size, is_patch_model))
         .collect();
     let advice = "a model trained on images like these (lamp train FOLDER) would judge them \
                   better";

@@ -234,7 +234,11 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
             let stages: Vec<String> = arch.stages.iter().map(u32::to_string).collect();
             *r = super::recipe::with_value(r, "size", &arch.size.to_string());
             *r = super::recipe::with_value(r, "channels", &arch.channels.to_string());
-            *r = super::recipe::with_value(r, "stages", &format!("\"{}\"", stages.join(",")));
+            *r = super::recipe::with_value(
+                r,
+                "stages",
+                &super::recipe::toml_value(&stages.join(",")),
+            );
             *r = super::recipe::with_value(r, "latent", &arch.latent.to_string());
         }
     }
@@ -417,10 +421,7 @@ pub fn run(adapter: Option<&str>, a: TrainArgs) -> Result<()> {
         }
     }
     for w in fit::warnings(&ck) {
-        lamp::sayln!(
-            "lamp: warning: {}",
-            super::message(&lamp::Error::Invalid(w))
-        );
+        lamp::sayln!("lamp: warning: {}", super::warning_text(w));
     }
     Ok(())
 }
